@@ -1,0 +1,286 @@
+/*
+ * The embedding API (include/relrun.h): a Lua state with the standard
+ * libraries, every relrun module preloaded, print masked through the secret
+ * registry, and runs protected by a message handler that keeps the
+ * traceback for --debug.
+ */
+#include "relrun.h"
+#include "host.h"
+#include "rr.h"
+
+#include <lualib.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct relrun {
+    lua_State *L;
+    int debug;
+    char *error;
+};
+
+static void set_error(relrun *r, const char *msg) {
+    free(r->error);
+    r->error = msg ? strdup(msg) : NULL;
+}
+
+/* print, with every argument masked (lbaselib's luaB_print otherwise). */
+static int masked_print(lua_State *L) {
+    int n = lua_gettop(L);
+    for (int i = 1; i <= n; i++) {
+        size_t len;
+        const char *s = luaL_tolstring(L, i, &len);
+        if (i > 1) fputc('\t', stdout);
+        rr_mask_write(L, stdout, s, len);
+        lua_pop(L, 1);
+    }
+    fputc('\n', stdout);
+    fflush(stdout);
+    return 0;
+}
+
+/* io.write to stdout, masked. */
+static int masked_write(lua_State *L) {
+    int n = lua_gettop(L);
+    for (int i = 1; i <= n; i++) {
+        size_t len;
+        const char *s = luaL_checklstring(L, i, &len);
+        rr_mask_write(L, stdout, s, len);
+    }
+    lua_getglobal(L, "io");
+    lua_getfield(L, -1, "stdout");
+    return 1;
+}
+
+static int host_debug(lua_State *L) {
+    lua_getfield(L, LUA_REGISTRYINDEX, "relrun.debug");
+    return 1;
+}
+
+static int host_secret(lua_State *L) {
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    rr_secret_add(L, s, len);
+    return 0;
+}
+
+static int host_mask(lua_State *L) {
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    rr_mask_push(L, s, len);
+    return 1;
+}
+
+static int host_interrupted(lua_State *L) {
+    lua_pushboolean(L, rr_interrupted());
+    return 1;
+}
+
+static int host_is_interruption(lua_State *L) {
+    lua_pushboolean(L, rr_is_interruption(L, 1));
+    return 1;
+}
+
+/* Where an embedded library was loaded from (nil for other modules). */
+static int host_source(lua_State *L) {
+    luaL_checkstring(L, 1);
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, RR_SOURCES_KEY);
+    lua_getfield(L, -1, lua_tostring(L, 1));
+    return 1;
+}
+
+static int host_embedded(lua_State *L) {
+    lua_newtable(L);
+    for (int i = 0; rr_embedded_modules[i].name != NULL; i++) {
+        lua_pushstring(L, rr_embedded_modules[i].chunkname + 1);
+        lua_setfield(L, -2, rr_embedded_modules[i].name);
+    }
+    return 1;
+}
+
+/* relrun.host: what the host knows about itself. */
+int luaopen_relrun_host(lua_State *L) {
+    static const luaL_Reg funcs[] = {
+        {"debug", host_debug},
+        {"secret", host_secret},
+        {"mask", host_mask},
+        {"interrupted", host_interrupted},
+        {"is_interruption", host_is_interruption},
+        {"embedded", host_embedded},
+        {"source", host_source},
+        {NULL, NULL},
+    };
+    luaL_newlib(L, funcs);
+    lua_pushliteral(L, RELRUN_VERSION);
+    lua_setfield(L, -2, "version");
+    lua_pushliteral(L, LUA_RELEASE);
+    lua_setfield(L, -2, "lua_version");
+    return 1;
+}
+
+static int open_state(lua_State *L) {
+    luaL_openlibs(L);
+    rr_loader_install(L);
+    lua_pushcfunction(L, masked_print);
+    lua_setglobal(L, "print");
+    lua_getglobal(L, "io");
+    lua_pushcfunction(L, masked_write);
+    lua_setfield(L, -2, "write");
+    lua_pop(L, 1);
+    lua_pushboolean(L, 0);
+    lua_setfield(L, LUA_REGISTRYINDEX, "relrun.debug");
+    rr_signals_install(L);
+    return 0;
+}
+
+relrun *relrun_new(void) {
+    relrun *r = calloc(1, sizeof *r);
+    if (r == NULL) return NULL;
+    r->L = luaL_newstate();
+    if (r->L == NULL) {
+        free(r);
+        return NULL;
+    }
+    lua_pushcfunction(r->L, open_state);
+    if (lua_pcall(r->L, 0, 0, 0) != LUA_OK) {
+        relrun_close(r);
+        return NULL;
+    }
+    return r;
+}
+
+void relrun_set_debug(relrun *r, int on) {
+    r->debug = on;
+    lua_pushboolean(r->L, on);
+    lua_setfield(r->L, LUA_REGISTRYINDEX, "relrun.debug");
+}
+
+/* Message handler: the error as one line; in debug mode with the traceback.
+ * An error table { message = "...", exit = N } is a script's deliberate
+ * failure: its message is printed without position. */
+static int message_handler(lua_State *L) {
+    const char *msg;
+    int is_table = 0;
+    if (rr_is_interruption(L, 1)) return 1;
+    if (lua_type(L, 1) == LUA_TTABLE && lua_getfield(L, 1, "message") == LUA_TSTRING) {
+        msg = lua_tostring(L, -1);
+        is_table = 1;
+    } else if ((msg = lua_tostring(L, 1)) == NULL) {
+        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+            msg = lua_tostring(L, -1);
+        else
+            msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    }
+    lua_getfield(L, LUA_REGISTRYINDEX, "relrun.debug");
+    if (lua_toboolean(L, -1)) {
+        luaL_traceback(L, L, msg, 1);
+        msg = lua_tostring(L, -1);
+    }
+    rr_mask_push(L, msg, strlen(msg));
+    if (!is_table) return 1;
+    lua_setfield(L, 1, "message"); /* keep `exit` for the host */
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* The exit code an error value asks for: 130 for Ctrl-C, a table's `exit`. */
+static int error_status(lua_State *L, int errobj) {
+    int code = RELRUN_ERROR;
+    if (rr_is_interruption(L, errobj)) return RELRUN_INTERRUPTED;
+    if (lua_type(L, errobj) == LUA_TTABLE) {
+        if (lua_getfield(L, errobj, "exit") == LUA_TNUMBER) code = (int)lua_tointeger(L, -1);
+        lua_pop(L, 1);
+    }
+    return code;
+}
+
+/* [chunk] -> run it protected, record the error. */
+static int docall(relrun *r, int nargs) {
+    lua_State *L = r->L;
+    int base = lua_gettop(L) - nargs;
+    int status, code;
+    lua_pushcfunction(L, message_handler);
+    lua_insert(L, base);
+    /* keep the raw error object too: the handler replaces it */
+    status = lua_pcall(L, nargs, 0, base);
+    if (status == LUA_OK) {
+        lua_remove(L, base);
+        set_error(r, NULL);
+        return RELRUN_OK;
+    }
+    code = rr_interrupted() ? RELRUN_INTERRUPTED : RELRUN_ERROR;
+    if (lua_type(L, -1) == LUA_TTABLE) {
+        code = error_status(L, lua_gettop(L));
+        lua_getfield(L, -1, "message");
+        set_error(r, lua_tostring(L, -1) ? lua_tostring(L, -1) : "interrupted");
+        lua_pop(L, 1);
+    } else {
+        set_error(r, lua_tostring(L, -1) ? lua_tostring(L, -1) : "(error object is not a string)");
+    }
+    lua_settop(L, base - 1);
+    return code;
+}
+
+static void set_arg_table(lua_State *L, int argc, char **argv) {
+    lua_createtable(L, argc, 1);
+    for (int i = 0; i < argc; i++) {
+        lua_pushstring(L, argv[i]);
+        lua_rawseti(L, -2, i);
+    }
+    lua_setglobal(L, "arg");
+}
+
+/* The folder a script lives in ("." for a bare name). */
+static void push_script_dir(lua_State *L, const char *path) {
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL) lua_pushliteral(L, ".");
+    else if (slash == path) lua_pushliteral(L, "/");
+    else lua_pushlstring(L, path, (size_t)(slash - path));
+}
+
+int relrun_run_file(relrun *r, const char *path, int argc, char **argv) {
+    lua_State *L = r->L;
+    int is_stdin = path == NULL || strcmp(path, "-") == 0;
+    int status;
+    if (!is_stdin) {
+        push_script_dir(L, path);
+        rr_loader_set_script_dir(L, lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+    set_arg_table(L, argc, argv);
+    status = luaL_loadfilex(L, is_stdin ? NULL : path, "t");
+    if (status != LUA_OK) {
+        const char *msg = lua_tostring(L, -1);
+        /* "cannot open x.lua" from lauxlib: say what to do */
+        if (status == LUA_ERRFILE)
+            lua_pushfstring(L, "%s (check the path; run from the folder that holds the script)", msg);
+        else
+            lua_pushvalue(L, -1);
+        set_error(r, lua_tostring(L, -1));
+        lua_pop(L, 2);
+        return RELRUN_ERROR;
+    }
+    for (int i = 1; i < argc; i++) lua_pushstring(L, argv[i]);
+    return docall(r, argc > 0 ? argc - 1 : 0);
+}
+
+int relrun_run_string(relrun *r, const char *code, const char *chunkname) {
+    lua_State *L = r->L;
+    if (luaL_loadbufferx(L, code, strlen(code), chunkname ? chunkname : "=(string)", "t") != LUA_OK) {
+        set_error(r, lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return RELRUN_ERROR;
+    }
+    return docall(r, 0);
+}
+
+const char *relrun_error(const relrun *r) { return r->error; }
+
+lua_State *relrun_lua(relrun *r) { return r->L; }
+
+void relrun_close(relrun *r) {
+    if (r == NULL) return;
+    rr_signals_restore();
+    if (r->L != NULL) lua_close(r->L);
+    free(r->error);
+    free(r);
+}

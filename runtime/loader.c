@@ -1,0 +1,124 @@
+/*
+ * Module loading. C bindings and the embedded Lua libraries are registered in
+ * package.preload. An embedded library's loader first looks for a file of the
+ * same module name on the override path (the running script's lib/ folder,
+ * then each folder of RELRUN_PATH) and loads that instead, so a team edits one
+ * module without rebuilding. relrun.host.source(name) tells which file a
+ * module came from: a path for an override, the embedded chunk name otherwise.
+ */
+#include "host.h"
+#include "rr.h"
+
+#include <lualib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OVERRIDE_PATH_KEY "relrun.override_path"
+
+/* [] -> [override path string or nil] */
+static void push_override_path(lua_State *L) {
+    lua_getfield(L, LUA_REGISTRYINDEX, OVERRIDE_PATH_KEY);
+}
+
+/* upvalue 1: index into rr_embedded_modules. */
+static int load_embedded(lua_State *L) {
+    const rr_embedded *m = &rr_embedded_modules[lua_tointeger(L, lua_upvalueindex(1))];
+    const char *name = luaL_checkstring(L, 1);
+    const char *found = NULL;
+    const char *source = m->chunkname;
+    int status;
+
+    push_override_path(L);
+    if (lua_isstring(L, -1)) {
+        lua_getglobal(L, "package");
+        lua_getfield(L, -1, "searchpath");
+        lua_pushstring(L, name);
+        lua_pushvalue(L, -4);
+        lua_call(L, 2, 1);
+        found = lua_tostring(L, -1); /* anchored on the stack until return */
+    }
+    if (found != NULL) {
+        status = luaL_loadfilex(L, found, "t");
+        source = found;
+    } else {
+        status = luaL_loadbufferx(L, (const char *)m->source, m->size, m->chunkname, "t");
+    }
+    if (status != LUA_OK)
+        return luaL_error(L, "error loading module '%s' from %s:\n\t%s", name, source,
+                          lua_tostring(L, -1));
+    lua_pushstring(L, name);
+    lua_pushstring(L, source[0] == '@' ? source + 1 : source);
+    lua_call(L, 2, 1);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushboolean(L, 1);
+    }
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, RR_SOURCES_KEY);
+    lua_pushstring(L, source[0] == '@' ? source + 1 : source);
+    lua_setfield(L, -2, name);
+    lua_pop(L, 1);
+    return 1;
+}
+
+void rr_loader_install(lua_State *L) {
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+    for (const rr_cmodule *c = rr_cmodules; c->name != NULL; c++) {
+        lua_pushcfunction(L, c->open);
+        lua_setfield(L, -2, c->name);
+    }
+    lua_pushcfunction(L, luaopen_relrun_host);
+    lua_setfield(L, -2, "relrun.host");
+    for (lua_Integer i = 0; rr_embedded_modules[i].name != NULL; i++) {
+        lua_pushinteger(L, i);
+        lua_pushcclosure(L, load_embedded, 1);
+        lua_setfield(L, -2, rr_embedded_modules[i].name);
+    }
+    lua_pop(L, 1);
+    rr_loader_set_script_dir(L, NULL);
+}
+
+static void add_dir(luaL_Buffer *b, const char *dir, size_t len) {
+    if (len == 0) return;
+    luaL_addlstring(b, dir, len);
+    luaL_addstring(b, "/?.lua;");
+    luaL_addlstring(b, dir, len);
+    luaL_addstring(b, "/?/init.lua;");
+}
+
+void rr_loader_set_script_dir(lua_State *L, const char *script_dir) {
+    const char *env = getenv("RELRUN_PATH");
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    if (script_dir != NULL) {
+        luaL_addstring(&b, script_dir);
+        luaL_addstring(&b, "/lib/?.lua;");
+        luaL_addstring(&b, script_dir);
+        luaL_addstring(&b, "/lib/?/init.lua;");
+    }
+    while (env != NULL && *env) {
+        const char *colon = strchr(env, ':');
+        size_t len = colon ? (size_t)(colon - env) : strlen(env);
+        add_dir(&b, env, len);
+        env = colon ? colon + 1 : NULL;
+    }
+    luaL_pushresult(&b);
+    lua_setfield(L, LUA_REGISTRYINDEX, OVERRIDE_PATH_KEY);
+
+    /* Modules that are not embedded (a team's own) are found the usual way. */
+    lua_getglobal(L, "package");
+    if (lua_istable(L, -1)) {
+        lua_getfield(L, LUA_REGISTRYINDEX, OVERRIDE_PATH_KEY);
+        lua_getfield(L, -2, "path");
+        lua_getfield(L, LUA_REGISTRYINDEX, "relrun.default_path");
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            lua_pushvalue(L, -1);
+            lua_setfield(L, LUA_REGISTRYINDEX, "relrun.default_path");
+        } else {
+            lua_remove(L, -2);
+        }
+        lua_concat(L, 2);
+        lua_setfield(L, -2, "path");
+    }
+    lua_pop(L, 1);
+}

@@ -1,0 +1,156 @@
+/*
+ * The relrun program: lua(1)'s command line where the two overlap.
+ *
+ *   relrun [options] [script [args]]
+ *
+ * Exit codes: 0 done, 1 failed, 2 usage, 130 interrupted; a script may exit
+ * with its own (doctor: 3).
+ */
+#include "relrun.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *progname = "relrun";
+
+static void print_usage(FILE *f) {
+    fprintf(f,
+            "usage: %s [options] [script [args]]\n"
+            "Run a Lua 5.4 script with relrun's modules (git, http, sigv4, hash, ...).\n"
+            "Options:\n"
+            "  -e CODE        run CODE\n"
+            "  -l [G=]MODULE  require MODULE into global G (default: its last name part)\n"
+            "  -v, --version  print the version\n"
+            "  -h, --help     print this help\n"
+            "  --debug        add tracebacks to errors (also RELRUN_DEBUG=1)\n"
+            "  --             stop handling options\n"
+            "  -              run standard input\n"
+            "Modules are found in the script's lib/ folder, then RELRUN_PATH, then inside relrun.\n",
+            progname);
+}
+
+static int report(relrun *r, int status) {
+    if (status != RELRUN_OK && relrun_error(r) != NULL) {
+        if (status == RELRUN_INTERRUPTED)
+            fprintf(stderr, "%s: interrupted\n", progname);
+        else
+            fprintf(stderr, "%s: %s\n", progname, relrun_error(r));
+        fflush(stderr);
+    }
+    return status;
+}
+
+/* -l [G=]MODULE */
+static int require_module(relrun *r, const char *spec) {
+    const char *eq = strchr(spec, '=');
+    const char *mod = eq ? eq + 1 : spec;
+    const char *glob = spec;
+    size_t glen;
+    char code[512];
+    if (eq == NULL) {
+        const char *dot = strrchr(spec, '.');
+        glob = dot ? dot + 1 : spec;
+        glen = strlen(glob);
+    } else {
+        glen = (size_t)(eq - spec);
+    }
+    if (snprintf(code, sizeof code, "%.*s = require(%s%s%s)", (int)glen, glob, "[==[", mod, "]==]") >=
+        (int)sizeof code) {
+        fprintf(stderr, "%s: module name too long: %s\n", progname, mod);
+        return RELRUN_USAGE;
+    }
+    return relrun_run_string(r, code, "=(command line)");
+}
+
+static int usage_error(const char *fmt, const char *what) {
+    fprintf(stderr, "%s: ", progname);
+    fprintf(stderr, fmt, what);
+    fprintf(stderr, "\n");
+    print_usage(stderr);
+    return RELRUN_USAGE;
+}
+
+/* First pass: find the script index and check options; -1 if none. */
+static int scan_args(int argc, char **argv, int *script, int *debug, int *ran_code) {
+    *script = -1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0) {
+            if (i + 1 < argc) *script = i + 1;
+            return 0;
+        }
+        if (a[0] != '-' || strcmp(a, "-") == 0) {
+            *script = i;
+            return 0;
+        }
+        if (strcmp(a, "--debug") == 0) *debug = 1;
+        else if (strcmp(a, "-v") == 0 || strcmp(a, "--version") == 0) {}
+        else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {}
+        else if (strcmp(a, "-e") == 0 || strcmp(a, "-l") == 0) {
+            if (i + 1 >= argc) return usage_error("'%s' needs an argument", a);
+            if (a[1] == 'e') *ran_code = 1;
+            i++;
+        } else if (strncmp(a, "-e", 2) == 0 || strncmp(a, "-l", 2) == 0) {
+            if (a[1] == 'e') *ran_code = 1;
+        } else {
+            return usage_error("unrecognized option '%s'", a);
+        }
+    }
+    return 0;
+}
+
+/* Second pass: run -e and -l in order. */
+static int run_options(relrun *r, int argc, char **argv, int script) {
+    int end = script < 0 ? argc : script;
+    for (int i = 1; i < end; i++) {
+        const char *a = argv[i];
+        int status = RELRUN_OK;
+        if (strcmp(a, "--") == 0) break;
+        if (a[0] == '-' && (a[1] == 'e' || a[1] == 'l')) {
+            const char *val = a[2] ? a + 2 : argv[++i];
+            status = a[1] == 'e' ? relrun_run_string(r, val, "=(command line)") : require_module(r, val);
+        }
+        if (status != RELRUN_OK) return status;
+    }
+    return RELRUN_OK;
+}
+
+int main(int argc, char **argv) {
+    int script, debug = 0, ran_code = 0, status;
+    const char *env_debug = getenv("RELRUN_DEBUG");
+    relrun *r;
+
+    if (argc > 0 && argv[0] && argv[0][0]) progname = "relrun";
+    status = scan_args(argc, argv, &script, &debug, &ran_code);
+    if (status != 0) return status;
+    for (int i = 1; i < (script < 0 ? argc : script); i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            print_usage(stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--version") == 0) {
+            printf("relrun %s (%s)\n", RELRUN_VERSION, LUA_RELEASE);
+            return 0;
+        }
+    }
+    if (script < 0 && !ran_code) {
+        print_usage(stderr);
+        return RELRUN_USAGE;
+    }
+    if (env_debug != NULL && strcmp(env_debug, "") != 0 && strcmp(env_debug, "0") != 0) debug = 1;
+
+    r = relrun_new();
+    if (r == NULL) {
+        fprintf(stderr, "%s: cannot create the Lua state: not enough memory\n", progname);
+        return RELRUN_ERROR;
+    }
+    relrun_set_debug(r, debug);
+    status = report(r, run_options(r, argc, argv, script));
+    if (status == RELRUN_OK && script >= 0) {
+        /* arg[0] is the script; options before it get negative indices, as in lua */
+        status = report(r, relrun_run_file(r, argv[script], argc - script, argv + script));
+    }
+    relrun_close(r);
+    return status;
+}

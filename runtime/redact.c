@@ -1,0 +1,172 @@
+/*
+ * The secret registry. Every credential, token and key relrun handles is
+ * registered the moment it exists; everything the host prints (print, error
+ * messages, relrun.log) goes through rr_mask_*, which replaces the secret and
+ * the forms it travels in (URL-encoded, base64) with "***".
+ */
+#include "rr.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define REGISTRY_KEY "relrun.secrets"
+#define MASK "***"
+/* Shorter values would mask ordinary words; no real credential is this short. */
+#define MIN_SECRET 4
+
+typedef struct {
+    char **forms;
+    size_t *lens;
+    size_t count, cap;
+} SecretSet;
+
+static int secretset_gc(lua_State *L) {
+    SecretSet *s = lua_touserdata(L, 1);
+    for (size_t i = 0; i < s->count; i++) free(s->forms[i]);
+    free(s->forms);
+    free(s->lens);
+    s->forms = NULL;
+    s->lens = NULL;
+    s->count = s->cap = 0;
+    return 0;
+}
+
+static SecretSet *secretset_get(lua_State *L, int create) {
+    SecretSet *s;
+    if (lua_getfield(L, LUA_REGISTRYINDEX, REGISTRY_KEY) == LUA_TUSERDATA) {
+        s = lua_touserdata(L, -1);
+        lua_pop(L, 1);
+        return s;
+    }
+    lua_pop(L, 1);
+    if (!create) return NULL;
+    s = lua_newuserdatauv(L, sizeof *s, 0);
+    memset(s, 0, sizeof *s);
+    lua_newtable(L);
+    lua_pushcfunction(L, secretset_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, REGISTRY_KEY);
+    return s;
+}
+
+static int secretset_has(const SecretSet *s, const char *v, size_t len) {
+    for (size_t i = 0; i < s->count; i++)
+        if (s->lens[i] == len && memcmp(s->forms[i], v, len) == 0) return 1;
+    return 0;
+}
+
+/* Keep forms sorted longest first so a longer form masks whole. */
+static void secretset_insert(lua_State *L, SecretSet *s, const char *v, size_t len) {
+    size_t at;
+    char *copy;
+    if (len < MIN_SECRET || secretset_has(s, v, len)) return;
+    if (s->count == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 8;
+        char **forms = realloc(s->forms, cap * sizeof *forms);
+        if (forms == NULL) luaL_error(L, "out of memory");
+        s->forms = forms;
+        size_t *lens = realloc(s->lens, cap * sizeof *lens);
+        if (lens == NULL) luaL_error(L, "out of memory");
+        s->lens = lens;
+        s->cap = cap;
+    }
+    copy = malloc(len);
+    if (copy == NULL) luaL_error(L, "out of memory");
+    memcpy(copy, v, len);
+    for (at = 0; at < s->count && s->lens[at] >= len; at++) {}
+    memmove(s->forms + at + 1, s->forms + at, (s->count - at) * sizeof *s->forms);
+    memmove(s->lens + at + 1, s->lens + at, (s->count - at) * sizeof *s->lens);
+    s->forms[at] = copy;
+    s->lens[at] = len;
+    s->count++;
+}
+
+static void push_urlencoded(lua_State *L, const char *s, size_t len) {
+    static const char hex[] = "0123456789ABCDEF";
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_' || c == '.' || c == '~') {
+            luaL_addchar(&b, (char)c);
+        } else {
+            luaL_addchar(&b, '%');
+            luaL_addchar(&b, hex[c >> 4]);
+            luaL_addchar(&b, hex[c & 15]);
+        }
+    }
+    luaL_pushresult(&b);
+}
+
+static void push_base64(lua_State *L, const char *s, size_t len) {
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (size_t i = 0; i < len; i += 3) {
+        unsigned v = (unsigned char)s[i] << 16;
+        if (i + 1 < len) v |= (unsigned char)s[i + 1] << 8;
+        if (i + 2 < len) v |= (unsigned char)s[i + 2];
+        luaL_addchar(&b, tbl[(v >> 18) & 63]);
+        luaL_addchar(&b, tbl[(v >> 12) & 63]);
+        luaL_addchar(&b, i + 1 < len ? tbl[(v >> 6) & 63] : '=');
+        luaL_addchar(&b, i + 2 < len ? tbl[v & 63] : '=');
+    }
+    luaL_pushresult(&b);
+}
+
+void rr_secret_add(lua_State *L, const char *v, size_t len) {
+    SecretSet *s = secretset_get(L, 1);
+    size_t n;
+    const char *form;
+    secretset_insert(L, s, v, len);
+    push_urlencoded(L, v, len);
+    form = lua_tolstring(L, -1, &n);
+    secretset_insert(L, s, form, n);
+    lua_pop(L, 1);
+    /* base64 without its padding: the value may sit inside a longer encoding
+     * only at a 3-byte boundary, which is the common case (a token alone). */
+    push_base64(L, v, len);
+    form = lua_tolstring(L, -1, &n);
+    while (n > 0 && form[n - 1] == '=') n--;
+    if (n > len / 2) secretset_insert(L, s, form, n);
+    lua_pop(L, 1);
+}
+
+/* Length of the secret form that starts at p, or 0. */
+static size_t match_at(const SecretSet *s, const char *p, size_t left) {
+    for (size_t i = 0; i < s->count; i++)
+        if (s->lens[i] <= left && memcmp(p, s->forms[i], s->lens[i]) == 0) return s->lens[i];
+    return 0;
+}
+
+void rr_mask_push(lua_State *L, const char *str, size_t len) {
+    SecretSet *s = secretset_get(L, 0);
+    luaL_Buffer b;
+    if (s == NULL || s->count == 0) {
+        lua_pushlstring(L, str, len);
+        return;
+    }
+    luaL_buffinit(L, &b);
+    for (size_t i = 0; i < len;) {
+        size_t m = match_at(s, str + i, len - i);
+        if (m > 0) {
+            luaL_addstring(&b, MASK);
+            i += m;
+        } else {
+            luaL_addchar(&b, str[i]);
+            i++;
+        }
+    }
+    luaL_pushresult(&b);
+}
+
+void rr_mask_write(lua_State *L, FILE *f, const char *s, size_t len) {
+    size_t n;
+    const char *m;
+    rr_mask_push(L, s, len);
+    m = lua_tolstring(L, -1, &n);
+    fwrite(m, 1, n, f);
+    lua_pop(L, 1);
+}

@@ -1,0 +1,52 @@
+/*
+ * Helpers shared by the host and the bindings (bindings/NAME.c).
+ *
+ * Conventions (STYLE.md): an expected failure returns `nil, message, code`
+ * (rr_fail); misuse raises (luaL_argcheck, luaL_error). Every binding
+ * exports `int luaopen_relrun_<name>(lua_State *L)`; the build finds them
+ * by file name and preloads them as `relrun.<name>`.
+ */
+#ifndef RR_H
+#define RR_H
+
+#include <lua.h>
+#include <lauxlib.h>
+#include <stddef.h>
+
+/* Push nil, message, code; return 3. `code` may be NULL (then no third value). */
+int rr_fail(lua_State *L, const char *message, const char *code);
+/* Same with a printf-style message. */
+int rr_failf(lua_State *L, const char *code, const char *fmt, ...);
+/* nil, strerror(errno) prefixed with `what`, the errno name ("ENOENT"). */
+int rr_fail_errno(lua_State *L, const char *what, int err);
+/* The symbolic name of an errno value ("ENOENT"), or "E<number>". */
+const char *rr_errno_name(int err);
+
+/* Create a handle: a userdata of `size` bytes, zeroed, with metatable `tname`
+ * set before anything is acquired (liolib's newprefile). */
+void *rr_newhandle(lua_State *L, size_t size, const char *tname);
+
+/* Register a metatable with methods; __index points at itself. */
+void rr_newclass(lua_State *L, const char *tname, const luaL_Reg *methods);
+
+/* Optional fields of an options table at index `t`. */
+const char *rr_optfield_string(lua_State *L, int t, const char *key, const char *def);
+lua_Integer rr_optfield_integer(lua_State *L, int t, const char *key, lua_Integer def);
+double rr_optfield_number(lua_State *L, int t, const char *key, double def);
+int rr_optfield_boolean(lua_State *L, int t, const char *key, int def);
+
+/* Secret registry (runtime/redact.c). */
+void rr_secret_add(lua_State *L, const char *s, size_t len);
+/* Push `s` with every registered secret (and its URL-encoded and base64
+ * forms) replaced by "***". */
+void rr_mask_push(lua_State *L, const char *s, size_t len);
+/* Write `s` masked to a stream. */
+void rr_mask_write(lua_State *L, FILE *f, const char *s, size_t len);
+
+/* Set once by SIGINT; long-running bindings poll it and abort (curl progress
+ * callbacks, libgit2 transfer callbacks, proc waits). */
+int rr_interrupted(void);
+/* Raise the interruption error (the host exits 130). */
+int rr_raise_interrupted(lua_State *L);
+
+#endif

@@ -1,0 +1,74 @@
+/*
+ * Ctrl-C. As in lua.c, the handler only sets a hook so the interpreter stops
+ * at the next instruction; bindings blocked in a library poll rr_interrupted()
+ * from their callbacks. The error object is a unique table so the host can
+ * tell an interruption (exit 130) from a failure, and a script's cleanup code
+ * (the step journal) still runs through pcall/close handlers.
+ */
+#include "host.h"
+#include "rr.h"
+
+#include <signal.h>
+#include <string.h>
+
+#define INTERRUPTED_KEY "relrun.interrupted"
+
+static volatile sig_atomic_t interrupted = 0;
+static lua_State *global_L = NULL;
+static struct sigaction previous;
+
+int rr_interrupted(void) { return interrupted != 0; }
+
+int rr_raise_interrupted(lua_State *L) {
+    lua_getfield(L, LUA_REGISTRYINDEX, INTERRUPTED_KEY);
+    return lua_error(L);
+}
+
+int rr_is_interruption(lua_State *L, int idx) {
+    int same;
+    idx = lua_absindex(L, idx);
+    lua_getfield(L, LUA_REGISTRYINDEX, INTERRUPTED_KEY);
+    same = lua_rawequal(L, idx, -1);
+    lua_pop(L, 1);
+    return same;
+}
+
+static void stop_hook(lua_State *L, lua_Debug *ar) {
+    (void)ar;
+    lua_sethook(L, NULL, 0, 0);
+    rr_raise_interrupted(L);
+}
+
+static void on_sigint(int sig) {
+    int flag = LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT;
+    (void)sig;
+    interrupted = 1;
+    if (global_L != NULL) lua_sethook(global_L, stop_hook, flag, 1);
+}
+
+static int interrupted_tostring(lua_State *L) {
+    lua_pushliteral(L, "interrupted");
+    return 1;
+}
+
+void rr_signals_install(lua_State *L) {
+    struct sigaction sa;
+    lua_newtable(L);
+    lua_newtable(L);
+    lua_pushcfunction(L, interrupted_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, INTERRUPTED_KEY);
+
+    global_L = L;
+    interrupted = 0;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &previous);
+}
+
+void rr_signals_restore(void) {
+    if (global_L != NULL) sigaction(SIGINT, &previous, NULL);
+    global_L = NULL;
+}

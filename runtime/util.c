@@ -1,0 +1,123 @@
+/* Small helpers every binding uses: failure triples, handles, option fields. */
+#include "rr.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+int rr_fail(lua_State *L, const char *message, const char *code) {
+    lua_pushnil(L);
+    lua_pushstring(L, message);
+    if (code == NULL) return 2;
+    lua_pushstring(L, code);
+    return 3;
+}
+
+int rr_failf(lua_State *L, const char *code, const char *fmt, ...) {
+    va_list ap;
+    lua_pushnil(L);
+    va_start(ap, fmt);
+    lua_pushvfstring(L, fmt, ap);
+    va_end(ap);
+    if (code == NULL) return 2;
+    lua_pushstring(L, code);
+    return 3;
+}
+
+const char *rr_errno_name(int err) {
+    switch (err) {
+    case ENOENT: return "ENOENT";
+    case EACCES: return "EACCES";
+    case EPERM: return "EPERM";
+    case EEXIST: return "EEXIST";
+    case ENOTDIR: return "ENOTDIR";
+    case EISDIR: return "EISDIR";
+    case ENOTEMPTY: return "ENOTEMPTY";
+    case ENOSPC: return "ENOSPC";
+    case EROFS: return "EROFS";
+    case EINVAL: return "EINVAL";
+    case EXDEV: return "EXDEV";
+    case ELOOP: return "ELOOP";
+    case ENAMETOOLONG: return "ENAMETOOLONG";
+    case EMFILE: return "EMFILE";
+    case EINTR: return "EINTR";
+    case EPIPE: return "EPIPE";
+    case ECHILD: return "ECHILD";
+    case ETIMEDOUT: return "ETIMEDOUT";
+    case ENOMEM: return "ENOMEM";
+    case EBUSY: return "EBUSY";
+    default: {
+        static _Thread_local char buf[24];
+        snprintf(buf, sizeof buf, "E%d", err);
+        return buf;
+    }
+    }
+}
+
+int rr_fail_errno(lua_State *L, const char *what, int err) {
+    if (what != NULL)
+        return rr_failf(L, rr_errno_name(err), "%s: %s", what, strerror(err));
+    return rr_fail(L, strerror(err), rr_errno_name(err));
+}
+
+void *rr_newhandle(lua_State *L, size_t size, const char *tname) {
+    void *h = lua_newuserdatauv(L, size, 1);
+    memset(h, 0, size);
+    luaL_setmetatable(L, tname);
+    return h;
+}
+
+void rr_newclass(lua_State *L, const char *tname, const luaL_Reg *methods) {
+    luaL_newmetatable(L, tname);
+    luaL_setfuncs(L, methods, 0);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+}
+
+const char *rr_optfield_string(lua_State *L, int t, const char *key, const char *def) {
+    const char *s;
+    t = lua_absindex(L, t);
+    lua_getfield(L, t, key);
+    if (lua_isnil(L, -1)) { lua_pop(L, 1); return def; }
+    if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
+        luaL_error(L, "option '%s' must be a string", key);
+    s = lua_tostring(L, -1);
+    lua_pop(L, 1); /* still anchored by the options table */
+    return s;
+}
+
+lua_Integer rr_optfield_integer(lua_State *L, int t, const char *key, lua_Integer def) {
+    lua_Integer v;
+    int ok;
+    t = lua_absindex(L, t);
+    lua_getfield(L, t, key);
+    if (lua_isnil(L, -1)) { lua_pop(L, 1); return def; }
+    v = lua_tointegerx(L, -1, &ok);
+    if (!ok) luaL_error(L, "option '%s' must be an integer", key);
+    lua_pop(L, 1);
+    return v;
+}
+
+double rr_optfield_number(lua_State *L, int t, const char *key, double def) {
+    double v;
+    int ok;
+    t = lua_absindex(L, t);
+    lua_getfield(L, t, key);
+    if (lua_isnil(L, -1)) { lua_pop(L, 1); return def; }
+    v = (double)lua_tonumberx(L, -1, &ok);
+    if (!ok) luaL_error(L, "option '%s' must be a number", key);
+    lua_pop(L, 1);
+    return v;
+}
+
+int rr_optfield_boolean(lua_State *L, int t, const char *key, int def) {
+    int v;
+    t = lua_absindex(L, t);
+    lua_getfield(L, t, key);
+    if (lua_isnil(L, -1)) { lua_pop(L, 1); return def; }
+    v = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
