@@ -1,0 +1,309 @@
+-- relrun.github: the GitHub REST calls a release makes (over relrun.http).
+--
+--   local gh = assert(github.new())   -- GITHUB_API_URL, GITHUB_TOKEN, GITHUB_REPOSITORY or origin
+--   local ci = gh:ci_status(sha)      -- { state, pending = {...}, failing = {...} }
+--   local rel = gh:ensure_release{ tag = "v1.2.3", name = "v1.2.3", body = notes }
+--   gh:upload_asset(rel, "dist/x.whl")  -- "uploaded" | "identical"; a different file stops
+--
+-- Failures return nil and an error table { message, status, code }; the
+-- message is one line with GitHub's own words and what to do.
+local http = require "relrun.http"
+local json = require "relrun.json"
+local hash = require "relrun.hash"
+local host = require "relrun.host"
+
+local M = {}
+local Client = {}
+Client.__index = Client
+
+local USER_AGENT = "relrun/" .. host.version
+local MAX_RATE_WAIT = 120   -- seconds we wait for a rate limit to reset before giving up
+
+local function fail(message, status, code)
+  return nil, { message = message, status = status, code = code }
+end
+
+-- "owner/repo" from a git remote URL (https, ssh or scp-like).
+function M.repository_from_url(url)
+  if type(url) ~= "string" then return nil end
+  local path = url:match("^https?://[^/]+/(.+)$") or url:match("^ssh://[^/]+/(.+)$")
+    or url:match("^[%w._-]+@[^:]+:(.+)$")
+  if not path then return nil end
+  path = path:gsub("%.git/?$", ""):gsub("/$", "")
+  local owner, repo = path:match("^([^/]+)/([^/]+)$")
+  return owner and (owner .. "/" .. repo) or nil
+end
+
+-- opts: api_url, token, repository, repo_dir (to read the origin remote).
+function M.new(opts)
+  opts = opts or {}
+  local token = opts.token or os.getenv("GITHUB_TOKEN") or os.getenv("GH_TOKEN")
+  if token and token ~= "" then host.secret(token) else token = nil end
+  local repository = opts.repository or os.getenv("GITHUB_REPOSITORY")
+  if not repository or repository == "" then
+    local ok, git = pcall(require, "relrun.git")
+    local repo = ok and git.open(opts.repo_dir or ".")
+    if repo then
+      for _, r in ipairs(repo:remotes()) do
+        if r.name == "origin" then repository = M.repository_from_url(r.url) end
+      end
+      repo:close()
+    end
+  end
+  if not repository then
+    return fail("no GitHub repository: set GITHUB_REPOSITORY=owner/repo or add an origin remote on GitHub")
+  end
+  local api = (opts.api_url or os.getenv("GITHUB_API_URL") or "https://api.github.com"):gsub("/+$", "")
+  if not api:match("^https?://") then
+    return fail("GITHUB_API_URL is not a URL: " .. api)
+  end
+  return setmetatable({ api = api, token = token, repository = repository,
+                        sleep = opts.sleep or host.sleep }, Client)
+end
+
+local function error_message(resp)
+  local data = resp.body and json.decode(resp.body)
+  local msg = type(data) == "table" and data.message or (resp.body or ""):sub(1, 200)
+  local errors = type(data) == "table" and type(data.errors) == "table" and data.errors or {}
+  local code
+  for _, e in ipairs(errors) do
+    if type(e) == "table" and e.code then code = e.code end
+  end
+  return msg, code
+end
+
+-- How long to wait before retrying a rate-limited answer, or nil.
+local function rate_limit_wait(resp)
+  if resp.status ~= 403 and resp.status ~= 429 then return nil end
+  local h = resp.headers
+  if h["retry-after"] then return tonumber(h["retry-after"]) end
+  if h["x-ratelimit-remaining"] == "0" and h["x-ratelimit-reset"] then
+    return math.max(0, (tonumber(h["x-ratelimit-reset"]) or 0) - os.time()) + 1
+  end
+  return nil
+end
+
+-- One call. opts: query (table), body (table → JSON, or {file=}), headers,
+-- url (absolute, instead of the API path), accept. Returns data, response.
+function Client:request(method, path, opts)
+  opts = opts or {}
+  local url = opts.url or (self.api .. path)
+  if opts.query then
+    local parts = {}
+    for k, v in pairs(opts.query) do parts[#parts + 1] = http.url_encode(k) .. "=" .. http.url_encode(tostring(v)) end
+    table.sort(parts)
+    url = url .. (url:find("?", 1, true) and "&" or "?") .. table.concat(parts, "&")
+  end
+  local headers = { ["user-agent"] = USER_AGENT, accept = opts.accept or "application/vnd.github+json",
+                    ["x-github-api-version"] = "2022-11-28" }
+  if self.token then headers.authorization = "Bearer " .. self.token end
+  local body = opts.body
+  if type(body) == "table" and not body.file then
+    body = json.encode(body)
+    headers["content-type"] = "application/json"
+  end
+  for k, v in pairs(opts.headers or {}) do headers[k] = v end
+  local waited = 0
+  while true do
+    local resp, err, code = http.request{ method = method, url = url, headers = headers, body = body,
+                                          timeout = opts.timeout or 300 }
+    if not resp then
+      return fail(string.format("GitHub %s %s: %s", method, path or url, err), nil, code)
+    end
+    local wait = rate_limit_wait(resp)
+    if wait and waited + wait <= MAX_RATE_WAIT then
+      self.sleep(wait)
+      waited = waited + wait
+    elseif resp.status >= 200 and resp.status < 300 then
+      local data = resp.body and resp.body ~= "" and json.decode(resp.body) or nil
+      return data or true, resp
+    else
+      local msg, ecode = error_message(resp)
+      if wait then msg = msg .. string.format(" (rate limited; retry after %d s)", wait) end
+      if resp.status == 401 then msg = msg .. " (check GITHUB_TOKEN)" end
+      return fail(string.format("GitHub %s %s: %d %s", method, path or url, resp.status, msg), resp.status, ecode)
+    end
+  end
+end
+
+-- Every item of a paginated list (Link: rel="next"). `key` picks the array
+-- out of an object answer (check runs).
+function Client:paginate(path, opts)
+  opts = opts or {}
+  local items = {}
+  local url = self.api .. path .. (path:find("?", 1, true) and "&" or "?") .. "per_page=" .. (opts.per_page or 100)
+  while url do
+    local data, resp = self:request("GET", nil, { url = url })
+    if not data then return nil, resp end
+    local list = opts.key and data[opts.key] or data
+    for _, item in ipairs(type(list) == "table" and list or {}) do items[#items + 1] = item end
+    url = (resp.headers.link or ""):match('<([^>]+)>;%s*rel="next"')
+  end
+  return items
+end
+
+function Client:repo_path(suffix)
+  return "/repos/" .. self.repository .. suffix
+end
+
+-- RELEASE.md "Verify CI is passing": HEAD's statuses and check runs.
+function Client:ci_status(sha)
+  local combined, err = self:request("GET", self:repo_path("/commits/" .. sha .. "/status"))
+  if not combined then return nil, err end
+  local runs, err2 = self:paginate(self:repo_path("/commits/" .. sha .. "/check-runs"), { key = "check_runs" })
+  if not runs then return nil, err2 end
+  local pending, failing, total = {}, {}, 0
+  for _, s in ipairs(combined.statuses or {}) do
+    total = total + 1
+    if s.state == "pending" then pending[#pending + 1] = s.context
+    elseif s.state ~= "success" then failing[#failing + 1] = s.context end
+  end
+  for _, r in ipairs(runs) do
+    total = total + 1
+    if r.status ~= "completed" then pending[#pending + 1] = r.name
+    elseif not (r.conclusion == "success" or r.conclusion == "neutral" or r.conclusion == "skipped") then
+      failing[#failing + 1] = r.name .. " (" .. tostring(r.conclusion) .. ")"
+    end
+  end
+  local state = #failing > 0 and "failure" or (#pending > 0 and "pending") or (total == 0 and "none") or "success"
+  return { state = state, pending = pending, failing = failing, total = total }
+end
+
+-- The release for a tag, or false when there is none.
+function Client:release_by_tag(tag)
+  local data, err = self:request("GET", self:repo_path("/releases/tags/" .. http.url_encode(tag)))
+  if data then return data end
+  if err.status == 404 then return false end
+  return nil, err
+end
+
+-- Create the release, or reuse the one the tag has (422 already_exists).
+function Client:ensure_release(opts)
+  local existing, err = self:release_by_tag(opts.tag)
+  if existing == nil then return nil, err end
+  if existing then return existing, "existing" end
+  local rel, cerr = self:request("POST", self:repo_path("/releases"), {
+    body = { tag_name = opts.tag, name = opts.name or opts.tag, body = opts.body or "",
+             draft = opts.draft or false, prerelease = opts.prerelease or false } })
+  if rel then return rel, "created" end
+  if cerr.code == "already_exists" then
+    -- a draft, or a race with another run: read it back
+    for _, r in ipairs(self:paginate(self:repo_path("/releases")) or {}) do
+      if r.tag_name == opts.tag then return r, "existing" end
+    end
+  end
+  return nil, cerr
+end
+
+function Client:update_release(id, fields)
+  return self:request("PATCH", self:repo_path("/releases/" .. id), { body = fields })
+end
+
+function Client:delete_release(id)
+  return self:request("DELETE", self:repo_path("/releases/" .. id))
+end
+
+function Client:list_assets(release_id)
+  return self:paginate(self:repo_path("/releases/" .. release_id .. "/assets"))
+end
+
+function Client:delete_asset(id)
+  return self:request("DELETE", self:repo_path("/releases/assets/" .. id))
+end
+
+-- The sha256 of an asset: its `digest` when GitHub gives one, else downloaded.
+function Client:asset_sha256(asset)
+  local d = type(asset.digest) == "string" and asset.digest:match("^sha256:(%x+)$")
+  if d then return d end
+  local resp, err = http.request{ method = "GET", url = asset.url,
+    headers = { accept = "application/octet-stream", authorization = self.token and ("Bearer " .. self.token),
+                ["user-agent"] = USER_AGENT } }
+  if not resp or resp.status ~= 200 then
+    return fail("cannot download asset " .. asset.name .. ": " .. (err or tostring(resp and resp.status)))
+  end
+  return hash.sha256(resp.body)
+end
+
+local function basename(path) return (path:match("([^/]+)$")) end
+
+-- Attach a file through the release's own upload_url. An asset of the same
+-- name with the same content is left alone; with other content it stops.
+function Client:upload_asset(release, path, opts)
+  opts = opts or {}
+  local name = opts.name or basename(path)
+  local digests, err = hash.file(path, { "sha256" })
+  if not digests then return fail("cannot read " .. path .. ": " .. err) end
+  local assets, lerr = self:list_assets(release.id)
+  if not assets then return nil, lerr end
+  for _, a in ipairs(assets) do
+    if a.name == name then
+      local theirs, herr = self:asset_sha256(a)
+      if not theirs then return nil, herr end
+      if theirs == digests.sha256 then return a, "identical" end
+      return fail(string.format("release %s already has a different %s (sha256 %s, ours %s): " ..
+        "delete that asset or release a new version", release.tag_name, name, theirs, digests.sha256), 422,
+        "different")
+    end
+  end
+  local upload_url = (release.upload_url or ""):gsub("{.*}$", "")
+  if upload_url == "" then return fail("release " .. tostring(release.tag_name) .. " has no upload_url") end
+  local asset, uerr = self:request("POST", nil, {
+    url = upload_url .. "?name=" .. http.url_encode(name),
+    body = { file = path }, headers = { ["content-type"] = opts.content_type or "application/octet-stream" },
+  })
+  if not asset then return nil, uerr end
+  return asset, "uploaded"
+end
+
+function Client:environment(name)
+  local data, err = self:request("GET", self:repo_path("/environments/" .. http.url_encode(name)))
+  if data then return data end
+  if err.status == 404 then return false end
+  return nil, err
+end
+
+-- Create or update an environment; opts.reviewers = { {type="User", id=1} },
+-- opts.tags_only = true → deployments only from tags (custom policy).
+function Client:put_environment(name, opts)
+  opts = opts or {}
+  local body = { reviewers = opts.reviewers }
+  if opts.tags_only then
+    body.deployment_branch_policy = { protected_branches = false, custom_branch_policies = true }
+  end
+  return self:request("PUT", self:repo_path("/environments/" .. http.url_encode(name)), { body = body })
+end
+
+-- The Actions OIDC token for `audience` (never cached: it lives ~5 minutes).
+function M.oidc_token(audience)
+  local url, token = os.getenv("ACTIONS_ID_TOKEN_REQUEST_URL"), os.getenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+  if not url or url == "" or not token or token == "" then
+    return fail("no GitHub OIDC token: the job needs `permissions: id-token: write` " ..
+      "(ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN are not set)")
+  end
+  host.secret(token)
+  local resp, err = http.request{ method = "GET",
+    url = url .. (url:find("?", 1, true) and "&" or "?") .. "audience=" .. http.url_encode(audience or "sts.amazonaws.com"),
+    headers = { authorization = "Bearer " .. token, accept = "application/json", ["user-agent"] = USER_AGENT } }
+  if not resp then return fail("GitHub OIDC token request: " .. err) end
+  local data = json.decode(resp.body or "")
+  if resp.status ~= 200 or type(data) ~= "table" or type(data.value) ~= "string" then
+    return fail(string.format("GitHub OIDC token request: %d %s", resp.status,
+      type(data) == "table" and tostring(data.message) or "unexpected answer"), resp.status)
+  end
+  host.secret(data.value)
+  return data.value
+end
+
+-- The claims of a JWT, unverified (to explain, never to trust).
+function M.jwt_claims(jwt)
+  local payload = type(jwt) == "string" and jwt:match("^[^.]+%.([^.]+)%.")
+  if not payload then return nil, "not a JWT" end
+  payload = payload:gsub("-", "+"):gsub("_", "/")
+  payload = payload .. string.rep("=", (4 - #payload % 4) % 4)
+  local raw = hash.base64_decode(payload)
+  local claims = raw and json.decode(raw)
+  if type(claims) ~= "table" then return nil, "the JWT's payload is not JSON" end
+  return claims
+end
+
+return M

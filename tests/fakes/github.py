@@ -1,0 +1,450 @@
+#!/usr/bin/env python3
+"""A GitHub REST API fake for relrun's tests (stdlib + cryptography for RS256).
+
+It serves what relrun's release flow uses, with GitHub's shapes and errors:
+  GET  /repos/{o}/{r}/commits/{ref}/status        combined status
+  GET  /repos/{o}/{r}/commits/{ref}/check-runs    check runs (paginated)
+  GET  /repos/{o}/{r}/releases/tags/{tag}         404 when absent
+  GET  /repos/{o}/{r}/releases                    (paginated)
+  POST /repos/{o}/{r}/releases                    201, or 422 already_exists
+  PATCH/DELETE /repos/{o}/{r}/releases/{id}
+  GET  /repos/{o}/{r}/releases/{id}/assets        (paginated)
+  DELETE /repos/{o}/{r}/releases/assets/{id}
+  GET  /repos/{o}/{r}/environments/{name}, PUT to create or update
+  POST {upload_url}                               on a second port, as github.com uses another host
+  GET  /download/{id}/{name}                      browser_download_url
+  GET  /oidc/token?audience=A                     the Actions ID token endpoint: {"value": JWT}
+  GET  /oidc/jwks                                 the key to verify those JWTs
+
+Requests need `Authorization: Bearer <token>` (or `token <token>`) equal to
+--token; the OIDC endpoint needs the --request-token instead.
+
+Test control (no auth): POST /__state merges JSON into the state (statuses,
+check_runs, oidc claims), GET /__state returns it, POST /__fault queues
+faults: {"status": 403, "rate_limited": true, "count": 1} or
+{"status": 429, "retry_after": 1} or {"status": 500}.
+"""
+import argparse
+import base64
+import hashlib
+import json
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+LOCK = threading.Lock()
+STATE = {
+    "statuses": {},      # sha -> [ {context, state, description} ]
+    "check_runs": {},    # sha -> [ {name, status, conclusion} ]
+    "releases": [],
+    "assets": {},        # asset id -> {meta, data}
+    "environments": {},
+    "next_id": 1,
+    "oidc": {},          # claims to add or override
+    "requests": [],      # method, path, auth scheme seen
+}
+FAULTS = []
+KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+ARGS = None
+PORTS = {}
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def make_jwt(audience):
+    now = int(time.time())
+    repo = ARGS.repository
+    claims = {
+        "iss": "https://token.actions.githubusercontent.com",
+        "aud": audience,
+        "sub": "repo:%s:ref:refs/tags/%s" % (repo, ARGS.ref_name),
+        "ref": "refs/tags/" + ARGS.ref_name,
+        "ref_type": "tag",
+        "repository": repo,
+        "repository_owner": repo.split("/")[0],
+        "repository_id": "123456",
+        "job_workflow_ref": "%s/.github/workflows/release.yml@refs/tags/%s" % (repo, ARGS.ref_name),
+        "iat": now,
+        "nbf": now - 5,
+        "exp": now + 300,
+        "jti": b64url(hashlib.sha256(str(time.time_ns()).encode()).digest()[:12]),
+    }
+    claims.update(STATE["oidc"])
+    header = {"alg": "RS256", "typ": "JWT", "kid": "relrun-test"}
+    signing_input = b64url(json.dumps(header).encode()) + "." + b64url(json.dumps(claims).encode())
+    sig = KEY.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+    return signing_input + "." + b64url(sig)
+
+
+def jwks():
+    numbers = KEY.public_key().public_numbers()
+    n = numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")
+    e = numbers.e.to_bytes(3, "big")
+    return {"keys": [{"kty": "RSA", "alg": "RS256", "use": "sig", "kid": "relrun-test",
+                      "n": b64url(n), "e": b64url(e)}]}
+
+
+def api_base():
+    return "http://127.0.0.1:%d" % PORTS["api"]
+
+
+def release_json(rel):
+    out = dict(rel)
+    out["url"] = "%s/repos/%s/releases/%d" % (api_base(), ARGS.repository, rel["id"])
+    out["upload_url"] = "http://127.0.0.1:%d/repos/%s/releases/%d/assets{?name,label}" % (
+        PORTS["uploads"], ARGS.repository, rel["id"])
+    out["assets"] = [asset_json(a) for a in STATE["assets"].values() if a["release_id"] == rel["id"]]
+    return out
+
+
+def asset_json(a):
+    return {
+        "id": a["id"], "name": a["name"], "label": a.get("label") or "", "size": len(a["data"]),
+        "content_type": a["content_type"], "state": "uploaded",
+        "digest": "sha256:" + hashlib.sha256(a["data"]).hexdigest(),
+        "browser_download_url": "%s/download/%d/%s" % (api_base(), a["id"], a["name"]),
+        "url": "%s/repos/%s/releases/assets/%d" % (api_base(), ARGS.repository, a["id"]),
+    }
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server_version = "github-fake"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    # -- plumbing -----------------------------------------------------------
+    def body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def send(self, status, obj=None, headers=None, raw=None, ctype="application/json; charset=utf-8"):
+        data = raw if raw is not None else (b"" if obj is None else json.dumps(obj).encode())
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("X-GitHub-Request-Id", "FAKE:%d" % time.time_ns())
+        self.send_header("x-ratelimit-limit", "5000")
+        self.send_header("x-ratelimit-remaining", "4999")
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def error(self, status, message, errors=None):
+        obj = {"message": message, "documentation_url": "https://docs.github.com/rest"}
+        if errors:
+            obj["errors"] = errors
+        self.send(status, obj)
+
+    def authorized(self):
+        auth = self.headers.get("Authorization", "")
+        m = re.match(r"^(?:Bearer|token) (.+)$", auth)
+        return bool(m) and m.group(1) == ARGS.token
+
+    def fault(self):
+        with LOCK:
+            if not FAULTS:
+                return False
+            f = FAULTS[0]
+            f["count"] = f.get("count", 1) - 1
+            if f["count"] <= 0:
+                FAULTS.pop(0)
+        headers = {}
+        if f.get("rate_limited"):
+            headers = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(time.time()) + f.get("reset_in", 1))}
+        if "retry_after" in f:
+            headers["retry-after"] = str(f["retry_after"])
+        self.body()
+        msg = "API rate limit exceeded" if f.get("rate_limited") or f["status"] == 429 else "Server Error"
+        self.send(f["status"], {"message": msg}, headers)
+        return True
+
+    def page(self, items, query):
+        per_page = int(query.get("per_page", ["30"])[0])
+        page = int(query.get("page", ["1"])[0])
+        chunk = items[(page - 1) * per_page: page * per_page]
+        headers = {}
+        if page * per_page < len(items):
+            path = urlparse(self.path).path
+            headers["Link"] = '<%s%s?per_page=%d&page=%d>; rel="next"' % (api_base(), path, per_page, page + 1)
+        return chunk, headers
+
+    # -- routing -------------------------------------------------------------
+    def route(self, method):
+        url = urlparse(self.path)
+        query = parse_qs(url.query)
+        path = url.path
+        if path.startswith("/__"):
+            return self.control(method, path)
+        if path == "/oidc/jwks":
+            return self.send(200, jwks())
+        if path == "/oidc/token":
+            return self.oidc(query)
+        if path.startswith("/download/"):
+            return self.download(path)
+        with LOCK:
+            STATE["requests"].append({"method": method, "path": path,
+                                      "server": self.server.role})
+        if self.fault():
+            return
+        if not self.authorized():
+            self.body()
+            return self.error(401, "Bad credentials")
+        if self.server.role == "uploads":
+            return self.upload(method, path, query)
+        repo = re.escape(ARGS.repository)
+        routes = [
+            ("GET", r"/repos/%s/commits/([^/]+)/status" % repo, self.combined_status),
+            ("GET", r"/repos/%s/commits/([^/]+)/check-runs" % repo, self.check_runs),
+            ("GET", r"/repos/%s/releases/tags/(.+)" % repo, self.release_by_tag),
+            ("GET", r"/repos/%s/releases" % repo, self.list_releases),
+            ("POST", r"/repos/%s/releases" % repo, self.create_release),
+            ("GET", r"/repos/%s/releases/(\d+)" % repo, self.get_release),
+            ("PATCH", r"/repos/%s/releases/(\d+)" % repo, self.update_release),
+            ("DELETE", r"/repos/%s/releases/(\d+)" % repo, self.delete_release),
+            ("GET", r"/repos/%s/releases/(\d+)/assets" % repo, self.list_assets),
+            ("DELETE", r"/repos/%s/releases/assets/(\d+)" % repo, self.delete_asset),
+            ("GET", r"/repos/%s/environments/([^/]+)" % repo, self.get_environment),
+            ("PUT", r"/repos/%s/environments/([^/]+)" % repo, self.put_environment),
+        ]
+        for m, pattern, fn in routes:
+            match = re.fullmatch(pattern, path)
+            if match and m == method:
+                return fn(query, *match.groups())
+        self.body()
+        self.error(404, "Not Found")
+
+    def do_GET(self):
+        self.route("GET")
+
+    def do_POST(self):
+        self.route("POST")
+
+    def do_PATCH(self):
+        self.route("PATCH")
+
+    def do_PUT(self):
+        self.route("PUT")
+
+    def do_DELETE(self):
+        self.route("DELETE")
+
+    # -- control and OIDC ------------------------------------------------------
+    def control(self, method, path):
+        data = self.body()
+        with LOCK:
+            if path == "/__state" and method == "POST":
+                for k, v in json.loads(data or b"{}").items():
+                    STATE[k] = v
+                return self.send(200, {"ok": True})
+            if path == "/__state":
+                out = {k: v for k, v in STATE.items() if k != "assets"}
+                out["assets"] = [asset_json(a) for a in STATE["assets"].values()]
+                return self.send(200, out)
+            if path == "/__fault":
+                FAULTS.append(json.loads(data))
+                return self.send(200, {"ok": True})
+        self.error(404, "Not Found")
+
+    def oidc(self, query):
+        auth = self.headers.get("Authorization", "")
+        if auth != "Bearer " + ARGS.request_token:
+            return self.error(401, "invalid request token")
+        audience = query.get("audience", ["https://github.com/" + ARGS.repository.split("/")[0]])[0]
+        self.send(200, {"count": 1, "value": make_jwt(audience)})
+
+    def download(self, path):
+        m = re.fullmatch(r"/download/(\d+)/(.+)", path)
+        a = STATE["assets"].get(int(m.group(1))) if m else None
+        if not a:
+            return self.error(404, "Not Found")
+        self.send(200, raw=a["data"], ctype="application/octet-stream")
+
+    # -- statuses --------------------------------------------------------------
+    def combined_status(self, query, ref):
+        statuses = STATE["statuses"].get(ref, [])
+        states = [s["state"] for s in statuses]
+        if any(s in ("failure", "error") for s in states):
+            state = "failure"
+        elif not states or any(s == "pending" for s in states):
+            state = "pending"
+        else:
+            state = "success"
+        chunk, headers = self.page(statuses, query)
+        self.send(200, {"state": state, "sha": ref, "total_count": len(statuses), "statuses": chunk}, headers)
+
+    def check_runs(self, query, ref):
+        runs = STATE["check_runs"].get(ref, [])
+        chunk, headers = self.page(runs, query)
+        self.send(200, {"total_count": len(runs), "check_runs": chunk}, headers)
+
+    # -- releases ----------------------------------------------------------------
+    def find_release(self, rid):
+        for rel in STATE["releases"]:
+            if rel["id"] == int(rid):
+                return rel
+        return None
+
+    def release_by_tag(self, query, tag):
+        for rel in STATE["releases"]:
+            if rel["tag_name"] == tag and not rel["draft"]:
+                return self.send(200, release_json(rel))
+        self.error(404, "Not Found")
+
+    def list_releases(self, query):
+        chunk, headers = self.page([release_json(r) for r in reversed(STATE["releases"])], query)
+        self.send(200, chunk, headers)
+
+    def get_release(self, query, rid):
+        rel = self.find_release(rid)
+        if not rel:
+            return self.error(404, "Not Found")
+        self.send(200, release_json(rel))
+
+    def create_release(self, query):
+        try:
+            data = json.loads(self.body())
+        except ValueError:
+            return self.error(400, "Problems parsing JSON")
+        if not data.get("tag_name"):
+            return self.error(422, "Validation Failed",
+                              [{"resource": "Release", "code": "missing_field", "field": "tag_name"}])
+        with LOCK:
+            if any(r["tag_name"] == data["tag_name"] for r in STATE["releases"]):
+                return self.error(422, "Validation Failed",
+                                  [{"resource": "Release", "code": "already_exists", "field": "tag_name"}])
+            rel = {"id": STATE["next_id"], "tag_name": data["tag_name"],
+                   "name": data.get("name") or data["tag_name"], "body": data.get("body") or "",
+                   "draft": bool(data.get("draft")), "prerelease": bool(data.get("prerelease")),
+                   "target_commitish": data.get("target_commitish") or "main",
+                   "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            STATE["next_id"] += 1
+            STATE["releases"].append(rel)
+        self.send(201, release_json(rel))
+
+    def update_release(self, query, rid):
+        data = json.loads(self.body() or b"{}")
+        with LOCK:
+            rel = self.find_release(rid)
+            if not rel:
+                return self.error(404, "Not Found")
+            for k in ("name", "body", "draft", "prerelease", "tag_name"):
+                if k in data:
+                    rel[k] = data[k]
+        self.send(200, release_json(rel))
+
+    def delete_release(self, query, rid):
+        self.body()
+        with LOCK:
+            rel = self.find_release(rid)
+            if not rel:
+                return self.error(404, "Not Found")
+            STATE["releases"].remove(rel)
+            for aid in [a for a, v in STATE["assets"].items() if v["release_id"] == rel["id"]]:
+                del STATE["assets"][aid]
+        self.send(204)
+
+    def list_assets(self, query, rid):
+        if not self.find_release(rid):
+            return self.error(404, "Not Found")
+        assets = [asset_json(a) for a in STATE["assets"].values() if a["release_id"] == int(rid)]
+        chunk, headers = self.page(assets, query)
+        self.send(200, chunk, headers)
+
+    def delete_asset(self, query, aid):
+        self.body()
+        with LOCK:
+            if int(aid) not in STATE["assets"]:
+                return self.error(404, "Not Found")
+            del STATE["assets"][int(aid)]
+        self.send(204)
+
+    def upload(self, method, path, query):
+        m = re.fullmatch(r"/repos/%s/releases/(\d+)/assets" % re.escape(ARGS.repository), path)
+        data = self.body()
+        if method != "POST" or not m:
+            return self.error(404, "Not Found")
+        name = query.get("name", [None])[0]
+        if not name:
+            return self.error(422, "Validation Failed", [{"resource": "ReleaseAsset", "code": "missing_field",
+                                                          "field": "name"}])
+        with LOCK:
+            if not self.find_release(m.group(1)):
+                return self.error(404, "Not Found")
+            for a in STATE["assets"].values():
+                if a["release_id"] == int(m.group(1)) and a["name"] == name:
+                    return self.error(422, "Validation Failed",
+                                      [{"resource": "ReleaseAsset", "code": "already_exists", "field": "name"}])
+            aid = STATE["next_id"]
+            STATE["next_id"] += 1
+            STATE["assets"][aid] = {"id": aid, "release_id": int(m.group(1)), "name": name,
+                                    "label": query.get("label", [""])[0], "data": data,
+                                    "content_type": self.headers.get("Content-Type", "application/octet-stream")}
+            out = asset_json(STATE["assets"][aid])
+        self.send(201, out)
+
+    # -- environments ---------------------------------------------------------------
+    def get_environment(self, query, name):
+        env = STATE["environments"].get(name)
+        if not env:
+            return self.error(404, "Not Found")
+        self.send(200, env)
+
+    def put_environment(self, query, name):
+        data = json.loads(self.body() or b"{}")
+        rules = []
+        reviewers = data.get("reviewers") or []
+        if reviewers:
+            rules.append({"type": "required_reviewers", "reviewers": [{"type": r.get("type"), "reviewer": {"id": r.get("id")}}
+                                                                      for r in reviewers]})
+        policy = data.get("deployment_branch_policy")
+        if policy:
+            rules.append({"type": "branch_policy"})
+        env = {"name": name, "protection_rules": rules, "deployment_branch_policy": policy,
+               "url": "%s/repos/%s/environments/%s" % (api_base(), ARGS.repository, name)}
+        with LOCK:
+            STATE["environments"][name] = env
+        self.send(200, env)
+
+
+def serve(role, port):
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.role = role
+    server.daemon_threads = True
+    PORTS[role] = server.server_address[1]
+    return server
+
+
+def main():
+    global ARGS
+    p = argparse.ArgumentParser()
+    p.add_argument("--port-file", required=True)
+    p.add_argument("--token", default="ghs_testtoken0123456789")
+    p.add_argument("--request-token", default="actions-request-token-0123456789")
+    p.add_argument("--repository", default="acme/stock-pipeline")
+    p.add_argument("--ref-name", default="v1.0.0")
+    ARGS = p.parse_args()
+    api = serve("api", 0)
+    uploads = serve("uploads", 0)
+    threading.Thread(target=uploads.serve_forever, daemon=True).start()
+    with open(ARGS.port_file + ".tmp", "w") as f:
+        f.write("%d\n" % PORTS["api"])
+    with open(ARGS.port_file + ".uploads", "w") as f:
+        f.write("%d\n" % PORTS["uploads"])
+    import os
+    os.replace(ARGS.port_file + ".tmp", ARGS.port_file)
+    api.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

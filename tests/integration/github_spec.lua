@@ -1,0 +1,178 @@
+-- relrun.github against the GitHub API fake (tests/fakes/github.py): CI
+-- status, releases, assets through upload_url, environments, rate limits,
+-- the Actions OIDC token. The fake's JWTs are verified independently with
+-- Python's cryptography against its JWKS.
+local peer = require "peer"
+local github = require "relrun.github"
+local http = require "relrun.http"
+local json = require "relrun.json"
+local fs = require "relrun.fs"
+local hash = require "relrun.hash"
+local proc = require "relrun.proc"
+
+local TOKEN = "ghs_testtoken0123456789"
+local REQUEST_TOKEN = "actions-request-token-0123456789"
+
+local server
+local function control(path, body)
+  local resp = assert(http.request{ method = body and "POST" or "GET", url = server.url .. path,
+                                    body = body and json.encode(body) or nil })
+  assert(resp.status == 200, resp.body)
+  return json.decode(resp.body)
+end
+
+local function client(opts)
+  opts = opts or {}
+  return assert(github.new{ api_url = server.url, token = opts.token or TOKEN,
+                            repository = "acme/stock-pipeline", sleep = opts.sleep })
+end
+
+describe("github", function()
+  server = peer.start{ argv = { "python3", "tests/fakes/github.py", "--port-file", peer.PORT_FILE,
+                                "--token", TOKEN, "--request-token", REQUEST_TOKEN } }
+  local tmp = fs.tempdir("gh")
+
+  it("finds the repository in an origin URL of any form", function()
+    eq(github.repository_from_url("https://github.com/acme/stock-pipeline.git"), "acme/stock-pipeline")
+    eq(github.repository_from_url("git@github.com:acme/stock-pipeline.git"), "acme/stock-pipeline")
+    eq(github.repository_from_url("ssh://git@github.com/acme/stock-pipeline"), "acme/stock-pipeline")
+    eq(github.repository_from_url("/srv/git/x"), nil)
+  end)
+
+  it("reports CI green, pending and failing by name", function()
+    local gh = client()
+    control("/__state", {
+      statuses = { aaa = { { context = "lint", state = "success" } },
+                   bbb = { { context = "lint", state = "pending" } } },
+      check_runs = { aaa = { { name = "test", status = "completed", conclusion = "success" } },
+                     bbb = { { name = "test", status = "completed", conclusion = "failure" },
+                             { name = "build", status = "in_progress" } } } })
+    local green = assert(gh:ci_status("aaa"))
+    eq(green.state, "success")
+    eq(green.total, 2)
+    local red = assert(gh:ci_status("bbb"))
+    eq(red.state, "failure")
+    eq(red.failing, { "test (failure)" })
+    eq(red.pending, { "lint", "build" })
+    eq(assert(gh:ci_status("ccc")).state, "none")
+  end)
+
+  it("follows pagination", function()
+    local runs = {}
+    for i = 1, 230 do runs[i] = { name = "check-" .. i, status = "completed", conclusion = "success" } end
+    control("/__state", { check_runs = { ddd = runs } })
+    local got = assert(client():paginate("/repos/acme/stock-pipeline/commits/ddd/check-runs", { key = "check_runs" }))
+    eq(#got, 230)
+    eq(got[230].name, "check-230")
+  end)
+
+  it("creates a release once and reuses it", function()
+    local gh = client()
+    local rel, how = gh:ensure_release{ tag = "v1.0.0", body = "- first" }
+    eq(how, "created")
+    local again, how2 = gh:ensure_release{ tag = "v1.0.0" }
+    eq(how2, "existing")
+    eq(again.id, rel.id)
+    eq(gh:release_by_tag("v9.9.9"), false)
+  end)
+
+  it("uploads assets at upload_url, skips identical ones, refuses different ones", function()
+    local gh = client()
+    local rel = assert(gh:release_by_tag("v1.0.0"))
+    ok(not rel.upload_url:find(server.url, 1, true), "upload_url is another host, as on github.com")
+    local file = fs.join(tmp.path, "stock_pipeline-1.0.0-py3-none-any.whl")
+    fs.write(file, string.rep("wheel bytes ", 5000))
+    local asset, how = gh:upload_asset(rel, file)
+    eq(how, "uploaded")
+    eq(asset.size, 60000)
+    local _, how2 = gh:upload_asset(rel, file)
+    eq(how2, "identical")
+    local state = control("/__state")
+    eq(state.assets[1].digest, "sha256:" .. hash.file(file, { "sha256" }).sha256)
+    fs.write(file, "other bytes")
+    local none, err = gh:upload_asset(rel, file)
+    eq(none, nil)
+    contains(err.message, "already has a different stock_pipeline-1.0.0-py3-none-any.whl")
+    eq(#assert(gh:list_assets(rel.id)), 1)
+  end)
+
+  it("deletes releases and assets", function()
+    local gh = client()
+    local rel = assert(gh:ensure_release{ tag = "v2.0.0" })
+    local file = fs.join(tmp.path, "a.txt")
+    fs.write(file, "x")
+    local asset = assert(gh:upload_asset(rel, file))
+    ok(gh:delete_asset(asset.id))
+    eq(#gh:list_assets(rel.id), 0)
+    ok(gh:delete_release(rel.id))
+    eq(gh:release_by_tag("v2.0.0"), false)
+  end)
+
+  it("says what a wrong token is", function()
+    local none, err = client{ token = "ghs_wrong_token_value" }:release_by_tag("v1.0.0")
+    eq(none, nil)
+    eq(err.status, 401)
+    contains(err.message, "Bad credentials")
+    contains(err.message, "check GITHUB_TOKEN")
+  end)
+
+  it("waits out rate limits (primary and secondary)", function()
+    local slept = {}
+    local gh = client{ sleep = function(s) slept[#slept + 1] = s end }
+    control("/__fault", { status = 403, rate_limited = true, reset_in = 0 })
+    control("/__fault", { status = 429, retry_after = 2 })
+    ok(gh:release_by_tag("v1.0.0"))
+    eq(#slept, 2)
+    eq(slept[2], 2)
+  end)
+
+  it("manages environments", function()
+    local gh = client()
+    eq(gh:environment("production"), false)
+    ok(gh:put_environment("production", { reviewers = { { type = "User", id = 7 } }, tags_only = true }))
+    local env = assert(gh:environment("production"))
+    eq(env.protection_rules[1].type, "required_reviewers")
+  end)
+
+  it("gets an Actions OIDC token whose RS256 signature verifies", function()
+    local saved_url, saved_token = fs.getenv("ACTIONS_ID_TOKEN_REQUEST_URL"), fs.getenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+    fs.setenv("ACTIONS_ID_TOKEN_REQUEST_URL", server.url .. "/oidc/token?api-version=2.0")
+    fs.setenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN", REQUEST_TOKEN)
+    local jwt = assert(github.oidc_token("sts.amazonaws.com"))
+    fs.setenv("ACTIONS_ID_TOKEN_REQUEST_URL", saved_url)
+    fs.setenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN", saved_token)
+    local claims = assert(github.jwt_claims(jwt))
+    eq(claims.aud, "sts.amazonaws.com")
+    eq(claims.sub, "repo:acme/stock-pipeline:ref:refs/tags/v1.0.0")
+    eq(claims.iss, "https://token.actions.githubusercontent.com")
+    local verify = [[
+import base64, json, sys, urllib.request
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+def d(s): return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+jwt = sys.stdin.read().strip()
+h, p, s = jwt.split(".")
+key = json.load(urllib.request.urlopen(sys.argv[1] + "/oidc/jwks"))["keys"][0]
+pub = rsa.RSAPublicNumbers(int.from_bytes(d(key["e"]), "big"), int.from_bytes(d(key["n"]), "big")).public_key()
+pub.verify(d(s), (h + "." + p).encode(), padding.PKCS1v15(), hashes.SHA256())
+print("verified", json.loads(d(h))["alg"])
+]]
+    local r = assert(proc.run{ argv = { "python3", "-c", verify, server.url }, stdin = jwt })
+    eq(r.stdout, "verified RS256\n", r.stderr)
+  end)
+
+  it("explains a job without id-token permission", function()
+    local saved = fs.getenv("ACTIONS_ID_TOKEN_REQUEST_URL")
+    fs.setenv("ACTIONS_ID_TOKEN_REQUEST_URL", nil)
+    local none, err = github.oidc_token()
+    fs.setenv("ACTIONS_ID_TOKEN_REQUEST_URL", saved)
+    eq(none, nil)
+    contains(err.message, "id-token: write")
+  end)
+
+  it("shuts the fake down", function()
+    tmp:close()
+    server:stop()
+    ok(server.pid == nil)
+  end)
+end)
