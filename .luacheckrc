@@ -1,5 +1,5 @@
 std = "lua54"
-max_line_length = 120
+max_line_length = 130
 files["tests/spec.lua"] = { globals = { "describe", "it", "before_each", "after_each", "eq", "ok", "raises", "contains", "skip" } }
 files["tests/**/*_spec.lua"] = { read_globals = { "describe", "it", "before_each", "after_each", "eq", "ok", "raises", "contains", "skip" } }
 exclude_files = { "build*/**", "examples/**/.venv/**" }
