@@ -1,0 +1,83 @@
+-- relrun.config: defaults < pyproject.toml [tool.relrun] < environment < flags.
+local config = require "relrun.config"
+
+local function tmpdir()
+  local p = os.tmpname()
+  os.remove(p)
+  assert(os.execute("mkdir -p " .. p))
+  return p
+end
+
+local function write(path, text)
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+end
+
+local function env(t) return function(name) return t[name] end end
+
+describe("config", function()
+  local dir
+  before_each(function()
+    dir = tmpdir()
+    write(dir .. "/pyproject.toml", [[
+[project]
+name = "stock-pipeline"
+dynamic = ["version"]
+
+[tool.setuptools]
+packages = ["bronze", "silver", "ingestion", "ingestion.readers"]
+
+[tool.relrun]
+region = "eu-west-1"
+branch = "trunk"
+]])
+  end)
+  after_each(function() os.execute("rm -rf " .. dir) end)
+
+  it("defaults to the local repository with the project's own names", function()
+    local cfg = assert(config.load{ project_dir = dir, getenv = env{} })
+    eq(cfg.target, "local")
+    eq(cfg.package, "stock-pipeline")
+    eq(cfg.imports, { "bronze", "silver", "ingestion" })
+    eq(cfg.repository_dir, ".relrun/repository")
+    eq(cfg.branch, "trunk")
+    eq(cfg.source.branch, "pyproject.toml [tool.relrun] branch")
+  end)
+
+  it("takes RELEASE.md's environment names over the file, and flags over both", function()
+    local cfg = assert(config.load{ project_dir = dir, flags = { repository = "flagged" }, getenv = env{
+      CODEARTIFACT_DOMAIN = "acme", CODEARTIFACT_ACCOUNT_ID = "111122223333",
+      CODEARTIFACT_REPOSITORY = "pypi-store", AWS_REGION = "us-east-2", AWS_DEFAULT_REGION = "ap-south-1" } })
+    eq(cfg.target, "codeartifact")
+    eq(cfg.region, "us-east-2")
+    eq(cfg.source.region, "AWS_REGION")
+    eq(cfg.repository, "flagged")
+    eq(cfg.source.repository, "--repository")
+    eq(config.index_url(cfg), "https://acme-111122223333.d.codeartifact.us-east-2.amazonaws.com/pypi/flagged/simple/")
+  end)
+
+  it("names the missing settings of a CodeArtifact target", function()
+    local cfg, err = config.load{ project_dir = dir, getenv = env{ CODEARTIFACT_DOMAIN = "acme" } }
+    eq(cfg, nil)
+    contains(err, "CODEARTIFACT_ACCOUNT_ID, CODEARTIFACT_REPOSITORY are not")
+  end)
+
+  it("says which source holds a malformed value", function()
+    local _, err = config.load{ project_dir = dir, getenv = env{ AWS_ROLE_ARN = "arn:aws:iam::12:role/x" } }
+    contains(err, 'role_arn "arn:aws:iam::12:role/x" (from AWS_ROLE_ARN) is not valid')
+  end)
+
+  it("reports a broken pyproject.toml with its line", function()
+    write(dir .. "/pyproject.toml", "[project\nname = 1\n")
+    local cfg, err = config.load{ project_dir = dir, getenv = env{} }
+    eq(cfg, nil)
+    contains(err, "pyproject.toml:1")
+  end)
+
+  it("works without a pyproject.toml", function()
+    os.remove(dir .. "/pyproject.toml")
+    local cfg = assert(config.load{ project_dir = dir, getenv = env{}, flags = { package = "demo-pkg" } })
+    eq(cfg.imports, { "demo_pkg" })
+  end)
+end)
