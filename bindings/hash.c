@@ -29,17 +29,14 @@
 typedef struct {
     const char *name;
     const EVP_MD *(*evp)(void);   /* NULL: our BLAKE2b */
-    /* Rough cycles per byte on x86-64 with SHA-NI (openssl speed), only
-     * used to split several algorithms over two threads. */
-    double cost;
 } alg_info;
 
 static const alg_info ALGS[] = {
-    {"md5", EVP_md5, 5.0},
-    {"sha1", EVP_sha1, 1.5},
-    {"sha256", EVP_sha256, 2.0},
-    {"sha512", EVP_sha512, 5.0},
-    {"blake2b_256", NULL, 3.5},
+    {"md5", EVP_md5},
+    {"sha1", EVP_sha1},
+    {"sha256", EVP_sha256},
+    {"sha512", EVP_sha512},
+    {"blake2b_256", NULL},
 };
 enum { NALGS = sizeof ALGS / sizeof ALGS[0] };
 #define B2_OUT 32
@@ -326,34 +323,42 @@ static int h_tostring(lua_State *L) {
     return 1;
 }
 
-/* ---- hash.file: one read, up to two hashing threads ---------------------- */
+/* ---- hash.file: one read, a hashing thread per algorithm ----------------
+ *
+ * The calling thread only reads, into a ring of chunks; each algorithm runs
+ * on its own thread over the same chunks, and a chunk is reused once every
+ * thread is done with it. md5 + sha256 + blake2b on two cores: the
+ * scheduler shares the cores among three threads, so the pass takes about
+ * half the summed CPU time instead of the slowest pair's. */
 
 #define CHUNK (1u << 20)          /* 1 MiB reads: the kernel's readahead keeps up */
-#define NSLOTS 4                   /* chunks in flight between reader and worker */
+#define NSLOTS 8                   /* chunks in flight: slack for the scheduler */
 #define THREAD_MIN (4u << 20)      /* below this a thread costs more than it saves */
 
-typedef struct {
-    digest_ctx d[NALGS];
-    int n;
-} group;
+typedef struct file_job file_job;
 
 typedef struct {
+    file_job *job;
+    digest_ctx d;
+    unsigned long done;            /* chunks hashed (threaded only) */
+    pthread_t tid;
+    int threaded;                  /* 0: the reader hashes this one inline */
+} worker;
+
+struct file_job {
     int fd;
-    group mine, theirs;            /* hashed by the reading thread / the worker */
+    int n;
+    worker w[NALGS];
     unsigned char *buf[NSLOTS];
     size_t len[NSLOTS];
-    unsigned long filled, done;    /* chunks read / chunks the worker finished */
+    unsigned long filled;          /* chunks read */
     int eof;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     long long size;
     int err;                       /* errno of a failed read */
     int interrupted;
-} file_job;
-
-static void group_update(group *g, const void *p, size_t n) {
-    for (int i = 0; i < g->n; i++) dctx_update(&g->d[i], p, n);
-}
+};
 
 /* Fill buf with up to `cap` bytes; 0 at end of file, -1 with errno set. */
 static ssize_t read_chunk(int fd, unsigned char *buf, size_t cap) {
@@ -369,7 +374,8 @@ static ssize_t read_chunk(int fd, unsigned char *buf, size_t cap) {
 }
 
 static void *worker_main(void *arg) {
-    file_job *j = arg;
+    worker *w = arg;
+    file_job *j = w->job;
     for (unsigned long seq = 0;; seq++) {
         size_t n;
         pthread_mutex_lock(&j->mu);
@@ -380,29 +386,28 @@ static void *worker_main(void *arg) {
         }
         n = j->len[seq % NSLOTS];
         pthread_mutex_unlock(&j->mu);
-        group_update(&j->theirs, j->buf[seq % NSLOTS], n);
+        dctx_update(&w->d, j->buf[seq % NSLOTS], n);
         pthread_mutex_lock(&j->mu);
-        j->done = seq + 1;
+        w->done = seq + 1;
         pthread_cond_broadcast(&j->cv);
         pthread_mutex_unlock(&j->mu);
     }
 }
 
-static void finish_reading(file_job *j) {
-    pthread_mutex_lock(&j->mu);
-    j->eof = 1;
-    pthread_cond_broadcast(&j->cv);
-    pthread_mutex_unlock(&j->mu);
+/* Whether every hashing thread has released chunk `seq`'s slot. Locked. */
+static int slot_free(file_job *j, unsigned long seq) {
+    if (seq < NSLOTS) return 1;
+    for (int i = 0; i < j->n; i++)
+        if (j->w[i].threaded && j->w[i].done < seq - NSLOTS + 1) return 0;
+    return 1;
 }
 
-/* The reading thread: read chunk `seq` into a slot the worker has released,
- * hand it over, then hash our own share of it. */
-static void read_threaded(file_job *j) {
+static void read_loop(file_job *j) {
     for (unsigned long seq = 0;; seq++) {
         unsigned char *slot = j->buf[seq % NSLOTS];
         ssize_t n;
         pthread_mutex_lock(&j->mu);
-        while (seq >= NSLOTS && j->done < seq - NSLOTS + 1) pthread_cond_wait(&j->cv, &j->mu);
+        while (!slot_free(j, seq)) pthread_cond_wait(&j->cv, &j->mu);
         pthread_mutex_unlock(&j->mu);
         if (rr_interrupted()) { j->interrupted = 1; break; }
         n = read_chunk(j->fd, slot, CHUNK);
@@ -416,87 +421,45 @@ static void read_threaded(file_job *j) {
         j->filled = seq + 1;
         pthread_cond_broadcast(&j->cv);
         pthread_mutex_unlock(&j->mu);
-        group_update(&j->mine, slot, (size_t)n);
+        for (int i = 0; i < j->n; i++)
+            if (!j->w[i].threaded) dctx_update(&j->w[i].d, slot, (size_t)n);
     }
-    finish_reading(j);
+    pthread_mutex_lock(&j->mu);
+    j->eof = 1;
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
 }
 
-static void read_alone(file_job *j) {
-    for (;;) {
-        ssize_t n;
-        if (rr_interrupted()) { j->interrupted = 1; return; }
-        n = read_chunk(j->fd, j->buf[0], CHUNK);
-        if (n <= 0) {
-            if (n < 0) j->err = errno;
-            return;
-        }
-        j->size += n;
-        group_update(&j->mine, j->buf[0], (size_t)n);
+/* Read and hash without touching Lua; 0, or an errno value. A thread that
+ * cannot be created leaves its algorithm to the reader. */
+static int job_run(file_job *j, int threaded) {
+    int nbuf = threaded ? NSLOTS : 1;
+    for (int i = 0; i < j->n; i++)
+        if (dctx_init(&j->w[i].d, j->w[i].d.alg) != 0) return ENOMEM;
+    for (int i = 0; i < NSLOTS; i++)
+        if ((j->buf[i] = i < nbuf ? malloc(CHUNK) : j->buf[0]) == NULL) return ENOMEM;
+    if (pthread_mutex_init(&j->mu, NULL) != 0) return ENOMEM;
+    if (pthread_cond_init(&j->cv, NULL) != 0) {
+        pthread_mutex_destroy(&j->mu);
+        return ENOMEM;
     }
-}
-
-/* Split the algorithms between the reader and the worker, heaviest first,
- * each to the less loaded side; reading counts as work for the reader. */
-static void split_groups(file_job *j, const int *algs, int n, int threaded) {
-    double mine = threaded ? 1.0 : 0.0, theirs = 0.0;
-    int order[NALGS], used[NALGS] = {0};
-    for (int k = 0; k < n; k++) {   /* selection sort by cost, n <= 5 */
-        int best = -1;
-        for (int i = 0; i < n; i++)
-            if (!used[i] && (best < 0 || ALGS[algs[i]].cost > ALGS[algs[best]].cost)) best = i;
-        used[best] = 1;
-        order[k] = algs[best];
+    for (int i = 0; threaded && i < j->n; i++) {
+        j->w[i].job = j;
+        j->w[i].threaded = pthread_create(&j->w[i].tid, NULL, worker_main, &j->w[i]) == 0;
     }
-    for (int k = 0; k < n; k++) {
-        group *g = threaded && theirs < mine ? &j->theirs : &j->mine;
-        *(g == &j->mine ? &mine : &theirs) += ALGS[order[k]].cost;
-        g->d[g->n++].alg = order[k];
-    }
-}
-
-/* Allocate contexts and buffers; 0 or -1 (out of memory). */
-static int job_start(file_job *j, int threaded) {
-    group *gs[2] = {&j->mine, &j->theirs};
-    for (int g = 0; g < 2; g++)
-        for (int i = 0; i < gs[g]->n; i++)
-            if (dctx_init(&gs[g]->d[i], gs[g]->d[i].alg) != 0) return -1;
-    for (int i = 0; i < (threaded ? NSLOTS : 1); i++)
-        if ((j->buf[i] = malloc(CHUNK)) == NULL) return -1;
-    return 0;
+    read_loop(j);
+    for (int i = 0; i < j->n; i++)
+        if (j->w[i].threaded) pthread_join(j->w[i].tid, NULL);
+    pthread_cond_destroy(&j->cv);
+    pthread_mutex_destroy(&j->mu);
+    return j->err;
 }
 
 static void job_free(file_job *j) {
-    for (int i = 0; i < NALGS; i++) {
-        dctx_free(&j->mine.d[i]);
-        dctx_free(&j->theirs.d[i]);
-    }
-    for (int i = 0; i < NSLOTS; i++) free(j->buf[i]);
+    for (int i = 0; i < j->n; i++) dctx_free(&j->w[i].d);
+    for (int i = 0; i < NSLOTS; i++)
+        if (i == 0 || j->buf[i] != j->buf[0]) free(j->buf[i]);
     if (j->fd >= 0) close(j->fd);
-}
-
-/* Run the whole read without touching Lua; 0, or an errno value. */
-static int job_run(file_job *j, int threaded) {
-    pthread_t worker;
-    if (job_start(j, threaded) != 0) return ENOMEM;
-    if (threaded && (pthread_mutex_init(&j->mu, NULL) != 0 || pthread_cond_init(&j->cv, NULL) != 0))
-        return ENOMEM;
-    if (threaded && pthread_create(&worker, NULL, worker_main, j) == 0) {
-        read_threaded(j);
-        pthread_join(worker, NULL);
-    } else {
-        /* No thread: hash everything here. */
-        for (int i = 0; i < j->theirs.n; i++) {
-            j->mine.d[j->mine.n++] = j->theirs.d[i];
-            memset(&j->theirs.d[i], 0, sizeof j->theirs.d[i]);
-        }
-        j->theirs.n = 0;
-        read_alone(j);
-    }
-    if (threaded) {
-        pthread_cond_destroy(&j->cv);
-        pthread_mutex_destroy(&j->mu);
-    }
-    return j->err;
 }
 
 /* The algorithm names of the list at `idx`, as indexes; raises on misuse. */
@@ -517,23 +480,18 @@ static int check_algs(lua_State *L, int idx, int *algs) {
     return n;
 }
 
-/* Finalise a group's digests into the result slots of their algorithms. */
-static void finish_group(group *g, unsigned char out[][MAX_DIGEST], size_t *outlen) {
-    for (int i = 0; i < g->n; i++) {
-        int a = g->d[i].alg;
-        outlen[a] = dctx_final(&g->d[i], out[a]);
-    }
-}
-
 /* file(path, algs) -> { alg = hex, ..., size = bytes } | nil, msg, code */
 static int l_file(lua_State *L) {
     const char *path = luaL_checkstring(L, 1);
-    int algs[NALGS], n = check_algs(L, 2, algs), threaded, err;
+    int algs[NALGS], err;
     unsigned char out[NALGS][MAX_DIGEST];
     size_t outlen[NALGS] = {0};
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     file_job j;
     struct stat st;
     memset(&j, 0, sizeof j);
+    j.n = check_algs(L, 2, algs);
+    for (int i = 0; i < j.n; i++) j.w[i].d.alg = algs[i];
     j.fd = open(path, O_RDONLY | O_CLOEXEC);
     if (j.fd < 0) return rr_fail_errno(L, path, errno);
     if (fstat(j.fd, &st) == 0 && S_ISDIR(st.st_mode)) {
@@ -541,17 +499,13 @@ static int l_file(lua_State *L) {
         return rr_fail_errno(L, path, EISDIR);
     }
     posix_fadvise(j.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    threaded = st.st_size >= (off_t)THREAD_MIN;
-    split_groups(&j, algs, n, threaded);
-    err = job_run(&j, threaded);
-    if (err == 0 && !j.interrupted) {
-        finish_group(&j.mine, out, outlen);
-        finish_group(&j.theirs, out, outlen);
-    }
+    err = job_run(&j, ncpu > 1 && st.st_size >= (off_t)THREAD_MIN);
+    for (int i = 0; err == 0 && !j.interrupted && i < j.n; i++)
+        outlen[algs[i]] = dctx_final(&j.w[i].d, out[algs[i]]);
     job_free(&j);   /* everything C-side is released before Lua can raise */
     if (j.interrupted) return rr_raise_interrupted(L);
     if (err != 0) return rr_fail_errno(L, path, err);
-    lua_createtable(L, 0, n + 1);
+    lua_createtable(L, 0, j.n + 1);
     for (int a = 0; a < NALGS; a++) {
         if (outlen[a] == 0) continue;
         push_hex(L, out[a], outlen[a]);
