@@ -61,7 +61,7 @@ local function default_imports(py, package)
     end
     return tops
   end
-  return { (package or "package"):lower():gsub("[-.]+", "_") }
+  return { ((package or "package"):lower():gsub("[-.]+", "_")) }
 end
 
 function M.load(opts)
