@@ -295,13 +295,24 @@ function M.wider_than(doc, allowed_actions)
   return findings
 end
 
+-- A stable text of a value, to sort lists of tables.
+local function serialize(v)
+  if type(v) ~= "table" then return string.format("%q", tostring(v)) end
+  local keys = {}
+  for k in pairs(v) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  local parts = {}
+  for _, k in ipairs(keys) do parts[#parts + 1] = tostring(k) .. "=" .. serialize(v[k]) end
+  return "{" .. table.concat(parts, ",") .. "}"
+end
+
 -- Canonical form for comparing documents: lists sorted, single values as lists.
 local function canonical(v)
   if type(v) ~= "table" then return v end
   local out = {}
   if v[1] ~= nil then
     for i, x in ipairs(v) do out[i] = canonical(x) end
-    table.sort(out, function(a, b) return tostring(a) < tostring(b) end)
+    table.sort(out, function(a, b) return serialize(a) < serialize(b) end)
     return out
   end
   for k, x in pairs(v) do
