@@ -1,0 +1,62 @@
+-- relrun scripts/doctor.lua — RELEASE.md's "Troubleshooting" as checks.
+--
+-- One group per section of RELEASE.md; each check says what it looked at,
+-- what it found and what to do. It never changes anything, needs no write
+-- permission, and never prints a secret. Exit 0: all good; 3: problems.
+local cli = require "relrun.cli"
+local config = require "relrun.config"
+local checks = require "relrun.checks"
+local log = require "relrun.log"
+
+local spec = {
+  prog = "doctor.lua",
+  summary = "Find what is wrong with a release set-up, before or after a release fails.",
+  options = {
+    { "--project", arg = "DIR", default = ".", help = "the Python project (where pyproject.toml is)" },
+    { "--json", help = "print the results as one JSON document" },
+    { "--offline", help = "skip the checks that call AWS or GitHub" },
+    { "--tag", arg = "TAG", help = "the tag to check the OIDC trust for (default: the last v* tag)" },
+    { "--environment", arg = "NAME", help = "the GitHub environment the release job uses (default: production)" },
+    { "--region", arg = "REGION", help = "AWS region (overrides AWS_REGION)" },
+  },
+}
+
+local opts = cli.parse_or_exit(spec, arg)
+local cfg, err = config.load{ project_dir = opts.project, flags = opts }
+if not cfg then error({ message = err, exit = 2 }) end
+
+local ctx = { cfg = cfg, project_dir = opts.project, opts = opts }
+do
+  local git = require "relrun.git"
+  ctx.repo = git.open(opts.project)
+end
+if not opts.offline and os.getenv("GITHUB_TOKEN") then
+  ctx.github = require("relrun.github").new{ repo_dir = opts.project }
+end
+
+local list = checks.new{ json = opts.json }
+local function section(title, name)
+  local module = require(name)
+  list:group(title, function(g)
+    if opts.offline and module.needs_network then
+      g:check(title, function() return checks.skip("--offline") end)
+    else
+      module.register(g, ctx)
+    end
+  end)
+end
+
+for _, s in ipairs({
+  { "OIDC Authentication", "relrun.doctor.oidc" },
+  { "CodeArtifact Permission Denied", "relrun.doctor.codeartifact" },
+  { "Build Failures", "relrun.doctor.build" },
+  { "S3 Upload Failures", "relrun.doctor.s3" },
+  { "Security", "relrun.doctor.security" },
+}) do
+  section(s[1], s[2])
+end
+
+if ctx.repo then ctx.repo:close() end
+local code = list:finish()
+log.summary(string.format("relrun doctor: %d problem(s), %d warning(s)\n", list.problems, list.warnings))
+os.exit(code)

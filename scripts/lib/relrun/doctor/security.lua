@@ -1,0 +1,186 @@
+-- RELEASE.md "Security Considerations" as checks: no credentials in the
+-- repository or its history, OIDC rather than long-term keys, the workflow's
+-- shape, and the production environment's protection.
+local checks = require "relrun.checks"
+local proc = require "relrun.proc"
+local fs = require "relrun.fs"
+local host = require "relrun.host"
+
+local M = {}
+
+local UPPER16 = string.rep("[0-9A-Z]", 16)
+local BASE64_40 = string.rep("[%w/+]", 40)
+
+-- What a committed credential looks like: { kind, pattern (one capture) }.
+M.PATTERNS = {
+  { kind = "AWS access key id", pattern = "%f[%w](A[KS]IA" .. UPPER16 .. ")%f[^%w]" },
+  { kind = "AWS secret access key", pattern = "[Ss][Ee][Cc][Rr][Ee][Tt][_%w]*[\"']?%s*[=:]%s*[\"']?(" .. BASE64_40 .. ")%f[^%w/+]" },
+  { kind = "GitHub token", pattern = "%f[%w](gh[pousr]_" .. string.rep("%w", 36) .. "%w*)" },
+  { kind = "GitHub token", pattern = "%f[%w](github_pat_[%w_]+)" },
+  { kind = "private key", pattern = "(%-%-%-%-%-BEGIN [A-Z ]*PRIVATE KEY%-%-%-%-%-)" },
+}
+
+-- Documentation examples are not leaks.
+local function is_example(value)
+  return value:find("EXAMPLE", 1, true) ~= nil
+end
+
+-- Credentials in one line of text: list of { kind, value }.
+function M.scan_line(line)
+  local found = {}
+  for _, p in ipairs(M.PATTERNS) do
+    for value in line:gmatch(p.pattern) do
+      if not is_example(value) then found[#found + 1] = { kind = p.kind, value = value } end
+    end
+  end
+  return found
+end
+
+local function redacted(value)
+  if value:find("^%-%-%-%-%-") then return value end
+  host.secret(value)                -- never printed whole, anywhere, from now on
+  return value:sub(1, 4) .. "…"
+end
+
+-- Every added line of every commit reachable from any ref, then the
+-- uncommitted changes to tracked files. Returns findings
+-- { kind, shown, file, commit (short) | nil }.
+function M.scan_repository(dir)
+  local findings, seen = {}, {}
+  local commit, file
+  local function on_line(line)
+    local c = line:match("^commit (%x+)$")
+    if c then commit = c; return end
+    local f = line:match("^%+%+%+ b/(.+)$")
+    if f then file = f; return end
+    if line:sub(1, 1) ~= "+" or line:sub(1, 3) == "+++" then return end
+    for _, hit in ipairs(M.scan_line(line:sub(2))) do
+      local key = hit.value .. "\0" .. (file or "")
+      if not seen[key] then
+        seen[key] = true
+        findings[#findings + 1] = { kind = hit.kind, shown = redacted(hit.value), file = file, commit = commit }
+      end
+    end
+  end
+  local r, err = proc.run{ argv = { "git", "log", "-p", "--all", "--no-color", "--no-ext-diff", "--format=commit %H",
+                                    "--diff-filter=AM", "--no-renames" }, cwd = dir, stdout = on_line }
+  if not r then return nil, err end
+  if r.code ~= 0 then return nil, "git log failed: " .. (r.stderr:match("[^\n]+") or "") end
+  commit = nil
+  r = proc.run{ argv = { "git", "diff", "HEAD", "--no-color", "--no-ext-diff" }, cwd = dir, stdout = on_line }
+  return findings
+end
+
+local function commits_ago(dir, commit)
+  local r = proc.run{ argv = { "git", "rev-list", "--count", commit .. "..HEAD" }, cwd = dir }
+  return r and r.code == 0 and tonumber(r.stdout) or nil
+end
+
+-- The workflow files' text, by path.
+local function workflows(dir)
+  local out = {}
+  for _, path in ipairs(fs.glob(fs.join(dir, ".github/workflows/*.y*ml")) or {}) do
+    out[path] = fs.read(path) or ""
+  end
+  return out
+end
+
+function M.register(g, ctx)
+  local root = ctx.repo and ctx.repo:workdir() or ctx.project_dir
+
+  g:check("no credentials in tracked files or history", function()
+    if not ctx.repo then return checks.skip("not a git checkout") end
+    local findings, err = M.scan_repository(root)
+    if not findings then return checks.skip(err) end
+    if #findings == 0 then return checks.ok("no AWS keys, GitHub tokens or private keys in any commit") end
+    local parts = {}
+    for _, f in ipairs(findings) do
+      local where = f.file or "?"
+      if f.commit then
+        local ago = commits_ago(root, f.commit)
+        where = where .. " in commit " .. f.commit:sub(1, 7) ..
+          (ago and (ago == 0 and " (HEAD)" or string.format(" (%d commit%s ago)", ago, ago == 1 and "" or "s")) or "")
+      else
+        where = where .. " (uncommitted)"
+      end
+      parts[#parts + 1] = string.format("%s %s in %s", f.kind, f.shown, where)
+    end
+    return checks.fail(table.concat(parts, "; "),
+      "revoke and rotate each credential now, then remove it from history (git filter-repo) — deleting the file is not enough")
+  end)
+
+  g:check("OIDC rather than long-term keys", function()
+    local key = os.getenv("AWS_ACCESS_KEY_ID")
+    if key and key:match("^AKIA") then
+      if ctx.cfg.role_arn or os.getenv("ACTIONS_ID_TOKEN_REQUEST_URL") then
+        return checks.warn("long-term access key " .. key:sub(1, 4) .. "… is set while OIDC is available",
+          "remove AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY from the job; relrun assumes AWS_ROLE_ARN with OIDC")
+      end
+      return checks.warn("a long-term access key " .. key:sub(1, 4) .. "… is in use",
+        "prefer OIDC (RELEASE.md: IAM Role for GitHub Actions OIDC)")
+    end
+    return checks.ok(key and "temporary credentials" or "no static keys in the environment")
+  end)
+
+  local files = workflows(root)
+  g:check("the release workflow", function()
+    local release_path, text
+    for path, t in pairs(files) do
+      if t:find("release.lua", 1, true) and t:find("publish", 1, true) then release_path, text = path, t end
+    end
+    if not release_path then
+      return checks.warn("no workflow in .github/workflows runs `relrun scripts/release.lua publish`",
+        "add .github/workflows/release.yml (relrun's own is a template)")
+    end
+    local problems = {}
+    if not text:find("tags:%s*\n%s*%-%s*[\"']?v%*") and not text:find("tags:%s*%[%s*[\"']?v%*") then
+      problems[#problems + 1] = "it is not triggered by pushed tags v*"
+    end
+    if not text:find("id%-token:%s*write") then problems[#problems + 1] = "no `permissions: id-token: write`" end
+    if not text:find("fetch%-depth:%s*0") then
+      problems[#problems + 1] = "checkout without `fetch-depth: 0` (shallow clone, wrong version)"
+    end
+    local name = release_path:sub(#root + 2)
+    if #problems > 0 then
+      return checks.fail(name .. ": " .. table.concat(problems, "; "), "fix the workflow (see relrun's release.yml)")
+    end
+    return checks.ok(name .. ": tags v*, id-token: write, fetch-depth: 0")
+  end)
+
+  g:check("tags pushed by a workflow trigger the release", function()
+    for path, t in pairs(files) do
+      local pushes_tag = t:find("release.lua tag", 1, true) or t:find("git push[^\n]*tag")
+      local with_default_token = t:find("secrets.GITHUB_TOKEN", 1, true) or t:find("github.token", 1, true)
+      if pushes_tag and with_default_token then
+        return checks.warn(path:sub(#root + 2) .. " pushes tags with GITHUB_TOKEN, and such pushes do not start " ..
+          "other workflows: the release workflow will not run", "push tags with a GitHub App token or a PAT")
+      end
+    end
+    return checks.ok("no workflow pushes tags with GITHUB_TOKEN")
+  end)
+
+  g:check("the production environment", function()
+    if not ctx.github then return checks.skip("no GITHUB_TOKEN to read environments with") end
+    local env, err = ctx.github:environment(ctx.cfg.environment)
+    if env == nil then return checks.skip(err.message) end
+    if env == false then
+      return checks.fail("environment " .. ctx.cfg.environment .. " does not exist",
+        "create it (relrun scripts/setup.lua) with required reviewers and tag-only deployments")
+    end
+    local reviewers, branch_rule = false, false
+    for _, rule in ipairs(env.protection_rules or {}) do
+      if rule.type == "required_reviewers" then reviewers = true end
+      if rule.type == "branch_policy" then branch_rule = true end
+    end
+    local missing = {}
+    if not reviewers then missing[#missing + 1] = "no required reviewers" end
+    if not branch_rule then missing[#missing + 1] = "no deployment rule limiting it to tags" end
+    if #missing > 0 then
+      return checks.warn("environment " .. ctx.cfg.environment .. ": " .. table.concat(missing, ", "),
+        "Settings → Environments → " .. ctx.cfg.environment)
+    end
+    return checks.ok("environment " .. ctx.cfg.environment .. " has reviewers and a tag rule")
+  end)
+end
+
+return M
