@@ -479,7 +479,6 @@ static int log_output(lua_State *L) {
     const char *path = getenv("GITHUB_OUTPUT");
     size_t len;
     const char *value = luaL_checklstring(L, 2, &len);
-    luaL_Buffer b;
     luaL_argcheck(L, valid_output_name(name), 1, "an output name is letters, digits, '_' and '-'");
     if (path == NULL || *path == '\0') {
         lua_pushboolean(L, 0);
@@ -498,15 +497,13 @@ static int log_output(lua_State *L) {
         if (!push_delimiter(L)) return rr_fail(L, "cannot read /dev/urandom for an output delimiter", "EIO");
         if (strstr(value, lua_tostring(L, -1)) != NULL)
             return rr_fail(L, "output value contains its heredoc delimiter; try again", "EINVAL");
-        luaL_buffinit(L, &b);
+        /* [masked, delim] -> [masked, delim, "name<<delim\nvalue\ndelim\n"] */
         lua_pushfstring(L, "%s<<%s\n", name, lua_tostring(L, -1));
-        luaL_addvalue(&b);
-        luaL_addlstring(&b, value, len);
-        luaL_addchar(&b, '\n');
-        lua_pushvalue(L, -2);
-        luaL_addvalue(&b);
-        luaL_addchar(&b, '\n');
-        luaL_pushresult(&b);
+        lua_pushvalue(L, -3);
+        lua_pushliteral(L, "\n");
+        lua_pushvalue(L, -4);
+        lua_pushliteral(L, "\n");
+        lua_concat(L, 5);
     }
     value = lua_tolstring(L, -1, &len);
     if (append_file(path, value, len) < 0) return rr_fail_errno(L, "cannot write $GITHUB_OUTPUT", errno);
