@@ -89,10 +89,10 @@ static int scan_args(int argc, char **argv, int *script, int *debug, int *ran_co
         else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {}
         else if (strcmp(a, "-e") == 0 || strcmp(a, "-l") == 0) {
             if (i + 1 >= argc) return usage_error("'%s' needs an argument", a);
-            if (a[1] == 'e') *ran_code = 1;
+            *ran_code = 1; /* -e and -l are work to do without a script */
             i++;
         } else if (strncmp(a, "-e", 2) == 0 || strncmp(a, "-l", 2) == 0) {
-            if (a[1] == 'e') *ran_code = 1;
+            *ran_code = 1; /* -e and -l are work to do without a script */
         } else {
             return usage_error("unrecognized option '%s'", a);
         }
