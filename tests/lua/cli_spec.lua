@@ -113,7 +113,8 @@ describe("errors", function()
     child.write(dir .. "/bad.lua", "local t = nil\nt.x = 1\n")
     local r = run({ "bad.lua" }, { cwd = dir })
     eq(r, { code = 1, stdout = "", stderr = "relrun: bad.lua:2: attempt to index a nil value (local 't')\n" })
-    for _, how in ipairs{ { args = { "--debug", "bad.lua" } }, { args = { "bad.lua" }, env = { RELRUN_DEBUG = "1" } } } do
+    local debug_ways = { { args = { "--debug", "bad.lua" } }, { args = { "bad.lua" }, env = { RELRUN_DEBUG = "1" } } }
+    for _, how in ipairs(debug_ways) do
       r = run(how.args, { cwd = dir, env = how.env })
       eq(r.code, 1)
       ok(r.stderr:find("^relrun: bad.lua:2: attempt to index a nil value %(local 't'%)\nstack traceback:\n"),
@@ -226,7 +227,8 @@ describe("Ctrl-C", function()
     ]])
     eq(p:read("l"), "ready")
     os.execute("kill -INT " .. pid)
-    eq(finish(p, dir), { how = "exit", code = 130, stdout = "cleanup\tfalse\ttrue\n", stderr = "relrun: interrupted\n" })
+    eq(finish(p, dir),
+      { how = "exit", code = 130, stdout = "cleanup\tfalse\ttrue\n", stderr = "relrun: interrupted\n" })
   end)
 end)
 
