@@ -220,8 +220,10 @@ describe("Ctrl-C", function()
   it("lets cleanup code run: pcall sees the interruption and it is re-raised", function()
     local p, pid, dir = start([[
       local host = require "relrun.host"
-      print("ready")
-      local good, err = pcall(function() while true do end end)
+      local good, err = pcall(function()
+        print("ready")
+        while true do end
+      end)
       print("cleanup", good, host.is_interruption(err))
       error(err, 0)
     ]])
