@@ -343,7 +343,7 @@ lua_State *relrun_lua(relrun *r) { return r->L; }
 
 void relrun_close(relrun *r) {
     if (r == NULL) return;
-    rr_signals_restore();
+    rr_signals_restore(r->L);
     if (r->L != NULL) lua_close(r->L);
     free(r->error);
     free(r);

@@ -23,6 +23,7 @@ extern char **environ;
 static volatile sig_atomic_t interrupted = 0;
 static lua_State *global_L = NULL;
 static struct sigaction previous;
+static int installed = 0; /* live states that installed the handler */
 
 int rr_interrupted(void) { return interrupted != 0; }
 
@@ -67,7 +68,10 @@ void rr_signals_install(lua_State *L) {
     lua_setmetatable(L, -2);
     lua_setfield(L, LUA_REGISTRYINDEX, INTERRUPTED_KEY);
 
+    /* With several states (an embedding host), Ctrl-C stops the newest;
+     * the handler the process had before is put back when the last closes. */
     global_L = L;
+    if (installed++ > 0) return;
     interrupted = 0;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
@@ -75,9 +79,12 @@ void rr_signals_install(lua_State *L) {
     sigaction(SIGINT, &sa, &previous);
 }
 
-void rr_signals_restore(void) {
-    if (global_L != NULL) sigaction(SIGINT, &previous, NULL);
-    global_L = NULL;
+void rr_signals_restore(lua_State *L) {
+    int mine = lua_getfield(L, LUA_REGISTRYINDEX, INTERRUPTED_KEY) != LUA_TNIL;
+    lua_pop(L, 1);
+    if (!mine || installed == 0) return; /* the state failed before installing */
+    if (global_L == L) global_L = NULL;
+    if (--installed == 0) sigaction(SIGINT, &previous, NULL);
 }
 
 /* Start `sh -c cmd` with SIGINT and SIGQUIT at their defaults; 0 or an errno. */
