@@ -25,8 +25,7 @@
 enum { L_QUIET, L_INFO, L_VERBOSE, L_DEBUG };
 static const char *const level_names[] = {"quiet", "info", "verbose", "debug", NULL};
 
-/* Shared by every function as upvalue 1; its user value holds the set of
- * values already sent to ::add-mask:: (sending one twice is noise). */
+/* Shared by every function as upvalue 1. */
 typedef struct {
     int level;
     int json;
@@ -226,46 +225,12 @@ static int log_mask(lua_State *L) {
 
 /* ---- secrets -------------------------------------------------------- */
 
-/* ::add-mask:: for one line of a secret, once, written straight to stdout
- * (unmasked: the runner must see the value). */
-static void add_mask(lua_State *L, const char *v, size_t len) {
-    luaL_Buffer b;
-    if (len == 0 || !actions()) return;
-    lua_getiuservalue(L, lua_upvalueindex(1), 1);
-    lua_pushlstring(L, v, len);
-    if (lua_rawget(L, -2) != LUA_TNIL) {
-        lua_pop(L, 2);
-        return;
-    }
-    lua_pop(L, 1);
-    lua_pushlstring(L, v, len);
-    lua_pushboolean(L, 1);
-    lua_rawset(L, -3);
-    lua_pop(L, 1);
-    luaL_buffinit(L, &b);
-    luaL_addstring(&b, "::add-mask::");
-    add_command_escaped(&b, v, len, 0);
-    luaL_addchar(&b, '\n');
-    luaL_pushresult(&b);
-    emit_top(L, stdout);
-}
-
-/* secret(value): register it, and each of its lines (GitHub masks a
- * multi-line secret line by line, and so do we). */
+/* secret(value): register it; runtime/redact.c masks it everywhere and,
+ * under GitHub Actions, sends ::add-mask:: for it (each line of it). */
 static int log_secret(lua_State *L) {
     size_t len;
     const char *v = luaL_checklstring(L, 1, &len);
-    const char *end = v + len;
     rr_secret_add(L, v, len);
-    for (const char *line = v; line < end;) {
-        const char *nl = memchr(line, '\n', (size_t)(end - line));
-        const char *stop = nl ? nl : end;
-        size_t n = (size_t)(stop - line);
-        if (n > 0 && line[n - 1] == '\r') n--;
-        if (nl != NULL) rr_secret_add(L, line, n);
-        add_mask(L, line, n);
-        line = stop + 1;
-    }
     return 0;
 }
 
@@ -587,11 +552,9 @@ int luaopen_relrun_log(lua_State *L) {
     };
     LogState *st;
     luaL_newlibtable(L, funcs);
-    st = lua_newuserdatauv(L, sizeof *st, 1);
+    st = lua_newuserdatauv(L, sizeof *st, 0);
     memset(st, 0, sizeof *st);
     st->level = initial_level();
-    lua_newtable(L);
-    lua_setiuservalue(L, -2, 1);
     luaL_setfuncs(L, funcs, 1);
     return 1;
 }

@@ -6,6 +6,7 @@
  */
 #include "rr.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,11 +57,12 @@ static int secretset_has(const SecretSet *s, const char *v, size_t len) {
     return 0;
 }
 
-/* Keep forms sorted longest first so a longer form masks whole. */
-static void secretset_insert(lua_State *L, SecretSet *s, const char *v, size_t len) {
+/* Keep forms sorted longest first so a longer form masks whole.
+ * Returns whether the form is new. */
+static int secretset_insert(lua_State *L, SecretSet *s, const char *v, size_t len) {
     size_t at;
     char *copy;
-    if (len < MIN_SECRET || secretset_has(s, v, len)) return;
+    if (len < MIN_SECRET || secretset_has(s, v, len)) return 0;
     if (s->count == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 8;
         char **forms = realloc(s->forms, cap * sizeof *forms);
@@ -80,6 +82,7 @@ static void secretset_insert(lua_State *L, SecretSet *s, const char *v, size_t l
     s->forms[at] = copy;
     s->lens[at] = len;
     s->count++;
+    return 1;
 }
 
 static void push_urlencoded(lua_State *L, const char *s, size_t len) {
@@ -116,11 +119,30 @@ static void push_base64(lua_State *L, const char *s, size_t len) {
     luaL_pushresult(&b);
 }
 
-void rr_secret_add(lua_State *L, const char *v, size_t len) {
-    SecretSet *s = secretset_get(L, 1);
+static int in_actions(void) {
+    const char *v = getenv("GITHUB_ACTIONS");
+    return v != NULL && strcmp(v, "true") == 0;
+}
+
+/* Tell the Actions runner to mask a value in the job log (it masks what
+ * child processes print too). Written unmasked, straight to stdout, before
+ * anything could print the value. Escaped as workflow command data. */
+static void emit_add_mask(const char *v, size_t len) {
+    fputs("::add-mask::", stdout);
+    for (size_t i = 0; i < len; i++) {
+        if (v[i] == '%') fputs("%25", stdout);
+        else if (v[i] == '\r') fputs("%0D", stdout);
+        else fputc(v[i], stdout);
+    }
+    fputc('\n', stdout);
+    fflush(stdout);
+}
+
+/* One value and the forms it travels in. Returns whether it was new. */
+static int add_forms(lua_State *L, SecretSet *s, const char *v, size_t len) {
     size_t n;
     const char *form;
-    secretset_insert(L, s, v, len);
+    int added = secretset_insert(L, s, v, len);
     push_urlencoded(L, v, len);
     form = lua_tolstring(L, -1, &n);
     secretset_insert(L, s, form, n);
@@ -132,6 +154,27 @@ void rr_secret_add(lua_State *L, const char *v, size_t len) {
     while (n > 0 && form[n - 1] == '=') n--;
     if (n > len / 2) secretset_insert(L, s, form, n);
     lua_pop(L, 1);
+    return added;
+}
+
+/* Register a secret: the whole value and, for a multi-line one, each line
+ * (GitHub masks line by line, and so do we). Under GitHub Actions each new
+ * line is also sent to the runner with ::add-mask::. */
+void rr_secret_add(lua_State *L, const char *v, size_t len) {
+    SecretSet *s = secretset_get(L, 1);
+    const char *end = v + len;
+    int actions = in_actions();
+    int multiline = memchr(v, '\n', len) != NULL;
+    if (len == 0) return;
+    if (add_forms(L, s, v, len) && actions && !multiline) emit_add_mask(v, len);
+    for (const char *line = v; multiline && line < end;) {
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        const char *stop = nl ? nl : end;
+        size_t n = (size_t)(stop - line);
+        if (n > 0 && line[n - 1] == '\r') n--;
+        if (add_forms(L, s, line, n) && actions) emit_add_mask(line, n);
+        line = stop + 1;
+    }
 }
 
 /* Length of the secret form that starts at p, or 0. */

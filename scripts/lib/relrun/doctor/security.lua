@@ -14,7 +14,8 @@ local BASE64_40 = string.rep("[%w/+]", 40)
 -- What a committed credential looks like: { kind, pattern (one capture) }.
 M.PATTERNS = {
   { kind = "AWS access key id", pattern = "%f[%w](A[KS]IA" .. UPPER16 .. ")%f[^%w]" },
-  { kind = "AWS secret access key", pattern = "[Ss][Ee][Cc][Rr][Ee][Tt][_%w]*[\"']?%s*[=:]%s*[\"']?(" .. BASE64_40 .. ")%f[^%w/+]" },
+  { kind = "AWS secret access key",
+    pattern = "[Ss][Ee][Cc][Rr][Ee][Tt][_%w]*[\"']?%s*[=:]%s*[\"']?(" .. BASE64_40 .. ")%f[^%w/+]" },
   { kind = "GitHub token", pattern = "%f[%w](gh[pousr]_" .. string.rep("%w", 36) .. "%w*)" },
   { kind = "GitHub token", pattern = "%f[%w](github_pat_[%w_]+)" },
   { kind = "private key", pattern = "(%-%-%-%-%-BEGIN [A-Z ]*PRIVATE KEY%-%-%-%-%-)" },
@@ -67,7 +68,7 @@ function M.scan_repository(dir)
   if not r then return nil, err end
   if r.code ~= 0 then return nil, "git log failed: " .. (r.stderr:match("[^\n]+") or "") end
   commit = nil
-  r = proc.run{ argv = { "git", "diff", "HEAD", "--no-color", "--no-ext-diff" }, cwd = dir, stdout = on_line }
+  proc.run{ argv = { "git", "diff", "HEAD", "--no-color", "--no-ext-diff" }, cwd = dir, stdout = on_line }
   return findings
 end
 
