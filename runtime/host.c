@@ -11,6 +11,7 @@
 #include <lualib.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct relrun {
     lua_State *L;
@@ -100,6 +101,21 @@ static int host_mask(lua_State *L) {
     return 1;
 }
 
+/* sleep(seconds): wait, in short slices so Ctrl-C stops it at once. */
+static int host_sleep(lua_State *L) {
+    double left = luaL_checknumber(L, 1);
+    luaL_argcheck(L, left >= 0, 1, "must not be negative");
+    while (left > 0) {
+        double slice = left < 0.05 ? left : 0.05;
+        struct timespec ts = {(time_t)slice, (long)((slice - (double)(time_t)slice) * 1e9)};
+        if (rr_interrupted()) return rr_raise_interrupted(L);
+        nanosleep(&ts, NULL);
+        left -= slice;
+    }
+    if (rr_interrupted()) return rr_raise_interrupted(L);
+    return 0;
+}
+
 static int host_interrupted(lua_State *L) {
     lua_pushboolean(L, rr_interrupted());
     return 1;
@@ -134,6 +150,7 @@ int luaopen_relrun_host(lua_State *L) {
         {"secret", host_secret},
         {"mask", host_mask},
         {"interrupted", host_interrupted},
+        {"sleep", host_sleep},
         {"is_interruption", host_is_interruption},
         {"embedded", host_embedded},
         {"source", host_source},

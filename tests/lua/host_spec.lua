@@ -1,0 +1,45 @@
+-- relrun.host: the secret registry as C bindings use it, and the loader's bookkeeping.
+local host = require "relrun.host"
+
+local RELRUN = os.getenv("RELRUN")
+
+local function run(code, env)
+  local f = assert(io.popen(string.format("env -u GITHUB_ACTIONS %s %s -e %q 2>&1", env or "", RELRUN, code)))
+  local out = f:read("a")
+  f:close()
+  return out
+end
+
+describe("host", function()
+  it("masks a secret in its raw, URL-encoded and base64 forms", function()
+    local out = run([[local h = require "relrun.host"; h.secret("tok/en+value==");
+      print("raw tok/en+value==", "url tok%2Fen%2Bvalue%3D%3D", "b64 dG9rL2VuK3ZhbHVlPT0=")]])
+    eq(out, "raw ***\turl ***\tb64 ***=\n")
+  end)
+
+  it("sends a secret registered from C to the Actions runner once, before it could print", function()
+    local out = run([[local h = require "relrun.host"; h.secret("abc%def\nsecond-line"); h.secret("abc%def");
+      print("abc%def second-line")]], "GITHUB_ACTIONS=true")
+    eq(out, "::add-mask::abc%25def\n::add-mask::second-line\n*** ***\n")
+  end)
+
+  it("does not emit add-mask outside Actions", function()
+    eq(run([[require("relrun.host").secret("plain-secret"); print("x")]]), "x\n")
+  end)
+
+  it("knows which embedded libraries exist and where one was loaded from", function()
+    ok(host.embedded()["relrun.steps"], "relrun.steps is embedded")
+    require "relrun.util"
+    eq(host.source("relrun.util"), "scripts/lib/relrun/util.lua")
+    eq(host.source("relrun.nothing"), nil)
+  end)
+end)
+
+describe("host.sleep", function()
+  it("waits about as long as asked and refuses a negative time", function()
+    local t0 = os.time()
+    host.sleep(0.1)
+    ok(os.time() - t0 <= 1)
+    raises(function() host.sleep(-1) end, "must not be negative")
+  end)
+end)
