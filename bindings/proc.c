@@ -760,8 +760,9 @@ static int p_close(lua_State *L) {
 }
 
 static int p_index(lua_State *L) {
-    process *p = check_open(L);
     const char *key = luaL_checkstring(L, 2);
+    process *p = luaL_checkudata(L, 1, PROCESS_T);
+    if (strcmp(key, "close") != 0) check_open(L);   /* close stays idempotent */
     if (strcmp(key, "pid") == 0) {
         lua_pushinteger(L, p->pid);
         return 1;
