@@ -188,6 +188,14 @@ static char **string_array(lua_State *L, int t, int n) {
     return a;
 }
 
+/* Converts a number at `i` to a string in place; 1 if it holds a NUL (which
+ * C would silently cut at, so it is misuse). */
+static int has_nul(lua_State *L, int i) {
+    size_t len;
+    const char *s = lua_tolstring(L, i, &len);
+    return strlen(s) != len;
+}
+
 /* Push a copy of opts.argv (at index 1) as strings: a non-empty list. */
 static int check_argv(lua_State *L) {
     int n;
@@ -198,7 +206,7 @@ static int check_argv(lua_State *L) {
     for (int i = 1; i <= n; i++) {
         int t = lua_rawgeti(L, -2, i);
         if (t != LUA_TSTRING && t != LUA_TNUMBER) luaL_error(L, "argv[%d] must be a string", i);
-        lua_tostring(L, -1);
+        if (has_nul(L, -1)) luaL_error(L, "argv[%d] contains a NUL byte", i);
         lua_rawseti(L, -2, i);
     }
     lua_remove(L, -2);
@@ -231,8 +239,8 @@ static int build_env(lua_State *L) {
                 lua_pushnil(L);                   /* false removes */
             } else if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER) {
                 luaL_error(L, "env.%s must be a string, a number or false", k);
-            } else {
-                lua_tostring(L, -1);
+            } else if (has_nul(L, -1) || has_nul(L, -2)) {
+                luaL_error(L, "env.%s contains a NUL byte", k);
             }
             lua_pushvalue(L, -2);
             lua_insert(L, -2);
@@ -449,6 +457,8 @@ static int start(lua_State *L, process **out) {
     argc = check_argv(L);                           /* [opts, argv] */
     envc = build_env(L);                            /* [opts, argv, envlist] */
     cwd = rr_optfield_string(L, 1, "cwd", NULL);
+    if (cwd != NULL && lua_getfield(L, 1, "cwd") && has_nul(L, -1)) luaL_error(L, "option 'cwd' contains a NUL byte");
+    lua_settop(L, 3);
     p = new_process(L);                             /* [opts, argv, envlist, handle] */
     h = lua_gettop(L);
     in_mode = stdin_mode(L, h);
