@@ -494,7 +494,7 @@ static int fs_glob(lua_State *L) {
         if (rc == GLOB_NOSPACE) return luaL_error(L, "glob %s: out of memory", pattern);
         return rr_failf(L, "EIO", "glob %s: a folder could not be read", pattern);
     }
-    qsort(g->gl.gl_pathv, g->gl.gl_pathc, sizeof(char *), cmp_str);
+    if (g->gl.gl_pathc > 1) qsort(g->gl.gl_pathv, g->gl.gl_pathc, sizeof(char *), cmp_str);
     lua_createtable(L, (int)g->gl.gl_pathc, 0);
     for (size_t i = 0; i < g->gl.gl_pathc; i++) {
         lua_pushstring(L, g->gl.gl_pathv[i]);

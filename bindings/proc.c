@@ -85,6 +85,7 @@ static double now(void) {
 }
 
 static int buf_add(growbuf *b, const char *p, size_t n) {
+    if (n == 0) return 0;
     if (b->len + n > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
         char *d;
