@@ -121,8 +121,9 @@ describe("run", function()
     eq({ v, code }, { nil, "ENOENT" })
     contains(msg, "missing")
     fs.write(fs.join(tmp.path, "not-exec"), "echo\n", "644")
-    v, _, code = proc.run{ argv = { fs.join(tmp.path, "not-exec") } }
+    v, msg, code = proc.run{ argv = { fs.join(tmp.path, "not-exec") } }
     eq({ v, code }, { nil, "EACCES" })
+    contains(msg, "not-exec")
   end)
 
   it("kills a child at the timeout: SIGTERM, then SIGKILL when ignored", function()
