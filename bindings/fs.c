@@ -428,6 +428,12 @@ static int fs_remove(lua_State *L) {
         luaL_checktype(L, 2, LUA_TTABLE);
         recursive = rr_optfield_boolean(L, 2, "recursive", 0);
     }
+    /* rm -r's own refusals: these would empty the folder they name, or more. */
+    push_basename(L, path, strlen(path));
+    if (strcmp(lua_tostring(L, -1), ".") == 0 || strcmp(lua_tostring(L, -1), "..") == 0 ||
+        strcmp(lua_tostring(L, -1), "/") == 0)
+        return rr_failf(L, "EINVAL", "remove %s: refusing to remove '.', '..' or '/'", path);
+    lua_pop(L, 1);
     if (lstat(path, &st) != 0) {
         if (errno == ENOENT) { lua_pushboolean(L, 1); return 1; }
         return fail_errno(L, "remove", path, errno);

@@ -156,6 +156,17 @@ describe("mkdir and remove", function()
     eq(fs.read(p("real/f")), "x")
   end)
 
+  it("refuses to remove '.', '..' and '/'", function()
+    fs.mkdir(p("d/e"))
+    fs.write(p("d/e/f"), "kept")
+    for _, bad in ipairs({ p("d/e/."), p("d/e/.."), p("d/e/./"), "/" }) do
+      local v, msg, code = fs.remove(bad, { recursive = true })
+      eq({ v, code }, { nil, "EINVAL" }, bad)
+      contains(msg, "refusing")
+    end
+    eq(fs.read(p("d/e/f")), "kept")
+  end)
+
   it("treats a missing path as removed, refuses a full folder without recursive", function()
     eq(fs.remove(p("never")), true)
     fs.mkdir(p("d"))
