@@ -1497,7 +1497,7 @@ static int r_log(lua_State *L) {
     int err = git_revwalk_new(&wk, repo);
     if (err < 0) return git_fail(L, err, "cannot walk history");
     gw->ptr = wk;
-    git_revwalk_sorting(wk, GIT_SORT_TIME);
+    git_revwalk_sorting(wk, GIT_SORT_NONE);
     if ((err = walker_push(wk, repo, range)) < 0) return fail_rev(L, err, range);
     if ((err = abbrev_open(L, &a, repo)) < 0) return git_fail(L, err, "cannot open object database");
     lua_newtable(L);
