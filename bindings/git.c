@@ -1835,8 +1835,20 @@ static int r_push(lua_State *L) {
     if ((err = remote_get(L, repo, name, gr, &x)) < 0) return remote_missing(L, err, name);
     callbacks_init(&opts.callbacks, &x);
     err = git_remote_push(gr->ptr, refspecs, &opts);
+    if (err < 0) {
+        /* name what was pushed: libgit2's message often does not */
+        luaL_Buffer b;
+        luaL_buffinit(L, &b);
+        luaL_addstring(&b, "push of ");
+        for (size_t i = 0; i < refspecs->count; i++) {
+            if (i > 0) luaL_addstring(&b, ", ");
+            luaL_addstring(&b, refspecs->strings[i]);
+        }
+        luaL_addstring(&b, " to");
+        luaL_pushresult(&b);
+        return xfer_fail(L, err, &x, lua_tostring(L, -1));
+    }
     guard_release(gs);
-    if (err < 0) return xfer_fail(L, err, &x, "push to");
     if (x.rejected[0] != '\0')
         return rr_failf(L, "GIT_EREJECTED", "%s rejected %s%s%s", x.url, x.rejected,
                         x.remote_msg[0] ? "; remote said: " : "", x.remote_msg);
