@@ -85,7 +85,8 @@ describe("http against the echo server", function()
   end)
 
   it("GET sends the headers and returns status, headers and body", function()
-    local r = assert(http.request{ url = server.url .. "/echo/a?b=1", headers = { ["X-One"] = "1", Accept = "text/plain" } })
+    local r = assert(http.request{ url = server.url .. "/echo/a?b=1",
+                                   headers = { ["X-One"] = "1", Accept = "text/plain" } })
     eq(r.status, 200)
     eq(r.headers["content-type"], "text/plain")
     local f = fields(r.body)
@@ -138,7 +139,8 @@ describe("http against the echo server", function()
     eq(f.body_sha256, sha256_file(big))
     eq(f.header["content-length"], "52428800")
     -- the same program doing a tiny request: the upload may add a few buffers, not the file
-    local _, base = child("local http = require 'relrun.http'\nassert(http.request{ url = '" .. server.url .. "/echo' })")
+    local _, base = child("local http = require 'relrun.http'\n"
+      .. "assert(http.request{ url = '" .. server.url .. "/echo' })")
     local peak = tonumber((read(rss) or ""):match("(%d+)%s*$"))
     ok(peak and base, "peak RSS measured")
     ok(peak - base < 16 * 1024, string.format("upload peak RSS %d KiB vs %d KiB for a tiny request", peak, base))
@@ -150,7 +152,8 @@ describe("http against the echo server", function()
     local r = assert(http.request{ method = "POST", url = server.url .. "/multipart", body = { multipart = {
       { name = ":action", value = "file_upload" },
       { name = "sha256_digest", value = "abc" },
-      { name = "content", file = file, filename = "pkg-1.0-py3-none-any.whl", content_type = "application/octet-stream" },
+      { name = "content", file = file, filename = "pkg-1.0-py3-none-any.whl",
+        content_type = "application/octet-stream" },
     } } })
     eq(r.status, 200)
     contains(r.body, "field=:action=file_upload\n")
@@ -232,7 +235,8 @@ describe("http against the echo server", function()
   it("sends credentials over http to loopback hosts", function()
     local r = assert(http.request{ url = server.url .. "/echo", headers = { Authorization = "Bearer t" } })
     eq(fields(r.body).header.authorization, "Bearer t")
-    r = assert(http.request{ url = "http://localhost:" .. server.port .. "/echo", headers = { ["X-Amz-Security-Token"] = "t" } })
+    r = assert(http.request{ url = "http://localhost:" .. server.port .. "/echo",
+                             headers = { ["X-Amz-Security-Token"] = "t" } })
     eq(r.status, 200)
   end)
 
@@ -261,6 +265,7 @@ describe("http against the echo server", function()
     contains(msg, "cannot read /nonexistent/f")
     r, msg, code = http.request{ method = "POST", url = server.url .. "/multipart",
       body = { multipart = { { name = "content", file = "/nonexistent/g" } } } }
+    eq(r, nil)
     eq(code, "ENOENT")
     contains(msg, "/nonexistent/g")
   end)

@@ -118,14 +118,16 @@ end)
 
 -- botocore, signing the same requests at the same time, must agree.
 local CASES = {
-  { method = "POST", url = "https://codeartifact.us-east-1.amazonaws.com/v1/authorization-token?domain=d&domain-owner=111122223333&duration=900",
+  { method = "POST", url = "https://codeartifact.us-east-1.amazonaws.com/v1/authorization-token"
+      .. "?domain=d&domain-owner=111122223333&duration=900",
     service = "codeartifact", headers = { ["Content-Type"] = "application/json" }, body = "" },
   { method = "POST", url = "https://sts.us-east-1.amazonaws.com/", service = "sts", token = "FQoGZXIvYXdzE//token+/=",
     headers = { ["Content-Type"] = "application/x-www-form-urlencoded; charset=utf-8" },
     body = "Action=GetCallerIdentity&Version=2011-06-15" },
   { method = "GET", url = "https://iam.amazonaws.com/?Action=GetRole&RoleName=release%2Brole&Version=2010-05-08",
     service = "iam" },
-  { method = "GET", url = "https://codeartifact.us-east-1.amazonaws.com/v1/package/versions?package=my%20pkg&format=pypi&namespace=",
+  { method = "GET", url = "https://codeartifact.us-east-1.amazonaws.com/v1/package/versions"
+      .. "?package=my%20pkg&format=pypi&namespace=",
     service = "codeartifact" },
   { method = "PUT", url = "https://bucket.s3.us-east-1.amazonaws.com/dist/a%20b/c%2Bd~.whl", service = "s3",
     body = "wheel bytes", headers = { ["Content-Type"] = "application/octet-stream" } },
