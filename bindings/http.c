@@ -200,13 +200,19 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 
 /* ---- urls ----------------------------------------------------------------- */
 
-/* A parsed url, freed by __gc so that a raise never leaks it. */
-typedef struct { CURLU *u; } urlbox;
+/* A parsed url and the part being copied out of it, freed by __gc so that
+ * a raise (out of memory in lua_pushstring) never leaks them. */
+typedef struct {
+    CURLU *u;
+    char *part;
+} urlbox;
 
 static int url_gc(lua_State *L) {
     urlbox *b = luaL_checkudata(L, 1, URL_T);
     if (b->u) curl_url_cleanup(b->u);
+    curl_free(b->part);
     b->u = NULL;
+    b->part = NULL;
     return 0;
 }
 
@@ -219,14 +225,14 @@ static CURLUcode push_url(lua_State *L, const char *url) {
 }
 
 /* Push one part of a parsed url as a string, or nil. */
-static void push_part(lua_State *L, CURLU *u, CURLUPart part, unsigned flags) {
-    char *s = NULL;
-    if (curl_url_get(u, part, &s, flags) != CURLUE_OK || s == NULL) {
+static void push_part(lua_State *L, urlbox *b, CURLUPart part, unsigned flags) {
+    if (curl_url_get(b->u, part, &b->part, flags) != CURLUE_OK || b->part == NULL) {
         lua_pushnil(L);
         return;
     }
-    lua_pushstring(L, s); /* may raise: s would leak, but only on out of memory */
-    curl_free(s);
+    lua_pushstring(L, b->part);
+    curl_free(b->part);
+    b->part = NULL;
 }
 
 static int sensitive_param(const char *k, size_t n) {
@@ -662,10 +668,10 @@ static int setup_output(lua_State *L, transfer *t, const char *method, const cha
 /* Credentials over plain http to a host that is not this machine. */
 static int insecure(lua_State *L, const char *url) {
     int cred = 0, bad;
-    CURLU *u;
+    urlbox *u;
     if (strncasecmp(url, "http://", 7) != 0) return 0;
     if (push_url(L, url) != CURLUE_OK) { lua_pop(L, 1); return 0; } /* curl reports it */
-    u = ((urlbox *)lua_touserdata(L, -1))->u;
+    u = lua_touserdata(L, -1);
     each_header(L, HEADERS, header_has_credential, &cred);
     push_part(L, u, CURLUPART_USER, 0);
     cred = cred || !lua_isnil(L, -1);
@@ -823,8 +829,7 @@ static int l_url_decode(lua_State *L) {
 static int l_parse_url(lua_State *L) {
     const char *url = luaL_checkstring(L, 1);
     CURLUcode rc = push_url(L, url);
-    CURLU *u = ((urlbox *)lua_touserdata(L, -1))->u;
-    char *port = NULL;
+    urlbox *u = lua_touserdata(L, -1);
     if (rc != CURLUE_OK) {
         push_safe_url(L, url);
         return rr_failf(L, "EINVAL", "invalid url %s: %s", lua_tostring(L, -1), curl_url_strerror(rc));
@@ -838,11 +843,11 @@ static int l_parse_url(lua_State *L) {
         push_part(L, u, parts[i].part, 0);
         lua_setfield(L, -2, parts[i].key);
     }
-    if (curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK && port != NULL) {
-        lua_pushinteger(L, strtol(port, NULL, 10));
-        curl_free(port);
-        lua_setfield(L, -2, "port");
-    }
+    push_part(L, u, CURLUPART_PORT, CURLU_DEFAULT_PORT);
+    if (lua_isstring(L, -1)) lua_pushinteger(L, lua_tointeger(L, -1));
+    else lua_pushnil(L);
+    lua_setfield(L, -3, "port");
+    lua_pop(L, 1);
     lua_getfield(L, -1, "password");
     if (lua_isstring(L, -1)) rr_secret_add(L, lua_tostring(L, -1), lua_rawlen(L, -1));
     lua_pop(L, 1);

@@ -14,6 +14,9 @@ Answers are "key=value" lines (one per line, easy to read from Lua):
   GET  /repeat           two "X-Multi" headers and two "Set-Cookie" headers
   GET  /connections      "connections=<n>": connections accepted so far
   GET  /status/N         an empty answer with status N
+  GET  /proxied          "proxied=<request>" for each request it got as a
+                         proxy: "GET http://..." (answered as /echo) and
+                         "CONNECT host:port" (refused with 403)
 """
 import argparse
 import hashlib
@@ -28,6 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LOCK = threading.Lock()
 CONNECTIONS = [0]
+PROXIED = []
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -115,7 +119,18 @@ class Handler(BaseHTTPRequestHandler):
         self.connection.close()
         self.close_connection = True
 
+    def do_CONNECT(self):
+        with LOCK:
+            PROXIED.append("CONNECT " + self.path)
+        self.answer(["connect=refused"], 403)
+        self.close_connection = True
+
     def route(self):
+        if self.path.startswith("http://"):
+            with LOCK:
+                PROXIED.append(self.command + " " + self.path)
+            self.echo()
+            return
         parts = self.path.split("?")[0].strip("/").split("/")
         what = parts[0]
         arg = parts[1] if len(parts) > 1 else ""
@@ -139,6 +154,9 @@ class Handler(BaseHTTPRequestHandler):
                                             ("Set-Cookie", "s=1"), ("Set-Cookie", "t=2")])
         elif what == "connections":
             self.answer(["connections=%d" % CONNECTIONS[0]])
+        elif what == "proxied":
+            with LOCK:
+                self.answer(["proxied=" + p for p in PROXIED])
         elif what == "status":
             self.answer([], int(arg))
         else:

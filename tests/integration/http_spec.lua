@@ -289,6 +289,33 @@ describe("http against the echo server", function()
     ok(not out:find(secret, 1, true), "secret in trace output:\n" .. out)
   end)
 
+  it("goes through the proxies the environment names, curl's way", function()
+    local script = [[
+      local http = require "relrun.http"
+      local r, msg, code = http.request{ url = arg[1], connect_timeout = 5 }
+      print(r and ("status=" .. r.status .. "\n" .. r.body) or ("code=" .. code .. "\nmsg=" .. msg))
+    ]]
+    local path = tmp(".lua")
+    write(path, script)
+    local function run(env, url)
+      return fields(sh(string.format("env -u http_proxy -u https_proxy -u HTTPS_PROXY -u all_proxy -u ALL_PROXY "
+        .. "-u no_proxy -u NO_PROXY %s %s %s %s 2>&1", env, RELRUN, path, url)))
+    end
+    local proxy = "http://127.0.0.1:" .. server.port
+    local f = run("http_proxy=" .. proxy, "http://example.invalid/echo/via")
+    eq(f.status, "200")
+    eq(f.path, "http://example.invalid/echo/via", "the proxy got the absolute url")
+    -- upper-case HTTPS_PROXY is honoured for https (only HTTP_PROXY is not, see httpoxy)
+    f = run("HTTPS_PROXY=" .. proxy, "https://example.invalid/x")
+    ok(f.code and f.code:match("^CURLE_"), "the proxy refused the tunnel")
+    f = run("http_proxy=" .. proxy .. " no_proxy=example.invalid", "http://example.invalid/echo/direct")
+    ok(f.code and f.code:match("^CURLE_"), "no_proxy: a direct attempt to a host that does not exist")
+    local seen = assert(http.request{ url = server.url .. "/proxied" }).body
+    contains(seen, "proxied=GET http://example.invalid/echo/via\n")
+    contains(seen, "proxied=CONNECT example.invalid:443\n")
+    ok(not seen:find("direct", 1, true), "no_proxy was ignored")
+  end)
+
   it("stops the server", function()
     server:stop()
     for _, p in ipairs(tmpfiles) do os.remove(p) end
