@@ -316,6 +316,19 @@ describe("http against the echo server", function()
     ok(not seen:find("direct", 1, true), "no_proxy was ignored")
   end)
 
+  it("Ctrl-C aborts a transfer in progress and exits 130", function()
+    local path = tmp(".lua")
+    write(path, "local http = require 'relrun.http'\n"
+      .. "print(http.request{ url = '" .. server.url .. "/slow/20' })\nprint('not interrupted')\n")
+    -- the signal may come before or during the request: both must end in 130
+    local out = sh(string.format(
+      "%s %s > %s.out 2>&1 & pid=$!; sleep 1; kill -INT $pid; wait $pid; echo rc=$?; cat %s.out",
+      RELRUN, path, path, path))
+    os.remove(path .. ".out")
+    contains(out, "rc=130")
+    ok(not out:find("not interrupted", 1, true), out)
+  end)
+
   it("stops the server", function()
     server:stop()
     for _, p in ipairs(tmpfiles) do os.remove(p) end
