@@ -4,6 +4,7 @@
  *
  *   list(path)                     -> { {name, size, type, mode, mtime, link}, ... }
  *   read(path, member [, {max_bytes}]) -> bytes
+ *   read_all(path [, {max_bytes}])  -> { [name] = bytes }
  *   extract(path, dest [, {max_entries, max_bytes}]) -> true
  *   write(path, {format, entries = { {name, data | file, mode} }, mtime})
  *
@@ -218,6 +219,36 @@ static int l_read(lua_State *L) {
     }
     if (rc < 0) return 3;
     return rr_failf(L, "ENOENT", "%s: no member '%s' in the archive", path, member);
+}
+
+/* read_all(path [, {max_bytes}]) -> { [name] = bytes } for every regular
+ * file, in one pass (verifying a wheel's RECORD reads every member). The
+ * limit counts the bytes of all members together. */
+static int l_read_all(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    lua_Integer budget;
+    struct archive_entry *e;
+    luaL_Buffer b;
+    int n, rc;
+    if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
+    budget = lua_istable(L, 2) ? rr_optfield_integer(L, 2, "max_bytes", DEFAULT_MAX_BYTES)
+                               : DEFAULT_MAX_BYTES;
+    lua_settop(L, 2);
+    Handle *h = new_handle(L);                       /* [path, opts, h] */
+    if ((n = open_reader(L, h, path)) != 0) return n;
+    lua_newtable(L);                                 /* [path, opts, h, files] */
+    while ((rc = next_entry(L, h, path, &e)) == 1) {
+        if (archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e)) continue;
+        lua_pushstring(L, entry_name(e));            /* [.., files, name] */
+        luaL_buffinit(L, &b);
+        if (read_data(L, h, path, lua_tostring(L, 5), &b, budget) != 0) return 3;
+        luaL_pushresult(&b);                         /* [.., files, name, data] */
+        budget -= (lua_Integer)luaL_len(L, -1);
+        lua_rawset(L, 4);
+    }
+    if (rc < 0) return 3;
+    done(L, 3);
+    return 1;
 }
 
 /* ---- extracting -------------------------------------------------------- */
@@ -607,7 +638,7 @@ int luaopen_relrun_archive(lua_State *L) {
     static const luaL_Reg handle_methods[] = {
         {"__gc", handle_close}, {"__close", handle_close}, {NULL, NULL}};
     static const luaL_Reg funcs[] = {
-        {"list", l_list}, {"read", l_read}, {"extract", l_extract}, {"write", l_write},
+        {"list", l_list}, {"read", l_read}, {"read_all", l_read_all}, {"extract", l_extract}, {"write", l_write},
         {NULL, NULL}};
     rr_newclass(L, HANDLE, handle_methods);
     luaL_newlib(L, funcs);
