@@ -161,17 +161,14 @@ static void push_entry(lua_State *L, struct archive_entry *e) {
     lua_rawseti(L, -2, (lua_Integer)luaL_len(L, -2) + 1);
 }
 
-static int l_list(lua_State *L) {
-    const char *path = luaL_checkstring(L, 1);
-    Handle *h = new_handle(L);                       /* [path, h] */
+static int list_worker(lua_State *L, Handle *h) {
+    const char *path = luaL_checkstring(L, 1);       /* [path, h] */
     struct archive_entry *e;
     int n, rc;
     if ((n = open_reader(L, h, path)) != 0) return n;
     lua_newtable(L);                                 /* [path, h, entries] */
     while ((rc = next_entry(L, h, path, &e)) == 1) push_entry(L, e);
-    if (rc < 0) return 3;
-    done(L, 2);
-    return 1;
+    return rc < 0 ? 3 : 1;
 }
 
 /* Append the current entry's data to `b`, at most `max` bytes.
@@ -193,7 +190,7 @@ static int read_data(lua_State *L, Handle *h, const char *path, const char *memb
     }
 }
 
-static int l_read(lua_State *L) {
+static int read_worker(lua_State *L, Handle *h) {
     const char *path = luaL_checkstring(L, 1);
     const char *member = luaL_checkstring(L, 2);
     lua_Integer max;
@@ -203,8 +200,7 @@ static int l_read(lua_State *L) {
     if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
     max = lua_istable(L, 3) ? rr_optfield_integer(L, 3, "max_bytes", DEFAULT_MAX_BYTES)
                             : DEFAULT_MAX_BYTES;
-    lua_settop(L, 3);
-    Handle *h = new_handle(L);                       /* [path, member, opts, h] */
+                                                     /* [path, member, opts, h] */
     if ((n = open_reader(L, h, path)) != 0) return n;
     while ((rc = next_entry(L, h, path, &e)) == 1) {
         if (strcmp(entry_name(e), member) != 0) continue;
@@ -214,7 +210,6 @@ static int l_read(lua_State *L) {
         luaL_buffinit(L, &b);
         if (read_data(L, h, path, member, &b, max) != 0) return 3;
         luaL_pushresult(&b);                         /* [path, member, opts, h, data] */
-        done(L, 4);
         return 1;
     }
     if (rc < 0) return 3;
@@ -224,7 +219,7 @@ static int l_read(lua_State *L) {
 /* read_all(path [, {max_bytes}]) -> { [name] = bytes } for every regular
  * file, in one pass (verifying a wheel's RECORD reads every member). The
  * limit counts the bytes of all members together. */
-static int l_read_all(lua_State *L) {
+static int read_all_worker(lua_State *L, Handle *h) {
     const char *path = luaL_checkstring(L, 1);
     lua_Integer budget;
     struct archive_entry *e;
@@ -233,8 +228,7 @@ static int l_read_all(lua_State *L) {
     if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
     budget = lua_istable(L, 2) ? rr_optfield_integer(L, 2, "max_bytes", DEFAULT_MAX_BYTES)
                                : DEFAULT_MAX_BYTES;
-    lua_settop(L, 2);
-    Handle *h = new_handle(L);                       /* [path, opts, h] */
+                                                     /* [path, opts, h] */
     if ((n = open_reader(L, h, path)) != 0) return n;
     lua_newtable(L);                                 /* [path, opts, h, files] */
     while ((rc = next_entry(L, h, path, &e)) == 1) {
@@ -246,9 +240,7 @@ static int l_read_all(lua_State *L) {
         budget -= (lua_Integer)luaL_len(L, -1);
         lua_rawset(L, 4);
     }
-    if (rc < 0) return 3;
-    done(L, 3);
-    return 1;
+    return rc < 0 ? 3 : 1;
 }
 
 /* ---- extracting -------------------------------------------------------- */
@@ -382,7 +374,7 @@ static int extract_entries(lua_State *L, Handle *h, const char *path, const char
     return rc < 0 ? 3 : 0;
 }
 
-static int l_extract(lua_State *L) {
+static int extract_worker(lua_State *L, Handle *h) {
     const char *path = luaL_checkstring(L, 1);
     const char *dest = luaL_checkstring(L, 2);
     lua_Integer max_entries = DEFAULT_MAX_ENTRIES, max_bytes = DEFAULT_MAX_BYTES;
@@ -393,8 +385,7 @@ static int l_extract(lua_State *L) {
         max_entries = rr_optfield_integer(L, 3, "max_entries", DEFAULT_MAX_ENTRIES);
         max_bytes = rr_optfield_integer(L, 3, "max_bytes", DEFAULT_MAX_BYTES);
     }
-    lua_settop(L, 3);
-    Handle *h = new_handle(L);                       /* [path, dest, opts, h] */
+                                                     /* [path, dest, opts, h] */
     if ((n = open_reader(L, h, path)) != 0) return n;
     if ((root = real_dest(L, dest)) == NULL) return 3; /* [..., h, root] */
     h->w = archive_write_disk_new();
@@ -408,7 +399,6 @@ static int l_extract(lua_State *L) {
         | ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT);
     if ((n = extract_entries(L, h, path, root, max_entries, max_bytes)) != 0) return n;
     if (archive_write_close(h->w) != ARCHIVE_OK) return fail_archive(L, path, h->w);
-    done(L, 4);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -422,8 +412,29 @@ static int by_name(lua_State *L) {
     return 1;
 }
 
-/* [.., entries] -> [.., sorted copy]; every entry checked: a name, and
- * exactly one of data or file. */
+/* Misuse in one entry raises before any output exists: a name that is
+ * relative and free of "..", exactly one of data (string) or file (path)
+ * unless the name is a folder ("dir/"), an integer mode if any. */
+static void check_entry(lua_State *L, lua_Integer i) {
+    const char *name, *why;
+    int has_data, has_file;
+    if (lua_getfield(L, -1, "name") != LUA_TSTRING || lua_rawlen(L, -1) == 0)
+        luaL_error(L, "entry %I needs a name", i);
+    name = lua_tostring(L, -1);
+    if ((why = unsafe_name(name)) != NULL) luaL_error(L, "entry '%s': %s", name, why);
+    has_data = lua_getfield(L, -2, "data") != LUA_TNIL;
+    if (has_data && !lua_isstring(L, -1)) luaL_error(L, "entry '%s': data must be a string", name);
+    has_file = lua_getfield(L, -3, "file") != LUA_TNIL;
+    if (has_file && !lua_isstring(L, -1)) luaL_error(L, "entry '%s': file must be a path", name);
+    if (has_data && has_file) luaL_error(L, "entry '%s' has both data and file", name);
+    if (!has_data && !has_file && name[lua_rawlen(L, -3) - 1] != '/')
+        luaL_error(L, "entry '%s' needs data or file", name);
+    if (lua_getfield(L, -4, "mode") != LUA_TNIL && !lua_isinteger(L, -1))
+        luaL_error(L, "entry '%s': mode must be an integer", name);
+    lua_pop(L, 4);
+}
+
+/* [.., entries] -> [.., sorted copy], every entry checked. */
 static void sorted_entries(lua_State *L, int entries) {
     lua_Integer n = luaL_len(L, entries);
     lua_getglobal(L, "table");
@@ -432,19 +443,7 @@ static void sorted_entries(lua_State *L, int entries) {
     lua_createtable(L, (int)n, 0);                   /* [.., sort, copy] */
     for (lua_Integer i = 1; i <= n; i++) {
         if (lua_geti(L, entries, i) != LUA_TTABLE) luaL_error(L, "entry %I must be a table", i);
-        if (lua_getfield(L, -1, "name") != LUA_TSTRING) luaL_error(L, "entry %I needs a name", i);
-        lua_pop(L, 1);
-        lua_getfield(L, -1, "data");
-        lua_getfield(L, -2, "file");
-        if (lua_isnil(L, -1) == lua_isnil(L, -2) && lua_isnil(L, -1)) {
-            lua_getfield(L, -3, "name");
-            if (lua_tostring(L, -1)[luaL_len(L, -1) - 1] != '/')
-                luaL_error(L, "entry %I ('%s') needs data or file", i, lua_tostring(L, -1));
-            lua_pop(L, 1);
-        }
-        if (!lua_isnil(L, -1) && !lua_isnil(L, -2))
-            luaL_error(L, "entry %I has both data and file", i);
-        lua_pop(L, 2);
+        check_entry(L, i);
         lua_rawseti(L, -2, i);
     }
     lua_pushvalue(L, -1);
@@ -561,9 +560,8 @@ static int write_entry(lua_State *L, Handle *h, const char *path, time_t mtime) 
     lua_getfield(L, -2, "data");
     lua_getfield(L, -3, "file");                     /* [.., entry, name, data, file] */
     name = lua_tostring(L, -3);
-    if (!lua_isnil(L, -2)) data = luaL_checklstring(L, -2, &len);
-    if (!lua_isnil(L, -1)) src = luaL_checkstring(L, -1);
-    if (unsafe_name(name)) luaL_error(L, "entry '%s': %s", name, unsafe_name(name));
+    if (!lua_isnil(L, -2)) data = lua_tolstring(L, -2, &len);   /* checked by check_entry */
+    if (!lua_isnil(L, -1)) src = lua_tostring(L, -1);
     if (src) {
         /* held by the handle at once, so a raise below cannot leak it */
         if ((h->in = open(src, O_RDONLY | O_CLOEXEC)) < 0) return rr_fail_errno(L, src, errno), -1;
@@ -573,7 +571,7 @@ static int write_entry(lua_State *L, Handle *h, const char *path, time_t mtime) 
         len = (size_t)st.st_size;
     }
     lua_getfield(L, -4, "mode");
-    if (!lua_isnil(L, -1)) mode = luaL_checkinteger(L, -1);
+    if (!lua_isnil(L, -1)) mode = lua_tointeger(L, -1);
     lua_pop(L, 1);
     if (put_header(L, h, path, make_header(L, name, (la_int64_t)len, mode, mtime)) != 0) return -1;
     if (data && put_bytes(L, h, path, data, len) != 0) return -1;
@@ -608,7 +606,7 @@ static time_t write_mtime(lua_State *L, int opts) {
     return (time_t)rr_optfield_integer(L, opts, "mtime", def);
 }
 
-static int l_write(lua_State *L) {
+static int write_worker(lua_State *L, Handle *h) {
     const char *path = luaL_checkstring(L, 1);
     const char *format;
     time_t mtime;
@@ -618,21 +616,38 @@ static int l_write(lua_State *L) {
     luaL_argcheck(L, format != NULL, 2, "format is required (zip or tar.gz)");
     mtime = write_mtime(L, 2);
     luaL_argcheck(L, lua_getfield(L, 2, "entries") == LUA_TTABLE, 2, "entries must be a list");
-    lua_settop(L, 3);
-    sorted_entries(L, 3);                            /* [path, opts, entries, sorted] */
-    Handle *h = new_handle(L);                       /* [.., sorted, h] */
+    lua_replace(L, 3);                               /* [path, opts, entries, h] */
+    sorted_entries(L, 3);                            /* [path, opts, entries, h, sorted] */
     configure_writer(L, h, format);
     if ((n = open_output(L, h, path)) != 0) return n;
-    for (lua_Integer i = 1, len = luaL_len(L, 4); i <= len; i++) {
-        lua_geti(L, 4, i);
+    for (lua_Integer i = 1, len = luaL_len(L, 5); i <= len; i++) {
+        lua_geti(L, 5, i);
         if (write_entry(L, h, path, mtime) != 0) return 3;
         lua_pop(L, 1);
     }
     if ((n = commit_output(L, h, path)) != 0) return n;
-    done(L, 5);
     lua_pushboolean(L, 1);
     return 1;
 }
+
+/* Run `worker` with its `nargs` arguments and a fresh handle after them,
+ * then close the handle at once, whatever the outcome: a failed write
+ * leaves no temporary file and no reader waits for the collector. */
+static int with_handle(lua_State *L, int nargs, int (*worker)(lua_State *, Handle *)) {
+    Handle *h;
+    int n;
+    lua_settop(L, nargs);
+    h = new_handle(L);
+    n = worker(L, h);
+    done(L, nargs + 1);
+    return n;
+}
+
+static int l_list(lua_State *L) { return with_handle(L, 1, list_worker); }
+static int l_read(lua_State *L) { return with_handle(L, 3, read_worker); }
+static int l_read_all(lua_State *L) { return with_handle(L, 2, read_all_worker); }
+static int l_extract(lua_State *L) { return with_handle(L, 3, extract_worker); }
+static int l_write(lua_State *L) { return with_handle(L, 3, write_worker); }
 
 int luaopen_relrun_archive(lua_State *L) {
     static const luaL_Reg handle_methods[] = {

@@ -28,7 +28,7 @@ end
 
 local function attrs_of(tag)
   local attrs = {}
-  for name, q, value in tag:gmatch("([%w%-_:]+)%s*=%s*([\"'])(.-)%2") do
+  for name, _, value in tag:gmatch("([%w%-_:]+)%s*=%s*([\"'])(.-)%2") do
     attrs[name:lower()] = M.html_unescape(value)
   end
   for name, value in tag:gmatch("([%w%-_:]+)%s*=%s*([^\"'%s>][^%s>]*)") do
