@@ -119,6 +119,7 @@ describe("read", function()
     contains(msg, "t.txt")
     r, msg, code = archive.list(fs.join(tmp.path, "missing.zip"))
     eq({ r, code }, { nil, "ENOENT" })
+    contains(msg, "missing.zip")
   end)
 
   it("read_all gives every file; read honours max_bytes", function()
