@@ -22,8 +22,7 @@ elif p.endswith(".tar.gz"):
 else:
     d = pkginfo.Distribution()
     d.parse(open(p, "rb").read())
-print(json.dumps({k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(d).items()
-                  if k not in ("filename", "basefilename")} | {a: getattr(d, a) if not isinstance(getattr(d, a), tuple) else list(getattr(d, a)) for a in d}))
+print(json.dumps({a: (list(v) if isinstance(v, tuple) else v) for a in d for v in [getattr(d, a)]}))
 ]]
   return json.decode(sh("/usr/bin/python3 -c " .. q(code) .. " " .. q(path)))
 end
