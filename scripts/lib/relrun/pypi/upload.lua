@@ -177,7 +177,11 @@ local function post(opts, parts, info)
 end
 
 -- upload{ url, path, username, password, index_url, index_headers,
---         comment, progress = "auto"|"bar"|"lines"|"none", timeout }
+--         comment, progress = "auto"|"bar"|"lines"|"none", timeout,
+--         precheck = true }
+-- With index_url, the index is read before posting (precheck; false skips
+-- it, for an index that lags behind uploads) and again when the server
+-- refuses the upload.
 -- -> { status = "uploaded" | "identical", filename, sha256, message }
 -- | nil, msg, code ("CONFLICT", "AUTH", an HTTP status, "CURLE_*", ...).
 function M.upload(opts)
@@ -186,9 +190,16 @@ function M.upload(opts)
   end
   local parts, info, code = M.form(opts.path, opts)
   if not parts then return nil, info, code end
-  local before, err, ecode = check_index(opts, info)
-  if before == nil then return nil, err, ecode end
-  if before then return before end
+  if (opts.username or opts.password) and not opts.index_headers then
+    -- the same credentials read the index (CodeArtifact's needs them)
+    opts = setmetatable({ index_headers = { authorization = basic_auth(opts.username, opts.password) } },
+                        { __index = opts })
+  end
+  if opts.precheck ~= false then
+    local before, err, ecode = check_index(opts, info)
+    if before == nil then return nil, err, ecode end
+    if before then return before end
+  end
   local res, perr, pcode = post(opts, parts, info)
   if not res then return nil, "uploading " .. info.filename .. " to " .. opts.url .. ": " .. tostring(perr), pcode end
   if res.status >= 200 and res.status < 300 then
