@@ -294,3 +294,30 @@ describe("local repository", function()
     eq(fs.glob(fs.join(repo, "*", "*", "*.tmp-*")), {}, "no temporary files left")
   end)
 end)
+
+describe("upload progress", function()
+  it("writes a line every interval when not on a terminal, and the last one", function()
+    local out, now = {}, 100
+    local p = pypi.upload_api.progress("f.whl", "lines",
+      { interval = 5, write = function(s) out[#out + 1] = s end, clock = function() return now end })
+    p(0, 4 << 20)
+    now = 103
+    p(1 << 20, 4 << 20)
+    now = 105
+    p(2 << 20, 4 << 20)
+    now = 106
+    p(4 << 20, 4 << 20)
+    p(4 << 20, 4 << 20)
+    eq(out, { "  f.whl: 50% (2.0 MB of 4.0 MB)\n", "  f.whl: 100% (4.0 MB of 4.0 MB)\n" })
+  end)
+
+  it("draws a bar that ends with a newline; none and quiet write nothing", function()
+    local out = {}
+    local p = pypi.upload_api.progress("f.whl", "bar", { write = function(s) out[#out + 1] = s end })
+    p(512, 1024)
+    p(1024, 1024)
+    contains(out[1], "\r  f.whl [" .. string.rep("#", 15) .. string.rep(" ", 15) .. "]  50% 512 B/1.0 kB")
+    eq(out[#out], "\n")
+    eq(pypi.upload_api.progress("f.whl", "none"), nil)
+  end)
+end)

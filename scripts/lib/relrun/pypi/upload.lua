@@ -92,30 +92,34 @@ local function human(n)
   return string.format("%d B", n)
 end
 
--- progress(filename, mode) -> on_progress function | nil. mode: "auto"
--- (a bar on a terminal, a line every `interval` s otherwise, nothing when
--- logging is quiet), "bar", "lines", "none".
-function M.progress(filename, mode, interval)
-  mode = mode or "auto"
+-- progress(filename, mode [, {interval, write, clock}]) -> on_progress
+-- function | nil. mode: "auto" (a bar on a terminal, a line every
+-- `interval` (5) seconds otherwise, as CI logs want; nothing when logging is
+-- quiet), "bar", "lines", "none". `write` (default: stderr) and `clock`
+-- (default: os.time) are there for tests.
+function M.progress(filename, mode, opts)
+  mode, opts = mode or "auto", opts or {}
   if mode == "auto" then
     if quiet_logging() then return nil end
     mode = stderr_is_terminal() and "bar" or "lines"
   end
   if mode == "none" then return nil end
-  interval = interval or 5
-  local last, finished = os.time(), false
+  local interval = opts.interval or 5
+  local write = opts.write or function(s) io.stderr:write(s) end
+  local clock = opts.clock or os.time
+  local last, finished = clock(), false
   return function(sent, total)
     if finished or not total or total <= 0 then return end
     local pct = math.floor(sent * 100 / total)
     if mode == "bar" then
       local width = 30
       local fill = math.floor(width * sent / total)
-      io.stderr:write(string.format("\r  %s [%s%s] %3d%% %s/%s", filename, string.rep("#", fill),
+      write(string.format("\r  %s [%s%s] %3d%% %s/%s", filename, string.rep("#", fill),
         string.rep(" ", width - fill), pct, human(sent), human(total)))
-      if sent >= total then io.stderr:write("\n") finished = true end
-    elseif os.time() - last >= interval or sent >= total then
-      last = os.time()
-      io.stderr:write(string.format("  %s: %d%% (%s of %s)\n", filename, pct, human(sent), human(total)))
+      if sent >= total then write("\n") finished = true end
+    elseif clock() - last >= interval or sent >= total then
+      last = clock()
+      write(string.format("  %s: %d%% (%s of %s)\n", filename, pct, human(sent), human(total)))
       if sent >= total then finished = true end
     end
   end
