@@ -15,6 +15,7 @@ Listens on 127.0.0.1 (port 0 unless --port), writes the port to --port-file.
        application/vnd.pypi.simple.v1+json.
   GET  /packages/<name>/<file>: the stored bytes.
 With --username/--password, uploads need that basic auth (401 otherwise).
+With --sink, upload bodies are read and dropped unparsed (benchmarks).
 """
 import argparse
 import base64
@@ -95,7 +96,19 @@ class Handler(BaseHTTPRequestHandler):
         user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
         return user, password
 
+    def sink(self):
+        """--sink: read and drop the body (benchmarks), answer 200."""
+        left = int(self.headers.get("Content-Length", "0"))
+        while left > 0:
+            chunk = self.rfile.read(min(left, 1 << 20))
+            if not chunk:
+                break
+            left -= len(chunk)
+        self.reply(200, "OK")
+
     def do_POST(self):
+        if self.server.opts.sink:
+            return self.sink()
         body = self.read_body()
         user, password = self.user()
         opts = self.server.opts
@@ -184,6 +197,7 @@ def main():
     ap.add_argument("--username")
     ap.add_argument("--password")
     ap.add_argument("--conflict-always", action="store_true")
+    ap.add_argument("--sink", action="store_true", help="drop upload bodies unparsed (for benchmarks)")
     opts = ap.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", opts.port), Handler)
     server.opts = opts
