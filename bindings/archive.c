@@ -260,27 +260,34 @@ static const char *unsafe_name(const char *name) {
     return NULL;
 }
 
-/* Does a symlink at `name` pointing to `target` stay inside the destination?
- * Resolved lexically from the link's folder; depth below the root must never
- * go negative. Links on disk are further guarded by SECURE_SYMLINKS. */
-static int symlink_escapes(const char *name, const char *target) {
-    int depth = 0;
-    const char *p;
-    if (target[0] == '/' || target[0] == '\0') return 1;
-    for (p = name; *p; p++)                          /* folders above the link */
-        if (*p == '/' && p[1] != '\0' && p[1] != '/') depth++;
-    for (p = target; *p;) {
-        const char *slash = strchr(p, '/');
-        size_t len = slash ? (size_t)(slash - p) : strlen(p);
-        if (len == 2 && p[0] == '.' && p[1] == '.') {
-            if (--depth < 0) return 1;
-        } else if (len > 0 && !(len == 1 && p[0] == '.')) {
-            depth++;
+/* Walk the "/"-separated components of s[0..len), moving *depth: ".."
+ * up, "." and empty components nowhere, anything else down. 1 when the walk
+ * ever climbs above where it started (depth < 0). */
+static int walk_escapes(const char *s, size_t len, int *depth) {
+    size_t i = 0;
+    while (i < len) {
+        size_t j = i;
+        while (j < len && s[j] != '/') j++;
+        if (j - i == 2 && s[i] == '.' && s[i + 1] == '.') {
+            if (--*depth < 0) return 1;
+        } else if (j - i > 0 && !(j - i == 1 && s[i] == '.')) {
+            (*depth)++;
         }
-        if (!slash) break;
-        p = slash + 1;
+        i = j + 1;
     }
     return 0;
+}
+
+/* Does a symlink at `name` pointing to `target` leave the destination?
+ * Resolved lexically from the link's folder; the depth below the root must
+ * never go negative. Links already on disk are further guarded by
+ * SECURE_SYMLINKS. */
+static int symlink_escapes(const char *name, const char *target) {
+    const char *slash = strrchr(name, '/');
+    int depth = 0;
+    if (target[0] == '/' || target[0] == '\0') return 1;
+    if (slash && walk_escapes(name, (size_t)(slash - name), &depth)) return 1;
+    return walk_escapes(target, strlen(target), &depth);
 }
 
 /* Refuse what could write outside `dest` or is not a plain file, folder or

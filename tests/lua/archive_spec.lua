@@ -168,6 +168,7 @@ describe("extract", function()
     { "absolute.tar.gz", "is an absolute path" },
     { "symlink.tar.gz", "'link' is a symlink pointing outside the destination" },
     { "symlink-up.tar.gz", "'a/link' is a symlink pointing outside the destination" },
+    { "symlink-dot.tar.gz", "'./x/./link' is a symlink pointing outside the destination" },
     { "hardlink.tar.gz", "a hardlink pointing outside the destination" },
     { "device.tar.gz", "a device, fifo or socket" },
   }

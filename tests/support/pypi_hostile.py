@@ -40,6 +40,8 @@ tar("symlink.tar.gz", [member("link", None, type=tarfile.SYMTYPE, linkname=outsi
                        member("link/through.txt", b"evil")])
 tar("symlink-up.tar.gz", [member("a/link", None, type=tarfile.SYMTYPE, linkname="../../.."),
                           member("a/link/x.txt", b"evil")])
+# "." components do not make a folder deeper
+tar("symlink-dot.tar.gz", [member("./x/./link", None, type=tarfile.SYMTYPE, linkname="../../escaped.txt")])
 tar("hardlink.tar.gz", [member("hard", None, type=tarfile.LNKTYPE, linkname="../outside.txt")])
 tar("device.tar.gz", [member("null", None, type=tarfile.CHRTYPE)])
 # symlinks that stay inside are fine
