@@ -551,11 +551,16 @@ static void set_payload(lua_State *L, request *r, int query) {
     lua_pop(L, 1);
 }
 
+/* X-Amz-Date has four year digits: past 9999 strftime would not fit the
+ * buffer and leave a truncated date, unterminated (found by fuzz_sigv4). */
+#define MAX_TIME 253402300799LL /* 9999-12-31T23:59:59Z */
+
 static void set_date(lua_State *L, request *r) {
     lua_Integer t = rr_optfield_integer(L, r->opts, "time", (lua_Integer)time(NULL));
     time_t tt = (time_t)t;
     struct tm tm;
-    if (gmtime_r(&tt, &tm) == NULL) luaL_error(L, "sigv4: time out of range");
+    if (t < 0 || t > MAX_TIME || gmtime_r(&tt, &tm) == NULL)
+        luaL_error(L, "sigv4: time %I is out of range (0 .. %I)", (LUAI_UACINT)t, (LUAI_UACINT)MAX_TIME);
     strftime(r->date, sizeof r->date, "%Y%m%dT%H%M%SZ", &tm);
     memcpy(r->day, r->date, 8);
     r->day[8] = '\0';
