@@ -84,6 +84,20 @@ static int needs_swap(lua_State *L, int idx, int depth) {
     return found;
 }
 
+/* A string holding the placeholder's text would be rewritten by
+ * push_unswapped. The token is random per state, so only a caller who read
+ * it (fuzz_json did, through libFuzzer's memmem hook) can write one: refuse
+ * rather than emit wrong JSON. */
+static void refuse_token(lua_State *L, int idx) {
+    size_t n, tn;
+    const char *s, *tok;
+    if (lua_type(L, idx) != LUA_TSTRING) return;
+    s = lua_tolstring(L, idx, &n);
+    tok = lua_tolstring(L, UV_TOKEN, &tn);
+    if (memmem(s, n, tok + 1, tn - 1) != NULL)
+        luaL_error(L, "json.encode: a string holds relrun.json's internal placeholder");
+}
+
 /* Push a copy of the value at idx with placeholders: TOKEN" for an empty
  * marked table, TOKEN:digits" for a big integer (TOKEN starts with the
  * quote). Metatables are not copied: cjson ignores them. */
@@ -94,6 +108,7 @@ static void push_swapped(lua_State *L, int idx, int depth) {
         return;
     }
     if (lua_type(L, idx) != LUA_TTABLE || depth > MAX_DEPTH) {
+        refuse_token(L, idx);
         lua_pushvalue(L, idx);   /* cjson reports what is wrong with it */
         return;
     }
@@ -105,6 +120,7 @@ static void push_swapped(lua_State *L, int idx, int depth) {
     lua_newtable(L);
     lua_pushnil(L);
     while (lua_next(L, idx) != 0) {   /* [copy, k, v] */
+        refuse_token(L, -2);
         push_swapped(L, lua_gettop(L), depth + 1);
         lua_remove(L, -2);
         lua_pushvalue(L, -2);
