@@ -64,6 +64,7 @@ typedef struct {
     pid_t pid;       /* 0 before the spawn */
     int pidfd;       /* readable once the child exits; -1 if unavailable */
     int reaped, status;
+    int lost;        /* reaped by someone else (SIGCHLD ignored): no status */
     int closed;
     int timed_out;
     int in_fd, in_child_fd;
@@ -130,7 +131,7 @@ static int try_reap(process *p) {
         if (r == p->pid) break;
         if (r < 0 && errno == EINTR) continue;
         if (r == 0) return 0;
-        p->status = 0;    /* ECHILD: someone else reaped it; nothing to wait for */
+        p->lost = 1;      /* ECHILD: nothing left to wait for */
         break;
     }
     p->reaped = 1;
@@ -141,7 +142,9 @@ static int try_reap(process *p) {
 static void kill_and_reap(process *p) {
     if (p->pid <= 0 || p->reaped) return;
     kill(p->pid, SIGKILL);
-    while (waitpid(p->pid, &p->status, 0) < 0 && errno == EINTR) {}
+    while (waitpid(p->pid, &p->status, 0) < 0) {
+        if (errno != EINTR) { p->lost = 1; break; }
+    }
     p->reaped = 1;
     close_fd(&p->pidfd);
 }
@@ -480,8 +483,7 @@ static int start(lua_State *L, process **out) {
 
     lua_rawgeti(L, 2, 1);
     name = lua_tostring(L, -1);
-    if (find_program(L, name, child_path(L, 3, envc)) != 0)
-    {
+    if (find_program(L, name, child_path(L, 3, envc)) != 0) {
         release(p);
         return rr_failf(L, "ENOENT", "cannot run %s: not found on PATH", name);
     }
@@ -682,7 +684,9 @@ static int wait_loop(lua_State *L, process *p, waitctx *w, double deadline, int 
 /* Push the result table {code, signal, stdout, stderr, timed_out}. */
 static void push_result(lua_State *L, process *p) {
     lua_createtable(L, 0, 5);
-    if (WIFEXITED(p->status)) {
+    if (p->lost) {
+        /* neither code nor signal is known */
+    } else if (WIFEXITED(p->status)) {
         lua_pushinteger(L, WEXITSTATUS(p->status));
         lua_setfield(L, -2, "code");
     } else if (WIFSIGNALED(p->status)) {
@@ -744,7 +748,9 @@ static int finish(lua_State *L, int h, double timeout, int kill_on_deadline) {
 /* ---- the module -------------------------------------------------------- */
 
 static double opt_timeout(lua_State *L) {
-    return rr_optfield_number(L, 1, "timeout", 0);
+    double t = rr_optfield_number(L, 1, "timeout", 0);
+    if (!(t >= 0)) luaL_error(L, "option 'timeout' must be a number of seconds >= 0");
+    return t;
 }
 
 static int proc_run(lua_State *L) {
