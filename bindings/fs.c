@@ -186,6 +186,10 @@ static int atomic_replace(lua_State *L, const char *path, int has_mode, mode_t m
     push_dirname(L, path, plen);
     lua_pushliteral(L, "/.");
     push_basename(L, path, plen);
+    if (lua_rawlen(L, -1) > 200) {           /* the temp name must fit NAME_MAX too */
+        lua_pushlstring(L, lua_tostring(L, -1), 200);
+        lua_remove(L, -2);
+    }
     lua_pushliteral(L, ".relrun-XXXXXX");
     lua_concat(L, 4);                                /* [.., template] */
     /* mkostemp edits its template: give it a buffer of our own, never a

@@ -83,6 +83,12 @@ describe("read and write", function()
     eq(fs.list(root.path), { "d" })
   end)
 
+  it("writes a file whose name is as long as a name may be", function()
+    local name = string.rep("n", 255)
+    eq(fs.write(p(name), "x"), true)
+    eq(fs.list(root.path), { name })
+  end)
+
   it("appends, creating the file", function()
     eq(fs.append(p("log"), "a\n"), true)
     fs.append(p("log"), "b\n")
