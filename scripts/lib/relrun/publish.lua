@@ -150,7 +150,8 @@ function M.verify_install(ctx)
   run({ python or "python3", "-m", "venv", venv })
   local env = ctx.target:pip_env()
   env.PIP_NO_CACHE_DIR, env.PIP_DISABLE_PIP_VERSION_CHECK, env.PIP_NO_INPUT = "1", "1", "1"
-  run({ venv .. "/bin/pip", "install", "--quiet", "--index-url", ctx.target:index_url(),
+  local index_url = ctx.target.pip_index_url and ctx.target:pip_index_url() or ctx.target:index_url()
+  run({ venv .. "/bin/pip", "install", "--quiet", "--index-url", index_url,
         ctx.cfg.package .. "==" .. ctx.version }, env)
   local imports = table.concat(ctx.cfg.imports, ", ")
   local got = run({ venv .. "/bin/python", "-c", "import importlib.metadata as m, sys; import " .. imports ..
