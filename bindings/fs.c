@@ -740,6 +740,14 @@ static int fs_readlink(lua_State *L) {
 
 /* ---- environment ------------------------------------------------------- */
 
+/* isatty(fd): whether 0, 1 or 2 is a terminal (to ask before acting). */
+static int fs_isatty(lua_State *L) {
+    lua_Integer fd = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, fd >= 0 && fd <= 2, 1, "0 (stdin), 1 (stdout) or 2 (stderr)");
+    lua_pushboolean(L, isatty((int)fd));
+    return 1;
+}
+
 static int fs_getenv(lua_State *L) {
     const char *v = getenv(check_cstr(L, 1));
     if (v == NULL) lua_pushnil(L);
@@ -770,7 +778,7 @@ static const luaL_Reg fs_funcs[] = {
     {"join", fs_join}, {"basename", fs_basename}, {"dirname", fs_dirname},
     {"absolute", fs_absolute}, {"cwd", fs_cwd}, {"realpath", fs_realpath},
     {"chmod", fs_chmod}, {"rename", fs_rename}, {"symlink", fs_symlink},
-    {"readlink", fs_readlink}, {"getenv", fs_getenv}, {"setenv", fs_setenv},
+    {"readlink", fs_readlink}, {"getenv", fs_getenv}, {"isatty", fs_isatty}, {"setenv", fs_setenv},
     {NULL, NULL}};
 
 static const luaL_Reg tempdir_methods[] = {

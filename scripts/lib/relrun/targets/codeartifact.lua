@@ -256,6 +256,40 @@ function M:after_publish(ctx)
   return out
 end
 
+-- Rollback: "done" when the version is gone (or already has the status asked).
+function M:version_state(version, mode)
+  local pv, err, code = self:client():describe_package_version(self:repo_args({ version = version }))
+  if not pv then
+    if code == "ResourceNotFoundException" then return "done" end
+    fail("DescribePackageVersion " .. self.package .. " " .. version .. ": " .. err)
+  end
+  if mode ~= "deleted" and pv.status == mode then return "done" end
+  return "todo"
+end
+
+-- DeletePackageVersions, or UpdatePackageVersionsStatus to Unlisted/Archived.
+-- A 200 answer may still carry failures: each one is reported.
+function M:remove_version(version, mode)
+  local ca = self:client()
+  local r, err
+  if mode == "deleted" then
+    r, err = ca:delete_package_versions(self:repo_args({ versions = { version } }))
+  else
+    r, err = ca:update_package_versions_status(self:repo_args({ versions = { version }, target_status = mode }))
+  end
+  if not r then fail((mode == "deleted" and "DeletePackageVersions " or "UpdatePackageVersionsStatus ") .. err) end
+  local failures = {}
+  for v, e in pairs(r.failedVersions or {}) do
+    failures[#failures + 1] = string.format("%s: %s %s", v, tostring(e.errorCode), tostring(e.errorMessage or ""))
+  end
+  if #failures > 0 then
+    table.sort(failures)
+    fail("CodeArtifact refused: " .. table.concat(failures, "; ") ..
+      " (codes: ALREADY_EXISTS, MISMATCHED_REVISION, MISMATCHED_STATUS, NOT_ALLOWED, NOT_FOUND, SKIPPED)")
+  end
+  return r.successfulVersions
+end
+
 function M:instructions(version)
   local c = self.cfg
   local login = string.format("aws codeartifact login --tool pip --domain %s --domain-owner %s --repository %s " ..

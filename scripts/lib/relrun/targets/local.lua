@@ -37,6 +37,17 @@ end
 
 function M:pip_env() return {} end
 
+-- Rollback: "done" when the version has no files here.
+function M:version_state(version)
+  return #self:files(version) == 0 and "done" or "todo"
+end
+
+function M:remove_version(version)
+  local removed, err = localrepo.remove(self.dir, self.package, version)
+  if not removed then error({ message = "removing " .. version .. " from " .. self.dir .. ": " .. err }, 0) end
+  return removed
+end
+
 function M:instructions(version)
   return {
     string.format("pip install %s==%s --index-url %s", self.package, version, self:index_url()),
