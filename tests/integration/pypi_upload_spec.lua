@@ -7,18 +7,15 @@ local pypi = require "relrun.pypi"
 local fs = require "relrun.fs"
 local hash = require "relrun.hash"
 local json = require "relrun.json"
-local peer = require "peer"
 local example = require "pypi_example"
 
-local sh, q = example.sh, example.sh_quote
-local FAKE = (os.getenv("RELRUN_SOURCE_DIR") or ".") .. "/tests/fakes/pypi_record.py"
+local run = example.run
 local USER, PASSWORD = "aws", "s3cr3t-token-for-tests"
 
 local function start(record, extra)
-  local argv = { "/usr/bin/python3", FAKE, "--port-file", peer.PORT_FILE, "--record", record,
-                 "--username", USER, "--password", PASSWORD }
-  for _, a in ipairs(extra or {}) do argv[#argv + 1] = a end
-  return peer.start { argv = argv }
+  local opts = { record = record, "--username", USER, "--password", PASSWORD }
+  for _, a in ipairs(extra or {}) do opts[#opts + 1] = a end
+  return example.fake(opts)
 end
 
 local function records(path)
@@ -39,9 +36,10 @@ end
 
 -- The sdist again with other tar timestamps: same name, different bytes.
 local function rebuilt_sdist(dist, dir)
-  local other = fs.join(dir, "stock-pipeline-0.1.0.tar.gz")
-  sh("cd " .. q(dir) .. " && mkdir -p x && tar -xzf " .. q(dist.sdist) .. " -C x && "
-    .. "tar -czf " .. q(other) .. " --mtime=2001-01-01 -C x stock-pipeline-0.1.0")
+  local other, x = fs.join(dir, "stock-pipeline-0.1.0.tar.gz"), fs.join(dir, "x")
+  assert(fs.mkdir(x))
+  run { "tar", "-xzf", dist.sdist, "-C", x }
+  run { "tar", "-czf", other, "--mtime=2001-01-01", "-C", x, "stock-pipeline-0.1.0" }
   return other
 end
 
@@ -61,9 +59,9 @@ describe("upload", function()
     local twine_rec, relrun_rec = fs.join(tmp.path, "twine.jsonl"), fs.join(tmp.path, "relrun.jsonl")
     local a, b = start(twine_rec), start(relrun_rec)
     servers = { a, b }
-    sh("TWINE_USERNAME=" .. q(USER) .. " TWINE_PASSWORD=" .. q(PASSWORD) .. " TWINE_NON_INTERACTIVE=1 "
-      .. "/usr/bin/twine upload --disable-progress-bar --repository-url " .. q(a.url .. "/legacy/")
-      .. " " .. q(dist.wheel) .. " " .. q(dist.sdist))
+    run { "/usr/bin/twine", "upload", "--disable-progress-bar", "--repository-url", a.url .. "/legacy/",
+          dist.wheel, dist.sdist,
+          env = { TWINE_USERNAME = USER, TWINE_PASSWORD = PASSWORD, TWINE_NON_INTERACTIVE = "1" } }
     for _, path in ipairs({ dist.wheel, dist.sdist }) do
       local r, err = upload(b, path)
       ok(r, err)
@@ -142,8 +140,8 @@ describe("upload", function()
        { 1, "stock_pipeline-0.1.0-py3-none-any.whl", hash.file(dist.wheel, { "sha256" }).sha256 })
     -- pip itself resolves and downloads from the fake (checks the fake)
     local dl = fs.join(tmp.path, "dl")
-    sh("/usr/bin/python3 -m pip download -q --no-deps --no-cache-dir --disable-pip-version-check -d " .. q(dl)
-      .. " --index-url " .. q(s.url .. "/simple/") .. " stock-pipeline==0.1.0")
+    run { "/usr/bin/python3", "-m", "pip", "download", "-q", "--no-deps", "--no-cache-dir",
+          "--disable-pip-version-check", "-d", dl, "--index-url", s.url .. "/simple/", "stock-pipeline==0.1.0" }
     eq(fs.list(dl), { "stock_pipeline-0.1.0-py3-none-any.whl" })
   end)
 end)
@@ -157,11 +155,11 @@ describe("local repository", function()
       eq(assert(pypi.publish_local(repo, path)).status, "published")
     end
     local venv = fs.join(tmp.path, "venv")
-    sh("/usr/bin/python3 -m venv " .. q(venv))
-    sh(q(venv .. "/bin/pip") .. " install -q --no-deps --no-cache-dir --disable-pip-version-check --index-url "
-      .. q(pypi.local_index_url(repo)) .. " stock-pipeline==0.1.0")
-    local out = sh(q(venv .. "/bin/python") .. " -c " .. q("import bronze, silver, ingestion, importlib.metadata as m; "
-      .. "print(m.version('stock-pipeline'), silver.refine([]).quotes)"))
+    run { "/usr/bin/python3", "-m", "venv", venv }
+    run { venv .. "/bin/pip", "install", "-q", "--no-deps", "--no-cache-dir", "--disable-pip-version-check",
+          "--index-url", pypi.local_index_url(repo), "stock-pipeline==0.1.0" }
+    local out = run { venv .. "/bin/python", "-c", "import bronze, silver, ingestion, importlib.metadata as m; "
+      .. "print(m.version('stock-pipeline'), silver.refine([]).quotes)" }
     eq(out, "0.1.0 []\n")
     tmp:close()
   end)

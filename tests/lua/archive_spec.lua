@@ -4,20 +4,10 @@ local archive = require "relrun.archive"
 local fs = require "relrun.fs"
 local hash = require "relrun.hash"
 
-local function sh_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local function run(cmd)
-  local ok = os.execute(cmd)
-  assert(ok, "command failed: " .. cmd)
-end
+local run = require("pypi_example").run
 
 local function python(code, ...)
-  local args = {}
-  for i, a in ipairs({ ... }) do args[i] = sh_quote(a) end
-  local h = assert(io.popen("/usr/bin/python3 -c " .. sh_quote(code) .. " " .. table.concat(args, " ")))
-  local out = h:read("a")
-  assert(h:close(), "python failed: " .. code)
-  return out
+  return run { "/usr/bin/python3", "-c", code, ... }
 end
 
 local tmp
@@ -141,8 +131,8 @@ describe("extract", function()
     outside = fs.join(tmp.path, "outside")
     assert(fs.mkdir(hostile))
     assert(fs.mkdir(outside))
-    run("/usr/bin/python3 " .. sh_quote((os.getenv("RELRUN_SOURCE_DIR") or ".") .. "/tests/support/pypi_hostile.py")
-      .. " " .. sh_quote(hostile) .. " " .. sh_quote(outside))
+    run { "/usr/bin/python3", (os.getenv("RELRUN_SOURCE_DIR") or ".") .. "/tests/support/pypi_hostile.py",
+          hostile, outside }
   end)
 
   it("extracts a good archive", function()
