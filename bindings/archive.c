@@ -119,9 +119,12 @@ static int next_entry(lua_State *L, Handle *h, const char *path, struct archive_
     return -1;
 }
 
+/* The entry's name; "" when libarchive has none it can give (refused as
+ * an empty name by extract). */
 static const char *entry_name(struct archive_entry *e) {
     const char *n = archive_entry_pathname_utf8(e);
-    return n ? n : archive_entry_pathname(e);
+    if (n == NULL) n = archive_entry_pathname(e);
+    return n ? n : "";
 }
 
 static const char *entry_type(struct archive_entry *e) {
@@ -184,8 +187,8 @@ static int read_data(lua_State *L, Handle *h, const char *path, const char *memb
         if (got == 0) return 0;
         total += got;
         if (total > max)
-            return rr_failf(L, "LIMIT", "%s: member '%s' is larger than the limit of %I bytes",
-                            path, member, max), -1;
+            return rr_failf(L, "LIMIT", "%s: more than %I bytes uncompressed (at '%s'); "
+                            "raise max_bytes if the archive is trusted", path, max, member), -1;
         luaL_addsize(b, (size_t)got);
     }
 }
@@ -285,7 +288,7 @@ static int walk_escapes(const char *s, size_t len, int *depth) {
 static int symlink_escapes(const char *name, const char *target) {
     const char *slash = strrchr(name, '/');
     int depth = 0;
-    if (target[0] == '/' || target[0] == '\0') return 1;
+    if (target == NULL || target[0] == '/' || target[0] == '\0') return 1;
     if (slash && walk_escapes(name, (size_t)(slash - name), &depth)) return 1;
     return walk_escapes(target, strlen(target), &depth);
 }
@@ -304,6 +307,16 @@ static const char *unsafe_entry(struct archive_entry *e) {
             ? "a symlink pointing outside the destination" : NULL;
     default: return "a device, fifo or socket";
     }
+}
+
+/* A refusal by the disk writer: an errno when it has one, else one of its
+ * own security checks (SECURE_SYMLINKS: "Cannot extract through symlink"). */
+static int fail_disk(lua_State *L, const char *path, struct archive *w) {
+    const char *msg = archive_error_string(w);
+    int e = archive_errno(w);
+    if (e > 0 && e != EILSEQ)
+        return rr_failf(L, rr_errno_name(e), "%s: %s", path, msg ? msg : strerror(e));
+    return rr_failf(L, "UNSAFE", "%s: %s; refusing to extract", path, msg ? msg : "unsafe entry");
 }
 
 /* Prefix the entry's path (and hardlink target) with the destination. */
@@ -335,7 +348,7 @@ static int copy_data(lua_State *L, Handle *h, const char *path, const char *name
                             "refusing to extract, raise max_bytes if the archive is trusted",
                             path, max, name), -1;
         if (archive_write_data_block(h->w, buf, size, off) != ARCHIVE_OK)
-            return fail_archive(L, path, h->w), -1;
+            return fail_disk(L, path, h->w), -1;
     }
     if (rc != ARCHIVE_EOF) return fail_archive(L, path, h->r), -1;
     return 0;
@@ -372,10 +385,10 @@ static int extract_entries(lua_State *L, Handle *h, const char *path, const char
                             path, max_bytes, name);
         reroot(L, e, root);
         rc = archive_write_header(h->w, e);
-        if (rc < ARCHIVE_WARN) return fail_archive(L, path, h->w);
+        if (rc < ARCHIVE_WARN) return fail_disk(L, path, h->w);
         if (archive_entry_filetype(e) == AE_IFREG && copy_data(L, h, path, name, &budget, max_bytes) != 0)
             return 3;
-        if (archive_write_finish_entry(h->w) < ARCHIVE_WARN) return fail_archive(L, path, h->w);
+        if (archive_write_finish_entry(h->w) < ARCHIVE_WARN) return fail_disk(L, path, h->w);
         lua_pop(L, 1);
     }
     return rc < 0 ? 3 : 0;
@@ -405,7 +418,7 @@ static int extract_worker(lua_State *L, Handle *h) {
     archive_write_disk_set_options(h->w, ARCHIVE_EXTRACT_TIME
         | ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT);
     if ((n = extract_entries(L, h, path, root, max_entries, max_bytes)) != 0) return n;
-    if (archive_write_close(h->w) != ARCHIVE_OK) return fail_archive(L, path, h->w);
+    if (archive_write_close(h->w) != ARCHIVE_OK) return fail_disk(L, path, h->w);
     lua_pushboolean(L, 1);
     return 1;
 }

@@ -159,6 +159,7 @@ describe("extract", function()
     { "symlink.tar.gz", "'link' is a symlink pointing outside the destination" },
     { "symlink-up.tar.gz", "'a/link' is a symlink pointing outside the destination" },
     { "symlink-dot.tar.gz", "'./x/./link' is a symlink pointing outside the destination" },
+    { "through-link.tar.gz", "Cannot extract through symlink" },
     { "hardlink.tar.gz", "a hardlink pointing outside the destination" },
     { "device.tar.gz", "a device, fifo or socket" },
   }
