@@ -87,6 +87,31 @@ describe("upload", function()
        { "file_upload", "1", "bdist_wheel", "py3", "0.1.0" })
   end)
 
+  it("posts what twine posts for unusual metadata too (1.2, 2.2, UNKNOWN, CRLF, no body)", function()
+    local dir = fs.join(tmp.path, "odd")
+    assert(fs.mkdir(dir))
+    run { "/usr/bin/python3", (os.getenv("RELRUN_SOURCE_DIR") or ".") .. "/tests/support/pypi_odd_dists.py", dir }
+    local files = fs.glob(fs.join(dir, "*"))
+    eq(#files, 4)
+    local twine_rec, relrun_rec = fs.join(tmp.path, "twine.jsonl"), fs.join(tmp.path, "relrun.jsonl")
+    local a, b = start(twine_rec), start(relrun_rec)
+    servers = { a, b }
+    local argv = { "/usr/bin/twine", "upload", "--disable-progress-bar", "--repository-url", a.url .. "/legacy/",
+                   env = { TWINE_USERNAME = USER, TWINE_PASSWORD = PASSWORD, TWINE_NON_INTERACTIVE = "1" } }
+    for _, f in ipairs(files) do argv[#argv + 1] = f end
+    run(argv)
+    for _, f in ipairs(files) do assert(upload(b, f, { precheck = false })) end
+    local theirs, ours = records(twine_rec), {}
+    for _, r in ipairs(records(relrun_rec)) do ours[r.content.filename] = r end
+    eq(#theirs, #files, "twine uploaded every file")
+    for _, t in ipairs(theirs) do
+      local mine = ours[t.content.filename]
+      ok(mine, t.content.filename .. " uploaded by relrun")
+      eq(mine.content, t.content, t.content.filename)
+      eq(mine.fields, t.fields, t.content.filename)
+    end
+  end)
+
   it("skips an identical re-upload and refuses different bytes, both before posting", function()
     local dist = example.build("0.1.0")
     local rec = fs.join(tmp.path, "rec.jsonl")
