@@ -15,6 +15,7 @@ Listens on 127.0.0.1 (port 0 unless --port), writes the port to --port-file.
        application/vnd.pypi.simple.v1+json.
   GET  /packages/<name>/<file>: the stored bytes.
 With --username/--password, uploads need that basic auth (401 otherwise).
+With --html-only, index pages are always HTML (an index without PEP 691).
 With --sink, upload bodies are read and dropped unparsed (benchmarks).
 """
 import argparse
@@ -147,7 +148,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         path = self.path.split("?")[0]
-        want_json = "application/vnd.pypi.simple.v1+json" in self.headers.get("Accept", "")
+        want_json = ("application/vnd.pypi.simple.v1+json" in self.headers.get("Accept", "")
+                     and not self.server.opts.html_only)
         with LOCK:
             snapshot = {p: dict(f) for p, f in FILES.items()}
         if path == "/simple/":
@@ -198,6 +200,7 @@ def main():
     ap.add_argument("--password")
     ap.add_argument("--conflict-always", action="store_true")
     ap.add_argument("--sink", action="store_true", help="drop upload bodies unparsed (for benchmarks)")
+    ap.add_argument("--html-only", action="store_true", help="serve PEP 503 HTML even when JSON is asked for")
     opts = ap.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", opts.port), Handler)
     server.opts = opts

@@ -163,6 +163,11 @@ describe("upload", function()
     local files = assert(pypi.index_files(s.url .. "/simple/", "Stock_Pipeline"))
     eq({ #files, files[1].filename, files[1].sha256 },
        { 1, "stock_pipeline-0.1.0-py3-none-any.whl", hash.file(dist.wheel, { "sha256" }).sha256 })
+    -- an index without PEP 691 answers HTML: the same files
+    local html = start(fs.join(tmp.path, "rec2.jsonl"), { "--html-only" })
+    servers[#servers + 1] = html
+    assert(upload(html, dist.wheel))
+    eq(assert(pypi.index_files(html.url .. "/simple/", "stock.pipeline")), files)
     -- pip itself resolves and downloads from the fake (checks the fake)
     local dl = fs.join(tmp.path, "dl")
     run { "/usr/bin/python3", "-m", "pip", "download", "-q", "--no-deps", "--no-cache-dir",
