@@ -1,0 +1,128 @@
+-- The local repository: a folder that pip installs from with
+-- `pip install --index-url file:///DIR/simple ...`, relrun's default
+-- publish target when no CodeArtifact settings exist.
+--
+--   DIR/simple/index.html                 every project, linked
+--   DIR/simple/<normalized>/index.html    every file, linked as
+--        ../../packages/<normalized>/<file>#sha256=<hex>
+--        (with data-requires-python when the metadata has it)
+--   DIR/packages/<normalized>/<file>      the distributions themselves
+--
+-- Each file is copied to a temporary name beside its place and renamed, and
+-- each page is written to a temporary file and renamed (relrun.fs.write), so
+-- a reader sees the old state or the new one, never half of either.
+-- Publishing a file that is already there with the same bytes changes
+-- nothing; a different file under the same name is refused. One publisher
+-- at a time: the folder has no lock.
+local fs = require "relrun.fs"
+local hash = require "relrun.hash"
+local metadata = require "relrun.pypi.metadata"
+local index = require "relrun.pypi.index"
+
+local M = {}
+
+local function project_dir(dir, project, top)
+  return fs.join(dir, top, project)
+end
+
+function M.index_url(dir)
+  local abs = fs.absolute(dir)
+  return "file://" .. abs:gsub("[^%w/%-%._~]", function(c) return string.format("%%%02X", c:byte()) end)
+    .. "/simple/"
+end
+
+-- files(dir, name) -> list { filename, url, sha256, requires_python }
+function M.files(dir, name)
+  local page = fs.join(dir, "simple", metadata.normalize(name), "index.html")
+  local text = fs.read(page)
+  if not text then return {} end
+  return index.parse_html(text)
+end
+
+local function project_page(project, files)
+  local out = { "<!DOCTYPE html>", "<html>", "  <head><meta name=\"pypi:repository-version\" content=\"1.0\">"
+    .. "<title>Links for " .. index.html_escape(project) .. "</title></head>", "  <body>",
+    "    <h1>Links for " .. index.html_escape(project) .. "</h1>" }
+  for _, f in ipairs(files) do
+    local rp = f.requires_python and (' data-requires-python="' .. index.html_escape(f.requires_python) .. '"') or ""
+    out[#out + 1] = string.format('    <a href="../../packages/%s/%s#sha256=%s"%s>%s</a><br/>',
+      project, index.html_escape(f.filename), f.sha256, rp, index.html_escape(f.filename))
+  end
+  out[#out + 1] = "  </body>"
+  out[#out + 1] = "</html>"
+  return table.concat(out, "\n") .. "\n"
+end
+
+local function root_page(projects)
+  local out = { "<!DOCTYPE html>", "<html>", "  <head><meta name=\"pypi:repository-version\" content=\"1.0\">"
+    .. "<title>Simple index</title></head>", "  <body>" }
+  for _, p in ipairs(projects) do
+    out[#out + 1] = string.format('    <a href="%s/">%s</a><br/>', p, p)
+  end
+  out[#out + 1] = "  </body>"
+  out[#out + 1] = "</html>"
+  return table.concat(out, "\n") .. "\n"
+end
+
+local function write_pages(dir, project, files)
+  table.sort(files, function(a, b) return a.filename < b.filename end)
+  local ok, err, code = fs.mkdir(fs.join(dir, "simple", project))
+  if not ok then return nil, err, code end
+  ok, err, code = fs.write(fs.join(dir, "simple", project, "index.html"), project_page(project, files))
+  if not ok then return nil, err, code end
+  local projects = {}
+  for _, name in ipairs(fs.list(fs.join(dir, "simple")) or {}) do
+    if fs.exists(fs.join(dir, "simple", name, "index.html")) then projects[#projects + 1] = name end
+  end
+  return fs.write(fs.join(dir, "simple", "index.html"), root_page(projects))
+end
+
+-- Copy `path` into place atomically: a temporary file beside the target,
+-- then a rename.
+local function place(path, target)
+  local tmp = target .. ".tmp-" .. tostring(os.time()) .. "-" .. tostring(math.random(1 << 30))
+  local ok, err, code = fs.copy(path, tmp)
+  if ok then ok, err, code = fs.rename(tmp, target) end
+  if not ok then fs.remove(tmp) return nil, err, code end
+  return true
+end
+
+-- publish(dir, path) -> { status = "published" | "identical", filename,
+-- sha256, url, message } | nil, msg, code ("CONFLICT", ...).
+function M.publish(dir, path)
+  local meta, err, code = metadata.read(path)
+  if not meta then return nil, err, code end
+  local problems = metadata.problems(meta)
+  if #problems > 0 then
+    return nil, meta.filename .. ": metadata an index would reject: " .. table.concat(problems, "; "), "METADATA"
+  end
+  local digest, derr, dcode = hash.file(path, { "sha256" })
+  if not digest then return nil, derr, dcode end
+  local project = metadata.normalize(meta.name)
+  local files = M.files(dir, project)
+  local result = { filename = meta.filename, sha256 = digest.sha256,
+                   url = M.index_url(dir) .. project .. "/" }
+  for _, f in ipairs(files) do
+    if f.filename == meta.filename then
+      if f.sha256 == digest.sha256 then
+        result.status, result.message = "identical", meta.filename .. ": already published, identical"
+        return result
+      end
+      return nil, string.format("%s: a different file is already published under this name in %s "
+        .. "(repository sha256 %s, local sha256 %s); refusing to overwrite. Publish a new version",
+        meta.filename, dir, tostring(f.sha256), digest.sha256), "CONFLICT"
+    end
+  end
+  local pdir = project_dir(dir, project, "packages")
+  local ok, merr, mcode = fs.mkdir(pdir)
+  if not ok then return nil, merr, mcode end
+  ok, merr, mcode = place(path, fs.join(pdir, meta.filename))
+  if not ok then return nil, merr, mcode end
+  files[#files + 1] = { filename = meta.filename, sha256 = digest.sha256, requires_python = meta.requires_python }
+  ok, merr, mcode = write_pages(dir, project, files)
+  if not ok then return nil, merr, mcode end
+  result.status, result.message = "published", meta.filename .. ": published to " .. dir
+  return result
+end
+
+return M

@@ -1,0 +1,228 @@
+-- The legacy upload API (the form twine 4.0.2 posts), with the check that
+-- makes a rerun safe: a file already on the index with the same sha256 is
+-- "already published, identical"; a different one is a hard stop.
+--
+-- The form (twine/package.py metadata_dictionary + repository.py _upload):
+-- fields in twine's order, values from the artifact's own METADATA or
+-- PKG-INFO; a single field with no value is sent as an empty string, a list
+-- field with no values is left out, a list with values repeats its name;
+-- then ":action" = "file_upload", "protocol_version" = "1", and last the
+-- "content" file part (application/octet-stream), streamed from disk.
+local hash = require "relrun.hash"
+local metadata = require "relrun.pypi.metadata"
+local index = require "relrun.pypi.index"
+
+local M = {}
+
+-- twine's field order; [2] is the metadata key when it differs.
+M.FORM_ORDER = {
+  { "name" }, { "version" }, { "filetype" }, { "pyversion" }, { "metadata_version" }, { "summary" },
+  { "home_page" }, { "author" }, { "author_email" }, { "maintainer" }, { "maintainer_email" },
+  { "license" }, { "description" }, { "keywords" }, { "platform", "platforms" }, { "classifiers" },
+  { "download_url" }, { "supported_platform", "supported_platforms" }, { "comment" },
+  { "sha256_digest" }, { "provides" }, { "requires" }, { "obsoletes" }, { "project_urls" },
+  { "provides_dist" }, { "obsoletes_dist" }, { "requires_dist" }, { "requires_external" },
+  { "requires_python" }, { "provides_extras" }, { "description_content_type" }, { "dynamic" },
+  { "md5_digest" }, { "blake2_256_digest" }, { ":action" }, { "protocol_version" },
+}
+
+-- digests(path) -> { md5, sha256, blake2_256, size } from one read.
+function M.digests(path)
+  local d, err, code = hash.file(path, { "md5", "sha256", "blake2b_256" })
+  if not d then return nil, err, code end
+  return { md5 = d.md5, sha256 = d.sha256, blake2_256 = d.blake2b_256, size = d.size }
+end
+
+-- form(path [, {comment}]) -> parts (for relrun.http's multipart), info
+-- { meta, digests, filetype, filename } | nil, msg, code.
+function M.form(path, opts)
+  opts = opts or {}
+  local meta, err, code = metadata.read(path)
+  if not meta then return nil, err, code end
+  local problems = metadata.problems(meta)
+  if #problems > 0 then
+    return nil, string.format("%s: metadata an index would reject: %s", meta.filename,
+      table.concat(problems, "; ")), "METADATA"
+  end
+  local digests, derr, dcode = M.digests(path)
+  if not digests then return nil, derr, dcode end
+  local values = {}
+  for k, v in pairs(meta) do values[k] = v end
+  values.name = metadata.safe_name(meta.name)
+  if meta.kind == "wheel" then
+    values.filetype = "bdist_wheel"
+    -- twine takes the python tag from the file name, "any" when it does not parse
+    local w = metadata.parse_wheel_filename(meta.filename)
+    values.pyversion = w and w.python or "any"
+  else
+    values.filetype = "sdist"
+  end
+  values.comment = opts.comment
+  values.sha256_digest, values.md5_digest, values.blake2_256_digest = digests.sha256, digests.md5, digests.blake2_256
+  values[":action"], values.protocol_version = "file_upload", "1"
+  local parts = {}
+  for _, f in ipairs(M.FORM_ORDER) do
+    local field, key = f[1], f[2] or f[1]
+    local v = values[key]
+    if metadata.MULTIPLE[key] then
+      for _, item in ipairs(v or {}) do parts[#parts + 1] = { name = field, value = item } end
+    else
+      parts[#parts + 1] = { name = field, value = v or "" }
+    end
+  end
+  parts[#parts + 1] = { name = "content", file = path, filename = meta.filename,
+                        content_type = "application/octet-stream" }
+  return parts, { meta = meta, digests = digests, filetype = values.filetype, filename = meta.filename }
+end
+
+-- ---- progress ----------------------------------------------------------------
+
+local function stderr_is_terminal()
+  return os.execute("[ -t 2 ]") == true
+end
+
+local function quiet_logging()
+  local ok, log = pcall(require, "relrun.log")
+  return ok and type(log.level) == "function" and log.level() == "quiet"
+end
+
+local function human(n)
+  if n >= 1024 * 1024 then return string.format("%.1f MB", n / (1024 * 1024)) end
+  if n >= 1024 then return string.format("%.1f kB", n / 1024) end
+  return string.format("%d B", n)
+end
+
+-- progress(filename, mode [, {interval, write, clock}]) -> on_progress
+-- function | nil. mode: "auto" (a bar on a terminal, a line every
+-- `interval` (5) seconds otherwise, as CI logs want; nothing when logging is
+-- quiet), "bar", "lines", "none". `write` (default: stderr) and `clock`
+-- (default: os.time) are there for tests.
+function M.progress(filename, mode, opts)
+  mode, opts = mode or "auto", opts or {}
+  if mode == "auto" then
+    if quiet_logging() then return nil end
+    mode = stderr_is_terminal() and "bar" or "lines"
+  end
+  if mode == "none" then return nil end
+  local interval = opts.interval or 5
+  local write = opts.write or function(s) io.stderr:write(s) end
+  local clock = opts.clock or os.time
+  local last, finished = clock(), false
+  return function(sent, total)
+    if finished or not total or total <= 0 then return end
+    local pct = math.floor(sent * 100 / total)
+    if mode == "bar" then
+      local width = 30
+      local fill = math.floor(width * sent / total)
+      write(string.format("\r  %s [%s%s] %3d%% %s/%s", filename, string.rep("#", fill),
+        string.rep(" ", width - fill), pct, human(sent), human(total)))
+      if sent >= total then write("\n") finished = true end
+    elseif clock() - last >= interval or sent >= total then
+      last = clock()
+      write(string.format("  %s: %d%% (%s of %s)\n", filename, pct, human(sent), human(total)))
+      if sent >= total then finished = true end
+    end
+  end
+end
+
+-- ---- upload ------------------------------------------------------------------
+
+local function basic_auth(username, password)
+  local host = require "relrun.host"
+  local value = "Basic " .. hash.base64_encode((username or "") .. ":" .. (password or ""))
+  if password and password ~= "" then host.secret(password) end
+  host.secret(value)
+  return value
+end
+
+-- Compare what the index has under `filename` with our sha256.
+local function judge(existing, info)
+  if existing.sha256 == nil then
+    return nil, string.format("%s is already on the index but the index gives no sha256 to compare; "
+      .. "refusing to guess (check it by hand, or delete it first)", info.filename), "CONFLICT"
+  end
+  if existing.sha256 == info.digests.sha256 then
+    return { status = "identical", filename = info.filename, sha256 = info.digests.sha256,
+             message = info.filename .. ": already published, identical" }
+  end
+  return nil, string.format("%s: a different file is already published under this name "
+    .. "(index sha256 %s, local sha256 %s); refusing to overwrite. Publish a new version, "
+    .. "or delete that version from the index first", info.filename, existing.sha256,
+    info.digests.sha256), "CONFLICT"
+end
+
+local function check_index(opts, info)
+  if not opts.index_url then return false end
+  local existing, err, code = index.find(opts.index_url, info.meta.name, info.filename,
+                                         { headers = opts.index_headers })
+  if existing == nil then return nil, err, code end
+  if existing == false then return false end
+  return judge(existing, info)
+end
+
+local function first_line(s)
+  s = (s or ""):gsub("<[^>]*>", " "):gsub("%s+", " "):gsub("^ ", "")
+  return s:sub(1, 200)
+end
+
+local function post(opts, parts, info)
+  local http = require "relrun.http"
+  local headers = {}
+  if opts.username or opts.password then
+    headers.authorization = basic_auth(opts.username, opts.password)
+  end
+  headers["user-agent"] = opts.user_agent
+  local on_progress = M.progress(info.filename, opts.progress)
+  return http.request {
+    method = "POST", url = opts.url, headers = headers, body = { multipart = parts },
+    timeout = opts.timeout, connect_timeout = opts.connect_timeout or 30,
+    on_progress = on_progress and function(sent, total) on_progress(sent, total) end,
+  }
+end
+
+-- upload{ url, path, username, password, index_url, index_headers,
+--         comment, progress = "auto"|"bar"|"lines"|"none", timeout,
+--         precheck = true }
+-- With index_url, the index is read before posting (precheck; false skips
+-- it, for an index that lags behind uploads) and again when the server
+-- refuses the upload.
+-- -> { status = "uploaded" | "identical", filename, sha256, message }
+-- | nil, msg, code ("CONFLICT", "AUTH", an HTTP status, "CURLE_*", ...).
+function M.upload(opts)
+  if type(opts) ~= "table" or type(opts.url) ~= "string" or type(opts.path) ~= "string" then
+    error("upload needs {url = ..., path = ...}", 2)
+  end
+  local parts, info, code = M.form(opts.path, opts)
+  if not parts then return nil, info, code end
+  if (opts.username or opts.password) and not opts.index_headers then
+    -- the same credentials read the index (CodeArtifact's needs them)
+    opts = setmetatable({ index_headers = { authorization = basic_auth(opts.username, opts.password) } },
+                        { __index = opts })
+  end
+  if opts.precheck ~= false then
+    local before, err, ecode = check_index(opts, info)
+    if before == nil then return nil, err, ecode end
+    if before then return before end
+  end
+  local res, perr, pcode = post(opts, parts, info)
+  if not res then return nil, "uploading " .. info.filename .. " to " .. opts.url .. ": " .. tostring(perr), pcode end
+  if res.status >= 200 and res.status < 300 then
+    return { status = "uploaded", filename = info.filename, sha256 = info.digests.sha256,
+             message = info.filename .. ": uploaded" }
+  end
+  if res.status == 401 or res.status == 403 then
+    return nil, string.format("uploading %s: HTTP %d from %s; the credentials were refused "
+      .. "(for CodeArtifact: get a fresh token)", info.filename, res.status, opts.url), "AUTH"
+  end
+  -- 409, or PyPI's 400 "File already exists": whatever the text says, the
+  -- index's own hash decides.
+  if opts.index_url then
+    local after, aerr, acode = check_index(opts, info)
+    if after == nil and acode == "CONFLICT" then return nil, aerr, acode end
+    if after then return after end
+  end
+  return nil, string.format("uploading %s: HTTP %d from %s: %s", info.filename, res.status, opts.url,
+    first_line(res.body)), tostring(res.status)
+end
+
+return M
