@@ -1,0 +1,715 @@
+/*
+ * relrun.sigv4: AWS Signature Version 4 (header and query signing).
+ *
+ * The request's url is taken as it goes on the wire (already
+ * percent-encoded). The canonical form follows botocore's SigV4Auth and the
+ * AWS test suite: header names lower-cased, values trimmed with inner runs
+ * of white space collapsed, duplicates joined with ","; query parameters
+ * decoded, re-encoded (unreserved characters kept) and sorted; the path
+ * normalised and encoded a second time for every service except S3, whose
+ * path is signed exactly as sent.
+ *
+ * Everything is built on the Lua stack (luaL_Buffer, userdata arrays), so a
+ * raised error never leaks memory.
+ */
+#include "rr.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define ALGORITHM "AWS4-HMAC-SHA256"
+#define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+/* One header or query pair; the strings are anchored in the `anchor` table. */
+typedef struct {
+    const char *name, *value;
+    size_t nlen, vlen;
+    int order; /* keeps the sort stable: duplicates stay in the given order */
+} pair;
+
+/* Everything sign/presign/canonical_request need from the options table. */
+typedef struct {
+    const char *method, *service, *region, *access_key, *secret_key, *token;
+    const char *scheme, *host, *path, *query; /* slices of the url, anchored */
+    size_t scheme_len, host_len, path_len, query_len;
+    char date[17];           /* 20150830T123600Z */
+    char day[9];             /* 20150830 */
+    char payload[65 + 32];   /* hex sha256 or UNSIGNED-PAYLOAD */
+    int s3, normalize, double_encode, content_sha256, sign_token;
+    lua_Integer expires;     /* > 0: query signing */
+    int opts, anchor;        /* stack slots */
+} request;
+
+/* ---- hashing --------------------------------------------------------- */
+
+static void to_hex(const unsigned char *in, size_t n, char *out) {
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static void sha256_hex(const char *s, size_t n, char out[65]) {
+    unsigned char md[32];
+    EVP_Digest(s, n, md, NULL, EVP_sha256(), NULL);
+    to_hex(md, 32, out);
+}
+
+static void hmac(const void *key, size_t klen, const char *data, size_t n, unsigned char out[32]) {
+    unsigned int len = 32;
+    HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)data, n, out, &len);
+}
+
+/* ---- percent-encoding ------------------------------------------------ */
+
+static int unreserved(unsigned char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '_' || c == '.' || c == '~';
+}
+
+/* Append `s` percent-encoded; `keep_slash` leaves '/' alone (paths). */
+static void add_encoded(luaL_Buffer *b, const char *s, size_t n, int keep_slash) {
+    static const char digits[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (unreserved(c) || (keep_slash && c == '/')) {
+            luaL_addchar(b, (char)c);
+        } else {
+            luaL_addchar(b, '%');
+            luaL_addchar(b, digits[c >> 4]);
+            luaL_addchar(b, digits[c & 15]);
+        }
+    }
+}
+
+static int hexval(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Push `s` decoded; a '%' not followed by two hex digits is kept as is. */
+static void push_decoded(lua_State *L, const char *s, size_t n) {
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (size_t i = 0; i < n; i++) {
+        int hi, lo;
+        if (s[i] == '%' && i + 2 < n && (hi = hexval(s[i + 1])) >= 0 && (lo = hexval(s[i + 2])) >= 0) {
+            luaL_addchar(&b, (char)(hi * 16 + lo));
+            i += 2;
+        } else {
+            luaL_addchar(&b, s[i]);
+        }
+    }
+    luaL_pushresult(&b);
+}
+
+/* Push decode-then-encode of `s`: the canonical form of a query key or value. */
+static void push_reencoded(lua_State *L, const char *s, size_t n) {
+    luaL_Buffer b;
+    size_t dn;
+    const char *d;
+    push_decoded(L, s, n);
+    d = lua_tolstring(L, -1, &dn);
+    luaL_buffinit(L, &b);
+    add_encoded(&b, d, dn, 0);
+    luaL_pushresult(&b);
+    lua_remove(L, -2);
+}
+
+/* Keep the string on top of the stack alive for the whole call. */
+static const char *anchor(lua_State *L, request *r, size_t *len) {
+    const char *s = lua_tolstring(L, -1, len);
+    lua_rawseti(L, r->anchor, (lua_Integer)lua_rawlen(L, r->anchor) + 1);
+    return s;
+}
+
+/* ---- url ------------------------------------------------------------- */
+
+/* Split scheme://[userinfo@]host[:port]/path?query#fragment into r. */
+static void parse_url(lua_State *L, request *r, const char *url) {
+    const char *p = strstr(url, "://"), *auth, *end, *at;
+    if (p == NULL) luaL_error(L, "sigv4: url '%s' has no scheme", url);
+    r->scheme = url;
+    r->scheme_len = (size_t)(p - url);
+    auth = p + 3;
+    end = auth + strcspn(auth, "/?#");
+    at = memchr(auth, '@', (size_t)(end - auth));
+    if (at != NULL) auth = at + 1;
+    r->host = auth;
+    r->host_len = (size_t)(end - auth);
+    if (r->host_len == 0) luaL_error(L, "sigv4: url has no host");
+    r->path = end;
+    r->path_len = strcspn(end, "?#");
+    if (end[r->path_len] == '?') {
+        r->query = end + r->path_len + 1;
+        r->query_len = strcspn(r->query, "#");
+    } else {
+        r->query = "";
+        r->query_len = 0;
+    }
+}
+
+/* The Host header: host[:port], without the scheme's default port. */
+static void push_host(lua_State *L, const request *r) {
+    const char *colon = NULL;
+    const char *h = r->host;
+    size_t n = r->host_len;
+    if (n > 0 && h[n - 1] != ']') {
+        for (size_t i = n; i > 0; i--)
+            if (h[i - 1] == ':') { colon = h + i - 1; break; } else if (h[i - 1] == ']') break;
+    }
+    if (colon != NULL) {
+        const char *port = colon + 1;
+        size_t plen = n - (size_t)(port - h);
+        int http = r->scheme_len == 4 && strncmp(r->scheme, "http", 4) == 0;
+        int https = r->scheme_len == 5 && strncmp(r->scheme, "https", 5) == 0;
+        if ((http && plen == 2 && strncmp(port, "80", 2) == 0) ||
+            (https && plen == 3 && strncmp(port, "443", 3) == 0))
+            n = (size_t)(colon - h);
+    }
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (size_t i = 0; i < n; i++) luaL_addchar(&b, (char)((h[i] >= 'A' && h[i] <= 'Z') ? h[i] + 32 : h[i]));
+    luaL_pushresult(&b);
+}
+
+/* ---- path ------------------------------------------------------------ */
+
+static int is_dot(const char *s, size_t n) { return n == 1 && s[0] == '.'; }
+static int is_dotdot(const char *s, size_t n) { return n == 2 && s[0] == '.' && s[1] == '.'; }
+
+/* Remove dot segments and empty segments (RFC 3986 5.2.4, and "//" -> "/");
+ * a path that ends in "/", "/." or "/.." keeps a trailing slash. */
+static void push_normalized_path(lua_State *L, const char *p, size_t n) {
+    size_t *starts = lua_newuserdatauv(L, (n + 1) * 2 * sizeof(size_t), 0);
+    size_t *lens = starts + n + 1;
+    size_t depth = 0, i = 0, last = 0;
+    luaL_Buffer b;
+    while (i <= n) {
+        size_t j = i;
+        while (j < n && p[j] != '/') j++;
+        last = j - i;
+        if (is_dotdot(p + i, last)) {
+            if (depth > 0) depth--;
+        } else if (last > 0 && !is_dot(p + i, last)) {
+            starts[depth] = i;
+            lens[depth++] = last;
+        }
+        if (j == n) break;
+        i = j + 1;
+    }
+    int trailing = last == 0 || is_dot(p + n - last, last) || is_dotdot(p + n - last, last);
+    luaL_buffinit(L, &b);
+    for (size_t k = 0; k < depth; k++) {
+        luaL_addchar(&b, '/');
+        luaL_addlstring(&b, p + starts[k], lens[k]);
+    }
+    if (depth == 0 || trailing) luaL_addchar(&b, '/');
+    luaL_pushresult(&b);
+    lua_remove(L, -2); /* the scratch arrays */
+}
+
+static void push_canonical_path(lua_State *L, const request *r) {
+    const char *p = r->path;
+    size_t n = r->path_len;
+    if (n == 0) { lua_pushliteral(L, "/"); return; }
+    if (r->normalize) {
+        push_normalized_path(L, p, n);
+        p = lua_tolstring(L, -1, &n);
+    } else {
+        lua_pushlstring(L, p, n);
+    }
+    if (r->double_encode) {
+        luaL_Buffer b;
+        luaL_buffinit(L, &b);
+        add_encoded(&b, p, n, 1);
+        luaL_pushresult(&b);
+        lua_remove(L, -2);
+    }
+}
+
+/* ---- sorting pairs --------------------------------------------------- */
+
+static int pair_cmp(const void *a, const void *b) {
+    const pair *x = a, *y = b;
+    size_t n = x->nlen < y->nlen ? x->nlen : y->nlen;
+    int c = memcmp(x->name, y->name, n);
+    if (c == 0 && x->nlen != y->nlen) c = x->nlen < y->nlen ? -1 : 1;
+    return c != 0 ? c : (x->order > y->order) - (x->order < y->order);
+}
+
+/* Query pairs compare by key, then value (SigV4 sorts by both). */
+static int query_cmp(const void *a, const void *b) {
+    const pair *x = a, *y = b;
+    size_t n;
+    int c;
+    n = x->nlen < y->nlen ? x->nlen : y->nlen;
+    c = memcmp(x->name, y->name, n);
+    if (c == 0 && x->nlen != y->nlen) return x->nlen < y->nlen ? -1 : 1;
+    if (c != 0) return c;
+    n = x->vlen < y->vlen ? x->vlen : y->vlen;
+    c = memcmp(x->value, y->value, n);
+    if (c == 0 && x->vlen != y->vlen) return x->vlen < y->vlen ? -1 : 1;
+    return c;
+}
+
+/* ---- query ------------------------------------------------------------ */
+
+static size_t count_char(const char *s, size_t n, char c) {
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) k += s[i] == c;
+    return k;
+}
+
+/* Push a (key, value) pair already in canonical encoding. */
+static void add_query_pair(lua_State *L, request *r, pair *pairs, size_t *np,
+                           const char *k, size_t kl, const char *v, size_t vl, int encode) {
+    pair *q = &pairs[*np];
+    if (encode) push_reencoded(L, k, kl); else lua_pushlstring(L, k, kl);
+    q->name = anchor(L, r, &q->nlen);
+    if (encode) push_reencoded(L, v, vl); else lua_pushlstring(L, v, vl);
+    q->value = anchor(L, r, &q->vlen);
+    q->order = (int)(*np)++;
+}
+
+static void push_credential(lua_State *L, const request *r);
+
+/* Push the canonical query string; with query signing the X-Amz-* parameters
+ * (given signed headers on the stack top) join it. */
+static void push_canonical_query(lua_State *L, request *r, const char *signed_headers) {
+    size_t cap = count_char(r->query, r->query_len, '&') + 1 + 6, np = 0;
+    pair *pairs = lua_newuserdatauv(L, cap * sizeof(pair), 0);
+    const char *s = r->query, *end = r->query + r->query_len;
+    luaL_Buffer b;
+    while (s < end) {
+        const char *amp = memchr(s, '&', (size_t)(end - s));
+        const char *e = amp ? amp : end;
+        if (e > s) {
+            const char *eq = memchr(s, '=', (size_t)(e - s));
+            if (eq) add_query_pair(L, r, pairs, &np, s, (size_t)(eq - s), eq + 1, (size_t)(e - eq - 1), 1);
+            else add_query_pair(L, r, pairs, &np, s, (size_t)(e - s), "", 0, 1);
+        }
+        s = e + 1;
+    }
+    if (r->expires > 0) {
+        size_t n;
+        const char *v;
+        add_query_pair(L, r, pairs, &np, "X-Amz-Algorithm", 15, ALGORITHM, strlen(ALGORITHM), 0);
+        push_credential(L, r);
+        v = lua_tolstring(L, -1, &n);
+        add_query_pair(L, r, pairs, &np, "X-Amz-Credential", 16, v, n, 1);
+        lua_pop(L, 1);
+        add_query_pair(L, r, pairs, &np, "X-Amz-Date", 10, r->date, strlen(r->date), 0);
+        lua_pushfstring(L, "%I", r->expires);
+        v = lua_tolstring(L, -1, &n);
+        add_query_pair(L, r, pairs, &np, "X-Amz-Expires", 13, v, n, 0);
+        lua_pop(L, 1);
+        if (r->token && r->sign_token)
+            add_query_pair(L, r, pairs, &np, "X-Amz-Security-Token", 20, r->token, strlen(r->token), 1);
+        add_query_pair(L, r, pairs, &np, "X-Amz-SignedHeaders", 19, signed_headers, strlen(signed_headers), 1);
+    }
+    qsort(pairs, np, sizeof(pair), query_cmp);
+    luaL_buffinit(L, &b);
+    for (size_t i = 0; i < np; i++) {
+        if (i > 0) luaL_addchar(&b, '&');
+        luaL_addlstring(&b, pairs[i].name, pairs[i].nlen);
+        luaL_addchar(&b, '=');
+        luaL_addlstring(&b, pairs[i].value, pairs[i].vlen);
+    }
+    luaL_pushresult(&b);
+    lua_remove(L, -2); /* pairs */
+}
+
+/* ---- headers ---------------------------------------------------------- */
+
+/* Push `s` lower-cased (names). */
+static void push_lower(lua_State *L, const char *s, size_t n) {
+    luaL_Buffer b;
+    char *out = luaL_buffinitsize(L, &b, n);
+    for (size_t i = 0; i < n; i++) out[i] = (char)((s[i] >= 'A' && s[i] <= 'Z') ? s[i] + 32 : s[i]);
+    luaL_pushresultsize(&b, n);
+}
+
+/* Push `s` trimmed with inner runs of white space collapsed to one space. */
+static void push_trimmed(lua_State *L, const char *s, size_t n) {
+    luaL_Buffer b;
+    int space = 0, any = 0;
+    luaL_buffinit(L, &b);
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f') {
+            space = 1;
+            continue;
+        }
+        if (space && any) luaL_addchar(&b, ' ');
+        luaL_addchar(&b, c);
+        space = 0;
+        any = 1;
+    }
+    luaL_pushresult(&b);
+}
+
+/* Add one header (name and value on the stack top, popped). Names that the
+ * signer itself sets are replaced, so a caller's stale x-amz-date never
+ * gets signed next to the fresh one. */
+static void add_header(lua_State *L, request *r, pair *h, size_t *nh) {
+    pair *p = &h[*nh];
+    size_t n;
+    const char *s = lua_tolstring(L, -2, &n);
+    push_lower(L, s, n);
+    p->name = anchor(L, r, &p->nlen);
+    s = lua_tolstring(L, -1, &n);
+    push_trimmed(L, s, n);
+    p->value = anchor(L, r, &p->vlen);
+    lua_pop(L, 2);
+    if ((p->nlen == 10 && memcmp(p->name, "x-amz-date", 10) == 0) ||
+        (p->nlen == 20 && memcmp(p->name, "x-amz-security-token", 20) == 0) ||
+        (p->nlen == 20 && memcmp(p->name, "x-amz-content-sha256", 20) == 0) ||
+        (p->nlen == 13 && memcmp(p->name, "authorization", 13) == 0))
+        return; /* set by the signer */
+    p->order = (int)(*nh)++;
+}
+
+static size_t header_count(lua_State *L, int t) {
+    size_t n = 0;
+    if (lua_isnil(L, t)) return 0;
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        n += lua_istable(L, -1) ? lua_rawlen(L, -1) : 1;
+        lua_pop(L, 1);
+    }
+    return n;
+}
+
+/* The caller's headers: a map {name = value | {value, ...}} or a list of
+ * {name, value} pairs (order kept for duplicate names). */
+static void collect_headers(lua_State *L, request *r, int t, pair *h, size_t *nh) {
+    if (lua_isnil(L, t)) return;
+    luaL_checktype(L, t, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, t)) { /* [key, value] */
+        if (lua_type(L, -2) == LUA_TNUMBER && lua_istable(L, -1)) {
+            lua_rawgeti(L, -1, 1);
+            lua_rawgeti(L, -2, 2);
+            if (!lua_isstring(L, -2) || !lua_isstring(L, -1))
+                luaL_error(L, "sigv4: header pair must be {name, value}");
+            add_header(L, r, h, nh);
+        } else if (lua_type(L, -2) == LUA_TSTRING && lua_istable(L, -1)) {
+            lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+            for (lua_Integer i = 1; i <= n; i++) {
+                lua_pushvalue(L, -2);
+                lua_rawgeti(L, -2, i);
+                if (!lua_isstring(L, -1)) luaL_error(L, "sigv4: header values must be strings");
+                add_header(L, r, h, nh);
+            }
+        } else if (lua_type(L, -2) == LUA_TSTRING && lua_isstring(L, -1)) {
+            lua_pushvalue(L, -2);
+            lua_pushvalue(L, -2);
+            add_header(L, r, h, nh);
+        } else {
+            luaL_error(L, "sigv4: header %s must be a string", lua_tostring(L, -2));
+        }
+        lua_pop(L, 1);
+    }
+}
+
+static int has_header(const pair *h, size_t nh, const char *name) {
+    size_t n = strlen(name);
+    for (size_t i = 0; i < nh; i++)
+        if (h[i].nlen == n && memcmp(h[i].name, name, n) == 0) return 1;
+    return 0;
+}
+
+/* A header the signer sets itself (add_header drops callers' copies). */
+static void add_own(lua_State *L, request *r, pair *h, size_t *nh, const char *name, const char *value) {
+    pair *p = &h[*nh];
+    p->name = name;
+    p->nlen = strlen(name);
+    lua_pushstring(L, value);
+    p->value = anchor(L, r, &p->vlen);
+    p->order = (int)(*nh)++;
+}
+
+/* Push the canonical headers block, then the signed header list. */
+static void push_canonical_headers(lua_State *L, request *r) {
+    int t;
+    size_t cap, nh = 0;
+    pair *h;
+    luaL_Buffer b;
+    lua_getfield(L, r->opts, "headers");
+    t = lua_absindex(L, -1);
+    cap = header_count(L, t) + 5;
+    h = lua_newuserdatauv(L, cap * sizeof(pair), 0);
+    memset(h, 0, cap * sizeof(pair));
+    collect_headers(L, r, t, h, &nh);
+    if (!has_header(h, nh, "host")) {
+        push_host(L, r);
+        h[nh].name = "host";
+        h[nh].nlen = 4;
+        h[nh].value = anchor(L, r, &h[nh].vlen);
+        h[nh].order = (int)nh;
+        nh++;
+    }
+    if (r->expires <= 0) {
+        add_own(L, r, h, &nh, "x-amz-date", r->date);
+        if (r->token && r->sign_token) add_own(L, r, h, &nh, "x-amz-security-token", r->token);
+        if (r->content_sha256) add_own(L, r, h, &nh, "x-amz-content-sha256", r->payload);
+    }
+    qsort(h, nh, sizeof(pair), pair_cmp);
+    luaL_buffinit(L, &b); /* canonical headers */
+    for (size_t i = 0; i < nh; i++) {
+        int dup = i > 0 && h[i].nlen == h[i - 1].nlen && memcmp(h[i].name, h[i - 1].name, h[i].nlen) == 0;
+        if (dup) {
+            luaL_addchar(&b, ',');
+        } else {
+            if (i > 0) luaL_addchar(&b, '\n');
+            luaL_addlstring(&b, h[i].name, h[i].nlen);
+            luaL_addchar(&b, ':');
+        }
+        luaL_addlstring(&b, h[i].value, h[i].vlen);
+    }
+    luaL_addchar(&b, '\n');
+    luaL_pushresult(&b);
+    luaL_buffinit(L, &b); /* signed headers */
+    for (size_t i = 0; i < nh; i++) {
+        if (i > 0 && h[i].nlen == h[i - 1].nlen && memcmp(h[i].name, h[i - 1].name, h[i].nlen) == 0) continue;
+        if (i > 0) luaL_addchar(&b, ';');
+        luaL_addlstring(&b, h[i].name, h[i].nlen);
+    }
+    luaL_pushresult(&b);
+    lua_remove(L, -3); /* h */
+    lua_remove(L, -3); /* headers option */
+}
+
+/* ---- the request ------------------------------------------------------ */
+
+static const char *req_string(lua_State *L, request *r, const char *key) {
+    const char *s = rr_optfield_string(L, r->opts, key, NULL);
+    if (s == NULL) luaL_error(L, "sigv4: option '%s' is required", key);
+    return s;
+}
+
+static void set_payload(lua_State *L, request *r, int query) {
+    const char *hash = rr_optfield_string(L, r->opts, "payload_hash", NULL);
+    size_t n;
+    const char *body;
+    if (hash != NULL) {
+        if (strlen(hash) >= sizeof r->payload) luaL_error(L, "sigv4: payload_hash is too long");
+        strcpy(r->payload, hash);
+        return;
+    }
+    lua_getfield(L, r->opts, "body");
+    if (lua_isnil(L, -1)) {
+        /* S3 presigned URLs are for whoever sends the body later */
+        strcpy(r->payload, (query && r->s3) ? "UNSIGNED-PAYLOAD" : EMPTY_SHA256);
+    } else {
+        if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "sigv4: option 'body' must be a string");
+        body = lua_tolstring(L, -1, &n);
+        sha256_hex(body, n, r->payload);
+    }
+    lua_pop(L, 1);
+}
+
+static void set_date(lua_State *L, request *r) {
+    lua_Integer t = rr_optfield_integer(L, r->opts, "time", (lua_Integer)time(NULL));
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (gmtime_r(&tt, &tm) == NULL) luaL_error(L, "sigv4: time out of range");
+    strftime(r->date, sizeof r->date, "%Y%m%dT%H%M%SZ", &tm);
+    memcpy(r->day, r->date, 8);
+    r->day[8] = '\0';
+}
+
+/* Read and check the options at index 1; leaves [opts, anchor] on the stack. */
+static void read_request(lua_State *L, request *r, int query) {
+    const char *url;
+    memset(r, 0, sizeof *r);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    lua_newtable(L);
+    r->opts = 1;
+    r->anchor = 2;
+    r->method = req_string(L, r, "method");
+    url = req_string(L, r, "url");
+    r->service = req_string(L, r, "service");
+    r->region = req_string(L, r, "region");
+    r->access_key = req_string(L, r, "access_key");
+    r->secret_key = req_string(L, r, "secret_key");
+    r->token = rr_optfield_string(L, 1, "session_token", NULL);
+    if (r->token != NULL && r->token[0] == '\0') r->token = NULL;
+    rr_secret_add(L, r->secret_key, strlen(r->secret_key));
+    if (r->token) rr_secret_add(L, r->token, strlen(r->token));
+    r->s3 = strcmp(r->service, "s3") == 0;
+    r->normalize = rr_optfield_boolean(L, 1, "normalize_path", !r->s3);
+    r->double_encode = rr_optfield_boolean(L, 1, "double_encode", !r->s3);
+    r->content_sha256 = rr_optfield_boolean(L, 1, "content_sha256", r->s3);
+    r->sign_token = rr_optfield_boolean(L, 1, "sign_session_token", 1);
+    if (query) {
+        r->expires = rr_optfield_integer(L, 1, "expires", 3600);
+        luaL_argcheck(L, r->expires > 0 && r->expires <= 604800, 1, "expires must be 1..604800 seconds");
+        r->content_sha256 = 0;
+    }
+    parse_url(L, r, url);
+    set_date(L, r);
+    set_payload(L, r, query);
+}
+
+static void push_credential(lua_State *L, const request *r) {
+    lua_pushfstring(L, "%s/%s/%s/%s/aws4_request", r->access_key, r->day, r->region, r->service);
+}
+
+/* Push the canonical request, then the signed header list. */
+static void push_canonical_request(lua_State *L, request *r) {
+    luaL_Buffer b;
+    int base = lua_gettop(L);
+    push_canonical_headers(L, r);                           /* base+1 headers, base+2 signed */
+    push_canonical_path(L, r);                              /* base+3 */
+    push_canonical_query(L, r, lua_tostring(L, base + 2)); /* base+4 */
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, r->method);
+    for (int i = 3; i <= 4; i++) {
+        luaL_addchar(&b, '\n');
+        lua_pushvalue(L, base + i);
+        luaL_addvalue(&b);
+    }
+    luaL_addchar(&b, '\n');
+    lua_pushvalue(L, base + 1);
+    luaL_addvalue(&b);
+    luaL_addchar(&b, '\n');
+    lua_pushvalue(L, base + 2);
+    luaL_addvalue(&b);
+    luaL_addchar(&b, '\n');
+    luaL_addstring(&b, r->payload);
+    luaL_pushresult(&b);       /* base+5 */
+    lua_replace(L, base + 1);  /* [creq, signed, path, query] */
+    lua_settop(L, base + 2);
+}
+
+static void push_string_to_sign(lua_State *L, const request *r, const char *creq, size_t n) {
+    char hex[65];
+    sha256_hex(creq, n, hex);
+    lua_pushfstring(L, ALGORITHM "\n%s\n%s/%s/%s/aws4_request\n%s", r->date, r->day, r->region,
+                    r->service, hex);
+}
+
+static void signature(const request *r, const char *sts, size_t n, char out[65]) {
+    unsigned char k[32];
+    size_t slen = strlen(r->secret_key);
+    char key[4 + 256];
+    if (slen > 256) slen = 256; /* AWS secret keys are 40 characters */
+    memcpy(key, "AWS4", 4);
+    memcpy(key + 4, r->secret_key, slen);
+    hmac(key, 4 + slen, r->date, 8, k);
+    OPENSSL_cleanse(key, sizeof key);
+    hmac(k, 32, r->region, strlen(r->region), k);
+    hmac(k, 32, r->service, strlen(r->service), k);
+    hmac(k, 32, "aws4_request", 12, k);
+    hmac(k, 32, sts, n, k);
+    to_hex(k, 32, out);
+}
+
+/* ---- Lua functions ------------------------------------------------------ */
+
+static int l_canonical_request(lua_State *L) {
+    request r;
+    lua_getfield(L, 1, "expires");
+    int query = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+    read_request(L, &r, query);
+    push_canonical_request(L, &r);
+    lua_pop(L, 1);
+    return 1;
+}
+
+static int l_string_to_sign(lua_State *L) {
+    request r;
+    size_t n;
+    const char *creq;
+    lua_getfield(L, 1, "expires");
+    int query = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+    read_request(L, &r, query);
+    push_canonical_request(L, &r);
+    creq = lua_tolstring(L, -2, &n);
+    push_string_to_sign(L, &r, creq, n);
+    return 1;
+}
+
+static int l_sign(lua_State *L) {
+    request r;
+    size_t n;
+    const char *creq, *sts;
+    char sig[65];
+    read_request(L, &r, 0);
+    push_canonical_request(L, &r); /* [creq, signed] */
+    creq = lua_tolstring(L, -2, &n);
+    push_string_to_sign(L, &r, creq, n);
+    sts = lua_tolstring(L, -1, &n);
+    signature(&r, sts, n, sig);
+    const char *signed_headers = lua_tostring(L, -2);
+    lua_createtable(L, 0, 4);
+    lua_pushfstring(L, ALGORITHM " Credential=%s/%s/%s/%s/aws4_request, SignedHeaders=%s, Signature=%s",
+                    r.access_key, r.day, r.region, r.service, signed_headers, sig);
+    lua_setfield(L, -2, "authorization");
+    lua_pushstring(L, r.date);
+    lua_setfield(L, -2, "x-amz-date");
+    if (r.token) {
+        lua_pushstring(L, r.token);
+        lua_setfield(L, -2, "x-amz-security-token");
+    }
+    if (r.content_sha256) {
+        lua_pushstring(L, r.payload);
+        lua_setfield(L, -2, "x-amz-content-sha256");
+    }
+    return 1;
+}
+
+static int l_presign(lua_State *L) {
+    request r;
+    size_t n;
+    const char *creq, *sts, *q;
+    char sig[65];
+    luaL_Buffer b;
+    read_request(L, &r, 1);
+    push_canonical_request(L, &r); /* [creq, signed] */
+    creq = lua_tolstring(L, -2, &n);
+    push_string_to_sign(L, &r, creq, n);
+    sts = lua_tolstring(L, -1, &n);
+    signature(&r, sts, n, sig);
+    /* the canonical query is the creq's third line */
+    q = strchr(strchr(creq, '\n') + 1, '\n') + 1;
+    luaL_buffinit(L, &b);
+    luaL_addlstring(&b, r.scheme, r.scheme_len);
+    luaL_addstring(&b, "://");
+    luaL_addlstring(&b, r.host, r.host_len);
+    luaL_addlstring(&b, r.path, r.path_len);
+    luaL_addchar(&b, '?');
+    luaL_addlstring(&b, q, strcspn(q, "\n"));
+    if (r.token && !r.sign_token) {
+        luaL_addstring(&b, "&X-Amz-Security-Token=");
+        add_encoded(&b, r.token, strlen(r.token), 0);
+    }
+    luaL_addstring(&b, "&X-Amz-Signature=");
+    luaL_addstring(&b, sig);
+    luaL_pushresult(&b);
+    return 1;
+}
+
+int luaopen_relrun_sigv4(lua_State *L) {
+    static const luaL_Reg fns[] = {
+        {"sign", l_sign},
+        {"presign", l_presign},
+        {"canonical_request", l_canonical_request},
+        {"string_to_sign", l_string_to_sign},
+        {NULL, NULL},
+    };
+    luaL_newlib(L, fns);
+    return 1;
+}
