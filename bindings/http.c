@@ -1,0 +1,868 @@
+/*
+ * relrun.http: HTTP(S) requests over libcurl.
+ *
+ * One easy handle per Lua state is reused for every request, so libcurl's
+ * connection cache keeps connections alive between requests. Bodies stream
+ * from files and downloads stream to files; only string bodies and answers
+ * without `output` are held in memory.
+ *
+ * Everything a request allocates (header list, mime parts, files, buffers)
+ * belongs to a `relrun.http.transfer` userdata, so a Lua error at any point
+ * frees it through __gc. Lua code (on_progress) runs under lua_pcall from
+ * curl's progress callback; its error is kept in the transfer and raised
+ * only after curl_easy_perform has returned.
+ */
+#include "rr.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define STATE_T "relrun.http.state"
+#define STATE_KEY "relrun.http.handle" /* registry field holding this state's handle */
+#define TRANSFER_T "relrun.http.transfer"
+#define URL_T "relrun.http.url"
+
+/* Stack slots of request(): the options, the transfer, then values kept
+ * alive for curl (the body string, the output's temporary path). */
+enum { OPTS = 1, XFER, PROGRESS, BODY, HEADERS, PARTPATH, NSLOTS = PARTPATH };
+
+/* CURLcode → name, in curl.h's order (libcurl 7.88). */
+static const char *const curle_names[] = {
+    "OK", "UNSUPPORTED_PROTOCOL", "FAILED_INIT", "URL_MALFORMAT", "NOT_BUILT_IN",
+    "COULDNT_RESOLVE_PROXY", "COULDNT_RESOLVE_HOST", "COULDNT_CONNECT", "WEIRD_SERVER_REPLY",
+    "REMOTE_ACCESS_DENIED", "FTP_ACCEPT_FAILED", "FTP_WEIRD_PASS_REPLY", "FTP_ACCEPT_TIMEOUT",
+    "FTP_WEIRD_PASV_REPLY", "FTP_WEIRD_227_FORMAT", "FTP_CANT_GET_HOST", "HTTP2",
+    "FTP_COULDNT_SET_TYPE", "PARTIAL_FILE", "FTP_COULDNT_RETR_FILE", "OBSOLETE20", "QUOTE_ERROR",
+    "HTTP_RETURNED_ERROR", "WRITE_ERROR", "OBSOLETE24", "UPLOAD_FAILED", "READ_ERROR",
+    "OUT_OF_MEMORY", "OPERATION_TIMEDOUT", "OBSOLETE29", "FTP_PORT_FAILED", "FTP_COULDNT_USE_REST",
+    "OBSOLETE32", "RANGE_ERROR", "HTTP_POST_ERROR", "SSL_CONNECT_ERROR", "BAD_DOWNLOAD_RESUME",
+    "FILE_COULDNT_READ_FILE", "LDAP_CANNOT_BIND", "LDAP_SEARCH_FAILED", "OBSOLETE40",
+    "FUNCTION_NOT_FOUND", "ABORTED_BY_CALLBACK", "BAD_FUNCTION_ARGUMENT", "OBSOLETE44",
+    "INTERFACE_FAILED", "OBSOLETE46", "TOO_MANY_REDIRECTS", "UNKNOWN_OPTION",
+    "SETOPT_OPTION_SYNTAX", "OBSOLETE50", "OBSOLETE51", "GOT_NOTHING", "SSL_ENGINE_NOTFOUND",
+    "SSL_ENGINE_SETFAILED", "SEND_ERROR", "RECV_ERROR", "OBSOLETE57", "SSL_CERTPROBLEM",
+    "SSL_CIPHER", "PEER_FAILED_VERIFICATION", "BAD_CONTENT_ENCODING", "OBSOLETE62",
+    "FILESIZE_EXCEEDED", "USE_SSL_FAILED", "SEND_FAIL_REWIND", "SSL_ENGINE_INITFAILED",
+    "LOGIN_DENIED", "TFTP_NOTFOUND", "TFTP_PERM", "REMOTE_DISK_FULL", "TFTP_ILLEGAL",
+    "TFTP_UNKNOWNID", "REMOTE_FILE_EXISTS", "TFTP_NOSUCHUSER", "OBSOLETE75", "OBSOLETE76",
+    "SSL_CACERT_BADFILE", "REMOTE_FILE_NOT_FOUND", "SSH", "SSL_SHUTDOWN_FAILED", "AGAIN",
+    "SSL_CRL_BADFILE", "SSL_ISSUER_ERROR", "FTP_PRET_FAILED", "RTSP_CSEQ_ERROR",
+    "RTSP_SESSION_ERROR", "FTP_BAD_FILE_LIST", "CHUNK_FAILED", "NO_CONNECTION_AVAILABLE",
+    "SSL_PINNEDPUBKEYNOTMATCH", "SSL_INVALIDCERTSTATUS", "HTTP2_STREAM", "RECURSIVE_API_CALL",
+    "AUTH_ERROR", "HTTP3", "QUIC_CONNECT_ERROR", "PROXY", "SSL_CLIENTCERT", "UNRECOVERABLE_POLL",
+};
+
+static void push_curle_name(lua_State *L, CURLcode c) {
+    if ((size_t)c < sizeof curle_names / sizeof curle_names[0])
+        lua_pushfstring(L, "CURLE_%s", curle_names[c]);
+    else
+        lua_pushfstring(L, "CURLE_%d", (int)c);
+}
+
+/* ---- the per-state handle ------------------------------------------------ */
+
+typedef struct {
+    CURL *curl;
+    int busy; /* inside curl_easy_perform: on_progress must not start another */
+} state;
+
+static int global_users; /* states holding curl; the last one cleans up */
+
+static int state_gc(lua_State *L) {
+    state *st = luaL_checkudata(L, 1, STATE_T);
+    if (st->curl != NULL) {
+        curl_easy_cleanup(st->curl);
+        st->curl = NULL;
+        if (--global_users == 0) curl_global_cleanup();
+    }
+    return 0;
+}
+
+static state *get_state(lua_State *L) {
+    state *st;
+    if (lua_getfield(L, LUA_REGISTRYINDEX, STATE_KEY) == LUA_TUSERDATA) {
+        st = lua_touserdata(L, -1);
+        lua_pop(L, 1);
+        return st;
+    }
+    lua_pop(L, 1);
+    st = rr_newhandle(L, sizeof *st, STATE_T);
+    if (global_users == 0 && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        luaL_error(L, "relrun.http: curl_global_init failed");
+    global_users++;
+    st->curl = curl_easy_init();
+    if (st->curl == NULL) luaL_error(L, "relrun.http: curl_easy_init failed");
+    lua_setfield(L, LUA_REGISTRYINDEX, STATE_KEY);
+    return st;
+}
+
+/* ---- the transfer --------------------------------------------------------- */
+
+typedef struct {
+    char *data;
+    size_t len, cap;
+} membuf;
+
+typedef struct {
+    lua_State *L;
+    int self;           /* stack index of this userdata (error slot: uservalue 1) */
+    int progress;       /* stack index of on_progress, 0 if none */
+    struct curl_slist *headers;
+    curl_mime *mime;
+    FILE *upload, *out;
+    membuf body, head;
+    int callback_failed, interrupted, oom;
+    char errbuf[CURL_ERROR_SIZE];
+} transfer;
+
+static int membuf_add(membuf *b, const char *s, size_t n) {
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 16384;
+        char *p;
+        while (cap < b->len + n + 1) cap *= 2;
+        p = realloc(b->data, cap);
+        if (p == NULL) return 0;
+        b->data = p;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    return 1;
+}
+
+static void transfer_free(transfer *t) {
+    curl_slist_free_all(t->headers);
+    t->headers = NULL;
+    curl_mime_free(t->mime);
+    t->mime = NULL;
+    if (t->upload) fclose(t->upload);
+    if (t->out) fclose(t->out);
+    t->upload = t->out = NULL;
+    free(t->body.data);
+    free(t->head.data);
+    memset(&t->body, 0, sizeof t->body);
+    memset(&t->head, 0, sizeof t->head);
+}
+
+static int transfer_gc(lua_State *L) {
+    transfer_free(luaL_checkudata(L, 1, TRANSFER_T));
+    return 0;
+}
+
+/* ---- curl callbacks (no Lua error may escape these) ------------------------ */
+
+static size_t on_write(char *p, size_t size, size_t n, void *ud) {
+    transfer *t = ud;
+    if (t->out != NULL) return fwrite(p, size, n, t->out);
+    if (!membuf_add(&t->body, p, size * n)) { t->oom = 1; return 0; }
+    return size * n;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud) {
+    transfer *t = ud;
+    /* a new status line (after a redirect or 100 Continue) starts over */
+    if (size * n >= 5 && memcmp(p, "HTTP/", 5) == 0) t->head.len = 0;
+    if (!membuf_add(&t->head, p, size * n)) { t->oom = 1; return 0; }
+    return size * n;
+}
+
+static size_t on_read(char *p, size_t size, size_t n, void *ud) {
+    transfer *t = ud;
+    size_t got = fread(p, size, n, t->upload);
+    if (got == 0 && ferror(t->upload)) return CURL_READFUNC_ABORT;
+    return got;
+}
+
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
+    transfer *t = ud;
+    lua_State *L = t->L;
+    if (rr_interrupted()) { t->interrupted = 1; return 1; }
+    if (t->progress == 0) return 0;
+    if (!lua_checkstack(L, 6)) return 0;
+    lua_pushvalue(L, t->progress);
+    lua_pushinteger(L, (lua_Integer)ulnow);
+    lua_pushinteger(L, (lua_Integer)ultotal);
+    lua_pushinteger(L, (lua_Integer)dlnow);
+    lua_pushinteger(L, (lua_Integer)dltotal);
+    if (lua_pcall(L, 4, 0, 0) != LUA_OK) {
+        lua_setiuservalue(L, t->self, 1); /* raised after curl returns */
+        t->callback_failed = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- urls ----------------------------------------------------------------- */
+
+/* A parsed url, freed by __gc so that a raise never leaks it. */
+typedef struct { CURLU *u; } urlbox;
+
+static int url_gc(lua_State *L) {
+    urlbox *b = luaL_checkudata(L, 1, URL_T);
+    if (b->u) curl_url_cleanup(b->u);
+    b->u = NULL;
+    return 0;
+}
+
+/* Push a urlbox for `url`; returns the CURLUcode (0 on success). */
+static CURLUcode push_url(lua_State *L, const char *url) {
+    urlbox *b = rr_newhandle(L, sizeof *b, URL_T);
+    b->u = curl_url();
+    if (b->u == NULL) luaL_error(L, "relrun.http: out of memory");
+    return curl_url_set(b->u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME);
+}
+
+/* Push one part of a parsed url as a string, or nil. */
+static void push_part(lua_State *L, CURLU *u, CURLUPart part, unsigned flags) {
+    char *s = NULL;
+    if (curl_url_get(u, part, &s, flags) != CURLUE_OK || s == NULL) {
+        lua_pushnil(L);
+        return;
+    }
+    lua_pushstring(L, s); /* may raise: s would leak, but only on out of memory */
+    curl_free(s);
+}
+
+static int sensitive_param(const char *k, size_t n) {
+    static const char *const words[] = {"signature", "token", "credential", "password", "secret", NULL};
+    char low[64];
+    if (n >= sizeof low) n = sizeof low - 1;
+    for (size_t i = 0; i < n; i++) low[i] = (char)((k[i] >= 'A' && k[i] <= 'Z') ? k[i] + 32 : k[i]);
+    low[n] = '\0';
+    for (int i = 0; words[i]; i++)
+        if (strstr(low, words[i])) return 1;
+    return 0;
+}
+
+/* Push `url` fit to show: no userinfo, the values of query parameters that
+ * look like credentials (X-Amz-Signature, X-Amz-Security-Token, ...) as ***. */
+static void push_safe_url(lua_State *L, const char *url) {
+    const char *scheme_end = strstr(url, "://");
+    const char *auth = scheme_end ? scheme_end + 3 : url;
+    const char *end = auth + strcspn(auth, "/?#");
+    const char *at = memchr(auth, '@', (size_t)(end - auth));
+    const char *q = strchr(end, '?');
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addlstring(&b, url, (size_t)(auth - url));
+    luaL_addlstring(&b, at ? at + 1 : auth, q ? (size_t)(q - (at ? at + 1 : auth)) : strcspn(at ? at + 1 : auth, "#"));
+    if (q != NULL) {
+        const char *s = q + 1, *qend = q + 1 + strcspn(q + 1, "#");
+        luaL_addchar(&b, '?');
+        while (s < qend) {
+            const char *amp = memchr(s, '&', (size_t)(qend - s));
+            const char *e = amp ? amp : qend;
+            const char *eq = memchr(s, '=', (size_t)(e - s));
+            if (eq && sensitive_param(s, (size_t)(eq - s))) {
+                luaL_addlstring(&b, s, (size_t)(eq - s) + 1);
+                luaL_addstring(&b, "***");
+            } else {
+                luaL_addlstring(&b, s, (size_t)(e - s));
+            }
+            if (amp) luaL_addchar(&b, '&');
+            s = e + 1;
+        }
+    }
+    luaL_pushresult(&b);
+}
+
+static int is_loopback(const char *host) {
+    if (strcasecmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0 || strcmp(host, "::1") == 0) return 1;
+    /* 127.0.0.0/8, written as a dotted quad */
+    unsigned a, b2, c, d;
+    char extra;
+    return sscanf(host, "%u.%u.%u.%u%c", &a, &b2, &c, &d, &extra) == 4 && a == 127 && b2 < 256 && c < 256 && d < 256;
+}
+
+/* ---- request headers -------------------------------------------------------- */
+
+static int credential_header(const char *name) {
+    return strcasecmp(name, "authorization") == 0 || strcasecmp(name, "x-amz-security-token") == 0 ||
+           strcasecmp(name, "proxy-authorization") == 0;
+}
+
+static void add_header(lua_State *L, transfer *t, const char *name, const char *value) {
+    struct curl_slist *l;
+    if (strpbrk(name, "\r\n:") != NULL || name[0] == '\0') luaL_error(L, "relrun.http: bad header name '%s'", name);
+    if (strpbrk(value, "\r\n") != NULL) luaL_error(L, "relrun.http: header %s contains a line break", name);
+    /* "Name;" is curl's way to send a header with an empty value */
+    lua_pushfstring(L, value[0] ? "%s: %s" : "%s;", name, value);
+    l = curl_slist_append(t->headers, lua_tostring(L, -1));
+    lua_pop(L, 1);
+    if (l == NULL) luaL_error(L, "relrun.http: out of memory");
+    t->headers = l;
+}
+
+/* Walk the headers option: { name = value | {values} } or { {name, value}, ... }.
+ * Calls fn for each (name, value). */
+static void each_header(lua_State *L, int t, void (*fn)(lua_State *, void *, const char *, const char *), void *ud) {
+    if (lua_isnil(L, t)) return;
+    luaL_checktype(L, t, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        if (lua_type(L, -2) == LUA_TNUMBER && lua_istable(L, -1)) {
+            lua_rawgeti(L, -1, 1);
+            lua_rawgeti(L, -2, 2);
+            if (!lua_isstring(L, -2) || !lua_isstring(L, -1)) luaL_error(L, "relrun.http: header pair must be {name, value}");
+            fn(L, ud, lua_tostring(L, -2), lua_tostring(L, -1));
+            lua_pop(L, 2);
+        } else if (lua_type(L, -2) == LUA_TSTRING && lua_istable(L, -1)) {
+            lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+            for (lua_Integer i = 1; i <= n; i++) {
+                lua_rawgeti(L, -1, i);
+                if (!lua_isstring(L, -1)) luaL_error(L, "relrun.http: header %s: values must be strings", lua_tostring(L, -3));
+                fn(L, ud, lua_tostring(L, -3), lua_tostring(L, -1));
+                lua_pop(L, 1);
+            }
+        } else if (lua_type(L, -2) == LUA_TSTRING && lua_isstring(L, -1)) {
+            lua_pushvalue(L, -1); /* tostring on a number must not touch the key */
+            fn(L, ud, lua_tostring(L, -3), lua_tostring(L, -1));
+            lua_pop(L, 1);
+        } else {
+            luaL_error(L, "relrun.http: header %s must be a string", luaL_tolstring(L, -2, NULL));
+        }
+        lua_pop(L, 1);
+    }
+}
+
+/* Append a raw line to the header list ("Name:" removes a header curl would add). */
+static void add_raw_header(lua_State *L, transfer *t, const char *line) {
+    struct curl_slist *l = curl_slist_append(t->headers, line);
+    if (l == NULL) luaL_error(L, "relrun.http: out of memory");
+    t->headers = l;
+}
+
+typedef struct { const char *name; int found; } header_query;
+
+static void header_is(lua_State *L, void *ud, const char *name, const char *value) {
+    header_query *q = ud;
+    (void)L;
+    (void)value;
+    if (strcasecmp(name, q->name) == 0) q->found = 1;
+}
+
+static int has_header(lua_State *L, const char *name) {
+    header_query q = {name, 0};
+    each_header(L, HEADERS, header_is, &q);
+    return q.found;
+}
+
+static void header_to_slist(lua_State *L, void *ud, const char *name, const char *value) {
+    add_header(L, ud, name, value);
+}
+
+static void header_has_credential(lua_State *L, void *ud, const char *name, const char *value) {
+    (void)L;
+    (void)value;
+    if (credential_header(name)) *(int *)ud = 1;
+}
+
+/* ---- tracing ---------------------------------------------------------------- */
+
+static int tracing(lua_State *L) {
+    const char *env = getenv("RELRUN_HTTP_TRACE");
+    int on;
+    if (env != NULL && env[0] != '\0' && strcmp(env, "0") != 0) return 1;
+    lua_getfield(L, LUA_REGISTRYINDEX, "relrun.debug");
+    on = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return on;
+}
+
+static int hidden_header(const char *name, size_t n) {
+    static const char *const names[] = {"authorization", "proxy-authorization", "x-amz-security-token",
+                                        "cookie", "set-cookie", NULL};
+    for (int i = 0; names[i]; i++)
+        if (strlen(names[i]) == n && strncasecmp(name, names[i], n) == 0) return 1;
+    return 0;
+}
+
+static void trace_line(lua_State *L, const char *s) {
+    rr_mask_write(L, stderr, s, strlen(s));
+}
+
+/* "> Name: value" for each request header, credentials as ***. */
+static void trace_request(lua_State *L, const char *method, const char *url, const transfer *t) {
+    push_safe_url(L, url);
+    trace_line(L, lua_pushfstring(L, "http > %s %s\n", method, lua_tostring(L, -1)));
+    lua_pop(L, 2);
+    for (struct curl_slist *l = t->headers; l; l = l->next) {
+        size_t n = strcspn(l->data, ":;");
+        if (hidden_header(l->data, n))
+            trace_line(L, lua_pushfstring(L, "http > %s: ***\n", lua_pushlstring(L, l->data, n)));
+        else
+            trace_line(L, lua_pushfstring(L, "http > %s\n", l->data));
+        lua_pop(L, hidden_header(l->data, n) ? 2 : 1);
+    }
+}
+
+/* ---- the answer --------------------------------------------------------------- */
+
+/* Push {status, headers, header_list} from the raw header block. Stack: [result] */
+static void push_headers(lua_State *L, int result, const membuf *head) {
+    const char *s = head->data ? head->data : "", *end = s + head->len;
+    int map, list, n = 0;
+    lua_newtable(L);
+    map = lua_gettop(L);
+    lua_newtable(L);
+    list = lua_gettop(L);
+    while (s < end) {
+        const char *eol = memchr(s, '\n', (size_t)(end - s));
+        const char *e = eol ? eol : end, *colon;
+        size_t len = (size_t)(e - s);
+        if (len > 0 && s[len - 1] == '\r') len--;
+        colon = memchr(s, ':', len);
+        if (colon != NULL && !(len >= 5 && memcmp(s, "HTTP/", 5) == 0)) {
+            const char *v = colon + 1, *ve = s + len;
+            while (v < ve && (*v == ' ' || *v == '\t')) v++;
+            while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+            lua_createtable(L, 2, 0);
+            lua_pushlstring(L, s, (size_t)(colon - s));
+            lua_rawseti(L, -2, 1);
+            lua_pushlstring(L, v, (size_t)(ve - v));
+            lua_rawseti(L, -2, 2);
+            lua_rawseti(L, list, ++n);
+            /* lower-case name → value, repeated ones joined by ", " */
+            luaL_Buffer b;
+            char *low = luaL_buffinitsize(L, &b, (size_t)(colon - s));
+            for (size_t i = 0; i < (size_t)(colon - s); i++)
+                low[i] = (char)((s[i] >= 'A' && s[i] <= 'Z') ? s[i] + 32 : s[i]);
+            luaL_pushresultsize(&b, (size_t)(colon - s));
+            lua_pushvalue(L, -1);
+            if (lua_rawget(L, map) == LUA_TSTRING) {
+                lua_pushliteral(L, ", ");
+                lua_pushlstring(L, v, (size_t)(ve - v));
+                lua_concat(L, 3);
+            } else {
+                lua_pop(L, 1);
+                lua_pushlstring(L, v, (size_t)(ve - v));
+            }
+            lua_rawset(L, map);
+        }
+        s = e + 1;
+    }
+    lua_setfield(L, result, "header_list");
+    lua_setfield(L, result, "headers");
+}
+
+static void trace_response(lua_State *L, int result) {
+    lua_getfield(L, result, "status");
+    trace_line(L, lua_pushfstring(L, "http < %d\n", (int)lua_tointeger(L, -1)));
+    lua_pop(L, 2);
+    lua_getfield(L, result, "header_list");
+    for (lua_Integer i = 1; lua_rawgeti(L, -1, i) == LUA_TTABLE; i++) {
+        size_t n;
+        const char *name;
+        lua_rawgeti(L, -1, 1);
+        lua_rawgeti(L, -2, 2);
+        name = lua_tolstring(L, -2, &n);
+        trace_line(L, lua_pushfstring(L, "http < %s: %s\n", name, hidden_header(name, n) ? "***" : lua_tostring(L, -2)));
+        lua_pop(L, 4);
+    }
+    lua_pop(L, 2);
+}
+
+/* ---- request set-up ----------------------------------------------------------- */
+
+
+/* nil, "<what> <url>: <reason>", code */
+static int fail_request(lua_State *L, const char *code, const char *method, const char *url, const char *reason) {
+    push_safe_url(L, url);
+    return rr_failf(L, code, "%s %s: %s", method, lua_tostring(L, -1), reason);
+}
+
+/* Open the upload file of body = {file = path}; returns 0 or errno. */
+static int setup_file_body(lua_State *L, transfer *t, CURL *c) {
+    struct stat st;
+    const char *path;
+    lua_getfield(L, BODY, "file");
+    path = lua_tostring(L, -1);
+    if (path == NULL) luaL_error(L, "relrun.http: body.file must be a path");
+    t->upload = fopen(path, "rb");
+    lua_pop(L, 1); /* anchored by the body table */
+    if (t->upload == NULL) return errno;
+    if (fstat(fileno(t->upload), &st) != 0) return errno;
+    if (!S_ISREG(st.st_mode)) return EISDIR;
+    curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+    curl_easy_setopt(c, CURLOPT_READDATA, t);
+    curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)st.st_size);
+    return 0;
+}
+
+/* One multipart part: {name=, value=} or {name=, file=, filename=, content_type=}. */
+static void add_part(lua_State *L, transfer *t, int part_idx) {
+    curl_mimepart *p = curl_mime_addpart(t->mime);
+    const char *name = rr_optfield_string(L, part_idx, "name", NULL);
+    const char *value = rr_optfield_string(L, part_idx, "value", NULL);
+    const char *file = rr_optfield_string(L, part_idx, "file", NULL);
+    const char *filename = rr_optfield_string(L, part_idx, "filename", NULL);
+    const char *type = rr_optfield_string(L, part_idx, "content_type", NULL);
+    if (p == NULL) luaL_error(L, "relrun.http: out of memory");
+    if (name == NULL) luaL_error(L, "relrun.http: every multipart part needs a name");
+    if ((value == NULL) == (file == NULL)) luaL_error(L, "relrun.http: part '%s' needs value or file", name);
+    curl_mime_name(p, name);
+    if (value != NULL) {
+        size_t n;
+        lua_getfield(L, part_idx, "value");
+        lua_tolstring(L, -1, &n);
+        curl_mime_data(p, value, n);
+        lua_pop(L, 1);
+    } else {
+        /* streamed by curl when the request is sent; the name defaults to the basename */
+        curl_mime_filedata(p, file);
+    }
+    if (filename != NULL) curl_mime_filename(p, filename);
+    if (type != NULL) curl_mime_type(p, type);
+}
+
+/* Check every file part is readable before sending anything. Returns the path
+ * of the first that is not (errno in *err), or NULL. */
+static const char *check_parts(lua_State *L, int *err) {
+    lua_getfield(L, BODY, "multipart");
+    for (lua_Integer i = 1; lua_rawgeti(L, -1, i) == LUA_TTABLE; i++) {
+        const char *file = rr_optfield_string(L, -1, "file", NULL);
+        FILE *f;
+        if (file != NULL) {
+            if ((f = fopen(file, "rb")) == NULL) {
+                *err = errno;
+                lua_pop(L, 2);
+                return file; /* anchored by the part table inside opts */
+            }
+            fclose(f);
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 2);
+    return NULL;
+}
+
+static void setup_multipart(lua_State *L, transfer *t, CURL *c) {
+    lua_getfield(L, BODY, "multipart");
+    luaL_checktype(L, -1, LUA_TTABLE);
+    t->mime = curl_mime_init(c);
+    if (t->mime == NULL) luaL_error(L, "relrun.http: out of memory");
+    for (lua_Integer i = 1; lua_rawgeti(L, -1, i) != LUA_TNIL; i++) {
+        luaL_checktype(L, -1, LUA_TTABLE);
+        add_part(L, t, lua_gettop(L));
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 2);
+}
+
+static void set_timeout(lua_State *L, CURL *c, const char *key, CURLoption opt, double def) {
+    double s = rr_optfield_number(L, OPTS, key, def);
+    luaL_argcheck(L, s >= 0, 1, "timeouts must not be negative");
+    curl_easy_setopt(c, opt, (long)(s * 1000));
+}
+
+static void set_ca_bundle(CURL *c) {
+    static const char *const vars[] = {"AWS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE", NULL};
+    for (int i = 0; vars[i]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v != NULL && v[0] != '\0') {
+            curl_easy_setopt(c, CURLOPT_CAINFO, v);
+            return;
+        }
+    }
+}
+
+/* Options that do not depend on the body. */
+static void setup_common(lua_State *L, transfer *t, CURL *c, const char *method, const char *url) {
+    int https = strncasecmp(url, "https:", 6) == 0;
+    int follow = rr_optfield_boolean(L, OPTS, "follow_redirects",
+                                     strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    /* never follow https → http: that would send the next request in clear */
+    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, https ? "https" : "http,https");
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, (long)follow);
+    curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    set_ca_bundle(c);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, t->errbuf);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, t);
+    /* always on: Ctrl-C is noticed in the progress callback */
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, t);
+    set_timeout(L, c, "timeout", CURLOPT_TIMEOUT_MS, 0);
+    set_timeout(L, c, "connect_timeout", CURLOPT_CONNECTTIMEOUT_MS, 30);
+    if (strcmp(method, "GET") == 0) curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    else if (strcmp(method, "HEAD") == 0) curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    else curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+}
+
+/* Body options; returns 0 or an expected failure pushed (nil, msg, code). */
+static int setup_body(lua_State *L, transfer *t, CURL *c, const char *method, const char *url) {
+    int type = lua_type(L, BODY), err = 0;
+    if (type == LUA_TSTRING) {
+        size_t n;
+        const char *s = lua_tolstring(L, BODY, &n);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)n);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, s); /* anchored in the BODY slot */
+        /* curl would label it a form; a body is what the caller says it is */
+        if (!has_header(L, "content-type")) add_raw_header(L, t, "Content-Type:");
+    } else if (type == LUA_TTABLE) {
+        lua_getfield(L, BODY, "file");
+        int file = !lua_isnil(L, -1);
+        lua_pop(L, 1);
+        if (file) {
+            if ((err = setup_file_body(L, t, c)) != 0) {
+                lua_getfield(L, BODY, "file");
+                lua_pushfstring(L, "cannot read %s: %s", lua_tostring(L, -1), strerror(err));
+                return fail_request(L, rr_errno_name(err), method, url, lua_tostring(L, -1));
+            }
+        } else {
+            const char *bad = check_parts(L, &err);
+            if (bad != NULL) {
+                lua_pushfstring(L, "cannot read %s: %s", bad, strerror(err));
+                return fail_request(L, rr_errno_name(err), method, url, lua_tostring(L, -1));
+            }
+            setup_multipart(L, t, c);
+            curl_easy_setopt(c, CURLOPT_MIMEPOST, t->mime);
+        }
+    } else if (type != LUA_TNIL) {
+        luaL_error(L, "relrun.http: body must be a string, {file = path} or {multipart = parts}");
+    } else if (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+    }
+    if (type != LUA_TNIL) add_raw_header(L, t, "Expect:"); /* no 100-continue round trip */
+    return 0;
+}
+
+/* Open `output`.part for writing; returns 0 or an expected failure pushed. */
+static int setup_output(lua_State *L, transfer *t, const char *method, const char *url) {
+    const char *out = rr_optfield_string(L, OPTS, "output", NULL);
+    if (out == NULL) return 0;
+    lua_pushfstring(L, "%s.part", out);
+    lua_replace(L, PARTPATH);
+    t->out = fopen(lua_tostring(L, PARTPATH), "wb");
+    if (t->out == NULL) {
+        int err = errno;
+        lua_pushfstring(L, "cannot write %s: %s", lua_tostring(L, PARTPATH), strerror(err));
+        return fail_request(L, rr_errno_name(err), method, url, lua_tostring(L, -1));
+    }
+    return 0;
+}
+
+/* Credentials over plain http to a host that is not this machine. */
+static int insecure(lua_State *L, const char *url) {
+    int cred = 0, bad;
+    CURLU *u;
+    if (strncasecmp(url, "http://", 7) != 0) return 0;
+    if (push_url(L, url) != CURLUE_OK) { lua_pop(L, 1); return 0; } /* curl reports it */
+    u = ((urlbox *)lua_touserdata(L, -1))->u;
+    each_header(L, HEADERS, header_has_credential, &cred);
+    push_part(L, u, CURLUPART_USER, 0);
+    cred = cred || !lua_isnil(L, -1);
+    push_part(L, u, CURLUPART_HOST, 0);
+    bad = cred && !is_loopback(lua_tostring(L, -1));
+    lua_pop(L, 3);
+    return bad;
+}
+
+/* ---- the request ---------------------------------------------------------------- */
+
+static int finish(lua_State *L, transfer *t, CURLcode rc, const char *method, const char *url, long status);
+
+static int l_request(lua_State *L) {
+    const char *method, *url;
+    transfer *t;
+    state *st;
+    CURL *c;
+    CURLcode rc;
+    long status = 0;
+    int n;
+    luaL_checktype(L, OPTS, LUA_TTABLE);
+    lua_settop(L, OPTS);
+    lua_settop(L, NSLOTS);
+    method = rr_optfield_string(L, OPTS, "method", "GET");
+    url = rr_optfield_string(L, OPTS, "url", NULL);
+    luaL_argcheck(L, url != NULL, 1, "url is required");
+    for (const char *m = method; *m; m++)
+        luaL_argcheck(L, *m >= 'A' && *m <= 'Z', 1, "method must be upper-case letters");
+    lua_getfield(L, OPTS, "headers");
+    lua_replace(L, HEADERS);
+    lua_getfield(L, OPTS, "body");
+    lua_replace(L, BODY);
+    lua_getfield(L, OPTS, "on_progress");
+    if (!lua_isnil(L, -1)) luaL_checktype(L, -1, LUA_TFUNCTION);
+    lua_replace(L, PROGRESS);
+    st = get_state(L);
+    if (st->busy) luaL_error(L, "relrun.http: request called from inside on_progress");
+    if (insecure(L, url))
+        return fail_request(L, "INSECURE", method, url,
+                            "refusing to send credentials over plain http to a host that is not loopback; use https");
+    t = rr_newhandle(L, sizeof *t, TRANSFER_T);
+    lua_replace(L, XFER);
+    t->L = L;
+    t->self = XFER;
+    t->progress = lua_isnil(L, PROGRESS) ? 0 : PROGRESS;
+    c = st->curl;
+    curl_easy_reset(c);
+    each_header(L, HEADERS, header_to_slist, t);
+    setup_common(L, t, c, method, url);
+    if ((n = setup_body(L, t, c, method, url)) != 0 || (n = setup_output(L, t, method, url)) != 0) {
+        curl_easy_reset(c);
+        return n;
+    }
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, t->headers);
+    if (tracing(L)) trace_request(L, method, url, t);
+    st->busy = 1;
+    rc = curl_easy_perform(c);
+    st->busy = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_reset(c); /* drop curl's pointers into this transfer */
+    return finish(L, t, rc, method, url, status);
+}
+
+/* After curl returned: re-raise a callback's error, report failures, build the answer. */
+static int finish(lua_State *L, transfer *t, CURLcode rc, const char *method, const char *url, long status) {
+    int out_failed = 0;
+    if (t->upload) { fclose(t->upload); t->upload = NULL; }
+    if (t->out) { out_failed = fclose(t->out) != 0; t->out = NULL; }
+    if (rc != CURLE_OK || out_failed || t->callback_failed || t->interrupted) {
+        if (!lua_isnil(L, PARTPATH)) remove(lua_tostring(L, PARTPATH));
+        if (t->callback_failed) {
+            lua_getiuservalue(L, XFER, 1);
+            return lua_error(L);
+        }
+        if (t->interrupted) return rr_raise_interrupted(L);
+        if (out_failed) return fail_request(L, "CURLE_WRITE_ERROR", method, url, "cannot write the output file");
+        push_curle_name(L, rc);
+        return fail_request(L, lua_tostring(L, -1), method, url,
+                            t->oom ? "out of memory" : t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc));
+    }
+    if (!lua_isnil(L, PARTPATH)) {
+        const char *out = rr_optfield_string(L, OPTS, "output", NULL);
+        if (rename(lua_tostring(L, PARTPATH), out) != 0) {
+            int err = errno;
+            remove(lua_tostring(L, PARTPATH));
+            lua_pushfstring(L, "cannot write %s: %s", out, strerror(err));
+            return fail_request(L, rr_errno_name(err), method, url, lua_tostring(L, -1));
+        }
+    }
+    lua_createtable(L, 0, 4);
+    int result = lua_gettop(L);
+    lua_pushinteger(L, status);
+    lua_setfield(L, result, "status");
+    push_headers(L, result, &t->head);
+    if (lua_isnil(L, PARTPATH)) {
+        lua_pushlstring(L, t->body.data ? t->body.data : "", t->body.len);
+        lua_setfield(L, result, "body");
+    }
+    if (tracing(L)) trace_response(L, result);
+    transfer_free(t); /* now, not at the next collection: bodies can be large */
+    return 1;
+}
+
+/* ---- url helpers ------------------------------------------------------------------ */
+
+static int l_url_encode(lua_State *L) {
+    static const char digits[] = "0123456789ABCDEF";
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+            ch == '-' || ch == '_' || ch == '.' || ch == '~') {
+            luaL_addchar(&b, (char)ch);
+        } else {
+            luaL_addchar(&b, '%');
+            luaL_addchar(&b, digits[ch >> 4]);
+            luaL_addchar(&b, digits[ch & 15]);
+        }
+    }
+    luaL_pushresult(&b);
+    return 1;
+}
+
+static int hexval(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* url_decode(s [, form]): %XX decoded; with form, '+' is a space. */
+static int l_url_decode(lua_State *L) {
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    int form = lua_toboolean(L, 2);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (size_t i = 0; i < n; i++) {
+        int hi, lo;
+        if (s[i] == '%' && i + 2 < n && (hi = hexval(s[i + 1])) >= 0 && (lo = hexval(s[i + 2])) >= 0) {
+            luaL_addchar(&b, (char)(hi * 16 + lo));
+            i += 2;
+        } else {
+            luaL_addchar(&b, (form && s[i] == '+') ? ' ' : s[i]);
+        }
+    }
+    luaL_pushresult(&b);
+    return 1;
+}
+
+static int l_parse_url(lua_State *L) {
+    const char *url = luaL_checkstring(L, 1);
+    CURLUcode rc = push_url(L, url);
+    CURLU *u = ((urlbox *)lua_touserdata(L, -1))->u;
+    char *port = NULL;
+    if (rc != CURLUE_OK) {
+        push_safe_url(L, url);
+        return rr_failf(L, "EINVAL", "invalid url %s: %s", lua_tostring(L, -1), curl_url_strerror(rc));
+    }
+    lua_createtable(L, 0, 7);
+    static const struct { const char *key; CURLUPart part; } parts[] = {
+        {"scheme", CURLUPART_SCHEME}, {"host", CURLUPART_HOST}, {"path", CURLUPART_PATH},
+        {"query", CURLUPART_QUERY}, {"fragment", CURLUPART_FRAGMENT}, {"user", CURLUPART_USER},
+        {"password", CURLUPART_PASSWORD}, {NULL, 0}};
+    for (int i = 0; parts[i].key; i++) {
+        push_part(L, u, parts[i].part, 0);
+        lua_setfield(L, -2, parts[i].key);
+    }
+    if (curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK && port != NULL) {
+        lua_pushinteger(L, strtol(port, NULL, 10));
+        curl_free(port);
+        lua_setfield(L, -2, "port");
+    }
+    lua_getfield(L, -1, "password");
+    if (lua_isstring(L, -1)) rr_secret_add(L, lua_tostring(L, -1), lua_rawlen(L, -1));
+    lua_pop(L, 1);
+    return 1;
+}
+
+int luaopen_relrun_http(lua_State *L) {
+    static const luaL_Reg fns[] = {
+        {"request", l_request},
+        {"url_encode", l_url_encode},
+        {"url_decode", l_url_decode},
+        {"parse_url", l_parse_url},
+        {NULL, NULL},
+    };
+    static const luaL_Reg state_m[] = {{"__gc", state_gc}, {NULL, NULL}};
+    static const luaL_Reg transfer_m[] = {{"__gc", transfer_gc}, {"__close", transfer_gc}, {NULL, NULL}};
+    static const luaL_Reg url_m[] = {{"__gc", url_gc}, {"__close", url_gc}, {NULL, NULL}};
+    rr_newclass(L, STATE_T, state_m);
+    rr_newclass(L, TRANSFER_T, transfer_m);
+    rr_newclass(L, URL_T, url_m);
+    luaL_newlib(L, fns);
+    return 1;
+}
