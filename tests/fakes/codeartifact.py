@@ -20,6 +20,7 @@ Test controls (never part of the real service):
                  queue a fault for the next `times` matching requests.
   DELETE /__fault           drop every queued fault.
   GET  /__stats             {"requests": {"Operation": n, ...}}
+  GET  /__tokens            {"tokens": [every authorization token issued]}
   POST /__reset             forget domains, packages, tokens, faults, stats.
   POST /__clock {"offset": s}  the server's clock runs s seconds off.
   POST /__expire-tokens     every authorization token issued so far expires.
@@ -262,6 +263,8 @@ class Handler(BaseHTTPRequestHandler):
                 st.faults.clear()
             elif path == "/__stats":
                 return self.send_json(200, {"requests": st.stats})
+            elif path == "/__tokens":
+                return self.send_json(200, {"tokens": sorted(st.tokens)})
             elif path == "/__reset":
                 st.reset()
             elif path == "/__clock":
