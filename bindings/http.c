@@ -462,7 +462,7 @@ static void trace_response(lua_State *L, int result) {
         lua_rawgeti(L, -1, 1);
         lua_rawgeti(L, -2, 2);
         name = lua_tolstring(L, -2, &n);
-        trace_line(L, lua_pushfstring(L, "http < %s: %s\n", name, hidden_header(name, n) ? "***" : lua_tostring(L, -2)));
+        trace_line(L, lua_pushfstring(L, "http < %s: %s\n", name, hidden_header(name, n) ? "***" : lua_tostring(L, -1)));
         lua_pop(L, 4);
     }
     lua_pop(L, 2);

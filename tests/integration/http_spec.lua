@@ -1,0 +1,292 @@
+-- relrun.http against tests/fakes/http_echo.py on 127.0.0.1 (the fake is
+-- first checked with the curl program).
+local http = require "relrun.http"
+local peer = require "peer"
+
+local RELRUN = os.getenv("RELRUN") or "build/relrun"
+local server
+
+local function sh(cmd)
+  local p = assert(io.popen(cmd))
+  local out = p:read("a")
+  p:close()
+  return out
+end
+
+local function sha256_file(path) return sh("sha256sum '" .. path .. "'"):match("^(%x+)") end
+
+local function write(path, data)
+  local f = assert(io.open(path, "wb"))
+  f:write(data)
+  f:close()
+end
+
+local function read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- The fake's "key=value" lines.
+local function fields(body)
+  local t = { header = {} }
+  for line in body:gmatch("[^\n]+") do
+    local k, v = line:match("^([%w_]+)=(.*)$")
+    if k == "header" then
+      local name, value = v:match("^(.-): (.*)$")
+      t.header[name:lower()] = value
+    elseif k then
+      t[k] = v
+    end
+  end
+  return t
+end
+
+-- byte i of /bytes/N is i % 251
+local function pattern(n)
+  local block = {}
+  for i = 0, 250 do block[#block + 1] = string.char(i) end
+  block = table.concat(block)
+  return (block:rep(n // 251 + 1)):sub(1, n)
+end
+
+local tmpfiles = {}
+local function tmp(suffix)
+  local p = peer.tmpname(suffix)
+  tmpfiles[#tmpfiles + 1] = p
+  return p
+end
+
+-- Run a relrun script in a child; returns its stdout+stderr and the peak RSS in KiB.
+local function child(script, env)
+  local path = tmp(".lua")
+  write(path, script)
+  local rss = tmp(".rss")
+  local out = sh(string.format("%s /usr/bin/time -f %%M -o %s %s %s 2>&1", env or "", rss, RELRUN, path))
+  return out, tonumber((read(rss) or ""):match("(%d+)%s*$"))
+end
+
+describe("http against the echo server", function()
+  before_each(function()
+    if not server then
+      server = peer.start{ argv = { "python3", "tests/fakes/http_echo.py", "--port-file", peer.PORT_FILE } }
+    end
+  end)
+
+  it("the fake answers the curl program as documented", function()
+    local out = sh("curl -sS -X PUT --data-binary hello -H 'X-Test: 1' " .. server.url .. "/echo/x")
+    local f = fields(out)
+    eq(f.method, "PUT")
+    eq(f.path, "/echo/x")
+    eq(f.body_sha256, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")
+    eq(f.header["x-test"], "1")
+  end)
+
+  it("GET sends the headers and returns status, headers and body", function()
+    local r = assert(http.request{ url = server.url .. "/echo/a?b=1", headers = { ["X-One"] = "1", Accept = "text/plain" } })
+    eq(r.status, 200)
+    eq(r.headers["content-type"], "text/plain")
+    local f = fields(r.body)
+    eq(f.method, "GET")
+    eq(f.path, "/echo/a?b=1")
+    eq(f.header["x-one"], "1")
+    eq(f.header.accept, "text/plain")
+    ok(#r.header_list >= 2, "header_list")
+  end)
+
+  it("PUT and POST send a string body exactly, labelled only as asked", function()
+    local body = "line1\nline2\0binary\255"
+    local r = assert(http.request{ method = "PUT", url = server.url .. "/echo", body = body })
+    local f = fields(r.body)
+    eq(f.method, "PUT")
+    eq(tonumber(f.body_size), #body)
+    eq(f.body_sha256, sha256_file((function() local p = tmp() write(p, body) return p end)()))
+    eq(f.header["content-type"], nil, "no form content type added")
+    eq(f.header.expect, nil, "no 100-continue")
+    r = assert(http.request{ method = "POST", url = server.url .. "/echo", body = "{}",
+                             headers = { ["Content-Type"] = "application/json" } })
+    f = fields(r.body)
+    eq(f.method, "POST")
+    eq(f.header["content-type"], "application/json")
+    eq(f.body_size, "2")
+  end)
+
+  it("HEAD has no body; DELETE is sent as DELETE", function()
+    local r = assert(http.request{ method = "HEAD", url = server.url .. "/echo" })
+    eq(r.status, 200)
+    eq(r.body, "")
+    ok(tonumber(r.headers["content-length"]) > 0, "content-length of the GET answer")
+    eq(fields(assert(http.request{ method = "DELETE", url = server.url .. "/echo" }).body).method, "DELETE")
+  end)
+
+  it("streams a 50 MB file upload with its sha256 intact and little memory", function()
+    local big = tmp(".bin")
+    os.execute("head -c 52428800 /dev/urandom > " .. big)
+    local script = [[
+      local http = require "relrun.http"
+      local r = assert(http.request{ method = "PUT", url = arg[1] .. "/echo", body = { file = arg[2] } })
+      print(r.body)
+    ]]
+    local path = tmp(".lua")
+    write(path, script)
+    local rss = tmp(".rss")
+    local out = sh(string.format("/usr/bin/time -f %%M -o %s %s %s %s %s 2>&1", rss, RELRUN, path, server.url, big))
+    local f = fields(out)
+    eq(f.body_size, "52428800", out)
+    eq(f.body_sha256, sha256_file(big))
+    eq(f.header["content-length"], "52428800")
+    -- the same program doing a tiny request: the upload may add a few buffers, not the file
+    local _, base = child("local http = require 'relrun.http'\nassert(http.request{ url = '" .. server.url .. "/echo' })")
+    local peak = tonumber((read(rss) or ""):match("(%d+)%s*$"))
+    ok(peak and base, "peak RSS measured")
+    ok(peak - base < 16 * 1024, string.format("upload peak RSS %d KiB vs %d KiB for a tiny request", peak, base))
+  end)
+
+  it("sends multipart fields and streamed file parts", function()
+    local file = tmp(".whl")
+    os.execute("head -c 1048576 /dev/urandom > " .. file)
+    local r = assert(http.request{ method = "POST", url = server.url .. "/multipart", body = { multipart = {
+      { name = ":action", value = "file_upload" },
+      { name = "sha256_digest", value = "abc" },
+      { name = "content", file = file, filename = "pkg-1.0-py3-none-any.whl", content_type = "application/octet-stream" },
+    } } })
+    eq(r.status, 200)
+    contains(r.body, "field=:action=file_upload\n")
+    contains(r.body, "field=sha256_digest=abc\n")
+    contains(r.body, "part=content size=1048576 sha256=" .. sha256_file(file)
+      .. " filename=pkg-1.0-py3-none-any.whl type=application/octet-stream\n")
+  end)
+
+  it("downloads to a file, streamed, leaving no partial file on failure", function()
+    local out = tmp(".dl")
+    local n = 3 * 1024 * 1024 + 7
+    local r = assert(http.request{ url = server.url .. "/bytes/" .. n, output = out })
+    eq(r.status, 200)
+    eq(r.body, nil)
+    local data = read(out)
+    eq(#data, n)
+    ok(data == pattern(n), "downloaded bytes differ")
+    ok(not read(out .. ".part"), "no .part left")
+    local bad = tmp(".dl")
+    local _, msg, code = http.request{ url = server.url .. "/reset", output = bad }
+    ok(code and code:match("^CURLE_"), msg)
+    ok(not read(bad) and not read(bad .. ".part"), "nothing left after a failed download")
+    local _, msg2, code2 = http.request{ url = server.url .. "/bytes/10", output = "/nonexistent-dir/x" }
+    eq(code2, "ENOENT")
+    contains(msg2, "/nonexistent-dir/x.part")
+  end)
+
+  it("keeps repeated response headers", function()
+    local r = assert(http.request{ url = server.url .. "/repeat" })
+    eq(r.headers["x-multi"], "a, b")
+    eq(r.headers["set-cookie"], "s=1, t=2")
+    local multi = {}
+    for _, h in ipairs(r.header_list) do if h[1] == "X-Multi" then multi[#multi + 1] = h[2] end end
+    eq(multi, { "a", "b" })
+  end)
+
+  it("follows redirects for GET, not for POST", function()
+    local r = assert(http.request{ url = server.url .. "/redirect/2" })
+    eq(r.status, 200)
+    eq(fields(r.body).path, "/echo/redirected")
+    eq(r.headers.location, nil, "headers are the final answer's")
+    eq(assert(http.request{ method = "POST", url = server.url .. "/redirect/1", body = "" }).status, 302)
+  end)
+
+  it("times out with CURLE_OPERATION_TIMEDOUT", function()
+    local r, msg, code = http.request{ url = server.url .. "/slow/3", timeout = 0.3 }
+    eq(r, nil)
+    eq(code, "CURLE_OPERATION_TIMEDOUT")
+    contains(msg, "GET " .. server.url .. "/slow/3: ")
+  end)
+
+  it("reports a refused connection as CURLE_COULDNT_CONNECT", function()
+    local r, msg, code = http.request{ url = "http://127.0.0.1:1/x?X-Amz-Signature=abcdef", connect_timeout = 5 }
+    eq(r, nil)
+    eq(code, "CURLE_COULDNT_CONNECT")
+    contains(msg, "GET http://127.0.0.1:1/x?X-Amz-Signature=***: ")
+  end)
+
+  it("reports a reset connection with a CURLE code", function()
+    local _, msg, code = http.request{ url = server.url .. "/reset" }
+    ok(code == "CURLE_GOT_NOTHING" or code == "CURLE_RECV_ERROR", tostring(code) .. " " .. tostring(msg))
+  end)
+
+  it("reuses one connection for consecutive requests", function()
+    local before = tonumber(fields(assert(http.request{ url = server.url .. "/connections" }).body).connections)
+    local ids = {}
+    for i = 1, 5 do
+      local r = assert(http.request{ method = i % 2 == 0 and "PUT" or "GET", url = server.url .. "/echo",
+                                     body = i % 2 == 0 and "x" or nil })
+      ids[fields(r.body).conn] = true
+    end
+    local after = tonumber(fields(assert(http.request{ url = server.url .. "/connections" }).body).connections)
+    eq(after, before, "connections opened")
+    local n = 0
+    for _ in pairs(ids) do n = n + 1 end
+    eq(n, 1, "distinct connection ids")
+  end)
+
+  it("sends credentials over http to loopback hosts", function()
+    local r = assert(http.request{ url = server.url .. "/echo", headers = { Authorization = "Bearer t" } })
+    eq(fields(r.body).header.authorization, "Bearer t")
+    r = assert(http.request{ url = "http://localhost:" .. server.port .. "/echo", headers = { ["X-Amz-Security-Token"] = "t" } })
+    eq(r.status, 200)
+  end)
+
+  it("calls on_progress and re-raises its error after curl returns", function()
+    local seen = 0
+    local r = assert(http.request{ url = server.url .. "/bytes/2000000", on_progress = function(_, _, now, total)
+      ok(math.type(now) == "integer" and math.type(total) == "integer", "integers")
+      if now > seen then seen = now end
+    end })
+    eq(#r.body, 2000000)
+    eq(seen, 2000000)
+    local good, err = pcall(http.request, { url = server.url .. "/bytes/20000000",
+      on_progress = function(_, _, now) if now > 0 then error("stop here") end end })
+    eq(good, false)
+    contains(tostring(err), "stop here")
+    eq(assert(http.request{ url = server.url .. "/echo" }).status, 200, "the handle still works")
+    local nested = pcall(http.request, { url = server.url .. "/bytes/100000",
+      on_progress = function() http.request{ url = server.url .. "/echo" } end })
+    eq(nested, false, "a request from inside on_progress is refused")
+  end)
+
+  it("fails cleanly on a missing upload file", function()
+    local r, msg, code = http.request{ method = "PUT", url = server.url .. "/echo", body = { file = "/nonexistent/f" } }
+    eq(r, nil)
+    eq(code, "ENOENT")
+    contains(msg, "cannot read /nonexistent/f")
+    r, msg, code = http.request{ method = "POST", url = server.url .. "/multipart",
+      body = { multipart = { { name = "content", file = "/nonexistent/g" } } } }
+    eq(code, "ENOENT")
+    contains(msg, "/nonexistent/g")
+  end)
+
+  it("traces requests with credentials masked (RELRUN_HTTP_TRACE=1)", function()
+    local secret = "trace-secret-" .. tostring(os.time())
+    local out = child(string.format([[
+      local http = require "relrun.http"
+      local r = assert(http.request{ url = %q, headers = { Authorization = "AWS4 %s", Cookie = "c=%s",
+                                     ["X-Amz-Security-Token"] = "%s", ["X-Plain"] = "visible" } })
+      print(r.status)
+    ]], server.url .. "/repeat?X-Amz-Signature=" .. secret, secret, secret, secret), "RELRUN_HTTP_TRACE=1")
+    contains(out, "http > GET " .. server.url .. "/repeat?X-Amz-Signature=***")
+    contains(out, "http > Authorization: ***")
+    contains(out, "http > X-Amz-Security-Token: ***")
+    contains(out, "http > Cookie: ***")
+    contains(out, "http > X-Plain: visible")
+    contains(out, "http < 200")
+    contains(out, "http < Set-Cookie: ***")
+    contains(out, "http < X-Multi: a")
+    ok(not out:find(secret, 1, true), "secret in trace output:\n" .. out)
+  end)
+
+  it("stops the server", function()
+    server:stop()
+    for _, p in ipairs(tmpfiles) do os.remove(p) end
+    eq(server.pid, nil)
+  end)
+end)
