@@ -221,7 +221,8 @@ local function xml_error(res)
   if not res.body or res.body == "" then return nil end
   local okx, root = pcall(M.xml_decode, res.body)
   if not okx or type(root) ~= "table" then return nil end
-  local err = root.name == "Error" and root or M.xml_find(root, "Error")
+  -- S3: <Error>; query services: <ErrorResponse><Error>; EC2 style: <Response><Errors><Error>
+  local err = root.name == "Error" and root or M.xml_find(root, "Error") or M.xml_find(root, "Errors/Error")
   if not err then return nil end
   return M.xml_text(err, "Code"), M.xml_text(err, "Message"),
     M.xml_text(root, "RequestId") or M.xml_text(err, "RequestId")
@@ -358,14 +359,14 @@ local function skew_from(res, err)
   return offset
 end
 
--- request{ method, path, query, headers, body = string | { file = path },
+-- request{ method, path, query, headers, body = string | { file = path }, endpoint (overrides the client's),
 --          payload_hash, operation, unsigned, timeout, output, expect = { [status] = true } }
 -- -> res | nil, message, code, err. 2xx answers (or those in expect) succeed.
 function Client:request(r)
   local qs = M.query_string(r.query)
   local base = {
     method = r.method or "GET",
-    url = self.endpoint .. (r.path or "/") .. (qs ~= "" and ("?" .. qs) or ""),
+    url = (r.endpoint or self.endpoint) .. (r.path or "/") .. (qs ~= "" and ("?" .. qs) or ""),
     headers = r.headers or {}, body = r.body, output = r.output, on_progress = r.on_progress,
     timeout = r.timeout or self.timeout or M.DEFAULT_TIMEOUT, connect_timeout = M.CONNECT_TIMEOUT,
   }
