@@ -21,7 +21,7 @@ end
 -- A set value: nil for unset or empty, as botocore treats "" as unset.
 local function value(getenv, name)
   local v = getenv(name)
-  if v == nil or v == "" then return nil end
+  if not v or v == "" then return nil end
   return v
 end
 M.value = value

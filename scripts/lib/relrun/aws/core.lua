@@ -237,6 +237,7 @@ function M.parse_error(res, protocol, service, operation)
     code, message, rid = xml_error(res)
   end
   local h = res.headers or {}
+  if rid == "" then rid = nil end
   rid = rid or h["x-amzn-requestid"] or h["x-amz-request-id"]
   return M.new_error{ code = code or STATUS_CODES[res.status] or ("HTTP" .. res.status), message = message,
                       status = res.status, request_id = rid, service = service, operation = operation }
@@ -431,7 +432,9 @@ function Client:query(action, version, params, opts)
   local pairs_ = M.flatten(params or {})
   table.insert(pairs_, 1, { "Version", version })
   table.insert(pairs_, 1, { "Action", action })
-  local body = M.query_string(pairs_)
+  -- A form body, encoded as botocore encodes it (urlencode: space as "+"),
+  -- so servers that re-encode the parsed form to check the hash agree.
+  local body = M.query_string(pairs_):gsub("%%20", "+")
   local res, msg, code, err = self:request{
     method = "POST", path = "/", body = body, operation = action, unsigned = opts.unsigned,
     headers = { ["content-type"] = "application/x-www-form-urlencoded; charset=utf-8" },
