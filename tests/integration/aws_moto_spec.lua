@@ -45,7 +45,8 @@ local function raw_iam(action, params)
 end
 
 local TRUST = { Version = "2012-10-17", Statement = { {
-  Effect = "Allow", Principal = { Federated = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com" },
+  Effect = "Allow",
+  Principal = { Federated = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com" },
   Action = "sts:AssumeRoleWithWebIdentity",
   Condition = { StringLike = { ["token.actions.githubusercontent.com:sub"] = "repo:acme/stock-pipeline:*" } } }, {
   Effect = "Allow", Principal = { AWS = "arn:aws:iam::123456789012:user/releaser" }, Action = "sts:AssumeRole" } } }

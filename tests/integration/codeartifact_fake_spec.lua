@@ -38,7 +38,8 @@ end
 local function py(expr, text)
   local path = dir .. "/doc.json"
   R.write(path, text)
-  local code, out = R.run({ "python3", "-c", "import json,sys; d=json.load(open(sys.argv[1])); print(" .. expr .. ")", path })
+  local code, out = R.run({ "python3", "-c",
+    "import json,sys; d=json.load(open(sys.argv[1])); print(" .. expr .. ")", path })
   eq(code, 0, out)
   return (out:gsub("\n$", ""))
 end
@@ -97,7 +98,8 @@ describe("codeartifact fake", function()
                                   "--duration-seconds", "900" })
       ok(#py("d['authorizationToken']", out) > 40, cli .. " token")
       ok(tonumber(py("d['expiration']", out)) or py("d['expiration']", out):match("^%d%d%d%d%-"), cli .. " expiration")
-      out = aws_json(cli, { "get-repository-endpoint", "--domain", "demo", "--repository", "store", "--format", "pypi" })
+      out = aws_json(cli, { "get-repository-endpoint", "--domain", "demo", "--repository", "store",
+                            "--format", "pypi" })
       eq(py("d['repositoryEndpoint']", out), srv.url .. "/d/demo-" .. ACCOUNT .. "/pypi/store/", cli)
       out = aws_json(cli, { "describe-repository", "--domain", "demo", "--repository", "store" })
       eq(py("d['repository']['domainName']", out), "demo")

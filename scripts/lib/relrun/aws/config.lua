@@ -39,38 +39,39 @@ function M.parse(text, source)
     line = line:gsub("\r$", "")
     local indented = line:match("^[ \t]") ~= nil
     local body = trim(line)
-    if body == "" or body:match("^[#;]") then
-      -- blank or comment: nothing
-    elseif not indented and body:match("^%[") then
-      local name = body:match("^%[%s*(.-)%s*%]$")
-      if not name or name == "" then
-        return nil, string.format("%s line %d: malformed section header %q", source, n, body)
-      end
-      current = sections[name] or {}
-      sections[name] = current
-      nested_key, last_key = nil, nil
-    elseif not current then
-      return nil, string.format("%s line %d: %q comes before any [section] header", source, n, body)
-    elseif indented and (nested_key or last_key) then
-      if nested_key then
+    -- blank lines and # or ; comments carry nothing
+    if not (body == "" or body:match("^[#;]")) then
+      if not indented and body:match("^%[") then
+        local name = body:match("^%[%s*(.-)%s*%]$")
+        if not name or name == "" then
+          return nil, string.format("%s line %d: malformed section header %q", source, n, body)
+        end
+        current = sections[name] or {}
+        sections[name] = current
+        nested_key, last_key = nil, nil
+      elseif not current then
+        return nil, string.format("%s line %d: %q comes before any [section] header", source, n, body)
+      elseif indented and (nested_key or last_key) then
+        if nested_key then
+          local k, v = body:match("^([^=:]-)%s*[=:]%s*(.-)$")
+          if not k or k == "" then
+            return nil, string.format("%s line %d: expected 'key = value' under %q, got %q",
+              source, n, nested_key, body)
+          end
+          current[nested_key][k] = v
+        else
+          current[last_key] = current[last_key] .. "\n" .. body
+        end
+      else
         local k, v = body:match("^([^=:]-)%s*[=:]%s*(.-)$")
         if not k or k == "" then
-          return nil, string.format("%s line %d: expected 'key = value' under %q, got %q",
-            source, n, nested_key, body)
+          return nil, string.format("%s line %d: expected 'key = value', got %q", source, n, body)
         end
-        current[nested_key][k] = v
-      else
-        current[last_key] = current[last_key] .. "\n" .. body
-      end
-    else
-      local k, v = body:match("^([^=:]-)%s*[=:]%s*(.-)$")
-      if not k or k == "" then
-        return nil, string.format("%s line %d: expected 'key = value', got %q", source, n, body)
-      end
-      if v == "" then
-        current[k], nested_key, last_key = {}, k, nil
-      else
-        current[k], nested_key, last_key = v, nil, k
+        if v == "" then
+          current[k], nested_key, last_key = {}, k, nil
+        else
+          current[k], nested_key, last_key = v, nil, k
+        end
       end
     end
   end

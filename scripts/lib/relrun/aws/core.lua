@@ -180,12 +180,13 @@ local function describe_error(e)
 end
 
 -- A short explanation of the common refusals: the next thing to try.
+local EXPIRED = "the session token has expired: get fresh credentials (re-run the OIDC step or `aws sso login`)"
 local HINTS = {
   SignatureDoesNotMatch = "the secret access key does not match the access key id: check " ..
     "AWS_SECRET_ACCESS_KEY or the profile's aws_secret_access_key",
   InvalidSignatureException = "the request signature was refused: check the secret access key and the clock",
-  ExpiredToken = "the session token has expired: get fresh credentials (re-run the OIDC step or `aws sso login`)",
-  ExpiredTokenException = "the session token has expired: get fresh credentials (re-run the OIDC step or `aws sso login`)",
+  ExpiredToken = EXPIRED,
+  ExpiredTokenException = EXPIRED,
   InvalidClientTokenId = "the access key id is not known to AWS: check AWS_ACCESS_KEY_ID or the profile",
   UnrecognizedClientException = "the access key id or session token is not known to AWS: check the credentials",
   AccessDenied = "the identity lacks a permission: check the role's policies",
@@ -417,7 +418,7 @@ function Client:json(r)
     if res.body == nil or res.body == "" then return nil end
     local doc = json.decode(res.body)
     if type(doc) ~= "table" then
-      return "the answer is not JSON (" .. #res.body .. " bytes starting " .. string.format("%q", res.body:sub(1, 40)) .. ")"
+      return string.format("the answer is not JSON (%d bytes starting %q)", #res.body, res.body:sub(1, 40))
     end
     res.doc = doc
   end

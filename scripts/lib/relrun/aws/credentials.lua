@@ -255,7 +255,9 @@ local function from_role(name, p, loaded, env, depth)
   elseif p.credential_source == "Environment" then
     local err, code
     src, err, code = from_env(config.getter(env))
-    if not src then return nil, err or ("credential_source Environment of " .. where .. ": no keys in the environment"), code end
+    if not src then
+      return nil, err or ("credential_source Environment of " .. where .. ": no keys in the environment"), code
+    end
   else
     return nil, string.format("%s has role_arn but neither source_profile nor web_identity_token_file", where),
       "CREDENTIALS"
