@@ -3,6 +3,7 @@
 -- credential chain end to end (profile role, web identity file, GitHub
 -- OIDC, container credentials); no secret in any output.
 local peer = require "peer"
+local peers = require "aws_peers"
 local R = require "aws_run"
 local json = require "relrun.json"
 local http = require "relrun.http"
@@ -14,10 +15,11 @@ local iam = require "relrun.aws.iam"
 
 local moto, meta, dir
 local AKID, SECRET              -- a moto IAM user's access key, made while checking is off
+local auth_after, raw_iam
 local ROLE = "arn:aws:iam::123456789012:role/release"
 
 local _ <close> = setmetatable({}, { __close = function()
-  if moto then moto:stop() end
+  if moto then moto.stop() end
   if meta then meta:stop() end
   R.rmdir(dir)
 end })
@@ -30,19 +32,6 @@ local function env(extra)
   return e
 end
 
--- moto checks signatures after `n` more actions (0: from now on).
-local function auth_after(n)
-  local res = assert(http.request{ method = "POST", url = moto.url .. "/moto-api/reset-auth",
-                                   headers = { ["content-type"] = "text/plain" }, body = tostring(n) })
-  eq(res.status, 200, res.body)
-end
-
--- IAM actions relrun's client has no function for (the setup's user and key).
-local function raw_iam(action, params)
-  local c = assert(iam.client{ env = AKID and env() or
-    env{ AWS_ACCESS_KEY_ID = "AKIDSETUP", AWS_SECRET_ACCESS_KEY = "setup" } })
-  return assert(c.core:query(action, "2010-05-08", params))
-end
 
 local TRUST = { Version = "2012-10-17", Statement = { {
   Effect = "Allow",
@@ -53,14 +42,10 @@ local TRUST = { Version = "2012-10-17", Statement = { {
 
 describe("moto", function()
   dir = R.tempdir()
-  moto = peer.start{ argv = { "python3", "tests/support/aws_moto.py", "--port-file", peer.PORT_FILE } }
+  moto = peers.moto()
+  AKID, SECRET, auth_after, raw_iam = moto.akid, moto.secret, moto.auth_after, moto.iam
   meta = peer.start{ argv = { "python3", "tests/fakes/aws_metadata.py", "--port-file", peer.PORT_FILE } }
-  -- Checking is off until auth_after(0): make the user, its key, its policy and the role.
-  raw_iam("CreateUser", { UserName = "releaser" })
-  local key = raw_iam("CreateAccessKey", { UserName = "releaser" })
-  AKID, SECRET = core.xml_text(key, "AccessKey/AccessKeyId"), core.xml_text(key, "AccessKey/SecretAccessKey")
-  raw_iam("PutUserPolicy", { UserName = "releaser", PolicyName = "all", PolicyDocument = json.encode{
-    Version = "2012-10-17", Statement = { { Effect = "Allow", Action = "*", Resource = "*" } } } })
+  -- Checking is off until auth_after(0): the role too.
   raw_iam("CreateRole", { RoleName = "release", AssumeRolePolicyDocument = json.encode(TRUST) })
   raw_iam("PutRolePolicy", { RoleName = "release", PolicyName = "all", PolicyDocument = json.encode{
     Version = "2012-10-17", Statement = { { Effect = "Allow", Action = "*", Resource = "*" } } } })
