@@ -292,6 +292,8 @@ class Handler(BaseHTTPRequestHandler):
         if akid not in keys:
             raise ApiError(403, "UnrecognizedClientException", "The security token included in the request is invalid.")
         secret, token = keys[akid]
+        if token is not None and token in self.server.expired_tokens:
+            raise ApiError(403, "ExpiredTokenException", "The security token included in the request is expired")
         if token is not None and self.headers.get("X-Amz-Security-Token") != token:
             raise ApiError(403, "UnrecognizedClientException", "The security token included in the request is invalid.")
         amz_date = self.headers.get("X-Amz-Date", "")
@@ -728,12 +730,15 @@ def main():
     ap.add_argument("--region", default="us-east-1")
     ap.add_argument("--credentials", action="append", default=None,
                     help="AKID:SECRET[:SESSION_TOKEN]; signatures are checked when given")
+    ap.add_argument("--expired", action="append", default=[],
+                    help="a session token of --credentials that is answered with ExpiredTokenException")
     args = ap.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     server.state = State(args.account, args.region)
     server.region = args.region
     server.keys = None
+    server.expired_tokens = set(args.expired)
     if args.credentials:
         server.keys = {}
         for c in args.credentials:

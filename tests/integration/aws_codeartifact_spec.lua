@@ -64,7 +64,9 @@ end
 describe("codeartifact", function()
   dir = R.tempdir()
   srv = peer.start{ argv = { "python3", "tests/fakes/codeartifact.py", "--port-file", peer.PORT_FILE,
-                             "--credentials", AKID .. ":" .. SECRET, "--account", ACCOUNT } }
+                             "--credentials", AKID .. ":" .. SECRET, "--account", ACCOUNT,
+                             "--credentials", "ASIAEXPIRED0001:expired-secret:expired-session-token",
+                             "--expired", "expired-session-token" } }
   before_each(function() control("DELETE", "/__fault") end)
 
   it("creates and describes a domain and repository", function()
@@ -205,6 +207,22 @@ describe("codeartifact", function()
     eq(d, nil)
     eq(code, "InvalidSignatureException")
     contains(msg, "check the secret access key")
+  end)
+
+  it("says an expired session token has expired and what to do", function()
+    local ca = client{ AWS_ACCESS_KEY_ID = "ASIAEXPIRED0001", AWS_SECRET_ACCESS_KEY = "expired-secret",
+                       AWS_SESSION_TOKEN = "expired-session-token" }
+    local d, msg, code = ca:describe_domain{ domain = "rel" }
+    eq(d, nil)
+    eq(code, "ExpiredTokenException")
+    contains(msg, "get fresh credentials")
+  end)
+
+  it("needs a region and names where to set it", function()
+    local c, msg, code = codeartifact.client{ env = env{ AWS_REGION = false } }
+    eq(c, nil)
+    eq(code, "NO_REGION")
+    contains(msg, "AWS_REGION")
   end)
 
   it("refuses an endpoint that is not a URL, naming the variable", function()

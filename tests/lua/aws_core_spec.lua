@@ -140,3 +140,28 @@ describe("helpers", function()
       "Action=GetCallerIdentity&Version=2011-06-15")
   end)
 end)
+
+describe("sts web identity refusal", function()
+  it("names the role and the token's sub and aud", function()
+    local sts = require "relrun.aws.sts"
+    local b64 = require("relrun.hash").base64_encode
+    local claims = b64('{"sub":"repo:acme/stock-pipeline:environment:release","aud":"sts.amazonaws.com"}')
+      :gsub("=", ""):gsub("+", "-"):gsub("/", "_")
+    local jwt = "eyJhbGciOiJSUzI1NiJ9." .. claims .. ".c2lnbmF0dXJl"
+    eq(sts.jwt_claims(jwt).sub, "repo:acme/stock-pipeline:environment:release")
+    local transport, seen = script{ { status = 403, body = "<ErrorResponse><Error><Type>Sender</Type>" ..
+      "<Code>AccessDenied</Code><Message>Not authorized to perform sts:AssumeRoleWithWebIdentity</Message>" ..
+      "</Error><RequestId>r-1</RequestId></ErrorResponse>" } }
+    local c = assert(sts.client{ unsigned = true, region = "us-east-1", endpoint = "http://127.0.0.1:9",
+                                 transport = transport })
+    local creds, msg, code = c:assume_role_with_web_identity{ role_arn = "arn:aws:iam::1:role/release",
+                                                             session_name = "s", token = jwt }
+    eq(creds, nil)
+    eq(code, "AccessDenied")
+    eq(seen[1].headers.authorization, nil, "sent unsigned")
+    contains(msg, "arn:aws:iam::1:role/release")
+    contains(msg, 'sub "repo:acme/stock-pipeline:environment:release"')
+    contains(msg, 'aud "sts.amazonaws.com"')
+    ok(not msg:find(jwt, 1, true), "the token itself is not in the message")
+  end)
+end)

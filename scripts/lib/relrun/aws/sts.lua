@@ -75,6 +75,26 @@ function Client:assume_role(a)
   return c
 end
 
+-- The claims of a JWT (its middle part), for explaining a refusal; nil when
+-- the token is not a JWT. The claims are not secret; the token is.
+function M.jwt_claims(token)
+  local payload = type(token) == "string" and token:match("^[^.]+%.([^.]+)%.")
+  if not payload then return nil end
+  local b64 = payload:gsub("-", "+"):gsub("_", "/")
+  b64 = b64 .. string.rep("=", (4 - #b64 % 4) % 4)
+  local raw = require("relrun.hash").base64_decode(b64)
+  local claims = raw and require("relrun.json").decode(raw)
+  return type(claims) == "table" and claims or nil
+end
+
+local function trust_hint(role_arn, token)
+  local claims = M.jwt_claims(token) or {}
+  local aud = type(claims.aud) == "table" and table.concat(claims.aud, ",") or claims.aud
+  return string.format("the trust policy of %s did not accept this token (sub %q, aud %q): its conditions must " ..
+    "match both (a GitHub environment makes sub repo:ORG/REPO:environment:NAME); run relrun scripts/doctor.lua",
+    tostring(role_arn), tostring(claims.sub or "?"), tostring(aud or "?"))
+end
+
 -- assume_role_with_web_identity{ role_arn, session_name, token, duration } -> creds
 -- (+ subject, audience, provider). Sent unsigned, as the token is the proof.
 function Client:assume_role_with_web_identity(a)
@@ -85,9 +105,7 @@ function Client:assume_role_with_web_identity(a)
   }, { unsigned = true })
   if not r then
     if err and (code == "AccessDenied" or code == "InvalidIdentityToken") then
-      err.hint = "the role's trust policy did not accept this token: compare its `sub` and `aud` " ..
-        "claims with the trust policy's conditions (a GitHub environment makes `sub` " ..
-        "repo:ORG/REPO:environment:NAME); run relrun scripts/doctor.lua"
+      err.hint = trust_hint(a.role_arn, a.token)
       err.line = err.line .. "; " .. err.hint
       msg = err.line
     end
