@@ -1,0 +1,758 @@
+/*
+ * relrun.fs: files, folders, globs, temporary folders and the environment,
+ * straight on POSIX calls.
+ *
+ * Expected failures return nil, "<operation> <path>: <strerror>", "<ERRNO>".
+ * Nothing malloc'd, no fd and no DIR is held across a Lua call that can
+ * raise: such resources live in a small "guard" userdata whose __gc releases
+ * them if a memory error unwinds past us.
+ */
+#include "rr.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#define GUARD_T "relrun.fs.guard"
+#define TEMPDIR_T "relrun.fs.tempdir"
+#define CHUNK (64 * 1024)
+
+/* ---- errors ------------------------------------------------------------ */
+
+/* The errno's own name ("EFBIG"); rr_errno_name knows only the common ones. */
+static const char *errno_code(int err) {
+    const char *name = strerrorname_np(err);
+    return name != NULL ? name : rr_errno_name(err);
+}
+
+static int fail_errno(lua_State *L, const char *op, const char *path, int err) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s %s: %s", op, path, strerror(err));
+    lua_pushstring(L, errno_code(err));
+    return 3;
+}
+
+/* ---- guard: releases an fd, a scandir list or a glob on unwinding ------ */
+
+typedef struct {
+    int fd;                 /* -1 when none */
+    struct dirent **names;  /* scandir result */
+    int n;
+    glob_t gl;
+    int globbed;
+} guard;
+
+static void guard_release(guard *g) {
+    if (g->fd >= 0) close(g->fd);
+    g->fd = -1;
+    if (g->names != NULL) {
+        for (int i = 0; i < g->n; i++) free(g->names[i]);
+        free(g->names);
+        g->names = NULL;
+    }
+    if (g->globbed) globfree(&g->gl);
+    g->globbed = 0;
+}
+
+static int guard_gc(lua_State *L) {
+    guard_release(luaL_checkudata(L, 1, GUARD_T));
+    return 0;
+}
+
+/* Push a new empty guard; release it with guard_done. */
+static guard *guard_new(lua_State *L) {
+    guard *g = rr_newhandle(L, sizeof *g, GUARD_T);
+    g->fd = -1;
+    return g;
+}
+
+/* ---- small helpers ----------------------------------------------------- */
+
+static int write_all(int fd, const char *p, size_t n) {
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* A mode given as an integer (0x1a4, tonumber("644", 8)) or an octal string ("644"). */
+static mode_t check_mode(lua_State *L, int arg) {
+    lua_Integer m;
+    if (lua_type(L, arg) == LUA_TSTRING) {
+        const char *s = lua_tostring(L, arg);
+        char *end;
+        long v = strtol(s, &end, 8);
+        luaL_argcheck(L, *s != '\0' && *end == '\0', arg, "mode must be octal digits");
+        m = v;
+    } else {
+        m = luaL_checkinteger(L, arg);
+    }
+    luaL_argcheck(L, m >= 0 && m <= 07777, arg, "mode out of range");
+    return (mode_t)m;
+}
+
+static mode_t current_umask(void) {
+    mode_t m = umask(022);
+    umask(m);
+    return m;
+}
+
+/* Push the folder part of `path` (POSIX dirname: "a" -> ".", "/a" -> "/"). */
+static void push_dirname(lua_State *L, const char *p, size_t n) {
+    while (n > 1 && p[n - 1] == '/') n--;          /* trailing slashes */
+    while (n > 0 && p[n - 1] != '/') n--;          /* last component */
+    if (n == 0) { lua_pushliteral(L, "."); return; }
+    while (n > 1 && p[n - 1] == '/') n--;          /* slashes before it */
+    lua_pushlstring(L, p, n);
+}
+
+static void push_basename(lua_State *L, const char *p, size_t n) {
+    size_t end, start;
+    while (n > 1 && p[n - 1] == '/') n--;
+    end = n;
+    start = end;
+    while (start > 0 && p[start - 1] != '/') start--;
+    if (start == end && end > 0) { lua_pushliteral(L, "/"); return; }
+    lua_pushlstring(L, p + start, end - start);
+}
+
+/* ---- read, write, append ----------------------------------------------- */
+
+static int fs_read(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    luaL_Buffer b;
+    guard *g = guard_new(L);                         /* [path, guard] */
+    int err;
+    g->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (g->fd < 0) return fail_errno(L, "read", path, errno);
+    luaL_buffinit(L, &b);
+    for (;;) {
+        char *p = luaL_prepbuffsize(&b, CHUNK);
+        ssize_t r = read(g->fd, p, CHUNK);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            err = errno;
+            guard_release(g);
+            return fail_errno(L, "read", path, err);
+        }
+        if (r == 0) break;
+        luaL_addsize(&b, (size_t)r);
+    }
+    luaL_pushresult(&b);                             /* [path, guard, data] */
+    guard_release(g);
+    return 1;
+}
+
+/*
+ * Atomic replace: a temp file beside `path` (same file system, so rename is
+ * atomic), the data, fsync, rename over `path`, fsync of the folder. Readers
+ * see the old or the new content, never a mix; on any failure the temp file
+ * is removed and `path` is untouched. `fill` writes the content into fd.
+ */
+typedef int (*fill_fn)(lua_State *L, int fd, void *ud, const char **what);
+
+static int atomic_replace(lua_State *L, const char *path, int has_mode, mode_t mode,
+                          fill_fn fill, void *ud) {
+    size_t plen = strlen(path), n;
+    struct stat st;
+    const char *what = "write";
+    char *tmp;
+    int err, dirfd;
+    guard *g;
+
+    if (!has_mode) {
+        if (stat(path, &st) == 0) mode = st.st_mode & 07777;
+        else mode = 0666 & ~current_umask();
+    }
+    push_dirname(L, path, plen);
+    lua_pushliteral(L, "/.");
+    push_basename(L, path, plen);
+    lua_pushliteral(L, ".relrun-XXXXXX");
+    lua_concat(L, 4);                                /* [.., template] */
+    /* mkostemp edits its template: give it a buffer of our own, never a
+     * (possibly shared, interned) Lua string. */
+    n = lua_rawlen(L, -1);
+    tmp = lua_newuserdatauv(L, n + 1, 0);            /* [.., template, tmp] */
+    memcpy(tmp, lua_tostring(L, -2), n + 1);
+    g = guard_new(L);                                /* [.., template, tmp, guard] */
+    g->fd = mkostemp(tmp, O_CLOEXEC);
+    if (g->fd < 0) return fail_errno(L, "write", path, errno);
+    if (fchmod(g->fd, mode) != 0 || fill(L, g->fd, ud, &what) != 0 || fsync(g->fd) != 0)
+        goto fail;
+    err = close(g->fd);
+    g->fd = -1;
+    if (err != 0) goto fail;
+    what = "rename into";
+    if (rename(tmp, path) != 0) goto fail;
+    /* Make the rename itself durable; a failure here changes nothing visible. */
+    push_dirname(L, path, plen);
+    dirfd = open(lua_tostring(L, -1), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd >= 0) {
+        fsync(dirfd);
+        close(dirfd);
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+fail:
+    err = errno;
+    guard_release(g);
+    unlink(tmp);
+    return fail_errno(L, what, path, err);
+}
+
+typedef struct { const char *data; size_t len; } bytes;
+
+static int fill_bytes(lua_State *L, int fd, void *ud, const char **what) {
+    bytes *b = ud;
+    (void)L; (void)what;
+    return write_all(fd, b->data, b->len);
+}
+
+static int fs_write(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    bytes b;
+    int has_mode = !lua_isnoneornil(L, 3);
+    mode_t mode = has_mode ? check_mode(L, 3) : 0;
+    b.data = luaL_checklstring(L, 2, &b.len);
+    return atomic_replace(L, path, has_mode, mode, fill_bytes, &b);
+}
+
+static int fs_append(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    size_t len;
+    const char *data = luaL_checklstring(L, 2, &len);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+    int err;
+    if (fd < 0) return fail_errno(L, "append to", path, errno);
+    if (write_all(fd, data, len) != 0) {
+        err = errno;
+        close(fd);
+        return fail_errno(L, "append to", path, err);
+    }
+    if (close(fd) != 0) return fail_errno(L, "append to", path, errno);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* copy: streamed through a 64 KiB buffer into an atomic replace of dst,
+ * keeping the source's permission bits. */
+typedef struct { int fd; const char *src; } copy_src;
+
+static int fill_copy(lua_State *L, int fd, void *ud, const char **what) {
+    copy_src *c = ud;
+    char buf[CHUNK];
+    (void)L;
+    for (;;) {
+        ssize_t r = read(c->fd, buf, sizeof buf);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            *what = "copy (reading the source) to";
+            return -1;
+        }
+        if (r == 0) return 0;
+        if (write_all(fd, buf, (size_t)r) != 0) return -1;
+    }
+}
+
+static int fs_copy(lua_State *L) {
+    const char *src = luaL_checkstring(L, 1);
+    const char *dst = luaL_checkstring(L, 2);
+    struct stat st = {0};
+    copy_src c;
+    guard *g = guard_new(L);
+    int n;
+    g->fd = open(src, O_RDONLY | O_CLOEXEC);
+    if (g->fd < 0) return fail_errno(L, "copy", src, errno);
+    errno = 0;
+    if (fstat(g->fd, &st) != 0 || S_ISDIR(st.st_mode)) {
+        int err = errno;
+        if (err == 0 || S_ISDIR(st.st_mode)) err = EISDIR;
+        guard_release(g);
+        return fail_errno(L, "copy", src, err);
+    }
+    c.fd = g->fd;
+    c.src = src;
+    n = atomic_replace(L, dst, 1, st.st_mode & 07777, fill_copy, &c);
+    guard_release(g);
+    return n;
+}
+
+/* ---- stat, exists ------------------------------------------------------ */
+
+static const char *type_name(mode_t m) {
+    if (S_ISREG(m)) return "file";
+    if (S_ISDIR(m)) return "directory";
+    if (S_ISLNK(m)) return "link";
+    return "other";
+}
+
+static void push_stat(lua_State *L, const struct stat *st) {
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, type_name(st->st_mode));
+    lua_setfield(L, -2, "type");
+    lua_pushinteger(L, (lua_Integer)st->st_size);
+    lua_setfield(L, -2, "size");
+    lua_pushnumber(L, (lua_Number)st->st_mtim.tv_sec + (lua_Number)st->st_mtim.tv_nsec / 1e9);
+    lua_setfield(L, -2, "mtime");
+    lua_pushinteger(L, (lua_Integer)(st->st_mode & 07777));
+    lua_setfield(L, -2, "mode");
+}
+
+static int fs_stat(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    struct stat st;
+    if (stat(path, &st) != 0) return fail_errno(L, "stat", path, errno);
+    push_stat(L, &st);
+    return 1;
+}
+
+static int fs_lstat(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    struct stat st;
+    if (lstat(path, &st) != 0) return fail_errno(L, "lstat", path, errno);
+    push_stat(L, &st);
+    return 1;
+}
+
+static int fs_exists(lua_State *L) {
+    struct stat st;
+    lua_pushboolean(L, stat(luaL_checkstring(L, 1), &st) == 0);
+    return 1;
+}
+
+/* ---- mkdir -p ---------------------------------------------------------- */
+
+static int mkdir_one(const char *p, mode_t mode) {
+    struct stat st;
+    if (mkdir(p, mode) == 0) return 0;
+    if (errno == EEXIST && stat(p, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) return 0;
+        errno = ENOTDIR;
+    }
+    return -1;
+}
+
+static int fs_mkdir(lua_State *L) {
+    size_t len;
+    const char *path = luaL_checklstring(L, 1, &len);
+    mode_t mode = lua_isnoneornil(L, 2) ? 0777 : check_mode(L, 2);
+    char *p = (char *)lua_newuserdatauv(L, len + 1, 0);   /* a scratch copy Lua owns */
+    memcpy(p, path, len + 1);
+    /* Create each parent in turn, cutting the string at each slash. */
+    for (size_t i = 1; i < len; i++) {
+        if (p[i] != '/' || p[i - 1] == '/') continue;
+        p[i] = '\0';
+        if (mkdir_one(p, mode) != 0) return fail_errno(L, "mkdir", p, errno);
+        p[i] = '/';
+    }
+    if (mkdir_one(p, mode) != 0) return fail_errno(L, "mkdir", path, errno);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* ---- remove ------------------------------------------------------------ */
+
+/*
+ * Recursive removal works through directory fds (openat with O_NOFOLLOW,
+ * unlinkat), so a symlink inside the tree is removed as a link and never
+ * followed, and a folder swapped for a link mid-way is not entered.
+ * On failure `bad` holds the name that failed (relative to its folder).
+ */
+typedef struct { int err; char bad[NAME_MAX + 1]; } rm_state;
+
+static int rm_note(rm_state *s, const char *name, int err) {
+    if (s->err == 0) {
+        s->err = err;
+        strncpy(s->bad, name, sizeof s->bad - 1);
+    }
+    return -1;
+}
+
+static int rm_tree_at(int parent, const char *name, rm_state *s);
+
+static int rm_contents(int dfd, rm_state *s) {
+    DIR *d = fdopendir(dfd);
+    struct dirent *e;
+    int rc = 0;
+    if (d == NULL) { close(dfd); return rm_note(s, ".", errno); }
+    while ((errno = 0, e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        if (rm_tree_at(dirfd(d), e->d_name, s) != 0) rc = -1;
+    }
+    if (errno != 0) rc = rm_note(s, ".", errno);
+    closedir(d);
+    return rc;
+}
+
+static int rm_tree_at(int parent, const char *name, rm_state *s) {
+    int fd;
+    if (unlinkat(parent, name, 0) == 0 || errno == ENOENT) return 0;
+    if (errno != EISDIR && errno != EPERM) return rm_note(s, name, errno);
+    /* A folder (Linux says EISDIR, POSIX allows EPERM): empty it, then rmdir. */
+    fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return rm_note(s, name, errno);
+    if (rm_contents(fd, s) != 0) return -1;
+    if (unlinkat(parent, name, AT_REMOVEDIR) != 0 && errno != ENOENT)
+        return rm_note(s, name, errno);
+    return 0;
+}
+
+static int fs_remove(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    int recursive = 0;
+    struct stat st;
+    rm_state s;
+    if (!lua_isnoneornil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        recursive = rr_optfield_boolean(L, 2, "recursive", 0);
+    }
+    if (lstat(path, &st) != 0) {
+        if (errno == ENOENT) { lua_pushboolean(L, 1); return 1; }
+        return fail_errno(L, "remove", path, errno);
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        if (unlink(path) != 0 && errno != ENOENT) return fail_errno(L, "remove", path, errno);
+    } else if (!recursive) {
+        if (rmdir(path) != 0 && errno != ENOENT) return fail_errno(L, "remove", path, errno);
+    } else {
+        memset(&s, 0, sizeof s);
+        if (rm_tree_at(AT_FDCWD, path, &s) != 0) {
+            if (strcmp(s.bad, path) == 0 || strcmp(s.bad, ".") == 0)
+                return fail_errno(L, "remove", path, s.err);
+            lua_pushfstring(L, "%s (in the tree of %s)", s.bad, path);
+            return fail_errno(L, "remove", lua_tostring(L, -1), s.err);
+        }
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* ---- list, glob -------------------------------------------------------- */
+
+static int not_dots(const struct dirent *e) {
+    return strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+}
+
+/* Byte order, not the locale's collation: the same result on every machine. */
+static int by_bytes(const struct dirent **a, const struct dirent **b) {
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static int fs_list(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    guard *g = guard_new(L);
+    g->n = scandir(path, &g->names, not_dots, by_bytes);
+    if (g->n < 0) {
+        g->n = 0;
+        g->names = NULL;
+        return fail_errno(L, "list", path, errno);
+    }
+    lua_createtable(L, g->n, 0);
+    for (int i = 0; i < g->n; i++) {
+        lua_pushstring(L, g->names[i]->d_name);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_remove(L, -2);
+    guard_release(g);
+    return 1;
+}
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int fs_glob(lua_State *L) {
+    const char *pattern = luaL_checkstring(L, 1);
+    guard *g = guard_new(L);
+    int rc = glob(pattern, GLOB_NOSORT, NULL, &g->gl);
+    g->globbed = 1;
+    if (rc == GLOB_NOMATCH) g->gl.gl_pathc = 0;
+    else if (rc != 0) {
+        guard_release(g);
+        if (rc == GLOB_NOSPACE) return luaL_error(L, "glob %s: out of memory", pattern);
+        return rr_failf(L, "EIO", "glob %s: a folder could not be read", pattern);
+    }
+    qsort(g->gl.gl_pathv, g->gl.gl_pathc, sizeof(char *), cmp_str);
+    lua_createtable(L, (int)g->gl.gl_pathc, 0);
+    for (size_t i = 0; i < g->gl.gl_pathc; i++) {
+        lua_pushstring(L, g->gl.gl_pathv[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    lua_remove(L, -2);
+    guard_release(g);
+    return 1;
+}
+
+/* ---- tempdir ----------------------------------------------------------- */
+
+typedef struct {
+    int open;
+    char path[];   /* the mkdtemp template, then the folder's path */
+} tempdir;
+
+static tempdir *check_tempdir(lua_State *L) {
+    tempdir *t = luaL_checkudata(L, 1, TEMPDIR_T);
+    if (!t->open) luaL_error(L, "attempt to use a closed " TEMPDIR_T);
+    return t;
+}
+
+/* Remove the folder; safe to call twice. Returns 0 or an errno. */
+static int tempdir_release(tempdir *t, rm_state *s) {
+    if (!t->open) return 0;
+    t->open = 0;
+    memset(s, 0, sizeof *s);
+    if (rm_tree_at(AT_FDCWD, t->path, s) != 0) return s->err;
+    return 0;
+}
+
+static int tempdir_gc(lua_State *L) {
+    rm_state s;
+    tempdir_release(luaL_checkudata(L, 1, TEMPDIR_T), &s);
+    return 0;
+}
+
+static int tempdir_close(lua_State *L) {
+    tempdir *t = luaL_checkudata(L, 1, TEMPDIR_T);
+    rm_state s;
+    int err = tempdir_release(t, &s);
+    if (err != 0) return fail_errno(L, "remove temporary folder", t->path, err);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int tempdir_index(lua_State *L) {
+    tempdir *t = luaL_checkudata(L, 1, TEMPDIR_T);
+    const char *key = luaL_checkstring(L, 2);
+    if (strcmp(key, "close") != 0) check_tempdir(L);  /* close stays idempotent */
+    if (strcmp(key, "path") == 0) {
+        lua_pushstring(L, t->path);
+        return 1;
+    }
+    luaL_getmetatable(L, TEMPDIR_T);
+    lua_getfield(L, -1, key);
+    return 1;
+}
+
+static int tempdir_tostring(lua_State *L) {
+    tempdir *t = luaL_checkudata(L, 1, TEMPDIR_T);
+    if (t->open) lua_pushfstring(L, TEMPDIR_T " (%s)", t->path);
+    else lua_pushliteral(L, TEMPDIR_T " (closed)");
+    return 1;
+}
+
+static int fs_tempdir(lua_State *L) {
+    const char *prefix = luaL_optstring(L, 1, "relrun-");
+    const char *base = getenv("TMPDIR");
+    size_t n;
+    tempdir *t;
+    luaL_argcheck(L, strchr(prefix, '/') == NULL, 1, "prefix must not contain '/'");
+    if (base == NULL || *base == '\0') base = "/tmp";
+    lua_pushfstring(L, "%s/%sXXXXXX", base, prefix);
+    n = lua_rawlen(L, -1);
+    t = rr_newhandle(L, sizeof *t + n + 1, TEMPDIR_T);
+    memcpy(t->path, lua_tostring(L, -2), n + 1);
+    if (mkdtemp(t->path) == NULL) return fail_errno(L, "create temporary folder in", base, errno);
+    t->open = 1;
+    return 1;
+}
+
+/* ---- paths ------------------------------------------------------------- */
+
+/* join(a, b, ...): "/" between parts; an absolute part starts over; empty
+ * parts are skipped. */
+static int fs_join(lua_State *L) {
+    int n = lua_gettop(L);
+    luaL_Buffer b;
+    int start = 1;
+    for (int i = 1; i <= n; i++) {
+        const char *s = luaL_checkstring(L, i);
+        if (s[0] == '/') start = i;
+    }
+    luaL_buffinit(L, &b);
+    for (int i = start, first = 1; i <= n; i++) {
+        size_t len;
+        const char *s = lua_tolstring(L, i, &len);
+        if (len == 0) continue;
+        if (!first && luaL_bufflen(&b) > 0 && luaL_buffaddr(&b)[luaL_bufflen(&b) - 1] != '/')
+            luaL_addchar(&b, '/');
+        luaL_addlstring(&b, s, len);
+        first = 0;
+    }
+    luaL_pushresult(&b);
+    return 1;
+}
+
+static int fs_basename(lua_State *L) {
+    size_t n;
+    const char *p = luaL_checklstring(L, 1, &n);
+    push_basename(L, p, n);
+    return 1;
+}
+
+static int fs_dirname(lua_State *L) {
+    size_t n;
+    const char *p = luaL_checklstring(L, 1, &n);
+    push_dirname(L, p, n);
+    return 1;
+}
+
+static int push_cwd(lua_State *L) {
+    char buf[PATH_MAX];
+    if (getcwd(buf, sizeof buf) == NULL) return -1;
+    lua_pushstring(L, buf);
+    return 0;
+}
+
+static int fs_cwd(lua_State *L) {
+    if (push_cwd(L) != 0) return fail_errno(L, "getcwd", ".", errno);
+    return 1;
+}
+
+/* absolute(p): p against the current folder, "." and ".." resolved by text
+ * alone (no symlinks are read; realpath does that). */
+static int fs_absolute(lua_State *L) {
+    size_t n;
+    const char *p = luaL_checklstring(L, 1, &n);
+    luaL_Buffer b;
+    const char *s, *end;
+    if (p[0] != '/') {
+        if (push_cwd(L) != 0) return fail_errno(L, "getcwd", ".", errno);
+        lua_pushliteral(L, "/");
+        lua_pushvalue(L, 1);
+        lua_concat(L, 3);
+        p = lua_tolstring(L, -1, &n);
+    }
+    luaL_buffinit(L, &b);
+    for (s = p, end = p + n; s < end;) {
+        const char *e = memchr(s, '/', (size_t)(end - s));
+        size_t len;
+        if (e == NULL) e = end;
+        len = (size_t)(e - s);
+        if (len == 0 || (len == 1 && s[0] == '.')) {
+            /* skip */
+        } else if (len == 2 && s[0] == '.' && s[1] == '.') {
+            while (luaL_bufflen(&b) > 0 && luaL_buffaddr(&b)[luaL_bufflen(&b) - 1] != '/')
+                luaL_buffsub(&b, 1);
+            if (luaL_bufflen(&b) > 0) luaL_buffsub(&b, 1);
+        } else {
+            luaL_addchar(&b, '/');
+            luaL_addlstring(&b, s, len);
+        }
+        s = e + 1;
+    }
+    if (luaL_bufflen(&b) == 0) luaL_addchar(&b, '/');
+    luaL_pushresult(&b);
+    return 1;
+}
+
+static int fs_realpath(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    char buf[PATH_MAX];
+    if (realpath(path, buf) == NULL) return fail_errno(L, "realpath", path, errno);
+    lua_pushstring(L, buf);
+    return 1;
+}
+
+/* ---- links, modes, renames --------------------------------------------- */
+
+static int fs_chmod(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    if (chmod(path, check_mode(L, 2)) != 0) return fail_errno(L, "chmod", path, errno);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int fs_rename(lua_State *L) {
+    const char *from = luaL_checkstring(L, 1);
+    const char *to = luaL_checkstring(L, 2);
+    if (rename(from, to) != 0) {
+        lua_pushfstring(L, "%s to %s", from, to);
+        return fail_errno(L, "rename", lua_tostring(L, -1), errno);
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int fs_symlink(lua_State *L) {
+    const char *target = luaL_checkstring(L, 1);
+    const char *path = luaL_checkstring(L, 2);
+    if (symlink(target, path) != 0) return fail_errno(L, "symlink", path, errno);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int fs_readlink(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    char buf[PATH_MAX];
+    ssize_t n = readlink(path, buf, sizeof buf);
+    if (n < 0) return fail_errno(L, "readlink", path, errno);
+    if ((size_t)n == sizeof buf) return fail_errno(L, "readlink", path, ENAMETOOLONG);
+    lua_pushlstring(L, buf, (size_t)n);
+    return 1;
+}
+
+/* ---- environment ------------------------------------------------------- */
+
+static int fs_getenv(lua_State *L) {
+    const char *v = getenv(luaL_checkstring(L, 1));
+    if (v == NULL) lua_pushnil(L);
+    else lua_pushstring(L, v);
+    return 1;
+}
+
+static int fs_setenv(lua_State *L) {
+    const char *name = luaL_checkstring(L, 1);
+    luaL_argcheck(L, *name != '\0' && strchr(name, '=') == NULL, 1,
+                  "a variable name must be non-empty and without '='");
+    if (lua_isnoneornil(L, 2)) {
+        if (unsetenv(name) != 0) return fail_errno(L, "unsetenv", name, errno);
+    } else if (setenv(name, luaL_checkstring(L, 2), 1) != 0) {
+        return fail_errno(L, "setenv", name, errno);
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* ---- module ------------------------------------------------------------ */
+
+static const luaL_Reg fs_funcs[] = {
+    {"read", fs_read}, {"write", fs_write}, {"append", fs_append}, {"copy", fs_copy},
+    {"exists", fs_exists}, {"stat", fs_stat}, {"lstat", fs_lstat},
+    {"mkdir", fs_mkdir}, {"remove", fs_remove}, {"list", fs_list}, {"glob", fs_glob},
+    {"tempdir", fs_tempdir},
+    {"join", fs_join}, {"basename", fs_basename}, {"dirname", fs_dirname},
+    {"absolute", fs_absolute}, {"cwd", fs_cwd}, {"realpath", fs_realpath},
+    {"chmod", fs_chmod}, {"rename", fs_rename}, {"symlink", fs_symlink},
+    {"readlink", fs_readlink}, {"getenv", fs_getenv}, {"setenv", fs_setenv},
+    {NULL, NULL}};
+
+static const luaL_Reg tempdir_methods[] = {
+    {"close", tempdir_close}, {"__close", tempdir_gc}, {"__gc", tempdir_gc},
+    {"__tostring", tempdir_tostring}, {NULL, NULL}};
+
+int luaopen_relrun_fs(lua_State *L) {
+    luaL_newmetatable(L, GUARD_T);
+    lua_pushcfunction(L, guard_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+    rr_newclass(L, TEMPDIR_T, tempdir_methods);
+    luaL_getmetatable(L, TEMPDIR_T);
+    lua_pushcfunction(L, tempdir_index);   /* .path, and methods only while open */
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+    luaL_newlib(L, fs_funcs);
+    return 1;
+}

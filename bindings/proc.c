@@ -1,0 +1,812 @@
+/*
+ * relrun.proc: run programs with an argv (never a shell), an environment,
+ * a folder, stdin from a string, stdout/stderr captured, streamed by line
+ * to a Lua function, inherited, discarded or sent to a file; a timeout; and
+ * Ctrl-C that stops the child too.
+ *
+ * run{} and spawn{} share one handle type (relrun.proc.process): run spawns,
+ * waits with the timeout's kill policy and closes. Everything the child
+ * holds (pid, pipe fds, output buffers) lives in the handle, so an error
+ * that unwinds past us (out of memory, an interruption) still leaves no
+ * zombie, no fd and no memory behind once the handle is collected.
+ *
+ * The wait is one poll(2) loop over the stdin pipe, the stdout and stderr
+ * pipes and a pidfd of the child: stdin is written only as fast as the
+ * child reads while both outputs are drained, so no pipe fills up and
+ * nothing deadlocks, whatever the sizes.
+ */
+#include "rr.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define PROCESS_T "relrun.proc.process"
+#define CHUNK (64 * 1024)
+#define KILL_GRACE 2.0          /* seconds between SIGTERM and SIGKILL */
+#define TICK_MS 200             /* longest poll, so a missed Ctrl-C is seen */
+
+/* user values of a process handle */
+enum { UV_OUT_CB = 1, UV_ERR_CB, UV_STDIN, UV_RESULT, UV_COUNT = UV_RESULT };
+
+enum { M_INHERIT, M_NULL, M_CAPTURE, M_LINES, M_FILE };
+
+typedef struct {
+    char *data;
+    size_t len, cap;
+} growbuf;
+
+typedef struct {
+    int fd;          /* parent's read end, -1 when closed */
+    int child_fd;    /* child's write end until the spawn, then -1 */
+    int mode;
+    growbuf buf;     /* captured bytes, or the unfinished line */
+} stream;
+
+typedef struct {
+    pid_t pid;       /* 0 before the spawn */
+    int pidfd;       /* readable once the child exits; -1 if unavailable */
+    int reaped, status;
+    int closed;
+    int timed_out;
+    int in_fd, in_child_fd;
+    size_t in_off;   /* bytes of the stdin string written so far */
+    stream out, err;
+} process;
+
+/* ---- small helpers ----------------------------------------------------- */
+
+static const char *errno_code(int err) {
+    const char *name = strerrorname_np(err);
+    return name != NULL ? name : rr_errno_name(err);
+}
+
+static void close_fd(int *fd) {
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+}
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int buf_add(growbuf *b, const char *p, size_t n) {
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        char *d;
+        while (cap < b->len + n) cap *= 2;
+        d = realloc(b->data, cap);
+        if (d == NULL) return -1;
+        b->data = d;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+static void buf_free(growbuf *b) {
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+/* ---- the handle's life ------------------------------------------------- */
+
+static void close_pipes(process *p) {
+    close_fd(&p->in_fd);
+    close_fd(&p->in_child_fd);
+    close_fd(&p->out.fd);
+    close_fd(&p->out.child_fd);
+    close_fd(&p->err.fd);
+    close_fd(&p->err.child_fd);
+}
+
+/* Non-blocking reap; 1 once the child is gone. */
+static int try_reap(process *p) {
+    if (p->pid <= 0 || p->reaped) return 1;
+    for (;;) {
+        pid_t r = waitpid(p->pid, &p->status, WNOHANG);
+        if (r == p->pid) break;
+        if (r < 0 && errno == EINTR) continue;
+        if (r == 0) return 0;
+        p->status = 0;    /* ECHILD: someone else reaped it; nothing to wait for */
+        break;
+    }
+    p->reaped = 1;
+    close_fd(&p->pidfd);
+    return 1;
+}
+
+static void kill_and_reap(process *p) {
+    if (p->pid <= 0 || p->reaped) return;
+    kill(p->pid, SIGKILL);
+    while (waitpid(p->pid, &p->status, 0) < 0 && errno == EINTR) {}
+    p->reaped = 1;
+    close_fd(&p->pidfd);
+}
+
+/* Release everything; safe to call twice. A still-running child is killed:
+ * an unreachable handle can never be waited for, and a zombie or an orphan
+ * server outliving the script is worse than a stopped one. */
+static void release(process *p) {
+    if (p->closed) return;
+    p->closed = 1;
+    kill_and_reap(p);
+    close_pipes(p);
+    close_fd(&p->pidfd);
+    buf_free(&p->out.buf);
+    buf_free(&p->err.buf);
+}
+
+static int process_gc(lua_State *L) {
+    release(luaL_checkudata(L, 1, PROCESS_T));
+    return 0;
+}
+
+static process *check_open(lua_State *L) {
+    process *p = luaL_checkudata(L, 1, PROCESS_T);
+    if (p->closed) luaL_error(L, "attempt to use a closed " PROCESS_T);
+    return p;
+}
+
+static process *new_process(lua_State *L) {
+    process *p = lua_newuserdatauv(L, sizeof *p, UV_COUNT);
+    memset(p, 0, sizeof *p);
+    p->pidfd = p->in_fd = p->in_child_fd = -1;
+    p->out.fd = p->out.child_fd = p->err.fd = p->err.child_fd = -1;
+    luaL_setmetatable(L, PROCESS_T);
+    return p;
+}
+
+/* ---- options ----------------------------------------------------------- */
+
+/* [opts] -> pushes a userdata array of char*, NULL-terminated, pointing into
+ * the strings of the table at `t` (which stays on the stack, anchoring them). */
+static char **string_array(lua_State *L, int t, int n) {
+    char **a = lua_newuserdatauv(L, sizeof(char *) * ((size_t)n + 1), 0);
+    for (int i = 1; i <= n; i++) {
+        lua_rawgeti(L, t, i);
+        a[i - 1] = (char *)lua_tostring(L, -1);
+        lua_pop(L, 1);
+    }
+    a[n] = NULL;
+    return a;
+}
+
+/* Push a copy of opts.argv (at index 1) as strings: a non-empty list. */
+static int check_argv(lua_State *L) {
+    int n;
+    if (lua_getfield(L, 1, "argv") != LUA_TTABLE) luaL_error(L, "option 'argv' must be a list of strings");
+    n = (int)luaL_len(L, -1);
+    if (n < 1) luaL_error(L, "option 'argv' must not be empty");
+    lua_createtable(L, n, 0);
+    for (int i = 1; i <= n; i++) {
+        int t = lua_rawgeti(L, -2, i);
+        if (t != LUA_TSTRING && t != LUA_TNUMBER) luaL_error(L, "argv[%d] must be a string", i);
+        lua_tostring(L, -1);
+        lua_rawseti(L, -2, i);
+    }
+    lua_remove(L, -2);
+    return n;
+}
+
+/* Push the child's environment as a list of "NAME=value" strings: the
+ * current one (unless clear_env), with opts.env's additions and removals. */
+static int build_env(lua_State *L) {
+    int clear = rr_optfield_boolean(L, 1, "clear_env", 0);
+    int n = 0;
+    lua_newtable(L);                                  /* name -> value */
+    for (char **e = environ; !clear && *e != NULL; e++) {
+        const char *eq = strchr(*e, '=');
+        if (eq == NULL) continue;
+        lua_pushlstring(L, *e, (size_t)(eq - *e));
+        lua_pushstring(L, eq + 1);
+        lua_rawset(L, -3);
+    }
+    lua_getfield(L, 1, "env");
+    if (!lua_isnil(L, -1)) {
+        luaL_argexpected(L, lua_istable(L, -1), 1, "table as option 'env'");
+        lua_pushnil(L);
+        while (lua_next(L, -2) != 0) {            /* [names, env, k, v] */
+            const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+            if (k == NULL || *k == '\0' || strchr(k, '='))
+                luaL_error(L, "env: names must be non-empty strings without '='");
+            if (lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1)) {
+                lua_pop(L, 1);
+                lua_pushnil(L);                   /* false removes */
+            } else if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER) {
+                luaL_error(L, "env.%s must be a string, a number or false", k);
+            } else {
+                lua_tostring(L, -1);
+            }
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_rawset(L, -5);
+        }
+    }
+    lua_pop(L, 1);
+    lua_newtable(L);                                  /* [names, list] */
+    lua_pushnil(L);
+    while (lua_next(L, -3) != 0) {
+        lua_pushfstring(L, "%s=%s", lua_tostring(L, -2), lua_tostring(L, -1));
+        lua_rawseti(L, -4, ++n);
+        lua_pop(L, 1);
+    }
+    lua_remove(L, -2);
+    return n;
+}
+
+/* PATH as the child will see it: from its environment list at `envt`. */
+static const char *child_path(lua_State *L, int envt, int n) {
+    for (int i = 1; i <= n; i++) {
+        const char *s;
+        lua_rawgeti(L, envt, i);
+        s = lua_tostring(L, -1);
+        lua_pop(L, 1);
+        if (strncmp(s, "PATH=", 5) == 0) return s + 5;   /* anchored by the list */
+    }
+    return NULL;
+}
+
+static int is_executable(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+/* Push the program to execute: `name` itself when it has a slash, else the
+ * first executable on `path` (execvp's rule, without its shell fallback).
+ * Returns 0, or pushes nothing and returns -1. */
+static int find_program(lua_State *L, const char *name, const char *path) {
+    if (strchr(name, '/') != NULL) {
+        lua_pushstring(L, name);
+        return 0;
+    }
+    if (*name == '\0') return -1;
+    if (path == NULL) path = "/usr/local/bin:/usr/bin:/bin";
+    for (const char *s = path;; ) {
+        const char *e = strchr(s, ':');
+        size_t len = e ? (size_t)(e - s) : strlen(s);
+        if (len == 0) lua_pushfstring(L, "./%s", name);     /* empty entry: the current folder */
+        else {
+            lua_pushlstring(L, s, len);
+            lua_pushfstring(L, "/%s", name);
+            lua_concat(L, 2);
+        }
+        if (is_executable(lua_tostring(L, -1))) return 0;
+        lua_pop(L, 1);
+        if (e == NULL) return -1;
+        s = e + 1;
+    }
+}
+
+/* stdout/stderr option -> mode; a function or {file=...} is kept in the
+ * handle `h`'s user value `uv`. */
+static int stream_mode(lua_State *L, int h, const char *key, int uv) {
+    int t = lua_getfield(L, 1, key), mode = -1;
+    if (t == LUA_TNIL) mode = M_CAPTURE;
+    else if (t == LUA_TFUNCTION) mode = M_LINES;
+    else if (t == LUA_TTABLE) {
+        if (lua_getfield(L, -1, "file") != LUA_TSTRING)
+            luaL_error(L, "option '%s': {file = path} needs a path", key);
+        lua_pop(L, 1);
+        mode = M_FILE;
+    } else if (t == LUA_TSTRING) {
+        const char *s = lua_tostring(L, -1);
+        if (strcmp(s, "capture") == 0) mode = M_CAPTURE;
+        else if (strcmp(s, "inherit") == 0) mode = M_INHERIT;
+        else if (strcmp(s, "null") == 0) mode = M_NULL;
+    }
+    if (mode < 0)
+        luaL_error(L, "option '%s' must be \"capture\", \"inherit\", \"null\", a function or {file = path}", key);
+    if (mode == M_LINES || mode == M_FILE) lua_setiuservalue(L, h, uv);
+    else lua_pop(L, 1);
+    return mode;
+}
+
+/* stdin option: a string is the data; {file = path} reads a file; false is
+ * /dev/null; nil inherits ours. */
+static int stdin_mode(lua_State *L, int h) {
+    int t = lua_getfield(L, 1, "stdin");
+    if (t == LUA_TNIL) { lua_pop(L, 1); return M_INHERIT; }
+    if (t == LUA_TBOOLEAN && !lua_toboolean(L, -1)) { lua_pop(L, 1); return M_NULL; }
+    if (t == LUA_TSTRING) { lua_setiuservalue(L, h, UV_STDIN); return M_CAPTURE; }
+    if (t == LUA_TTABLE && lua_getfield(L, -1, "file") == LUA_TSTRING) {
+        lua_pop(L, 1);
+        lua_setiuservalue(L, h, UV_STDIN);
+        return M_FILE;
+    }
+    return luaL_error(L, "option 'stdin' must be a string (the data), {file = path} or false");
+}
+
+/* ---- spawning ---------------------------------------------------------- */
+
+/* A pipe whose parent end is non-blocking; both ends close-on-exec (the
+ * spawn's dup2 onto 0/1/2 clears the flag on the child's copy). */
+static int make_pipe(int *parent, int *child, int parent_reads) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) return -1;
+    *parent = parent_reads ? fds[0] : fds[1];
+    *child = parent_reads ? fds[1] : fds[0];
+    fcntl(*parent, F_SETFL, O_NONBLOCK);
+    return 0;
+}
+
+/* The path of a {file = path} option kept in user value `uv` of `h`. */
+static const char *file_option(lua_State *L, int h, int uv, int *append) {
+    const char *path;
+    lua_getiuservalue(L, h, uv);
+    lua_getfield(L, -1, "file");
+    path = lua_tostring(L, -1);              /* anchored by the handle */
+    *append = rr_optfield_boolean(L, -2, "append", 0);
+    lua_pop(L, 2);
+    return path;
+}
+
+/* Open the child's end of stdout/stderr. Returns 0, or -1 with errno and
+ * the failing path (or NULL) in *what. */
+static int open_stream(lua_State *L, int h, stream *s, int uv, const char **what) {
+    int append;
+    *what = NULL;
+    if (s->mode == M_CAPTURE || s->mode == M_LINES) return make_pipe(&s->fd, &s->child_fd, 1);
+    if (s->mode != M_FILE) return 0;
+    *what = file_option(L, h, uv, &append);
+    s->child_fd = open(*what, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0666);
+    return s->child_fd < 0 ? -1 : 0;
+}
+
+static int open_stdin(lua_State *L, int h, process *p, int mode, const char **what) {
+    int append;
+    *what = NULL;
+    if (mode == M_CAPTURE) return make_pipe(&p->in_fd, &p->in_child_fd, 0);
+    if (mode != M_FILE) return 0;
+    *what = file_option(L, h, UV_STDIN, &append);
+    p->in_child_fd = open(*what, O_RDONLY | O_CLOEXEC);
+    return p->in_child_fd < 0 ? -1 : 0;
+}
+
+/* What the child's fd `target` gets. */
+static int plan_fd(posix_spawn_file_actions_t *fa, int mode, int child_fd, int target) {
+    if (mode == M_NULL)  /* O_RDWR: no child trips over a read-only stdout */
+        return posix_spawn_file_actions_addopen(fa, target, "/dev/null", O_RDWR, 0);
+    if (child_fd >= 0) return posix_spawn_file_actions_adddup2(fa, child_fd, target);
+    return 0;
+}
+
+/*
+ * Spawn with everything prepared in Lua-owned memory; nothing here raises
+ * between init and destroy of the spawn objects. posix_spawn reports an exec
+ * failure (glibc waits for the exec), so a missing program is an errno here.
+ */
+static int do_spawn(process *p, const char *prog, char **argv, char **envp, const char *cwd,
+                    int in_mode) {
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    sigset_t all, none;
+    int rc;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&attr);
+    sigfillset(&all);
+    sigemptyset(&none);
+    /* The child starts with default signal handling and nothing blocked,
+     * whatever relrun itself ignores or blocks. */
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    rc = plan_fd(&fa, in_mode, p->in_child_fd, 0);
+    if (rc == 0) rc = plan_fd(&fa, p->out.mode, p->out.child_fd, 1);
+    if (rc == 0) rc = plan_fd(&fa, p->err.mode, p->err.child_fd, 2);
+    /* Descriptors some library opened without O_CLOEXEC stay with us. */
+    if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+    if (rc == 0 && cwd != NULL) rc = posix_spawn_file_actions_addchdir_np(&fa, cwd);
+    if (rc == 0) rc = posix_spawn(&p->pid, prog, &fa, &attr, argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (rc != 0) {
+        p->pid = 0;
+        return rc;
+    }
+    p->pidfd = pidfd_open(p->pid, 0);   /* -1 on old kernels: we tick instead */
+    if (p->pidfd >= 0) fcntl(p->pidfd, F_SETFD, FD_CLOEXEC);
+    return 0;
+}
+
+/* Why a spawn could not happen: nil, "cannot run PROG: [what: ]strerror", code. */
+static int spawn_failed(lua_State *L, process *p, const char *prog, const char *what, int err) {
+    release(p);
+    if (what != NULL)
+        return rr_failf(L, errno_code(err), "cannot run %s: %s: %s", prog, what, strerror(err));
+    return rr_failf(L, errno_code(err), "cannot run %s: %s", prog, strerror(err));
+}
+
+/*
+ * [opts] -> [opts, argv, envlist, handle] and *out, returning 0; or nothing
+ * acquired and nil, msg, code pushed, returning 3.
+ */
+static int start(lua_State *L, process **out) {
+    int argc, envc, in_mode, h, rc;
+    const char *cwd, *name, *prog, *what;
+    char **argv, **envp;
+    process *p;
+    struct stat st;
+
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    argc = check_argv(L);                           /* [opts, argv] */
+    envc = build_env(L);                            /* [opts, argv, envlist] */
+    cwd = rr_optfield_string(L, 1, "cwd", NULL);
+    p = new_process(L);                             /* [opts, argv, envlist, handle] */
+    h = lua_gettop(L);
+    in_mode = stdin_mode(L, h);
+    p->out.mode = stream_mode(L, h, "stdout", UV_OUT_CB);
+    p->err.mode = stream_mode(L, h, "stderr", UV_ERR_CB);
+
+    lua_rawgeti(L, 2, 1);
+    name = lua_tostring(L, -1);
+    if (find_program(L, name, child_path(L, 3, envc)) != 0)
+    {
+        release(p);
+        return rr_failf(L, "ENOENT", "cannot run %s: not found on PATH", name);
+    }
+    prog = lua_tostring(L, -1);                     /* [.., handle, name, prog] */
+    if (cwd != NULL) {      /* checked here: posix_spawn would blame the program */
+        int err = stat(cwd, &st) != 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+        if (err != 0) return spawn_failed(L, p, name, lua_pushfstring(L, "folder %s", cwd), err);
+    }
+    argv = string_array(L, 2, argc);
+    envp = string_array(L, 3, envc);
+    if (open_stdin(L, h, p, in_mode, &what) != 0 || open_stream(L, h, &p->out, UV_OUT_CB, &what) != 0 ||
+        open_stream(L, h, &p->err, UV_ERR_CB, &what) != 0)
+        return spawn_failed(L, p, prog, what, errno);
+    rc = do_spawn(p, prog, argv, envp, cwd, in_mode);
+    close_fd(&p->in_child_fd);
+    close_fd(&p->out.child_fd);
+    close_fd(&p->err.child_fd);
+    if (rc != 0) return spawn_failed(L, p, prog, NULL, rc);
+    lua_settop(L, h);
+    *out = p;
+    return 0;
+}
+
+/* ---- waiting ----------------------------------------------------------- */
+
+/* Stack slots the wait loop uses: the callbacks, the stdin string, and the
+ * first error raised by a callback. */
+typedef struct {
+    int out_cb, err_cb;       /* stack indices or 0 */
+    const char *in_data;
+    size_t in_len;
+    int error_slot;           /* a stack slot holding nil, or the error */
+    int failed;               /* a callback raised; stop feeding lines */
+    int nomem;
+} waitctx;
+
+static void call_line(lua_State *L, waitctx *w, int cb, const char *s, size_t n) {
+    if (w->failed) return;
+    lua_pushvalue(L, cb);
+    lua_pushlstring(L, s, n);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+        lua_replace(L, w->error_slot);
+        w->failed = 1;
+    }
+}
+
+/* Hand each complete line (without its "\n") to the callback; keep the rest. */
+static void feed_lines(lua_State *L, waitctx *w, stream *s, int cb, const char *data, size_t n, int eof) {
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (data[i] != '\n') continue;
+        if (s->buf.len > 0) {
+            if (buf_add(&s->buf, data + start, i - start) != 0) { w->nomem = 1; return; }
+            call_line(L, w, cb, s->buf.data, s->buf.len);
+            s->buf.len = 0;
+        } else {
+            call_line(L, w, cb, data + start, i - start);
+        }
+        start = i + 1;
+    }
+    if (buf_add(&s->buf, data + start, n - start) != 0) { w->nomem = 1; return; }
+    if (eof && s->buf.len > 0) {
+        call_line(L, w, cb, s->buf.data, s->buf.len);
+        s->buf.len = 0;
+    }
+}
+
+static void drain(lua_State *L, waitctx *w, stream *s, int cb) {
+    char chunk[CHUNK];
+    for (;;) {
+        ssize_t r = read(s->fd, chunk, sizeof chunk);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && errno == EAGAIN) return;
+        if (r <= 0) {               /* EOF (or a read error: treat as the end) */
+            if (s->mode == M_LINES) feed_lines(L, w, s, cb, "", 0, 1);
+            close_fd(&s->fd);
+            return;
+        }
+        if (s->mode == M_LINES) feed_lines(L, w, s, cb, chunk, (size_t)r, 0);
+        else if (buf_add(&s->buf, chunk, (size_t)r) != 0) w->nomem = 1;
+        if (w->nomem) return;
+    }
+}
+
+/* Write what the pipe takes now. SIGPIPE is blocked around the write so a
+ * child that exits without reading its input costs us EPIPE, not our life. */
+static void feed_stdin(process *p, waitctx *w) {
+    sigset_t pipe_set, old, pending;
+    ssize_t r;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    do {
+        r = write(p->in_fd, w->in_data + p->in_off, w->in_len - p->in_off);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0 && errno == EPIPE) {
+        struct timespec zero = {0, 0};
+        sigpending(&pending);
+        if (sigismember(&pending, SIGPIPE) && !sigismember(&old, SIGPIPE))
+            sigtimedwait(&pipe_set, NULL, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (r > 0) p->in_off += (size_t)r;
+    if ((r < 0 && errno != EAGAIN) || p->in_off >= w->in_len) close_fd(&p->in_fd);
+}
+
+enum { W_DONE, W_TIMEOUT, W_INTERRUPTED };
+
+/*
+ * Poll until the child is reaped and its pipes are at EOF. With `deadline`
+ * (> 0), either return W_TIMEOUT there (spawn's :wait) or, with `kill`, send
+ * SIGTERM, then SIGKILL KILL_GRACE seconds later (run). After a kill we stop
+ * reading once the child is gone and the grace is over: a grandchild may
+ * still hold the pipes.
+ */
+static int wait_loop(lua_State *L, process *p, waitctx *w, double deadline, int kill_on_deadline) {
+    int was_interrupted = rr_interrupted();
+    double hard = 0;
+    for (;;) {
+        struct pollfd fds[4];
+        stream *which[4];
+        int n = 0, ms = TICK_MS;
+        double t;
+        if (!was_interrupted && rr_interrupted()) return W_INTERRUPTED;
+        if (w->failed || w->nomem) return W_DONE;
+        try_reap(p);
+        if (p->reaped && p->out.fd < 0 && p->err.fd < 0) {
+            close_fd(&p->in_fd);
+            return W_DONE;
+        }
+        t = now();
+        if (deadline > 0 && t >= deadline && !p->timed_out) {
+            if (!kill_on_deadline) return W_TIMEOUT;
+            p->timed_out = 1;
+            if (!p->reaped) kill(p->pid, SIGTERM);
+            hard = t + KILL_GRACE;
+        }
+        if (p->timed_out && t >= hard) {
+            kill_and_reap(p);
+            close_pipes(p);
+            return W_DONE;
+        }
+        if (p->in_fd >= 0) { fds[n].fd = p->in_fd; fds[n].events = POLLOUT; which[n++] = NULL; }
+        if (p->out.fd >= 0) { fds[n].fd = p->out.fd; fds[n].events = POLLIN; which[n++] = &p->out; }
+        if (p->err.fd >= 0) { fds[n].fd = p->err.fd; fds[n].events = POLLIN; which[n++] = &p->err; }
+        if (!p->reaped && p->pidfd >= 0) { fds[n].fd = p->pidfd; fds[n].events = POLLIN; which[n++] = NULL; }
+        if (!p->reaped && p->pidfd < 0) ms = 10;            /* no pidfd: look often */
+        if (p->timed_out) t = hard - t;
+        else t = deadline > 0 ? deadline - t : 1e9;
+        if (t * 1000 < ms) ms = (int)(t * 1000) + 1;
+        if (poll(fds, (nfds_t)n, ms) < 0) continue;          /* EINTR: look at the flag */
+        for (int i = 0; i < n; i++) {
+            if (fds[i].revents == 0) continue;
+            if (which[i] != NULL) drain(L, w, which[i], which[i] == &p->out ? w->out_cb : w->err_cb);
+            else if (fds[i].fd == p->in_fd) feed_stdin(p, w);
+        }
+    }
+}
+
+/* Push the result table {code, signal, stdout, stderr, timed_out}. */
+static void push_result(lua_State *L, process *p) {
+    lua_createtable(L, 0, 5);
+    if (WIFEXITED(p->status)) {
+        lua_pushinteger(L, WEXITSTATUS(p->status));
+        lua_setfield(L, -2, "code");
+    } else if (WIFSIGNALED(p->status)) {
+        lua_pushinteger(L, WTERMSIG(p->status));
+        lua_setfield(L, -2, "signal");
+    }
+    if (p->out.mode == M_CAPTURE) {
+        lua_pushlstring(L, p->out.buf.data ? p->out.buf.data : "", p->out.buf.len);
+        lua_setfield(L, -2, "stdout");
+    }
+    if (p->err.mode == M_CAPTURE) {
+        lua_pushlstring(L, p->err.buf.data ? p->err.buf.data : "", p->err.buf.len);
+        lua_setfield(L, -2, "stderr");
+    }
+    lua_pushboolean(L, p->timed_out);
+    lua_setfield(L, -2, "timed_out");
+    buf_free(&p->out.buf);
+    buf_free(&p->err.buf);
+}
+
+/*
+ * The handle at `h`: wait, then push the result (cached in the handle for a
+ * second :wait). Returns the number of values pushed. Raises a callback's
+ * error or the interruption only after the child is dead and reaped.
+ */
+static int finish(lua_State *L, int h, double timeout, int kill_on_deadline) {
+    process *p = lua_touserdata(L, h);
+    waitctx w;
+    int r;
+    memset(&w, 0, sizeof w);
+    if (lua_getiuservalue(L, h, UV_RESULT) == LUA_TTABLE) return 1;
+    lua_pop(L, 1);
+    lua_getiuservalue(L, h, UV_OUT_CB);
+    w.out_cb = lua_isfunction(L, -1) ? lua_gettop(L) : 0;
+    lua_getiuservalue(L, h, UV_ERR_CB);
+    w.err_cb = lua_isfunction(L, -1) ? lua_gettop(L) : 0;
+    lua_getiuservalue(L, h, UV_STDIN);
+    w.in_data = lua_tolstring(L, -1, &w.in_len);
+    lua_pushnil(L);
+    w.error_slot = lua_gettop(L);
+    r = wait_loop(L, p, &w, timeout > 0 ? now() + timeout : 0, kill_on_deadline);
+    if (r == W_TIMEOUT) return rr_failf(L, "ETIMEDOUT", "process %d still running after %f s", (int)p->pid, timeout);
+    if (r == W_INTERRUPTED || w.failed || w.nomem) {
+        kill_and_reap(p);
+        close_pipes(p);
+        buf_free(&p->out.buf);
+        buf_free(&p->err.buf);
+        if (r == W_INTERRUPTED) return rr_raise_interrupted(L);
+        if (w.nomem) return luaL_error(L, "not enough memory for the output of process %d", (int)p->pid);
+        lua_pushvalue(L, w.error_slot);
+        return lua_error(L);
+    }
+    push_result(L, p);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, h, UV_RESULT);
+    return 1;
+}
+
+/* ---- the module -------------------------------------------------------- */
+
+static double opt_timeout(lua_State *L) {
+    return rr_optfield_number(L, 1, "timeout", 0);
+}
+
+static int proc_run(lua_State *L) {
+    process *p;
+    double timeout;
+    int n;
+    luaL_checktype(L, 1, LUA_TTABLE);
+    timeout = opt_timeout(L);
+    if ((n = start(L, &p)) != 0) return n;
+    n = finish(L, lua_gettop(L), timeout, 1);
+    release(p);
+    return n;
+}
+
+static int proc_spawn(lua_State *L) {
+    process *p;
+    int n = start(L, &p);
+    if (n != 0) return n;
+    return 1;
+}
+
+static int p_wait(lua_State *L) {
+    double timeout;
+    check_open(L);
+    timeout = luaL_optnumber(L, 2, 0);
+    luaL_argcheck(L, timeout >= 0, 2, "timeout must be >= 0");
+    return finish(L, 1, timeout, 0);
+}
+
+static int check_signal(lua_State *L, int arg) {
+    static const struct { const char *name; int sig; } names[] = {
+        {"TERM", SIGTERM}, {"KILL", SIGKILL}, {"INT", SIGINT}, {"HUP", SIGHUP},
+        {"QUIT", SIGQUIT}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"STOP", SIGSTOP},
+        {"CONT", SIGCONT}, {NULL, 0}};
+    const char *s;
+    if (lua_isnoneornil(L, arg)) return SIGTERM;
+    if (lua_type(L, arg) == LUA_TNUMBER) return (int)luaL_checkinteger(L, arg);
+    s = luaL_checkstring(L, arg);
+    if (strncmp(s, "SIG", 3) == 0) s += 3;
+    for (int i = 0; names[i].name; i++)
+        if (strcmp(s, names[i].name) == 0) return names[i].sig;
+    return luaL_argerror(L, arg, "unknown signal name");
+}
+
+static int p_kill(lua_State *L) {
+    process *p = check_open(L);
+    int sig = check_signal(L, 2);
+    if (try_reap(p)) return rr_failf(L, "ESRCH", "process %d has already exited", (int)p->pid);
+    if (kill(p->pid, sig) != 0) return rr_fail_errno(L, "kill", errno);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int p_running(lua_State *L) {
+    process *p = check_open(L);
+    lua_pushboolean(L, !try_reap(p));
+    return 1;
+}
+
+/* :close(): a gentle stop for servers: SIGTERM, up to KILL_GRACE seconds,
+ * then SIGKILL. Idempotent. */
+static int p_close(lua_State *L) {
+    process *p = luaL_checkudata(L, 1, PROCESS_T);
+    if (!p->closed && !try_reap(p)) {
+        double until = now() + KILL_GRACE;
+        kill(p->pid, SIGTERM);
+        while (!try_reap(p) && now() < until) {
+            struct pollfd pf = {p->pidfd, POLLIN, 0};
+            poll(&pf, p->pidfd >= 0 ? 1 : 0, 20);
+        }
+    }
+    release(p);
+    return 0;
+}
+
+static int p_index(lua_State *L) {
+    process *p = check_open(L);
+    const char *key = luaL_checkstring(L, 2);
+    if (strcmp(key, "pid") == 0) {
+        lua_pushinteger(L, p->pid);
+        return 1;
+    }
+    luaL_getmetatable(L, PROCESS_T);
+    lua_getfield(L, -1, key);
+    return 1;
+}
+
+static int p_tostring(lua_State *L) {
+    process *p = luaL_checkudata(L, 1, PROCESS_T);
+    if (p->closed) lua_pushliteral(L, PROCESS_T " (closed)");
+    else lua_pushfstring(L, PROCESS_T " (%d)", (int)p->pid);
+    return 1;
+}
+
+static int proc_which(lua_State *L) {
+    const char *name = luaL_checkstring(L, 1);
+    if (find_program(L, name, getenv("PATH")) != 0) {
+        lua_pushnil(L);
+        return 1;
+    }
+    if (strchr(name, '/') != NULL && !is_executable(name)) lua_pushnil(L);
+    return 1;
+}
+
+static int proc_pid(lua_State *L) {
+    lua_pushinteger(L, getpid());
+    return 1;
+}
+
+static const luaL_Reg proc_funcs[] = {
+    {"run", proc_run}, {"spawn", proc_spawn}, {"which", proc_which}, {"pid", proc_pid},
+    {NULL, NULL}};
+
+static const luaL_Reg process_methods[] = {
+    {"wait", p_wait}, {"kill", p_kill}, {"running", p_running}, {"close", p_close},
+    {"__close", p_close}, {"__gc", process_gc}, {"__tostring", p_tostring}, {NULL, NULL}};
+
+int luaopen_relrun_proc(lua_State *L) {
+    rr_newclass(L, PROCESS_T, process_methods);
+    luaL_getmetatable(L, PROCESS_T);
+    lua_pushcfunction(L, p_index);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+    luaL_newlib(L, proc_funcs);
+    return 1;
+}
