@@ -118,7 +118,7 @@ end
 
 -- commit(n [, message]): n commits, each changing a file.
 function Repo:commit(n, message)
-  for k = 1, n or 1 do
+  for _ = 1, n or 1 do
     self.count = (self.count or 0) + 1
     self:write("file.txt", tostring(self.count) .. "\n")
     self:git("add file.txt")

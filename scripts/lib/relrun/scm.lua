@@ -177,7 +177,9 @@ end
 local function facts(root)
   local git = require "relrun.git"
   local repo, err, code = git.open(root)
-  if not repo then fail(code == "GIT_ENOTFOUND" and "NOT_A_REPO" or code, "%s is not a git repository (%s)", root, err) end
+  if not repo then
+    fail(code == "GIT_ENOTFOUND" and "NOT_A_REPO" or code, "%s is not a git repository (%s)", root, err)
+  end
   local workdir = repo:workdir()
   if not workdir then fail("BARE", "%s is a bare repository: no checkout to version", root) end
   local f = { workdir = (workdir:gsub("/$", "")), shallow = repo:is_shallow() }
