@@ -200,7 +200,11 @@ local function facts(root)
     f.tag, f.distance, f.node = d.tag, d.distance, "g" .. d.short
   elseif dcode == "GIT_ENOTFOUND" then
     f.node = "g" .. head.id:sub(1, 7)
-    f.distance = repo:count_commits("HEAD")
+    local n, cerr, ccode = repo:count_commits("HEAD")
+    if not n then
+      git_fail("counting the commits of HEAD" .. (f.shallow and " in this shallow clone" or ""), cerr, ccode)
+    end
+    f.distance = n
   else
     git_fail("describe", derr, dcode)
   end
