@@ -496,7 +496,14 @@ function M.gate(dir, tag)
     local want = select(2, tag_version(tag, cfg))
     local info
     info, err, code = M.explain({ dir = dir, config = cfg })
-    if not info then fail(code, "%s", err) end
+    if not info then
+      local repo = require("relrun.git").open(cfg.root)
+      if repo and repo:is_shallow() then
+        fail("SHALLOW", "cannot compute the version of %s: the clone is shallow (%s); check out with"
+          .. " fetch-depth: 0 (actions/checkout) or run `git fetch --unshallow --tags`", tag, err)
+      end
+      fail(code, "%s", err)
+    end
     if info.how ~= "git" then
       if info.version == want then return want end
       fail("MISMATCH", "version %s (from %s) is not the tag's %s", info.version,
