@@ -220,10 +220,23 @@ static int r_is_shallow(lua_State *L) {
     return 1;
 }
 
+/* Empty: HEAD unborn and no reference at all. (libgit2's is_empty also
+ * wants HEAD on its idea of the default branch, which `git init -b main`
+ * does not match.) */
 static int r_is_empty(lua_State *L) {
-    int e = git_repository_is_empty(check_repo(L));
-    if (e < 0) return git_fail(L, e, "cannot tell whether the repository is empty");
-    lua_pushboolean(L, e == 1);
+    git_repository *repo = check_repo(L);
+    git_reference_iterator *it;
+    git_reference *ref;
+    int unborn = git_repository_head_unborn(repo), err;
+    if (unborn < 0) return git_fail(L, unborn, "cannot read HEAD");
+    if (unborn == 1 && (err = git_reference_iterator_new(&it, repo)) == 0) {
+        if (git_reference_next(&ref, it) == 0) {
+            git_reference_free(ref);
+            unborn = 0;
+        }
+        git_reference_iterator_free(it);
+    }
+    lua_pushboolean(L, unborn == 1);
     return 1;
 }
 
@@ -289,10 +302,11 @@ static int r_config(lua_State *L) {
     if (err < 0) return git_fail(L, err, "cannot read git config");
     {
         luaL_Buffer b; /* copy out first: the git_buf must not outlive a raise */
-        char *copy = luaL_buffinitsize(L, &b, buf.size);
-        memcpy(copy, buf.ptr, buf.size);
+        size_t size = buf.size;
+        char *copy = luaL_buffinitsize(L, &b, size);
+        memcpy(copy, buf.ptr, size);
         git_buf_dispose(&buf);
-        luaL_pushresultsize(&b, buf.size);
+        luaL_pushresultsize(&b, size);
     }
     return 1;
 }
@@ -972,6 +986,21 @@ static int finish_depth(walk *w, search *s) {
     return 0;
 }
 
+/* With the queue empty, git stops once the last commit is reachable from
+ * every candidate of the smallest depth so far. */
+static int covered_by_best(const walk *w, const search *s, uint32_t c) {
+    uint32_t best_depth = UINT32_MAX, within = 0;
+    for (int i = 0; i < s->ncand; i++) {
+        if (s->cand[i].depth < best_depth) {
+            best_depth = s->cand[i].depth;
+            within = s->cand[i].flag;
+        } else if (s->cand[i].depth == best_depth) {
+            within |= s->cand[i].flag;
+        }
+    }
+    return (w->node[c].flags & within) == within;
+}
+
 /* The main walk (git's describe_commit). Returns 0 with s->ncand candidates
  * sorted best first, or -1 on error. */
 static int describe_walk(walk *w, search *s, uint32_t start, const tagname *names, int tags_too,
@@ -1003,7 +1032,7 @@ static int describe_walk(walk *w, search *s, uint32_t start, const tagname *name
         }
         for (int i = 0; i < s->ncand; i++)
             if (!(w->node[c].flags & s->cand[i].flag)) s->cand[i].depth++;
-        if (s->annotated && w->nheap == 0) break;
+        if (s->annotated && w->nheap == 0 && covered_by_best(w, s, c)) break;
         if (push_parents(w, s, c) < 0) return -1;
     }
     if (s->ncand == 0) return 0;
@@ -1200,10 +1229,22 @@ static void filter_tags(lua_State *L, int patterns, taglist *l) {
 typedef struct {
     int found;          /* 1: result valid; 0: nothing describes it */
     int any_names;
-    char *tag;
+    char tag[1024];
     uint32_t distance;
     git_oid id;
 } described;
+
+/* The name git prints: an annotated tag's own name (the one inside the tag
+ * object, which a renamed ref does not change), else the ref's name. */
+static void described_name(git_repository *repo, const tagname *t, described *out) {
+    git_tag *tag;
+    out->found = 1;
+    snprintf(out->tag, sizeof out->tag, "%s", t->name);
+    if (t->annotated && git_tag_lookup(&tag, repo, &t->target) == 0) {
+        if (git_tag_name(tag) != NULL) snprintf(out->tag, sizeof out->tag, "%s", git_tag_name(tag));
+        git_tag_free(tag);
+    }
+}
 
 /* Everything in C, nothing that raises: the caller pushes the result. */
 static int describe_commit(git_repository *repo, const git_oid *id, tagname *t, size_t n,
@@ -1220,8 +1261,7 @@ static int describe_commit(git_repository *repo, const git_oid *id, tagname *t, 
         if (!is_zero(&t[i].commit) && (tags_too || t[i].annotated)) out->any_names = 1;
     if ((start = node_get(&w, id, -2)) < 0) { walk_free(&w); return GIT_ERROR; }
     if (w.node[start].name >= 0 && (tags_too || t[w.node[start].name].annotated)) {
-        out->found = 1;
-        out->tag = t[w.node[start].name].name;
+        described_name(repo, &t[w.node[start].name], out);
         out->distance = 0;
         walk_free(&w);
         return 0;
@@ -1232,8 +1272,7 @@ static int describe_commit(git_repository *repo, const git_oid *id, tagname *t, 
         return err;
     }
     if (s.ncand > 0) {
-        out->found = 1;
-        out->tag = t[s.cand[0].name].name;
+        described_name(repo, &t[s.cand[0].name], out);
         out->distance = s.cand[0].depth;
     }
     walk_free(&w);
@@ -1261,7 +1300,7 @@ static int r_describe(lua_State *L) {
         if (ty != LUA_TNIL) patterns = lua_gettop(L);
     }
     if ((err = resolve_commit(repo, rev, &id)) < 0) {
-        if (err == GIT_EUNBORNBRANCH || (err == GIT_ENOTFOUND && git_repository_is_empty(repo) == 1))
+        if (err == GIT_EUNBORNBRANCH || git_repository_head_unborn(repo) == 1)
             return rr_fail(L, "cannot describe: the repository has no commits yet",
                            "GIT_EUNBORNBRANCH");
         return fail_rev(L, err, rev);
@@ -1458,7 +1497,7 @@ static int r_log(lua_State *L) {
     int err = git_revwalk_new(&wk, repo);
     if (err < 0) return git_fail(L, err, "cannot walk history");
     gw->ptr = wk;
-    git_revwalk_sorting(wk, GIT_SORT_TIME);
+    git_revwalk_sorting(wk, GIT_SORT_NONE);
     if ((err = walker_push(wk, repo, range)) < 0) return fail_rev(L, err, range);
     if ((err = abbrev_open(L, &a, repo)) < 0) return git_fail(L, err, "cannot open object database");
     lua_newtable(L);
@@ -1796,8 +1835,20 @@ static int r_push(lua_State *L) {
     if ((err = remote_get(L, repo, name, gr, &x)) < 0) return remote_missing(L, err, name);
     callbacks_init(&opts.callbacks, &x);
     err = git_remote_push(gr->ptr, refspecs, &opts);
+    if (err < 0) {
+        /* name what was pushed: libgit2's message often does not */
+        luaL_Buffer b;
+        luaL_buffinit(L, &b);
+        luaL_addstring(&b, "push of ");
+        for (size_t i = 0; i < refspecs->count; i++) {
+            if (i > 0) luaL_addstring(&b, ", ");
+            luaL_addstring(&b, refspecs->strings[i]);
+        }
+        luaL_addstring(&b, " to");
+        luaL_pushresult(&b);
+        return xfer_fail(L, err, &x, lua_tostring(L, -1));
+    }
     guard_release(gs);
-    if (err < 0) return xfer_fail(L, err, &x, "push to");
     if (x.rejected[0] != '\0')
         return rr_failf(L, "GIT_EREJECTED", "%s rejected %s%s%s", x.url, x.rejected,
                         x.remote_msg[0] ? "; remote said: " : "", x.remote_msg);

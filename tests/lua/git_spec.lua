@@ -1,0 +1,397 @@
+-- relrun.git against the real git CLI: every scenario is built by git in a
+-- temp folder and relrun's answer is compared with what git prints.
+local git = require "relrun.git"
+local fx = require "git_fixtures"
+
+local RELRUN = os.getenv("RELRUN") or "build/relrun"
+local sh, run, q = fx.sh, fx.git, fx.quote
+
+local dirs = {}
+local function newrepo()
+  local d = fx.repo()
+  dirs[#dirs + 1] = d
+  return d
+end
+local function tempdir()
+  local d = fx.tempdir()
+  dirs[#dirs + 1] = d
+  return d
+end
+after_each(function()
+  for _, d in ipairs(dirs) do fx.rmrf(d) end
+  dirs = {}
+end)
+
+describe("open", function()
+  it("discovers the repository from a subfolder", function()
+    local d = newrepo()
+    fx.commit(d, "one")
+    assert(os.execute("mkdir -p " .. q(d .. "/a/b")))
+    local r = assert(git.open(d .. "/a/b"))
+    eq(r:workdir(), sh("realpath " .. q(d)) .. "/")
+    eq(r:path(), sh("realpath " .. q(d)) .. "/.git/")
+    r:close()
+  end)
+
+  it("returns nil, message, GIT_ENOTFOUND outside a repository", function()
+    local d = tempdir()
+    local r, msg, code = git.open(d)
+    eq(r, nil)
+    eq(code, "GIT_ENOTFOUND")
+    contains(msg, "not a git repository: " .. d)
+  end)
+
+  it("raises on a closed handle, and close is idempotent", function()
+    local d = newrepo()
+    local r = assert(git.open(d))
+    r:close()
+    r:close()
+    raises(function() r:head() end, "attempt to use a closed git repository")
+    do
+      local r2 <close> = assert(git.open(d))
+      ok(r2:is_empty())
+    end
+  end)
+
+  it("init creates a bare repository", function()
+    local d = tempdir()
+    local r = assert(git.init(d .. "/x.git", { bare = true }))
+    eq(r:workdir(), nil)
+    eq(sh("git -C " .. q(d .. "/x.git") .. " rev-parse --is-bare-repository"), "true")
+  end)
+end)
+
+describe("head", function()
+  it("on an empty repository is unborn with its branch", function()
+    local d = newrepo()
+    local r = assert(git.open(d))
+    ok(r:is_empty())
+    eq(r:head(), { unborn = true, detached = false, branch = "main" })
+    local v, msg, code = r:describe()
+    eq(v, nil)
+    eq(code, "GIT_EUNBORNBRANCH")
+    contains(msg, "no commits yet")
+  end)
+
+  it("gives id, short id and branch", function()
+    local d = newrepo()
+    local id = fx.commit(d, "one")
+    local h = assert(git.open(d)):head()
+    eq(h, { id = id, short = run(d, "rev-parse --short HEAD"), branch = "main",
+            detached = false, unborn = false })
+  end)
+
+  it("detached HEAD has no branch", function()
+    local d = newrepo()
+    local first = fx.commit(d, "one")
+    fx.commit(d, "two")
+    run(d, "checkout -q --detach " .. first)
+    local h = assert(git.open(d)):head()
+    eq(h.detached, true)
+    eq(h.branch, nil)
+    eq(h.id, first)
+  end)
+end)
+
+describe("status", function()
+  it("untracked files are listed but do not make the tree dirty", function()
+    local d = newrepo()
+    fx.commit(d, "one")
+    local f = assert(io.open(d .. "/new.txt", "w")); f:write("x"); f:close()
+    local s = assert(git.open(d)):status()
+    eq(s, { dirty = false, files = { { path = "new.txt", status = "untracked", staged = false } } })
+  end)
+
+  it("a modified tracked file makes it dirty, staged or not", function()
+    local d = newrepo()
+    fx.commit(d, "one")
+    local f = assert(io.open(d .. "/file.txt", "a")); f:write("more\n"); f:close()
+    local r = assert(git.open(d))
+    eq(r:status(), { dirty = true, files = { { path = "file.txt", status = "modified", staged = false } } })
+    run(d, "add file.txt")
+    eq(r:status(), { dirty = true, files = { { path = "file.txt", status = "modified", staged = true } } })
+    eq(sh(fx.ENV .. "git -C " .. q(d) .. " status --porcelain --untracked-files=no"), "M  file.txt")
+  end)
+
+  it("a clean checkout is clean", function()
+    local d = newrepo()
+    fx.commit(d, "one")
+    eq(assert(git.open(d)):status(), { dirty = false, files = {} })
+  end)
+end)
+
+describe("tags", function()
+  it("lists annotated and lightweight tags with target and tagger date", function()
+    local d = newrepo()
+    local c1 = fx.commit(d, "one")
+    run(d, "tag -a v1.0.0 -m 'first release'", "GIT_COMMITTER_DATE='1700001234 +0000'")
+    local c2 = fx.commit(d, "two")
+    run(d, "tag v1.1.0")
+    local tags = assert(git.open(d)):tags()
+    eq(#tags, 2)
+    eq(tags[1].name, "v1.0.0")
+    eq(tags[1].target, c1)
+    eq(tags[1].annotated, true)
+    eq(tags[1].tagger_time, 1700001234)
+    eq(tags[1].message, "first release\n")
+    eq(tags[1].id, run(d, "rev-parse v1.0.0"))
+    eq(tags[2], { name = "v1.1.0", target = c2, id = c2, annotated = false })
+  end)
+
+  it("creates an annotated tag with the tagger from the config", function()
+    local d = newrepo()
+    local c = fx.commit(d, "one")
+    run(d, "config user.name 'Cee Fig'")
+    run(d, "config user.email cee@example.com")
+    local r = assert(git.open(d))
+    local id = assert(r:tag_create("v2.0.0", { message = "Release 2.0.0  \n\n# comment\n" }))
+    eq(run(d, "rev-parse v2.0.0"), id)
+    eq(run(d, "rev-parse v2.0.0^{commit}"), c)
+    eq(run(d, "cat-file -p v2.0.0"):match("tagger ([^<]*) <"), "Cee Fig")
+    eq(run(d, "for-each-ref --format='%(contents)' refs/tags/v2.0.0"), "Release 2.0.0\n")
+    local again, msg, code = r:tag_create("v2.0.0", { message = "x" })
+    eq(again, nil)
+    eq(code, "GIT_EEXISTS")
+    contains(msg, "tag 'v2.0.0' already exists")
+  end)
+
+  it("takes the tagger from GIT_COMMITTER_NAME and GIT_COMMITTER_EMAIL", function()
+    local d = newrepo()
+    fx.commit(d, "one")
+    local script = "local r = assert(require'relrun.git'.open(" .. string.format("%q", d) .. "))"
+      .. " assert(r:tag_create('v3', {message = 'm'}))"
+    sh("cd " .. q(d) .. " && env HOME=/nonexistent GIT_CONFIG_NOSYSTEM=1 GIT_COMMITTER_NAME='Env Tagger' "
+      .. "GIT_COMMITTER_EMAIL=env@example.com " .. q(sh("realpath " .. q(RELRUN))) .. " -e " .. q(script))
+    contains(run(d, "cat-file -p v3"), "tagger Env Tagger <env@example.com>")
+  end)
+
+  it("creates a lightweight tag and deletes tags", function()
+    local d = newrepo()
+    fx.commit(d, "one")
+    local c2 = fx.commit(d, "two")
+    local r = assert(git.open(d))
+    eq(r:tag_create("light", { target = "HEAD" }), c2)
+    eq(run(d, "cat-file -t light"), "commit")
+    ok(r:tag_delete("light"))
+    eq(run(d, "tag -l"), "")
+    local gone, msg, code = r:tag_delete("light")
+    eq(gone, nil)
+    eq(code, "GIT_ENOTFOUND")
+    contains(msg, "tag 'light' not found")
+  end)
+
+  it("refuses a bad revision and a bad tag name with a message", function()
+    local d = newrepo()
+    fx.commit(d, "one")
+    local r = assert(git.open(d))
+    local v, msg = r:tag_create("x", { target = "nope" })
+    eq(v, nil)
+    contains(msg, "unknown revision 'nope'")
+    local v2, msg2, code2 = r:tag_create("bad..name")
+    eq(v2, nil)
+    eq(code2, "GIT_EINVALIDSPEC")
+    contains(msg2, "not a valid tag name")
+  end)
+end)
+
+describe("log and graph queries", function()
+  it("log a..b lists what git log --oneline a..b lists", function()
+    local d = newrepo()
+    fx.commit(d, "one")
+    run(d, "tag v1")
+    for i = 2, 6 do fx.commit(d, "commit " .. i) end
+    run(d, "checkout -q -b side HEAD~2")
+    fx.commit(d, "side work", "side.txt")
+    run(d, "checkout -q main")
+    run(d, "merge -q --no-ff -m 'merge side' side")
+    fx.commit(d, "after merge")
+    local r = assert(git.open(d))
+    local lines = {}
+    for _, c in ipairs(r:log("v1..HEAD")) do lines[#lines + 1] = c.short .. " " .. c.summary end
+    eq(table.concat(lines, "\n"), run(d, "log --oneline v1..HEAD"))
+    local two = r:log("HEAD", { limit = 2 })
+    eq(#two, 2)
+    eq(two[1].author, "Ann")
+    eq(two[1].email, "ann@example.com")
+    eq(two[1].message, "after merge\n")
+    eq(two[1].time, tonumber(run(d, "log -1 --format=%at")))
+    eq(r:count_commits("HEAD"), tonumber(run(d, "rev-list --count HEAD")))
+    eq(r:count_commits("v1..HEAD"), tonumber(run(d, "rev-list --count v1..HEAD")))
+  end)
+
+  it("merge_base and ahead_behind agree with git", function()
+    local d = newrepo()
+    fx.commit(d, "one")
+    fx.commit(d, "two")
+    run(d, "checkout -q -b topic")
+    fx.commit(d, "t1", "t.txt")
+    fx.commit(d, "t2", "t.txt")
+    run(d, "checkout -q main")
+    fx.commit(d, "m3")
+    local r = assert(git.open(d))
+    eq(r:merge_base("main", "topic"), run(d, "merge-base main topic"))
+    local ahead, behind = r:ahead_behind("topic", "main")
+    eq(ahead .. "\t" .. behind, run(d, "rev-list --left-right --count topic...main"))
+    eq(r:rev_parse("topic~1"), run(d, "rev-parse topic~1"))
+    local v, msg, code = r:rev_parse("nope~3")
+    eq(v, nil)
+    eq(code, "GIT_ENOTFOUND")
+    contains(msg, "unknown revision 'nope~3'")
+  end)
+
+  it("reads config, remotes and the upstream branch", function()
+    local d = newrepo()
+    fx.commit(d, "one")
+    run(d, "remote add origin https://example.com/o/r.git")
+    run(d, "config branch.main.remote origin")
+    run(d, "config branch.main.merge refs/heads/main")
+    run(d, "update-ref refs/remotes/origin/main HEAD")
+    local r = assert(git.open(d))
+    eq(r:remotes(), { { name = "origin", url = "https://example.com/o/r.git" } })
+    eq(r:upstream(), "origin/main")
+    eq(r:upstream("main"), "origin/main")
+    eq(r:config("remote.origin.url"), "https://example.com/o/r.git")
+    eq(r:config("no.such.key"), nil)
+  end)
+end)
+
+describe("abbrev", function()
+  it("is git's length on a small repository, core.abbrev honoured", function()
+    local d = newrepo()
+    fx.commit(d, "one")
+    local r = assert(git.open(d))
+    eq(r:abbrev("HEAD"), run(d, "rev-parse --short HEAD"))
+    run(d, "config core.abbrev 12")
+    eq(r:abbrev("HEAD"), run(d, "rev-parse --short HEAD"))
+    eq(#r:abbrev("HEAD"), 12)
+  end)
+
+  it("grows with the object count like git's (8+ digits on a big pack)", function()
+    local d = newrepo()
+    -- 3 objects per commit: 22,000 commits make ~66,000 objects: 8 digits
+    fx.fast_import(d, fx.linear_stream(22000))
+    run(d, "update-ref refs/heads/main refs/heads/main")
+    local r = assert(git.open(d))
+    local ids = {}
+    for id in run(d, "rev-list --max-count=200 main"):gmatch("%x+") do ids[#ids + 1] = id end
+    local want = run(d, "log --no-walk=unsorted --format=%h " .. table.concat(ids, " "))
+    local got = {}
+    for i, id in ipairs(ids) do got[i] = r:abbrev(id) end
+    eq(table.concat(got, "\n"), want)
+    ok(#got[1] >= 8, "8+ digits on ~66k objects")
+    -- blobs and trees too, and with loose objects beside the pack
+    fx.commit(d, "loose")
+    local tree = run(d, "rev-parse HEAD^{tree}")
+    eq(r:abbrev(tree), run(d, "rev-parse --short " .. tree))
+  end)
+end)
+
+-- The describe walk must equal `git describe --tags --long` for every commit
+-- of many random histories, with and without a commit-graph (single file,
+-- split chain, and a graph that misses the newest commits).
+describe("describe", function()
+  local function check_all(d, r, label)
+    local ids = {}
+    for id in run(d, "rev-list --all"):gmatch("%x+") do ids[#ids + 1] = id end
+    local function compare(match)
+      local m = match and (" --match " .. q(match)) or ""
+      local want = run(d, "describe --tags --long --always" .. m .. " " .. table.concat(ids, " "))
+      local got = {}
+      for i, id in ipairs(ids) do
+        local v, msg, code = r:describe { rev = id, match = match }
+        if v then
+          got[i] = string.format("%s-%d-g%s", v.tag, v.distance, v.short)
+          eq(v.id, id)
+        else
+          eq(code, "GIT_ENOTFOUND", msg)
+          got[i] = r:abbrev(id)
+        end
+      end
+      eq(table.concat(got, "\n"), want, label .. (match and (" match " .. match) or ""))
+    end
+    compare(nil)
+    compare("v*")
+  end
+
+  it("equals git on random histories with merges and many tag layouts", function()
+    for seed = 1, 12 do
+      local d = newrepo()
+      fx.fast_import(d, fx.random_stream(seed, 60 + seed * 10))
+      local r = assert(git.open(d))
+      check_all(d, r, "seed " .. seed .. " without commit-graph")
+      run(d, "commit-graph write --reachable")
+      check_all(d, r, "seed " .. seed .. " with commit-graph")
+      r:close()
+      fx.rmrf(d)
+    end
+  end)
+
+  it("equals git with a split commit-graph chain and a stale graph", function()
+    local d = newrepo()
+    local stream = fx.random_stream(99, 150)
+    fx.fast_import(d, stream)
+    run(d, "commit-graph write --reachable --split")
+    -- newer commits the graph does not know
+    run(d, "checkout -q -f b1")
+    for i = 1, 5 do fx.commit(d, "late " .. i) end
+    run(d, "tag -a vlate -m late HEAD~2")
+    run(d, "commit-graph write --reachable --split=no-merge")
+    fx.commit(d, "after the chain")
+    local r = assert(git.open(d))
+    ok(io.open(d .. "/.git/objects/info/commit-graphs/commit-graph-chain"), "a split chain")
+    check_all(d, r, "split and stale")
+  end)
+
+  it("prefers the newer annotated tag on one commit, annotated over lightweight", function()
+    local d = newrepo()
+    fx.commit(d, "one")
+    run(d, "tag a-light")
+    run(d, "tag -a b-old -m old", "GIT_COMMITTER_DATE='1700000100 +0000'")
+    run(d, "tag -a c-new -m new", "GIT_COMMITTER_DATE='1700000200 +0000'")
+    fx.commit(d, "two")
+    local r = assert(git.open(d))
+    local v = assert(r:describe())
+    eq(v.tag .. "-" .. v.distance .. "-g" .. v.short, run(d, "describe --tags --long"))
+    eq(v.tag, "c-new")
+    local exact = assert(r:describe { rev = "HEAD~1" })
+    eq(exact.distance, 0)
+    eq(exact.tag, "c-new")
+  end)
+
+  it("no tag, or none matching, is nil, message, GIT_ENOTFOUND", function()
+    local d = newrepo()
+    fx.commit(d, "one")
+    local r = assert(git.open(d))
+    local v, msg, code = r:describe()
+    eq(v, nil)
+    eq(code, "GIT_ENOTFOUND")
+    contains(msg, "there are no tags")
+    run(d, "tag other")
+    v, msg, code = r:describe { match = "v*" }
+    eq(v, nil)
+    eq(code, "GIT_ENOTFOUND")
+    contains(msg, "matching the pattern")
+    eq(r:describe { match = { "x*", "o*" } }.tag, "other")
+    raises(function() r:describe { match = 3 } end, "match must be")
+  end)
+
+  it("on a shallow clone counts only the commits it has, as git", function()
+    local src = newrepo()
+    for i = 1, 6 do
+      fx.commit(src, "c" .. i)
+      if i == 2 then run(src, "tag -a v0.1 -m v0.1") end
+    end
+    local d = tempdir() .. "/clone"
+    sh(fx.ENV .. "git clone -q --depth 3 file://" .. src .. " " .. q(d))
+    local r = assert(git.open(d))
+    ok(r:is_shallow())
+    local v, _, code = r:describe()
+    local want, good = fx.git_may_fail(d, "describe --tags --long")
+    if good then
+      eq(v.tag .. "-" .. v.distance .. "-g" .. v.short, want)
+    else
+      eq(v, nil)
+      eq(code, "GIT_ENOTFOUND")
+    end
+  end)
+end)
