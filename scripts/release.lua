@@ -9,7 +9,12 @@
 --   tag      "2. Create Release Tag": vMAJOR.MINOR.PATCH from --version or
 --            --bump, newer than the last release, new locally and on the
 --            remote; create it, push it, list the last five release tags.
+--   publish  "3. Monitor Release Process" and "4. Verify Release": from the
+--            tag on HEAD, the steps of relrun.publish — version gate, build,
+--            inspect, publish, install instructions, verify — journaled in
+--            .relrun/journal-<version>.json so a rerun finishes what is left.
 --
+-- Without a phase, prepare, tag and publish run in turn.
 -- --dry-run runs every check read-only (ls-remote instead of fetch) and says
 -- what would be written; without a phase it shows the whole plan. Failures
 -- are one line on stderr and exit 1; usage errors exit 2.
@@ -313,10 +318,52 @@ local function tag(ctx)
   end
 end
 
+---------------------------------------------------------------------------
+-- 3. Publish (and 4. Verify): the step plan of relrun.publish
+---------------------------------------------------------------------------
+
+-- The release tag on HEAD (the highest when there are several), or nil.
+local function tag_at_head(repo)
+  local head = repo:head()
+  local best
+  for _, t in ipairs(repo:tags()) do
+    local v = release_version(t.name)
+    if v and t.target == head.id and (not best or semver.compare(v, best.version) > 0) then
+      best = { name = t.name, version = v }
+    end
+  end
+  return best and best.name
+end
+
+local function publish(ctx)
+  local o = ctx.opts
+  local project = o.project or o.repo
+  open_repo(ctx)
+  local tag_name = o.tag or tag_at_head(ctx.repo)
+  ctx.repo:close()
+  if not tag_name and o.dry_run and (o.version or o.bump) then
+    tag_name = o.version and ("v" .. o.version:gsub("^v", "")) or "v(next " .. o.bump .. ")"
+  end
+  if not tag_name then
+    die("HEAD has no release tag vX.Y.Z: run the tag phase first, check out the tag, or pass --tag")
+  end
+  local cfg, err = require("relrun.config").load{ project_dir = project, flags = {
+    repository_dir = o.repository_dir, python = o.python, branch = o.branch } }
+  if not cfg then die("%s", err) end
+  local plan, pctx = require("relrun.publish").plan{ cfg = cfg, tag = tag_name, project_dir = project, out = say }
+  say("publish %s %s to %s", cfg.package or "?", pctx.version, pctx.target.label)
+  local good, perr = plan:run(pctx, { dry_run = o.dry_run })
+  if not good then
+    die("%s", type(perr) == "table" and (perr.message or tostring(perr)) or tostring(perr))
+  end
+end
+
 PHASES = {
   { "prepare", "check the release branch is clean and up to date; show the changes since the last tag"
     .. " and the next version for each bump", run = prepare },
   { "tag", "create vX.Y.Z (--version or --bump) on the release branch, push it, list the last five tags", run = tag },
+  { "publish", "from the tag on HEAD: version gate, build, inspect, publish (CodeArtifact when CODEARTIFACT_DOMAIN"
+    .. " is set, else the local repository), install instructions, verify", run = publish },
 }
 
 ---------------------------------------------------------------------------
@@ -347,6 +394,12 @@ local SPEC = {
       .. " as RELEASE.md's `git tag`)" },
     { "-C", "--repo", arg = "DIR", default = ".", help = "the clone to release from" },
     { "-y", "--yes", help = "do not ask for confirmation on a terminal" },
+    { "--tag", arg = "TAG", help = "publish: the tag to publish (default: the release tag on HEAD)" },
+    { "--project", arg = "DIR", help = "publish: the Python project's folder (default: the clone, -C)" },
+    { "--repository-dir", arg = "DIR", help = "publish: the local repository folder (default .relrun/repository,"
+      .. " or RELRUN_REPOSITORY_DIR); used when CODEARTIFACT_DOMAIN is not set" },
+    { "--python", arg = "PATH", help = "publish: the interpreter to build with (default: the first python3 with"
+      .. " the build module, or RELRUN_PYTHON)" },
   },
 }
 
@@ -356,11 +409,8 @@ local function usage(msg)
   os.exit(2)
 end
 if opts.version and opts.bump then usage("give --version or --bump, not both") end
-if opts.command == "tag" and not opts.version and not opts.bump and not opts.dry_run then
-  usage("tag needs --version X.Y.Z or --bump major|minor|patch")
-end
-if not opts.command and not opts.dry_run then
-  usage("missing phase (prepare or tag); --dry-run alone shows the plan")
+if (opts.command == "tag" or not opts.command) and not opts.version and not opts.bump and not opts.dry_run then
+  usage((opts.command or "a whole release (prepare, tag, publish)") .. " needs --version X.Y.Z or --bump major|minor|patch")
 end
 
 local function run_phase(phase)
