@@ -14,9 +14,10 @@
  * or uncompressed size over the caller's limit), or an errno name.
  *
  * Every libarchive object lives in one userdata (`relrun.archive.handle`)
- * whose metatable is set before anything is acquired, so a Lua error (out of
- * memory in a luaL_Buffer, a bad option) never leaks a reader or leaves a
- * temporary file behind: __gc/__close free whatever is still open.
+ * whose metatable is set before anything is acquired. Each call runs
+ * protected (with_handle), closes the handle as soon as it ends, and only
+ * then re-raises an error, so nothing leaks and no temporary file stays
+ * behind; __gc/__close free whatever a collector finds still open.
  */
 #include "rr.h"
 
