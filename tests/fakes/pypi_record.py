@@ -15,6 +15,7 @@ Listens on 127.0.0.1 (port 0 unless --port), writes the port to --port-file.
        application/vnd.pypi.simple.v1+json.
   GET  /packages/<name>/<file>: the stored bytes.
 With --username/--password, uploads need that basic auth (401 otherwise).
+With --fail-first N, the first N uploads get a 503 (not recorded).
 With --html-only, index pages are always HTML (an index without PEP 691).
 With --sink, upload bodies are read and dropped unparsed (benchmarks).
 """
@@ -132,6 +133,11 @@ class Handler(BaseHTTPRequestHandler):
                 fields.append([name, data.decode("utf-8")])
         if content is None:
             return self.reply(400, "no file part")
+        with LOCK:
+            self.server.posts += 1
+            failing = self.server.posts <= opts.fail_first
+        if failing:
+            return self.reply(503, "503 Service Unavailable (--fail-first)")
         project = normalize(dict(fields).get("name", ""))
         data = content.pop("data")
         record = {"fields": fields, "content": content, "user": user,
@@ -200,10 +206,12 @@ def main():
     ap.add_argument("--password")
     ap.add_argument("--conflict-always", action="store_true")
     ap.add_argument("--sink", action="store_true", help="drop upload bodies unparsed (for benchmarks)")
+    ap.add_argument("--fail-first", type=int, default=0, help="answer 503 to the first N uploads")
     ap.add_argument("--html-only", action="store_true", help="serve PEP 503 HTML even when JSON is asked for")
     opts = ap.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", opts.port), Handler)
     server.opts = opts
+    server.posts = 0
     if opts.port_file:
         with open(opts.port_file + ".tmp", "w") as f:
             f.write(str(server.server_address[1]))
