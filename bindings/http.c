@@ -12,6 +12,7 @@
  * curl's progress callback; its error is kept in the transfer and raised
  * only after curl_easy_perform has returned.
  */
+#include "relrun.h"
 #include "rr.h"
 
 #include <curl/curl.h>
@@ -585,6 +586,8 @@ static void setup_common(lua_State *L, transfer *t, CURL *c, const char *method,
     int follow = rr_optfield_boolean(L, OPTS, "follow_redirects",
                                      strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0);
     curl_easy_setopt(c, CURLOPT_URL, url);
+    /* a User-Agent header in `headers` wins over this */
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "relrun/" RELRUN_VERSION " " "libcurl/" LIBCURL_VERSION);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     /* never follow https → http: that would send the next request in clear */
     curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, https ? "https" : "http,https");
