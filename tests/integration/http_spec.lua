@@ -332,6 +332,35 @@ describe("http against the echo server", function()
     ok(not out:find("not interrupted", 1, true), out)
   end)
 
+  it("verifies TLS, with the CA bundle from AWS_CA_BUNDLE, SSL_CERT_FILE or CURL_CA_BUNDLE", function()
+    local cert, key = tmp(".pem"), tmp(".key")
+    sh(string.format("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+      .. "-addext subjectAltName=IP:127.0.0.1 -keyout %s -out %s 2>&1", key, cert))
+    local tls = peer.start{ argv = { "python3", "tests/fakes/http_echo.py", "--port-file", peer.PORT_FILE,
+                                     "--cert", cert, "--key", key } }
+    local path = tmp(".lua")
+    write(path, [[
+      local http = require "relrun.http"
+      local r, msg, code = http.request{ url = arg[1], headers = { Authorization = "Bearer x" } }
+      print(r and ("status=" .. r.status) or ("code=" .. code .. "\nmsg=" .. msg))
+    ]])
+    local url = "https://127.0.0.1:" .. tls.port .. "/echo"
+    local function run(env, target)
+      return fields(sh(string.format("env -u AWS_CA_BUNDLE -u SSL_CERT_FILE -u CURL_CA_BUNDLE %s %s %s %s 2>&1",
+        env, RELRUN, path, target or url)))
+    end
+    local untrusted = run("")
+    eq(untrusted.code, "CURLE_PEER_FAILED_VERIFICATION", untrusted.msg)
+    contains(untrusted.msg, "GET " .. url .. ": ")
+    for _, var in ipairs{ "AWS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE" } do
+      eq(run(var .. "=" .. cert).status, "200", var)
+    end
+    eq(run("AWS_CA_BUNDLE=" .. cert .. " SSL_CERT_FILE=/nonexistent").status, "200", "AWS_CA_BUNDLE first")
+    local wrong_name = run("AWS_CA_BUNDLE=" .. cert, "https://localhost:" .. tls.port .. "/echo")
+    eq(wrong_name.code, "CURLE_PEER_FAILED_VERIFICATION", "the certificate names 127.0.0.1, not localhost")
+    tls:stop()
+  end)
+
   it("stops the server", function()
     server:stop()
     for _, p in ipairs(tmpfiles) do os.remove(p) end
