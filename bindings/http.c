@@ -117,6 +117,7 @@ typedef struct {
     struct curl_slist *headers;
     curl_mime *mime;
     FILE *upload, *out;
+    curl_off_t upload_left; /* bytes of the file's range still to send */
     membuf body, head;
     int callback_failed, interrupted, oom;
     char errbuf[CURL_ERROR_SIZE];
@@ -175,8 +176,11 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
 
 static size_t on_read(char *p, size_t size, size_t n, void *ud) {
     transfer *t = ud;
-    size_t got = fread(p, size, n, t->upload);
+    size_t want = size * n, got;
+    if ((curl_off_t)want > t->upload_left) want = (size_t)t->upload_left;
+    got = fread(p, 1, want, t->upload);
     if (got == 0 && ferror(t->upload)) return CURL_READFUNC_ABORT;
+    t->upload_left -= (curl_off_t)got;
     return got;
 }
 
@@ -485,21 +489,31 @@ static int fail_request(lua_State *L, const char *code, const char *method, cons
 }
 
 /* Open the upload file of body = {file = path}; returns 0 or errno. */
+/* Open the upload file of body = {file = path [, offset = n] [, length = n]}
+ * (a range is how S3 multipart parts are sent without copying the file);
+ * returns 0 or errno (EINVAL: the range is not inside the file). */
 static int setup_file_body(lua_State *L, transfer *t, CURL *c) {
     struct stat st;
     const char *path;
+    lua_Integer offset = rr_optfield_integer(L, BODY, "offset", 0);
+    lua_Integer length = rr_optfield_integer(L, BODY, "length", -1);
     lua_getfield(L, BODY, "file");
     path = lua_tostring(L, -1);
     if (path == NULL) luaL_error(L, "relrun.http: body.file must be a path");
+    luaL_argcheck(L, offset >= 0 && length >= -1, 1, "body offset and length must not be negative");
     t->upload = fopen(path, "rb");
     lua_pop(L, 1); /* anchored by the body table */
     if (t->upload == NULL) return errno;
     if (fstat(fileno(t->upload), &st) != 0) return errno;
     if (!S_ISREG(st.st_mode)) return EISDIR;
+    if (length < 0) length = (lua_Integer)st.st_size - offset;
+    if (offset > (lua_Integer)st.st_size || length < 0 || offset + length > (lua_Integer)st.st_size) return EINVAL;
+    if (fseeko(t->upload, (off_t)offset, SEEK_SET) != 0) return errno;
+    t->upload_left = (curl_off_t)length;
     curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
     curl_easy_setopt(c, CURLOPT_READDATA, t);
-    curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)st.st_size);
+    curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)length);
     return 0;
 }
 
@@ -631,7 +645,8 @@ static int setup_body(lua_State *L, transfer *t, CURL *c, const char *method, co
         if (file) {
             if ((err = setup_file_body(L, t, c)) != 0) {
                 lua_getfield(L, BODY, "file");
-                lua_pushfstring(L, "cannot read %s: %s", lua_tostring(L, -1), strerror(err));
+                lua_pushfstring(L, "cannot read %s: %s", lua_tostring(L, -1),
+                                err == EINVAL ? "the offset and length are not inside the file" : strerror(err));
                 return fail_request(L, rr_errno_name(err), method, url, lua_tostring(L, -1));
             }
         } else {

@@ -149,6 +149,23 @@ describe("http against the echo server", function()
     ok(peak - base < 16 * 1024, string.format("upload peak RSS %d KiB vs %d KiB for a tiny request", peak, base))
   end)
 
+  it("sends a byte range of a file (offset, length)", function()
+    local file = tmp(".bin")
+    write(file, pattern(100000))
+    local r = assert(http.request{ method = "PUT", url = server.url .. "/echo",
+                                   body = { file = file, offset = 1000, length = 5000 } })
+    local part = tmp(".part")
+    write(part, pattern(100000):sub(1001, 6000))
+    eq(fields(r.body).body_size, "5000")
+    eq(fields(r.body).body_sha256, sha256_file(part))
+    r = assert(http.request{ method = "PUT", url = server.url .. "/echo", body = { file = file, offset = 99000 } })
+    eq(fields(r.body).body_size, "1000", "to the end")
+    local _, msg, code = http.request{ method = "PUT", url = server.url .. "/echo",
+                                       body = { file = file, offset = 99000, length = 2000 } }
+    eq(code, "EINVAL")
+    contains(msg, "not inside the file")
+  end)
+
   it("sends multipart fields and streamed file parts", function()
     local file = tmp(".whl")
     os.execute("head -c 1048576 /dev/urandom > " .. file)
