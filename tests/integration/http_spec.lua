@@ -378,6 +378,69 @@ describe("http against the echo server", function()
     tls:stop()
   end)
 
+  describe("request_many", function()
+    it("sends file ranges in parallel and answers in the list's order", function()
+      local file = tmp(".bin")
+      local data = pattern(5 * 262144 + 11)
+      write(file, data)
+      local reqs, want = {}, {}
+      for i = 0, 5 do
+        local len = math.min(262144, #data - i * 262144)
+        reqs[#reqs + 1] = { method = "PUT", url = server.url .. "/echo/part" .. (i + 1),
+                            body = { file = file, offset = i * 262144, length = len } }
+        local p = tmp(".part")
+        write(p, data:sub(i * 262144 + 1, i * 262144 + len))
+        want[#want + 1] = sha256_file(p)
+      end
+      reqs[#reqs + 1] = { url = "http://127.0.0.1:1/refused" }
+      reqs[#reqs + 1] = { url = "http://example.invalid/", headers = { Authorization = "x" } }
+      local results = http.request_many(reqs, { parallel = 3 })
+      eq(#results, 8)
+      for i = 1, 6 do
+        local f = fields(results[i].body)
+        eq(f.path, "/echo/part" .. i)
+        eq(f.body_sha256, want[i], "part " .. i)
+      end
+      eq(results[7].code, "CURLE_COULDNT_CONNECT")
+      contains(results[7].error, "GET http://127.0.0.1:1/refused: ")
+      eq(results[8].code, "INSECURE")
+    end)
+
+    it("runs transfers at the same time, and keeps connections between calls", function()
+      local reqs = {}
+      for i = 1, 4 do reqs[i] = { url = server.url .. "/slow/0.5" } end
+      local first = http.request_many(reqs, { parallel = 4 })
+      for i = 1, 4 do eq(first[i].status, 200) end
+      local before = tonumber(fields(assert(http.request{ url = server.url .. "/connections" }).body).connections)
+      reqs = {}
+      for i = 1, 4 do reqs[i] = { url = server.url .. "/echo/" .. i } end
+      local ids = {}
+      for _, r in ipairs(http.request_many(reqs, { parallel = 4 })) do ids[fields(r.body).conn] = true end
+      local after = tonumber(fields(assert(http.request{ url = server.url .. "/connections" }).body).connections)
+      eq(after, before, "the second batch reused the first batch's connections")
+      local n = 0
+      for _ in pairs(ids) do n = n + 1 end
+      ok(n > 1, "requests ran on several connections at once")
+    end)
+
+    it("re-raises an on_progress error after stopping every transfer", function()
+      local reqs = {}
+      for i = 1, 4 do reqs[i] = { url = server.url .. "/bytes/5000000" } end
+      reqs[2].on_progress = function(_, _, now) if now > 0 then error("part 2 stops") end end
+      local good, err = pcall(http.request_many, reqs, { parallel = 4 })
+      eq(good, false)
+      contains(tostring(err), "part 2 stops")
+      local again = http.request_many({ { url = server.url .. "/echo" } })
+      eq(again[1].status, 200, "the handles work afterwards")
+    end)
+
+    it("refuses bad arguments", function()
+      raises(function() http.request_many({}, { parallel = 17 }) end, "parallel")
+      raises(function() http.request_many({ { method = "GET" } }) end, "url is required")
+      eq(http.request_many({}), {})
+    end)
+  end)
+
   it("stops the server", function()
     server:stop()
     for _, p in ipairs(tmpfiles) do os.remove(p) end
