@@ -9,7 +9,7 @@ Answers are "key=value" lines (one per line, easy to read from Lua):
   POST /multipart        per part: "part=<name> size=<n> sha256=<hex>
                          filename=<f> type=<content-type>"
   GET  /bytes/N          N bytes (byte i is i % 251), with Content-Length
-  GET  /slow/S           waits S seconds, then answers "slow=done"
+  GET  /slow/S           waits S seconds, then answers "slow=done", conn
   GET  /reset            closes the connection with a TCP reset, no answer
   GET  /redirect/N       302 to /redirect/N-1; /redirect/0 is /echo
   GET  /repeat           two "X-Multi" headers and two "Set-Cookie" headers
@@ -144,7 +144,7 @@ class Handler(BaseHTTPRequestHandler):
             self.download(int(arg))
         elif what == "slow":
             time.sleep(float(arg))
-            self.answer(["slow=done"])
+            self.answer(["slow=done", "conn=%d" % self.conn_id])
         elif what == "reset":
             self.reset()
         elif what == "redirect":
