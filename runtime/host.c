@@ -38,17 +38,47 @@ static int masked_print(lua_State *L) {
     return 0;
 }
 
-/* io.write to stdout, masked. */
-static int masked_write(lua_State *L) {
-    int n = lua_gettop(L);
-    for (int i = 1; i <= n; i++) {
+/* Mask arguments from..top in place when the stream behind `file` is the
+ * terminal/CI log (stdout, stderr); files a script writes stay byte-exact. */
+static void mask_args_for(lua_State *L, int file, int from) {
+    luaL_Stream *p = luaL_testudata(L, file, LUA_FILEHANDLE);
+    if (p == NULL || p->closef == NULL || (p->f != stdout && p->f != stderr)) return;
+    for (int i = from; i <= lua_gettop(L); i++) {
         size_t len;
-        const char *s = luaL_checklstring(L, i, &len);
-        rr_mask_write(L, stdout, s, len);
+        const char *s;
+        if (lua_type(L, i) != LUA_TSTRING) continue; /* numbers hold no secret */
+        s = lua_tolstring(L, i, &len);
+        rr_mask_push(L, s, len);
+        lua_replace(L, i);
     }
-    lua_getglobal(L, "io");
-    lua_getfield(L, -1, "stdout");
-    return 1;
+}
+
+/* file:write, masked for stdout and stderr; upvalue 1 is liolib's own. */
+static int masked_file_write(lua_State *L) {
+    mask_args_for(L, 1, 2);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+/* io.write, masked when the default output is stdout or stderr ("_IO_output"
+ * is where liolib keeps io.output()). upvalue 1 is liolib's own. */
+static int masked_io_write(lua_State *L) {
+    lua_getfield(L, LUA_REGISTRYINDEX, "_IO_output");
+    mask_args_for(L, -1, 1);
+    lua_pop(L, 1);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+/* [table] field `name` = closure(fn, old field value) */
+static void wrap_field(lua_State *L, const char *name, lua_CFunction fn) {
+    lua_getfield(L, -1, name);
+    lua_pushcclosure(L, fn, 1);
+    lua_setfield(L, -2, name);
 }
 
 static int host_debug(lua_State *L) {
@@ -123,8 +153,15 @@ static int open_state(lua_State *L) {
     lua_pushcfunction(L, masked_print);
     lua_setglobal(L, "print");
     lua_getglobal(L, "io");
-    lua_pushcfunction(L, masked_write);
-    lua_setfield(L, -2, "write");
+    wrap_field(L, "write", masked_io_write);
+    lua_pop(L, 1);
+    luaL_getmetatable(L, LUA_FILEHANDLE);
+    lua_getfield(L, -1, "__index");
+    wrap_field(L, "write", masked_file_write);
+    lua_pop(L, 2);
+    lua_getglobal(L, "os");
+    lua_pushcfunction(L, rr_os_execute);
+    lua_setfield(L, -2, "execute");
     lua_pop(L, 1);
     lua_pushboolean(L, 0);
     lua_setfield(L, LUA_REGISTRYINDEX, "relrun.debug");
@@ -154,6 +191,38 @@ void relrun_set_debug(relrun *r, int on) {
     lua_setfield(r->L, LUA_REGISTRYINDEX, "relrun.debug");
 }
 
+/* require's failures span lines: "module 'x' not found:" lists every file
+ * tried, "error loading module 'x' from file 'f':" puts the cause on the
+ * next line. Without --debug the user sees one line. */
+static const char *one_line(lua_State *L, const char *msg) {
+    const char *mod = strstr(msg, "module '");
+    const char *name_end = mod ? strstr(mod, "' not found:\n") : NULL;
+    if (name_end != NULL) {
+        lua_pushlstring(L, msg, (size_t)(name_end - msg) + 1);
+        lua_pushliteral(L, " not found in the script's lib/ folder, RELRUN_PATH, package.path or "
+                           "relrun's own libraries (check the name; --debug lists the files tried)");
+        lua_concat(L, 2);
+        return lua_tostring(L, -1);
+    }
+    if (strstr(msg, "error loading module '") != NULL && strchr(msg, '\n') != NULL)
+        return luaL_gsub(L, msg, ":\n\t", ": ");
+    return msg;
+}
+
+/* error{exit = N} without a message: the script has said what went wrong
+ * already and only chooses the exit code. */
+static int is_silent_exit(lua_State *L, int idx) {
+    int silent;
+    if (lua_type(L, idx) != LUA_TTABLE || luaL_getmetafield(L, idx, "__tostring") != LUA_TNIL) {
+        if (lua_type(L, idx) == LUA_TTABLE) lua_pop(L, 1);
+        return 0;
+    }
+    silent = lua_getfield(L, idx, "message") == LUA_TNIL;
+    silent = lua_getfield(L, idx, "exit") == LUA_TNUMBER && silent;
+    lua_pop(L, 2);
+    return silent;
+}
+
 /* Message handler: the error as one line; in debug mode with the traceback.
  * An error table { message = "...", exit = N } is a script's deliberate
  * failure: its message is printed without position. */
@@ -161,6 +230,7 @@ static int message_handler(lua_State *L) {
     const char *msg;
     int is_table = 0;
     if (rr_is_interruption(L, 1)) return 1;
+    if (is_silent_exit(L, 1)) return 1;
     if (lua_type(L, 1) == LUA_TTABLE && lua_getfield(L, 1, "message") == LUA_TSTRING) {
         msg = lua_tostring(L, -1);
         is_table = 1;
@@ -174,6 +244,8 @@ static int message_handler(lua_State *L) {
     if (lua_toboolean(L, -1)) {
         luaL_traceback(L, L, msg, 1);
         msg = lua_tostring(L, -1);
+    } else {
+        msg = one_line(L, msg);
     }
     rr_mask_push(L, msg, strlen(msg));
     if (!is_table) return 1;
@@ -211,7 +283,8 @@ static int docall(relrun *r, int nargs) {
     if (lua_type(L, -1) == LUA_TTABLE) {
         code = error_status(L, lua_gettop(L));
         lua_getfield(L, -1, "message");
-        set_error(r, lua_tostring(L, -1) ? lua_tostring(L, -1) : "interrupted");
+        if (code == RELRUN_INTERRUPTED) set_error(r, "interrupted");
+        else set_error(r, lua_tostring(L, -1)); /* NULL for a silent exit */
         lua_pop(L, 1);
     } else {
         set_error(r, lua_tostring(L, -1) ? lua_tostring(L, -1) : "(error object is not a string)");
@@ -222,6 +295,13 @@ static int docall(relrun *r, int nargs) {
 
 static void set_arg_table(lua_State *L, int argc, char **argv) {
     lua_createtable(L, argc, 1);
+    /* the interpreter's own options (set by main.c) keep their negative
+     * indices, as in lua */
+    if (lua_getglobal(L, "arg") == LUA_TTABLE) {
+        for (lua_Integer i = -1; lua_rawgeti(L, -1, i) != LUA_TNIL; i--) lua_rawseti(L, -3, i);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
     for (int i = 0; i < argc; i++) {
         lua_pushstring(L, argv[i]);
         lua_rawseti(L, -2, i);
@@ -253,6 +333,8 @@ int relrun_run_file(relrun *r, const char *path, int argc, char **argv) {
         /* "cannot open x.lua" from lauxlib: say what to do */
         if (status == LUA_ERRFILE)
             lua_pushfstring(L, "%s (check the path; run from the folder that holds the script)", msg);
+        else if (strstr(msg, "binary chunk") != NULL) /* lua names no file here */
+            lua_pushfstring(L, "%s: relrun runs Lua source, not precompiled chunks", path);
         else
             lua_pushvalue(L, -1);
         set_error(r, lua_tostring(L, -1));
@@ -279,7 +361,7 @@ lua_State *relrun_lua(relrun *r) { return r->L; }
 
 void relrun_close(relrun *r) {
     if (r == NULL) return;
-    rr_signals_restore();
+    rr_signals_restore(r->L);
     if (r->L != NULL) lua_close(r->L);
     free(r->error);
     free(r);

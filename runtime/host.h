@@ -28,8 +28,10 @@ void rr_loader_set_script_dir(lua_State *L, const char *script_dir);
 
 /* Signals (signal.c). */
 void rr_signals_install(lua_State *L);
-void rr_signals_restore(void);
+void rr_signals_restore(lua_State *L);
 int rr_is_interruption(lua_State *L, int idx);
+/* os.execute that Ctrl-C stops (exit 130), unlike system(). */
+int rr_os_execute(lua_State *L);
 
 /* Registry table: module name -> the file it was loaded from. */
 #define RR_SOURCES_KEY "relrun.sources"

@@ -44,8 +44,8 @@ static int load_embedded(lua_State *L) {
         status = luaL_loadbufferx(L, (const char *)m->source, m->size, m->chunkname, "t");
     }
     if (status != LUA_OK)
-        return luaL_error(L, "error loading module '%s' from %s:\n\t%s", name, source,
-                          lua_tostring(L, -1));
+        return luaL_error(L, "error loading module '%s' from file '%s':\n\t%s", name,
+                          source[0] == '@' ? source + 1 : source, lua_tostring(L, -1));
     lua_pushstring(L, name);
     lua_pushstring(L, source[0] == '@' ? source + 1 : source);
     lua_call(L, 2, 1);

@@ -89,10 +89,10 @@ static int scan_args(int argc, char **argv, int *script, int *debug, int *ran_co
         else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {}
         else if (strcmp(a, "-e") == 0 || strcmp(a, "-l") == 0) {
             if (i + 1 >= argc) return usage_error("'%s' needs an argument", a);
-            if (a[1] == 'e') *ran_code = 1;
+            *ran_code = 1; /* -e and -l are work to do without a script */
             i++;
         } else if (strncmp(a, "-e", 2) == 0 || strncmp(a, "-l", 2) == 0) {
-            if (a[1] == 'e') *ran_code = 1;
+            *ran_code = 1; /* -e and -l are work to do without a script */
         } else {
             return usage_error("unrecognized option '%s'", a);
         }
@@ -116,12 +116,24 @@ static int run_options(relrun *r, int argc, char **argv, int script) {
     return RELRUN_OK;
 }
 
+/* arg as lua.c makes it: arg[0] the script, the interpreter and its options
+ * at negative indices (relrun_run_file keeps them), the script's arguments
+ * from 1; without a script, arg[0] is the program. -e code sees it too. */
+static void set_arg_table(relrun *r, int argc, char **argv, int script) {
+    lua_State *L = relrun_lua(r);
+    lua_createtable(L, argc - script, script + 1);
+    for (int i = 0; i < argc; i++) {
+        lua_pushstring(L, argv[i]);
+        lua_rawseti(L, -2, i - script);
+    }
+    lua_setglobal(L, "arg");
+}
+
 int main(int argc, char **argv) {
     int script, debug = 0, ran_code = 0, status;
     const char *env_debug = getenv("RELRUN_DEBUG");
     relrun *r;
 
-    if (argc > 0 && argv[0] && argv[0][0]) progname = "relrun";
     status = scan_args(argc, argv, &script, &debug, &ran_code);
     if (status != 0) return status;
     for (int i = 1; i < (script < 0 ? argc : script); i++) {
@@ -146,9 +158,9 @@ int main(int argc, char **argv) {
         return RELRUN_ERROR;
     }
     relrun_set_debug(r, debug);
+    set_arg_table(r, argc, argv, script < 0 ? 0 : script);
     status = report(r, run_options(r, argc, argv, script));
     if (status == RELRUN_OK && script >= 0) {
-        /* arg[0] is the script; options before it get negative indices, as in lua */
         status = report(r, relrun_run_file(r, argv[script], argc - script, argv + script));
     }
     relrun_close(r);

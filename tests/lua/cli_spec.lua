@@ -1,0 +1,296 @@
+-- The relrun command line (runtime/main.c), run as a child process: options,
+-- the arg table, errors and exit codes, Ctrl-C, and module overrides.
+local child = require "log_child"
+
+local RELRUN = child.RELRUN
+local host = require "relrun.host"
+
+local function run(args, opts)
+  opts = opts or {}
+  opts.args = args
+  return child.run(opts)
+end
+
+describe("options", function()
+  it("without arguments prints the usage on stderr and exits 2", function()
+    local r = run({})
+    eq(r.code, 2)
+    eq(r.stdout, "")
+    ok(r.stderr:find("^usage: relrun %[options%] %[script %[args%]%]\n"), r.stderr)
+  end)
+
+  it("-h and --help print the usage on stdout and exit 0", function()
+    for _, flag in ipairs{ "-h", "--help" } do
+      local r = run({ flag })
+      eq(r.code, 0, flag)
+      eq(r.stderr, "", flag)
+      eq(r.stdout, run({}).stderr, flag)
+    end
+  end)
+
+  it("-v and --version print the version", function()
+    for _, flag in ipairs{ "-v", "--version" } do
+      local r = run({ flag })
+      eq(r.code, 0)
+      eq(r.stdout, "relrun " .. host.version .. " (" .. host.lua_version .. ")\n")
+    end
+  end)
+
+  it("an unknown option is a usage error: one line naming it, then the usage, exit 2", function()
+    local r = run({ "--bogus", "x.lua" })
+    eq(r.code, 2)
+    eq(r.stdout, "")
+    eq(r.stderr:match("^[^\n]*\n"), "relrun: unrecognized option '--bogus'\n")
+    contains(r.stderr, "usage: relrun")
+  end)
+
+  it("-e and -l without their argument are usage errors", function()
+    for _, flag in ipairs{ "-e", "-l" } do
+      local r = run({ flag })
+      eq(r.code, 2)
+      eq(r.stderr:match("^[^\n]*\n"), "relrun: '" .. flag .. "' needs an argument\n")
+    end
+  end)
+
+  it("-e runs code in order, attached or separate", function()
+    local r = run({ "-e", "x = 1", "-ex = x + 1", "-e", "print(x)" })
+    eq(r, { code = 0, stdout = "2\n", stderr = "" })
+  end)
+
+  it("-l requires a module into its last name part, or into G with G=MOD", function()
+    local r = run({ "-l", "relrun.util", "-lU=relrun.util", "-e", "print(util.trim(' a '), U == util)" })
+    eq(r, { code = 0, stdout = "a\ttrue\n", stderr = "" })
+  end)
+
+  it("-l of a missing module fails in one line", function()
+    local r = run({ "-l", "no.such.mod" })
+    eq(r.code, 1)
+    eq(select(2, r.stderr:gsub("\n", "")), 1, r.stderr)
+    contains(r.stderr, "module 'no.such.mod' not found")
+  end)
+end)
+
+describe("the arg table", function()
+  it("has the script at 0, its arguments from 1, and passes them as ...", function()
+    local r = child.script("print(arg[0]:match('[^/]*$'), #arg, arg[1], arg[2], select('#', ...), ...)",
+      { args = { "one", "two words" } })
+    eq(r, { code = 0, stdout = "main.lua\t2\tone\ttwo words\t2\tone\ttwo words\n", stderr = "" })
+  end)
+
+  it("keeps the interpreter and its options at negative indices, as lua does", function()
+    local dir = child.tmpdir()
+    child.write(dir .. "/s.lua", "print(arg[-1], arg[-2], arg[-3], arg[-4] == os.getenv('X'), arg[-5])")
+    local r = run({ "--debug", "-e", "y=1", dir .. "/s.lua" }, { env = { X = RELRUN } })
+    child.rmtree(dir)
+    eq(r, { code = 0, stdout = "y=1\t-e\t--debug\ttrue\tnil\n", stderr = "" })
+  end)
+
+  it("- runs standard input with arguments", function()
+    local r = run({ "-", "a", "b" }, { stdin = "print(arg[0], ...)" })
+    eq(r, { code = 0, stdout = "-\ta\tb\n", stderr = "" })
+  end)
+
+  it("-- ends the options: a script named like an option runs", function()
+    local dir = child.tmpdir()
+    child.write(dir .. "/-x.lua", "print('ran', ...)")
+    local r = run({ "--", "-x.lua", "-v" }, { cwd = dir })
+    child.rmtree(dir)
+    eq(r, { code = 0, stdout = "ran\t-v\n", stderr = "" })
+  end)
+
+  it("passes arguments that are not UTF-8 through byte for byte", function()
+    local raw = "\xff\xfe\x80 caf\xe9 \x01"
+    local r = child.script("io.stdout:write(arg[1], '|', (...))", { args = { raw } })
+    eq(r, { code = 0, stdout = raw .. "|" .. raw, stderr = "" })
+  end)
+end)
+
+describe("errors", function()
+  local function lines(s) return select(2, s:gsub("\n", "")) end
+
+  it("an uncaught error is one line 'relrun: FILE:LINE: message' and exit 1", function()
+    local dir = child.tmpdir()
+    child.write(dir .. "/bad.lua", "local t = nil\nt.x = 1\n")
+    local r = run({ "bad.lua" }, { cwd = dir })
+    eq(r, { code = 1, stdout = "", stderr = "relrun: bad.lua:2: attempt to index a nil value (local 't')\n" })
+    local debug_ways = { { args = { "--debug", "bad.lua" } }, { args = { "bad.lua" }, env = { RELRUN_DEBUG = "1" } } }
+    for _, how in ipairs(debug_ways) do
+      r = run(how.args, { cwd = dir, env = how.env })
+      eq(r.code, 1)
+      ok(r.stderr:find("^relrun: bad.lua:2: attempt to index a nil value %(local 't'%)\nstack traceback:\n"),
+        r.stderr)
+      contains(r.stderr, "bad.lua:2: in main chunk")
+    end
+    r = run({ "bad.lua" }, { cwd = dir, env = { RELRUN_DEBUG = "0" } })
+    eq(lines(r.stderr), 1)
+    child.rmtree(dir)
+  end)
+
+  it("error{message=, exit=} exits with its code and prints the message alone", function()
+    local r = run({ "-e", "error({ message = 'checks found 2 problems', exit = 3 })" })
+    eq(r, { code = 3, stdout = "", stderr = "relrun: checks found 2 problems\n" })
+  end)
+
+  it("error{exit=} without a message exits with its code and prints nothing more", function()
+    eq(run({ "-e", "print('3 problems') error({ exit = 4 })" }), { code = 4, stdout = "3 problems\n", stderr = "" })
+  end)
+
+  it("other error values still give one line", function()
+    eq(run({ "-e", "error()" }).stderr, "relrun: (error object is a nil value)\n")
+    eq(run({ "-e", "error(setmetatable({}, { __tostring = function() return 'custom' end }))" }).stderr,
+      "relrun: custom\n")
+  end)
+
+  it("refuses a precompiled chunk, naming the file", function()
+    local dir = child.tmpdir()
+    child.write(dir .. "/c.luac", string.dump(function() end))
+    eq(run({ "c.luac" }, { cwd = dir }),
+      { code = 1, stdout = "", stderr = "relrun: c.luac: relrun runs Lua source, not precompiled chunks\n" })
+    child.rmtree(dir)
+  end)
+
+  it("masks a registered secret in the error message, with and without --debug", function()
+    local code = "require('relrun.host').secret('tok-123456') error('bad token tok-123456')"
+    eq(run({ "-e", code }).stderr, "relrun: (command line):1: bad token ***\n")
+    local r = run({ "--debug", "-e", code })
+    ok(r.stderr:find("^relrun: %(command line%):1: bad token %*%*%*\nstack traceback:\n"), r.stderr)
+    ok(not r.stderr:find("tok-123456", 1, true), r.stderr)
+  end)
+
+  it("a missing script says so and what to check", function()
+    local r = run({ "no-such-script.lua" })
+    eq(r.code, 1)
+    eq(r.stderr, "relrun: cannot open no-such-script.lua: No such file or directory"
+      .. " (check the path; run from the folder that holds the script)\n")
+  end)
+
+  it("a syntax error is one line with the position", function()
+    local r = child.script("x = = 1\n")
+    eq(r.code, 1)
+    ok(r.stderr:find("^relrun: /tmp/[^\n]*/main%.lua:1: unexpected symbol near '='\n$"), r.stderr)
+  end)
+
+  it("a module override that raises while loading fails in one line naming the file", function()
+    local dir = child.tmpdir()
+    os.execute("mkdir -p " .. child.quote(dir .. "/lib/relrun"))
+    child.write(dir .. "/main.lua", "require 'relrun.util'\nprint('not reached')\n")
+    child.write(dir .. "/lib/relrun/util.lua", "error('half-edited override')\n")
+    local r = run({ "main.lua" }, { cwd = dir })
+    eq(r, { code = 1, stdout = "", stderr = "relrun: ./lib/relrun/util.lua:1: half-edited override\n" })
+    child.write(dir .. "/lib/relrun/util.lua", "return {\n")
+    r = run({ "main.lua" }, { cwd = dir })
+    eq(r.code, 1)
+    eq(r.stderr, "relrun: error loading module 'relrun.util' from file './lib/relrun/util.lua': "
+      .. "./lib/relrun/util.lua:2: unexpected symbol near <eof>\n")
+    child.rmtree(dir)
+  end)
+
+  it("require of a missing module is one line at the require; --debug lists the files tried", function()
+    local dir = child.tmpdir()
+    child.write(dir .. "/main.lua", "\nrequire 'relrun.nothing'\n")
+    local r = run({ "main.lua" }, { cwd = dir })
+    eq(r.code, 1)
+    eq(lines(r.stderr), 1)
+    ok(r.stderr:find("^relrun: main%.lua:2: module 'relrun.nothing' not found in the script's lib/ folder"),
+      r.stderr)
+    r = run({ "--debug", "main.lua" }, { cwd = dir })
+    contains(r.stderr, "no file './lib/relrun/nothing.lua'")
+    child.rmtree(dir)
+  end)
+end)
+
+describe("Ctrl-C", function()
+  -- Start a script in the background; return the popen handle and the pid
+  -- of the relrun process (also its process group with setsid).
+  local function start(source, setsid)
+    local dir = child.tmpdir()
+    child.write(dir .. "/main.lua", source)
+    local inner = "echo $$; exec " .. child.command{ args = { dir .. "/main.lua" } }
+      .. " 2>" .. child.quote(dir .. "/err")
+    local cmd = setsid and ("exec setsid sh -c " .. child.quote(inner)) or inner
+    local p = io.popen(cmd)
+    local pid = p:read("l")
+    return p, pid, dir
+  end
+
+  local function finish(p, dir)
+    local out = p:read("a")
+    local _, how, code = p:close()
+    local err = child.read(dir .. "/err")
+    child.rmtree(dir)
+    return { how = how, code = code, stdout = out, stderr = err }
+  end
+
+  it("stops a busy loop: exit 130 and 'relrun: interrupted'", function()
+    local p, pid, dir = start("print('ready')\nwhile true do end\n")
+    eq(p:read("l"), "ready")
+    os.execute("kill -INT " .. pid)
+    eq(finish(p, dir), { how = "exit", code = 130, stdout = "", stderr = "relrun: interrupted\n" })
+  end)
+
+  it("stops the script while it waits in os.execute (the whole process group gets it, as from a terminal)", function()
+    local p, pid, dir = start("os.execute('echo ready; sleep 30')\nprint('carried on')\n", true)
+    eq(p:read("l"), "ready")
+    os.execute("kill -INT -" .. pid)
+    eq(finish(p, dir), { how = "exit", code = 130, stdout = "", stderr = "relrun: interrupted\n" })
+  end)
+
+  it("lets cleanup code run: pcall sees the interruption and it is re-raised", function()
+    local p, pid, dir = start([[
+      local host = require "relrun.host"
+      local good, err = pcall(function()
+        print("ready")
+        while true do end
+      end)
+      print("cleanup", good, host.is_interruption(err))
+      error(err, 0)
+    ]])
+    eq(p:read("l"), "ready")
+    os.execute("kill -INT " .. pid)
+    eq(finish(p, dir),
+      { how = "exit", code = 130, stdout = "cleanup\tfalse\ttrue\n", stderr = "relrun: interrupted\n" })
+  end)
+end)
+
+describe("os.execute", function()
+  it("keeps lua's results", function()
+    local r = run({ "-e", "print(os.execute('exit 3')) print(os.execute('kill -TERM $$')) print(os.execute('true'))"
+      .. " print(os.execute())" })
+    eq(r, { code = 0, stdout = "nil\texit\t3\nnil\tsignal\t15\ntrue\texit\t0\ntrue\n", stderr = "" })
+  end)
+end)
+
+describe("module overrides", function()
+  local dir
+  before_each(function()
+    dir = child.tmpdir()
+    os.execute("mkdir -p " .. child.quote(dir .. "/lib/relrun") .. " " .. child.quote(dir .. "/path/relrun"))
+    child.write(dir .. "/main.lua",
+      "local u = require 'relrun.util'\nprint(u.who or 'embedded', require('relrun.host').source('relrun.util'))\n")
+  end)
+  after_each(function() child.rmtree(dir) end)
+
+  it("loads an embedded library from inside the binary when no file overrides it", function()
+    local r = run({ "main.lua" }, { cwd = dir })
+    eq(r, { code = 0, stdout = "embedded\t" .. host.embedded()["relrun.util"] .. "\n", stderr = "" })
+    eq(host.embedded()["relrun.util"], "scripts/lib/relrun/util.lua")
+  end)
+
+  it("prefers the script's lib/ folder", function()
+    child.write(dir .. "/lib/relrun/util.lua", "return { who = 'lib' }\n")
+    eq(run({ "main.lua" }, { cwd = dir }).stdout, "lib\t./lib/relrun/util.lua\n")
+  end)
+
+  it("then RELRUN_PATH", function()
+    child.write(dir .. "/path/relrun/util.lua", "return { who = 'path' }\n")
+    local r = run({ "main.lua" }, { cwd = dir, env = { RELRUN_PATH = dir .. "/nowhere:" .. dir .. "/path" } })
+    eq(r.stdout, "path\t" .. dir .. "/path/relrun/util.lua\n")
+  end)
+
+  it("script lib/ wins over RELRUN_PATH", function()
+    child.write(dir .. "/lib/relrun/util.lua", "return { who = 'lib' }\n")
+    child.write(dir .. "/path/relrun/util.lua", "return { who = 'path' }\n")
+    local r = run({ dir .. "/main.lua" }, { env = { RELRUN_PATH = dir .. "/path" } })
+    eq(r.stdout, "lib\t" .. dir .. "/lib/relrun/util.lua\n")
+  end)
+end)
