@@ -2,7 +2,8 @@
 """A PyPI legacy upload endpoint and simple index for relrun's tests (stdlib).
 
 Listens on 127.0.0.1 (port 0 unless --port), writes the port to --port-file.
-  POST /legacy/ (any path not under /simple or /packages): the upload form.
+  POST /legacy/ (any path but /redirect/...): the upload form.
+  POST /redirect/...: 301 to /legacy/ (as an index moved to https would).
        Each upload is appended to --record (JSON lines): the form fields in
        the order received as [name, value] pairs, the file part's name,
        filename, size and sha256, the basic-auth user, the client's
@@ -109,6 +110,13 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(200, "OK")
 
     def do_POST(self):
+        if self.path.startswith("/redirect/"):
+            self.read_body()
+            self.send_response(301)
+            self.send_header("Location", "/legacy/")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if self.server.opts.sink:
             return self.sink()
         body = self.read_body()

@@ -169,6 +169,11 @@ describe("upload", function()
     eq({ r, code }, { nil, "AUTH" })
     contains(msg, "HTTP 401")
     ok(not msg:find("wrong-password-xyz", 1, true), "the password is not in the message")
+    -- a redirect is named, not followed
+    r, msg, code = pypi.upload { url = s.url .. "/redirect/", path = dist.wheel, progress = "none",
+                                 username = USER, password = PASSWORD }
+    eq({ r, code }, { nil, "301" })
+    contains(msg, "redirecting to /legacy/")
   end)
 
   it("reads the fake's index as JSON and HTML the way pip does", function()

@@ -243,6 +243,11 @@ function M.upload(opts)
     return nil, string.format("uploading %s: HTTP %d from %s; the credentials were refused "
       .. "(for CodeArtifact: get a fresh token)", info.filename, res.status, opts.url), "AUTH"
   end
+  if res.status >= 300 and res.status < 400 then
+    return nil, string.format("uploading %s: HTTP %d from %s, redirecting to %s; use the upload URL itself "
+      .. "(uploads are not redirected, as with twine)", info.filename, res.status, opts.url,
+      tostring(res.headers.location)), tostring(res.status)
+  end
   -- 409, or PyPI's 400 "File already exists": whatever the text says, the
   -- index's own hash decides.
   if opts.index_url then
