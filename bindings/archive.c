@@ -14,9 +14,10 @@
  * or uncompressed size over the caller's limit), or an errno name.
  *
  * Every libarchive object lives in one userdata (`relrun.archive.handle`)
- * whose metatable is set before anything is acquired, so a Lua error (out of
- * memory in a luaL_Buffer, a bad option) never leaks a reader or leaves a
- * temporary file behind: __gc/__close free whatever is still open.
+ * whose metatable is set before anything is acquired. Each call runs
+ * protected (with_handle), closes the handle as soon as it ends, and only
+ * then re-raises an error, so nothing leaks and no temporary file stays
+ * behind; __gc/__close free whatever a collector finds still open.
  */
 #include "rr.h"
 
@@ -25,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,12 +42,13 @@
 /* 1980-01-01T00:00:00Z: the earliest time a zip entry can hold (DOS time). */
 #define ZIP_EPOCH 315532800
 
-typedef struct {
+typedef struct Handle {
     struct archive *r;    /* reader */
     struct archive *w;    /* archive writer or disk writer */
     int in;               /* input file being archived by write(), or -1 */
     int out;              /* output of write(), or -1 */
     char *tmp;            /* temporary output of write(), removed unless renamed */
+    int (*worker)(lua_State *L, struct Handle *h); /* what with_handle runs */
     int closed;
 } Handle;
 
@@ -650,17 +653,40 @@ static int write_worker(lua_State *L, Handle *h) {
     return 1;
 }
 
+/* libarchive converts names through the C library's multibyte functions,
+ * so under the "C" locale a non-ASCII UTF-8 name fails (the pax writer
+ * even crashes on it). Each call runs with a UTF-8 LC_CTYPE for this thread
+ * only (uselocale), restored before returning or re-raising. */
+static locale_t utf8_locale;
+
+typedef int (*Worker)(lua_State *L, Handle *h);
+
+/* [args..., h] -> the worker's results; the worker rides in h. */
+static int trampoline(lua_State *L) {
+    Handle *h = lua_touserdata(L, lua_gettop(L));
+    return h->worker(L, h);
+}
+
 /* Run `worker` with its `nargs` arguments and a fresh handle after them,
- * then close the handle at once, whatever the outcome: a failed write
- * leaves no temporary file and no reader waits for the collector. */
-static int with_handle(lua_State *L, int nargs, int (*worker)(lua_State *, Handle *)) {
+ * protected, then restore the locale and close the handle at once,
+ * whatever the outcome (a failed write leaves no temporary file, no reader
+ * waits for the collector), and only then re-raise an error. */
+static int with_handle(lua_State *L, int nargs, Worker worker) {
     Handle *h;
-    int n;
+    locale_t saved = (locale_t)0;
+    int status, i, top;
     lua_settop(L, nargs);
-    h = new_handle(L);
-    n = worker(L, h);
+    h = new_handle(L);                               /* [args..., h] */
+    h->worker = worker;
+    lua_pushcfunction(L, trampoline);
+    for (i = 1; i <= nargs + 1; i++) lua_pushvalue(L, i);
+    if (utf8_locale) saved = uselocale(utf8_locale);
+    status = lua_pcall(L, nargs + 1, LUA_MULTRET, 0);
+    if (utf8_locale) uselocale(saved);
     done(L, nargs + 1);
-    return n;
+    if (status != LUA_OK) return lua_error(L);
+    top = lua_gettop(L);
+    return top - (nargs + 1);
 }
 
 static int l_list(lua_State *L) { return with_handle(L, 1, list_worker); }
@@ -675,6 +701,8 @@ int luaopen_relrun_archive(lua_State *L) {
     static const luaL_Reg funcs[] = {
         {"list", l_list}, {"read", l_read}, {"read_all", l_read_all}, {"extract", l_extract}, {"write", l_write},
         {NULL, NULL}};
+    if (utf8_locale == (locale_t)0)
+        utf8_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0); /* may stay 0: ASCII only */
     rr_newclass(L, HANDLE, handle_methods);
     luaL_newlib(L, funcs);
     return 1;

@@ -145,6 +145,22 @@ describe("upload", function()
     eq(#records(rec), 3, "both re-uploads were posted and refused by the server")
   end)
 
+  it("retries a server error, then uploads once", function()
+    local dist = example.build("0.1.0")
+    local rec = fs.join(tmp.path, "rec.jsonl")
+    local s = start(rec, { "--fail-first", "2" })
+    servers = { s }
+    local r, err = upload(s, dist.wheel, { retry_delay = 0 })
+    ok(r, err)
+    eq(r.status, "uploaded")
+    eq(#records(rec), 1)
+    local s2 = start(fs.join(tmp.path, "rec2.jsonl"), { "--fail-first", "5" })
+    servers[#servers + 1] = s2
+    local r2, msg, code = upload(s2, dist.wheel, { retry_delay = 0, retries = 1 })
+    eq({ r2, code }, { nil, "503" })
+    contains(msg, "HTTP 503")
+  end)
+
   it("reports refused credentials without showing them", function()
     local dist = example.build("0.1.0")
     local s = start(fs.join(tmp.path, "rec.jsonl"))
@@ -153,6 +169,11 @@ describe("upload", function()
     eq({ r, code }, { nil, "AUTH" })
     contains(msg, "HTTP 401")
     ok(not msg:find("wrong-password-xyz", 1, true), "the password is not in the message")
+    -- a redirect is named, not followed
+    r, msg, code = pypi.upload { url = s.url .. "/redirect/", path = dist.wheel, progress = "none",
+                                 username = USER, password = PASSWORD }
+    eq({ r, code }, { nil, "301" })
+    contains(msg, "redirecting to /legacy/")
   end)
 
   it("reads the fake's index as JSON and HTML the way pip does", function()

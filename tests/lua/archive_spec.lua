@@ -67,6 +67,29 @@ else:
     end)
   end
 
+  it("keeps long and non-ASCII names, and two processes write the same bytes", function()
+    local long = string.rep("d", 60) .. "/" .. string.rep("f", 90) .. "/é-ü-名前.txt"
+    local script = fs.join(tmp.path, "w.lua")
+    assert(fs.write(script, string.format([[
+local a = require "relrun.archive"
+assert(a.write(arg[1], { format = arg[2], mtime = 1700000000, entries = { { name = %q, data = "x" } } }))
+]], long)))
+    local relrun = os.getenv("RELRUN") or "build/relrun"
+    for _, format in ipairs({ "zip", "tar.gz" }) do
+      local a, b = fs.join(tmp.path, "1." .. format), fs.join(tmp.path, "2." .. format)
+      run { relrun, script, a, format }
+      run { relrun, script, b, format }
+      eq(hash.file(a, { "sha256" }).sha256, hash.file(b, { "sha256" }).sha256, format)
+      eq(assert(archive.list(a))[1].name, long)
+      eq(python("import sys, tarfile, zipfile; p = sys.argv[1]; "
+        .. "print((zipfile.ZipFile(p).namelist() if p.endswith('.zip') else tarfile.open(p).getnames())[0])", a),
+        long .. "\n", format .. " read by Python")
+      local dest = fs.join(tmp.path, "x" .. format)
+      eq(archive.extract(a, dest), true)
+      eq(fs.read(fs.join(dest, long)), "x")
+    end
+  end)
+
   it("takes the mtime from SOURCE_DATE_EPOCH, and streams a file entry", function()
     local src = fs.join(tmp.path, "src.bin")
     assert(fs.write(src, string.rep("\1\2\3", 100000)))
