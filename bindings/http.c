@@ -503,14 +503,12 @@ static void trace_response(lua_State *L, int result) {
 
 /* ---- request set-up ----------------------------------------------------------- */
 
-
 /* nil, "<what> <url>: <reason>", code */
 static int fail_request(lua_State *L, const char *code, const char *method, const char *url, const char *reason) {
     push_safe_url(L, url);
     return rr_failf(L, code, "%s %s: %s", method, lua_tostring(L, -1), reason);
 }
 
-/* Open the upload file of body = {file = path}; returns 0 or errno. */
 /* Open the upload file of body = {file = path [, offset = n] [, length = n]}
  * (a range is how S3 multipart parts are sent without copying the file);
  * returns 0 or errno (EINVAL: the range is not inside the file). */
@@ -539,36 +537,41 @@ static int setup_file_body(lua_State *L, int b, transfer *t, CURL *c) {
     return 0;
 }
 
+/* Push part[key] as a string (numbers converted), or nil; it stays on the
+ * stack, so the pointer returned is valid until the caller pops it. */
+static const char *part_field(lua_State *L, int part_idx, const char *key, size_t *len) {
+    int type = lua_getfield(L, part_idx, key);
+    if (type == LUA_TNIL) return NULL;
+    if (type != LUA_TSTRING && type != LUA_TNUMBER) luaL_error(L, "relrun.http: multipart %s must be a string", key);
+    return lua_tolstring(L, -1, len);
+}
+
 /* One multipart part: {name=, value=} or {name=, file=, filename=, content_type=}. */
 static void add_part(lua_State *L, transfer *t, int part_idx) {
+    size_t vlen = 0;
     curl_mimepart *p = curl_mime_addpart(t->mime);
-    const char *name = rr_optfield_string(L, part_idx, "name", NULL);
-    const char *value = rr_optfield_string(L, part_idx, "value", NULL);
-    const char *file = rr_optfield_string(L, part_idx, "file", NULL);
-    const char *filename = rr_optfield_string(L, part_idx, "filename", NULL);
-    const char *type = rr_optfield_string(L, part_idx, "content_type", NULL);
+    const char *name = part_field(L, part_idx, "name", NULL);
+    const char *value = part_field(L, part_idx, "value", &vlen);
+    const char *file = part_field(L, part_idx, "file", NULL);
+    const char *filename = part_field(L, part_idx, "filename", NULL);
+    const char *type = part_field(L, part_idx, "content_type", NULL);
     if (p == NULL) luaL_error(L, "relrun.http: out of memory");
     if (name == NULL) luaL_error(L, "relrun.http: every multipart part needs a name");
     if ((value == NULL) == (file == NULL)) luaL_error(L, "relrun.http: part '%s' needs value or file", name);
+    /* curl copies every string it is given */
     curl_mime_name(p, name);
-    if (value != NULL) {
-        size_t n;
-        lua_getfield(L, part_idx, "value");
-        lua_tolstring(L, -1, &n);
-        curl_mime_data(p, value, n);
-        lua_pop(L, 1);
-    } else {
-        /* streamed by curl when the request is sent; the name defaults to the basename */
-        curl_mime_filedata(p, file);
-    }
+    if (value != NULL) curl_mime_data(p, value, vlen);
+    else curl_mime_filedata(p, file); /* streamed when sent; the filename defaults to its basename */
     if (filename != NULL) curl_mime_filename(p, filename);
     if (type != NULL) curl_mime_type(p, type);
+    lua_pop(L, 5);
 }
 
 /* Check every file part is readable before sending anything. Returns the path
  * of the first that is not (errno in *err), or NULL. */
 static const char *check_parts(lua_State *L, int b, int *err) {
-    lua_getfield(L, BODY, "multipart");
+    if (lua_getfield(L, BODY, "multipart") != LUA_TTABLE)
+        luaL_error(L, "relrun.http: body must be a string, {file = path} or {multipart = parts}");
     for (lua_Integer i = 1; lua_rawgeti(L, -1, i) == LUA_TTABLE; i++) {
         const char *file = rr_optfield_string(L, -1, "file", NULL);
         FILE *f;

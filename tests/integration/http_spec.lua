@@ -172,12 +172,14 @@ describe("http against the echo server", function()
     local r = assert(http.request{ method = "POST", url = server.url .. "/multipart", body = { multipart = {
       { name = ":action", value = "file_upload" },
       { name = "sha256_digest", value = "abc" },
+      { name = "protocol_version", value = 1 },
       { name = "content", file = file, filename = "pkg-1.0-py3-none-any.whl",
         content_type = "application/octet-stream" },
     } } })
     eq(r.status, 200)
     contains(r.body, "field=:action=file_upload\n")
     contains(r.body, "field=sha256_digest=abc\n")
+    contains(r.body, "field=protocol_version=1\n")
     contains(r.body, "part=content size=1048576 sha256=" .. sha256_file(file)
       .. " filename=pkg-1.0-py3-none-any.whl type=application/octet-stream\n")
   end)

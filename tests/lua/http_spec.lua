@@ -77,6 +77,9 @@ describe("request errors", function()
     raises(function() http.request{ url = "http://127.0.0.1:1/", headers = { X = "a\r\nInjected: 1" } } end,
       "line break")
     raises(function() http.request{ url = "http://127.0.0.1:1/", body = 42 } end, "body must be")
+    raises(function() http.request{ url = "http://127.0.0.1:1/", body = {} } end, "body must be")
+    raises(function() http.request{ url = "http://127.0.0.1:1/", body = { multipart = { { name = "x", value = {} } } } }
+      end, "multipart value must be a string")
     raises(function() http.request{ url = "http://127.0.0.1:1/", on_progress = "no" } end)
     raises(function() http.request{ url = "http://127.0.0.1:1/", timeout = -1 } end, "negative")
     raises(function() http.request{ url = "http://127.0.0.1:1/", method = "POST",
