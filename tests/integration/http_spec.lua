@@ -429,12 +429,16 @@ describe("http against the echo server", function()
     end)
 
     it("re-raises an on_progress error after stopping every transfer", function()
-      local reqs = {}
-      for i = 1, 4 do reqs[i] = { url = server.url .. "/bytes/5000000" } end
+      local reqs, outs = {}, {}
+      for i = 1, 4 do
+        outs[i] = tmp(".dl")
+        reqs[i] = { url = server.url .. "/bytes/20000000", output = outs[i] }
+      end
       reqs[2].on_progress = function(_, _, now) if now > 0 then error("part 2 stops") end end
       local good, err = pcall(http.request_many, reqs, { parallel = 4 })
       eq(good, false)
       contains(tostring(err), "part 2 stops")
+      for i = 1, 4 do ok(not read(outs[i] .. ".part"), "partial download " .. i .. " left behind") end
       local again = http.request_many({ { url = server.url .. "/echo" } })
       eq(again[1].status, 200, "the handles work afterwards")
     end)
