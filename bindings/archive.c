@@ -14,9 +14,10 @@
  * or uncompressed size over the caller's limit), or an errno name.
  *
  * Every libarchive object lives in one userdata (`relrun.archive.handle`)
- * whose metatable is set before anything is acquired, so a Lua error (out of
- * memory in a luaL_Buffer, a bad option) never leaks a reader or leaves a
- * temporary file behind: __gc/__close free whatever is still open.
+ * whose metatable is set before anything is acquired. Each call runs
+ * protected (with_handle), closes the handle as soon as it ends, and only
+ * then re-raises an error, so nothing leaks and no temporary file stays
+ * behind; __gc/__close free whatever a collector finds still open.
  */
 #include "rr.h"
 
@@ -25,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,12 +42,13 @@
 /* 1980-01-01T00:00:00Z: the earliest time a zip entry can hold (DOS time). */
 #define ZIP_EPOCH 315532800
 
-typedef struct {
+typedef struct Handle {
     struct archive *r;    /* reader */
     struct archive *w;    /* archive writer or disk writer */
     int in;               /* input file being archived by write(), or -1 */
     int out;              /* output of write(), or -1 */
     char *tmp;            /* temporary output of write(), removed unless renamed */
+    int (*worker)(lua_State *L, struct Handle *h); /* what with_handle runs */
     int closed;
 } Handle;
 
@@ -119,9 +122,12 @@ static int next_entry(lua_State *L, Handle *h, const char *path, struct archive_
     return -1;
 }
 
+/* The entry's name; "" when libarchive has none it can give (refused as
+ * an empty name by extract). */
 static const char *entry_name(struct archive_entry *e) {
     const char *n = archive_entry_pathname_utf8(e);
-    return n ? n : archive_entry_pathname(e);
+    if (n == NULL) n = archive_entry_pathname(e);
+    return n ? n : "";
 }
 
 static const char *entry_type(struct archive_entry *e) {
@@ -184,8 +190,8 @@ static int read_data(lua_State *L, Handle *h, const char *path, const char *memb
         if (got == 0) return 0;
         total += got;
         if (total > max)
-            return rr_failf(L, "LIMIT", "%s: member '%s' is larger than the limit of %I bytes",
-                            path, member, max), -1;
+            return rr_failf(L, "LIMIT", "%s: more than %I bytes uncompressed (at '%s'); "
+                            "raise max_bytes if the archive is trusted", path, max, member), -1;
         luaL_addsize(b, (size_t)got);
     }
 }
@@ -285,7 +291,7 @@ static int walk_escapes(const char *s, size_t len, int *depth) {
 static int symlink_escapes(const char *name, const char *target) {
     const char *slash = strrchr(name, '/');
     int depth = 0;
-    if (target[0] == '/' || target[0] == '\0') return 1;
+    if (target == NULL || target[0] == '/' || target[0] == '\0') return 1;
     if (slash && walk_escapes(name, (size_t)(slash - name), &depth)) return 1;
     return walk_escapes(target, strlen(target), &depth);
 }
@@ -304,6 +310,16 @@ static const char *unsafe_entry(struct archive_entry *e) {
             ? "a symlink pointing outside the destination" : NULL;
     default: return "a device, fifo or socket";
     }
+}
+
+/* A refusal by the disk writer: an errno when it has one, else one of its
+ * own security checks (SECURE_SYMLINKS: "Cannot extract through symlink"). */
+static int fail_disk(lua_State *L, const char *path, struct archive *w) {
+    const char *msg = archive_error_string(w);
+    int e = archive_errno(w);
+    if (e > 0 && e != EILSEQ)
+        return rr_failf(L, rr_errno_name(e), "%s: %s", path, msg ? msg : strerror(e));
+    return rr_failf(L, "UNSAFE", "%s: %s; refusing to extract", path, msg ? msg : "unsafe entry");
 }
 
 /* Prefix the entry's path (and hardlink target) with the destination. */
@@ -335,7 +351,7 @@ static int copy_data(lua_State *L, Handle *h, const char *path, const char *name
                             "refusing to extract, raise max_bytes if the archive is trusted",
                             path, max, name), -1;
         if (archive_write_data_block(h->w, buf, size, off) != ARCHIVE_OK)
-            return fail_archive(L, path, h->w), -1;
+            return fail_disk(L, path, h->w), -1;
     }
     if (rc != ARCHIVE_EOF) return fail_archive(L, path, h->r), -1;
     return 0;
@@ -372,10 +388,10 @@ static int extract_entries(lua_State *L, Handle *h, const char *path, const char
                             path, max_bytes, name);
         reroot(L, e, root);
         rc = archive_write_header(h->w, e);
-        if (rc < ARCHIVE_WARN) return fail_archive(L, path, h->w);
+        if (rc < ARCHIVE_WARN) return fail_disk(L, path, h->w);
         if (archive_entry_filetype(e) == AE_IFREG && copy_data(L, h, path, name, &budget, max_bytes) != 0)
             return 3;
-        if (archive_write_finish_entry(h->w) < ARCHIVE_WARN) return fail_archive(L, path, h->w);
+        if (archive_write_finish_entry(h->w) < ARCHIVE_WARN) return fail_disk(L, path, h->w);
         lua_pop(L, 1);
     }
     return rc < 0 ? 3 : 0;
@@ -405,7 +421,7 @@ static int extract_worker(lua_State *L, Handle *h) {
     archive_write_disk_set_options(h->w, ARCHIVE_EXTRACT_TIME
         | ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT);
     if ((n = extract_entries(L, h, path, root, max_entries, max_bytes)) != 0) return n;
-    if (archive_write_close(h->w) != ARCHIVE_OK) return fail_archive(L, path, h->w);
+    if (archive_write_close(h->w) != ARCHIVE_OK) return fail_disk(L, path, h->w);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -637,17 +653,40 @@ static int write_worker(lua_State *L, Handle *h) {
     return 1;
 }
 
+/* libarchive converts names through the C library's multibyte functions,
+ * so under the "C" locale a non-ASCII UTF-8 name fails (the pax writer
+ * even crashes on it). Each call runs with a UTF-8 LC_CTYPE for this thread
+ * only (uselocale), restored before returning or re-raising. */
+static locale_t utf8_locale;
+
+typedef int (*Worker)(lua_State *L, Handle *h);
+
+/* [args..., h] -> the worker's results; the worker rides in h. */
+static int trampoline(lua_State *L) {
+    Handle *h = lua_touserdata(L, lua_gettop(L));
+    return h->worker(L, h);
+}
+
 /* Run `worker` with its `nargs` arguments and a fresh handle after them,
- * then close the handle at once, whatever the outcome: a failed write
- * leaves no temporary file and no reader waits for the collector. */
-static int with_handle(lua_State *L, int nargs, int (*worker)(lua_State *, Handle *)) {
+ * protected, then restore the locale and close the handle at once,
+ * whatever the outcome (a failed write leaves no temporary file, no reader
+ * waits for the collector), and only then re-raise an error. */
+static int with_handle(lua_State *L, int nargs, Worker worker) {
     Handle *h;
-    int n;
+    locale_t saved = (locale_t)0;
+    int status, i, top;
     lua_settop(L, nargs);
-    h = new_handle(L);
-    n = worker(L, h);
+    h = new_handle(L);                               /* [args..., h] */
+    h->worker = worker;
+    lua_pushcfunction(L, trampoline);
+    for (i = 1; i <= nargs + 1; i++) lua_pushvalue(L, i);
+    if (utf8_locale) saved = uselocale(utf8_locale);
+    status = lua_pcall(L, nargs + 1, LUA_MULTRET, 0);
+    if (utf8_locale) uselocale(saved);
     done(L, nargs + 1);
-    return n;
+    if (status != LUA_OK) return lua_error(L);
+    top = lua_gettop(L);
+    return top - (nargs + 1);
 }
 
 static int l_list(lua_State *L) { return with_handle(L, 1, list_worker); }
@@ -662,6 +701,8 @@ int luaopen_relrun_archive(lua_State *L) {
     static const luaL_Reg funcs[] = {
         {"list", l_list}, {"read", l_read}, {"read_all", l_read_all}, {"extract", l_extract}, {"write", l_write},
         {NULL, NULL}};
+    if (utf8_locale == (locale_t)0)
+        utf8_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0); /* may stay 0: ASCII only */
     rr_newclass(L, HANDLE, handle_methods);
     luaL_newlib(L, funcs);
     return 1;

@@ -216,23 +216,6 @@ static int log_actions(lua_State *L) {
     return 1;
 }
 
-static int log_mask(lua_State *L) {
-    size_t len;
-    const char *s = luaL_checklstring(L, 1, &len);
-    rr_mask_push(L, s, len);
-    return 1;
-}
-
-/* ---- secrets -------------------------------------------------------- */
-
-/* secret(value): register it; runtime/redact.c masks it everywhere and,
- * under GitHub Actions, sends ::add-mask:: for it (each line of it). */
-static int log_secret(lua_State *L) {
-    size_t len;
-    const char *v = luaL_checklstring(L, 1, &len);
-    rr_secret_add(L, v, len);
-    return 0;
-}
 
 /* ---- annotations and groups ---------------------------------------- */
 
@@ -540,7 +523,7 @@ static int initial_level(void) {
 
 int luaopen_relrun_log(lua_State *L) {
     static const luaL_Reg funcs[] = {
-        {"secret", log_secret},       {"mask", log_mask},
+        {"secret", rr_lua_secret},       {"mask", rr_lua_mask},
         {"set_level", log_set_level}, {"level", log_level},
         {"set_json", log_set_json},   {"error", log_error},
         {"warn", log_warn},           {"info", log_info},

@@ -64,6 +64,7 @@ typedef struct {
     pid_t pid;       /* 0 before the spawn */
     int pidfd;       /* readable once the child exits; -1 if unavailable */
     int reaped, status;
+    int lost;        /* reaped by someone else (SIGCHLD ignored): no status */
     int closed;
     int timed_out;
     int in_fd, in_child_fd;
@@ -130,7 +131,7 @@ static int try_reap(process *p) {
         if (r == p->pid) break;
         if (r < 0 && errno == EINTR) continue;
         if (r == 0) return 0;
-        p->status = 0;    /* ECHILD: someone else reaped it; nothing to wait for */
+        p->lost = 1;      /* ECHILD: nothing left to wait for */
         break;
     }
     p->reaped = 1;
@@ -141,7 +142,9 @@ static int try_reap(process *p) {
 static void kill_and_reap(process *p) {
     if (p->pid <= 0 || p->reaped) return;
     kill(p->pid, SIGKILL);
-    while (waitpid(p->pid, &p->status, 0) < 0 && errno == EINTR) {}
+    while (waitpid(p->pid, &p->status, 0) < 0) {
+        if (errno != EINTR) { p->lost = 1; break; }
+    }
     p->reaped = 1;
     close_fd(&p->pidfd);
 }
@@ -480,8 +483,7 @@ static int start(lua_State *L, process **out) {
 
     lua_rawgeti(L, 2, 1);
     name = lua_tostring(L, -1);
-    if (find_program(L, name, child_path(L, 3, envc)) != 0)
-    {
+    if (find_program(L, name, child_path(L, 3, envc)) != 0) {
         release(p);
         return rr_failf(L, "ENOENT", "cannot run %s: not found on PATH", name);
     }
@@ -570,9 +572,11 @@ static void feed_lines(lua_State *L, waitctx *w, stream *s, int cb, const char *
     if (s->buf.len > CHUNK) flush_partial(L, w, s);
 }
 
+/* Read what is there, but at most 16 chunks: a child writing as fast as we
+ * read must not keep us from the timeout, Ctrl-C and the other pipe. */
 static void drain(lua_State *L, waitctx *w, stream *s, int cb) {
     char chunk[CHUNK];
-    for (;;) {
+    for (int k = 0; k < 16; k++) {
         ssize_t r = read(s->fd, chunk, sizeof chunk);
         if (r < 0 && errno == EINTR) continue;
         if (r < 0 && errno == EAGAIN) return;
@@ -611,6 +615,39 @@ static void feed_stdin(process *p, waitctx *w) {
 
 enum { W_DONE, W_TIMEOUT, W_INTERRUPTED };
 
+/* One poll over the pipes and the pidfd, at most `ms`, then the I/O that is ready. */
+static void poll_once(lua_State *L, process *p, waitctx *w, int ms) {
+    struct pollfd fds[4];
+    stream *which[4];
+    int n = 0, r;
+    if (p->in_fd >= 0) { fds[n].fd = p->in_fd; fds[n].events = POLLOUT; which[n++] = NULL; }
+    if (p->out.fd >= 0) { fds[n].fd = p->out.fd; fds[n].events = POLLIN; which[n++] = &p->out; }
+    if (p->err.fd >= 0) { fds[n].fd = p->err.fd; fds[n].events = POLLIN; which[n++] = &p->err; }
+    if (!p->reaped && p->pidfd >= 0) { fds[n].fd = p->pidfd; fds[n].events = POLLIN; which[n++] = NULL; }
+    if (!p->reaped && p->pidfd < 0 && ms > 10) ms = 10;     /* no pidfd: look often */
+    r = poll(fds, (nfds_t)n, ms);
+    if (r < 0) return;                                       /* EINTR: the caller looks at the flag */
+    if (r == 0) {                                            /* quiet: show pending prompts */
+        flush_partial(L, w, &p->out);
+        flush_partial(L, w, &p->err);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        if (fds[i].revents == 0) continue;
+        if (which[i] != NULL) drain(L, w, which[i], which[i] == &p->out ? w->out_cb : w->err_cb);
+        else if (i == 0 && p->in_fd >= 0 && fds[i].fd == p->in_fd) feed_stdin(p, w);
+    }
+}
+
+/* Milliseconds until `when` (0: never), at most TICK_MS, at least 0. */
+static int ms_until(double when) {
+    double left;
+    if (when <= 0) return TICK_MS;
+    left = (when - now()) * 1000;
+    if (left < 0) return 0;
+    return left < TICK_MS ? (int)left + 1 : TICK_MS;
+}
+
 /*
  * Poll until the child is reaped and its pipes are at EOF. With `deadline`
  * (> 0), either return W_TIMEOUT there (spawn's :wait) or, with `kill`, send
@@ -622,10 +659,6 @@ static int wait_loop(lua_State *L, process *p, waitctx *w, double deadline, int 
     int was_interrupted = rr_interrupted();
     double hard = 0;
     for (;;) {
-        struct pollfd fds[4];
-        stream *which[4];
-        int n = 0, ms = TICK_MS, r;
-        double t;
         if (!was_interrupted && rr_interrupted()) return W_INTERRUPTED;
         if (w->failed || w->nomem) return W_DONE;
         try_reap(p);
@@ -633,44 +666,27 @@ static int wait_loop(lua_State *L, process *p, waitctx *w, double deadline, int 
             close_fd(&p->in_fd);
             return W_DONE;
         }
-        t = now();
-        if (deadline > 0 && t >= deadline && !p->timed_out) {
+        if (deadline > 0 && !p->timed_out && now() >= deadline) {
             if (!kill_on_deadline) return W_TIMEOUT;
             p->timed_out = 1;
             if (!p->reaped) kill(p->pid, SIGTERM);
-            hard = t + KILL_GRACE;
+            hard = now() + KILL_GRACE;
         }
-        if (p->timed_out && t >= hard) {
+        if (p->timed_out && now() >= hard) {
             kill_and_reap(p);
             close_pipes(p);
             return W_DONE;
         }
-        if (p->in_fd >= 0) { fds[n].fd = p->in_fd; fds[n].events = POLLOUT; which[n++] = NULL; }
-        if (p->out.fd >= 0) { fds[n].fd = p->out.fd; fds[n].events = POLLIN; which[n++] = &p->out; }
-        if (p->err.fd >= 0) { fds[n].fd = p->err.fd; fds[n].events = POLLIN; which[n++] = &p->err; }
-        if (!p->reaped && p->pidfd >= 0) { fds[n].fd = p->pidfd; fds[n].events = POLLIN; which[n++] = NULL; }
-        if (!p->reaped && p->pidfd < 0) ms = 10;            /* no pidfd: look often */
-        if (p->timed_out) t = hard - t;
-        else t = deadline > 0 ? deadline - t : 1e9;
-        if (t * 1000 < ms) ms = (int)(t * 1000) + 1;
-        r = poll(fds, (nfds_t)n, ms);
-        if (r < 0) continue;                                 /* EINTR: look at the flag */
-        if (r == 0) {                                        /* quiet: show pending prompts */
-            flush_partial(L, w, &p->out);
-            flush_partial(L, w, &p->err);
-        }
-        for (int i = 0; i < n; i++) {
-            if (fds[i].revents == 0) continue;
-            if (which[i] != NULL) drain(L, w, which[i], which[i] == &p->out ? w->out_cb : w->err_cb);
-            else if (fds[i].fd == p->in_fd) feed_stdin(p, w);
-        }
+        poll_once(L, p, w, ms_until(p->timed_out ? hard : deadline));
     }
 }
 
 /* Push the result table {code, signal, stdout, stderr, timed_out}. */
 static void push_result(lua_State *L, process *p) {
     lua_createtable(L, 0, 5);
-    if (WIFEXITED(p->status)) {
+    if (p->lost) {
+        /* neither code nor signal is known */
+    } else if (WIFEXITED(p->status)) {
         lua_pushinteger(L, WEXITSTATUS(p->status));
         lua_setfield(L, -2, "code");
     } else if (WIFSIGNALED(p->status)) {
@@ -732,7 +748,9 @@ static int finish(lua_State *L, int h, double timeout, int kill_on_deadline) {
 /* ---- the module -------------------------------------------------------- */
 
 static double opt_timeout(lua_State *L) {
-    return rr_optfield_number(L, 1, "timeout", 0);
+    double t = rr_optfield_number(L, 1, "timeout", 0);
+    if (!(t >= 0)) luaL_error(L, "option 'timeout' must be a number of seconds >= 0");
+    return t;
 }
 
 static int proc_run(lua_State *L) {

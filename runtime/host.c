@@ -87,19 +87,6 @@ static int host_debug(lua_State *L) {
     return 1;
 }
 
-static int host_secret(lua_State *L) {
-    size_t len;
-    const char *s = luaL_checklstring(L, 1, &len);
-    rr_secret_add(L, s, len);
-    return 0;
-}
-
-static int host_mask(lua_State *L) {
-    size_t len;
-    const char *s = luaL_checklstring(L, 1, &len);
-    rr_mask_push(L, s, len);
-    return 1;
-}
 
 /* sleep(seconds): wait, in short slices so Ctrl-C stops it at once. */
 static int host_sleep(lua_State *L) {
@@ -147,8 +134,8 @@ static int host_embedded(lua_State *L) {
 int luaopen_relrun_host(lua_State *L) {
     static const luaL_Reg funcs[] = {
         {"debug", host_debug},
-        {"secret", host_secret},
-        {"mask", host_mask},
+        {"secret", rr_lua_secret},
+        {"mask", rr_lua_mask},
         {"interrupted", host_interrupted},
         {"sleep", host_sleep},
         {"is_interruption", host_is_interruption},

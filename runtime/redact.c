@@ -213,3 +213,19 @@ void rr_mask_write(lua_State *L, FILE *f, const char *s, size_t len) {
     fwrite(m, 1, n, f);
     lua_pop(L, 1);
 }
+
+/* secret(value) and mask(s) for Lua: relrun.host and relrun.log both
+ * export these two, so there is one implementation. */
+int rr_lua_secret(lua_State *L) {
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    rr_secret_add(L, s, len);
+    return 0;
+}
+
+int rr_lua_mask(lua_State *L) {
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    rr_mask_push(L, s, len);
+    return 1;
+}

@@ -40,6 +40,9 @@ void rr_secret_add(lua_State *L, const char *s, size_t len);
 /* Push `s` with every registered secret (and its URL-encoded and base64
  * forms) replaced by "***". */
 void rr_mask_push(lua_State *L, const char *s, size_t len);
+/* The Lua functions secret(value) and mask(s). */
+int rr_lua_secret(lua_State *L);
+int rr_lua_mask(lua_State *L);
 /* Write `s` masked to a stream. */
 void rr_mask_write(lua_State *L, FILE *f, const char *s, size_t len);
 

@@ -26,33 +26,13 @@ int rr_failf(lua_State *L, const char *code, const char *fmt, ...) {
 }
 
 const char *rr_errno_name(int err) {
-    switch (err) {
-    case ENOENT: return "ENOENT";
-    case EACCES: return "EACCES";
-    case EPERM: return "EPERM";
-    case EEXIST: return "EEXIST";
-    case ENOTDIR: return "ENOTDIR";
-    case EISDIR: return "EISDIR";
-    case ENOTEMPTY: return "ENOTEMPTY";
-    case ENOSPC: return "ENOSPC";
-    case EROFS: return "EROFS";
-    case EINVAL: return "EINVAL";
-    case EXDEV: return "EXDEV";
-    case ELOOP: return "ELOOP";
-    case ENAMETOOLONG: return "ENAMETOOLONG";
-    case EMFILE: return "EMFILE";
-    case EINTR: return "EINTR";
-    case EPIPE: return "EPIPE";
-    case ECHILD: return "ECHILD";
-    case ETIMEDOUT: return "ETIMEDOUT";
-    case ENOMEM: return "ENOMEM";
-    case EBUSY: return "EBUSY";
-    default: {
+    const char *name = strerrorname_np(err); /* glibc 2.32+: "ENOENT" */
+    if (name == NULL) {
         static _Thread_local char buf[24];
         snprintf(buf, sizeof buf, "E%d", err);
         return buf;
     }
-    }
+    return name;
 }
 
 int rr_fail_errno(lua_State *L, const char *what, int err) {

@@ -133,9 +133,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("X-GitHub-Request-Id", "FAKE:%d" % time.time_ns())
-        self.send_header("x-ratelimit-limit", "5000")
-        self.send_header("x-ratelimit-remaining", "4999")
-        for k, v in (headers or {}).items():
+        headers = dict({"x-ratelimit-limit": "5000", "x-ratelimit-remaining": "4999"}, **(headers or {}))
+        for k, v in headers.items():
             self.send_header(k, v)
         self.end_headers()
         self.wfile.write(data)

@@ -2,7 +2,8 @@
 """A PyPI legacy upload endpoint and simple index for relrun's tests (stdlib).
 
 Listens on 127.0.0.1 (port 0 unless --port), writes the port to --port-file.
-  POST /legacy/ (any path not under /simple or /packages): the upload form.
+  POST /legacy/ (any path but /redirect/...): the upload form.
+  POST /redirect/...: 301 to /legacy/ (as an index moved to https would).
        Each upload is appended to --record (JSON lines): the form fields in
        the order received as [name, value] pairs, the file part's name,
        filename, size and sha256, the basic-auth user, the client's
@@ -15,6 +16,8 @@ Listens on 127.0.0.1 (port 0 unless --port), writes the port to --port-file.
        application/vnd.pypi.simple.v1+json.
   GET  /packages/<name>/<file>: the stored bytes.
 With --username/--password, uploads need that basic auth (401 otherwise).
+With --fail-first N, the first N uploads get a 503 (not recorded).
+With --html-only, index pages are always HTML (an index without PEP 691).
 With --sink, upload bodies are read and dropped unparsed (benchmarks).
 """
 import argparse
@@ -107,6 +110,13 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(200, "OK")
 
     def do_POST(self):
+        if self.path.startswith("/redirect/"):
+            self.read_body()
+            self.send_response(301)
+            self.send_header("Location", "/legacy/")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if self.server.opts.sink:
             return self.sink()
         body = self.read_body()
@@ -131,6 +141,11 @@ class Handler(BaseHTTPRequestHandler):
                 fields.append([name, data.decode("utf-8")])
         if content is None:
             return self.reply(400, "no file part")
+        with LOCK:
+            self.server.posts += 1
+            failing = self.server.posts <= opts.fail_first
+        if failing:
+            return self.reply(503, "503 Service Unavailable (--fail-first)")
         project = normalize(dict(fields).get("name", ""))
         data = content.pop("data")
         record = {"fields": fields, "content": content, "user": user,
@@ -147,7 +162,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         path = self.path.split("?")[0]
-        want_json = "application/vnd.pypi.simple.v1+json" in self.headers.get("Accept", "")
+        want_json = ("application/vnd.pypi.simple.v1+json" in self.headers.get("Accept", "")
+                     and not self.server.opts.html_only)
         with LOCK:
             snapshot = {p: dict(f) for p, f in FILES.items()}
         if path == "/simple/":
@@ -198,9 +214,12 @@ def main():
     ap.add_argument("--password")
     ap.add_argument("--conflict-always", action="store_true")
     ap.add_argument("--sink", action="store_true", help="drop upload bodies unparsed (for benchmarks)")
+    ap.add_argument("--fail-first", type=int, default=0, help="answer 503 to the first N uploads")
+    ap.add_argument("--html-only", action="store_true", help="serve PEP 503 HTML even when JSON is asked for")
     opts = ap.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", opts.port), Handler)
     server.opts = opts
+    server.posts = 0
     if opts.port_file:
         with open(opts.port_file + ".tmp", "w") as f:
             f.write(str(server.server_address[1]))

@@ -7,18 +7,15 @@ local pypi = require "relrun.pypi"
 local fs = require "relrun.fs"
 local hash = require "relrun.hash"
 local json = require "relrun.json"
-local peer = require "peer"
 local example = require "pypi_example"
 
-local sh, q = example.sh, example.sh_quote
-local FAKE = (os.getenv("RELRUN_SOURCE_DIR") or ".") .. "/tests/fakes/pypi_record.py"
+local run = example.run
 local USER, PASSWORD = "aws", "s3cr3t-token-for-tests"
 
 local function start(record, extra)
-  local argv = { "/usr/bin/python3", FAKE, "--port-file", peer.PORT_FILE, "--record", record,
-                 "--username", USER, "--password", PASSWORD }
-  for _, a in ipairs(extra or {}) do argv[#argv + 1] = a end
-  return peer.start { argv = argv }
+  local opts = { record = record, "--username", USER, "--password", PASSWORD }
+  for _, a in ipairs(extra or {}) do opts[#opts + 1] = a end
+  return example.fake(opts)
 end
 
 local function records(path)
@@ -39,9 +36,10 @@ end
 
 -- The sdist again with other tar timestamps: same name, different bytes.
 local function rebuilt_sdist(dist, dir)
-  local other = fs.join(dir, "stock-pipeline-0.1.0.tar.gz")
-  sh("cd " .. q(dir) .. " && mkdir -p x && tar -xzf " .. q(dist.sdist) .. " -C x && "
-    .. "tar -czf " .. q(other) .. " --mtime=2001-01-01 -C x stock-pipeline-0.1.0")
+  local other, x = fs.join(dir, "stock-pipeline-0.1.0.tar.gz"), fs.join(dir, "x")
+  assert(fs.mkdir(x))
+  run { "tar", "-xzf", dist.sdist, "-C", x }
+  run { "tar", "-czf", other, "--mtime=2001-01-01", "-C", x, "stock-pipeline-0.1.0" }
   return other
 end
 
@@ -61,9 +59,9 @@ describe("upload", function()
     local twine_rec, relrun_rec = fs.join(tmp.path, "twine.jsonl"), fs.join(tmp.path, "relrun.jsonl")
     local a, b = start(twine_rec), start(relrun_rec)
     servers = { a, b }
-    sh("TWINE_USERNAME=" .. q(USER) .. " TWINE_PASSWORD=" .. q(PASSWORD) .. " TWINE_NON_INTERACTIVE=1 "
-      .. "/usr/bin/twine upload --disable-progress-bar --repository-url " .. q(a.url .. "/legacy/")
-      .. " " .. q(dist.wheel) .. " " .. q(dist.sdist))
+    run { "/usr/bin/twine", "upload", "--disable-progress-bar", "--repository-url", a.url .. "/legacy/",
+          dist.wheel, dist.sdist,
+          env = { TWINE_USERNAME = USER, TWINE_PASSWORD = PASSWORD, TWINE_NON_INTERACTIVE = "1" } }
     for _, path in ipairs({ dist.wheel, dist.sdist }) do
       local r, err = upload(b, path)
       ok(r, err)
@@ -87,6 +85,31 @@ describe("upload", function()
     eq(form.sha256_digest, hash.file(dist.wheel, { "sha256" }).sha256)
     eq({ form[":action"], form.protocol_version, form.filetype, form.pyversion, form.version },
        { "file_upload", "1", "bdist_wheel", "py3", "0.1.0" })
+  end)
+
+  it("posts what twine posts for unusual metadata too (1.2, 2.2, UNKNOWN, CRLF, no body)", function()
+    local dir = fs.join(tmp.path, "odd")
+    assert(fs.mkdir(dir))
+    run { "/usr/bin/python3", (os.getenv("RELRUN_SOURCE_DIR") or ".") .. "/tests/support/pypi_odd_dists.py", dir }
+    local files = fs.glob(fs.join(dir, "*"))
+    eq(#files, 4)
+    local twine_rec, relrun_rec = fs.join(tmp.path, "twine.jsonl"), fs.join(tmp.path, "relrun.jsonl")
+    local a, b = start(twine_rec), start(relrun_rec)
+    servers = { a, b }
+    local argv = { "/usr/bin/twine", "upload", "--disable-progress-bar", "--repository-url", a.url .. "/legacy/",
+                   env = { TWINE_USERNAME = USER, TWINE_PASSWORD = PASSWORD, TWINE_NON_INTERACTIVE = "1" } }
+    for _, f in ipairs(files) do argv[#argv + 1] = f end
+    run(argv)
+    for _, f in ipairs(files) do assert(upload(b, f, { precheck = false })) end
+    local theirs, ours = records(twine_rec), {}
+    for _, r in ipairs(records(relrun_rec)) do ours[r.content.filename] = r end
+    eq(#theirs, #files, "twine uploaded every file")
+    for _, t in ipairs(theirs) do
+      local mine = ours[t.content.filename]
+      ok(mine, t.content.filename .. " uploaded by relrun")
+      eq(mine.content, t.content, t.content.filename)
+      eq(mine.fields, t.fields, t.content.filename)
+    end
   end)
 
   it("skips an identical re-upload and refuses different bytes, both before posting", function()
@@ -122,6 +145,22 @@ describe("upload", function()
     eq(#records(rec), 3, "both re-uploads were posted and refused by the server")
   end)
 
+  it("retries a server error, then uploads once", function()
+    local dist = example.build("0.1.0")
+    local rec = fs.join(tmp.path, "rec.jsonl")
+    local s = start(rec, { "--fail-first", "2" })
+    servers = { s }
+    local r, err = upload(s, dist.wheel, { retry_delay = 0 })
+    ok(r, err)
+    eq(r.status, "uploaded")
+    eq(#records(rec), 1)
+    local s2 = start(fs.join(tmp.path, "rec2.jsonl"), { "--fail-first", "5" })
+    servers[#servers + 1] = s2
+    local r2, msg, code = upload(s2, dist.wheel, { retry_delay = 0, retries = 1 })
+    eq({ r2, code }, { nil, "503" })
+    contains(msg, "HTTP 503")
+  end)
+
   it("reports refused credentials without showing them", function()
     local dist = example.build("0.1.0")
     local s = start(fs.join(tmp.path, "rec.jsonl"))
@@ -130,6 +169,11 @@ describe("upload", function()
     eq({ r, code }, { nil, "AUTH" })
     contains(msg, "HTTP 401")
     ok(not msg:find("wrong-password-xyz", 1, true), "the password is not in the message")
+    -- a redirect is named, not followed
+    r, msg, code = pypi.upload { url = s.url .. "/redirect/", path = dist.wheel, progress = "none",
+                                 username = USER, password = PASSWORD }
+    eq({ r, code }, { nil, "301" })
+    contains(msg, "redirecting to /legacy/")
   end)
 
   it("reads the fake's index as JSON and HTML the way pip does", function()
@@ -140,10 +184,15 @@ describe("upload", function()
     local files = assert(pypi.index_files(s.url .. "/simple/", "Stock_Pipeline"))
     eq({ #files, files[1].filename, files[1].sha256 },
        { 1, "stock_pipeline-0.1.0-py3-none-any.whl", hash.file(dist.wheel, { "sha256" }).sha256 })
+    -- an index without PEP 691 answers HTML: the same files
+    local html = start(fs.join(tmp.path, "rec2.jsonl"), { "--html-only" })
+    servers[#servers + 1] = html
+    assert(upload(html, dist.wheel))
+    eq(assert(pypi.index_files(html.url .. "/simple/", "stock.pipeline")), files)
     -- pip itself resolves and downloads from the fake (checks the fake)
     local dl = fs.join(tmp.path, "dl")
-    sh("/usr/bin/python3 -m pip download -q --no-deps --no-cache-dir --disable-pip-version-check -d " .. q(dl)
-      .. " --index-url " .. q(s.url .. "/simple/") .. " stock-pipeline==0.1.0")
+    run { "/usr/bin/python3", "-m", "pip", "download", "-q", "--no-deps", "--no-cache-dir",
+          "--disable-pip-version-check", "-d", dl, "--index-url", s.url .. "/simple/", "stock-pipeline==0.1.0" }
     eq(fs.list(dl), { "stock_pipeline-0.1.0-py3-none-any.whl" })
   end)
 end)
@@ -157,11 +206,11 @@ describe("local repository", function()
       eq(assert(pypi.publish_local(repo, path)).status, "published")
     end
     local venv = fs.join(tmp.path, "venv")
-    sh("/usr/bin/python3 -m venv " .. q(venv))
-    sh(q(venv .. "/bin/pip") .. " install -q --no-deps --no-cache-dir --disable-pip-version-check --index-url "
-      .. q(pypi.local_index_url(repo)) .. " stock-pipeline==0.1.0")
-    local out = sh(q(venv .. "/bin/python") .. " -c " .. q("import bronze, silver, ingestion, importlib.metadata as m; "
-      .. "print(m.version('stock-pipeline'), silver.refine([]).quotes)"))
+    run { "/usr/bin/python3", "-m", "venv", venv }
+    run { venv .. "/bin/pip", "install", "-q", "--no-deps", "--no-cache-dir", "--disable-pip-version-check",
+          "--index-url", pypi.local_index_url(repo), "stock-pipeline==0.1.0" }
+    local out = run { venv .. "/bin/python", "-c", "import bronze, silver, ingestion, importlib.metadata as m; "
+      .. "print(m.version('stock-pipeline'), silver.refine([]).quotes)" }
     eq(out, "0.1.0 []\n")
     tmp:close()
   end)

@@ -4,20 +4,10 @@ local archive = require "relrun.archive"
 local fs = require "relrun.fs"
 local hash = require "relrun.hash"
 
-local function sh_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local function run(cmd)
-  local ok = os.execute(cmd)
-  assert(ok, "command failed: " .. cmd)
-end
+local run = require("pypi_example").run
 
 local function python(code, ...)
-  local args = {}
-  for i, a in ipairs({ ... }) do args[i] = sh_quote(a) end
-  local h = assert(io.popen("/usr/bin/python3 -c " .. sh_quote(code) .. " " .. table.concat(args, " ")))
-  local out = h:read("a")
-  assert(h:close(), "python failed: " .. code)
-  return out
+  return run { "/usr/bin/python3", "-c", code, ... }
 end
 
 local tmp
@@ -76,6 +66,29 @@ else:
       eq(hash.file(a, { "sha256" }).sha256, hash.file(b, { "sha256" }).sha256)
     end)
   end
+
+  it("keeps long and non-ASCII names, and two processes write the same bytes", function()
+    local long = string.rep("d", 60) .. "/" .. string.rep("f", 90) .. "/é-ü-名前.txt"
+    local script = fs.join(tmp.path, "w.lua")
+    assert(fs.write(script, string.format([[
+local a = require "relrun.archive"
+assert(a.write(arg[1], { format = arg[2], mtime = 1700000000, entries = { { name = %q, data = "x" } } }))
+]], long)))
+    local relrun = os.getenv("RELRUN") or "build/relrun"
+    for _, format in ipairs({ "zip", "tar.gz" }) do
+      local a, b = fs.join(tmp.path, "1." .. format), fs.join(tmp.path, "2." .. format)
+      run { relrun, script, a, format }
+      run { relrun, script, b, format }
+      eq(hash.file(a, { "sha256" }).sha256, hash.file(b, { "sha256" }).sha256, format)
+      eq(assert(archive.list(a))[1].name, long)
+      eq(python("import sys, tarfile, zipfile; p = sys.argv[1]; "
+        .. "print((zipfile.ZipFile(p).namelist() if p.endswith('.zip') else tarfile.open(p).getnames())[0])", a),
+        long .. "\n", format .. " read by Python")
+      local dest = fs.join(tmp.path, "x" .. format)
+      eq(archive.extract(a, dest), true)
+      eq(fs.read(fs.join(dest, long)), "x")
+    end
+  end)
 
   it("takes the mtime from SOURCE_DATE_EPOCH, and streams a file entry", function()
     local src = fs.join(tmp.path, "src.bin")
@@ -141,8 +154,8 @@ describe("extract", function()
     outside = fs.join(tmp.path, "outside")
     assert(fs.mkdir(hostile))
     assert(fs.mkdir(outside))
-    run("/usr/bin/python3 " .. sh_quote((os.getenv("RELRUN_SOURCE_DIR") or ".") .. "/tests/support/pypi_hostile.py")
-      .. " " .. sh_quote(hostile) .. " " .. sh_quote(outside))
+    run { "/usr/bin/python3", (os.getenv("RELRUN_SOURCE_DIR") or ".") .. "/tests/support/pypi_hostile.py",
+          hostile, outside }
   end)
 
   it("extracts a good archive", function()
@@ -169,6 +182,7 @@ describe("extract", function()
     { "symlink.tar.gz", "'link' is a symlink pointing outside the destination" },
     { "symlink-up.tar.gz", "'a/link' is a symlink pointing outside the destination" },
     { "symlink-dot.tar.gz", "'./x/./link' is a symlink pointing outside the destination" },
+    { "through-link.tar.gz", "Cannot extract through symlink" },
     { "hardlink.tar.gz", "a hardlink pointing outside the destination" },
     { "device.tar.gz", "a device, fifo or socket" },
   }

@@ -191,6 +191,13 @@ describe("line callbacks", function()
     eq(lines, { "first", "second" })
   end)
 
+  it("do not keep a never-ending writer from its timeout", function()
+    local n = 0
+    local r = proc.run{ argv = { "yes" }, timeout = 0.2, stdout = function() n = n + 1 end }
+    eq(r.timed_out, true)
+    ok(n > 0, "lines arrived")
+  end)
+
   it("re-raise a callback's error after killing and reaping the child", function()
     local pid
     local err = raises(function()
@@ -257,6 +264,9 @@ describe("spawn", function()
     raises(function() proc.run{ argv = { "true" }, stdout = "file" } end, "stdout")
     raises(function() proc.run{ argv = { "true" }, env = { ["A=B"] = "x" } } end, "env")
     raises(function() proc.run{ argv = { "true" }, stdin = 5 } end, "stdin")
+    raises(function() proc.run{ argv = { "true" }, timeout = -1 } end, "timeout")
+    raises(function() proc.run{ argv = { "true" }, timeout = "soon" } end, "timeout")
+    raises(function() proc.run{ argv = { "true" }, cwd = "a\0b" } end, "NUL")
   end)
 end)
 

@@ -7,7 +7,7 @@ local hash = require "relrun.hash"
 local json = require "relrun.json"
 local example = require "pypi_example"
 
-local sh, q = example.sh, example.sh_quote
+local run = example.run
 
 -- pkginfo's reading of a file (twine's own parser), as JSON.
 local function pkginfo(path)
@@ -24,7 +24,7 @@ else:
     d.parse(open(p, "rb").read())
 print(json.dumps({a: (list(v) if isinstance(v, tuple) else v) for a in d for v in [getattr(d, a)]}))
 ]]
-  return json.decode(sh("/usr/bin/python3 -c " .. q(code) .. " " .. q(path)))
+  return json.decode(run { "/usr/bin/python3", "-c", code, path })
 end
 
 local function same_as_pkginfo(meta, theirs)
@@ -170,7 +170,7 @@ describe("RECORD", function()
 
   -- Copy the wheel, changing it with Python's zipfile.
   local function tamper(src, dst, action)
-    sh("/usr/bin/python3 -c " .. q([[
+    run { "/usr/bin/python3", "-c", [[
 import sys, zipfile
 src, dst, action = sys.argv[1:4]
 with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
@@ -183,7 +183,7 @@ with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
         zout.writestr(item, data)
     if action == "add":
         zout.writestr("extra.py", "x = 1\n")
-]]) .. " " .. q(src) .. " " .. q(dst) .. " " .. action)
+]], src, dst, action }
   end
 
   it("verifies the example's wheel", function()
@@ -273,9 +273,10 @@ describe("local repository", function()
     eq(fs.read(fs.join(repo, "simple", "stock-pipeline", "index.html")), before, "page unchanged")
 
     -- the same file name with other bytes (a rebuild with another mtime)
-    local other = fs.join(tmp.path, "stock-pipeline-0.1.0.tar.gz")
-    sh("cd " .. q(tmp.path) .. " && mkdir x && tar -xzf " .. q(dist.sdist) .. " -C x && "
-      .. "tar -czf " .. q(other) .. " --mtime=2001-01-01 -C x stock-pipeline-0.1.0")
+    local other, x = fs.join(tmp.path, "stock-pipeline-0.1.0.tar.gz"), fs.join(tmp.path, "x")
+    assert(fs.mkdir(x))
+    run { "tar", "-xzf", dist.sdist, "-C", x }
+    run { "tar", "-czf", other, "--mtime=2001-01-01", "-C", x, "stock-pipeline-0.1.0" }
     local r, msg, code = pypi.publish_local(repo, other)
     eq({ r, code }, { nil, "CONFLICT" })
     contains(msg, hash.file(other, { "sha256" }).sha256)

@@ -17,7 +17,8 @@
 -- `--flag`, `--opt value`, `--opt=value`, `-x` short aliases (`{ "-n", "--dry-run" }`),
 -- `--` ends options. Unknown options and missing values are usage errors:
 -- `parse` returns nil, message; `parse_or_exit` prints one line and exits 2.
--- `--help` / `-h` is always there.
+-- `--help` / `-h` is always there. A spec may set `default_command`, or
+-- `command_optional = true` (then opts.command may be nil).
 local M = {}
 
 local function key_of(long)
@@ -129,7 +130,7 @@ local function parse(spec, argv)
   if spec.commands and not opts.command then
     if spec.default_command then
       opts.command = spec.default_command
-    else
+    elseif not spec.command_optional then
       usage_error("missing command")
     end
   end
@@ -166,7 +167,10 @@ function M.help(spec)
   local _, list = index(spec)
   local out = {}
   local usage = "usage: " .. (spec.prog or "script")
-  if spec.commands then usage = usage .. " " .. (spec.default_command and "[COMMAND]" or "COMMAND") end
+  if spec.commands then
+    local optional = spec.default_command or spec.command_optional
+    usage = usage .. " " .. (optional and "[COMMAND]" or "COMMAND")
+  end
   usage = usage .. " [options]"
   for _, a in ipairs(spec.args or {}) do usage = usage .. " [" .. a[1] .. "]" end
   out[#out + 1] = usage

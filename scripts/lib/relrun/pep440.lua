@@ -112,8 +112,8 @@ local function grammar(s, v)
   local j, l, n = labelled(s, i, PRE_LABELS)
   if j then v.pre = { PRE_CANON[l], n and int(n) or 0 }; i = j end
   i = parse_post(s, i, v)
-  j, _, n = labelled(s, i, { "dev" })
-  if j then v.dev = n and int(n) or 0; i = j end
+  local k, _, dev_n = labelled(s, i, { "dev" })
+  if k then v.dev = dev_n and int(dev_n) or 0; i = k end
   i = parse_local(s, i, v)
   if not i then return nil end
   return s:find("^%s*$", i) ~= nil

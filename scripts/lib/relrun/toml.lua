@@ -15,6 +15,13 @@ function Parser:fail(fmt, ...)
   error({ toml = string.format("%s:%d: " .. fmt, self.name, self.line, ...) }, 0)
 end
 
+-- What was found, for messages: never a raw control character.
+local function shown(c)
+  if c == "" then return "end of input" end
+  if c == "\n" or c == "\r" then return "end of line" end
+  return string.format("%q", c)
+end
+
 function Parser:peek(n)
   return self.s:sub(self.i, self.i + (n or 1) - 1)
 end
@@ -62,7 +69,7 @@ function Parser:end_of_line()
   if self.i > #self.s then return end
   if self:peek(2) == "\r\n" then self:advance(2); return end
   if self:peek() == "\n" then self:advance(1); return end
-  self:fail("expected the end of the line, found %q", self:peek())
+  self:fail("expected the end of the line, found %s", shown(self:peek()))
 end
 
 local ESCAPES = { b = "\b", t = "\t", n = "\n", f = "\f", r = "\r", ['"'] = '"', ["\\"] = "\\" }
@@ -162,7 +169,7 @@ function Parser:key_part()
     return self:literal_string()
   end
   local a, b = self.s:find("^[A-Za-z0-9_-]+", self.i)
-  if not a then self:fail("expected a key, found %q", c == "" and "end of input" or c) end
+  if not a then self:fail("expected a key, found %s", shown(c)) end
   self.i = b + 1
   return self.s:sub(a, b)
 end
@@ -213,7 +220,7 @@ function Parser:number()
     if body:find("^0%d") then self:fail("leading zeros are not allowed in %s", text) end
     return tonumber(sign .. clean_number(self, body))
   end
-  self:fail("invalid value %q", text ~= "" and text or self:peek())
+  self:fail("invalid value %s", text ~= "" and string.format("%q", text) or shown(self:peek()))
 end
 
 function Parser:array()
@@ -231,7 +238,7 @@ function Parser:array()
       self:advance(1)
       return out
     else
-      self:fail("expected ',' or ']' in array, found %q", c == "" and "end of input" or c)
+      self:fail("expected ',' or ']' in array, found %s", shown(c))
     end
   end
 end
@@ -248,7 +255,7 @@ function Parser:inline_table()
     self:blank()
     local c = self:peek()
     if c == "}" then self:advance(1); return out end
-    if c ~= "," then self:fail("expected ',' or '}' in inline table, found %q", c == "" and "end of input" or c) end
+    if c ~= "," then self:fail("expected ',' or '}' in inline table, found %s", shown(c)) end
     self:advance(1)
   end
 end
@@ -273,10 +280,10 @@ function Parser:descend(t, parts, last, implicit)
       v = {}
       t[name] = v
       if implicit then self.dotted[v] = true end
-    elseif type(v) ~= "table" or self.frozen[v] or (self.arrays[v] and not implicit) then
+    elseif type(v) ~= "table" or self.frozen[v] or (self.arrays[v] and implicit) then
       self:fail("key %q is already defined", table.concat(parts, ".", 1, k))
     elseif self.arrays[v] then
-      v = v[#v]
+      v = v[#v] -- [a.b] after [[a]] goes into a's last table
     elseif implicit and self.defined[v] and not self.dotted[v] then
       self:fail("cannot add keys to table %q with a dotted key", table.concat(parts, ".", 1, k))
     end

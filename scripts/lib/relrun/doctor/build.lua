@@ -18,8 +18,12 @@ local function normalize(name)
   return (name:lower():gsub("[-_.]+", "_"))
 end
 
+-- The interpreter the release builds with (the one with `build`).
 local function python_of(ctx)
-  return ctx.cfg.python or "python3"
+  if not ctx.python then
+    ctx.python = require("relrun.build").find_python(ctx.cfg.python) or ctx.cfg.python or "python3"
+  end
+  return ctx.python
 end
 
 local function list_has(list, value)
@@ -141,6 +145,9 @@ from packaging.specifiers import SpecifierSet
 v = "%d.%d.%d" % sys.version_info[:3]
 print(v, "yes" if SpecifierSet(sys.argv[1]).contains(v) else "no")]], spec } }
     if not r then return checks.skip("no interpreter " .. python_of(ctx)) end
+    if r.stderr:find("No module named 'packaging'", 1, true) then
+      return checks.skip(python_of(ctx) .. " has no `packaging` module to read the specifier with")
+    end
     if r.code ~= 0 then
       return checks.fail("requires-python " .. spec .. " could not be read: " .. (r.stderr:match("([^\n]+)\n?$") or ""),
         "write a PEP 440 specifier such as >=3.9")

@@ -81,6 +81,13 @@ local function stderr_is_terminal()
   return os.execute("[ -t 2 ]") == true
 end
 
+-- relrun.log when present (levels, --json, Actions), else plain stderr.
+local function warn(msg)
+  local ok, log = pcall(require, "relrun.log")
+  if ok and type(log.warn) == "function" then return log.warn("%s", msg) end
+  io.stderr:write("warning: ", msg, "\n")
+end
+
 local function quiet_logging()
   local ok, log = pcall(require, "relrun.log")
   return ok and type(log.level) == "function" and log.level() == "quiet"
@@ -180,9 +187,31 @@ local function post(opts, parts, info)
   }
 end
 
+-- Server errors (5xx) and broken connections are retried, as twine does
+-- for 5xx: `retries` more attempts (default 2), waiting retry_delay (1 s)
+-- doubled each time. A retry after a post that did land is safe: the
+-- index decides a 409 that follows.
+local RETRY_CURLE = { CURLE_COULDNT_CONNECT = true, CURLE_SEND_ERROR = true, CURLE_RECV_ERROR = true,
+                      CURLE_GOT_NOTHING = true, CURLE_OPERATION_TIMEDOUT = true, CURLE_PARTIAL_FILE = true }
+
+local function post_with_retries(opts, parts, info)
+  local attempts, delay = 1 + (opts.retries or 2), opts.retry_delay or 1
+  local res, err, code
+  for attempt = 1, attempts do
+    res, err, code = post(opts, parts, info)
+    local retry = (res and res.status >= 500) or (not res and RETRY_CURLE[code])
+    if not retry or attempt == attempts then break end
+    warn(string.format("%s: %s; retrying (%d of %d)", info.filename,
+      res and ("HTTP " .. res.status) or tostring(err), attempt, attempts - 1))
+    if delay > 0 then os.execute("sleep " .. string.format("%.3f", delay)) end
+    delay = delay * 2
+  end
+  return res, err, code
+end
+
 -- upload{ url, path, username, password, index_url, index_headers,
 --         comment, progress = "auto"|"bar"|"lines"|"none", timeout,
---         precheck = true }
+--         precheck = true, retries = 2, retry_delay = 1 }
 -- With index_url, the index is read before posting (precheck; false skips
 -- it, for an index that lags behind uploads) and again when the server
 -- refuses the upload.
@@ -204,7 +233,7 @@ function M.upload(opts)
     if before == nil then return nil, err, ecode end
     if before then return before end
   end
-  local res, perr, pcode = post(opts, parts, info)
+  local res, perr, pcode = post_with_retries(opts, parts, info)
   if not res then return nil, "uploading " .. info.filename .. " to " .. opts.url .. ": " .. tostring(perr), pcode end
   if res.status >= 200 and res.status < 300 then
     return { status = "uploaded", filename = info.filename, sha256 = info.digests.sha256,
@@ -213,6 +242,11 @@ function M.upload(opts)
   if res.status == 401 or res.status == 403 then
     return nil, string.format("uploading %s: HTTP %d from %s; the credentials were refused "
       .. "(for CodeArtifact: get a fresh token)", info.filename, res.status, opts.url), "AUTH"
+  end
+  if res.status >= 300 and res.status < 400 then
+    return nil, string.format("uploading %s: HTTP %d from %s, redirecting to %s; use the upload URL itself "
+      .. "(uploads are not redirected, as with twine)", info.filename, res.status, opts.url,
+      tostring(res.headers.location)), tostring(res.status)
   end
   -- 409, or PyPI's 400 "File already exists": whatever the text says, the
   -- index's own hash decides.

@@ -1,0 +1,204 @@
+-- AWS CodeArtifact (rest-json, 2018-09-22): the operations a release makes.
+-- URIs, query names and shapes follow botocore's model
+-- (botocore/data/codeartifact/2018-09-22/service-2.json); answers are the
+-- model's JSON documents, decoded, with camelCase names kept.
+--
+--   local ca = assert(require("relrun.aws.codeartifact").client())
+--   local tok = assert(ca:get_authorization_token{ domain = "d", domain_owner = "111122223333" })
+--   -- tok.authorizationToken is registered as a secret
+local core = require "relrun.aws.core"
+
+local M = {}
+
+local Client = {}
+Client.__index = Client
+
+-- client{ region, endpoint, credentials, env, ... } -> client | nil, msg, code.
+function M.client(opts)
+  opts = opts or {}
+  local o = {}
+  for k, v in pairs(opts) do o[k] = v end
+  o.service, o.protocol = "codeartifact", "rest-json"
+  if o.credentials == nil then
+    local creds, err, code = require("relrun.aws.credentials").resolve{ env = opts.env }
+    if not creds then return nil, err, code end
+    o.credentials = creds
+  end
+  local c, err, code = core.client(o)
+  if not c then return nil, err, code end
+  return setmetatable({ core = c }, Client)
+end
+
+-- Query parameters shared by the repository- and package-level operations:
+-- Lua names (snake_case) -> the model's locationName.
+local QUERY = {
+  domain = "domain", domain_owner = "domain-owner", repository = "repository", format = "format",
+  namespace = "namespace", package = "package", version = "version", duration = "duration",
+  status = "status", sort_by = "sortBy", max_results = "max-results", next_token = "next-token",
+  origin_type = "originType",
+}
+
+local function query(a, names)
+  local q = {}
+  for _, n in ipairs(names) do
+    if a[n] ~= nil then q[QUERY[n]] = tostring(a[n]) end
+  end
+  return q
+end
+
+local function need(a, names, op)
+  for _, n in ipairs(names) do
+    if a[n] == nil or a[n] == "" then error(string.format("codeartifact.%s: %s is required", op, n), 3) end
+  end
+end
+
+function Client:call(op, method, path, a, required, names, doc)
+  need(a, required, op)
+  return self.core:json{ method = method, path = path, query = query(a, names), doc = doc, operation = op }
+end
+
+local REPO = { "domain", "domain_owner", "repository" }
+local PKG = { "domain", "domain_owner", "repository", "format", "namespace", "package" }
+
+local function with(list, ...)
+  local out = { table.unpack(list) }
+  for _, v in ipairs{ ... } do out[#out + 1] = v end
+  return out
+end
+
+-- get_authorization_token{ domain, domain_owner, duration } ->
+-- { authorizationToken, expiration (epoch seconds) }. duration: 0 or 900..43200.
+function Client:get_authorization_token(a)
+  local doc, res_or_msg, code, err = self:call("GetAuthorizationToken", "POST", "/v1/authorization-token", a,
+    { "domain" }, { "domain", "domain_owner", "duration" })
+  if not doc then return nil, res_or_msg, code, err end
+  if type(doc.authorizationToken) ~= "string" then
+    return nil, "codeartifact GetAuthorizationToken answered without a token", "MalformedResponse"
+  end
+  require("relrun.host").secret(doc.authorizationToken)
+  doc.expiration = core.parse_iso8601(doc.expiration)
+  return doc
+end
+
+-- get_repository_endpoint{ domain, domain_owner, repository, format = "pypi" } -> url string.
+function Client:get_repository_endpoint(a)
+  local doc, msg, code, err = self:call("GetRepositoryEndpoint", "GET", "/v1/repository/endpoint", a,
+    { "domain", "repository", "format" }, with(REPO, "format"))
+  if not doc then return nil, msg, code, err end
+  return doc.repositoryEndpoint
+end
+
+function Client:describe_domain(a)
+  local doc, msg, code, err = self:call("DescribeDomain", "GET", "/v1/domain", a, { "domain" },
+    { "domain", "domain_owner" })
+  if not doc then return nil, msg, code, err end
+  return doc.domain
+end
+
+function Client:describe_repository(a)
+  local doc, msg, code, err = self:call("DescribeRepository", "GET", "/v1/repository", a,
+    { "domain", "repository" }, REPO)
+  if not doc then return nil, msg, code, err end
+  return doc.repository
+end
+
+-- create_domain{ domain, encryption_key, tags = { {key=, value=} } } -> DomainDescription.
+function Client:create_domain(a)
+  local body = { encryptionKey = a.encryption_key, tags = a.tags }
+  local doc, msg, code, err = self:call("CreateDomain", "POST", "/v1/domain", a, { "domain" }, { "domain" }, body)
+  if not doc then return nil, msg, code, err end
+  return doc.domain
+end
+
+-- create_repository{ domain, domain_owner, repository, description, upstreams = { "name" } }.
+function Client:create_repository(a)
+  local body = { description = a.description, tags = a.tags }
+  if a.upstreams then
+    body.upstreams = {}
+    for i, u in ipairs(a.upstreams) do body.upstreams[i] = { repositoryName = u } end
+  end
+  local doc, msg, code, err = self:call("CreateRepository", "POST", "/v1/repository", a,
+    { "domain", "repository" }, REPO, body)
+  if not doc then return nil, msg, code, err end
+  return doc.repository
+end
+
+-- list_package_versions{ ..., package, status, sort_by } -> every
+-- PackageVersionSummary across all pages (plus defaultDisplayVersion).
+function Client:list_package_versions(a)
+  local all, page = {}, {}
+  for k, v in pairs(a) do page[k] = v end
+  local default
+  repeat
+    local doc, msg, code, err = self:call("ListPackageVersions", "POST", "/v1/package/versions", page,
+      { "domain", "repository", "format", "package" },
+      with(PKG, "status", "sort_by", "max_results", "next_token", "origin_type"))
+    if not doc then return nil, msg, code, err end
+    for _, v in ipairs(doc.versions or {}) do all[#all + 1] = v end
+    default = default or doc.defaultDisplayVersion
+    page.next_token = doc.nextToken
+  until page.next_token == nil or page.next_token == require("relrun.json").null
+  return all, default
+end
+
+-- describe_package_version{ ..., package, version } -> PackageVersionDescription.
+function Client:describe_package_version(a)
+  local doc, msg, code, err = self:call("DescribePackageVersion", "GET", "/v1/package/version", a,
+    { "domain", "repository", "format", "package", "version" }, with(PKG, "version"))
+  if not doc then return nil, msg, code, err end
+  local pv = doc.packageVersion
+  if type(pv) == "table" then pv.publishedTime = core.parse_iso8601(pv.publishedTime) end
+  return pv
+end
+
+-- list_package_version_assets{ ..., package, version } -> every AssetSummary
+-- ({ name, size, hashes = { ["SHA-256"] = ... } }), all pages.
+function Client:list_package_version_assets(a)
+  local all, page, revision = {}, {}, nil
+  for k, v in pairs(a) do page[k] = v end
+  repeat
+    local doc, msg, code, err = self:call("ListPackageVersionAssets", "POST", "/v1/package/version/assets", page,
+      { "domain", "repository", "format", "package", "version" },
+      with(PKG, "version", "max_results", "next_token"))
+    if not doc then return nil, msg, code, err end
+    for _, v in ipairs(doc.assets or {}) do all[#all + 1] = v end
+    revision = revision or doc.versionRevision
+    page.next_token = doc.nextToken
+  until page.next_token == nil or page.next_token == require("relrun.json").null
+  return all, revision
+end
+
+local function versions_doc(a)
+  local json = require "relrun.json"
+  return json.array({ table.unpack(a.versions) })
+end
+
+-- delete_package_versions{ ..., package, versions = { "1.2.3" }, expected_status }
+-- -> { successfulVersions = {...}, failedVersions = {...} }. A 200 answer can
+-- still carry failures: read failedVersions.
+function Client:delete_package_versions(a)
+  need(a, { "versions" }, "delete_package_versions")
+  local doc, msg, code, err = self:call("DeletePackageVersions", "POST", "/v1/package/versions/delete", a,
+    { "domain", "repository", "format", "package" }, PKG,
+    { versions = versions_doc(a), expectedStatus = a.expected_status })
+  if not doc then return nil, msg, code, err end
+  doc.successfulVersions = doc.successfulVersions or {}
+  doc.failedVersions = doc.failedVersions or {}
+  return doc
+end
+
+-- update_package_versions_status{ ..., package, versions, target_status,
+-- expected_status, version_revisions = { ["1.2.3"] = rev } }.
+function Client:update_package_versions_status(a)
+  need(a, { "versions", "target_status" }, "update_package_versions_status")
+  local doc, msg, code, err = self:call("UpdatePackageVersionsStatus", "POST",
+    "/v1/package/versions/update_status", a, { "domain", "repository", "format", "package" }, PKG,
+    { versions = versions_doc(a), targetStatus = a.target_status, expectedStatus = a.expected_status,
+      versionRevisions = a.version_revisions })
+  if not doc then return nil, msg, code, err end
+  doc.successfulVersions = doc.successfulVersions or {}
+  doc.failedVersions = doc.failedVersions or {}
+  return doc
+end
+
+return M

@@ -1,0 +1,454 @@
+-- One way to call AWS: build the URL, sign (relrun.sigv4), send
+-- (relrun.http), turn an error answer into { code, message, status,
+-- request_id }, retry as the SDKs' standard mode does (relrun.aws.retry) and
+-- correct the clock once when the service says it is off.
+--
+--   local core = require "relrun.aws.core"
+--   local c = core.client{ service = "codeartifact", protocol = "rest-json" }
+--   local res, msg, code, err = c:request{ method = "POST", path = "/v1/authorization-token",
+--                                          query = { domain = "d" }, operation = "GetAuthorizationToken" }
+--
+-- Failures return nil, message, code, err where err is the table above
+-- (plus operation and service) and message is one line for a person.
+local retry = require "relrun.aws.retry"
+local config = require "relrun.aws.config"
+
+local M = {}
+
+M.DEFAULT_TIMEOUT = 60
+M.CONNECT_TIMEOUT = 10
+M.EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+-- Seconds to add to the local clock, learnt from a server's Date header
+-- after a clock-skew error; shared by every client, as the clock is.
+M.clock_offset = 0
+
+---------------------------------------------------------------------------
+-- time
+
+-- Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+local function days_from_civil(y, m, d)
+  y = m <= 2 and y - 1 or y
+  local era = (y >= 0 and y or y - 399) // 400
+  local yoe = y - era * 400
+  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + d - 1
+  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  return era * 146097 + doe - 719468
+end
+
+local function epoch(y, mo, d, h, mi, s)
+  return days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s
+end
+
+-- "2026-11-24T07:00:00Z", "2026-11-24T07:00:00.123+00:00" -> epoch seconds | nil.
+function M.parse_iso8601(s)
+  if type(s) == "number" then return s end
+  if type(s) ~= "string" then return nil end
+  local y, mo, d, h, mi, sec, rest = s:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)[T ](%d%d):(%d%d):(%d%d)(.*)$")
+  if not y then return nil end
+  local t = epoch(tonumber(y), tonumber(mo), tonumber(d), tonumber(h), tonumber(mi), tonumber(sec))
+  rest = rest:gsub("^%.%d+", "")
+  if rest == "Z" or rest == "" then return t end
+  local sign, oh, om = rest:match("^([%+%-])(%d%d):?(%d%d)$")
+  if not sign then return nil end
+  local off = tonumber(oh) * 3600 + tonumber(om) * 60
+  return sign == "+" and t - off or t + off
+end
+
+local MONTHS = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, Aug = 8, Sep = 9,
+                 Oct = 10, Nov = 11, Dec = 12 }
+
+-- An HTTP Date header ("Tue, 24 Nov 2026 06:04:37 GMT") -> epoch seconds | nil.
+function M.parse_http_date(s)
+  if type(s) ~= "string" then return nil end
+  local d, mon, y, h, mi, sec = s:match("(%d%d?) (%a%a%a) (%d%d%d%d) (%d%d):(%d%d):(%d%d)")
+  if not d or not MONTHS[mon] then return nil end
+  return epoch(tonumber(y), MONTHS[mon], tonumber(d), tonumber(h), tonumber(mi), tonumber(sec))
+end
+
+function M.now()
+  return os.time() + M.clock_offset
+end
+
+-- sleep(seconds): the host's when it has one, else sleep(1).
+function M.sleep(s)
+  if s <= 0 then return end
+  local okh, host = pcall(require, "relrun.host")
+  if okh and host.sleep then return host.sleep(s) end
+  local okp, proc = pcall(require, "relrun.proc")
+  if okp and proc.sleep then return proc.sleep(s) end
+  os.execute(string.format("sleep %.3f", s))
+end
+
+---------------------------------------------------------------------------
+-- encoding
+
+-- RFC 3986 percent-encoding of everything but the unreserved characters,
+-- which is what SigV4 expects on the wire.
+function M.url_encode(s)
+  return (tostring(s):gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+
+-- query string from a map (sorted by name, so URLs are reproducible) or a
+-- list of { name, value } pairs (kept in order).
+function M.query_string(q)
+  if not q then return "" end
+  local parts = {}
+  if #q > 0 then
+    for _, kv in ipairs(q) do parts[#parts + 1] = M.url_encode(kv[1]) .. "=" .. M.url_encode(kv[2]) end
+  else
+    local names = {}
+    for k, v in pairs(q) do if v ~= nil then names[#names + 1] = k end end
+    table.sort(names)
+    for _, k in ipairs(names) do parts[#parts + 1] = M.url_encode(k) .. "=" .. M.url_encode(q[k]) end
+  end
+  return table.concat(parts, "&")
+end
+
+-- Flatten a query-protocol parameter table: { RoleArn = "x", Tags = { {Key="a", Value="b"} } }
+-- -> { {"RoleArn","x"}, {"Tags.member.1.Key","a"}, ... }, sorted by name.
+function M.flatten(params, prefix, out)
+  out = out or {}
+  for k, v in pairs(params) do
+    local name = prefix and (prefix .. "." .. k) or k
+    if type(v) == "table" and #v > 0 then
+      for i, item in ipairs(v) do
+        if type(item) == "table" then M.flatten(item, name .. ".member." .. i, out)
+        else out[#out + 1] = { name .. ".member." .. i, tostring(item) } end
+      end
+    elseif type(v) == "table" then
+      M.flatten(v, name, out)
+    elseif type(v) == "boolean" then
+      out[#out + 1] = { name, v and "true" or "false" }
+    else
+      out[#out + 1] = { name, tostring(v) }
+    end
+  end
+  if not prefix then table.sort(out, function(a, b) return a[1] < b[1] end) end
+  return out
+end
+
+---------------------------------------------------------------------------
+-- XML answers
+
+-- find(el, "A/B") -> the first element on that path below el.
+function M.xml_find(el, path)
+  for name in path:gmatch("[^/]+") do
+    local found
+    for _, c in ipairs(el and el.children or {}) do
+      if type(c) == "table" and c.name == name then found = c break end
+    end
+    el = found
+    if not el then return nil end
+  end
+  return el
+end
+
+function M.xml_text(el, path)
+  local e = path and M.xml_find(el, path) or el
+  return e and e.text
+end
+
+-- All children of el named `name`.
+function M.xml_all(el, name)
+  local out = {}
+  for _, c in ipairs(el and el.children or {}) do
+    if type(c) == "table" and c.name == name then out[#out + 1] = c end
+  end
+  return out
+end
+
+function M.xml_decode(body)
+  return require("relrun.xml").decode(body)
+end
+
+---------------------------------------------------------------------------
+-- errors
+
+local Error = {}
+Error.__index = Error
+Error.__tostring = function(e) return e.line end
+
+local function describe_error(e)
+  local what = e.operation and (e.service .. " " .. e.operation) or e.service
+  local line = string.format("%s failed: %s%s", what, e.code or ("HTTP " .. tostring(e.status)),
+    e.message and e.message ~= "" and (": " .. e.message) or "")
+  if e.status then line = line .. string.format(" (HTTP %d", e.status) ..
+    (e.request_id and (", request id " .. e.request_id) or "") .. ")" end
+  if e.hint then line = line .. "; " .. e.hint end
+  return line
+end
+
+-- A short explanation of the common refusals: the next thing to try.
+local EXPIRED = "the session token has expired: get fresh credentials (re-run the OIDC step or `aws sso login`)"
+local HINTS = {
+  SignatureDoesNotMatch = "the secret access key does not match the access key id: check " ..
+    "AWS_SECRET_ACCESS_KEY or the profile's aws_secret_access_key",
+  InvalidSignatureException = "the request signature was refused: check the secret access key and the clock",
+  ExpiredToken = EXPIRED,
+  ExpiredTokenException = EXPIRED,
+  InvalidClientTokenId = "the access key id is not known to AWS: check AWS_ACCESS_KEY_ID or the profile",
+  UnrecognizedClientException = "the access key id or session token is not known to AWS: check the credentials",
+  AccessDenied = "the identity lacks a permission: check the role's policies",
+  AccessDeniedException = "the identity lacks a permission: check the role's policies",
+}
+
+function M.new_error(fields)
+  local e = setmetatable(fields, Error)
+  e.hint = e.hint or HINTS[e.code]
+  e.line = describe_error(e)
+  return e
+end
+
+local STATUS_CODES = { [400] = "BadRequest", [401] = "Unauthorized", [403] = "Forbidden",
+                       [404] = "NotFound", [409] = "Conflict", [412] = "PreconditionFailed",
+                       [429] = "TooManyRequests", [500] = "InternalError", [503] = "ServiceUnavailable" }
+
+local function json_error(res)
+  local code = res.headers["x-amzn-errortype"]
+  local message
+  local okj, json = pcall(require, "relrun.json")
+  local doc = okj and res.body and res.body ~= "" and json.decode(res.body) or nil
+  if type(doc) == "table" then
+    code = code or doc.__type or doc.code or doc.Code
+    message = doc.message or doc.Message or doc.errorMessage
+  end
+  -- "ThrottlingException:http://internal..." and "com.amazon.coral#ThrottlingException"
+  if code then code = code:gsub(":.*$", ""):gsub("^.*#", "") end
+  return code, message
+end
+
+local function xml_error(res)
+  if not res.body or res.body == "" then return nil end
+  local okx, root = pcall(M.xml_decode, res.body)
+  if not okx or type(root) ~= "table" then return nil end
+  -- S3: <Error>; query services: <ErrorResponse><Error>; EC2 style: <Response><Errors><Error>
+  local err = root.name == "Error" and root or M.xml_find(root, "Error") or M.xml_find(root, "Errors/Error")
+  if not err then return nil end
+  return M.xml_text(err, "Code"), M.xml_text(err, "Message"),
+    M.xml_text(root, "RequestId") or M.xml_text(err, "RequestId")
+end
+
+-- parse_error(res, protocol, service, operation) -> err table.
+function M.parse_error(res, protocol, service, operation)
+  local code, message, rid
+  if protocol == "rest-json" or protocol == "json" then
+    code, message = json_error(res)
+  else
+    code, message, rid = xml_error(res)
+  end
+  local h = res.headers or {}
+  if rid == "" then rid = nil end
+  rid = rid or h["x-amzn-requestid"] or h["x-amz-request-id"]
+  return M.new_error{ code = code or STATUS_CODES[res.status] or ("HTTP" .. res.status), message = message,
+                      status = res.status, request_id = rid, service = service, operation = operation }
+end
+
+local function fail(e)
+  return nil, e.line, e.code, e
+end
+M.fail = fail
+
+---------------------------------------------------------------------------
+-- the client
+
+local Client = {}
+Client.__index = Client
+
+-- client{ service, protocol = "rest-json" | "query" | "rest-xml",
+--         signing_name = service, region, endpoint, credentials = provider,
+--         global_endpoint = url (IAM), signing_region = region override,
+--         unsigned = bool, env, transport, sign, sleep, policy }
+-- -> client | nil, msg, code. Region and endpoint come from the
+-- environment and profile when not given.
+function M.client(opts)
+  local env = opts.env
+  local region, source = opts.region, "argument"
+  if not region then
+    local err, code
+    region, err, code = config.region(env)
+    if not region then
+      if opts.signing_region then region, source = opts.signing_region, "default"
+      else return nil, err, code end
+    else
+      source = err
+    end
+  end
+  local endpoint, where = opts.endpoint, "argument"
+  if endpoint then
+    local err
+    endpoint, err = config.check_url(endpoint, "endpoint")
+    if not endpoint then return nil, err, "BAD_ENDPOINT" end
+  else
+    local err, code
+    endpoint, err, code = config.endpoint(opts.service, region, env,
+      { global = opts.global_endpoint, prefix = opts.endpoint_prefix })
+    if not endpoint then return nil, err, code end
+    where = err
+  end
+  return setmetatable({
+    service = opts.service, protocol = opts.protocol or "rest-json",
+    signing_name = opts.signing_name or opts.service,
+    region = region, region_source = source,
+    signing_region = opts.signing_region or region,
+    endpoint = endpoint, endpoint_source = where,
+    credentials = opts.credentials, unsigned = opts.unsigned, env = env,
+    transport = opts.transport, signer = opts.sign, sleeper = opts.sleep or M.sleep,
+    policy = opts.policy or retry.new(), timeout = opts.timeout,
+  }, Client)
+end
+
+function Client:send_http(req)
+  local transport = self.transport or require("relrun.http").request
+  return transport(req)
+end
+
+function Client:sign_request(req, creds, payload_hash)
+  local sign = self.signer or require("relrun.sigv4").sign
+  local add = sign{
+    method = req.method, url = req.url, headers = req.headers,
+    body = (not payload_hash and type(req.body) == "string") and req.body or nil,
+    payload_hash = payload_hash or (req.body == nil and M.EMPTY_SHA256 or nil),
+    service = self.signing_name, region = self.signing_region,
+    access_key = creds.access_key, secret_key = creds.secret_key, session_token = creds.session_token,
+    time = M.now(),
+  }
+  for k, v in pairs(add) do req.headers[k] = v end
+end
+
+-- The exchange once: sign with current credentials and send.
+function Client:attempt(r, base)
+  local req = { method = base.method, url = base.url, body = base.body, timeout = base.timeout,
+                connect_timeout = base.connect_timeout, output = base.output, on_progress = base.on_progress,
+                headers = {} }
+  for k, v in pairs(base.headers) do req.headers[k] = v end
+  if not (r.unsigned or self.unsigned) then
+    if not self.credentials then
+      return nil, M.new_error{ code = "NoCredentials", service = self.service, operation = r.operation,
+        message = "no AWS credentials found",
+        hint = "set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or AWS_ROLE_ARN with an OIDC token" }
+    end
+    local creds, msg, code = self.credentials:get()
+    if not creds then
+      return nil, M.new_error{ code = code or "CredentialsError", message = msg, service = self.service,
+                               operation = r.operation, fatal = true }
+    end
+    self:sign_request(req, creds, r.payload_hash)
+  end
+  local res, msg, code = self:send_http(req)
+  if not res then
+    return nil, M.new_error{ code = code or "TransportError", transport = code or "TransportError",
+      message = msg, service = self.service, operation = r.operation,
+      hint = "could not reach " .. self.endpoint .. " (from " .. self.endpoint_source .. ")" }
+  end
+  return res
+end
+
+-- The server's clock, when an answer says ours is off.
+local function skew_from(res, err)
+  if not res or not err then return nil end
+  local skewed = retry.CLOCK_SKEW[err.code]
+  local msg = err.message or ""
+  if not skewed and (err.code == "InvalidSignatureException" or err.code == "SignatureDoesNotMatch"
+                     or err.code == "AuthFailure") then
+    skewed = msg:find("Signature expired", 1, true) or msg:find("not yet current", 1, true)
+  end
+  if not skewed then return nil end
+  local server = M.parse_http_date(res.headers and res.headers.date)
+  if not server then return nil end
+  local offset = server - os.time()
+  if math.abs(offset - M.clock_offset) < 60 then return nil end
+  return offset
+end
+
+-- request{ method, path, query, headers, body = string | { file = path }, endpoint (overrides the client's),
+--          payload_hash, operation, unsigned, timeout, output, expect = { [status] = true } }
+-- -> res | nil, message, code, err. 2xx answers (or those in expect) succeed.
+function Client:request(r)
+  local qs = M.query_string(r.query)
+  local base = {
+    method = r.method or "GET",
+    url = (r.endpoint or self.endpoint) .. (r.path or "/") .. (qs ~= "" and ("?" .. qs) or ""),
+    headers = r.headers or {}, body = r.body, output = r.output, on_progress = r.on_progress,
+    timeout = r.timeout or self.timeout or M.DEFAULT_TIMEOUT, connect_timeout = M.CONNECT_TIMEOUT,
+  }
+  local ctx, attempt, reskewed = {}, 0, false
+  while true do
+    attempt = attempt + 1
+    local res, err = self:attempt(r, base)
+    if res and ((res.status >= 200 and res.status < 300) or (r.expect and r.expect[res.status])) then
+      local bad = r.validate and r.validate(res)
+      if not bad then
+        self.policy:success(ctx)
+        return res
+      end
+      err = M.new_error{ code = "MalformedResponse", message = bad, status = res.status,
+                         service = self.service, operation = r.operation }
+      res = nil
+    elseif res then
+      err = M.parse_error(res, self.protocol, self.service, r.operation)
+    end
+    if err.fatal then return fail(err) end
+    local offset = not reskewed and skew_from(res, err)
+    if offset then
+      -- One re-sign with the corrected clock; it does not count as a retry.
+      M.clock_offset, reskewed, attempt = offset, true, attempt - 1
+    else
+      local outcome = { transport = err.transport, status = err.status, code = err.code, service = self.service }
+      if err.code == "MalformedResponse" then outcome = { status = 503 } end
+      local delay, why = self.policy:decide(ctx, attempt, outcome, res and res.headers)
+      if not delay then
+        if attempt > 1 then err.line = err.line .. string.format(" [%s]", why) end
+        return fail(err)
+      end
+      self.sleeper(delay)
+    end
+  end
+end
+
+-- Convenience for rest-json: send `doc` (a table, encoded) and decode the answer.
+function Client:json(r)
+  local json = require "relrun.json"
+  if r.doc ~= nil then
+    r.body = json.encode(r.doc)
+    r.headers = r.headers or {}
+    r.headers["content-type"] = "application/x-amz-json-1.1"
+  end
+  r.validate = function(res)
+    if res.body == nil or res.body == "" then return nil end
+    local doc = json.decode(res.body)
+    if type(doc) ~= "table" then
+      return string.format("the answer is not JSON (%d bytes starting %q)", #res.body, res.body:sub(1, 40))
+    end
+    res.doc = doc
+  end
+  local res, msg, code, err = self:request(r)
+  if not res then return nil, msg, code, err end
+  return res.doc or {}, res
+end
+
+-- Convenience for the query protocol: Action + Version + params, XML answer.
+function Client:query(action, version, params, opts)
+  opts = opts or {}
+  local pairs_ = M.flatten(params or {})
+  table.insert(pairs_, 1, { "Version", version })
+  table.insert(pairs_, 1, { "Action", action })
+  -- A form body, encoded as botocore encodes it (urlencode: space as "+"),
+  -- so servers that re-encode the parsed form to check the hash agree.
+  local body = M.query_string(pairs_):gsub("%%20", "+")
+  local res, msg, code, err = self:request{
+    method = "POST", path = "/", body = body, operation = action, unsigned = opts.unsigned,
+    headers = { ["content-type"] = "application/x-www-form-urlencoded; charset=utf-8" },
+    validate = function(r)
+      local okx, root = pcall(M.xml_decode, r.body or "")
+      if not okx or type(root) ~= "table" then
+        return "the answer is not XML (" .. #(r.body or "") .. " bytes)"
+      end
+      r.root = root
+    end,
+  }
+  if not res then return nil, msg, code, err end
+  return M.xml_find(res.root, action .. "Result") or res.root, res
+end
+
+return M

@@ -1,0 +1,74 @@
+-- What the doctor's AWS groups share: clients, the role and its policies
+-- (read once), and the policy documents RELEASE.md expects.
+local policy = require "relrun.policy"
+
+local M = {}
+
+local function fail(message) error({ message = message }, 0) end
+
+-- Clients, created on first use; nil and a reason when there are no credentials.
+function M.client(ctx, service)
+  ctx.aws_clients = ctx.aws_clients or {}
+  if ctx.aws_clients[service] then return ctx.aws_clients[service] end
+  if ctx.no_aws then return nil, ctx.no_aws end
+  local provider, err = require("relrun.aws.credentials").resolve{}
+  if not provider then ctx.no_aws = "no AWS credentials (" .. err .. ")"; return nil, ctx.no_aws end
+  local c, cerr = require("relrun.aws." .. service).client{ region = ctx.cfg.region, credentials = provider }
+  if not c then return nil, cerr end
+  ctx.aws_clients[service] = c
+  return c
+end
+
+function M.role_name(arn)
+  return arn and arn:match(":role/(.+)$") and arn:match(":role/(.+)$"):match("([^/]+)$")
+end
+
+-- "owner/repo" for the sub claim: config, then the origin remote.
+function M.github_repository(ctx)
+  if ctx.cfg.github_repository then return ctx.cfg.github_repository end
+  if ctx.repo then
+    for _, r in ipairs(ctx.repo:remotes()) do
+      if r.name == "origin" then return require("relrun.github").repository_from_url(r.url) end
+    end
+  end
+  return nil
+end
+
+-- RELEASE.md's documents filled from the configuration.
+function M.expected(ctx)
+  local cfg = ctx.cfg
+  return policy.documents{ account = cfg.account_id or "000000000000", region = cfg.region or "us-east-1",
+                           domain = cfg.domain or "domain", repository = cfg.repository or "repository",
+                           package = cfg.package, bucket = cfg.bucket,
+                           github_repository = M.github_repository(ctx) or "OWNER/REPO" }
+end
+
+-- The role (with its trust policy) and every permission policy document on
+-- it (inline and attached). Cached; raises with a readable message.
+function M.role(ctx)
+  if ctx.role_info ~= nil then return ctx.role_info end
+  local name = M.role_name(ctx.cfg.role_arn)
+  if not name then fail("AWS_ROLE_ARN is not set") end
+  local iam, err = M.client(ctx, "iam")
+  if not iam then fail(err) end
+  local role, rerr, code = iam:get_role{ role_name = name }
+  if not role then
+    if code == "NoSuchEntity" then fail("the role " .. name .. " does not exist in account " ..
+      (ctx.cfg.role_arn:match("::(%d+):") or "?") .. ": create it (relrun scripts/setup.lua)") end
+    fail("GetRole " .. name .. ": " .. rerr)
+  end
+  local docs = {}
+  for _, pname in ipairs(iam:list_role_policies{ role_name = name } or {}) do
+    local doc = iam:get_role_policy{ role_name = name, policy_name = pname }
+    if doc then doc.name = pname; docs[#docs + 1] = doc end
+  end
+  for _, att in ipairs(iam:list_attached_role_policies{ role_name = name } or {}) do
+    local p = iam:get_policy{ policy_arn = att.arn }
+    local v = p and iam:get_policy_version{ policy_arn = att.arn, version_id = p.default_version }
+    if v and v.document then v.document.name = att.name; docs[#docs + 1] = v.document end
+  end
+  ctx.role_info = { name = name, role = role, trust = role.assume_role_policy, permissions = docs }
+  return ctx.role_info
+end
+
+return M

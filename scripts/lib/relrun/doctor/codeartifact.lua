@@ -1,0 +1,117 @@
+-- RELEASE.md "Troubleshooting: CodeArtifact Permission Denied" as checks:
+-- the domain, repository and account exist; the role's policies allow
+-- exactly the actions RELEASE.md needs on those resources and the package
+-- (evaluated locally, and with IAM's simulator when permitted); and they
+-- grant no more than that.
+local checks = require "relrun.checks"
+local policy = require "relrun.policy"
+local aws = require "relrun.doctor.aws"
+
+local M = { needs_network = true }
+
+local function message_of(e) return type(e) == "table" and e.message or tostring(e) end
+
+function M.register(g, ctx)
+  local cfg = ctx.cfg
+  if cfg.target ~= "codeartifact" then
+    g:check("CodeArtifact settings", function()
+      return checks.skip("CODEARTIFACT_DOMAIN is not set: releases go to the local repository " .. cfg.repository_dir)
+    end)
+    return
+  end
+
+  g:check("the domain exists", function()
+    local ca, err = aws.client(ctx, "codeartifact")
+    if not ca then return checks.skip(err) end
+    local d, derr, code = ca:describe_domain{ domain = cfg.domain, domain_owner = cfg.account_id }
+    if d then return checks.ok(string.format("domain %s, owner %s, status %s", d.name, d.owner, tostring(d.status))) end
+    if code == "ResourceNotFoundException" then
+      return checks.fail(string.format("no domain %s owned by %s in %s", cfg.domain, cfg.account_id, cfg.region),
+        "check CODEARTIFACT_DOMAIN, CODEARTIFACT_ACCOUNT_ID and AWS_REGION, or create it (relrun scripts/setup.lua)")
+    end
+    if code == "AccessDeniedException" then
+      return checks.fail("DescribeDomain refused: " .. derr, "the role may lack rights on this domain; see below")
+    end
+    return checks.fail(derr, "check the credentials and the region")
+  end)
+
+  g:check("the repository exists", function()
+    local ca, err = aws.client(ctx, "codeartifact")
+    if not ca then return checks.skip(err) end
+    local r, rerr, code = ca:describe_repository{ domain = cfg.domain, domain_owner = cfg.account_id,
+                                                  repository = cfg.repository }
+    if r then return checks.ok(string.format("repository %s in %s", r.name, r.domainName or cfg.domain)) end
+    if code == "ResourceNotFoundException" then
+      return checks.fail(string.format("no repository %s in domain %s", cfg.repository, cfg.domain),
+        "check CODEARTIFACT_REPOSITORY or create it (relrun scripts/setup.lua)")
+    end
+    return checks.fail(rerr, "check the credentials and the region")
+  end)
+
+  if not cfg.role_arn then
+    g:check("the role's permissions", function() return checks.skip("AWS_ROLE_ARN is not set") end)
+    return
+  end
+
+  local docs = aws.expected(ctx)
+  g:check("the role allows what a release does", function()
+    local ok_role, info = pcall(aws.role, ctx)
+    if not ok_role then return checks.skip(message_of(info)) end
+    if #info.permissions == 0 then
+      return checks.fail("role " .. info.name .. " has no permission policies",
+        "attach RELEASE.md's permissions policy (relrun scripts/setup.lua)")
+    end
+    local missing = {}
+    for _, req in ipairs(policy.required_requests(docs, {})) do
+      local r = policy.evaluate(info.permissions, req)
+      if r.decision ~= "allow" then missing[#missing + 1] = req.action .. " (" .. req.why .. "): " .. r.why end
+    end
+    if #missing > 0 then
+      return checks.fail(table.concat(missing, "; "),
+        "add the missing statement of RELEASE.md's permissions policy (package " .. cfg.package .. ")")
+    end
+    return checks.ok("GetAuthorizationToken, GetRepositoryEndpoint, ReadFromRepository, PublishPackageVersion on " ..
+      cfg.domain .. "/" .. cfg.repository .. "/pypi/" .. cfg.package .. ", and sts:GetServiceBearerToken")
+  end)
+
+  g:check("IAM's policy simulator agrees", function()
+    local iam, err = aws.client(ctx, "iam")
+    if not iam then return checks.skip(err) end
+    local reqs = policy.required_requests(docs, {})
+    local actions, resources = {}, {}
+    for i = 1, 4 do actions[#actions + 1] = reqs[i].action; resources[#resources + 1] = reqs[i].resource end
+    local results, serr, code = iam:simulate_principal_policy{ policy_source_arn = cfg.role_arn, actions = actions,
+                                                               resources = resources }
+    if not results then
+      if code == "AccessDenied" or code == "AccessDeniedException" or code == "InvalidAction" or code == "NotImplemented" then
+        return checks.skip("SimulatePrincipalPolicy is not permitted here (" .. tostring(code) .. ")")
+      end
+      return checks.skip("SimulatePrincipalPolicy: " .. serr)
+    end
+    local denied = {}
+    for _, r in ipairs(results) do
+      if r.decision ~= "allowed" then denied[#denied + 1] = r.action .. " on " .. r.resource .. ": " .. r.decision end
+    end
+    if #denied > 0 then return checks.fail(table.concat(denied, "; "), "see the check above for the statement") end
+    return checks.ok(#results .. " simulated requests allowed")
+  end)
+
+  g:check("the role grants no more than RELEASE.md", function()
+    local ok_role, info = pcall(aws.role, ctx)
+    if not ok_role then return checks.skip(message_of(info)) end
+    local allowed = {}
+    for _, st in ipairs(docs.permissions.Statement) do
+      for _, a in ipairs(type(st.Action) == "table" and st.Action or { st.Action }) do allowed[#allowed + 1] = a end
+    end
+    local findings = {}
+    for _, doc in ipairs(info.permissions) do
+      for _, f in ipairs(policy.wider_than(doc, allowed)) do findings[#findings + 1] = (doc.name or "policy") .. ": " .. f end
+    end
+    if #findings > 0 then
+      return checks.warn(table.concat(findings, "; "), "limit the role to RELEASE.md's actions and resources")
+    end
+    return checks.ok("least privilege")
+  end)
+end
+
+return M

@@ -1,0 +1,137 @@
+-- RELEASE.md "Troubleshooting: OIDC Authentication Failures" as checks: the
+-- role ARN, GitHub's OIDC provider in IAM, and whether the role's trust
+-- policy admits the `sub` and `aud` this workflow will present for this tag
+-- (with a GitHub environment, `sub` names the environment, not the ref).
+local checks = require "relrun.checks"
+local policy = require "relrun.policy"
+local aws = require "relrun.doctor.aws"
+local fs = require "relrun.fs"
+
+local M = { needs_network = true }
+
+-- The environment the release job runs in, read from the workflow file.
+local function workflow_environment(ctx)
+  local root = ctx.repo and ctx.repo:workdir() or ctx.project_dir
+  for _, path in ipairs(fs.glob(fs.join(root, ".github/workflows/*.y*ml")) or {}) do
+    local text = fs.read(path) or ""
+    if text:find("release.lua", 1, true) then
+      local env = text:match("\n%s+environment:%s*([%w_.-]+)%s*\n") or text:match("\n%s+environment:%s*\n%s+name:%s*([%w_.-]+)")
+      return env, path:sub(#root + 2)
+    end
+  end
+  return nil
+end
+
+local function last_tag(ctx)
+  if ctx.opts.tag then return ctx.opts.tag end
+  local best
+  for _, t in ipairs(ctx.repo and ctx.repo:tags() or {}) do
+    local v = t.name:match("^v(%d+%.%d+%.%d+)$")
+    if v and (not best or require("relrun.semver").compare(v, best:sub(2)) > 0) then best = t.name end
+  end
+  return best or "v1.0.0"
+end
+
+function M.register(g, ctx)
+  local cfg = ctx.cfg
+
+  g:check("role ARN", function()
+    if not cfg.role_arn then
+      if cfg.target ~= "codeartifact" then return checks.skip("AWS_ROLE_ARN is not set (no CodeArtifact target)") end
+      return checks.fail("AWS_ROLE_ARN is not set", "set the repository secret AWS_ROLE_ARN (RELEASE.md)")
+    end
+    return checks.ok(cfg.role_arn .. " (from " .. (cfg.source.role_arn or "?") .. ")")
+  end)
+  if not cfg.role_arn then return end
+
+  local docs = aws.expected(ctx)
+  g:check("GitHub's OIDC provider in IAM", function()
+    local iam, err = aws.client(ctx, "iam")
+    if not iam then return checks.skip(err) end
+    local arns, lerr, code = iam:list_open_id_connect_providers()
+    if not arns then
+      if code == "AccessDenied" or code == "AccessDeniedException" then return checks.skip("not permitted: " .. lerr) end
+      return checks.fail(lerr, "check the credentials and the region")
+    end
+    local want = "arn:aws:iam::" .. cfg.role_arn:match("::(%d+):") .. ":oidc-provider/" .. policy.OIDC_HOST
+    for _, arn in ipairs(arns) do
+      if arn == want then return checks.ok(arn) end
+    end
+    return checks.fail("no " .. want .. " (found " .. (#arns > 0 and table.concat(arns, ", ") or "none") .. ")",
+      "create it: relrun scripts/setup.lua (IAM → Identity providers → " .. policy.OIDC_HOST .. ")")
+  end)
+
+  local environment = ctx.opts.environment or workflow_environment(ctx)
+  local repository = aws.github_repository(ctx)
+  local tag = last_tag(ctx)
+  local sub = policy.github_sub(repository or "OWNER/REPO", "refs/tags/" .. tag, environment)
+
+  g:check("the trust policy admits this workflow", function()
+    if not repository then
+      return checks.fail("the GitHub repository is unknown", "set GITHUB_REPOSITORY=owner/repo or add an origin remote")
+    end
+    local ok_role, info = pcall(aws.role, ctx)
+    if not ok_role then return checks.fail(type(info) == "table" and info.message or tostring(info), "") end
+    local provider = docs.oidc_provider_arn:gsub("::%d+:", "::" .. cfg.role_arn:match("::(%d+):") .. ":")
+    local function try(s, aud)
+      return policy.evaluate(info.trust, { action = "sts:AssumeRoleWithWebIdentity", principal = { Federated = provider },
+        context = { [policy.OIDC_HOST .. ":sub"] = s, [policy.OIDC_HOST .. ":aud"] = aud or "sts.amazonaws.com" } })
+    end
+    local r = try(sub)
+    if r.decision == "allow" then
+      return checks.ok(string.format("sub %s, aud sts.amazonaws.com: %s", sub, r.why))
+    end
+    local hint = "change the role's trust policy (relrun scripts/setup.lua shows the expected one)"
+    if environment and try(policy.github_sub(repository, "refs/tags/" .. tag)).decision == "allow" then
+      hint = string.format("the job uses environment %s, so GitHub sends sub %s — a condition on " ..
+        "ref:refs/tags/v* never matches it; allow repo:%s:environment:%s in the trust policy", environment, sub,
+        repository, environment)
+    elseif try(sub:lower()).decision == "allow" or try(sub, "sts.amazonaws.com").decision ~= "allow" then
+      local lower = try(sub:lower())
+      if lower.decision == "allow" then
+        hint = "the trust policy spells the owner/repo in another case than GitHub does (" .. repository .. ")"
+      end
+    end
+    return checks.fail(string.format("role %s refuses sub %s: %s", info.name, sub, r.why), hint)
+  end)
+
+  g:check("the token's audience", function()
+    local ok_role, info = pcall(aws.role, ctx)
+    if not ok_role then return checks.skip(type(info) == "table" and info.message or tostring(info)) end
+    for _, st in ipairs(info.trust.Statement or {}) do
+      for op, block in pairs(st.Condition or {}) do
+        local aud = block[policy.OIDC_HOST .. ":aud"]
+        if aud then
+          local list = type(aud) == "table" and aud or { aud }
+          for _, a in ipairs(list) do
+            if a == "sts.amazonaws.com" then return checks.ok(op .. " aud = sts.amazonaws.com") end
+          end
+          return checks.fail("the trust policy wants aud " .. table.concat(list, ", ") ..
+            ", but relrun (like aws-actions/configure-aws-credentials) asks for sts.amazonaws.com",
+            "set the aud condition to sts.amazonaws.com")
+        end
+      end
+    end
+    return checks.warn("the trust policy does not check aud", "add StringEquals aud = sts.amazonaws.com")
+  end)
+
+  g:check("this job's OIDC token", function()
+    if not os.getenv("ACTIONS_ID_TOKEN_REQUEST_URL") then return checks.skip("not running in GitHub Actions") end
+    local github = require "relrun.github"
+    local jwt, err = github.oidc_token("sts.amazonaws.com")
+    if not jwt then return checks.fail(err.message, "add `permissions: id-token: write` to the job") end
+    local claims = github.jwt_claims(jwt)
+    if not claims then return checks.fail("the token cannot be read", "") end
+    local ok_role, info = pcall(aws.role, ctx)
+    if not ok_role then return checks.skip(type(info) == "table" and info.message or tostring(info)) end
+    local r = policy.evaluate(info.trust, { action = "sts:AssumeRoleWithWebIdentity",
+      principal = { Federated = docs.oidc_provider_arn:gsub("::%d+:", "::" .. cfg.role_arn:match("::(%d+):") .. ":") },
+      context = { [policy.OIDC_HOST .. ":sub"] = claims.sub, [policy.OIDC_HOST .. ":aud"] = claims.aud } })
+    local shown = string.format("sub %s, aud %s, ref %s", tostring(claims.sub), tostring(claims.aud),
+      tostring(claims.ref))
+    if r.decision == "allow" then return checks.ok(shown .. " — admitted") end
+    return checks.fail(shown .. " — refused: " .. r.why, "change the trust policy or the workflow's trigger")
+  end)
+end
+
+return M

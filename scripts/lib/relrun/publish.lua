@@ -1,0 +1,207 @@
+-- relrun.publish: RELEASE.md's release steps 3 and 4 as a step plan —
+-- version gate → build and inspect → publish → install instructions → verify.
+--
+--   local plan, ctx = publish.plan{ cfg = cfg, tag = "v1.2.3" }
+--   local ok, err = plan:run(ctx, { dry_run = opts.dry_run })
+--
+-- The target is the local repository unless CODEARTIFACT_DOMAIN is set.
+-- Every step checks first whether its effect is already there, so a rerun
+-- (even on a fresh CI machine, without the journal) finishes what is missing
+-- and never rebuilds a version that is already published.
+local steps = require "relrun.steps"
+local scm = require "relrun.scm"
+local build = require "relrun.build"
+local fs = require "relrun.fs"
+local proc = require "relrun.proc"
+local log = require "relrun.log"
+
+local M = {}
+
+function M.target(cfg)
+  if cfg.target == "codeartifact" then return require("relrun.targets.codeartifact").new(cfg) end
+  return require("relrun.targets.local").new(cfg)
+end
+
+local function by_name(files)
+  local t = {}
+  for _, f in ipairs(files or {}) do t[f.filename] = f end
+  return t
+end
+
+-- Whether the target holds a wheel and an sdist of the version.
+local function published_kinds(files)
+  local wheel, sdist = false, false
+  for _, f in ipairs(files) do
+    if f.filename:match("%.whl$") then wheel = true else sdist = true end
+  end
+  return wheel and sdist
+end
+
+local function gate_step(ctx)
+  return {
+    name = "gate", does = "check that HEAD is " .. ctx.tag .. " and builds as its version",
+    run = function()
+      local version, err = scm.gate(ctx.project_dir, ctx.tag)
+      if not version then error({ message = err }) end
+      ctx.version = version
+      return { version = version, tag = ctx.tag }
+    end,
+  }
+end
+
+local function build_step(ctx)
+  return {
+    name = "build", does = "build the wheel and the sdist (python -m build) and inspect them",
+    check = function(_, evidence)
+      local there = ctx.target:files(ctx.version)
+      if published_kinds(there) then
+        return true, { files = there, already_published = true }
+      end
+      if evidence and evidence.files then
+        for _, f in ipairs(evidence.files) do
+          local d = f.path and fs.exists(f.path) and require("relrun.hash").file(f.path, { "sha256" })
+          if not d or d.sha256 ~= f.sha256 then return false end
+        end
+        return true, evidence
+      end
+      return false
+    end,
+    run = function()
+      local python, perr = build.find_python(ctx.cfg.python)
+      if not python then error({ message = perr }) end
+      local made, err = build.run{ project_dir = ctx.project_dir, python = python, version = ctx.version,
+                                   outdir = fs.join(ctx.work_dir, "dist", ctx.version),
+                                   source_date_epoch = ctx.source_date_epoch }
+      if not made then error({ message = err }) end
+      local report, ierr = build.inspect(made.files, { version = ctx.version, name = ctx.cfg.package })
+      if not report then error({ message = ierr }) end
+      for _, f in ipairs(report.files) do log.info("built %s (sha256 %s)", f.filename, f.sha256) end
+      return { files = report.files, python = python }
+    end,
+  }
+end
+
+local function publish_step(ctx)
+  return {
+    name = "publish", does = "upload the files to " .. ctx.target.label,
+    check = function()
+      local built = ctx.evidence.build and ctx.evidence.build.files
+      local there = by_name(ctx.target:files(ctx.version))
+      if not built then return false end
+      for _, f in ipairs(built) do
+        local t = there[f.filename]
+        if not t then return false end
+        if t.sha256 and f.sha256 and t.sha256 ~= f.sha256 then
+          error({ message = string.format("%s already holds a different %s (sha256 %s, built %s): " ..
+            "a published version is never overwritten; release a new version", ctx.target.label, f.filename,
+            t.sha256, f.sha256) })
+        end
+      end
+      return true, { files = built, index_url = ctx.target:index_url() }
+    end,
+    run = function()
+      local out = {}
+      for _, f in ipairs(ctx.evidence.build.files) do
+        local status, err = ctx.target:publish(f)
+        if not status then error({ message = err }) end
+        log.info("%s: %s", f.filename, status == "identical" and "already published, identical" or "published")
+        out[#out + 1] = { filename = f.filename, sha256 = f.sha256, status = status }
+      end
+      return { files = out, index_url = ctx.target:index_url() }
+    end,
+  }
+end
+
+local function instructions_step(ctx)
+  return {
+    name = "instructions", does = "print how to install this version",
+    run = function()
+      local lines = ctx.target:instructions(ctx.version)
+      ctx.out("")
+      ctx.out("Install " .. ctx.cfg.package .. " " .. ctx.version .. ":")
+      for _, l in ipairs(lines) do ctx.out("  " .. l) end
+      ctx.out("")
+      log.summary("## " .. ctx.cfg.package .. " " .. ctx.version .. "\n\n```\n" .. table.concat(lines, "\n") .. "\n```\n")
+      log.output("version", ctx.version)
+      log.output("index-url", ctx.target:index_url())
+      for _, f in ipairs(ctx.evidence.build.files) do
+        log.output((f.filename:match("%.whl$") and "wheel" or "sdist") .. "-sha256", f.sha256)
+      end
+      return { lines = lines }
+    end,
+  }
+end
+
+-- pip install the version from the target into a fresh venv, import its
+-- packages, and compare importlib.metadata's version.
+function M.verify_install(ctx)
+  local python = ctx.evidence.build and ctx.evidence.build.python or build.find_python(ctx.cfg.python)
+  local venv_dir = fs.tempdir("relrun-verify")
+  local venv = venv_dir.path
+  local function run(argv, env)
+    local r, err = proc.run{ argv = argv, env = env }
+    if not r then error({ message = "cannot run " .. argv[1] .. ": " .. err }) end
+    if r.code ~= 0 then
+      error({ message = string.format("%s failed: %s", table.concat(argv, " ", 1, math.min(#argv, 4)),
+        (r.stderr ~= "" and r.stderr or r.stdout):gsub("%s+$", ""):match("[^\n]*$")) })
+    end
+    return r.stdout
+  end
+  run({ python or "python3", "-m", "venv", venv })
+  local env = ctx.target:pip_env()
+  env.PIP_NO_CACHE_DIR, env.PIP_DISABLE_PIP_VERSION_CHECK, env.PIP_NO_INPUT = "1", "1", "1"
+  local index_url = ctx.target.pip_index_url and ctx.target:pip_index_url() or ctx.target:index_url()
+  run({ venv .. "/bin/pip", "install", "--quiet", "--index-url", index_url,
+        ctx.cfg.package .. "==" .. ctx.version }, env)
+  local imports = table.concat(ctx.cfg.imports, ", ")
+  local got = run({ venv .. "/bin/python", "-c", "import importlib.metadata as m, sys; import " .. imports ..
+    "; print(m.version(sys.argv[1]))", ctx.cfg.package }):gsub("%s+$", "")
+  venv_dir:close()
+  if got ~= ctx.version then
+    error({ message = string.format("pip installed %s %s, not %s", ctx.cfg.package, got, ctx.version) })
+  end
+  return { installed = got, imports = ctx.cfg.imports }
+end
+
+local function verify_step(ctx)
+  return {
+    name = "verify", does = "pip install " .. ctx.cfg.package .. " into a fresh venv and import " ..
+      table.concat(ctx.cfg.imports, ", "),
+    check = function(_, evidence) return evidence ~= nil and evidence.installed == ctx.version, evidence end,
+    run = function()
+      local ev = M.verify_install(ctx)
+      log.info("✓ import %s: %s %s installed", table.concat(ev.imports, ", "), ctx.cfg.package, ev.installed)
+      return ev
+    end,
+  }
+end
+
+-- opts: cfg, tag, project_dir, version (when known), out.
+function M.plan(opts)
+  local cfg = opts.cfg
+  local version = opts.version or (opts.tag:gsub("^" .. (cfg.tag_prefix or "v"), ""))
+  local ctx = {
+    cfg = cfg, tag = opts.tag, version = version, project_dir = opts.project_dir or cfg.project_dir or ".",
+    out = opts.out or print, evidence = {},
+  }
+  ctx.work_dir = fs.join(ctx.project_dir, ".relrun")
+  ctx.target = M.target(cfg)
+  ctx.source_date_epoch = opts.source_date_epoch
+  local plan = steps.new{
+    title = "publish " .. cfg.package .. " " .. version,
+    journal = fs.join(ctx.work_dir, "journal-" .. version .. ".json"),
+    resume = "relrun scripts/release.lua publish",
+    rollback = "relrun scripts/rollback.lua " .. version,
+    out = ctx.out,
+  }
+  plan:add(gate_step(ctx))
+  for _, extra in ipairs(ctx.target.before_build and ctx.target:before_build(ctx) or {}) do plan:add(extra) end
+  plan:add(build_step(ctx))
+  plan:add(publish_step(ctx))
+  for _, extra in ipairs(ctx.target.after_publish and ctx.target:after_publish(ctx) or {}) do plan:add(extra) end
+  plan:add(instructions_step(ctx))
+  plan:add(verify_step(ctx))
+  return plan, ctx
+end
+
+return M

@@ -1,0 +1,307 @@
+-- The production target: an AWS CodeArtifact PyPI repository (RELEASE.md).
+--
+-- Steps it adds to the publish plan: before the build, credentials (OIDC
+-- under GitHub Actions through AWS_ROLE_ARN, otherwise the usual chain) and a
+-- token with the repository's PyPI endpoint; after the upload, the wheels to
+-- s3://$S3_WHEELS_BUCKET/wheels/ when a bucket is set, and the GitHub Release
+-- of the tag with the files attached. Tokens are never journaled: a rerun
+-- asks for fresh ones.
+local codeartifact = require "relrun.aws.codeartifact"
+local credentials = require "relrun.aws.credentials"
+local upload = require "relrun.pypi.upload"
+local index = require "relrun.pypi.index"
+local metadata = require "relrun.pypi.metadata"
+local hash = require "relrun.hash"
+local host = require "relrun.host"
+local log = require "relrun.log"
+local fs = require "relrun.fs"
+
+local M = {}
+M.__index = M
+
+local TOKEN_SECONDS = 3600   -- a release needs minutes; 12 h tokens only widen a leak
+
+function M.new(cfg)
+  return setmetatable({
+    kind = "codeartifact", cfg = cfg, package = cfg.package,
+    label = string.format("CodeArtifact %s/%s (account %s, %s)", cfg.domain, cfg.repository, cfg.account_id,
+      cfg.region),
+  }, M)
+end
+
+local function fail(message) error({ message = message }, 0) end
+
+function M:repo_args(extra)
+  local a = { domain = self.cfg.domain, domain_owner = self.cfg.account_id, repository = self.cfg.repository,
+              format = "pypi", package = metadata.normalize(self.package) }
+  for k, v in pairs(extra or {}) do a[k] = v end
+  return a
+end
+
+-- The client, with credentials from the chain (OIDC in Actions).
+function M:client()
+  if self.ca then return self.ca end
+  local provider, err = credentials.resolve{}
+  if not provider then
+    fail("no AWS credentials: " .. err .. " (RELEASE.md: IAM Role for GitHub Actions OIDC; " ..
+      "`relrun scripts/doctor.lua` checks the trust policy)")
+  end
+  local creds, cerr = provider:get()
+  if not creds then fail("AWS credentials: " .. cerr .. " — run `relrun scripts/doctor.lua` (OIDC checks)") end
+  local ca, caerr = codeartifact.client{ region = self.cfg.region, credentials = provider }
+  if not ca then fail("CodeArtifact client: " .. caerr) end
+  self.ca, self.provider = ca, provider
+  return ca
+end
+
+-- GetAuthorizationToken (masked) + GetRepositoryEndpoint(format pypi).
+function M:connect()
+  if self.token and self.endpoint then return true end
+  local ca = self:client()
+  local tok, err, code = ca:get_authorization_token{ domain = self.cfg.domain, domain_owner = self.cfg.account_id,
+                                                     duration = TOKEN_SECONDS }
+  if not tok then
+    fail(string.format("GetAuthorizationToken for domain %s (owner %s): %s%s", self.cfg.domain,
+      self.cfg.account_id, err, code == "AccessDeniedException" and
+      " — the role needs codeartifact:GetAuthorizationToken and sts:GetServiceBearerToken (RELEASE.md)" or ""))
+  end
+  self.token = tok.authorizationToken
+  host.secret(self.token)
+  local endpoint, eerr = ca:get_repository_endpoint{ domain = self.cfg.domain, domain_owner = self.cfg.account_id,
+                                                     repository = self.cfg.repository, format = "pypi" }
+  if not endpoint then
+    fail(string.format("GetRepositoryEndpoint for %s/%s: %s", self.cfg.domain, self.cfg.repository, eerr))
+  end
+  self.endpoint = endpoint:gsub("/*$", "/")
+  return true
+end
+
+function M:index_url()
+  if self.endpoint then return self.endpoint .. "simple/" end
+  return string.format("https://%s-%s.d.codeartifact.%s.amazonaws.com/pypi/%s/simple/", self.cfg.domain,
+    self.cfg.account_id, self.cfg.region, self.cfg.repository)
+end
+
+-- The index URL with the token in it, for pip (masked wherever printed).
+function M:pip_index_url()
+  self:connect()
+  local url = self:index_url():gsub("^(https?://)", "%1aws:" .. self.token .. "@")
+  host.secret(url)
+  return url
+end
+
+function M:pip_env() return {} end
+
+-- The files of a version there, from ListPackageVersionAssets with hashes.
+function M:files(version)
+  local assets, err, code = self:client():list_package_version_assets(self:repo_args({ version = version }))
+  if not assets then
+    if code == "ResourceNotFoundException" then return {} end
+    fail("ListPackageVersionAssets " .. self.package .. " " .. version .. ": " .. err)
+  end
+  local out = {}
+  for _, a in ipairs(assets) do
+    out[#out + 1] = { filename = a.name, sha256 = a.hashes and a.hashes["SHA-256"] and a.hashes["SHA-256"]:lower(),
+                      size = a.size }
+  end
+  return out
+end
+
+function M:publish(file)
+  self:connect()
+  local r, err, code = upload.upload{ url = self.endpoint, path = file.path, username = "aws", password = self.token,
+                                      index_url = self:index_url(), progress = "auto" }
+  if not r then
+    if code == "AUTH" then
+      err = err .. " — the CodeArtifact token was refused: check the role's codeartifact:PublishPackageVersion " ..
+        "on the package (`relrun scripts/doctor.lua`)"
+    end
+    return nil, err, code
+  end
+  return r.status == "identical" and "identical" or "published"
+end
+
+local function sha256_of(path)
+  local d = hash.file(path, { "sha256" })
+  return d and d.sha256
+end
+
+-- Local copies of the built files (downloaded from the repository when the
+-- build was skipped because the version was already published).
+function M:local_files(ctx)
+  local files = {}
+  for _, f in ipairs(ctx.evidence.build.files) do
+    local path = f.path
+    if not (path and fs.exists(path) and sha256_of(path) == f.sha256) then
+      self:connect()
+      local entry = index.find(self:index_url(), self.package, f.filename)
+      if not entry then fail("cannot find " .. f.filename .. " in " .. self:index_url()) end
+      local dir = fs.join(ctx.work_dir, "dist", ctx.version)
+      fs.mkdir(dir)
+      path = fs.join(dir, f.filename)
+      local http = require "relrun.http"
+      local resp, err = http.request{ method = "GET", url = entry.url, output = path,
+        headers = { authorization = "Basic " .. hash.base64_encode("aws:" .. self.token) } }
+      if not resp or resp.status ~= 200 then
+        fail("cannot download " .. f.filename .. ": " .. tostring(err or resp.status))
+      end
+      if sha256_of(path) ~= f.sha256 then fail("downloaded " .. f.filename .. " does not match its sha256") end
+    end
+    files[#files + 1] = { path = path, filename = f.filename, sha256 = f.sha256 }
+  end
+  return files
+end
+
+-- Steps before the build: credentials and the repository's endpoint.
+function M:before_build(ctx)
+  return { {
+    name = "connect", does = "get AWS credentials, a CodeArtifact token and the PyPI endpoint of " ..
+      self.cfg.domain .. "/" .. self.cfg.repository,
+    run = function()
+      self:connect()
+      log.info("CodeArtifact endpoint %s", self.endpoint)
+      ctx.endpoint = self.endpoint
+      return { endpoint = self.endpoint }
+    end,
+  } }
+end
+
+local function s3_step(self, ctx)
+  local bucket = self.cfg.bucket
+  local function client()
+    if not self.s3 then
+      local s3, err = require("relrun.aws.s3").client{ region = self.cfg.region,
+                                                        credentials = (self:client() and self.provider) }
+      if not s3 then fail("S3 client: " .. err) end
+      self.s3 = s3
+    end
+    return self.s3
+  end
+  local function key(filename) return "wheels/" .. filename end
+  return {
+    name = "s3", does = "copy the files to s3://" .. bucket .. "/wheels/",
+    check = function()
+      for _, f in ipairs(ctx.evidence.build.files) do
+        local head = client():head_object{ bucket = bucket, key = key(f.filename) }
+        if not head then return false end
+        if head.metadata.sha256 ~= f.sha256 then
+          fail(string.format("s3://%s/%s exists with other content (sha256 %s, ours %s): delete it or release " ..
+            "a new version", bucket, key(f.filename), tostring(head.metadata.sha256), f.sha256))
+        end
+      end
+      return true, { bucket = bucket }
+    end,
+    run = function()
+      local ok_bucket, berr = client():head_bucket{ bucket = bucket }
+      if not ok_bucket then
+        fail(string.format("S3 bucket %s: %s — check it exists in %s and the role may s3:PutObject on wheels/* " ..
+          "(RELEASE.md \"S3 Upload Failures\")", bucket, berr, self.cfg.region))
+      end
+      local out = {}
+      for _, f in ipairs(self:local_files(ctx)) do
+        local r, err = client():upload_file{ bucket = bucket, key = key(f.filename), file = f.path, sha256 = f.sha256,
+                                             metadata = { sha256 = f.sha256 } }
+        if not r then fail("upload to s3://" .. bucket .. "/" .. key(f.filename) .. ": " .. err) end
+        out[#out + 1] = { key = key(f.filename), sha256 = f.sha256 }
+      end
+      return { bucket = bucket, objects = out }
+    end,
+  }
+end
+
+local function release_notes(ctx)
+  local ok_git, git = pcall(require, "relrun.git")
+  local repo = ok_git and git.open(ctx.project_dir)
+  if not repo then return "" end
+  local previous
+  for _, t in ipairs(repo:tags()) do
+    if t.name ~= ctx.tag and t.name:match("^v%d+%.%d+%.%d+$") and repo:merge_base(t.target, ctx.tag) == t.target then
+      if not previous or require("relrun.semver").compare(t.name:sub(2), previous:sub(2)) > 0 then previous = t.name end
+    end
+  end
+  local lines = {}
+  for _, c in ipairs(repo:log(previous and (previous .. ".." .. ctx.tag) or ctx.tag) or {}) do
+    lines[#lines + 1] = "- " .. c.summary .. " (" .. c.short .. ")"
+  end
+  repo:close()
+  return (previous and ("Changes since " .. previous .. ":\n\n") or "") .. table.concat(lines, "\n")
+end
+
+local function github_step(self, ctx)
+  return {
+    name = "github-release", does = "create the GitHub Release " .. ctx.tag .. " with the wheel and the sdist",
+    run = function()
+      local gh, err = require("relrun.github").new{ repo_dir = ctx.project_dir }
+      if not gh then fail(err.message) end
+      local rel, how = gh:ensure_release{ tag = ctx.tag, name = ctx.tag, body = release_notes(ctx) }
+      if not rel then fail(how.message) end
+      local assets = {}
+      for _, f in ipairs(self:local_files(ctx)) do
+        local asset, status = gh:upload_asset(rel, f.path)
+        if not asset then fail(status.message) end
+        assets[#assets + 1] = { name = f.filename, status = status }
+      end
+      log.info("GitHub Release %s %s: %s", ctx.tag, how, rel.html_url or rel.url or "")
+      return { release_id = rel.id, url = rel.html_url or rel.url, assets = assets }
+    end,
+  }
+end
+
+-- Steps after the upload: S3 (only with a bucket) and the GitHub Release
+-- (only with a GitHub token: in Actions, GITHUB_TOKEN).
+function M:after_publish(ctx)
+  local out = {}
+  if self.cfg.bucket then out[#out + 1] = s3_step(self, ctx) end
+  if os.getenv("GITHUB_TOKEN") and os.getenv("GITHUB_TOKEN") ~= "" then out[#out + 1] = github_step(self, ctx) end
+  return out
+end
+
+-- Rollback: "done" when the version is gone (or already has the status asked).
+function M:version_state(version, mode)
+  local pv, err, code = self:client():describe_package_version(self:repo_args({ version = version }))
+  if not pv then
+    if code == "ResourceNotFoundException" then return "done" end
+    fail("DescribePackageVersion " .. self.package .. " " .. version .. ": " .. err)
+  end
+  if mode ~= "deleted" and pv.status == mode then return "done" end
+  return "todo"
+end
+
+-- DeletePackageVersions, or UpdatePackageVersionsStatus to Unlisted/Archived.
+-- A 200 answer may still carry failures: each one is reported.
+function M:remove_version(version, mode)
+  local ca = self:client()
+  local r, err
+  if mode == "deleted" then
+    r, err = ca:delete_package_versions(self:repo_args({ versions = { version } }))
+  else
+    r, err = ca:update_package_versions_status(self:repo_args({ versions = { version }, target_status = mode }))
+  end
+  if not r then fail((mode == "deleted" and "DeletePackageVersions " or "UpdatePackageVersionsStatus ") .. err) end
+  local failures = {}
+  for v, e in pairs(r.failedVersions or {}) do
+    failures[#failures + 1] = string.format("%s: %s %s", v, tostring(e.errorCode), tostring(e.errorMessage or ""))
+  end
+  if #failures > 0 then
+    table.sort(failures)
+    fail("CodeArtifact refused: " .. table.concat(failures, "; ") ..
+      " (codes: ALREADY_EXISTS, MISMATCHED_REVISION, MISMATCHED_STATUS, NOT_ALLOWED, NOT_FOUND, SKIPPED)")
+  end
+  return r.successfulVersions
+end
+
+function M:instructions(version)
+  local c = self.cfg
+  local login = string.format("aws codeartifact login --tool pip --domain %s --domain-owner %s --repository %s " ..
+    "--region %s", c.domain, c.account_id, c.repository, c.region)
+  return {
+    "# pip, with a token from your AWS credentials (nothing to paste):",
+    login,
+    string.format("pip install %s==%s", self.package, version),
+    "",
+    "# Databricks (keep the token in a secret scope: a CodeArtifact token lasts at most 12 hours):",
+    string.format("%%pip install %s==%s --index-url %s", self.package, version, self:index_url()),
+  }
+end
+
+return M

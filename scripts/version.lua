@@ -1,0 +1,61 @@
+-- relrun scripts/version.lua [--root DIR] [--explain]
+--
+-- Prints the version setuptools_scm would give this checkout (what
+-- `python3 -m setuptools_scm` prints), one line. --explain says how: the
+-- configuration, the tag and its version, the distance, the dirty files and
+-- whether the clone is shallow.
+local cli = require "relrun.cli"
+local scm = require "relrun.scm"
+
+local spec = {
+  prog = "version.lua",
+  summary = "Print the setuptools_scm version of a git checkout.",
+  options = {
+    { "-r", "--root", arg = "DIR", help = "where to look for pyproject.toml and the checkout", default = "." },
+    { "--explain", help = "also tell how the version was found (tag, distance, dirty files, shallow)" },
+  },
+}
+
+local opts = cli.parse_or_exit(spec, arg)
+
+local info, err = scm.explain(opts.root)
+if not info then
+  io.stderr:write("version.lua: ", err, "\n")
+  os.exit(1)
+end
+print(info.version)
+if not opts.explain then return end
+
+local out = {}
+local function say(fmt, ...) out[#out + 1] = string.format(fmt, ...) end
+local cfg = info.config
+say("root:      %s", info.root)
+say("config:    %s", cfg.pyproject and ("[tool.setuptools_scm] in " .. cfg.pyproject) or cfg.note)
+say("schemes:   version_scheme=%s local_scheme=%s", cfg.version_scheme, cfg.local_scheme)
+if cfg.tag_regex ~= scm.DEFAULT_TAG_REGEX then say("tag_regex: %s", cfg.tag_regex) end
+if info.how == "pretend" then
+  say("source:    %s is set; git was not consulted", info.pretend_variable)
+elseif info.how == "fallback" then
+  say("source:    fallback_version (no git checkout at the root)")
+else
+  if info.unborn then
+    say("tag:       none (no commits yet)")
+  elseif info.tag then
+    say("tag:       %s (version %s), matched by `git describe --tags --match '%s'`", info.tag, info.tag_version,
+      scm.DESCRIBE_MATCH)
+  else
+    say("tag:       none matching '%s', so 0.0 and the commit count", scm.DESCRIBE_MATCH)
+  end
+  say("distance:  %s commit(s) since %s", tostring(info.distance), info.tag or "the first commit")
+  say("node:      %s", info.node or "none")
+  say("branch:    %s", info.branch or "none")
+  if #info.dirty_files == 0 then
+    say("dirty:     no")
+  else
+    say("dirty:     yes, %d changed tracked file(s):", #info.dirty_files)
+    for _, f in ipairs(info.dirty_files) do say("             %s %s", f.status, f.path) end
+  end
+  say("shallow:   %s", info.shallow and "yes: history is incomplete, the version may be wrong"
+    .. " (fetch with fetch-depth: 0, or `git fetch --unshallow`)" or "no")
+end
+io.write(table.concat(out, "\n"), "\n")

@@ -1,0 +1,259 @@
+-- scripts/release.lua prepare and tag against a real bare remote over
+-- file://, every repository built with the git CLI; what the script claims is
+-- checked with git itself (ls-remote, cat-file, for-each-ref, log).
+local fx = require "scm_fixture"
+
+local SCRIPT = "scripts/release.lua"
+
+local made = {}
+local function track(r) made[#made + 1] = r; return r end
+after_each(function()
+  for _, r in ipairs(made) do r:remove() end
+  made = {}
+end)
+
+-- origin (bare) + work (a clone on main) with v1.0.0 released and two
+-- commits after it, all pushed.
+local function project()
+  local origin = track(fx.repo({ bare = true }))
+  local work = track(fx.repo({ init = false }))
+  work:git("clone -q file://" .. origin.dir .. " .")
+  work:git("checkout -q -b main")
+  work:commit(1, "initial")
+  work:git("tag v1.0.0")
+  work:commit(2, "feature")
+  work:git("push -q origin main v1.0.0")
+  work:git("branch -q --set-upstream-to=origin/main main")
+  return origin, work
+end
+
+local function release(work, args, opts)
+  local argv = { SCRIPT }
+  for _, a in ipairs(args) do argv[#argv + 1] = a end
+  return fx.relrun(argv, { cwd = work.dir, env = opts and opts.env, stdin = opts and opts.stdin })
+end
+
+-- A failure: exit code, nothing half-done, one line on stderr.
+local function fails(want_code, text, code, out, err)
+  eq(code, want_code, "exit code (stdout: " .. out .. ")")
+  ok(err:find("^[^\n]+\n$"), "one line on stderr: " .. err)
+  contains(err, text)
+end
+
+local function remote_tags(origin)
+  local refs = {}
+  for id, name in origin:git("for-each-ref --format='%(objectname) %(refname)' refs/tags"):gmatch("(%x+) (%S+)") do
+    refs[name] = id
+  end
+  return refs
+end
+
+local function snapshot(r)
+  local refs = r:git("for-each-ref --format='%(objectname) %(refname)'")
+  if r:git("rev-parse --is-bare-repository") == "true\n" then return refs end
+  return refs .. r:git("status --porcelain")
+end
+
+describe("prepare", function()
+  it("checks the branch and shows the changes since the last tag and the next versions", function()
+    local _, work = project()
+    local code, out, err = release(work, { "prepare" })
+    eq(code, 0, err)
+    contains(out, "on branch main")
+    contains(out, "working tree clean")
+    contains(out, "up to date with origin/main (ahead 0, behind 0)")
+    -- the same commits `git log $(git describe --tags --abbrev=0)..HEAD --oneline` shows
+    local last = work:git("describe --tags --abbrev=0"):gsub("%s+$", "")
+    for line in work:git("log " .. last .. "..HEAD --oneline"):gmatch("[^\n]+") do contains(out, "    " .. line) end
+    contains(out, "changes since v1.0.0")
+    contains(out, "--bump major -> v2.0.0, --bump minor -> v1.1.0, --bump patch -> v1.0.1")
+  end)
+  it("fetches: a tag pushed elsewhere becomes the last release", function()
+    local origin, work = project()
+    local other = track(fx.repo({ init = false }))
+    other:git("clone -q file://" .. origin.dir .. " .")
+    other:git("tag v1.4.0 origin/main")
+    other:git("push -q origin v1.4.0")
+    local code, out = release(work, { "prepare" })
+    eq(code, 0)
+    contains(out, "last release: v1.4.0")
+    ok(work:git("tag -l v1.4.0"):find("v1.4.0"), "fetched the tag")
+  end)
+  it("says how far behind the upstream main is", function()
+    local origin, work = project()
+    local other = track(fx.repo({ init = false }))
+    other:git("clone -q file://" .. origin.dir .. " .")
+    other:commit(2, "elsewhere")
+    other:git("push -q origin main")
+    fails(1, "2 commit(s) behind origin/main", release(work, { "prepare" }))
+  end)
+  it("says when main has unpushed commits", function()
+    local _, work = project()
+    work:commit(1, "local only")
+    fails(1, "1 commit(s) ahead of origin/main", release(work, { "prepare" }))
+  end)
+  it("refuses a dirty tree and names the files", function()
+    local _, work = project()
+    work:write("file.txt", "edited\n")
+    fails(1, "uncommitted changes (file.txt)", release(work, { "prepare" }))
+  end)
+  it("untracked files are fine", function()
+    local _, work = project()
+    work:write("notes.txt", "scratch\n")
+    local code = release(work, { "prepare" })
+    eq(code, 0)
+  end)
+  it("refuses a detached HEAD", function()
+    local _, work = project()
+    work:git("checkout -q --detach HEAD")
+    fails(1, "HEAD is detached", release(work, { "prepare" }))
+  end)
+  it("refuses another branch", function()
+    local _, work = project()
+    work:git("checkout -q -b feature")
+    fails(1, "on branch feature, not the release branch main", release(work, { "prepare" }))
+  end)
+  it("--branch names another release branch", function()
+    local _, work = project()
+    work:git("checkout -q -b trunk")
+    work:git("push -q -u origin trunk")
+    local code, out = release(work, { "prepare", "--branch", "trunk" })
+    eq(code, 0)
+    contains(out, "on branch trunk")
+  end)
+  it("not a repository", function()
+    local d = track(fx.repo({ init = false }))
+    fails(1, "is not a git repository", release(d, { "prepare" }))
+  end)
+  it("an empty repository", function()
+    local d = track(fx.repo())
+    fails(1, "no commits yet", release(d, { "prepare" }))
+  end)
+  it("no such remote", function()
+    local _, work = project()
+    fails(1, "there is no remote \"upstream\"", release(work, { "prepare", "--remote", "upstream" }))
+  end)
+  it("remote unreachable (missing path)", function()
+    local _, work = project()
+    work:git("remote set-url origin file:///nonexistent/relrun-origin.git")
+    fails(1, "cannot reach origin", release(work, { "prepare" }))
+  end)
+  it("remote unreachable (connection refused)", function()
+    local _, work = project()
+    work:git("remote set-url origin http://127.0.0.1:9/repo.git")
+    fails(1, "cannot reach origin", release(work, { "prepare" }))
+  end)
+end)
+
+describe("tag", function()
+  it("--bump minor creates and pushes a lightweight tag at HEAD", function()
+    local origin, work = project()
+    local code, out, err = release(work, { "tag", "--bump", "minor" })
+    eq(code, 0, err)
+    local head = work:head()
+    eq(remote_tags(origin)["refs/tags/v1.1.0"], head)
+    eq(work:git("cat-file -t v1.1.0"), "commit\n")
+    contains(out, "created v1.1.0")
+    contains(out, "pushed v1.1.0 to origin")
+    contains(out, "last release tags: v1.0.0 v1.1.0")
+  end)
+  it("--version with --message makes an annotated tag", function()
+    local origin, work = project()
+    local code, _, err = release(work, { "tag", "--version", "v1.0.1", "--message", "Release 1.0.1" })
+    eq(code, 0, err)
+    eq(work:git("cat-file -t v1.0.1"), "tag\n")
+    eq(origin:git("rev-parse v1.0.1^{commit}"), work:git("rev-parse HEAD"))
+  end)
+  it("lists the last five release tags by version", function()
+    local _, work = project()
+    for _, v in ipairs({ "v1.2.0", "v1.10.0", "v1.9.0", "v1.3.0", "v1.0.1" }) do work:git("tag " .. v .. " HEAD~1") end
+    work:git("push -q origin --tags")
+    local code, out = release(work, { "tag", "--bump", "patch" })
+    eq(code, 0)
+    contains(out, "last release tags: v1.2.0 v1.3.0 v1.9.0 v1.10.0 v1.10.1")
+    contains(out, "created v1.10.1")
+  end)
+  it("--dry-run writes nothing and says what it would do", function()
+    local origin, work = project()
+    local before, before_origin = snapshot(work), snapshot(origin)
+    local code, out = release(work, { "tag", "--bump", "major", "--dry-run" })
+    eq(code, 0)
+    contains(out, "would create tag v2.0.0 at " .. work:head():sub(1, 7))
+    contains(out, "would push refs/tags/v2.0.0 to origin")
+    eq(snapshot(work), before)
+    eq(snapshot(origin), before_origin)
+  end)
+  it("--dry-run with no phase shows the whole plan", function()
+    local origin, work = project()
+    local before = snapshot(origin)
+    local code, out = release(work, { "--dry-run", "--bump", "patch" })
+    eq(code, 0)
+    contains(out, "prepare (dry run)")
+    contains(out, "tag (dry run)")
+    contains(out, "would create tag v1.0.1")
+    eq(snapshot(origin), before)
+  end)
+  it("tag already on the remote", function()
+    local origin, work = project()
+    local before = remote_tags(origin)
+    fails(1, "tag v1.0.0 already exists on origin", release(work, { "tag", "--version", "1.0.0" }))
+    eq(remote_tags(origin), before)
+  end)
+  it("tag on the remote but not fetched here (dry run reads the remote)", function()
+    local origin, work = project()
+    local other = track(fx.repo({ init = false }))
+    other:git("clone -q file://" .. origin.dir .. " .")
+    other:git("tag v1.5.0 origin/main")
+    other:git("push -q origin v1.5.0")
+    fails(1, "tag v1.5.0 already exists on origin", release(work, { "tag", "--version", "1.5.0", "--dry-run" }))
+  end)
+  it("tag already in this clone only", function()
+    local origin, work = project()
+    work:git("tag v1.1.0")
+    fails(1, "tag v1.1.0 already exists locally", release(work, { "tag", "--bump", "minor" }))
+    eq(remote_tags(origin)["refs/tags/v1.1.0"], nil)
+  end)
+  it("not newer than the last release", function()
+    local _, work = project()
+    fails(1, "not newer than the last release v1.0.0", release(work, { "tag", "--version", "0.9.0" }))
+  end)
+  for _, case in ipairs({
+    { { "tag", "--version", "1.2" }, "must be MAJOR.MINOR.PATCH" },
+    { { "tag", "--version", "v1.2.3-rc.1" }, "must be MAJOR.MINOR.PATCH" },
+    { { "tag", "--version", "01.2.3" }, "must be MAJOR.MINOR.PATCH" },
+    { { "tag", "--bump", "huge" }, "--bump must be one of major, minor, patch" },
+    { { "tag", "--bump", "minor", "--version", "1.2.3" }, "not both" },
+    { { "tag" }, "tag needs --version X.Y.Z or --bump" },
+    { { "publish" }, "unknown command" },
+    { {}, "missing phase" },
+    { { "prepare", "--frobnicate" }, "unknown option --frobnicate" },
+  }) do
+    it("usage error: " .. table.concat(case[1], " "), function()
+      local _, work = project()
+      fails(2, case[2], release(work, case[1]))
+    end)
+  end
+  it("a push that fails: the local tag is removed and the error says so", function()
+    local origin, work = project()
+    -- fetching works, pushing goes to a remote that is not there
+    work:git("remote set-url --push origin file:///nonexistent/relrun-push.git")
+    fails(1, "the local tag was removed", release(work, { "tag", "--bump", "patch" }))
+    eq(work:git("tag -l v1.0.1"), "")
+    eq(remote_tags(origin)["refs/tags/v1.0.1"], nil)
+  end)
+  it("asks on a terminal unless --yes (no terminal here: no question)", function()
+    local origin, work = project()
+    local code, out = release(work, { "tag", "--bump", "patch" }, { stdin = "n\n" })
+    eq(code, 0)
+    ok(not out:find("%[y/N%]"), "asked without a terminal")
+    ok(remote_tags(origin)["refs/tags/v1.0.1"])
+  end)
+  it("--help comes from the option table", function()
+    local code, out = fx.relrun({ SCRIPT, "--help" })
+    eq(code, 0)
+    for _, word in ipairs({ "prepare", "tag", "--dry-run", "--version X.Y.Z", "--bump PART", "--yes",
+      "--branch NAME" }) do
+      contains(out, word)
+    end
+  end)
+end)
