@@ -24,6 +24,8 @@ cmake --build "$build" -j "${JOBS:-2}" --target "fuzz_$module"
 
 mkdir -p "$build/corpus/$module"
 cd "$build"
+# The archive and git harnesses write files on every input: memory, not disk.
+if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then export TMPDIR=/dev/shm; fi
 # detect_leaks: LSan at exit and on inputs that allocate more than they free.
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
