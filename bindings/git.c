@@ -165,7 +165,7 @@ static int repo_close(lua_State *L) {
 
 static git_repository *check_repo(lua_State *L) {
     repo_handle *h = luaL_checkudata(L, 1, REPO_T);
-    if (h->repo == NULL) luaL_error(L, "attempt to use a closed git repository");
+    if (h->repo == NULL) luaL_error(L, "attempt to use a closed " REPO_T);
     return h->repo;
 }
 

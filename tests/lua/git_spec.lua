@@ -46,7 +46,7 @@ describe("open", function()
     local r = assert(git.open(d))
     r:close()
     r:close()
-    raises(function() r:head() end, "attempt to use a closed git repository")
+    raises(function() r:head() end, "attempt to use a closed relrun%.git%.repository")
     do
       local r2 <close> = assert(git.open(d))
       ok(r2:is_empty())
