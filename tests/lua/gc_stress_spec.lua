@@ -184,9 +184,9 @@ for _, m in ipairs(MODES) do
         eq(r, nil, msg)
         eq(code, "CURLE_COULDNT_CONNECT")
         -- curl may fail the connection before it first reports progress
-        local good, r, msg = pcall(http.request, { url = "http://127.0.0.1:" .. port .. "/",
-                                                   on_progress = function() error("progress stop") end })
-        ok(good and r == nil and msg or not good and tostring(r):find("progress stop"), tostring(r))
+        local good, r2, msg2 = pcall(http.request, { url = "http://127.0.0.1:" .. port .. "/",
+                                                     on_progress = function() error("progress stop") end })
+        ok(good and r2 == nil and msg2 or not good and tostring(r2):find("progress stop"), tostring(r2))
       end
       full_collect()
     end)
