@@ -3,8 +3,9 @@
  *     <flags byte><url>\n<name>:<value>\n...
  * flags: bit 0 service s3, bit 1 query signing (expires), bits 2-3 the
  * method, bit 4 a session token, bit 5 normalize_path/double_encode
- * flipped from the service's default. A header line "@time:<n>" sets the
- * signing time instead. A bad url may raise (misuse); anything else must
+ * flipped from the service's default, bit 6 headers as a map (a repeated
+ * name: a list of values) instead of a list of pairs. Header lines
+ * "@time:<n>" and "@body:<text>" set the signing time and the body. A bad url may raise (misuse); anything else must
  * give strings of the documented shape.
  */
 #include "fuzz.h"
@@ -26,7 +27,14 @@ static const char HARNESS[] =
     "  for line in rest:gmatch('[^\\n]+') do\n"
     "    local name, value = line:match('^([^:]*):(.*)$')\n"
     "    if name == '@time' then r.time = math.tointeger(tonumber(value)) or r.time\n"
-    "    elseif name then r.headers[#r.headers + 1] = {name, value} end\n"
+    "    elseif name == '@body' then r.body = value\n"
+    "    elseif name and flags & 64 == 0 then r.headers[#r.headers + 1] = {name, value}\n"
+    "    elseif name then\n" /* the map form; a repeated name holds a list */
+    "      local old = r.headers[name]\n"
+    "      if old == nil then r.headers[name] = value\n"
+    "      elseif type(old) == 'table' then old[#old + 1] = value\n"
+    "      else r.headers[name] = {old, value} end\n"
+    "    end\n"
     "  end\n"
     "  return r\n"
     "end\n"
