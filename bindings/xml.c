@@ -47,9 +47,12 @@ static int parser_gc(lua_State *L) {
     return 0;
 }
 
+/* The part after the last colon; the whole name when nothing follows it
+ * (expat without namespace processing accepts "<a:/>" and "<:/>", which
+ * would otherwise give an element named "": found by fuzz_xml). */
 static const char *local_name(const char *name) {
     const char *colon = strrchr(name, ':');
-    return colon ? colon + 1 : name;
+    return colon && colon[1] != '\0' ? colon + 1 : name;
 }
 
 /* [.., el] → appended to parent's children or made the root. */
