@@ -185,12 +185,17 @@ describe("tag", function()
   end)
   it("--dry-run with no phase shows the whole plan", function()
     local origin, work = project()
+    work:write("pyproject.toml", '[project]\nname = "demo-pkg"\ndynamic = ["version"]\n')
+    work:git("add pyproject.toml")
+    work:git("commit -q -m pyproject")
+    work:git("push -q origin main")
     local before = snapshot(origin)
-    local code, out = release(work, { "--dry-run", "--bump", "patch" })
-    eq(code, 0)
+    local code, out, err = release(work, { "--dry-run", "--bump", "patch" })
+    eq(code, 0, err)
     contains(out, "prepare (dry run)")
     contains(out, "tag (dry run)")
     contains(out, "would create tag v1.0.1")
+    contains(out, "publish demo-pkg 1.0.1 — plan (dry run, nothing is changed)")
     eq(snapshot(origin), before)
   end)
   it("tag already on the remote", function()
@@ -224,8 +229,8 @@ describe("tag", function()
     { { "tag", "--bump", "huge" }, "--bump must be one of major, minor, patch" },
     { { "tag", "--bump", "minor", "--version", "1.2.3" }, "not both" },
     { { "tag" }, "tag needs --version X.Y.Z or --bump" },
-    { { "publish" }, "unknown command" },
-    { {}, "missing phase" },
+    { { "deploy" }, "unknown command" },
+    { {}, "a whole release (prepare, tag, publish) needs --version X.Y.Z or --bump" },
     { { "prepare", "--frobnicate" }, "unknown option --frobnicate" },
   }) do
     it("usage error: " .. table.concat(case[1], " "), function()
