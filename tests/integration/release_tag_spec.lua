@@ -257,3 +257,51 @@ describe("tag", function()
     end
   end)
 end)
+
+describe("over smart HTTP (git http-backend behind tests/fakes/git_http.py, token auth)", function()
+  local peer = require "peer"
+  local TOKEN = "tok-" .. tostring(os.time()) .. "-release-s3cret"
+  local server, origin, work
+
+  before_each(function()
+    local root = track(fx.repo({ init = false }))
+    local o, w = project()
+    -- serve the project's origin as <root>/r.git
+    os.execute("mv " .. fx.q(o.dir) .. " " .. fx.q(root.dir .. "/r.git"))
+    origin = setmetatable({ dir = root.dir .. "/r.git" }, getmetatable(o))
+    work = w
+    root:write("token", TOKEN)
+    server = peer.start {
+      argv = { "python3", fx.SOURCE .. "/tests/fakes/git_http.py", "--root", root.dir, "--port-file", peer.PORT_FILE,
+               "--token-file", root.dir .. "/token" },
+    }
+    work:git("remote set-url origin " .. fx.q(server.url .. "/r.git"))
+  end)
+  after_each(function()
+    if server then server:stop() end
+    server = nil
+  end)
+
+  it("prepare and tag with GITHUB_TOKEN", function()
+    local env = { GITHUB_TOKEN = TOKEN }
+    local code, out, err = release(work, { "prepare" }, { env = env })
+    eq(code, 0, err)
+    contains(out, "fetched origin (" .. server.url .. "/r.git)")
+    code, out, err = release(work, { "tag", "--bump", "minor" }, { env = env })
+    eq(code, 0, err)
+    eq(remote_tags(origin)["refs/tags/v1.1.0"], work:head())
+    ok(not (out .. err):find(TOKEN, 1, true), "the token is never printed")
+  end)
+  it("a wrong token: auth refused, one line, the token not shown", function()
+    local wrong = "wrong-" .. TOKEN
+    local code, out, err = release(work, { "tag", "--bump", "patch" }, { env = { GITHUB_TOKEN = wrong } })
+    fails(1, "authentication refused", code, out, err)
+    ok(not (out .. err):find(wrong, 1, true), "the token is never printed")
+    eq(remote_tags(origin)["refs/tags/v1.0.1"], nil)
+    eq(work:git("tag -l v1.0.1"), "")
+  end)
+  it("no token at all", function()
+    local code, out, err = release(work, { "prepare" }, { env = { GITHUB_TOKEN = false, GIT_TOKEN = false } })
+    fails(1, "cannot reach origin", code, out, err)
+  end)
+end)

@@ -31,18 +31,18 @@ function M.q(s)
 end
 
 local function env_prefix(env)
-  local parts = {}
+  local unset, set = {}, {}
   local names = {}
   for k in pairs(env or {}) do names[#names + 1] = k end
   table.sort(names)
   for _, k in ipairs(names) do
     if env[k] == false then
-      parts[#parts + 1] = "-u " .. k
+      unset[#unset + 1] = "-u " .. k -- env takes its options before the assignments
     else
-      parts[#parts + 1] = k .. "=" .. M.q(env[k])
+      set[#set + 1] = k .. "=" .. M.q(env[k])
     end
   end
-  return "env " .. table.concat(parts, " ")
+  return "env " .. table.concat(unset, " ") .. " " .. table.concat(set, " ")
 end
 
 local function read(path)
