@@ -16,11 +16,11 @@ end
 
 -- The scenario's version from both tools; they must agree and the
 -- reference must have produced one.
-local function same(dir, env)
+local function same(dir, env, args)
   env = with(EPOCH, env)
-  local want, why = fx.setuptools_scm(dir, env)
+  local want, why = fx.setuptools_scm(dir, env, args)
   ok(want, "setuptools_scm failed: " .. tostring(why))
-  local got, err = fx.ours(dir, env)
+  local got, err = fx.ours(dir, env, args)
   eq(got, want, "version.lua (" .. tostring(err) .. ")")
   return got
 end
@@ -329,6 +329,24 @@ describe("history shape", function()
       skip("relrun.git count_commits cannot walk a shallow clone yet (wt/git): " .. err)
     end
     same(clone.dir)
+  end)
+end)
+
+describe("command line, as setuptools_scm's", function()
+  it("--strip-dev", function()
+    local r = repo()
+    r:commit(1)
+    r:git("tag v1.1.0")
+    r:commit(2)
+    r:write("file.txt", "dirty\n")
+    eq(same(r.dir, nil, { "--strip-dev" }), "1.1.1")
+  end)
+  it("--root names the checkout", function()
+    local r = repo()
+    r:commit(1)
+    r:git("tag v5.0.0")
+    local elsewhere = repo({ init = false })
+    eq(same(elsewhere.dir, nil, { "--root", r.dir }), "5.0.0")
   end)
 end)
 
