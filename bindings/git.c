@@ -1451,6 +1451,7 @@ static int describe_commit(git_repository *repo, const git_oid *id, tagname *t, 
     if (attach_names(&w, repo, t, n) < 0) { walk_free(&w); return GIT_ERROR; }
     for (size_t i = 0; i < n; i++)
         if (!is_zero(&t[i].commit) && (tags_too || t[i].annotated)) out->any_names = 1;
+    if (!out->any_names) { walk_free(&w); return 0; } /* git: "No names found" */
     if ((start = node_get(&w, id, -2)) < 0) { walk_free(&w); return GIT_ERROR; }
     if (w.node[start].name >= 0 && (tags_too || t[w.node[start].name].annotated)) {
         described_name(repo, &t[w.node[start].name], out);
