@@ -852,11 +852,13 @@ static int pack_read_head(pack_reader *r, const pack_file *p, uint64_t off, size
             r->buf = b;
             r->bufsize = want;
         }
+        size_t before = *len;
         r->z.next_out = r->buf + *len;
         r->z.avail_out = (uInt)(want - *len);
         zerr = inflate(&r->z, Z_SYNC_FLUSH);
         *len = want - r->z.avail_out;
         if (zerr != Z_OK && zerr != Z_STREAM_END && zerr != Z_BUF_ERROR) return 0;
+        if (zerr == Z_BUF_ERROR && *len == before) return 0; /* no progress: damaged */
         if (header_complete(r->buf, *len)) return 1;
     } while (zerr != Z_STREAM_END && *len < size && r->z.avail_in > 0);
     return *len == size;
@@ -1994,6 +1996,7 @@ static int r_fetch(lua_State *L) {
         refspecs = strings_from(L, lua_gettop(L), gs);
     if ((err = remote_get(L, repo, name, gr, &x)) < 0) return remote_missing(L, err, name);
     callbacks_init(&opts.callbacks, &x);
+    opts.proxy_opts.type = GIT_PROXY_AUTO; /* http.proxy from the git config */
     opts.download_tags = tags ? GIT_REMOTE_DOWNLOAD_TAGS_ALL : GIT_REMOTE_DOWNLOAD_TAGS_AUTO;
     opts.prune = prune ? GIT_FETCH_PRUNE : GIT_FETCH_PRUNE_UNSPECIFIED;
     err = git_remote_fetch(gr->ptr, refspecs, &opts, "fetch");
@@ -2027,6 +2030,7 @@ static int r_push(lua_State *L) {
     luaL_argcheck(L, refspecs->count > 0, 3, "at least one refspec");
     if ((err = remote_get(L, repo, name, gr, &x)) < 0) return remote_missing(L, err, name);
     callbacks_init(&opts.callbacks, &x);
+    opts.proxy_opts.type = GIT_PROXY_AUTO;
     err = git_remote_push(gr->ptr, refspecs, &opts);
     if (err < 0) {
         /* name what was pushed: libgit2's message often does not */
