@@ -322,6 +322,19 @@ static uint64_t be64(const unsigned char *p) {
     return (uint64_t)be32(p) << 32 | be32(p + 4);
 }
 
+static const unsigned char *map_file(const char *path, size_t *size) {
+    struct stat st;
+    void *m;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return NULL;
+    if (fstat(fd, &st) != 0 || st.st_size == 0) { close(fd); return NULL; }
+    m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED) return NULL;
+    *size = (size_t)st.st_size;
+    return m;
+}
+
 /* The object count in a pack index: the last fan-out entry (v1 and v2). */
 static unsigned long idx_object_count(const char *path) {
     unsigned char buf[8 + 256 * 4];
@@ -338,16 +351,40 @@ static unsigned long idx_object_count(const char *path) {
     return be32(buf + 255 * 4);
 }
 
-/* git's repo_approximate_object_count: objects in pack indexes that have
- * their pack; loose objects are not counted (sha1-name.c, packfile.c). */
-static unsigned long approximate_object_count(git_repository *repo) {
-    char dir[4096], file[4352];
+/* The object count of a multi-pack-index (its OIDF fan-out's last entry);
+ * 0 if there is none. Format: git's Documentation/gitformat-pack.txt. */
+static unsigned long midx_object_count(const char *path) {
+    size_t size;
     unsigned long count = 0;
+    const unsigned char *m = map_file(path, &size);
+    if (m == NULL) return 0;
+    if (size >= 12 && memcmp(m, "MIDX", 4) == 0 && m[4] == 1 &&
+        12 + (size_t)(m[6] + 1) * 12 <= size) {
+        for (unsigned i = 0; i < m[6]; i++) {
+            const unsigned char *e = m + 12 + i * 12;
+            uint64_t off = be64(e + 4), end = be64(e + 16);
+            if (memcmp(e, "OIDF", 4) == 0 && off <= end && end <= size && end - off == 1024)
+                count = be32(m + off + 255 * 4);
+        }
+    }
+    munmap((void *)m, size);
+    return count;
+}
+
+/* Objects in one object folder's packs, as git 2.39 counts them: the
+ * multi-pack-index's objects plus every pack's. (git adds a pack the
+ * multi-pack-index covers once it has read from it, so after reading
+ * objects — describe, log — it counts those twice; `git rev-parse --short
+ * <full id>`, which reads nothing first, does not. We follow the former.) */
+static unsigned long pack_object_count(const char *objects) {
+    char dir[4200], file[4400];
+    unsigned long count;
     struct dirent *de;
     DIR *d;
-    snprintf(dir, sizeof dir, "%sobjects/pack", git_repository_commondir(repo));
-    d = opendir(dir);
-    if (d == NULL) return 0;
+    snprintf(dir, sizeof dir, "%s/pack", objects);
+    snprintf(file, sizeof file, "%s/multi-pack-index", dir);
+    count = midx_object_count(file);
+    if ((d = opendir(dir)) == NULL) return count;
     while ((de = readdir(d)) != NULL) {
         size_t len = strlen(de->d_name);
         struct stat st;
@@ -359,6 +396,35 @@ static unsigned long approximate_object_count(git_repository *repo) {
     }
     closedir(d);
     return count;
+}
+
+/* This folder's packs and those of its alternates (objects/info/alternates,
+ * paths absolute or relative to the folder; git follows 5 levels). */
+static unsigned long object_count_in(const char *objects, int depth) {
+    char path[4200], line[4096];
+    unsigned long count = pack_object_count(objects);
+    FILE *f;
+    if (depth >= 5) return count;
+    snprintf(path, sizeof path, "%s/info/alternates", objects);
+    if ((f = fopen(path, "re")) == NULL) return count;
+    while (fgets(line, sizeof line, f) != NULL) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (line[0] == '\0' || line[0] == '#') continue;
+        if (line[0] == '/') snprintf(path, sizeof path, "%s", line);
+        else snprintf(path, sizeof path, "%s/%s", objects, line);
+        count += object_count_in(path, depth + 1);
+    }
+    fclose(f);
+    return count;
+}
+
+/* git's repo_approximate_object_count: the objects in packs (a
+ * multi-pack-index counts for the packs it covers), alternates included;
+ * loose objects are not counted (object-name.c, packfile.c). */
+static unsigned long approximate_object_count(git_repository *repo) {
+    char objects[4096];
+    snprintf(objects, sizeof objects, "%sobjects", git_repository_commondir(repo));
+    return object_count_in(objects, 0);
 }
 
 /* The length git starts from: core.abbrev, else max(7, ceil((msb(n)+1)/2))
@@ -717,19 +783,6 @@ typedef struct {
     unsigned char *buf;
     size_t bufsize;
 } pack_reader;
-
-static const unsigned char *map_file(const char *path, size_t *size) {
-    struct stat st;
-    void *m;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return NULL;
-    if (fstat(fd, &st) != 0 || st.st_size == 0) { close(fd); return NULL; }
-    m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (m == MAP_FAILED) return NULL;
-    *size = (size_t)st.st_size;
-    return m;
-}
 
 /* Map a pack and its v2 index; 0 when both look sound. */
 static int pack_open(pack_file *p, const char *idx_path, const char *pack_path) {
