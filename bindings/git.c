@@ -377,7 +377,7 @@ static unsigned long midx_object_count(const char *path) {
  * objects — describe, log — it counts those twice; `git rev-parse --short
  * <full id>`, which reads nothing first, does not. We follow the former.) */
 static unsigned long pack_object_count(const char *objects) {
-    char dir[4200], file[4400];
+    char dir[4200], file[4200 + 264]; /* room for dir + a file name */
     unsigned long count;
     struct dirent *de;
     DIR *d;
@@ -820,7 +820,7 @@ static void packs_close(pack_reader *r) {
 
 /* Every pack in objects/pack that has a v2 index. */
 static void packs_open(pack_reader *r, const char *objects) {
-    char dir[4200], idx[4400], pack[4400];
+    char dir[4200], idx[4200 + 264], pack[4200 + 264];
     struct dirent *de;
     DIR *d;
     memset(r, 0, sizeof *r);
