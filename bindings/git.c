@@ -513,54 +513,59 @@ static int r_abbrev(lua_State *L) {
 
 static void free_ref(void *p) { git_reference_free(p); }
 
+static void set_bool(lua_State *L, const char *key, int v) {
+    lua_pushboolean(L, v);
+    lua_setfield(L, -2, key);
+}
+
+/* [t] HEAD names a branch with no commit yet: say which. */
+static void head_unborn(lua_State *L, git_repository *repo, guard *g) {
+    git_reference *head;
+    set_bool(L, "unborn", 1);
+    set_bool(L, "detached", 0);
+    if (git_reference_lookup(&head, repo, "HEAD") == 0) {
+        const char *t = git_reference_symbolic_target(head);
+        g->ptr = head;
+        if (t != NULL && strncmp(t, "refs/heads/", 11) == 0) {
+            lua_pushstring(L, t + 11);
+            lua_setfield(L, -2, "branch");
+        }
+    }
+}
+
+/* [t] fields of a HEAD that resolves to a commit. */
+static void head_born(lua_State *L, git_repository *repo, git_reference *ref, abbrev_ctx *a) {
+    const git_oid *id = git_reference_target(ref);
+    int detached = git_repository_head_detached(repo) == 1;
+    set_bool(L, "unborn", 0);
+    set_bool(L, "detached", detached);
+    if (!detached && git_reference_is_branch(ref)) {
+        lua_pushstring(L, git_reference_shorthand(ref));
+        lua_setfield(L, -2, "branch");
+    }
+    if (id != NULL) {
+        push_oid(L, id);
+        lua_setfield(L, -2, "id");
+        abbrev_push(L, a, id);
+        lua_setfield(L, -2, "short");
+    }
+}
+
 static int r_head(lua_State *L) {
     git_repository *repo = check_repo(L);
     guard *g = guard_new(L, free_ref);
-    abbrev_ctx a;
     git_reference *ref = NULL;
-    int err = git_repository_head(&ref, repo);
+    abbrev_ctx a;
+    int err = git_repository_head(&ref, repo), oerr;
     g->ptr = ref;
-    int oerr = abbrev_open(L, &a, repo);
-    if (oerr < 0) return git_fail(L, oerr, "cannot open object database");
+    if ((oerr = abbrev_open(L, &a, repo)) < 0) return git_fail(L, oerr, "cannot open object database");
+    if (err < 0 && err != GIT_EUNBORNBRANCH && err != GIT_ENOTFOUND)
+        return git_fail(L, err, "cannot read HEAD");
     lua_createtable(L, 0, 5);
-    if (err == GIT_EUNBORNBRANCH || err == GIT_ENOTFOUND) {
-        git_reference *head;
-        lua_pushboolean(L, 1);
-        lua_setfield(L, -2, "unborn");
-        lua_pushboolean(L, 0);
-        lua_setfield(L, -2, "detached");
-        if (git_reference_lookup(&head, repo, "HEAD") == 0) {
-            const char *t = git_reference_symbolic_target(head);
-            g->ptr = head;
-            if (t != NULL && strncmp(t, "refs/heads/", 11) == 0) {
-                lua_pushstring(L, t + 11);
-                lua_setfield(L, -2, "branch");
-            }
-        }
-        guard_release(g);
-        return 1;
-    }
-    if (err < 0) return git_fail(L, err, "cannot read HEAD");
-    {
-        const git_oid *id = git_reference_target(ref);
-        int detached = git_repository_head_detached(repo) == 1;
-        lua_pushboolean(L, 0);
-        lua_setfield(L, -2, "unborn");
-        lua_pushboolean(L, detached);
-        lua_setfield(L, -2, "detached");
-        if (!detached && git_reference_is_branch(ref)) {
-            lua_pushstring(L, git_reference_shorthand(ref));
-            lua_setfield(L, -2, "branch");
-        }
-        if (id != NULL) {
-            push_oid(L, id);
-            lua_setfield(L, -2, "id");
-            abbrev_push(L, &a, id);
-            lua_setfield(L, -2, "short");
-        }
-        abbrev_close(&a);
-        guard_release(g);
-    }
+    if (err < 0) head_unborn(L, repo, g);
+    else head_born(L, repo, ref, &a);
+    abbrev_close(&a);
+    guard_release(g);
     return 1;
 }
 
@@ -1527,6 +1532,44 @@ static int describe_commit(git_repository *repo, const git_oid *id, tagname *t, 
     return 0;
 }
 
+/* The stack index of the `match` option (a pattern or a list), or 0. */
+static int match_option(lua_State *L, int has_opts) {
+    int ty;
+    if (!has_opts) return 0;
+    ty = lua_getfield(L, 2, "match");
+    luaL_argcheck(L, ty == LUA_TNIL || ty == LUA_TSTRING || ty == LUA_TTABLE, 2,
+                  "match must be a pattern or a list of patterns");
+    if (ty == LUA_TNIL) { lua_pop(L, 1); return 0; }
+    return lua_gettop(L);
+}
+
+static int describe_not_found(lua_State *L, const described *d, int patterns, const char *rev) {
+    if (!d->any_names && patterns)
+        return rr_failf(L, "GIT_ENOTFOUND", "no tag matching the pattern exists to describe %s", rev);
+    if (!d->any_names)
+        return rr_failf(L, "GIT_ENOTFOUND", "cannot describe %s: there are no tags", rev);
+    return rr_failf(L, "GIT_ENOTFOUND", "no tag%s is reachable from %s",
+                    patterns ? " matching the pattern" : "", rev);
+}
+
+/* [g] push { tag, distance, id, short }. */
+static int push_described(lua_State *L, git_repository *repo, const described *d, const git_oid *id) {
+    abbrev_ctx a;
+    int err = abbrev_open(L, &a, repo);
+    if (err < 0) return git_fail(L, err, "cannot open object database");
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, d->tag);
+    lua_setfield(L, -2, "tag");
+    lua_pushinteger(L, d->distance);
+    lua_setfield(L, -2, "distance");
+    push_oid(L, id);
+    lua_setfield(L, -2, "id");
+    abbrev_push(L, &a, id);
+    lua_setfield(L, -2, "short");
+    abbrev_close(&a);
+    return 1;
+}
+
 /* describe{match = "v*" | {...}, tags = true, rev = "HEAD", candidates = 10} */
 static int r_describe(lua_State *L) {
     git_repository *repo = check_repo(L);
@@ -1534,19 +1577,12 @@ static int r_describe(lua_State *L) {
     const char *rev = has_opts ? rr_optfield_string(L, 2, "rev", "HEAD") : "HEAD";
     int tags_too = has_opts ? rr_optfield_boolean(L, 2, "tags", 1) : 1;
     lua_Integer cands = has_opts ? rr_optfield_integer(L, 2, "candidates", 10) : 10;
-    int patterns = 0, err;
+    int patterns = match_option(L, has_opts), err;
     described d;
     taglist *l;
     guard *g;
     git_oid id;
-    abbrev_ctx a;
     luaL_argcheck(L, cands >= 1 && cands <= MAX_CANDIDATES, 2, "candidates must be 1..16");
-    if (has_opts) {
-        int ty = lua_getfield(L, 2, "match");
-        luaL_argcheck(L, ty == LUA_TNIL || ty == LUA_TSTRING || ty == LUA_TTABLE, 2,
-                      "match must be a pattern or a list of patterns");
-        if (ty != LUA_TNIL) patterns = lua_gettop(L);
-    }
     if ((err = resolve_commit(repo, rev, &id)) < 0) {
         if (err == GIT_EUNBORNBRANCH || git_repository_head_unborn(repo) == 1)
             return rr_fail(L, "cannot describe: the repository has no commits yet",
@@ -1559,24 +1595,10 @@ static int r_describe(lua_State *L) {
     filter_tags(L, patterns, l);
     memset(&d, 0, sizeof d);
     err = describe_commit(repo, &id, l->t, l->n, tags_too, (int)cands, &d);
+    guard_release(g); /* d holds its own copy of the name */
     if (err < 0) return git_fail(L, err, "cannot describe");
-    if (!d.found)
-        return rr_failf(L, "GIT_ENOTFOUND", "no tag%s can describe %s%s",
-                        patterns ? " matching the pattern" : "", rev,
-                        d.any_names ? " (none is reachable from it)" : " (there are no tags)");
-    if ((err = abbrev_open(L, &a, repo)) < 0) return git_fail(L, err, "cannot open object database");
-    lua_createtable(L, 0, 4);
-    lua_pushstring(L, d.tag);
-    lua_setfield(L, -2, "tag");
-    lua_pushinteger(L, d.distance);
-    lua_setfield(L, -2, "distance");
-    push_oid(L, &id);
-    lua_setfield(L, -2, "id");
-    abbrev_push(L, &a, &id);
-    abbrev_close(&a);
-    lua_setfield(L, -2, "short");
-    guard_release(g);
-    return 1;
+    if (!d.found) return describe_not_found(L, &d, patterns, rev);
+    return push_described(L, repo, &d, &id);
 }
 
 /* tags() -> { {name, id, target, annotated, tagger_time, message}, ... } */
@@ -2060,6 +2082,20 @@ static int r_fetch(lua_State *L) {
     return 1;
 }
 
+/* "push of a:b, :c to": libgit2's messages often do not name the refs. */
+static const char *push_verb(lua_State *L, const git_strarray *refspecs) {
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, "push of ");
+    for (size_t i = 0; i < refspecs->count; i++) {
+        if (i > 0) luaL_addstring(&b, ", ");
+        luaL_addstring(&b, refspecs->strings[i]);
+    }
+    luaL_addstring(&b, " to");
+    luaL_pushresult(&b);
+    return lua_tostring(L, -1);
+}
+
 /* push(remote, refspecs) -> true; a ref the server refuses is a failure. */
 static int r_push(lua_State *L) {
     git_repository *repo = check_repo(L);
@@ -2085,19 +2121,7 @@ static int r_push(lua_State *L) {
     callbacks_init(&opts.callbacks, &x);
     opts.proxy_opts.type = GIT_PROXY_AUTO;
     err = git_remote_push(gr->ptr, refspecs, &opts);
-    if (err < 0) {
-        /* name what was pushed: libgit2's message often does not */
-        luaL_Buffer b;
-        luaL_buffinit(L, &b);
-        luaL_addstring(&b, "push of ");
-        for (size_t i = 0; i < refspecs->count; i++) {
-            if (i > 0) luaL_addstring(&b, ", ");
-            luaL_addstring(&b, refspecs->strings[i]);
-        }
-        luaL_addstring(&b, " to");
-        luaL_pushresult(&b);
-        return xfer_fail(L, err, &x, lua_tostring(L, -1));
-    }
+    if (err < 0) return xfer_fail(L, err, &x, push_verb(L, refspecs));
     guard_release(gs);
     if (x.rejected[0] != '\0')
         return rr_failf(L, "GIT_EREJECTED", "%s rejected %s%s%s", x.url, x.rejected,

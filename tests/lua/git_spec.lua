@@ -412,6 +412,17 @@ describe("describe", function()
     contains(msg, "matching the pattern")
     eq(r:describe { match = { "x*", "o*" } }.tag, "other")
     raises(function() r:describe { match = 3 } end, "match must be")
+    -- a tag only on another branch: nothing reachable, as git says
+    run(d, "checkout -q -b side")
+    fx.commit(d, "side")
+    run(d, "tag -a v-side -m side")
+    run(d, "checkout -q main")
+    local _, good = fx.git_may_fail(d, "describe --tags --match 'v*'")
+    ok(not good, "git finds nothing either")
+    v, msg, code = r:describe { match = "v*" }
+    eq(v, nil)
+    eq(code, "GIT_ENOTFOUND")
+    contains(msg, "no tag matching the pattern is reachable from HEAD")
   end)
 
   it("on a shallow clone stops at the boundary, as git", function()
