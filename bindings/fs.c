@@ -39,6 +39,15 @@ static int fail_errno(lua_State *L, const char *op, const char *path, int err) {
     return 3;
 }
 
+/* A string argument that C will see whole: a NUL inside would silently cut
+ * a path short, so it is misuse. */
+static const char *check_cstr(lua_State *L, int arg) {
+    size_t len;
+    const char *s = luaL_checklstring(L, arg, &len);
+    luaL_argcheck(L, strlen(s) == len, arg, "contains a NUL byte");
+    return s;
+}
+
 /* ---- guard: releases an fd, a scandir list or a glob on unwinding ------ */
 
 typedef struct {
@@ -132,7 +141,7 @@ static void push_basename(lua_State *L, const char *p, size_t n) {
 /* ---- read, write, append ----------------------------------------------- */
 
 static int fs_read(lua_State *L) {
-    const char *path = luaL_checkstring(L, 1);
+    const char *path = check_cstr(L, 1);
     luaL_Buffer b;
     guard *g = guard_new(L);                         /* [path, guard] */
     int err;
@@ -170,16 +179,17 @@ static int atomic_replace(lua_State *L, const char *path, int has_mode, mode_t m
     struct stat st;
     const char *what = "write";
     char *tmp;
-    int err, dirfd;
+    int err, dirfd, existed = stat(path, &st) == 0;
     guard *g;
 
-    if (!has_mode) {
-        if (stat(path, &st) == 0) mode = st.st_mode & 07777;
-        else mode = 0666 & ~current_umask();
-    }
+    if (!has_mode) mode = existed ? (st.st_mode & 07777) : (0666 & ~current_umask());
     push_dirname(L, path, plen);
     lua_pushliteral(L, "/.");
     push_basename(L, path, plen);
+    if (lua_rawlen(L, -1) > 200) {           /* the temp name must fit NAME_MAX too */
+        lua_pushlstring(L, lua_tostring(L, -1), 200);
+        lua_remove(L, -2);
+    }
     lua_pushliteral(L, ".relrun-XXXXXX");
     lua_concat(L, 4);                                /* [.., template] */
     /* mkostemp edits its template: give it a buffer of our own, never a
@@ -190,6 +200,9 @@ static int atomic_replace(lua_State *L, const char *path, int has_mode, mode_t m
     g = guard_new(L);                                /* [.., template, tmp, guard] */
     g->fd = mkostemp(tmp, O_CLOEXEC);
     if (g->fd < 0) return fail_errno(L, "write", path, errno);
+    /* The replacement keeps the old file's owner where we may set it (root
+     * editing someone's file); a refusal is not a reason to fail the write. */
+    if (existed && fchown(g->fd, st.st_uid, st.st_gid) != 0) {}
     if (fchmod(g->fd, mode) != 0 || fill(L, g->fd, ud, &what) != 0 || fsync(g->fd) != 0)
         goto fail;
     err = close(g->fd);
@@ -222,7 +235,7 @@ static int fill_bytes(lua_State *L, int fd, void *ud, const char **what) {
 }
 
 static int fs_write(lua_State *L) {
-    const char *path = luaL_checkstring(L, 1);
+    const char *path = check_cstr(L, 1);
     bytes b;
     int has_mode = !lua_isnoneornil(L, 3);
     mode_t mode = has_mode ? check_mode(L, 3) : 0;
@@ -231,7 +244,7 @@ static int fs_write(lua_State *L) {
 }
 
 static int fs_append(lua_State *L) {
-    const char *path = luaL_checkstring(L, 1);
+    const char *path = check_cstr(L, 1);
     size_t len;
     const char *data = luaL_checklstring(L, 2, &len);
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
@@ -247,14 +260,25 @@ static int fs_append(lua_State *L) {
     return 1;
 }
 
-/* copy: streamed through a 64 KiB buffer into an atomic replace of dst,
- * keeping the source's permission bits. */
+/* copy: streamed (copy_file_range, else a 64 KiB buffer) into an atomic
+ * replace of dst, keeping the source's permission bits. */
 typedef struct { int fd; const char *src; } copy_src;
 
 static int fill_copy(lua_State *L, int fd, void *ud, const char **what) {
     copy_src *c = ud;
     char buf[CHUNK];
+    ssize_t n;
     (void)L;
+    /* In the kernel when the file systems allow it (no copy through user
+     * space, reflinks where supported); else the plain loop below. */
+    size_t total = 0;
+    while ((n = copy_file_range(c->fd, NULL, fd, NULL, 1 << 30, 0)) > 0) total += (size_t)n;
+    /* 0 at once may also be a /proc-like file with no size: read it. */
+    if (n == 0 && total > 0) return 0;
+    if (n < 0 && errno != EXDEV && errno != ENOSYS && errno != EINVAL && errno != EOPNOTSUPP) {
+        *what = "copy to";
+        return -1;
+    }
     for (;;) {
         ssize_t r = read(c->fd, buf, sizeof buf);
         if (r < 0) {
@@ -268,8 +292,8 @@ static int fill_copy(lua_State *L, int fd, void *ud, const char **what) {
 }
 
 static int fs_copy(lua_State *L) {
-    const char *src = luaL_checkstring(L, 1);
-    const char *dst = luaL_checkstring(L, 2);
+    const char *src = check_cstr(L, 1);
+    const char *dst = check_cstr(L, 2);
     struct stat st = {0};
     copy_src c;
     guard *g = guard_new(L);
@@ -300,7 +324,11 @@ static const char *type_name(mode_t m) {
 }
 
 static void push_stat(lua_State *L, const struct stat *st) {
-    lua_createtable(L, 0, 4);
+    lua_createtable(L, 0, 6);
+    lua_pushinteger(L, (lua_Integer)st->st_uid);
+    lua_setfield(L, -2, "uid");
+    lua_pushinteger(L, (lua_Integer)st->st_gid);
+    lua_setfield(L, -2, "gid");
     lua_pushstring(L, type_name(st->st_mode));
     lua_setfield(L, -2, "type");
     lua_pushinteger(L, (lua_Integer)st->st_size);
@@ -312,7 +340,7 @@ static void push_stat(lua_State *L, const struct stat *st) {
 }
 
 static int fs_stat(lua_State *L) {
-    const char *path = luaL_checkstring(L, 1);
+    const char *path = check_cstr(L, 1);
     struct stat st;
     if (stat(path, &st) != 0) return fail_errno(L, "stat", path, errno);
     push_stat(L, &st);
@@ -320,7 +348,7 @@ static int fs_stat(lua_State *L) {
 }
 
 static int fs_lstat(lua_State *L) {
-    const char *path = luaL_checkstring(L, 1);
+    const char *path = check_cstr(L, 1);
     struct stat st;
     if (lstat(path, &st) != 0) return fail_errno(L, "lstat", path, errno);
     push_stat(L, &st);
@@ -329,7 +357,7 @@ static int fs_lstat(lua_State *L) {
 
 static int fs_exists(lua_State *L) {
     struct stat st;
-    lua_pushboolean(L, stat(luaL_checkstring(L, 1), &st) == 0);
+    lua_pushboolean(L, stat(check_cstr(L, 1), &st) == 0);
     return 1;
 }
 
@@ -346,8 +374,8 @@ static int mkdir_one(const char *p, mode_t mode) {
 }
 
 static int fs_mkdir(lua_State *L) {
-    size_t len;
-    const char *path = luaL_checklstring(L, 1, &len);
+    const char *path = check_cstr(L, 1);
+    size_t len = strlen(path);
     mode_t mode = lua_isnoneornil(L, 2) ? 0777 : check_mode(L, 2);
     char *p = (char *)lua_newuserdatauv(L, len + 1, 0);   /* a scratch copy Lua owns */
     memcpy(p, path, len + 1);
@@ -411,7 +439,7 @@ static int rm_tree_at(int parent, const char *name, rm_state *s) {
 }
 
 static int fs_remove(lua_State *L) {
-    const char *path = luaL_checkstring(L, 1);
+    const char *path = check_cstr(L, 1);
     int recursive = 0;
     struct stat st;
     rm_state s;
@@ -419,6 +447,12 @@ static int fs_remove(lua_State *L) {
         luaL_checktype(L, 2, LUA_TTABLE);
         recursive = rr_optfield_boolean(L, 2, "recursive", 0);
     }
+    /* rm -r's own refusals: these would empty the folder they name, or more. */
+    push_basename(L, path, strlen(path));
+    if (strcmp(lua_tostring(L, -1), ".") == 0 || strcmp(lua_tostring(L, -1), "..") == 0 ||
+        strcmp(lua_tostring(L, -1), "/") == 0)
+        return rr_failf(L, "EINVAL", "remove %s: refusing to remove '.', '..' or '/'", path);
+    lua_pop(L, 1);
     if (lstat(path, &st) != 0) {
         if (errno == ENOENT) { lua_pushboolean(L, 1); return 1; }
         return fail_errno(L, "remove", path, errno);
@@ -452,7 +486,7 @@ static int by_bytes(const struct dirent **a, const struct dirent **b) {
 }
 
 static int fs_list(lua_State *L) {
-    const char *path = luaL_checkstring(L, 1);
+    const char *path = check_cstr(L, 1);
     guard *g = guard_new(L);
     g->n = scandir(path, &g->names, not_dots, by_bytes);
     if (g->n < 0) {
@@ -475,7 +509,7 @@ static int cmp_str(const void *a, const void *b) {
 }
 
 static int fs_glob(lua_State *L) {
-    const char *pattern = luaL_checkstring(L, 1);
+    const char *pattern = check_cstr(L, 1);
     guard *g = guard_new(L);
     int rc = glob(pattern, GLOB_NOSORT, NULL, &g->gl);
     g->globbed = 1;
@@ -485,7 +519,7 @@ static int fs_glob(lua_State *L) {
         if (rc == GLOB_NOSPACE) return luaL_error(L, "glob %s: out of memory", pattern);
         return rr_failf(L, "EIO", "glob %s: a folder could not be read", pattern);
     }
-    qsort(g->gl.gl_pathv, g->gl.gl_pathc, sizeof(char *), cmp_str);
+    if (g->gl.gl_pathc > 1) qsort(g->gl.gl_pathv, g->gl.gl_pathc, sizeof(char *), cmp_str);
     lua_createtable(L, (int)g->gl.gl_pathc, 0);
     for (size_t i = 0; i < g->gl.gl_pathc; i++) {
         lua_pushstring(L, g->gl.gl_pathv[i]);
@@ -535,7 +569,7 @@ static int tempdir_close(lua_State *L) {
 
 static int tempdir_index(lua_State *L) {
     tempdir *t = luaL_checkudata(L, 1, TEMPDIR_T);
-    const char *key = luaL_checkstring(L, 2);
+    const char *key = check_cstr(L, 2);
     if (strcmp(key, "close") != 0) check_tempdir(L);  /* close stays idempotent */
     if (strcmp(key, "path") == 0) {
         lua_pushstring(L, t->path);
@@ -554,7 +588,7 @@ static int tempdir_tostring(lua_State *L) {
 }
 
 static int fs_tempdir(lua_State *L) {
-    const char *prefix = luaL_optstring(L, 1, "relrun-");
+    const char *prefix = lua_isnoneornil(L, 1) ? "relrun-" : check_cstr(L, 1);
     const char *base = getenv("TMPDIR");
     size_t n;
     tempdir *t;
@@ -578,7 +612,7 @@ static int fs_join(lua_State *L) {
     luaL_Buffer b;
     int start = 1;
     for (int i = 1; i <= n; i++) {
-        const char *s = luaL_checkstring(L, i);
+        const char *s = check_cstr(L, i);
         if (s[0] == '/') start = i;
     }
     luaL_buffinit(L, &b);
@@ -659,7 +693,7 @@ static int fs_absolute(lua_State *L) {
 }
 
 static int fs_realpath(lua_State *L) {
-    const char *path = luaL_checkstring(L, 1);
+    const char *path = check_cstr(L, 1);
     char buf[PATH_MAX];
     if (realpath(path, buf) == NULL) return fail_errno(L, "realpath", path, errno);
     lua_pushstring(L, buf);
@@ -669,15 +703,15 @@ static int fs_realpath(lua_State *L) {
 /* ---- links, modes, renames --------------------------------------------- */
 
 static int fs_chmod(lua_State *L) {
-    const char *path = luaL_checkstring(L, 1);
+    const char *path = check_cstr(L, 1);
     if (chmod(path, check_mode(L, 2)) != 0) return fail_errno(L, "chmod", path, errno);
     lua_pushboolean(L, 1);
     return 1;
 }
 
 static int fs_rename(lua_State *L) {
-    const char *from = luaL_checkstring(L, 1);
-    const char *to = luaL_checkstring(L, 2);
+    const char *from = check_cstr(L, 1);
+    const char *to = check_cstr(L, 2);
     if (rename(from, to) != 0) {
         lua_pushfstring(L, "%s to %s", from, to);
         return fail_errno(L, "rename", lua_tostring(L, -1), errno);
@@ -687,15 +721,15 @@ static int fs_rename(lua_State *L) {
 }
 
 static int fs_symlink(lua_State *L) {
-    const char *target = luaL_checkstring(L, 1);
-    const char *path = luaL_checkstring(L, 2);
+    const char *target = check_cstr(L, 1);
+    const char *path = check_cstr(L, 2);
     if (symlink(target, path) != 0) return fail_errno(L, "symlink", path, errno);
     lua_pushboolean(L, 1);
     return 1;
 }
 
 static int fs_readlink(lua_State *L) {
-    const char *path = luaL_checkstring(L, 1);
+    const char *path = check_cstr(L, 1);
     char buf[PATH_MAX];
     ssize_t n = readlink(path, buf, sizeof buf);
     if (n < 0) return fail_errno(L, "readlink", path, errno);
@@ -707,19 +741,19 @@ static int fs_readlink(lua_State *L) {
 /* ---- environment ------------------------------------------------------- */
 
 static int fs_getenv(lua_State *L) {
-    const char *v = getenv(luaL_checkstring(L, 1));
+    const char *v = getenv(check_cstr(L, 1));
     if (v == NULL) lua_pushnil(L);
     else lua_pushstring(L, v);
     return 1;
 }
 
 static int fs_setenv(lua_State *L) {
-    const char *name = luaL_checkstring(L, 1);
+    const char *name = check_cstr(L, 1);
     luaL_argcheck(L, *name != '\0' && strchr(name, '=') == NULL, 1,
                   "a variable name must be non-empty and without '='");
     if (lua_isnoneornil(L, 2)) {
         if (unsetenv(name) != 0) return fail_errno(L, "unsetenv", name, errno);
-    } else if (setenv(name, luaL_checkstring(L, 2), 1) != 0) {
+    } else if (setenv(name, check_cstr(L, 2), 1) != 0) {
         return fail_errno(L, "setenv", name, errno);
     }
     lua_pushboolean(L, 1);

@@ -44,6 +44,17 @@ describe("read and write", function()
     eq(fs.stat(p("g")).mode, tonumber("640", 8))
   end)
 
+  it("keeps the owner of the file it replaces when it may", function()
+    fs.write(p("f"), "x")
+    local me = fs.stat(p("f"))
+    local r = require("relrun.proc").run{ argv = { "chown", "65534:65534", p("f") } }
+    if r.code ~= 0 then skip("chown needs root: " .. r.stderr) end
+    fs.write(p("f"), "y")
+    eq({ fs.stat(p("f")).uid, fs.stat(p("f")).gid }, { 65534, 65534 })
+    fs.write(p("g"), "new file")
+    eq({ fs.stat(p("g")).uid, fs.stat(p("g")).gid }, { me.uid, me.gid })
+  end)
+
   it("keeps the old content when the write fails half way", function()
     -- A child relrun writes 1 MiB under a 4 KiB file size limit (SIGXFSZ
     -- ignored, so write(2) fails with EFBIG part way through the data).
@@ -72,6 +83,12 @@ describe("read and write", function()
     eq(fs.list(root.path), { "d" })
   end)
 
+  it("writes a file whose name is as long as a name may be", function()
+    local name = string.rep("n", 255)
+    eq(fs.write(p(name), "x"), true)
+    eq(fs.list(root.path), { name })
+  end)
+
   it("appends, creating the file", function()
     eq(fs.append(p("log"), "a\n"), true)
     fs.append(p("log"), "b\n")
@@ -84,6 +101,13 @@ describe("read and write", function()
     eq(fs.copy(p("src"), p("dst")), true)
     eq(fs.read(p("dst")), data)
     eq(fs.stat(p("dst")).mode, tonumber("750", 8))
+    eq(fs.copy(p("empty-src"), p("e")) == nil, true)
+    fs.write(p("empty-src"), "")
+    eq(fs.copy(p("empty-src"), p("e")), true)
+    eq(fs.read(p("e")), "")
+    -- /proc files report size 0: the copy must still read their content.
+    eq(fs.copy("/proc/self/status", p("status")), true)
+    contains(fs.read(p("status")), "Name:")
     local v, _, code = fs.copy(p("nope"), p("dst"))
     eq({ v, code }, { nil, "ENOENT" })
     eq(fs.read(p("dst")), data, "a failed copy leaves the target alone")
@@ -154,6 +178,17 @@ describe("mkdir and remove", function()
     eq(fs.remove(p("link"), { recursive = true }), true)
     eq(fs.lstat(p("link")), nil)
     eq(fs.read(p("real/f")), "x")
+  end)
+
+  it("refuses to remove '.', '..' and '/'", function()
+    fs.mkdir(p("d/e"))
+    fs.write(p("d/e/f"), "kept")
+    for _, bad in ipairs({ p("d/e/."), p("d/e/.."), p("d/e/./"), "/" }) do
+      local v, msg, code = fs.remove(bad, { recursive = true })
+      eq({ v, code }, { nil, "EINVAL" }, bad)
+      contains(msg, "refusing")
+    end
+    eq(fs.read(p("d/e/f")), "kept")
   end)
 
   it("treats a missing path as removed, refuses a full folder without recursive", function()
