@@ -129,13 +129,17 @@ local function remote_url(ctx)
     ctx.opts.remote)
 end
 
+-- One line for a failed remote operation; relrun.git's message already
+-- names the credentials when they were refused (GIT_EAUTH).
+local function remote_failed(ctx, what, err, code)
+  if code == "GIT_EAUTH" then die("%s %s: %s", what, ctx.opts.remote, err) end
+  die("%s %s (%s): %s [%s]; check the URL and the network", what, ctx.opts.remote, ctx.url, err, tostring(code))
+end
+
 -- The remote's refs, read-only (needed in every mode for the tag checks).
 local function list_remote(ctx)
   local refs, err, code = ctx.repo:ls_remote(ctx.opts.remote)
-  if not refs then
-    die("cannot reach %s (%s): %s [%s]; check the URL, the network and the credentials (GITHUB_TOKEN)",
-      ctx.opts.remote, ctx.url, err, tostring(code))
-  end
+  if not refs then remote_failed(ctx, "cannot reach", err, code) end
   ctx.remote_refs = refs
 end
 
@@ -151,10 +155,7 @@ local function fetch(ctx)
     return
   end
   local good, err, code = ctx.repo:fetch(ctx.opts.remote, { tags = true })
-  if not good then
-    die("fetching %s (%s) failed: %s [%s]; check the URL, the network and the credentials (GITHUB_TOKEN)",
-      ctx.opts.remote, ctx.url, err, tostring(code))
-  end
+  if not good then remote_failed(ctx, "cannot fetch", err, code) end
   check("fetched %s (%s)", ctx.opts.remote, ctx.url)
 end
 
