@@ -83,40 +83,24 @@ static void push_module_dir(lua_State *L) {
     lua_pushfstring(L, "%s/relrun-modules", exe);
 }
 
-/* Closes a module's library when the state closes: created before the
- * module opens, so its own finalizers (curl/libgit2 cleanup) run first. */
-static int module_handle_gc(lua_State *L) {
-    void **h = lua_touserdata(L, 1);
-    if (*h != NULL) dlclose(*h);
-    *h = NULL;
-    return 0;
-}
-
-/* upvalue 1: the module file's name ("relrun_http"). [name] -> [module] */
+/* upvalue 1: the module file's name ("relrun_http"). [name] -> [module]
+ * The library stays loaded until the process ends (dlopen keeps one copy
+ * for every state): libcurl and libgit2 keep process-wide state that
+ * unloading would strand. */
 static int load_module_file(lua_State *L) {
     const char *file = lua_tostring(L, lua_upvalueindex(1));
     const char *name = luaL_checkstring(L, 1);
     const char *path, *dot = strrchr(name, '.');
     lua_CFunction open;
-    void **h;
+    void *h;
     push_module_dir(L);
     path = lua_pushfstring(L, "%s/%s.so", lua_tostring(L, -1), file);
-    h = lua_newuserdatauv(L, sizeof *h, 0);
-    *h = NULL;
-    lua_newtable(L);
-    lua_pushcfunction(L, module_handle_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_setmetatable(L, -2);
-    luaL_getsubtable(L, LUA_REGISTRYINDEX, "relrun.module_handles");
-    lua_pushvalue(L, -2);
-    lua_setfield(L, -2, name);
-    lua_pop(L, 1);
-    *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (*h == NULL)
+    h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (h == NULL)
         return luaL_error(L, "cannot load %s from %s: %s (rebuild relrun, or set RELRUN_MODULE_DIR)", name,
                           path, dlerror());
     lua_pushfstring(L, "luaopen_relrun_%s", dot ? dot + 1 : name);
-    *(void **)(&open) = dlsym(*h, lua_tostring(L, -1));
+    *(void **)(&open) = dlsym(h, lua_tostring(L, -1));
     if (open == NULL) return luaL_error(L, "%s has no %s", path, lua_tostring(L, -1));
     lua_pushcfunction(L, open);
     lua_pushstring(L, name);
