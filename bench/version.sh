@@ -30,6 +30,20 @@ EOF
   git -C "$1" checkout -q main
 }
 
+# times DIR RUNS CMD...: "wall cpu" means in ms for each command, from one
+# hyperfine run in DIR. CPU (user + system) is reported beside wall time
+# because the machine is shared: wall time moves with the others' load.
+times() {
+  local dir=$1 runs=$2; shift 2
+  local json; json=$(mktemp)
+  (cd "$dir" && hyperfine -N --warmup 2 --min-runs "$runs" --export-json "$json" "$@" >/dev/null 2>&1)
+  python3 -c '
+import json, sys
+for r in json.load(open(sys.argv[1]))["results"]:
+    print("%.1f %.1f" % (r["mean"] * 1000, (r["user"] + r["system"]) * 1000))' "$json"
+  rm -f "$json"
+}
+
 # measure LABEL DIR RUNS: one row against setuptools_scm, one against git describe.
 measure() {
   local label=$1 dir=$2 runs=$3
@@ -40,20 +54,22 @@ measure() {
     row "version $label" "$ours" "setuptools_scm $theirs" "" "same output" "✗ differs"
     return
   fi
-  local rr py gd
-  rr=$(cd "$dir" && RUNS=$runs mean_ms "$RELRUN $SRC/scripts/version.lua")
-  py=$(cd "$dir" && RUNS=$runs mean_ms "/usr/bin/python3 -W ignore -m setuptools_scm")
-  gd=$(cd "$dir" && RUNS=$runs mean_ms "git describe --tags --long --dirty")
-  local speedup; speedup=$(ratio "$py" "$rr")
-  local target_py="" verdict_py=""
-  local r; r=$(ratio "$rr" "$gd")
-  local target_gd="" verdict_gd=""
+  local t rr rr_cpu py py_cpu gd gd_cpu
+  t=$(times "$dir" "$runs" "$RELRUN $SRC/scripts/version.lua" "/usr/bin/python3 -W ignore -m setuptools_scm" \
+        "git describe --tags --long --dirty")
+  read -r rr rr_cpu py py_cpu gd gd_cpu <<<"$(echo $t)"
+  local speedup speedup_cpu r r_cpu
+  speedup=$(ratio "$py" "$rr"); speedup_cpu=$(ratio "$py_cpu" "$rr_cpu")
+  r=$(ratio "$rr" "$gd"); r_cpu=$(ratio "$rr_cpu" "$gd_cpu")
+  local target_py="" verdict_py="" target_gd="" verdict_gd=""
   case $label in
     small*) target_py="≥ 10x faster"; verdict_py=$(verdict "$speedup" ge 10) ;;
     100k*)  target_gd="≤ 1x"; verdict_gd=$(verdict "$r" le 1) ;;
   esac
-  row "version.lua, $label" "${rr} ms" "setuptools_scm ${py} ms" "${speedup}x faster" "$target_py" "$verdict_py"
-  row "version.lua, $label" "${rr} ms" "git describe ${gd} ms" "${r}x" "$target_gd" "$verdict_gd"
+  row "version.lua, $label (wall; cpu)" "${rr} ms; ${rr_cpu} ms" "setuptools_scm ${py} ms; ${py_cpu} ms" \
+    "${speedup}x faster; ${speedup_cpu}x" "$target_py" "$verdict_py"
+  row "version.lua, $label (wall; cpu)" "${rr} ms; ${rr_cpu} ms" "git describe ${gd} ms; ${gd_cpu} ms" \
+    "${r}x; ${r_cpu}x" "$target_gd" "$verdict_gd"
 }
 
 # The small sample: 40 commits, a few tags, a pyproject.toml, a dirty file.

@@ -28,6 +28,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define REPO_T "relrun.git.repository"
 #define LIB_T "relrun.git.library"
@@ -321,6 +322,19 @@ static uint64_t be64(const unsigned char *p) {
     return (uint64_t)be32(p) << 32 | be32(p + 4);
 }
 
+static const unsigned char *map_file(const char *path, size_t *size) {
+    struct stat st;
+    void *m;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return NULL;
+    if (fstat(fd, &st) != 0 || st.st_size == 0) { close(fd); return NULL; }
+    m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED) return NULL;
+    *size = (size_t)st.st_size;
+    return m;
+}
+
 /* The object count in a pack index: the last fan-out entry (v1 and v2). */
 static unsigned long idx_object_count(const char *path) {
     unsigned char buf[8 + 256 * 4];
@@ -337,16 +351,40 @@ static unsigned long idx_object_count(const char *path) {
     return be32(buf + 255 * 4);
 }
 
-/* git's repo_approximate_object_count: objects in pack indexes that have
- * their pack; loose objects are not counted (sha1-name.c, packfile.c). */
-static unsigned long approximate_object_count(git_repository *repo) {
-    char dir[4096], file[4352];
+/* The object count of a multi-pack-index (its OIDF fan-out's last entry);
+ * 0 if there is none. Format: git's Documentation/gitformat-pack.txt. */
+static unsigned long midx_object_count(const char *path) {
+    size_t size;
     unsigned long count = 0;
+    const unsigned char *m = map_file(path, &size);
+    if (m == NULL) return 0;
+    if (size >= 12 && memcmp(m, "MIDX", 4) == 0 && m[4] == 1 &&
+        12 + (size_t)(m[6] + 1) * 12 <= size) {
+        for (unsigned i = 0; i < m[6]; i++) {
+            const unsigned char *e = m + 12 + i * 12;
+            uint64_t off = be64(e + 4), end = be64(e + 16);
+            if (memcmp(e, "OIDF", 4) == 0 && off <= end && end <= size && end - off == 1024)
+                count = be32(m + off + 255 * 4);
+        }
+    }
+    munmap((void *)m, size);
+    return count;
+}
+
+/* Objects in one object folder's packs, as git 2.39 counts them: the
+ * multi-pack-index's objects plus every pack's. (git adds a pack the
+ * multi-pack-index covers once it has read from it, so after reading
+ * objects — describe, log — it counts those twice; `git rev-parse --short
+ * <full id>`, which reads nothing first, does not. We follow the former.) */
+static unsigned long pack_object_count(const char *objects) {
+    char dir[4200], file[4200 + 264]; /* room for dir + a file name */
+    unsigned long count;
     struct dirent *de;
     DIR *d;
-    snprintf(dir, sizeof dir, "%sobjects/pack", git_repository_commondir(repo));
-    d = opendir(dir);
-    if (d == NULL) return 0;
+    snprintf(dir, sizeof dir, "%s/pack", objects);
+    snprintf(file, sizeof file, "%s/multi-pack-index", dir);
+    count = midx_object_count(file);
+    if ((d = opendir(dir)) == NULL) return count;
     while ((de = readdir(d)) != NULL) {
         size_t len = strlen(de->d_name);
         struct stat st;
@@ -358,6 +396,35 @@ static unsigned long approximate_object_count(git_repository *repo) {
     }
     closedir(d);
     return count;
+}
+
+/* This folder's packs and those of its alternates (objects/info/alternates,
+ * paths absolute or relative to the folder; git follows 5 levels). */
+static unsigned long object_count_in(const char *objects, int depth) {
+    char path[4200], line[4096];
+    unsigned long count = pack_object_count(objects);
+    FILE *f;
+    if (depth >= 5) return count;
+    snprintf(path, sizeof path, "%s/info/alternates", objects);
+    if ((f = fopen(path, "re")) == NULL) return count;
+    while (fgets(line, sizeof line, f) != NULL) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (line[0] == '\0' || line[0] == '#') continue;
+        if (line[0] == '/') snprintf(path, sizeof path, "%s", line);
+        else snprintf(path, sizeof path, "%s/%s", objects, line);
+        count += object_count_in(path, depth + 1);
+    }
+    fclose(f);
+    return count;
+}
+
+/* git's repo_approximate_object_count: the objects in packs (a
+ * multi-pack-index counts for the packs it covers), alternates included;
+ * loose objects are not counted (object-name.c, packfile.c). */
+static unsigned long approximate_object_count(git_repository *repo) {
+    char objects[4096];
+    snprintf(objects, sizeof objects, "%sobjects", git_repository_commondir(repo));
+    return object_count_in(objects, 0);
 }
 
 /* The length git starts from: core.abbrev, else max(7, ceil((msb(n)+1)/2))
@@ -446,54 +513,59 @@ static int r_abbrev(lua_State *L) {
 
 static void free_ref(void *p) { git_reference_free(p); }
 
+static void set_bool(lua_State *L, const char *key, int v) {
+    lua_pushboolean(L, v);
+    lua_setfield(L, -2, key);
+}
+
+/* [t] HEAD names a branch with no commit yet: say which. */
+static void head_unborn(lua_State *L, git_repository *repo, guard *g) {
+    git_reference *head;
+    set_bool(L, "unborn", 1);
+    set_bool(L, "detached", 0);
+    if (git_reference_lookup(&head, repo, "HEAD") == 0) {
+        const char *t = git_reference_symbolic_target(head);
+        g->ptr = head;
+        if (t != NULL && strncmp(t, "refs/heads/", 11) == 0) {
+            lua_pushstring(L, t + 11);
+            lua_setfield(L, -2, "branch");
+        }
+    }
+}
+
+/* [t] fields of a HEAD that resolves to a commit. */
+static void head_born(lua_State *L, git_repository *repo, git_reference *ref, abbrev_ctx *a) {
+    const git_oid *id = git_reference_target(ref);
+    int detached = git_repository_head_detached(repo) == 1;
+    set_bool(L, "unborn", 0);
+    set_bool(L, "detached", detached);
+    if (!detached && git_reference_is_branch(ref)) {
+        lua_pushstring(L, git_reference_shorthand(ref));
+        lua_setfield(L, -2, "branch");
+    }
+    if (id != NULL) {
+        push_oid(L, id);
+        lua_setfield(L, -2, "id");
+        abbrev_push(L, a, id);
+        lua_setfield(L, -2, "short");
+    }
+}
+
 static int r_head(lua_State *L) {
     git_repository *repo = check_repo(L);
     guard *g = guard_new(L, free_ref);
-    abbrev_ctx a;
     git_reference *ref = NULL;
-    int err = git_repository_head(&ref, repo);
+    abbrev_ctx a;
+    int err = git_repository_head(&ref, repo), oerr;
     g->ptr = ref;
-    int oerr = abbrev_open(L, &a, repo);
-    if (oerr < 0) return git_fail(L, oerr, "cannot open object database");
+    if ((oerr = abbrev_open(L, &a, repo)) < 0) return git_fail(L, oerr, "cannot open object database");
+    if (err < 0 && err != GIT_EUNBORNBRANCH && err != GIT_ENOTFOUND)
+        return git_fail(L, err, "cannot read HEAD");
     lua_createtable(L, 0, 5);
-    if (err == GIT_EUNBORNBRANCH || err == GIT_ENOTFOUND) {
-        git_reference *head;
-        lua_pushboolean(L, 1);
-        lua_setfield(L, -2, "unborn");
-        lua_pushboolean(L, 0);
-        lua_setfield(L, -2, "detached");
-        if (git_reference_lookup(&head, repo, "HEAD") == 0) {
-            const char *t = git_reference_symbolic_target(head);
-            g->ptr = head;
-            if (t != NULL && strncmp(t, "refs/heads/", 11) == 0) {
-                lua_pushstring(L, t + 11);
-                lua_setfield(L, -2, "branch");
-            }
-        }
-        guard_release(g);
-        return 1;
-    }
-    if (err < 0) return git_fail(L, err, "cannot read HEAD");
-    {
-        const git_oid *id = git_reference_target(ref);
-        int detached = git_repository_head_detached(repo) == 1;
-        lua_pushboolean(L, 0);
-        lua_setfield(L, -2, "unborn");
-        lua_pushboolean(L, detached);
-        lua_setfield(L, -2, "detached");
-        if (!detached && git_reference_is_branch(ref)) {
-            lua_pushstring(L, git_reference_shorthand(ref));
-            lua_setfield(L, -2, "branch");
-        }
-        if (id != NULL) {
-            push_oid(L, id);
-            lua_setfield(L, -2, "id");
-            abbrev_push(L, &a, id);
-            lua_setfield(L, -2, "short");
-        }
-        abbrev_close(&a);
-        guard_release(g);
-    }
+    if (err < 0) head_unborn(L, repo, g);
+    else head_born(L, repo, ref, &a);
+    abbrev_close(&a);
+    guard_release(g);
     return 1;
 }
 
@@ -691,6 +763,165 @@ static void graph_oid(const commit_graph *cg, uint32_t pos, git_oid *out) {
     memcpy(out->id, g->oids + (size_t)(pos - g->base) * 20, 20);
 }
 
+/* ---- commits straight from pack files -------------------------------------
+ * The walk needs only a commit's parents and committer date, which sit in
+ * its first lines. Reading the pack directly (index v2 lookup, then inflate
+ * only up to the committer line with one reused zlib stream) is what makes
+ * describe without a commit-graph faster than git, which inflates every
+ * commit whole. Anything else (a deltified commit, a loose object, an
+ * alternate) is read through libgit2. Formats: git's
+ * Documentation/gitformat-pack.txt. */
+
+typedef struct {
+    const unsigned char *idx, *pack;
+    size_t idx_size, pack_size;
+    uint32_t count;
+    const unsigned char *fanout, *names, *offsets, *large;
+    uint32_t nlarge;
+} pack_file;
+
+typedef struct {
+    pack_file *pack;
+    size_t npacks;
+    z_stream z;
+    int z_ready;
+    unsigned char *buf;
+    size_t bufsize;
+} pack_reader;
+
+/* Map a pack and its v2 index; 0 when both look sound. */
+static int pack_open(pack_file *p, const char *idx_path, const char *pack_path) {
+    size_t need;
+    memset(p, 0, sizeof *p);
+    if ((p->idx = map_file(idx_path, &p->idx_size)) == NULL) return -1;
+    if (p->idx_size < 8 + 1024 + 40 || memcmp(p->idx, "\377tOc", 4) != 0 || be32(p->idx + 4) != 2)
+        return -1;
+    p->fanout = p->idx + 8;
+    p->count = be32(p->fanout + 255 * 4);
+    p->names = p->fanout + 1024;
+    p->offsets = p->names + (size_t)p->count * 24; /* names, then crc32s, then offsets */
+    p->large = p->offsets + (size_t)p->count * 4;
+    need = 8 + 1024 + (size_t)p->count * 28 + 40;
+    if (need > p->idx_size) return -1;
+    p->nlarge = (uint32_t)((p->idx_size - need) / 8);
+    if ((p->pack = map_file(pack_path, &p->pack_size)) == NULL) return -1;
+    if (p->pack_size < 12 + 20 || memcmp(p->pack, "PACK", 4) != 0) return -1;
+    return 0;
+}
+
+static void pack_close(pack_file *p) {
+    if (p->idx != NULL) munmap((void *)p->idx, p->idx_size);
+    if (p->pack != NULL) munmap((void *)p->pack, p->pack_size);
+    memset(p, 0, sizeof *p);
+}
+
+static void packs_close(pack_reader *r) {
+    for (size_t i = 0; i < r->npacks; i++) pack_close(&r->pack[i]);
+    free(r->pack);
+    free(r->buf);
+    if (r->z_ready) inflateEnd(&r->z);
+    memset(r, 0, sizeof *r);
+}
+
+/* Every pack in objects/pack that has a v2 index. */
+static void packs_open(pack_reader *r, const char *objects) {
+    char dir[4200], idx[4200 + 264], pack[4200 + 264];
+    struct dirent *de;
+    DIR *d;
+    memset(r, 0, sizeof *r);
+    snprintf(dir, sizeof dir, "%s/pack", objects);
+    if ((d = opendir(dir)) == NULL) return;
+    while ((de = readdir(d)) != NULL) {
+        size_t len = strlen(de->d_name);
+        pack_file *q;
+        if (len < 5 || strcmp(de->d_name + len - 4, ".idx") != 0) continue;
+        q = realloc(r->pack, (r->npacks + 1) * sizeof *q);
+        if (q == NULL) break;
+        r->pack = q;
+        snprintf(idx, sizeof idx, "%s/%s", dir, de->d_name);
+        snprintf(pack, sizeof pack, "%s/%.*s.pack", dir, (int)(len - 4), de->d_name);
+        if (pack_open(&r->pack[r->npacks], idx, pack) == 0) r->npacks++;
+        else pack_close(&r->pack[r->npacks]);
+    }
+    closedir(d);
+}
+
+/* The object's offset in pack p, or 0 when p does not have it. */
+static uint64_t pack_find(const pack_file *p, const git_oid *id) {
+    uint32_t lo = id->id[0] ? be32(p->fanout + (id->id[0] - 1) * 4) : 0;
+    uint32_t hi = be32(p->fanout + id->id[0] * 4);
+    if (hi > p->count) return 0;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        int c = memcmp(p->names + (size_t)mid * 20, id->id, 20);
+        if (c == 0) {
+            uint32_t off = be32(p->offsets + (size_t)mid * 4);
+            if (!(off & 0x80000000u)) return off;
+            off &= 0x7fffffffu;
+            return off < p->nlarge ? be64(p->large + (size_t)off * 8) : 0;
+        }
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return 0;
+}
+
+/* Does the text so far hold the whole committer line (or the header end)? */
+static int header_complete(const unsigned char *buf, size_t len) {
+    const unsigned char *p = buf, *end = buf + len;
+    while (p < end) {
+        const unsigned char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (eol == NULL) return 0;
+        if (eol == p || (eol - p > 10 && memcmp(p, "committer ", 10) == 0)) return 1;
+        p = eol + 1;
+    }
+    return 0;
+}
+
+/* Inflate the head of an undeltified commit at `off` into r->buf.
+ * 1: done (*len bytes); 0: not here in a form we read (use libgit2). */
+static int pack_read_head(pack_reader *r, const pack_file *p, uint64_t off, size_t *len) {
+    const unsigned char *h = p->pack + off, *end = p->pack + p->pack_size - 20;
+    size_t size;
+    int shift = 4, zerr;
+    if (off < 12 || h >= end || ((*h >> 4) & 7) != 1) return 0; /* 1: OBJ_COMMIT */
+    size = *h & 15;
+    while (*h & 0x80) {
+        if (++h >= end || shift > 57) return 0;
+        size |= (size_t)(*h & 0x7f) << shift;
+        shift += 7;
+    }
+    h++;
+    if (!r->z_ready) {
+        memset(&r->z, 0, sizeof r->z);
+        if (inflateInit(&r->z) != Z_OK) return 0;
+        r->z_ready = 1;
+    } else if (inflateReset(&r->z) != Z_OK) {
+        return 0;
+    }
+    r->z.next_in = (unsigned char *)h;
+    r->z.avail_in = (uInt)((size_t)(end - h) < (1u << 30) ? (size_t)(end - h) : (1u << 30));
+    *len = 0;
+    do {
+        size_t want = *len + 512 > size ? size : *len + 512;
+        if (want > r->bufsize) {
+            unsigned char *b = realloc(r->buf, want);
+            if (b == NULL) return 0;
+            r->buf = b;
+            r->bufsize = want;
+        }
+        size_t before = *len;
+        r->z.next_out = r->buf + *len;
+        r->z.avail_out = (uInt)(want - *len);
+        zerr = inflate(&r->z, Z_SYNC_FLUSH);
+        *len = want - r->z.avail_out;
+        if (zerr != Z_OK && zerr != Z_STREAM_END && zerr != Z_BUF_ERROR) return 0;
+        if (zerr == Z_BUF_ERROR && *len == before) return 0; /* no progress: damaged */
+        if (header_complete(r->buf, *len)) return 1;
+    } while (zerr != Z_STREAM_END && *len < size && r->z.avail_in > 0);
+    return *len == size;
+}
+
 /* ---- the describe walk ----------------------------------------------------
  * The commits a walk touches, each parsed once: from the commit-graph when
  * it has the commit, else from the raw object (parents and committer date
@@ -716,6 +947,7 @@ typedef struct {
 
 typedef struct {
     git_odb *odb;
+    pack_reader packs;
     commit_graph graph;
     int use_graph;
     wnode *node;
@@ -837,45 +1069,63 @@ static int is_shallow(const walk *w, const git_oid *id) {
     return 0;
 }
 
-/* Parents and committer date from the raw commit, as parse_commit_buffer. */
-static int parse_from_odb(walk *w, uint32_t n) {
-    git_odb_object *obj;
-    const char *p, *end, *line;
+/* Parents and committer date from a commit's text, as git's
+ * parse_commit_buffer reads them (the date after the first '>' of the
+ * committer line). */
+static int parse_commit_text(walk *w, uint32_t n, const char *p, size_t size) {
+    const char *end = p + size, *line;
     uint32_t count = 0, start = w->nparent;
+    int shallow = w->nshallow > 0 && is_shallow(w, &w->node[n].oid);
     git_oid id;
-    int err = git_odb_read(&obj, w->odb, &w->node[n].oid);
-    if (err < 0) { w->error = err; return -1; }
-    if (git_odb_object_type(obj) != GIT_OBJECT_COMMIT) {
-        git_odb_object_free(obj);
-        git_error_set_str(GIT_ERROR_OBJECT, "object is not a commit");
-        w->error = GIT_ERROR;
-        return -1;
-    }
-    p = git_odb_object_data(obj);
-    end = p + git_odb_object_size(obj);
     w->node[n].date = 0;
     for (line = p; line < end;) {
         const char *eol = memchr(line, '\n', (size_t)(end - line));
         if (eol == NULL) eol = end;
         if (eol == line) break; /* end of headers */
-        if (eol - line >= 7 + GIT_OID_HEXSZ && memcmp(line, "parent ", 7) == 0 &&
-            !is_shallow(w, &w->node[n].oid)) {
+        if (eol - line >= 7 + GIT_OID_HEXSZ && memcmp(line, "parent ", 7) == 0 && !shallow) {
             if (git_oid_fromstrn(&id, line + 7, GIT_OID_HEXSZ) == 0 &&
                 add_parent(w, &count, &id, -2) < 0) {
-                git_odb_object_free(obj);
                 w->error = GIT_ERROR;
                 return -1;
             }
         } else if (eol - line > 10 && memcmp(line, "committer ", 10) == 0) {
             const char *gt = memchr(line, '>', (size_t)(eol - line));
             if (gt != NULL) w->node[n].date = strtoll(gt + 1, NULL, 10);
+            break; /* nothing after it matters here */
         }
         line = eol + 1;
     }
-    git_odb_object_free(obj);
     w->node[n].parents = start;
     w->node[n].nparents = count;
     return 0;
+}
+
+static int parse_from_packs(walk *w, uint32_t n) {
+    for (size_t i = 0; i < w->packs.npacks; i++) {
+        uint64_t off = pack_find(&w->packs.pack[i], &w->node[n].oid);
+        size_t len;
+        if (off == 0) continue;
+        if (pack_read_head(&w->packs, &w->packs.pack[i], off, &len) != 1) return 1;
+        return parse_commit_text(w, n, (const char *)w->packs.buf, len);
+    }
+    return 1;
+}
+
+/* From the packs when possible, else through libgit2. */
+static int parse_from_odb(walk *w, uint32_t n) {
+    git_odb_object *obj;
+    int err = parse_from_packs(w, n);
+    if (err <= 0) return err;
+    if ((err = git_odb_read(&obj, w->odb, &w->node[n].oid)) < 0) { w->error = err; return -1; }
+    if (git_odb_object_type(obj) != GIT_OBJECT_COMMIT) {
+        git_odb_object_free(obj);
+        git_error_set_str(GIT_ERROR_OBJECT, "object is not a commit");
+        w->error = GIT_ERROR;
+        return -1;
+    }
+    err = parse_commit_text(w, n, git_odb_object_data(obj), git_odb_object_size(obj));
+    git_odb_object_free(obj);
+    return err;
 }
 
 static int node_parse(walk *w, uint32_t n) {
@@ -1049,6 +1299,7 @@ static void walk_free(walk *w) {
     free(w->heap);
     free(w->shallow);
     if (w->use_graph) graph_close(&w->graph);
+    packs_close(&w->packs);
     if (w->odb) git_odb_free(w->odb);
     memset(w, 0, sizeof *w);
 }
@@ -1093,6 +1344,7 @@ static int walk_open(walk *w, git_repository *repo) {
     if ((err = git_repository_odb(&w->odb, repo)) < 0) return err;
     if (read_shallow(w, repo) < 0) return GIT_ERROR;
     snprintf(objects, sizeof objects, "%sobjects", git_repository_commondir(repo));
+    packs_open(&w->packs, objects);
     if (graph_wanted(repo) && graph_open(&w->graph, objects) == 0) {
         w->bypos = calloc(w->graph.total ? w->graph.total : 1, sizeof *w->bypos);
         if (w->bypos == NULL) { graph_close(&w->graph); return GIT_ERROR; }
@@ -1259,6 +1511,7 @@ static int describe_commit(git_repository *repo, const git_oid *id, tagname *t, 
     if (attach_names(&w, repo, t, n) < 0) { walk_free(&w); return GIT_ERROR; }
     for (size_t i = 0; i < n; i++)
         if (!is_zero(&t[i].commit) && (tags_too || t[i].annotated)) out->any_names = 1;
+    if (!out->any_names) { walk_free(&w); return 0; } /* git: "No names found" */
     if ((start = node_get(&w, id, -2)) < 0) { walk_free(&w); return GIT_ERROR; }
     if (w.node[start].name >= 0 && (tags_too || t[w.node[start].name].annotated)) {
         described_name(repo, &t[w.node[start].name], out);
@@ -1279,6 +1532,44 @@ static int describe_commit(git_repository *repo, const git_oid *id, tagname *t, 
     return 0;
 }
 
+/* The stack index of the `match` option (a pattern or a list), or 0. */
+static int match_option(lua_State *L, int has_opts) {
+    int ty;
+    if (!has_opts) return 0;
+    ty = lua_getfield(L, 2, "match");
+    luaL_argcheck(L, ty == LUA_TNIL || ty == LUA_TSTRING || ty == LUA_TTABLE, 2,
+                  "match must be a pattern or a list of patterns");
+    if (ty == LUA_TNIL) { lua_pop(L, 1); return 0; }
+    return lua_gettop(L);
+}
+
+static int describe_not_found(lua_State *L, const described *d, int patterns, const char *rev) {
+    if (!d->any_names && patterns)
+        return rr_failf(L, "GIT_ENOTFOUND", "no tag matching the pattern exists to describe %s", rev);
+    if (!d->any_names)
+        return rr_failf(L, "GIT_ENOTFOUND", "cannot describe %s: there are no tags", rev);
+    return rr_failf(L, "GIT_ENOTFOUND", "no tag%s is reachable from %s",
+                    patterns ? " matching the pattern" : "", rev);
+}
+
+/* [g] push { tag, distance, id, short }. */
+static int push_described(lua_State *L, git_repository *repo, const described *d, const git_oid *id) {
+    abbrev_ctx a;
+    int err = abbrev_open(L, &a, repo);
+    if (err < 0) return git_fail(L, err, "cannot open object database");
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, d->tag);
+    lua_setfield(L, -2, "tag");
+    lua_pushinteger(L, d->distance);
+    lua_setfield(L, -2, "distance");
+    push_oid(L, id);
+    lua_setfield(L, -2, "id");
+    abbrev_push(L, &a, id);
+    lua_setfield(L, -2, "short");
+    abbrev_close(&a);
+    return 1;
+}
+
 /* describe{match = "v*" | {...}, tags = true, rev = "HEAD", candidates = 10} */
 static int r_describe(lua_State *L) {
     git_repository *repo = check_repo(L);
@@ -1286,19 +1577,12 @@ static int r_describe(lua_State *L) {
     const char *rev = has_opts ? rr_optfield_string(L, 2, "rev", "HEAD") : "HEAD";
     int tags_too = has_opts ? rr_optfield_boolean(L, 2, "tags", 1) : 1;
     lua_Integer cands = has_opts ? rr_optfield_integer(L, 2, "candidates", 10) : 10;
-    int patterns = 0, err;
+    int patterns = match_option(L, has_opts), err;
     described d;
     taglist *l;
     guard *g;
     git_oid id;
-    abbrev_ctx a;
     luaL_argcheck(L, cands >= 1 && cands <= MAX_CANDIDATES, 2, "candidates must be 1..16");
-    if (has_opts) {
-        int ty = lua_getfield(L, 2, "match");
-        luaL_argcheck(L, ty == LUA_TNIL || ty == LUA_TSTRING || ty == LUA_TTABLE, 2,
-                      "match must be a pattern or a list of patterns");
-        if (ty != LUA_TNIL) patterns = lua_gettop(L);
-    }
     if ((err = resolve_commit(repo, rev, &id)) < 0) {
         if (err == GIT_EUNBORNBRANCH || git_repository_head_unborn(repo) == 1)
             return rr_fail(L, "cannot describe: the repository has no commits yet",
@@ -1311,24 +1595,10 @@ static int r_describe(lua_State *L) {
     filter_tags(L, patterns, l);
     memset(&d, 0, sizeof d);
     err = describe_commit(repo, &id, l->t, l->n, tags_too, (int)cands, &d);
+    guard_release(g); /* d holds its own copy of the name */
     if (err < 0) return git_fail(L, err, "cannot describe");
-    if (!d.found)
-        return rr_failf(L, "GIT_ENOTFOUND", "no tag%s can describe %s%s",
-                        patterns ? " matching the pattern" : "", rev,
-                        d.any_names ? " (none is reachable from it)" : " (there are no tags)");
-    if ((err = abbrev_open(L, &a, repo)) < 0) return git_fail(L, err, "cannot open object database");
-    lua_createtable(L, 0, 4);
-    lua_pushstring(L, d.tag);
-    lua_setfield(L, -2, "tag");
-    lua_pushinteger(L, d.distance);
-    lua_setfield(L, -2, "distance");
-    push_oid(L, &id);
-    lua_setfield(L, -2, "id");
-    abbrev_push(L, &a, &id);
-    abbrev_close(&a);
-    lua_setfield(L, -2, "short");
-    guard_release(g);
-    return 1;
+    if (!d.found) return describe_not_found(L, &d, patterns, rev);
+    return push_described(L, repo, &d, &id);
 }
 
 /* tags() -> { {name, id, target, annotated, tagger_time, message}, ... } */
@@ -1801,6 +2071,7 @@ static int r_fetch(lua_State *L) {
         refspecs = strings_from(L, lua_gettop(L), gs);
     if ((err = remote_get(L, repo, name, gr, &x)) < 0) return remote_missing(L, err, name);
     callbacks_init(&opts.callbacks, &x);
+    opts.proxy_opts.type = GIT_PROXY_AUTO; /* http.proxy from the git config */
     opts.download_tags = tags ? GIT_REMOTE_DOWNLOAD_TAGS_ALL : GIT_REMOTE_DOWNLOAD_TAGS_AUTO;
     opts.prune = prune ? GIT_FETCH_PRUNE : GIT_FETCH_PRUNE_UNSPECIFIED;
     err = git_remote_fetch(gr->ptr, refspecs, &opts, "fetch");
@@ -1809,6 +2080,20 @@ static int r_fetch(lua_State *L) {
     guard_release(gr);
     lua_pushboolean(L, 1);
     return 1;
+}
+
+/* "push of a:b, :c to": libgit2's messages often do not name the refs. */
+static const char *push_verb(lua_State *L, const git_strarray *refspecs) {
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, "push of ");
+    for (size_t i = 0; i < refspecs->count; i++) {
+        if (i > 0) luaL_addstring(&b, ", ");
+        luaL_addstring(&b, refspecs->strings[i]);
+    }
+    luaL_addstring(&b, " to");
+    luaL_pushresult(&b);
+    return lua_tostring(L, -1);
 }
 
 /* push(remote, refspecs) -> true; a ref the server refuses is a failure. */
@@ -1834,20 +2119,9 @@ static int r_push(lua_State *L) {
     luaL_argcheck(L, refspecs->count > 0, 3, "at least one refspec");
     if ((err = remote_get(L, repo, name, gr, &x)) < 0) return remote_missing(L, err, name);
     callbacks_init(&opts.callbacks, &x);
+    opts.proxy_opts.type = GIT_PROXY_AUTO;
     err = git_remote_push(gr->ptr, refspecs, &opts);
-    if (err < 0) {
-        /* name what was pushed: libgit2's message often does not */
-        luaL_Buffer b;
-        luaL_buffinit(L, &b);
-        luaL_addstring(&b, "push of ");
-        for (size_t i = 0; i < refspecs->count; i++) {
-            if (i > 0) luaL_addstring(&b, ", ");
-            luaL_addstring(&b, refspecs->strings[i]);
-        }
-        luaL_addstring(&b, " to");
-        luaL_pushresult(&b);
-        return xfer_fail(L, err, &x, lua_tostring(L, -1));
-    }
+    if (err < 0) return xfer_fail(L, err, &x, push_verb(L, refspecs));
     guard_release(gs);
     if (x.rejected[0] != '\0')
         return rr_failf(L, "GIT_EREJECTED", "%s rejected %s%s%s", x.url, x.rejected,

@@ -7,7 +7,8 @@
 
 typedef struct {
     const char *name;        /* "relrun.hash" */
-    lua_CFunction open;
+    lua_CFunction open;      /* linked in; or NULL and: */
+    const char *module;      /* "relrun_http": relrun-modules/relrun_http.so, opened on first require */
 } rr_cmodule;
 
 typedef struct {

@@ -9,7 +9,10 @@
 #include "host.h"
 #include "rr.h"
 
+#include <dlfcn.h>
+#include <limits.h>
 #include <lualib.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,10 +63,60 @@ static int load_embedded(lua_State *L) {
     return 1;
 }
 
+/* The folder of the loadable modules: RELRUN_MODULE_DIR, else
+ * relrun-modules/ beside the running program. */
+static void push_module_dir(lua_State *L) {
+    char exe[PATH_MAX];
+    const char *env = getenv("RELRUN_MODULE_DIR");
+    ssize_t n;
+    if (env != NULL && *env) {
+        lua_pushstring(L, env);
+        return;
+    }
+    n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) {
+        lua_pushliteral(L, "relrun-modules");
+        return;
+    }
+    exe[n] = '\0';
+    *strrchr(exe, '/') = '\0';
+    lua_pushfstring(L, "%s/relrun-modules", exe);
+}
+
+/* upvalue 1: the module file's name ("relrun_http"). [name] -> [module]
+ * The library stays loaded until the process ends (dlopen keeps one copy
+ * for every state): libcurl and libgit2 keep process-wide state that
+ * unloading would strand. */
+static int load_module_file(lua_State *L) {
+    const char *file = lua_tostring(L, lua_upvalueindex(1));
+    const char *name = luaL_checkstring(L, 1);
+    const char *path, *dot = strrchr(name, '.');
+    lua_CFunction open;
+    void *h;
+    push_module_dir(L);
+    path = lua_pushfstring(L, "%s/%s.so", lua_tostring(L, -1), file);
+    h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (h == NULL)
+        return luaL_error(L, "cannot load %s from %s: %s (rebuild relrun, or set RELRUN_MODULE_DIR)", name,
+                          path, dlerror());
+    lua_pushfstring(L, "luaopen_relrun_%s", dot ? dot + 1 : name);
+    *(void **)(&open) = dlsym(h, lua_tostring(L, -1));
+    if (open == NULL) return luaL_error(L, "%s has no %s", path, lua_tostring(L, -1));
+    lua_pushcfunction(L, open);
+    lua_pushstring(L, name);
+    lua_call(L, 1, 1);
+    return 1;
+}
+
 void rr_loader_install(lua_State *L) {
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
     for (const rr_cmodule *c = rr_cmodules; c->name != NULL; c++) {
-        lua_pushcfunction(L, c->open);
+        if (c->open != NULL) {
+            lua_pushcfunction(L, c->open);
+        } else {
+            lua_pushstring(L, c->module);
+            lua_pushcclosure(L, load_module_file, 1);
+        }
         lua_setfield(L, -2, c->name);
     }
     lua_pushcfunction(L, luaopen_relrun_host);

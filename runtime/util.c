@@ -56,13 +56,15 @@ void rr_newclass(lua_State *L, const char *tname, const luaL_Reg *methods) {
     lua_pop(L, 1);
 }
 
+/* A string option. Numbers are refused rather than converted: a converted
+ * copy would live only on the stack, and the pointer must stay valid while
+ * the options table is alive. */
 const char *rr_optfield_string(lua_State *L, int t, const char *key, const char *def) {
     const char *s;
     t = lua_absindex(L, t);
     lua_getfield(L, t, key);
     if (lua_isnil(L, -1)) { lua_pop(L, 1); return def; }
-    if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
-        luaL_error(L, "option '%s' must be a string", key);
+    if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "option '%s' must be a string", key);
     s = lua_tostring(L, -1);
     lua_pop(L, 1); /* still anchored by the options table */
     return s;

@@ -129,13 +129,17 @@ local function remote_url(ctx)
     ctx.opts.remote)
 end
 
+-- One line for a failed remote operation; relrun.git's message already
+-- names the credentials when they were refused (GIT_EAUTH).
+local function remote_failed(ctx, what, err, code)
+  if code == "GIT_EAUTH" then die("%s %s: %s", what, ctx.opts.remote, err) end
+  die("%s %s (%s): %s [%s]; check the URL and the network", what, ctx.opts.remote, ctx.url, err, tostring(code))
+end
+
 -- The remote's refs, read-only (needed in every mode for the tag checks).
 local function list_remote(ctx)
   local refs, err, code = ctx.repo:ls_remote(ctx.opts.remote)
-  if not refs then
-    die("cannot reach %s (%s): %s [%s]; check the URL, the network and the credentials (GITHUB_TOKEN)",
-      ctx.opts.remote, ctx.url, err, tostring(code))
-  end
+  if not refs then remote_failed(ctx, "cannot reach", err, code) end
   ctx.remote_refs = refs
 end
 
@@ -151,10 +155,7 @@ local function fetch(ctx)
     return
   end
   local good, err, code = ctx.repo:fetch(ctx.opts.remote, { tags = true })
-  if not good then
-    die("fetching %s (%s) failed: %s [%s]; check the URL, the network and the credentials (GITHUB_TOKEN)",
-      ctx.opts.remote, ctx.url, err, tostring(code))
-  end
+  if not good then remote_failed(ctx, "cannot fetch", err, code) end
   check("fetched %s (%s)", ctx.opts.remote, ctx.url)
 end
 
@@ -285,6 +286,7 @@ local function tag(ctx)
     return
   end
   local name = "v" .. version
+  ctx.shared.tag = name   -- the publish phase of the same run publishes this tag
   if remote_ref(ctx, "refs/tags/" .. name) then
     die("tag %s already exists on %s: it was released already, choose another version (--bump patch: v%s)", name,
       ctx.opts.remote, next_versions(last).patch)
@@ -339,17 +341,17 @@ local function publish(ctx)
   local o = ctx.opts
   local project = o.project or o.repo
   open_repo(ctx)
-  local tag_name = o.tag or tag_at_head(ctx.repo)
+  local tag_name = o.tag or ctx.shared.tag or tag_at_head(ctx.repo)
   ctx.repo:close()
-  if not tag_name and o.dry_run and (o.version or o.bump) then
-    tag_name = o.version and ("v" .. o.version:gsub("^v", "")) or "v(next " .. o.bump .. ")"
-  end
   if not tag_name then
     die("HEAD has no release tag vX.Y.Z: run the tag phase first, check out the tag, or pass --tag")
   end
   local cfg, err = require("relrun.config").load{ project_dir = project, flags = {
     repository_dir = o.repository_dir, python = o.python, branch = o.branch } }
   if not cfg then die("%s", err) end
+  if not cfg.pyproject then
+    die("no pyproject.toml in %s: publish builds a Python project (pass --project DIR)", project)
+  end
   local plan, pctx = require("relrun.publish").plan{ cfg = cfg, tag = tag_name, project_dir = project, out = say }
   say("publish %s %s to %s", cfg.package or "?", pctx.version, pctx.target.label)
   local good, perr = plan:run(pctx, { dry_run = o.dry_run })
@@ -413,8 +415,9 @@ if (opts.command == "tag" or not opts.command) and not opts.version and not opts
   usage((opts.command or "a whole release (prepare, tag, publish)") .. " needs --version X.Y.Z or --bump major|minor|patch")
 end
 
+local shared = {}   -- what one phase tells the next in a whole-release run
 local function run_phase(phase)
-  local ctx = { opts = opts }
+  local ctx = { opts = opts, shared = shared }
   local good, err = pcall(phase.run, ctx)
   if good then return end
   if type(err) == "table" and err.release then

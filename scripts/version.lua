@@ -11,24 +11,33 @@ local spec = {
   prog = "version.lua",
   summary = "Print the setuptools_scm version of a git checkout.",
   options = {
-    { "-r", "--root", arg = "DIR", help = "where to look for pyproject.toml and the checkout", default = "." },
+    { "-r", "--root", arg = "DIR", help = "the checkout to version (default: the folder of the nearest"
+      .. " pyproject.toml with [tool.setuptools_scm], else the current one)" },
+    { "--strip-dev", help = "drop the .dev and local parts, as setuptools_scm's --strip-dev" },
     { "--explain", help = "also tell how the version was found (tag, distance, dirty files, shallow)" },
   },
 }
 
 local opts = cli.parse_or_exit(spec, arg)
 
-local info, err = scm.explain(opts.root)
-if not info then
+local function die(err)
   io.stderr:write("version.lua: ", err, "\n")
   os.exit(1)
 end
-print(info.version)
+
+-- As setuptools_scm's CLI: the configuration comes from the pyproject.toml
+-- nearest to --root (or "."); an explicit --root is the checkout itself.
+local cfg, err = scm.config({ dir = opts.root or "." })
+if not cfg then die(err) end
+if opts.root then cfg.root = require("relrun.fs").realpath(opts.root) or cfg.root end
+local info
+info, err = scm.explain({ dir = opts.root or ".", config = cfg })
+if not info then die(err) end
+print(opts.strip_dev and (info.version:match("^(.-)%.dev") or info.version) or info.version)
 if not opts.explain then return end
 
 local out = {}
 local function say(fmt, ...) out[#out + 1] = string.format(fmt, ...) end
-local cfg = info.config
 say("root:      %s", info.root)
 say("config:    %s", cfg.pyproject and ("[tool.setuptools_scm] in " .. cfg.pyproject) or cfg.note)
 say("schemes:   version_scheme=%s local_scheme=%s", cfg.version_scheme, cfg.local_scheme)

@@ -2,7 +2,7 @@
 """A smart-HTTP git server for tests: `git http-backend` run as CGI behind
 HTTP basic auth with a token, as GitHub takes one (user x-access-token).
 
-    git_http.py --root DIR --port-file FILE [--token-file FILE]
+    git_http.py --root DIR --port-file FILE [--token-file FILE] [--stall S]
     (the token: the file's content, else GIT_HTTP_TOKEN)
 
 Binds 127.0.0.1 on a free port and writes the port to FILE once listening.
@@ -16,6 +16,7 @@ import hmac
 import os
 import subprocess
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -24,6 +25,7 @@ class Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # keep-alive requests otherwise stall 40 ms
     root = ""
     token = ""
+    stall = 0.0  # seconds to wait before answering (a hung server, for Ctrl-C tests)
 
     def log_message(self, fmt, *args):
         sys.stderr.write("git_http: " + (fmt % args) + "\n")
@@ -62,6 +64,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def cgi(self):
         body = self.read_body()
+        if self.stall:
+            time.sleep(self.stall)
         if not self.authorized():
             self.reply(401, [("WWW-Authenticate", 'Basic realm="git"'),
                              ("Content-Type", "text/plain")], b"authentication required\n")
@@ -113,7 +117,9 @@ def main():
     ap.add_argument("--root", required=True, help="folder of bare repositories")
     ap.add_argument("--port-file", required=True, help="file to write the port to")
     ap.add_argument("--token-file", help="file holding the token (else GIT_HTTP_TOKEN)")
+    ap.add_argument("--stall", type=float, default=0.0, help="seconds to wait before answering")
     args = ap.parse_args()
+    Handler.stall = args.stall
     Handler.root = os.path.abspath(args.root)
     if args.token_file:
         with open(args.token_file) as f:

@@ -205,6 +205,27 @@ describe("over smart HTTP with a token", function()
     contains(out, "tags are frozen today")
   end)
 
+  it("Ctrl-C during a transfer stops relrun with the interruption (exit 130)", function()
+    local hung = peer.start {
+      argv = { "python3", SOURCE .. "/tests/fakes/git_http.py", "--root", root, "--port-file", peer.PORT_FILE,
+               "--token-file", root .. "/token", "--stall", "60" },
+    }
+    local script = string.format([[
+      local r = assert(require("relrun.git").open(%q))
+      print("fetching")
+      io.stdout:flush()
+      print(r:fetch(%q))
+    ]], work, hung.url .. "/r.git")
+    -- start the fetch, wait until it has begun, then send SIGINT to relrun
+    local out = sh("cd " .. q(SOURCE) .. " && { env GITHUB_TOKEN=" .. q(TOKEN) .. " " .. q(RELRUN) .. " -e "
+      .. q(script) .. " > " .. q(root .. "/out") .. " 2>&1 & pid=$!; "
+      .. "for i in $(seq 100); do grep -q fetching " .. q(root .. "/out") .. " && break; sleep 0.1; done; "
+      .. "sleep 0.5; kill -INT $pid; wait $pid; echo \"exit=$?\"; cat " .. q(root .. "/out") .. "; }", true)
+    hung:stop()
+    contains(out, "exit=130")
+    ok(not out:find("fetch from", 1, true), "no failure line, an interruption: " .. out)
+  end)
+
   it("an unreachable server is one clear line", function()
     local r = assert(git.open(work))
     local v, msg, code = r:fetch("http://127.0.0.1:1/r.git")

@@ -185,12 +185,17 @@ describe("tag", function()
   end)
   it("--dry-run with no phase shows the whole plan", function()
     local origin, work = project()
+    work:write("pyproject.toml", '[project]\nname = "demo-pkg"\ndynamic = ["version"]\n')
+    work:git("add pyproject.toml")
+    work:git("commit -q -m pyproject")
+    work:git("push -q origin main")
     local before = snapshot(origin)
-    local code, out = release(work, { "--dry-run", "--bump", "patch" })
-    eq(code, 0)
+    local code, out, err = release(work, { "--dry-run", "--bump", "patch" })
+    eq(code, 0, err)
     contains(out, "prepare (dry run)")
     contains(out, "tag (dry run)")
     contains(out, "would create tag v1.0.1")
+    contains(out, "publish demo-pkg 1.0.1 — plan (dry run, nothing is changed)")
     eq(snapshot(origin), before)
   end)
   it("tag already on the remote", function()
@@ -213,6 +218,21 @@ describe("tag", function()
     fails(1, "tag v1.1.0 already exists locally", release(work, { "tag", "--bump", "minor" }))
     eq(remote_tags(origin)["refs/tags/v1.1.0"], nil)
   end)
+  it("the first release (no tag anywhere yet)", function()
+    local origin = track(fx.repo({ bare = true }))
+    local work = track(fx.repo({ init = false }))
+    work:git("clone -q file://" .. origin.dir .. " .")
+    work:git("checkout -q -b main")
+    work:commit(3, "work")
+    work:git("push -q -u origin main")
+    local code, out = release(work, { "prepare" })
+    eq(code, 0)
+    contains(out, "no tag yet: all 3 commit(s)")
+    contains(out, "last release: none")
+    code, out = release(work, { "tag", "--bump", "minor" })
+    eq(code, 0, out)
+    eq(remote_tags(origin)["refs/tags/v0.1.0"], work:head())
+  end)
   it("not newer than the last release", function()
     local _, work = project()
     fails(1, "not newer than the last release v1.0.0", release(work, { "tag", "--version", "0.9.0" }))
@@ -224,8 +244,8 @@ describe("tag", function()
     { { "tag", "--bump", "huge" }, "--bump must be one of major, minor, patch" },
     { { "tag", "--bump", "minor", "--version", "1.2.3" }, "not both" },
     { { "tag" }, "tag needs --version X.Y.Z or --bump" },
-    { { "publish" }, "unknown command" },
-    { {}, "missing phase" },
+    { { "deploy" }, "unknown command" },
+    { {}, "a whole release (prepare, tag, publish) needs --version X.Y.Z or --bump" },
     { { "prepare", "--frobnicate" }, "unknown option --frobnicate" },
   }) do
     it("usage error: " .. table.concat(case[1], " "), function()
@@ -248,6 +268,20 @@ describe("tag", function()
     ok(not out:find("%[y/N%]"), "asked without a terminal")
     ok(remote_tags(origin)["refs/tags/v1.0.1"])
   end)
+  it("on a terminal it asks; 'n' creates nothing, 'y' goes ahead", function()
+    if not os.execute("command -v script >/dev/null") then skip("util-linux script(1) is not installed") end
+    local origin, work = project()
+    local cmd = "script -qec " .. fx.q(fx.q(fx.RELRUN) .. " " .. fx.q(fx.SOURCE .. "/" .. SCRIPT)
+      .. " tag --bump patch") .. " /dev/null"
+    local code, out = fx.sh(cmd, { cwd = work.dir, stdin = "n\n" })
+    eq(code, 1)
+    contains(out, "Create tag v1.0.1 at " .. work:head():sub(1, 7) .. " and push it to origin? [y/N]")
+    contains(out, "cancelled: nothing was created")
+    eq(work:git("tag -l v1.0.1"), "")
+    code, out = fx.sh(cmd, { cwd = work.dir, stdin = "y\n" })
+    eq(code, 0, out)
+    eq(remote_tags(origin)["refs/tags/v1.0.1"], work:head())
+  end)
   it("--help comes from the option table", function()
     local code, out = fx.relrun({ SCRIPT, "--help" })
     eq(code, 0)
@@ -255,5 +289,53 @@ describe("tag", function()
       "--branch NAME" }) do
       contains(out, word)
     end
+  end)
+end)
+
+describe("over smart HTTP (git http-backend behind tests/fakes/git_http.py, token auth)", function()
+  local peer = require "peer"
+  local TOKEN = "tok-" .. tostring(os.time()) .. "-release-s3cret"
+  local server, origin, work
+
+  before_each(function()
+    local root = track(fx.repo({ init = false }))
+    local o, w = project()
+    -- serve the project's origin as <root>/r.git
+    os.execute("mv " .. fx.q(o.dir) .. " " .. fx.q(root.dir .. "/r.git"))
+    origin = setmetatable({ dir = root.dir .. "/r.git" }, getmetatable(o))
+    work = w
+    root:write("token", TOKEN)
+    server = peer.start {
+      argv = { "python3", fx.SOURCE .. "/tests/fakes/git_http.py", "--root", root.dir, "--port-file", peer.PORT_FILE,
+               "--token-file", root.dir .. "/token" },
+    }
+    work:git("remote set-url origin " .. fx.q(server.url .. "/r.git"))
+  end)
+  after_each(function()
+    if server then server:stop() end
+    server = nil
+  end)
+
+  it("prepare and tag with GITHUB_TOKEN", function()
+    local env = { GITHUB_TOKEN = TOKEN }
+    local code, out, err = release(work, { "prepare" }, { env = env })
+    eq(code, 0, err)
+    contains(out, "fetched origin (" .. server.url .. "/r.git)")
+    code, out, err = release(work, { "tag", "--bump", "minor" }, { env = env })
+    eq(code, 0, err)
+    eq(remote_tags(origin)["refs/tags/v1.1.0"], work:head())
+    ok(not (out .. err):find(TOKEN, 1, true), "the token is never printed")
+  end)
+  it("a wrong token: auth refused, one line, the token not shown", function()
+    local wrong = "wrong-" .. TOKEN
+    local code, out, err = release(work, { "tag", "--bump", "patch" }, { env = { GITHUB_TOKEN = wrong } })
+    fails(1, "authentication refused", code, out, err)
+    ok(not (out .. err):find(wrong, 1, true), "the token is never printed")
+    eq(remote_tags(origin)["refs/tags/v1.0.1"], nil)
+    eq(work:git("tag -l v1.0.1"), "")
+  end)
+  it("no token at all", function()
+    local code, out, err = release(work, { "prepare" }, { env = { GITHUB_TOKEN = false, GIT_TOKEN = false } })
+    fails(1, "cannot reach origin", code, out, err)
   end)
 end)

@@ -43,3 +43,18 @@ describe("host.sleep", function()
     raises(function() host.sleep(-1) end, "must not be negative")
   end)
 end)
+
+describe("loadable modules", function()
+  it("http, git and archive load on first require, beside the program", function()
+    local out = run([[print(require("relrun.git").open ~= nil, require("relrun.http").request ~= nil,
+      require("relrun.archive").list ~= nil)]])
+    eq(out, "true\ttrue\ttrue\n")
+  end)
+
+  it("a missing module file is one line that says what to do", function()
+    local out = run([[require "relrun.git"]], "RELRUN_MODULE_DIR=/nonexistent")
+    contains(out, "cannot load relrun.git from /nonexistent/relrun_git.so")
+    contains(out, "rebuild relrun, or set RELRUN_MODULE_DIR")
+    eq(select(2, out:gsub("\n", "")), 1)
+  end)
+end)

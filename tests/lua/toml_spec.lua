@@ -190,3 +190,22 @@ describe("toml vs tomllib", function()
     raises(function() toml.decode(nil) end, "expected a string")
   end)
 end)
+
+describe("toml on mangled input", function()
+  it("never raises: a table or one 'name:line: message' (fixed seed, 3000 mutations)", function()
+    math.randomseed(20261124)
+    local alphabet = "[]{}=.,\"'#\n\\ax1_-+:eE0 \t\r"
+    local seeds = { GOOD.pyproject, GOOD.strings, GOOD.keys, GOOD.arrays }
+    for i = 1, 3000 do
+      local s = seeds[i % #seeds + 1]
+      for _ = 1, math.random(1, 4) do
+        local p = math.random(1, #s + 1)
+        local c = alphabet:sub(math.random(#alphabet), math.random(#alphabet))
+        s = math.random() < 0.5 and (s:sub(1, p - 1) .. c .. s:sub(p)) or (s:sub(1, p - 1) .. s:sub(p + 1))
+      end
+      local good, doc, err = pcall(toml.decode, s, "m.toml")
+      ok(good, "raised on " .. string.format("%q", s) .. ": " .. tostring(doc))
+      if not doc then ok(err:find("^m%.toml:%d+: [^\n]+$"), err) end
+    end
+  end)
+end)

@@ -31,18 +31,18 @@ function M.q(s)
 end
 
 local function env_prefix(env)
-  local parts = {}
+  local unset, set = {}, {}
   local names = {}
   for k in pairs(env or {}) do names[#names + 1] = k end
   table.sort(names)
   for _, k in ipairs(names) do
     if env[k] == false then
-      parts[#parts + 1] = "-u " .. k
+      unset[#unset + 1] = "-u " .. k -- env takes its options before the assignments
     else
-      parts[#parts + 1] = k .. "=" .. M.q(env[k])
+      set[#set + 1] = k .. "=" .. M.q(env[k])
     end
   end
-  return "env " .. table.concat(parts, " ")
+  return "env " .. table.concat(unset, " ") .. " " .. table.concat(set, " ")
 end
 
 local function read(path)
@@ -134,9 +134,12 @@ function Repo:remove()
   if self.dir and self.dir:find("^/tmp/relrun%-") then os.execute("rm -rf " .. M.q(self.dir)) end
 end
 
--- What `/usr/bin/python3 -m setuptools_scm` prints in dir -> line | nil, stderr.
-function M.setuptools_scm(dir, env)
-  local code, out, err = M.sh("/usr/bin/python3 -W ignore -m setuptools_scm", { cwd = dir, env = env })
+-- What `/usr/bin/python3 -m setuptools_scm [args]` prints in dir -> line | nil, stderr.
+function M.setuptools_scm(dir, env, args)
+  local extra = {}
+  for k, a in ipairs(args or {}) do extra[k] = M.q(a) end
+  local code, out, err = M.sh("/usr/bin/python3 -W ignore -m setuptools_scm " .. table.concat(extra, " "),
+    { cwd = dir, env = env })
   if code ~= 0 then return nil, err end
   return (out:gsub("\n$", ""))
 end
@@ -153,9 +156,11 @@ function M.relrun(argv, opts)
   return M.sh(table.concat(parts, " "), opts)
 end
 
--- version.lua in dir -> line | nil, stderr
-function M.ours(dir, env)
-  local code, out, err = M.relrun({ "scripts/version.lua" }, { cwd = dir, env = env })
+-- version.lua [args] in dir -> line | nil, stderr
+function M.ours(dir, env, args)
+  local argv = { "scripts/version.lua" }
+  for _, a in ipairs(args or {}) do argv[#argv + 1] = a end
+  local code, out, err = M.relrun(argv, { cwd = dir, env = env })
   if code ~= 0 then return nil, err end
   return (out:gsub("\n$", ""))
 end

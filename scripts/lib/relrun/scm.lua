@@ -64,6 +64,14 @@ local function absolute(path)
   return pwd .. "/" .. path:gsub("^%./", "")
 end
 
+-- An absolute path without "." / ".." / symlinks when it exists (setuptools_scm
+-- compares roots with os.path.samefile).
+local function canonical(path)
+  local fs_ok, fs = pcall(require, "relrun.fs")
+  local real = fs_ok and fs.realpath and fs.realpath(absolute(path))
+  return real or (absolute(path):gsub("/%.$", ""))
+end
+
 -- The nearest pyproject.toml from `dir` upward (setuptools_scm's CLI lookup).
 function M.find_pyproject(dir)
   local d = absolute(dir or ".")
@@ -89,7 +97,7 @@ local KNOWN_KEYS = {
 function M.config(opts)
   return protect(function()
     opts = opts or {}
-    local dir = absolute(opts.dir or ".")
+    local dir = canonical(opts.dir or ".")
     local cfg = { version_scheme = "guess-next-dev", local_scheme = "node-and-date",
       tag_regex = M.DEFAULT_TAG_REGEX, root = dir, normalize = true }
     local path = opts.pyproject
@@ -110,8 +118,7 @@ function M.config(opts)
     if section.git_describe_command or section.parse or section.version_cls then
       fail("CONFIG", "%s: git_describe_command, parse and version_cls are not supported by relrun", path)
     end
-    cfg.root = absolute(dirname(path) .. "/" .. tostring(section.root or "."))
-    cfg.root = cfg.root:gsub("/%.$", "")
+    cfg.root = canonical(dirname(path) .. "/" .. tostring(section.root or "."))
     cfg.dist_name = section.dist_name or (type(doc.project) == "table" and doc.project.name) or nil
     cfg.tag_regex = section.tag_regex or M.DEFAULT_TAG_REGEX
     return cfg
@@ -426,7 +433,7 @@ function M.explain(opts)
         .. " (build from a full git clone, or set SETUPTOOLS_SCM_PRETEND_VERSION)", cfg.root)
     end
     local f = facts(cfg.root)
-    if f.workdir ~= cfg.root and absolute(f.workdir) ~= cfg.root then
+    if canonical(f.workdir) ~= canonical(cfg.root) then
       fail("NOT_A_REPO", "%s is not the top of its git checkout (%s is)", cfg.root, f.workdir)
     end
     for k, v in pairs(f) do info[k] = v end

@@ -15,11 +15,19 @@ function Parser:fail(fmt, ...)
   error({ toml = string.format("%s:%d: " .. fmt, self.name, self.line, ...) }, 0)
 end
 
+-- Text quoted for a one-line message: control characters as \ddd.
+local function quote(s)
+  return '"' .. s:gsub('[%c"\\]', function(c)
+    if c == '"' or c == "\\" then return "\\" .. c end
+    return string.format("\\%03d", c:byte())
+  end) .. '"'
+end
+
 -- What was found, for messages: never a raw control character.
 local function shown(c)
   if c == "" then return "end of input" end
   if c == "\n" or c == "\r" then return "end of line" end
-  return string.format("%q", c)
+  return quote(c)
 end
 
 function Parser:peek(n)
@@ -78,7 +86,7 @@ function Parser:escape()
   local c = self:peek()
   if ESCAPES[c] then self:advance(1); return ESCAPES[c] end
   local len = (c == "u" and 4) or (c == "U" and 8)
-  if not len then self:fail("invalid escape \\%s", c) end
+  if not len then self:fail("invalid escape \\ followed by %s", shown(c)) end
   local hex = self.s:sub(self.i + 1, self.i + len)
   if #hex ~= len or hex:find("[^%x]") then self:fail("invalid \\%s escape", c) end
   local cp = tonumber(hex, 16)
@@ -220,7 +228,7 @@ function Parser:number()
     if body:find("^0%d") then self:fail("leading zeros are not allowed in %s", text) end
     return tonumber(sign .. clean_number(self, body))
   end
-  self:fail("invalid value %s", text ~= "" and string.format("%q", text) or shown(self:peek()))
+  self:fail("invalid value %s", text ~= "" and quote(text) or shown(self:peek()))
 end
 
 function Parser:array()
@@ -281,11 +289,11 @@ function Parser:descend(t, parts, last, implicit)
       t[name] = v
       if implicit then self.dotted[v] = true end
     elseif type(v) ~= "table" or self.frozen[v] or (self.arrays[v] and implicit) then
-      self:fail("key %q is already defined", table.concat(parts, ".", 1, k))
+      self:fail("key %s is already defined", quote(table.concat(parts, ".", 1, k)))
     elseif self.arrays[v] then
       v = v[#v] -- [a.b] after [[a]] goes into a's last table
     elseif implicit and self.defined[v] and not self.dotted[v] then
-      self:fail("cannot add keys to table %q with a dotted key", table.concat(parts, ".", 1, k))
+      self:fail("cannot add keys to table %s with a dotted key", quote(table.concat(parts, ".", 1, k)))
     end
     t = v
   end
@@ -296,12 +304,12 @@ end
 function Parser:assign(t)
   local parts = self:key()
   self:blank()
-  if self:peek() ~= "=" then self:fail("expected '=' after key %q", table.concat(parts, ".")) end
+  if self:peek() ~= "=" then self:fail("expected '=' after key %s", quote(table.concat(parts, "."))) end
   self:advance(1)
   self:blank()
   local target = self:descend(t, parts, #parts - 1, true)
   local last = parts[#parts]
-  if target[last] ~= nil then self:fail("key %q is already defined", table.concat(parts, ".")) end
+  if target[last] ~= nil then self:fail("key %s is already defined", quote(table.concat(parts, "."))) end
   local v = self:value()
   -- a literal array or inline table is complete: no header may extend it
   if type(v) == "table" then self.frozen[v] = true end
@@ -328,7 +336,7 @@ function Parser:header()
       self.arrays[existing] = true
       parent[last] = existing
     elseif not self.arrays[existing] then
-      self:fail("key %q is already defined and is not an array of tables", table.concat(parts, "."))
+      self:fail("key %s is already defined and is not an array of tables", quote(table.concat(parts, ".")))
     end
     local t = {}
     existing[#existing + 1] = t
@@ -340,7 +348,7 @@ function Parser:header()
     parent[last] = existing
   elseif type(existing) ~= "table" or self.frozen[existing] or self.arrays[existing]
       or self.defined[existing] or self.dotted[existing] then
-    self:fail("table %q is already defined", table.concat(parts, "."))
+    self:fail("table %s is already defined", quote(table.concat(parts, ".")))
   end
   self.defined[existing] = true
   return existing
