@@ -70,14 +70,13 @@ function M.now()
   return os.time() + M.clock_offset
 end
 
--- sleep(seconds): the host's when it has one, else sleep(1).
+-- sleep(seconds): the host's when it has one, else sleep(1) run by
+-- relrun.proc (no shell; Ctrl-C stops it and raises the interruption).
 function M.sleep(s)
   if s <= 0 then return end
-  local okh, host = pcall(require, "relrun.host")
-  if okh and host.sleep then return host.sleep(s) end
-  local okp, proc = pcall(require, "relrun.proc")
-  if okp and proc.sleep then return proc.sleep(s) end
-  os.execute(string.format("sleep %.3f", s))
+  local host = require "relrun.host"
+  if host.sleep then return host.sleep(s) end
+  require("relrun.proc").run{ argv = { "sleep", string.format("%.3f", s) }, stdout = "null", stderr = "null" }
 end
 
 ---------------------------------------------------------------------------
@@ -268,7 +267,8 @@ function M.client(opts)
     local err, code
     region, err, code = config.region(env)
     if not region then
-      if opts.signing_region then region, source = opts.signing_region, "default"
+      -- a global service (IAM, STS) may go without a region, not past a broken config file
+      if opts.signing_region and code == "NO_REGION" then region, source = opts.signing_region, "default"
       else return nil, err, code end
     else
       source = err
