@@ -376,17 +376,11 @@ function Client:request(r)
   while true do
     attempt = attempt + 1
     local res, err = self:attempt(r, base)
-    if res and ((res.status >= 200 and res.status < 300) or (r.expect and r.expect[res.status])) then
-      local bad = r.validate and r.validate(res)
-      if not bad then
-        self.policy:success(ctx)
-        return res
-      end
-      err = M.new_error{ code = "MalformedResponse", message = bad, status = res.status,
-                         service = self.service, operation = r.operation }
-      res = nil
-    elseif res then
-      err = M.parse_error(res, self.protocol, self.service, r.operation)
+    local good
+    good, err = self:judge(r, res, err)
+    if good then
+      self.policy:success(ctx)
+      return good
     end
     if err.fatal then return fail(err) end
     local offset = not reskewed and skew_from(res, err)
@@ -394,16 +388,34 @@ function Client:request(r)
       -- One re-sign with the corrected clock; it does not count as a retry.
       M.clock_offset, reskewed, attempt = offset, true, attempt - 1
     else
-      local outcome = { transport = err.transport, status = err.status, code = err.code, service = self.service }
-      if err.code == "MalformedResponse" then outcome = { status = 503 } end
-      local delay, why = self.policy:decide(ctx, attempt, outcome, res and res.headers)
-      if not delay then
-        if attempt > 1 then err.line = err.line .. string.format(" [%s]", why) end
-        return fail(err)
-      end
+      local delay = self:retry_delay(ctx, attempt, err, res)
+      if not delay then return fail(err) end
       self.sleeper(delay)
     end
   end
+end
+
+-- One exchange judged: the answer when it is what the caller wants, else
+-- the error (a 2xx answer the caller cannot read is "MalformedResponse").
+function Client:judge(r, res, err)
+  if not res then return nil, err end
+  local wanted = (res.status >= 200 and res.status < 300) or (r.expect and r.expect[res.status])
+  if not wanted then return nil, M.parse_error(res, self.protocol, self.service, r.operation) end
+  local bad = r.validate and r.validate(res)
+  if not bad then return res end
+  return nil, M.new_error{ code = "MalformedResponse", message = bad, status = res.status,
+                           service = self.service, operation = r.operation }
+end
+
+-- Seconds to wait before the next attempt, or nil (err.line then says why
+-- retrying stopped, when it had started). An unreadable answer counts as a
+-- transient server failure, as a proxy's error page usually is.
+function Client:retry_delay(ctx, attempt, err, res)
+  local outcome = { transport = err.transport, status = err.status, code = err.code, service = self.service }
+  if err.code == "MalformedResponse" then outcome = { status = 503 } end
+  local delay, why = self.policy:decide(ctx, attempt, outcome, res and res.headers)
+  if not delay and attempt > 1 then err.line = err.line .. string.format(" [%s]", why) end
+  return delay
 end
 
 -- Convenience for rest-json: send `doc` (a table, encoded) and decode the answer.
