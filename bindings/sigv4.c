@@ -15,9 +15,9 @@
 #include "rr.h"
 
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define ALGORITHM "AWS4-HMAC-SHA256"
@@ -54,15 +54,50 @@ static void to_hex(const unsigned char *in, size_t n, char *out) {
     out[2 * n] = '\0';
 }
 
+/* SHA-256, fetched once: OpenSSL 3 looks an algorithm up on every
+ * EVP_sha256()/HMAC() call otherwise, which costs more than the hashing of
+ * a canonical request. */
+static const EVP_MD *sha256_md(void) {
+    static EVP_MD *md;
+    if (md == NULL) md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    return md;
+}
+
+/* Hash the concatenation of two pieces (HMAC needs pad || message). */
+static void sha256_2(EVP_MD_CTX *ctx, const void *a, size_t an, const void *b, size_t bn, unsigned char out[32]) {
+    EVP_DigestInit_ex(ctx, sha256_md(), NULL);
+    EVP_DigestUpdate(ctx, a, an);
+    if (bn > 0) EVP_DigestUpdate(ctx, b, bn);
+    EVP_DigestFinal_ex(ctx, out, NULL);
+}
+
+/* One digest context for the thread, reused: creating one per hash is a
+ * malloc and a provider context each time. */
+static EVP_MD_CTX *digest_ctx(void) {
+    static _Thread_local EVP_MD_CTX *ctx;
+    if (ctx == NULL) ctx = EVP_MD_CTX_new();
+    return ctx;
+}
+
 static void sha256_hex(const char *s, size_t n, char out[65]) {
     unsigned char md[32];
-    EVP_Digest(s, n, md, NULL, EVP_sha256(), NULL);
+    sha256_2(digest_ctx(), s, n, NULL, 0, md);
     to_hex(md, 32, out);
 }
 
-static void hmac(const void *key, size_t klen, const char *data, size_t n, unsigned char out[32]) {
-    unsigned int len = 32;
-    HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)data, n, out, &len);
+/* HMAC-SHA256 (RFC 2104) over the digest above; keys here are at most 64
+ * bytes ("AWS4" + a 40-character secret, or a 32-byte derived key). */
+static void hmac(EVP_MD_CTX *ctx, const void *key, size_t klen, const char *data, size_t n, unsigned char out[32]) {
+    unsigned char pad[64], inner[32];
+    unsigned char k[64] = {0};
+    if (klen > 64) sha256_2(ctx, key, klen, NULL, 0, k);
+    else memcpy(k, key, klen);
+    for (int i = 0; i < 64; i++) pad[i] = k[i] ^ 0x36;
+    sha256_2(ctx, pad, 64, data, n, inner);
+    for (int i = 0; i < 64; i++) pad[i] = k[i] ^ 0x5c;
+    sha256_2(ctx, pad, 64, inner, 32, out);
+    OPENSSL_cleanse(k, sizeof k);
+    OPENSSL_cleanse(pad, sizeof pad);
 }
 
 /* ---- percent-encoding ------------------------------------------------ */
@@ -156,25 +191,24 @@ static void parse_url(lua_State *L, request *r, const char *url) {
     }
 }
 
-/* The Host header: host[:port], without the scheme's default port. */
+static int scheme_is(const request *r, const char *name) {
+    return r->scheme_len == strlen(name) && strncasecmp(r->scheme, name, r->scheme_len) == 0;
+}
+
+/* The Host header: host[:port] lower-cased, without the scheme's default
+ * port (what curl sends, and what botocore signs). */
 static void push_host(lua_State *L, const request *r) {
-    const char *colon = NULL;
-    const char *h = r->host;
+    const char *h = r->host, *close = memchr(h, ']', r->host_len); /* [v6]:port */
+    const char *from = close ? close : h;
+    const char *colon = memchr(from, ':', r->host_len - (size_t)(from - h));
     size_t n = r->host_len;
-    if (n > 0 && h[n - 1] != ']') {
-        for (size_t i = n; i > 0; i--)
-            if (h[i - 1] == ':') { colon = h + i - 1; break; } else if (h[i - 1] == ']') break;
-    }
+    luaL_Buffer b;
     if (colon != NULL) {
-        const char *port = colon + 1;
-        size_t plen = n - (size_t)(port - h);
-        int http = r->scheme_len == 4 && strncmp(r->scheme, "http", 4) == 0;
-        int https = r->scheme_len == 5 && strncmp(r->scheme, "https", 5) == 0;
-        if ((http && plen == 2 && strncmp(port, "80", 2) == 0) ||
-            (https && plen == 3 && strncmp(port, "443", 3) == 0))
+        size_t plen = r->host_len - (size_t)(colon + 1 - h);
+        if ((scheme_is(r, "http") && plen == 2 && memcmp(colon + 1, "80", 2) == 0) ||
+            (scheme_is(r, "https") && plen == 3 && memcmp(colon + 1, "443", 3) == 0))
             n = (size_t)(colon - h);
     }
-    luaL_Buffer b;
     luaL_buffinit(L, &b);
     for (size_t i = 0; i < n; i++) luaL_addchar(&b, (char)((h[i] >= 'A' && h[i] <= 'Z') ? h[i] + 32 : h[i]));
     luaL_pushresult(&b);
@@ -437,12 +471,40 @@ static void add_own(lua_State *L, request *r, pair *h, size_t *nh, const char *n
     p->order = (int)(*nh)++;
 }
 
+static int same_name(const pair *a, const pair *b) {
+    return a->nlen == b->nlen && memcmp(a->name, b->name, a->nlen) == 0;
+}
+
+/* From sorted pairs, push "name:v1,v2\n..." then "name;name2;...". */
+static void push_header_block(lua_State *L, const pair *h, size_t nh) {
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (size_t i = 0; i < nh; i++) {
+        if (i > 0 && same_name(&h[i], &h[i - 1])) {
+            luaL_addchar(&b, ','); /* repeated header: values joined in order */
+        } else {
+            if (i > 0) luaL_addchar(&b, '\n');
+            luaL_addlstring(&b, h[i].name, h[i].nlen);
+            luaL_addchar(&b, ':');
+        }
+        luaL_addlstring(&b, h[i].value, h[i].vlen);
+    }
+    luaL_addchar(&b, '\n');
+    luaL_pushresult(&b);
+    luaL_buffinit(L, &b);
+    for (size_t i = 0; i < nh; i++) {
+        if (i > 0 && same_name(&h[i], &h[i - 1])) continue;
+        if (i > 0) luaL_addchar(&b, ';');
+        luaL_addlstring(&b, h[i].name, h[i].nlen);
+    }
+    luaL_pushresult(&b);
+}
+
 /* Push the canonical headers block, then the signed header list. */
 static void push_canonical_headers(lua_State *L, request *r) {
     int t;
     size_t cap, nh = 0;
     pair *h;
-    luaL_Buffer b;
     lua_getfield(L, r->opts, "headers");
     t = lua_absindex(L, -1);
     cap = header_count(L, t) + 5;
@@ -463,27 +525,7 @@ static void push_canonical_headers(lua_State *L, request *r) {
         if (r->content_sha256) add_own(L, r, h, &nh, "x-amz-content-sha256", r->payload);
     }
     qsort(h, nh, sizeof(pair), pair_cmp);
-    luaL_buffinit(L, &b); /* canonical headers */
-    for (size_t i = 0; i < nh; i++) {
-        int dup = i > 0 && h[i].nlen == h[i - 1].nlen && memcmp(h[i].name, h[i - 1].name, h[i].nlen) == 0;
-        if (dup) {
-            luaL_addchar(&b, ',');
-        } else {
-            if (i > 0) luaL_addchar(&b, '\n');
-            luaL_addlstring(&b, h[i].name, h[i].nlen);
-            luaL_addchar(&b, ':');
-        }
-        luaL_addlstring(&b, h[i].value, h[i].vlen);
-    }
-    luaL_addchar(&b, '\n');
-    luaL_pushresult(&b);
-    luaL_buffinit(L, &b); /* signed headers */
-    for (size_t i = 0; i < nh; i++) {
-        if (i > 0 && h[i].nlen == h[i - 1].nlen && memcmp(h[i].name, h[i - 1].name, h[i].nlen) == 0) continue;
-        if (i > 0) luaL_addchar(&b, ';');
-        luaL_addlstring(&b, h[i].name, h[i].nlen);
-    }
-    luaL_pushresult(&b);
+    push_header_block(L, h, nh);
     lua_remove(L, -3); /* h */
     lua_remove(L, -3); /* headers option */
 }
@@ -527,13 +569,37 @@ static void set_date(lua_State *L, request *r) {
     r->day[8] = '\0';
 }
 
+/* Register opts[key] as a secret, once per value: a signer called in a loop
+ * must not re-derive its encoded forms every time. */
+static void add_secret(lua_State *L, const char *key) {
+    static const char seen_key = 0; /* registry key: set of registered values */
+    size_t n;
+    const char *s;
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &seen_key) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &seen_key);
+    }
+    lua_getfield(L, 1, key);
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, -3) == LUA_TNIL) {
+        s = lua_tolstring(L, -2, &n);
+        rr_secret_add(L, s, n);
+        lua_pushvalue(L, -2);
+        lua_pushboolean(L, 1);
+        lua_rawset(L, -5);
+    }
+    lua_pop(L, 3);
+}
+
 /* Read and check the options at index 1; leaves [opts, anchor] on the stack. */
 static void read_request(lua_State *L, request *r, int query) {
     const char *url;
     memset(r, 0, sizeof *r);
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
-    lua_newtable(L);
+    lua_createtable(L, 32, 0);
     r->opts = 1;
     r->anchor = 2;
     r->method = req_string(L, r, "method");
@@ -544,8 +610,8 @@ static void read_request(lua_State *L, request *r, int query) {
     r->secret_key = req_string(L, r, "secret_key");
     r->token = rr_optfield_string(L, 1, "session_token", NULL);
     if (r->token != NULL && r->token[0] == '\0') r->token = NULL;
-    rr_secret_add(L, r->secret_key, strlen(r->secret_key));
-    if (r->token) rr_secret_add(L, r->token, strlen(r->token));
+    add_secret(L, "secret_key");
+    if (r->token) add_secret(L, "session_token");
     r->s3 = strcmp(r->service, "s3") == 0;
     r->normalize = rr_optfield_boolean(L, 1, "normalize_path", !r->s3);
     r->double_encode = rr_optfield_boolean(L, 1, "double_encode", !r->s3);
@@ -599,19 +665,53 @@ static void push_string_to_sign(lua_State *L, const request *r, const char *creq
                     r->service, hex);
 }
 
-static void signature(const request *r, const char *sts, size_t n, char out[65]) {
-    unsigned char k[32];
+/* The signing key depends only on the secret, the day, the region and the
+ * service, so the last one is kept (as the AWS SDKs' signing-key caches do):
+ * a run signs many requests with one key. */
+typedef struct {
+    char secret[128], day[9], region[64], service[64];
+    unsigned char key[32];
+    int valid;
+} key_cache;
+
+static int cache_hit(const key_cache *c, const request *r) {
+    return c->valid && strcmp(c->secret, r->secret_key) == 0 && strcmp(c->day, r->day) == 0 &&
+           strcmp(c->region, r->region) == 0 && strcmp(c->service, r->service) == 0;
+}
+
+static void signing_key(EVP_MD_CTX *ctx, const request *r, unsigned char k[32]) {
+    static _Thread_local key_cache cache;
     size_t slen = strlen(r->secret_key);
     char key[4 + 256];
+    if (cache_hit(&cache, r)) {
+        memcpy(k, cache.key, 32);
+        return;
+    }
     if (slen > 256) slen = 256; /* AWS secret keys are 40 characters */
     memcpy(key, "AWS4", 4);
     memcpy(key + 4, r->secret_key, slen);
-    hmac(key, 4 + slen, r->date, 8, k);
+    hmac(ctx, key, 4 + slen, r->day, 8, k);
     OPENSSL_cleanse(key, sizeof key);
-    hmac(k, 32, r->region, strlen(r->region), k);
-    hmac(k, 32, r->service, strlen(r->service), k);
-    hmac(k, 32, "aws4_request", 12, k);
-    hmac(k, 32, sts, n, k);
+    hmac(ctx, k, 32, r->region, strlen(r->region), k);
+    hmac(ctx, k, 32, r->service, strlen(r->service), k);
+    hmac(ctx, k, 32, "aws4_request", 12, k);
+    OPENSSL_cleanse(&cache, sizeof cache);
+    if (strlen(r->secret_key) < sizeof cache.secret && strlen(r->region) < sizeof cache.region &&
+        strlen(r->service) < sizeof cache.service) {
+        strcpy(cache.secret, r->secret_key);
+        strcpy(cache.day, r->day);
+        strcpy(cache.region, r->region);
+        strcpy(cache.service, r->service);
+        memcpy(cache.key, k, 32);
+        cache.valid = 1;
+    }
+}
+
+static void signature(const request *r, const char *sts, size_t n, char out[65]) {
+    unsigned char k[32];
+    EVP_MD_CTX *ctx = digest_ctx();
+    signing_key(ctx, r, k);
+    hmac(ctx, k, 32, sts, n, k);
     to_hex(k, 32, out);
 }
 

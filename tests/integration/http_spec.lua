@@ -85,7 +85,8 @@ describe("http against the echo server", function()
   end)
 
   it("GET sends the headers and returns status, headers and body", function()
-    local r = assert(http.request{ url = server.url .. "/echo/a?b=1", headers = { ["X-One"] = "1", Accept = "text/plain" } })
+    local r = assert(http.request{ url = server.url .. "/echo/a?b=1",
+                                   headers = { ["X-One"] = "1", Accept = "text/plain" } })
     eq(r.status, 200)
     eq(r.headers["content-type"], "text/plain")
     local f = fields(r.body)
@@ -93,6 +94,7 @@ describe("http against the echo server", function()
     eq(f.path, "/echo/a?b=1")
     eq(f.header["x-one"], "1")
     eq(f.header.accept, "text/plain")
+    ok(f.header["user-agent"]:find("^relrun/%d"), "default user agent " .. f.header["user-agent"])
     ok(#r.header_list >= 2, "header_list")
   end)
 
@@ -110,6 +112,8 @@ describe("http against the echo server", function()
     f = fields(r.body)
     eq(f.method, "POST")
     eq(f.header["content-type"], "application/json")
+    r = assert(http.request{ url = server.url .. "/echo", headers = { ["User-Agent"] = "mine/1" } })
+    eq(fields(r.body).header["user-agent"], "mine/1")
     eq(f.body_size, "2")
   end)
 
@@ -138,10 +142,28 @@ describe("http against the echo server", function()
     eq(f.body_sha256, sha256_file(big))
     eq(f.header["content-length"], "52428800")
     -- the same program doing a tiny request: the upload may add a few buffers, not the file
-    local _, base = child("local http = require 'relrun.http'\nassert(http.request{ url = '" .. server.url .. "/echo' })")
+    local _, base = child("local http = require 'relrun.http'\n"
+      .. "assert(http.request{ url = '" .. server.url .. "/echo' })")
     local peak = tonumber((read(rss) or ""):match("(%d+)%s*$"))
     ok(peak and base, "peak RSS measured")
     ok(peak - base < 16 * 1024, string.format("upload peak RSS %d KiB vs %d KiB for a tiny request", peak, base))
+  end)
+
+  it("sends a byte range of a file (offset, length)", function()
+    local file = tmp(".bin")
+    write(file, pattern(100000))
+    local r = assert(http.request{ method = "PUT", url = server.url .. "/echo",
+                                   body = { file = file, offset = 1000, length = 5000 } })
+    local part = tmp(".part")
+    write(part, pattern(100000):sub(1001, 6000))
+    eq(fields(r.body).body_size, "5000")
+    eq(fields(r.body).body_sha256, sha256_file(part))
+    r = assert(http.request{ method = "PUT", url = server.url .. "/echo", body = { file = file, offset = 99000 } })
+    eq(fields(r.body).body_size, "1000", "to the end")
+    local _, msg, code = http.request{ method = "PUT", url = server.url .. "/echo",
+                                       body = { file = file, offset = 99000, length = 2000 } }
+    eq(code, "EINVAL")
+    contains(msg, "not inside the file")
   end)
 
   it("sends multipart fields and streamed file parts", function()
@@ -150,7 +172,8 @@ describe("http against the echo server", function()
     local r = assert(http.request{ method = "POST", url = server.url .. "/multipart", body = { multipart = {
       { name = ":action", value = "file_upload" },
       { name = "sha256_digest", value = "abc" },
-      { name = "content", file = file, filename = "pkg-1.0-py3-none-any.whl", content_type = "application/octet-stream" },
+      { name = "content", file = file, filename = "pkg-1.0-py3-none-any.whl",
+        content_type = "application/octet-stream" },
     } } })
     eq(r.status, 200)
     contains(r.body, "field=:action=file_upload\n")
@@ -232,7 +255,8 @@ describe("http against the echo server", function()
   it("sends credentials over http to loopback hosts", function()
     local r = assert(http.request{ url = server.url .. "/echo", headers = { Authorization = "Bearer t" } })
     eq(fields(r.body).header.authorization, "Bearer t")
-    r = assert(http.request{ url = "http://localhost:" .. server.port .. "/echo", headers = { ["X-Amz-Security-Token"] = "t" } })
+    r = assert(http.request{ url = "http://localhost:" .. server.port .. "/echo",
+                             headers = { ["X-Amz-Security-Token"] = "t" } })
     eq(r.status, 200)
   end)
 
@@ -261,6 +285,7 @@ describe("http against the echo server", function()
     contains(msg, "cannot read /nonexistent/f")
     r, msg, code = http.request{ method = "POST", url = server.url .. "/multipart",
       body = { multipart = { { name = "content", file = "/nonexistent/g" } } } }
+    eq(r, nil)
     eq(code, "ENOENT")
     contains(msg, "/nonexistent/g")
   end)
@@ -282,6 +307,141 @@ describe("http against the echo server", function()
     contains(out, "http < Set-Cookie: ***")
     contains(out, "http < X-Multi: a")
     ok(not out:find(secret, 1, true), "secret in trace output:\n" .. out)
+  end)
+
+  it("goes through the proxies the environment names, curl's way", function()
+    local script = [[
+      local http = require "relrun.http"
+      local r, msg, code = http.request{ url = arg[1], connect_timeout = 5 }
+      print(r and ("status=" .. r.status .. "\n" .. r.body) or ("code=" .. code .. "\nmsg=" .. msg))
+    ]]
+    local path = tmp(".lua")
+    write(path, script)
+    local function run(env, url)
+      return fields(sh(string.format("env -u http_proxy -u https_proxy -u HTTPS_PROXY -u all_proxy -u ALL_PROXY "
+        .. "-u no_proxy -u NO_PROXY %s %s %s %s 2>&1", env, RELRUN, path, url)))
+    end
+    local proxy = "http://127.0.0.1:" .. server.port
+    local f = run("http_proxy=" .. proxy, "http://example.invalid/echo/via")
+    eq(f.status, "200")
+    eq(f.path, "http://example.invalid/echo/via", "the proxy got the absolute url")
+    -- upper-case HTTPS_PROXY is honoured for https (only HTTP_PROXY is not, see httpoxy)
+    f = run("HTTPS_PROXY=" .. proxy, "https://example.invalid/x")
+    ok(f.code and f.code:match("^CURLE_"), "the proxy refused the tunnel")
+    f = run("http_proxy=" .. proxy .. " no_proxy=example.invalid", "http://example.invalid/echo/direct")
+    ok(f.code and f.code:match("^CURLE_"), "no_proxy: a direct attempt to a host that does not exist")
+    local seen = assert(http.request{ url = server.url .. "/proxied" }).body
+    contains(seen, "proxied=GET http://example.invalid/echo/via\n")
+    contains(seen, "proxied=CONNECT example.invalid:443\n")
+    ok(not seen:find("direct", 1, true), "no_proxy was ignored")
+  end)
+
+  it("Ctrl-C aborts a transfer in progress and exits 130", function()
+    local path = tmp(".lua")
+    write(path, "local http = require 'relrun.http'\n"
+      .. "print(http.request{ url = '" .. server.url .. "/slow/20' })\nprint('not interrupted')\n")
+    -- the signal may come before or during the request: both must end in 130
+    local out = sh(string.format(
+      "%s %s > %s.out 2>&1 & pid=$!; sleep 1; kill -INT $pid; wait $pid; echo rc=$?; cat %s.out",
+      RELRUN, path, path, path))
+    os.remove(path .. ".out")
+    contains(out, "rc=130")
+    ok(not out:find("not interrupted", 1, true), out)
+  end)
+
+  it("verifies TLS, with the CA bundle from AWS_CA_BUNDLE, SSL_CERT_FILE or CURL_CA_BUNDLE", function()
+    local cert, key = tmp(".pem"), tmp(".key")
+    sh(string.format("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+      .. "-addext subjectAltName=IP:127.0.0.1 -keyout %s -out %s 2>&1", key, cert))
+    local tls = peer.start{ argv = { "python3", "tests/fakes/http_echo.py", "--port-file", peer.PORT_FILE,
+                                     "--cert", cert, "--key", key } }
+    local path = tmp(".lua")
+    write(path, [[
+      local http = require "relrun.http"
+      local r, msg, code = http.request{ url = arg[1], headers = { Authorization = "Bearer x" } }
+      print(r and ("status=" .. r.status) or ("code=" .. code .. "\nmsg=" .. msg))
+    ]])
+    local url = "https://127.0.0.1:" .. tls.port .. "/echo"
+    local function run(env, target)
+      return fields(sh(string.format("env -u AWS_CA_BUNDLE -u SSL_CERT_FILE -u CURL_CA_BUNDLE %s %s %s %s 2>&1",
+        env, RELRUN, path, target or url)))
+    end
+    local untrusted = run("")
+    eq(untrusted.code, "CURLE_PEER_FAILED_VERIFICATION", untrusted.msg)
+    contains(untrusted.msg, "GET " .. url .. ": ")
+    for _, var in ipairs{ "AWS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE" } do
+      eq(run(var .. "=" .. cert).status, "200", var)
+    end
+    eq(run("AWS_CA_BUNDLE=" .. cert .. " SSL_CERT_FILE=/nonexistent").status, "200", "AWS_CA_BUNDLE first")
+    local wrong_name = run("AWS_CA_BUNDLE=" .. cert, "https://localhost:" .. tls.port .. "/echo")
+    eq(wrong_name.code, "CURLE_PEER_FAILED_VERIFICATION", "the certificate names 127.0.0.1, not localhost")
+    tls:stop()
+  end)
+
+  describe("request_many", function()
+    it("sends file ranges in parallel and answers in the list's order", function()
+      local file = tmp(".bin")
+      local data = pattern(5 * 262144 + 11)
+      write(file, data)
+      local reqs, want = {}, {}
+      for i = 0, 5 do
+        local len = math.min(262144, #data - i * 262144)
+        reqs[#reqs + 1] = { method = "PUT", url = server.url .. "/echo/part" .. (i + 1),
+                            body = { file = file, offset = i * 262144, length = len } }
+        local p = tmp(".part")
+        write(p, data:sub(i * 262144 + 1, i * 262144 + len))
+        want[#want + 1] = sha256_file(p)
+      end
+      reqs[#reqs + 1] = { url = "http://127.0.0.1:1/refused" }
+      reqs[#reqs + 1] = { url = "http://example.invalid/", headers = { Authorization = "x" } }
+      local results = http.request_many(reqs, { parallel = 3 })
+      eq(#results, 8)
+      for i = 1, 6 do
+        local f = fields(results[i].body)
+        eq(f.path, "/echo/part" .. i)
+        eq(f.body_sha256, want[i], "part " .. i)
+      end
+      eq(results[7].code, "CURLE_COULDNT_CONNECT")
+      contains(results[7].error, "GET http://127.0.0.1:1/refused: ")
+      eq(results[8].code, "INSECURE")
+    end)
+
+    it("runs transfers at the same time, and keeps connections between calls", function()
+      local reqs = {}
+      for i = 1, 4 do reqs[i] = { url = server.url .. "/slow/0.5" } end
+      local first = http.request_many(reqs, { parallel = 4 })
+      local conns, n = {}, 0
+      for i = 1, 4 do
+        eq(first[i].status, 200)
+        conns[fields(first[i].body).conn] = true
+      end
+      for _ in pairs(conns) do n = n + 1 end
+      -- one after the other, they would have shared one kept-alive connection
+      eq(n, 4, "connections used by four slow requests at once")
+      local before = tonumber(fields(assert(http.request{ url = server.url .. "/connections" }).body).connections)
+      reqs = {}
+      for i = 1, 4 do reqs[i] = { url = server.url .. "/echo/" .. i } end
+      for _, r in ipairs(http.request_many(reqs, { parallel = 4 })) do eq(r.status, 200) end
+      local after = tonumber(fields(assert(http.request{ url = server.url .. "/connections" }).body).connections)
+      eq(after, before, "the second batch reused the first batch's connections")
+    end)
+
+    it("re-raises an on_progress error after stopping every transfer", function()
+      local reqs = {}
+      for i = 1, 4 do reqs[i] = { url = server.url .. "/bytes/5000000" } end
+      reqs[2].on_progress = function(_, _, now) if now > 0 then error("part 2 stops") end end
+      local good, err = pcall(http.request_many, reqs, { parallel = 4 })
+      eq(good, false)
+      contains(tostring(err), "part 2 stops")
+      local again = http.request_many({ { url = server.url .. "/echo" } })
+      eq(again[1].status, 200, "the handles work afterwards")
+    end)
+
+    it("refuses bad arguments", function()
+      raises(function() http.request_many({}, { parallel = 17 }) end, "parallel")
+      raises(function() http.request_many({ { method = "GET" } }) end, "url is required")
+      eq(http.request_many({}), {})
+    end)
   end)
 
   it("stops the server", function()

@@ -44,7 +44,8 @@ describe("request refuses", function()
     return msg
   end
   it("credentials over plain http to a host that is not loopback", function()
-    local msg = refused{ url = "http://example.invalid/x?X-Amz-Credential=AKID", headers = { Authorization = "AWS4 x" } }
+    local msg = refused{ url = "http://example.invalid/x?X-Amz-Credential=AKID",
+                         headers = { Authorization = "AWS4 x" } }
     contains(msg, "GET http://example.invalid/x?X-Amz-Credential=***: refusing")
     refused{ method = "PUT", url = "http://example.invalid/", headers = { ["x-amz-security-token"] = "t" } }
     refused{ url = "http://user:pass@example.invalid/" }
@@ -54,7 +55,8 @@ describe("request refuses", function()
   it("nothing else: https, or http without credentials, go ahead", function()
     local _, _, code = http.request{ url = "http://example.invalid/", connect_timeout = 2 }
     ok(code ~= "INSECURE", "plain http without credentials")
-    _, _, code = http.request{ url = "https://example.invalid/", headers = { Authorization = "x" }, connect_timeout = 2 }
+    _, _, code = http.request{ url = "https://example.invalid/", headers = { Authorization = "x" },
+                               connect_timeout = 2 }
     ok(code ~= "INSECURE", "https")
   end)
 end)
@@ -65,13 +67,15 @@ describe("request errors", function()
     eq(r, nil)
     eq(code, "CURLE_URL_MALFORMAT", msg)
     r, msg, code = http.request{ url = "ftp://127.0.0.1/x" }
+    eq(r, nil)
     eq(code, "CURLE_UNSUPPORTED_PROTOCOL", msg)
   end)
   it("misuse raises", function()
     raises(function() http.request() end)
     raises(function() http.request{} end, "url is required")
     raises(function() http.request{ url = "http://127.0.0.1:1/", method = "get" } end, "upper%-case")
-    raises(function() http.request{ url = "http://127.0.0.1:1/", headers = { X = "a\r\nInjected: 1" } } end, "line break")
+    raises(function() http.request{ url = "http://127.0.0.1:1/", headers = { X = "a\r\nInjected: 1" } } end,
+      "line break")
     raises(function() http.request{ url = "http://127.0.0.1:1/", body = 42 } end, "body must be")
     raises(function() http.request{ url = "http://127.0.0.1:1/", on_progress = "no" } end)
     raises(function() http.request{ url = "http://127.0.0.1:1/", timeout = -1 } end, "negative")

@@ -44,6 +44,10 @@ describe("sign", function()
     contains(sigv4.canonical_request(req{ url = "http://127.0.0.1:5000/x" }), "\nhost:127.0.0.1:5000\n")
     contains(sigv4.canonical_request(req{ url = "https://Example.com:443/x" }), "\nhost:example.com\n")
     contains(sigv4.canonical_request(req{ url = "https://user:pw@example.com/x" }), "\nhost:example.com\n")
+    contains(sigv4.canonical_request(req{ url = "http://[::1]:8080/x" }), "\nhost:[::1]:8080\n")
+    contains(sigv4.canonical_request(req{ url = "https://[::1]:443/x" }), "\nhost:[::1]\n")
+    contains(sigv4.canonical_request(req{ url = "https://h/x", headers = { Host = "other:1" } }), "\nhost:other:1\n",
+      "a given Host header is signed as given")
   end)
 
   it("replaces a stale x-amz-date or authorization header instead of signing it", function()
@@ -118,14 +122,16 @@ end)
 
 -- botocore, signing the same requests at the same time, must agree.
 local CASES = {
-  { method = "POST", url = "https://codeartifact.us-east-1.amazonaws.com/v1/authorization-token?domain=d&domain-owner=111122223333&duration=900",
+  { method = "POST", url = "https://codeartifact.us-east-1.amazonaws.com/v1/authorization-token"
+      .. "?domain=d&domain-owner=111122223333&duration=900",
     service = "codeartifact", headers = { ["Content-Type"] = "application/json" }, body = "" },
   { method = "POST", url = "https://sts.us-east-1.amazonaws.com/", service = "sts", token = "FQoGZXIvYXdzE//token+/=",
     headers = { ["Content-Type"] = "application/x-www-form-urlencoded; charset=utf-8" },
     body = "Action=GetCallerIdentity&Version=2011-06-15" },
   { method = "GET", url = "https://iam.amazonaws.com/?Action=GetRole&RoleName=release%2Brole&Version=2010-05-08",
     service = "iam" },
-  { method = "GET", url = "https://codeartifact.us-east-1.amazonaws.com/v1/package/versions?package=my%20pkg&format=pypi&namespace=",
+  { method = "GET", url = "https://codeartifact.us-east-1.amazonaws.com/v1/package/versions"
+      .. "?package=my%20pkg&format=pypi&namespace=",
     service = "codeartifact" },
   { method = "PUT", url = "https://bucket.s3.us-east-1.amazonaws.com/dist/a%20b/c%2Bd~.whl", service = "s3",
     body = "wheel bytes", headers = { ["Content-Type"] = "application/octet-stream" } },

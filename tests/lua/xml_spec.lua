@@ -42,7 +42,9 @@ local S3_LIST = [[<?xml version="1.0" encoding="UTF-8"?>
 </ListBucketResult>]]
 
 local S3_ERROR = [[<?xml version="1.0" encoding="UTF-8"?>
-<Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match the signature you provided.</Message><AWSAccessKeyId>AKIAIOSFODNN7EXAMPLE</AWSAccessKeyId><StringToSign>AWS4-HMAC-SHA256
+<Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match
+ the signature you provided.</Message>
+<AWSAccessKeyId>AKIAIOSFODNN7EXAMPLE</AWSAccessKeyId><StringToSign>AWS4-HMAC-SHA256
 20261124T060000Z</StringToSign><RequestId>4442587FB7D0A2F9</RequestId><HostId>ZsSd3Lx+Pj7xA==</HostId></Error>]]
 
 local IAM_GET_ROLE = [[<GetRoleResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">
@@ -56,7 +58,8 @@ local IAM_GET_ROLE = [[<GetRoleResponse xmlns="https://iam.amazonaws.com/doc/201
       <RoleName>release</RoleName>
       <Arn>arn:aws:iam::111122223333:role/release</Arn>
       <CreateDate>2026-01-01T00:00:00Z</CreateDate>
-      <Tags><member><Key>team</Key><Value>platform</Value></member><member><Key>env</Key><Value>prod</Value></member></Tags>
+      <Tags><member><Key>team</Key><Value>platform</Value></member>
+        <member><Key>env</Key><Value>prod</Value></member></Tags>
     </Role>
   </GetRoleResult>
   <ResponseMetadata><RequestId>df37e965-9967-11e1-a4c3-270EXAMPLE04</RequestId></ResponseMetadata>
@@ -107,7 +110,8 @@ describe("decode", function()
   end)
 
   it("keeps local names, namespace declarations and attributes", function()
-    local doc = assert(xml.decode('<s3:Root xmlns:s3="urn:s3" xmlns="urn:d" a="1"><s3:Key k="&lt;v&gt;">x<![CDATA[<y>]]>z</s3:Key>t</s3:Root>'))
+    local doc = assert(xml.decode('<s3:Root xmlns:s3="urn:s3" xmlns="urn:d" a="1">'
+      .. '<s3:Key k="&lt;v&gt;">x<![CDATA[<y>]]>z</s3:Key>t</s3:Root>'))
     eq(doc.name, "Root")
     eq(doc.attrs, { ["xmlns:s3"] = "urn:s3", xmlns = "urn:d", a = "1" })
     eq(doc.children[1].name, "Key")
@@ -166,7 +170,8 @@ describe("agrees with Python's ElementTree", function()
     if not io.popen("python3 -c 'print(1)' 2>/dev/null"):read("a"):find("1") then skip("no python3") end
     local parts = { "<R>" }
     for i = 1, 200 do
-      parts[#parts + 1] = string.format('<Item n="%d"><Key>k%d &amp; &#x263A;</Key><V>%s</V></Item>', i, i, string.rep("v", i % 7))
+      parts[#parts + 1] = string.format('<Item n="%d"><Key>k%d &amp; &#x263A;</Key><V>%s</V></Item>',
+        i, i, string.rep("v", i % 7))
     end
     parts[#parts + 1] = "</R>"
     local doc = table.concat(parts)
