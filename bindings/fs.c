@@ -179,16 +179,17 @@ static int atomic_replace(lua_State *L, const char *path, int has_mode, mode_t m
     struct stat st;
     const char *what = "write";
     char *tmp;
-    int err, dirfd;
+    int err, dirfd, existed = stat(path, &st) == 0;
     guard *g;
 
-    if (!has_mode) {
-        if (stat(path, &st) == 0) mode = st.st_mode & 07777;
-        else mode = 0666 & ~current_umask();
-    }
+    if (!has_mode) mode = existed ? (st.st_mode & 07777) : (0666 & ~current_umask());
     push_dirname(L, path, plen);
     lua_pushliteral(L, "/.");
     push_basename(L, path, plen);
+    if (lua_rawlen(L, -1) > 200) {           /* the temp name must fit NAME_MAX too */
+        lua_pushlstring(L, lua_tostring(L, -1), 200);
+        lua_remove(L, -2);
+    }
     lua_pushliteral(L, ".relrun-XXXXXX");
     lua_concat(L, 4);                                /* [.., template] */
     /* mkostemp edits its template: give it a buffer of our own, never a
@@ -199,6 +200,9 @@ static int atomic_replace(lua_State *L, const char *path, int has_mode, mode_t m
     g = guard_new(L);                                /* [.., template, tmp, guard] */
     g->fd = mkostemp(tmp, O_CLOEXEC);
     if (g->fd < 0) return fail_errno(L, "write", path, errno);
+    /* The replacement keeps the old file's owner where we may set it (root
+     * editing someone's file); a refusal is not a reason to fail the write. */
+    if (existed && fchown(g->fd, st.st_uid, st.st_gid) != 0) {}
     if (fchmod(g->fd, mode) != 0 || fill(L, g->fd, ud, &what) != 0 || fsync(g->fd) != 0)
         goto fail;
     err = close(g->fd);
@@ -320,7 +324,11 @@ static const char *type_name(mode_t m) {
 }
 
 static void push_stat(lua_State *L, const struct stat *st) {
-    lua_createtable(L, 0, 4);
+    lua_createtable(L, 0, 6);
+    lua_pushinteger(L, (lua_Integer)st->st_uid);
+    lua_setfield(L, -2, "uid");
+    lua_pushinteger(L, (lua_Integer)st->st_gid);
+    lua_setfield(L, -2, "gid");
     lua_pushstring(L, type_name(st->st_mode));
     lua_setfield(L, -2, "type");
     lua_pushinteger(L, (lua_Integer)st->st_size);

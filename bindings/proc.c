@@ -41,7 +41,11 @@ extern char **environ;
 /* user values of a process handle */
 enum { UV_OUT_CB = 1, UV_ERR_CB, UV_STDIN, UV_RESULT, UV_COUNT = UV_RESULT };
 
-enum { M_INHERIT, M_NULL, M_CAPTURE, M_LINES, M_FILE };
+/* How a stream is connected. M_FORWARD ("inherit") pipes the child's output
+ * through relrun's own stdout/stderr with registered secrets masked;
+ * M_DIRECT hands the child our fd itself (a terminal stays a terminal, but
+ * nothing can be masked). M_INHERIT is stdin's "not given". */
+enum { M_INHERIT, M_NULL, M_CAPTURE, M_LINES, M_FILE, M_FORWARD, M_DIRECT };
 
 typedef struct {
     char *data;
@@ -53,12 +57,14 @@ typedef struct {
     int child_fd;    /* child's write end until the spawn, then -1 */
     int mode;
     growbuf buf;     /* captured bytes, or the unfinished line */
+    FILE *to;        /* M_FORWARD: relrun's stdout or stderr */
 } stream;
 
 typedef struct {
     pid_t pid;       /* 0 before the spawn */
     int pidfd;       /* readable once the child exits; -1 if unavailable */
     int reaped, status;
+    int lost;        /* reaped by someone else (SIGCHLD ignored): no status */
     int closed;
     int timed_out;
     int in_fd, in_child_fd;
@@ -125,7 +131,7 @@ static int try_reap(process *p) {
         if (r == p->pid) break;
         if (r < 0 && errno == EINTR) continue;
         if (r == 0) return 0;
-        p->status = 0;    /* ECHILD: someone else reaped it; nothing to wait for */
+        p->lost = 1;      /* ECHILD: nothing left to wait for */
         break;
     }
     p->reaped = 1;
@@ -136,7 +142,9 @@ static int try_reap(process *p) {
 static void kill_and_reap(process *p) {
     if (p->pid <= 0 || p->reaped) return;
     kill(p->pid, SIGKILL);
-    while (waitpid(p->pid, &p->status, 0) < 0 && errno == EINTR) {}
+    while (waitpid(p->pid, &p->status, 0) < 0) {
+        if (errno != EINTR) { p->lost = 1; break; }
+    }
     p->reaped = 1;
     close_fd(&p->pidfd);
 }
@@ -170,6 +178,8 @@ static process *new_process(lua_State *L) {
     memset(p, 0, sizeof *p);
     p->pidfd = p->in_fd = p->in_child_fd = -1;
     p->out.fd = p->out.child_fd = p->err.fd = p->err.child_fd = -1;
+    p->out.to = stdout;
+    p->err.to = stderr;
     luaL_setmetatable(L, PROCESS_T);
     return p;
 }
@@ -317,11 +327,12 @@ static int stream_mode(lua_State *L, int h, const char *key, int uv) {
     } else if (t == LUA_TSTRING) {
         const char *s = lua_tostring(L, -1);
         if (strcmp(s, "capture") == 0) mode = M_CAPTURE;
-        else if (strcmp(s, "inherit") == 0) mode = M_INHERIT;
+        else if (strcmp(s, "inherit") == 0) mode = M_FORWARD;
+        else if (strcmp(s, "direct") == 0) mode = M_DIRECT;
         else if (strcmp(s, "null") == 0) mode = M_NULL;
     }
     if (mode < 0)
-        luaL_error(L, "option '%s' must be \"capture\", \"inherit\", \"null\", a function or {file = path}", key);
+        luaL_error(L, "option '%s' must be \"capture\", \"inherit\", \"direct\", \"null\", a function or {file = path}", key);
     if (mode == M_LINES || mode == M_FILE) lua_setiuservalue(L, h, uv);
     else lua_pop(L, 1);
     return mode;
@@ -371,7 +382,8 @@ static const char *file_option(lua_State *L, int h, int uv, int *append) {
 static int open_stream(lua_State *L, int h, stream *s, int uv, const char **what) {
     int append;
     *what = NULL;
-    if (s->mode == M_CAPTURE || s->mode == M_LINES) return make_pipe(&s->fd, &s->child_fd, 1);
+    if (s->mode == M_CAPTURE || s->mode == M_LINES || s->mode == M_FORWARD)
+        return make_pipe(&s->fd, &s->child_fd, 1);
     if (s->mode != M_FILE) return 0;
     *what = file_option(L, h, uv, &append);
     s->child_fd = open(*what, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0666);
@@ -422,6 +434,9 @@ static int do_spawn(process *p, const char *prog, char **argv, char **envp, cons
     /* Descriptors some library opened without O_CLOEXEC stay with us. */
     if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     if (rc == 0 && cwd != NULL) rc = posix_spawn_file_actions_addchdir_np(&fa, cwd);
+    /* What relrun wrote before must come out before what the child writes. */
+    fflush(stdout);
+    fflush(stderr);
     if (rc == 0) rc = posix_spawn(&p->pid, prog, &fa, &attr, argv, envp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
@@ -468,8 +483,7 @@ static int start(lua_State *L, process **out) {
 
     lua_rawgeti(L, 2, 1);
     name = lua_tostring(L, -1);
-    if (find_program(L, name, child_path(L, 3, envc)) != 0)
-    {
+    if (find_program(L, name, child_path(L, 3, envc)) != 0) {
         release(p);
         return rr_failf(L, "ENOENT", "cannot run %s: not found on PATH", name);
     }
@@ -516,39 +530,62 @@ static void call_line(lua_State *L, waitctx *w, int cb, const char *s, size_t n)
     }
 }
 
-/* Hand each complete line (without its "\n") to the callback; keep the rest. */
+/* One line to its sink: the callback, or relrun's own stream through the
+ * secret mask (then `newline` says whether the child wrote a "\n"). */
+static void emit(lua_State *L, waitctx *w, stream *s, int cb, const char *p, size_t n, int newline) {
+    if (s->mode == M_LINES) {
+        call_line(L, w, cb, p, n);
+        return;
+    }
+    rr_mask_write(L, s->to, p, n);
+    if (newline) fputc('\n', s->to);
+    fflush(s->to);
+}
+
+/* Forward an unfinished line now (the child is quiet, or the line is long):
+ * a prompt without "\n" must show. */
+static void flush_partial(lua_State *L, waitctx *w, stream *s) {
+    if (s->mode != M_FORWARD || s->buf.len == 0) return;
+    emit(L, w, s, 0, s->buf.data, s->buf.len, 0);
+    s->buf.len = 0;
+}
+
+/* Hand each complete line (without its "\n") to the sink; keep the rest. */
 static void feed_lines(lua_State *L, waitctx *w, stream *s, int cb, const char *data, size_t n, int eof) {
     size_t start = 0;
     for (size_t i = 0; i < n; i++) {
         if (data[i] != '\n') continue;
         if (s->buf.len > 0) {
             if (buf_add(&s->buf, data + start, i - start) != 0) { w->nomem = 1; return; }
-            call_line(L, w, cb, s->buf.data, s->buf.len);
+            emit(L, w, s, cb, s->buf.data, s->buf.len, 1);
             s->buf.len = 0;
         } else {
-            call_line(L, w, cb, data + start, i - start);
+            emit(L, w, s, cb, data + start, i - start, 1);
         }
         start = i + 1;
     }
     if (buf_add(&s->buf, data + start, n - start) != 0) { w->nomem = 1; return; }
     if (eof && s->buf.len > 0) {
-        call_line(L, w, cb, s->buf.data, s->buf.len);
+        emit(L, w, s, cb, s->buf.data, s->buf.len, 0);
         s->buf.len = 0;
     }
+    if (s->buf.len > CHUNK) flush_partial(L, w, s);
 }
 
+/* Read what is there, but at most 16 chunks: a child writing as fast as we
+ * read must not keep us from the timeout, Ctrl-C and the other pipe. */
 static void drain(lua_State *L, waitctx *w, stream *s, int cb) {
     char chunk[CHUNK];
-    for (;;) {
+    for (int k = 0; k < 16; k++) {
         ssize_t r = read(s->fd, chunk, sizeof chunk);
         if (r < 0 && errno == EINTR) continue;
         if (r < 0 && errno == EAGAIN) return;
         if (r <= 0) {               /* EOF (or a read error: treat as the end) */
-            if (s->mode == M_LINES) feed_lines(L, w, s, cb, "", 0, 1);
+            if (s->mode != M_CAPTURE) feed_lines(L, w, s, cb, "", 0, 1);
             close_fd(&s->fd);
             return;
         }
-        if (s->mode == M_LINES) feed_lines(L, w, s, cb, chunk, (size_t)r, 0);
+        if (s->mode != M_CAPTURE) feed_lines(L, w, s, cb, chunk, (size_t)r, 0);
         else if (buf_add(&s->buf, chunk, (size_t)r) != 0) w->nomem = 1;
         if (w->nomem) return;
     }
@@ -578,6 +615,39 @@ static void feed_stdin(process *p, waitctx *w) {
 
 enum { W_DONE, W_TIMEOUT, W_INTERRUPTED };
 
+/* One poll over the pipes and the pidfd, at most `ms`, then the I/O that is ready. */
+static void poll_once(lua_State *L, process *p, waitctx *w, int ms) {
+    struct pollfd fds[4];
+    stream *which[4];
+    int n = 0, r;
+    if (p->in_fd >= 0) { fds[n].fd = p->in_fd; fds[n].events = POLLOUT; which[n++] = NULL; }
+    if (p->out.fd >= 0) { fds[n].fd = p->out.fd; fds[n].events = POLLIN; which[n++] = &p->out; }
+    if (p->err.fd >= 0) { fds[n].fd = p->err.fd; fds[n].events = POLLIN; which[n++] = &p->err; }
+    if (!p->reaped && p->pidfd >= 0) { fds[n].fd = p->pidfd; fds[n].events = POLLIN; which[n++] = NULL; }
+    if (!p->reaped && p->pidfd < 0 && ms > 10) ms = 10;     /* no pidfd: look often */
+    r = poll(fds, (nfds_t)n, ms);
+    if (r < 0) return;                                       /* EINTR: the caller looks at the flag */
+    if (r == 0) {                                            /* quiet: show pending prompts */
+        flush_partial(L, w, &p->out);
+        flush_partial(L, w, &p->err);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        if (fds[i].revents == 0) continue;
+        if (which[i] != NULL) drain(L, w, which[i], which[i] == &p->out ? w->out_cb : w->err_cb);
+        else if (i == 0 && p->in_fd >= 0 && fds[i].fd == p->in_fd) feed_stdin(p, w);
+    }
+}
+
+/* Milliseconds until `when` (0: never), at most TICK_MS, at least 0. */
+static int ms_until(double when) {
+    double left;
+    if (when <= 0) return TICK_MS;
+    left = (when - now()) * 1000;
+    if (left < 0) return 0;
+    return left < TICK_MS ? (int)left + 1 : TICK_MS;
+}
+
 /*
  * Poll until the child is reaped and its pipes are at EOF. With `deadline`
  * (> 0), either return W_TIMEOUT there (spawn's :wait) or, with `kill`, send
@@ -589,10 +659,6 @@ static int wait_loop(lua_State *L, process *p, waitctx *w, double deadline, int 
     int was_interrupted = rr_interrupted();
     double hard = 0;
     for (;;) {
-        struct pollfd fds[4];
-        stream *which[4];
-        int n = 0, ms = TICK_MS;
-        double t;
         if (!was_interrupted && rr_interrupted()) return W_INTERRUPTED;
         if (w->failed || w->nomem) return W_DONE;
         try_reap(p);
@@ -600,39 +666,27 @@ static int wait_loop(lua_State *L, process *p, waitctx *w, double deadline, int 
             close_fd(&p->in_fd);
             return W_DONE;
         }
-        t = now();
-        if (deadline > 0 && t >= deadline && !p->timed_out) {
+        if (deadline > 0 && !p->timed_out && now() >= deadline) {
             if (!kill_on_deadline) return W_TIMEOUT;
             p->timed_out = 1;
             if (!p->reaped) kill(p->pid, SIGTERM);
-            hard = t + KILL_GRACE;
+            hard = now() + KILL_GRACE;
         }
-        if (p->timed_out && t >= hard) {
+        if (p->timed_out && now() >= hard) {
             kill_and_reap(p);
             close_pipes(p);
             return W_DONE;
         }
-        if (p->in_fd >= 0) { fds[n].fd = p->in_fd; fds[n].events = POLLOUT; which[n++] = NULL; }
-        if (p->out.fd >= 0) { fds[n].fd = p->out.fd; fds[n].events = POLLIN; which[n++] = &p->out; }
-        if (p->err.fd >= 0) { fds[n].fd = p->err.fd; fds[n].events = POLLIN; which[n++] = &p->err; }
-        if (!p->reaped && p->pidfd >= 0) { fds[n].fd = p->pidfd; fds[n].events = POLLIN; which[n++] = NULL; }
-        if (!p->reaped && p->pidfd < 0) ms = 10;            /* no pidfd: look often */
-        if (p->timed_out) t = hard - t;
-        else t = deadline > 0 ? deadline - t : 1e9;
-        if (t * 1000 < ms) ms = (int)(t * 1000) + 1;
-        if (poll(fds, (nfds_t)n, ms) < 0) continue;          /* EINTR: look at the flag */
-        for (int i = 0; i < n; i++) {
-            if (fds[i].revents == 0) continue;
-            if (which[i] != NULL) drain(L, w, which[i], which[i] == &p->out ? w->out_cb : w->err_cb);
-            else if (fds[i].fd == p->in_fd) feed_stdin(p, w);
-        }
+        poll_once(L, p, w, ms_until(p->timed_out ? hard : deadline));
     }
 }
 
 /* Push the result table {code, signal, stdout, stderr, timed_out}. */
 static void push_result(lua_State *L, process *p) {
     lua_createtable(L, 0, 5);
-    if (WIFEXITED(p->status)) {
+    if (p->lost) {
+        /* neither code nor signal is known */
+    } else if (WIFEXITED(p->status)) {
         lua_pushinteger(L, WEXITSTATUS(p->status));
         lua_setfield(L, -2, "code");
     } else if (WIFSIGNALED(p->status)) {
@@ -694,7 +748,9 @@ static int finish(lua_State *L, int h, double timeout, int kill_on_deadline) {
 /* ---- the module -------------------------------------------------------- */
 
 static double opt_timeout(lua_State *L) {
-    return rr_optfield_number(L, 1, "timeout", 0);
+    double t = rr_optfield_number(L, 1, "timeout", 0);
+    if (!(t >= 0)) luaL_error(L, "option 'timeout' must be a number of seconds >= 0");
+    return t;
 }
 
 static int proc_run(lua_State *L) {

@@ -44,6 +44,17 @@ describe("read and write", function()
     eq(fs.stat(p("g")).mode, tonumber("640", 8))
   end)
 
+  it("keeps the owner of the file it replaces when it may", function()
+    fs.write(p("f"), "x")
+    local me = fs.stat(p("f"))
+    local r = require("relrun.proc").run{ argv = { "chown", "65534:65534", p("f") } }
+    if r.code ~= 0 then skip("chown needs root: " .. r.stderr) end
+    fs.write(p("f"), "y")
+    eq({ fs.stat(p("f")).uid, fs.stat(p("f")).gid }, { 65534, 65534 })
+    fs.write(p("g"), "new file")
+    eq({ fs.stat(p("g")).uid, fs.stat(p("g")).gid }, { me.uid, me.gid })
+  end)
+
   it("keeps the old content when the write fails half way", function()
     -- A child relrun writes 1 MiB under a 4 KiB file size limit (SIGXFSZ
     -- ignored, so write(2) fails with EFBIG part way through the data).
@@ -70,6 +81,12 @@ describe("read and write", function()
     contains(msg, p("d"))
     eq(code, "EISDIR")
     eq(fs.list(root.path), { "d" })
+  end)
+
+  it("writes a file whose name is as long as a name may be", function()
+    local name = string.rep("n", 255)
+    eq(fs.write(p(name), "x"), true)
+    eq(fs.list(root.path), { name })
   end)
 
   it("appends, creating the file", function()

@@ -144,6 +144,25 @@ describe("run", function()
   end)
 end)
 
+describe("inherit", function()
+  it("forwards the child's output through relrun's own, secrets masked, bytes kept", function()
+    local script = fs.join(tmp.path, "inherit.lua")
+    fs.write(script, [[
+      require("relrun.host").secret("s3cr3t-t0ken")
+      local proc = require "relrun.proc"
+      io.write("before\n")
+      local r = proc.run{ argv = { "sh", "-c",
+        "echo token=s3cr3t-t0ken; printf 'a\\r\\nb\\377'; echo err s3cr3t-t0ken >&2" },
+        stdout = "inherit", stderr = "inherit" }
+      io.write("|after ", tostring(r.stdout), " ", tostring(r.code), "\n")
+      proc.run{ argv = { "echo", "direct s3cr3t-t0ken" }, stdout = "direct" }
+    ]])
+    local r = proc.run{ argv = { RELRUN, script } }
+    eq(r.stdout, "before\ntoken=***\na\r\nb\255|after nil 0\ndirect s3cr3t-t0ken\n")
+    eq(r.stderr, "err ***\n")
+  end)
+end)
+
 describe("line callbacks", function()
   it("get each line without its newline, the last one even unterminated", function()
     local out, err = {}, {}
@@ -170,6 +189,13 @@ describe("line callbacks", function()
     })
     eq(r.timed_out, false)
     eq(lines, { "first", "second" })
+  end)
+
+  it("do not keep a never-ending writer from its timeout", function()
+    local n = 0
+    local r = proc.run{ argv = { "yes" }, timeout = 0.2, stdout = function() n = n + 1 end }
+    eq(r.timed_out, true)
+    ok(n > 0, "lines arrived")
   end)
 
   it("re-raise a callback's error after killing and reaping the child", function()
@@ -238,6 +264,9 @@ describe("spawn", function()
     raises(function() proc.run{ argv = { "true" }, stdout = "file" } end, "stdout")
     raises(function() proc.run{ argv = { "true" }, env = { ["A=B"] = "x" } } end, "env")
     raises(function() proc.run{ argv = { "true" }, stdin = 5 } end, "stdin")
+    raises(function() proc.run{ argv = { "true" }, timeout = -1 } end, "timeout")
+    raises(function() proc.run{ argv = { "true" }, timeout = "soon" } end, "timeout")
+    raises(function() proc.run{ argv = { "true" }, cwd = "a\0b" } end, "NUL")
   end)
 end)
 
