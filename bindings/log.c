@@ -406,10 +406,16 @@ static int group_guard_close(lua_State *L) {
     return 0;
 }
 
+/* After fn returned (maybe across a yield): its results are above `base`. */
+static int group_done(lua_State *L, int status, lua_KContext base) {
+    (void)status;
+    return lua_gettop(L) - (int)base;
+}
+
 /* group(title, fn, ...) -> fn's results. The group is closed through a
  * to-be-closed slot rather than pcall + rethrow: the error travels
  * unchanged (an interruption stays one) and --debug keeps the traceback of
- * where it was raised. */
+ * where it was raised. fn may yield (a coroutine step inside a group). */
 static int log_group(lua_State *L) {
     int base;
     luaL_checkstring(L, 1);
@@ -429,8 +435,8 @@ static int log_group(lua_State *L) {
     base = lua_gettop(L);
     lua_pushvalue(L, 2);
     for (int i = 3; i < base; i++) lua_pushvalue(L, i);
-    lua_call(L, base - 3, LUA_MULTRET);
-    return lua_gettop(L) - base;
+    lua_callk(L, base - 3, LUA_MULTRET, base, group_done); /* fn may yield */
+    return group_done(L, LUA_OK, base);
 }
 
 /* ---- file commands -------------------------------------------------- */

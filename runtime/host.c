@@ -209,6 +209,20 @@ static const char *one_line(lua_State *L, const char *msg) {
     return msg;
 }
 
+/* error{exit = N} without a message: the script has said what went wrong
+ * already and only chooses the exit code. */
+static int is_silent_exit(lua_State *L, int idx) {
+    int silent;
+    if (lua_type(L, idx) != LUA_TTABLE || luaL_getmetafield(L, idx, "__tostring") != LUA_TNIL) {
+        if (lua_type(L, idx) == LUA_TTABLE) lua_pop(L, 1);
+        return 0;
+    }
+    silent = lua_getfield(L, idx, "message") == LUA_TNIL;
+    silent = lua_getfield(L, idx, "exit") == LUA_TNUMBER && silent;
+    lua_pop(L, 2);
+    return silent;
+}
+
 /* Message handler: the error as one line; in debug mode with the traceback.
  * An error table { message = "...", exit = N } is a script's deliberate
  * failure: its message is printed without position. */
@@ -216,6 +230,7 @@ static int message_handler(lua_State *L) {
     const char *msg;
     int is_table = 0;
     if (rr_is_interruption(L, 1)) return 1;
+    if (is_silent_exit(L, 1)) return 1;
     if (lua_type(L, 1) == LUA_TTABLE && lua_getfield(L, 1, "message") == LUA_TSTRING) {
         msg = lua_tostring(L, -1);
         is_table = 1;
@@ -268,7 +283,8 @@ static int docall(relrun *r, int nargs) {
     if (lua_type(L, -1) == LUA_TTABLE) {
         code = error_status(L, lua_gettop(L));
         lua_getfield(L, -1, "message");
-        set_error(r, lua_tostring(L, -1) ? lua_tostring(L, -1) : "interrupted");
+        if (code == RELRUN_INTERRUPTED) set_error(r, "interrupted");
+        else set_error(r, lua_tostring(L, -1)); /* NULL for a silent exit */
         lua_pop(L, 1);
     } else {
         set_error(r, lua_tostring(L, -1) ? lua_tostring(L, -1) : "(error object is not a string)");
@@ -317,6 +333,8 @@ int relrun_run_file(relrun *r, const char *path, int argc, char **argv) {
         /* "cannot open x.lua" from lauxlib: say what to do */
         if (status == LUA_ERRFILE)
             lua_pushfstring(L, "%s (check the path; run from the folder that holds the script)", msg);
+        else if (strstr(msg, "binary chunk") != NULL) /* lua names no file here */
+            lua_pushfstring(L, "%s: relrun runs Lua source, not precompiled chunks", path);
         else
             lua_pushvalue(L, -1);
         set_error(r, lua_tostring(L, -1));

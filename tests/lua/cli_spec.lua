@@ -131,6 +131,24 @@ describe("errors", function()
     eq(r, { code = 3, stdout = "", stderr = "relrun: checks found 2 problems\n" })
   end)
 
+  it("error{exit=} without a message exits with its code and prints nothing more", function()
+    eq(run({ "-e", "print('3 problems') error({ exit = 4 })" }), { code = 4, stdout = "3 problems\n", stderr = "" })
+  end)
+
+  it("other error values still give one line", function()
+    eq(run({ "-e", "error()" }).stderr, "relrun: (error object is a nil value)\n")
+    eq(run({ "-e", "error(setmetatable({}, { __tostring = function() return 'custom' end }))" }).stderr,
+      "relrun: custom\n")
+  end)
+
+  it("refuses a precompiled chunk, naming the file", function()
+    local dir = child.tmpdir()
+    child.write(dir .. "/c.luac", string.dump(function() end))
+    eq(run({ "c.luac" }, { cwd = dir }),
+      { code = 1, stdout = "", stderr = "relrun: c.luac: relrun runs Lua source, not precompiled chunks\n" })
+    child.rmtree(dir)
+  end)
+
   it("masks a registered secret in the error message, with and without --debug", function()
     local code = "require('relrun.host').secret('tok-123456') error('bad token tok-123456')"
     eq(run({ "-e", code }).stderr, "relrun: (command line):1: bad token ***\n")

@@ -253,6 +253,17 @@ describe("groups", function()
       .. "false\t/tmp/[^\n]*main%.lua:3: broke\nfalse\t[^\n]*no group is open\n$"), r.stdout)
   end)
 
+  it("let fn yield inside a coroutine", function()
+    local r = script([[
+      local co = coroutine.wrap(function()
+        return log.group("Async", function() print("yielded", coroutine.yield("y")) return "done" end)
+      end)
+      print(co())
+      print(co("resumed"))
+    ]], actions())
+    eq(r, { code = 0, stdout = "::group::Async\ny\nyielded\tresumed\n::endgroup::\ndone\n", stderr = "" })
+  end)
+
   it("print a heading outside Actions", function()
     local r = script(body)
     eq(r.stderr, "== Build\n== Fails\n")
