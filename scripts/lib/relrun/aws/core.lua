@@ -317,7 +317,8 @@ function Client:sign_request(req, creds, payload_hash)
 end
 
 -- The exchange once: sign with current credentials and send.
-function Client:attempt(r, base)
+-- The request as relrun.http takes it, signed with the current credentials.
+function Client:signed(r, base)
   local req = { method = base.method, url = base.url, body = base.body, timeout = base.timeout,
                 connect_timeout = base.connect_timeout, output = base.output, on_progress = base.on_progress,
                 headers = {} }
@@ -335,6 +336,13 @@ function Client:attempt(r, base)
     end
     self:sign_request(req, creds, r.payload_hash)
   end
+  return req
+end
+
+-- The exchange once: sign and send.
+function Client:attempt(r, base)
+  local req, err = self:signed(r, base)
+  if not req then return nil, err end
   local res, msg, code = self:send_http(req)
   if not res then
     return nil, M.new_error{ code = code or "TransportError", transport = code or "TransportError",
@@ -364,14 +372,35 @@ end
 -- request{ method, path, query, headers, body = string | { file = path }, endpoint (overrides the client's),
 --          payload_hash, operation, unsigned, timeout, output, expect = { [status] = true } }
 -- -> res | nil, message, code, err. 2xx answers (or those in expect) succeed.
-function Client:request(r)
+function Client:base(r)
   local qs = M.query_string(r.query)
-  local base = {
+  return {
     method = r.method or "GET",
     url = (r.endpoint or self.endpoint) .. (r.path or "/") .. (qs ~= "" and ("?" .. qs) or ""),
     headers = r.headers or {}, body = r.body, output = r.output, on_progress = r.on_progress,
     timeout = r.timeout or self.timeout or M.DEFAULT_TIMEOUT, connect_timeout = M.CONNECT_TIMEOUT,
   }
+end
+
+-- prepare(r) -> the signed request for relrun.http (for request_many) |
+-- nil, message, code, err. Send it within 15 minutes; retry a failure with
+-- request(r).
+function Client:prepare(r)
+  local req, err = self:signed(r, self:base(r))
+  if not req then return fail(err) end
+  return req
+end
+
+-- judge_answer(r, res) -> res | nil, message, code, err: what request()
+-- would make of an answer obtained elsewhere (request_many).
+function Client:judge_answer(r, res)
+  local good, err = self:judge(r, res)
+  if good then return good end
+  return fail(err)
+end
+
+function Client:request(r)
+  local base = self:base(r)
   local ctx, attempt, reskewed = {}, 0, false
   while true do
     attempt = attempt + 1
