@@ -152,10 +152,20 @@ local function part_hashes(path, ps)
   return parts, whole:digest()
 end
 
+-- base64 of a hex digest, as S3's x-amz-checksum-* headers carry it.
+local function b64_of_hex(hex)
+  local hash = require "relrun.hash"
+  return hash.base64_encode(hash.hex_decode(hex))
+end
+
+-- Each part carries its SHA-256 as an S3 checksum too (the upload is
+-- created with ChecksumAlgorithm SHA256), so S3 verifies every part and
+-- keeps a checksum of the object, at no extra hashing.
 function Client:part_request(a, upload_id, n, ps, size, sha)
   local offset = (n - 1) * ps
   local endpoint, path = self:target(a.bucket, a.key)
   return { method = "PUT", endpoint = endpoint, path = path, payload_hash = sha, operation = "UploadPart",
+           headers = { ["x-amz-checksum-sha256"] = b64_of_hex(sha) },
            body = { file = a.file, offset = offset, length = math.min(ps, size - offset) },
            query = { partNumber = tostring(n), uploadId = upload_id }, timeout = a.timeout or 600 }
 end
@@ -209,14 +219,15 @@ function Client:upload_parts(a, upload_id, size, ps)
     if not good then return nil, msg, code, err end
     if a.on_progress then a.on_progress(math.min((first + #rs - 1) * ps, size), size) end
   end
-  return etags, whole
+  return etags, whole, hashes
 end
 
-local function complete_body(parts)
+local function complete_body(parts, hashes)
   local out = { '<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' }
   for i, etag in ipairs(parts) do
-    out[#out + 1] = string.format("<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>", i,
-      etag:gsub("&", "&amp;"):gsub('"', "&quot;"))
+    out[#out + 1] = string.format("<Part><PartNumber>%d</PartNumber><ETag>%s</ETag>" ..
+      "<ChecksumSHA256>%s</ChecksumSHA256></Part>", i, etag:gsub("&", "&amp;"):gsub('"', "&quot;"),
+      b64_of_hex(hashes[i]))
   end
   out[#out + 1] = "</CompleteMultipartUpload>"
   return table.concat(out)
@@ -225,37 +236,56 @@ end
 -- multipart_upload{ bucket, key, file, part_size, parallel, content_type, metadata }
 -- -> { etag, sha256, parts = n }. Any failure aborts the upload so no parts
 -- linger (and cost storage).
+function Client:create_multipart_upload(a)
+  local headers = headers_for(a)
+  headers["x-amz-checksum-algorithm"] = "SHA256"
+  local res, msg, code, err = self:send(a.bucket, a.key, { method = "POST", query = { uploads = "" },
+    headers = headers, operation = "CreateMultipartUpload" })
+  if not res then return nil, msg, code, err end
+  local root = xml_of(res)
+  local upload_id = root and core.xml_text(root, "UploadId")
+  if not upload_id then return nil, "s3 CreateMultipartUpload answered without an UploadId", "MalformedResponse" end
+  return upload_id
+end
+
+-- -> the CompleteMultipartUploadResult element | nil, msg, code, err.
+function Client:complete_multipart_upload(a, upload_id, etags, hashes)
+  local res, msg, code, err = self:send(a.bucket, a.key, { method = "POST", query = { uploadId = upload_id },
+    body = complete_body(etags, hashes), headers = { ["content-type"] = "application/xml" },
+    operation = "CompleteMultipartUpload", timeout = 600 })
+  if not res then return nil, msg, code, err end
+  -- S3 can answer 200 with an <Error> document to a Complete request.
+  local done = xml_of(res)
+  if done and done.name == "Error" then
+    local c = core.xml_text(done, "Code")
+    return nil, "s3 CompleteMultipartUpload failed: " .. tostring(c) .. ": " ..
+      tostring(core.xml_text(done, "Message")), c
+  end
+  return done or { children = {} }, res
+end
+
 function Client:multipart_upload(a)
   local st = io.open(a.file, "rb")
   if not st then return nil, "cannot read " .. a.file, "ENOENT" end
   local size = st:seek("end")
   st:close()
-  local res, msg, code, err = self:send(a.bucket, a.key, { method = "POST", query = { uploads = "" },
-    headers = headers_for(a), operation = "CreateMultipartUpload" })
-  if not res then return nil, msg, code, err end
-  local root = xml_of(res)
-  local upload_id = root and core.xml_text(root, "UploadId")
-  if not upload_id then return nil, "s3 CreateMultipartUpload answered without an UploadId", "MalformedResponse" end
-  local ps = part_size_for(size, a.part_size)
-  local parts, sha_or_msg, code2, err2 = self:upload_parts(a, upload_id, size, ps)
-  if parts then
-    res, msg, code2, err2 = self:send(a.bucket, a.key, { method = "POST", query = { uploadId = upload_id },
-      body = complete_body(parts), headers = { ["content-type"] = "application/xml" },
-      operation = "CompleteMultipartUpload", timeout = 600 })
-    -- S3 can answer 200 with an <Error> document to a Complete request.
-    local done = res and xml_of(res)
-    if done and done.name == "Error" then
-      res, msg, code2 = nil, "s3 CompleteMultipartUpload failed: " .. tostring(core.xml_text(done, "Code")) ..
-        ": " .. tostring(core.xml_text(done, "Message")), core.xml_text(done, "Code")
+  local upload_id, msg, code, err = self:create_multipart_upload(a)
+  if not upload_id then return nil, msg, code, err end
+  local etags, sha, hashes
+  etags, sha, hashes, err = self:upload_parts(a, upload_id, size, part_size_for(size, a.part_size))
+  if etags then
+    local done, res
+    done, res, code, err = self:complete_multipart_upload(a, upload_id, etags, hashes)
+    if done then
+      return { etag = core.xml_text(done, "ETag") or res.headers.etag, sha256 = sha, parts = #etags,
+               upload_id = upload_id }
     end
-    if res then
-      return { etag = done and core.xml_text(done, "ETag") or res.headers.etag, sha256 = sha_or_msg,
-               parts = #parts, upload_id = upload_id }
-    end
-    sha_or_msg = msg
+    msg = res
+  else
+    msg, code = sha, hashes
   end
   self:abort_multipart_upload{ bucket = a.bucket, key = a.key, upload_id = upload_id }
-  return nil, sha_or_msg .. " (the multipart upload was aborted)", code2, err2
+  return nil, msg .. " (the multipart upload was aborted)", code, err
 end
 
 -- upload_file{ bucket, key, file, ... } -> put_object below the multipart
