@@ -233,9 +233,10 @@ local function complete_body(parts, hashes)
   return table.concat(out)
 end
 
--- multipart_upload{ bucket, key, file, part_size, parallel, content_type, metadata }
--- -> { etag, sha256, parts = n }. Any failure aborts the upload so no parts
--- linger (and cost storage).
+-- multipart_upload{ bucket, key, file, part_size, parallel, content_type, metadata,
+-- on_progress = function(sent, total) } -> { etag, sha256, parts = n }. Any
+-- failure, returned or raised, aborts the upload so no parts linger (and
+-- cost storage).
 function Client:create_multipart_upload(a)
   local headers = headers_for(a)
   headers["x-amz-checksum-algorithm"] = "SHA256"
@@ -271,8 +272,14 @@ function Client:multipart_upload(a)
   st:close()
   local upload_id, msg, code, err = self:create_multipart_upload(a)
   if not upload_id then return nil, msg, code, err end
-  local etags, sha, hashes
-  etags, sha, hashes, err = self:upload_parts(a, upload_id, size, part_size_for(size, a.part_size))
+  -- Abort on a raised error too (Ctrl-C, an on_progress callback), then re-raise.
+  local okp, etags, sha, hashes, perr = pcall(self.upload_parts, self, a, upload_id, size,
+    part_size_for(size, a.part_size))
+  if not okp then
+    self:abort_multipart_upload{ bucket = a.bucket, key = a.key, upload_id = upload_id }
+    error(etags, 0)
+  end
+  err = perr
   if etags then
     local done, res
     done, res, code, err = self:complete_multipart_upload(a, upload_id, etags, hashes)
@@ -329,6 +336,18 @@ function Client:delete_object(a)
   local res, msg, code, err = self:send(a.bucket, a.key, { method = "DELETE", operation = "DeleteObject" })
   if not res then return nil, msg, code, err end
   return true
+end
+
+-- list_multipart_uploads{ bucket } -> { { key, upload_id }, ... } in progress (first page).
+function Client:list_multipart_uploads(a)
+  local res, msg, code, err = self:send(a.bucket, nil, { method = "GET", query = { uploads = "" },
+    operation = "ListMultipartUploads" })
+  if not res then return nil, msg, code, err end
+  local out = {}
+  for _, u in ipairs(core.xml_all(xml_of(res), "Upload")) do
+    out[#out + 1] = { key = core.xml_text(u, "Key"), upload_id = core.xml_text(u, "UploadId") }
+  end
+  return out
 end
 
 -- list_objects{ bucket, prefix } -> every object { key, size, etag, last_modified }, all pages.
