@@ -257,7 +257,7 @@ Client.__index = Client
 -- client{ service, protocol = "rest-json" | "query" | "rest-xml",
 --         signing_name = service, region, endpoint, credentials = provider,
 --         global_endpoint = url (IAM), signing_region = region override,
---         unsigned = bool, env, transport, sign, sleep, policy }
+--         unsigned = bool, env, transport, transport_many, sign, sleep, policy }
 -- -> client | nil, msg, code. Region and endpoint come from the
 -- environment and profile when not given.
 function M.client(opts)
@@ -293,7 +293,8 @@ function M.client(opts)
     signing_region = opts.signing_region or region,
     endpoint = endpoint, endpoint_source = where,
     credentials = opts.credentials, unsigned = opts.unsigned, env = env,
-    transport = opts.transport, signer = opts.sign, sleeper = opts.sleep or M.sleep,
+    transport = opts.transport, transport_many = opts.transport_many,
+    signer = opts.sign, sleeper = opts.sleep or M.sleep,
     policy = opts.policy or retry.new(), timeout = opts.timeout,
   }, Client)
 end
@@ -301,6 +302,13 @@ end
 function Client:send_http(req)
   local transport = self.transport or require("relrun.http").request
   return transport(req)
+end
+
+-- Several prepared requests at once (relrun.http.request_many): the
+-- results in order, a failed one as { error = msg, code = code }.
+function Client:send_many(reqs, opts)
+  local many = self.transport_many or require("relrun.http").request_many
+  return many(reqs, opts)
 end
 
 function Client:sign_request(req, creds, payload_hash)

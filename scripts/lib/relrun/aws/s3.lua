@@ -180,7 +180,7 @@ function Client:part_batch(rs, first, etags, parallel)
     if not req then return nil, msg, code, err end
     reqs[j] = req
   end
-  local results = require("relrun.http").request_many(reqs, { parallel = parallel })
+  local results = self.core:send_many(reqs, { parallel = parallel })
   for j, res in ipairs(results) do
     local good = not res.error and self.core:judge_answer(rs[j], res)
     if not good then
@@ -199,7 +199,7 @@ function Client:upload_parts(a, upload_id, size, ps)
   local hashes, whole, hcode = part_hashes(a.file, ps)
   if not hashes then return nil, whole, hcode end
   local parallel = a.parallel or M.PARALLEL
-  if not require("relrun.http").request_many then parallel = 1 end
+  if not (self.core.transport_many or require("relrun.http").request_many) then parallel = 1 end
   local etags, batch = {}, math.max(1, parallel * 2)
   for first = 1, #hashes, batch do
     local rs = {}
