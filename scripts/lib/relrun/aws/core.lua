@@ -79,6 +79,14 @@ function M.sleep(s)
   require("relrun.proc").run{ argv = { "sleep", string.format("%.3f", s) }, stdout = "null", stderr = "null" }
 end
 
+-- secret(v) -> v: registered with relrun.log the moment it exists, so it is
+-- masked in every output, in its URL-encoded and base64 forms too, and
+-- under GitHub Actions the runner is told to mask it (::add-mask::).
+function M.secret(v)
+  if type(v) == "string" and v ~= "" then require("relrun.log").secret(v) end
+  return v
+end
+
 ---------------------------------------------------------------------------
 -- encoding
 

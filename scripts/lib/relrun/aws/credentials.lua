@@ -21,10 +21,7 @@ M.MANDATORY_REFRESH = 10 * 60
 M.IMDS_ENDPOINT = "http://169.254.169.254"
 M.ECS_ENDPOINT = "http://169.254.170.2"
 
-local function secret(v)
-  if type(v) == "string" and v ~= "" then require("relrun.host").secret(v) end
-  return v
-end
+local secret = core.secret
 
 local function http_get(req)
   local http = require "relrun.http"
