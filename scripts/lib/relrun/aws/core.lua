@@ -198,6 +198,8 @@ local HINTS = {
   UnrecognizedClientException = "the access key id or session token is not known to AWS: check the credentials",
   AccessDenied = "the identity lacks a permission: check the role's policies",
   AccessDeniedException = "the identity lacks a permission: check the role's policies",
+  PermanentRedirect = "the bucket is in another region: set AWS_REGION to the bucket's region",
+  NoSuchBucket = "create it first (relrun scripts/setup.lua) or check S3_WHEELS_BUCKET",
 }
 
 function M.new_error(fields)
@@ -207,7 +209,7 @@ function M.new_error(fields)
   return e
 end
 
-local STATUS_CODES = { [400] = "BadRequest", [401] = "Unauthorized", [403] = "Forbidden",
+local STATUS_CODES = { [301] = "PermanentRedirect", [400] = "BadRequest", [401] = "Unauthorized", [403] = "Forbidden",
                        [404] = "NotFound", [409] = "Conflict", [412] = "PreconditionFailed",
                        [429] = "TooManyRequests", [500] = "InternalError", [503] = "ServiceUnavailable" }
 
@@ -247,6 +249,12 @@ function M.parse_error(res, protocol, service, operation)
   local h = res.headers or {}
   if rid == "" then rid = nil end
   rid = rid or h["x-amzn-requestid"] or h["x-amz-request-id"]
+  local region = h["x-amz-bucket-region"]
+  if res.status == 301 and region then
+    return M.new_error{ code = code or "PermanentRedirect", message = message, status = 301, request_id = rid,
+      service = service, operation = operation,
+      hint = "the bucket is in " .. region .. ": set AWS_REGION=" .. region }
+  end
   return M.new_error{ code = code or STATUS_CODES[res.status] or ("HTTP" .. res.status), message = message,
                       status = res.status, request_id = rid, service = service, operation = operation }
 end
