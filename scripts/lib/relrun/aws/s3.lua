@@ -130,17 +130,17 @@ local function part_size_for(size, wanted)
   return ps
 end
 
--- sha256 of each part and of the whole file, from one read in 1 MiB chunks
--- (each part's is signed as its x-amz-content-sha256).
-local function part_hashes(path, ps)
+-- sha256 of each part (signed as its x-amz-content-sha256) and, unless the
+-- caller knows it already, of the whole file, from one read in 1 MiB chunks.
+local function part_hashes(path, ps, known)
   local hash = require "relrun.hash"
   local f, err = io.open(path, "rb")
   if not f then return nil, "cannot read " .. err, "ENOENT" end
-  local whole, part, in_part, parts = hash.new("sha256"), hash.new("sha256"), 0, {}
+  local whole, part, in_part, parts = not known and hash.new("sha256"), hash.new("sha256"), 0, {}
   while true do
     local data = f:read(math.min(1024 * 1024, ps - in_part))
     if not data then break end
-    whole:update(data)
+    if whole then whole:update(data) end
     part:update(data)
     in_part = in_part + #data
     if in_part == ps then
@@ -149,7 +149,7 @@ local function part_hashes(path, ps)
   end
   f:close()
   if in_part > 0 or #parts == 0 then parts[#parts + 1] = part:digest() end
-  return parts, whole:digest()
+  return parts, known or whole:digest()
 end
 
 -- base64 of a hex digest, as S3's x-amz-checksum-* headers carry it.
@@ -193,14 +193,15 @@ function Client:part_batch(rs, first, etags, parallel)
   return true
 end
 
--- Every part, `parallel` at a time in batches of 2 x parallel (so no
--- signature is older than a batch). -> etags, sha256 of the file.
+-- Every part, `parallel` at a time in batches of 4 x parallel (signed when
+-- the batch starts: a batch must finish within SigV4's 15 minutes, 256 MiB
+-- at the defaults). -> etags, sha256 of the file, the parts' sha256.
 function Client:upload_parts(a, upload_id, size, ps)
-  local hashes, whole, hcode = part_hashes(a.file, ps)
+  local hashes, whole, hcode = part_hashes(a.file, ps, a.sha256)
   if not hashes then return nil, whole, hcode end
   local parallel = a.parallel or M.PARALLEL
   if not (self.core.transport_many or require("relrun.http").request_many) then parallel = 1 end
-  local etags, batch = {}, math.max(1, parallel * 2)
+  local etags, batch = {}, math.max(1, parallel * 4)
   for first = 1, #hashes, batch do
     local rs = {}
     for i = first, math.min(#hashes, first + batch - 1) do
@@ -234,7 +235,8 @@ local function complete_body(parts, hashes)
 end
 
 -- multipart_upload{ bucket, key, file, part_size, parallel, content_type, metadata,
--- on_progress = function(sent, total) } -> { etag, sha256, parts = n }. Any
+-- sha256 (the file's, when known: saves hashing it), on_progress = function(sent, total) }
+-- -> { etag, sha256, parts = n }. Any
 -- failure, returned or raised, aborts the upload so no parts linger (and
 -- cost storage).
 function Client:create_multipart_upload(a)
