@@ -130,26 +130,54 @@ local function part_size_for(size, wanted)
   return ps
 end
 
--- sha256 of each part (signed as its x-amz-content-sha256) and, unless the
--- caller knows it already, of the whole file, from one read in 1 MiB chunks.
-local function part_hashes(path, ps, known)
+-- The sha256 of each part (signed as its x-amz-content-sha256) and, unless
+-- the caller knows it, of the whole file, read once in 1 MiB chunks. step()
+-- does one chunk, so the hashing of the next batch can run while curl sends
+-- the current one (from the transfers' progress callbacks).
+local Hasher = {}
+Hasher.__index = Hasher
+
+local function new_hasher(path, ps, known)
   local hash = require "relrun.hash"
   local f, err = io.open(path, "rb")
   if not f then return nil, "cannot read " .. err, "ENOENT" end
-  local whole, part, in_part, parts = not known and hash.new("sha256"), hash.new("sha256"), 0, {}
-  while true do
-    local data = f:read(math.min(1024 * 1024, ps - in_part))
-    if not data then break end
-    if whole then whole:update(data) end
-    part:update(data)
-    in_part = in_part + #data
-    if in_part == ps then
-      parts[#parts + 1], part, in_part = part:digest(), hash.new("sha256"), 0
-    end
+  return setmetatable({ f = f, ps = ps, known = known, whole = not known and hash.new("sha256"),
+                        part = hash.new("sha256"), in_part = 0, parts = {}, goal = 0 }, Hasher)
+end
+
+-- One chunk; false once the file is read.
+function Hasher:step()
+  if not self.f then return false end
+  local data = self.f:read(math.min(1024 * 1024, self.ps - self.in_part))
+  if not data then
+    self.f:close()
+    self.f = nil
+    if self.in_part > 0 or #self.parts == 0 then self.parts[#self.parts + 1] = self.part:digest() end
+    return false
   end
-  f:close()
-  if in_part > 0 or #parts == 0 then parts[#parts + 1] = part:digest() end
-  return parts, known or whole:digest()
+  if self.whole then self.whole:update(data) end
+  self.part:update(data)
+  self.in_part = self.in_part + #data
+  if self.in_part == self.ps then
+    self.parts[#self.parts + 1], self.part, self.in_part = self.part:digest(), require("relrun.hash").new("sha256"), 0
+  end
+  return true
+end
+
+-- Hash ahead, one chunk at a time, until part `goal` is done.
+function Hasher:ahead()
+  if #self.parts < self.goal then self:step() end
+end
+
+-- The sha256 of parts 1..n, finishing what is left of them now.
+function Hasher:upto(n)
+  while #self.parts < n and self:step() do end
+  return self.parts
+end
+
+function Hasher:digest()
+  self:upto(math.huge)
+  return self.known or self.whole:digest()
 end
 
 -- base64 of a hex digest, as S3's x-amz-checksum-* headers carry it.
@@ -170,14 +198,16 @@ function Client:part_request(a, upload_id, n, ps, size, sha)
            query = { partNumber = tostring(n), uploadId = upload_id }, timeout = a.timeout or 600 }
 end
 
--- One batch of parts at the same time (relrun.http.request_many); a part
--- that fails there goes again through request(), which retries it as any
--- call. Fills etags; nil, msg, code, err on a part that still fails.
-function Client:part_batch(rs, first, etags, parallel)
+-- One batch of parts at the same time (relrun.http.request_many), hashing
+-- ahead meanwhile; a part that fails there goes again through request(),
+-- which retries it as any call. Fills etags; nil, msg, code, err on a part
+-- that still fails.
+function Client:part_batch(rs, first, etags, parallel, hasher)
   local reqs = {}
   for j, r in ipairs(rs) do
     local req, msg, code, err = self.core:prepare(r)
     if not req then return nil, msg, code, err end
+    req.on_progress = function() hasher:ahead() end
     reqs[j] = req
   end
   local results = self.core:send_many(reqs, { parallel = parallel })
@@ -193,34 +223,41 @@ function Client:part_batch(rs, first, etags, parallel)
   return true
 end
 
+function Client:part_sequence(rs, first, etags)
+  for j, r in ipairs(rs) do
+    local good, msg, code, err = self.core:request(r)
+    if not good then return nil, msg, code, err end
+    etags[first + j - 1] = good.headers.etag
+  end
+  return true
+end
+
 -- Every part, `parallel` at a time in batches of 4 x parallel (signed when
 -- the batch starts: a batch must finish within SigV4's 15 minutes, 256 MiB
 -- at the defaults). -> etags, sha256 of the file, the parts' sha256.
 function Client:upload_parts(a, upload_id, size, ps)
-  local hashes, whole, hcode = part_hashes(a.file, ps, a.sha256)
-  if not hashes then return nil, whole, hcode end
+  local hasher, herr, hcode = new_hasher(a.file, ps, a.sha256)
+  if not hasher then return nil, herr, hcode end
   local parallel = a.parallel or M.PARALLEL
   if not (self.core.transport_many or require("relrun.http").request_many) then parallel = 1 end
+  local count = math.max(1, math.ceil(size / ps))
   local etags, batch = {}, math.max(1, parallel * 4)
-  for first = 1, #hashes, batch do
+  for first = 1, count, batch do
+    local last = math.min(count, first + batch - 1)
+    local hashes = hasher:upto(last)
+    hasher.goal = math.min(count, last + batch)
     local rs = {}
-    for i = first, math.min(#hashes, first + batch - 1) do
-      rs[#rs + 1] = self:part_request(a, upload_id, i, ps, size, hashes[i])
-    end
+    for i = first, last do rs[#rs + 1] = self:part_request(a, upload_id, i, ps, size, hashes[i]) end
     local good, msg, code, err
     if parallel > 1 then
-      good, msg, code, err = self:part_batch(rs, first, etags, parallel)
+      good, msg, code, err = self:part_batch(rs, first, etags, parallel, hasher)
     else
-      for j, r in ipairs(rs) do
-        good, msg, code, err = self.core:request(r)
-        if not good then break end
-        etags[first + j - 1] = good.headers.etag
-      end
+      good, msg, code, err = self:part_sequence(rs, first, etags)
     end
     if not good then return nil, msg, code, err end
-    if a.on_progress then a.on_progress(math.min((first + #rs - 1) * ps, size), size) end
+    if a.on_progress then a.on_progress(math.min(last * ps, size), size) end
   end
-  return etags, whole, hashes
+  return etags, hasher:digest(), hasher.parts
 end
 
 local function complete_body(parts, hashes)
