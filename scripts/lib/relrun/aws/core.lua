@@ -70,13 +70,9 @@ function M.now()
   return os.time() + M.clock_offset
 end
 
--- sleep(seconds): the host's when it has one, else sleep(1) run by
--- relrun.proc (no shell; Ctrl-C stops it and raises the interruption).
+-- sleep(seconds), interrupted by Ctrl-C.
 function M.sleep(s)
-  if s <= 0 then return end
-  local host = require "relrun.host"
-  if host.sleep then return host.sleep(s) end
-  require("relrun.proc").run{ argv = { "sleep", string.format("%.3f", s) }, stdout = "null", stderr = "null" }
+  if s > 0 then require("relrun.host").sleep(s) end
 end
 
 -- secret(v) -> v: registered with relrun.log the moment it exists, so it is
