@@ -850,10 +850,12 @@ static void packs_open(pack_reader *r, const char *objects) {
 static uint64_t pack_find(const pack_file *p, const git_oid *id) {
     uint32_t lo = id->id[0] ? be32(p->fanout + (id->id[0] - 1) * 4) : 0;
     uint32_t hi = be32(p->fanout + id->id[0] * 4);
+    uint32_t key = be32(id->id);
     if (hi > p->count) return 0;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        int c = memcmp(p->names + (size_t)mid * 20, id->id, 20);
+        uint32_t k = be32(p->names + (size_t)mid * 20); /* most steps end here */
+        int c = k != key ? (k < key ? -1 : 1) : memcmp(p->names + (size_t)mid * 20, id->id, 20);
         if (c == 0) {
             uint32_t off = be32(p->offsets + (size_t)mid * 4);
             if (!(off & 0x80000000u)) return off;
