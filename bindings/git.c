@@ -1906,7 +1906,7 @@ static int r_remotes(lua_State *L) {
 typedef struct {
     char url[1024];       /* the remote's URL without any userinfo */
     const char *token;    /* GITHUB_TOKEN or GIT_TOKEN, registered as a secret */
-    int cred_calls, auth_refused, no_token, interrupted;
+    int cred_calls, auth_refused, no_token, no_agent, interrupted;
     char rejected[768];   /* the first ref the server refused, with its reason */
     char remote_msg[512]; /* the server's last sideband line ("remote: ...") */
 } xfer;
@@ -1928,15 +1928,20 @@ static int poll_interrupt(xfer *x) {
 }
 
 /* A token over https (user x-access-token, as GitHub wants), ssh-agent over
- * ssh. Asked again means the last answer was refused: stop there. */
+ * ssh. Asked again after handing one out means it was refused: stop there. */
 static int cred_cb(git_credential **out, const char *url, const char *user, unsigned allowed,
                    void *payload) {
     xfer *x = payload;
     (void)url;
     if (poll_interrupt(x)) return GIT_EUSER;
+    if (allowed & GIT_CREDENTIAL_USERNAME) /* ssh asks who first when the URL does not say */
+        return git_credential_username_new(out, user ? user : "git");
     if (x->cred_calls++ > 0) { x->auth_refused = 1; return GIT_EAUTH; }
-    if (allowed & GIT_CREDENTIAL_SSH_KEY)
+    if (allowed & GIT_CREDENTIAL_SSH_KEY) {
+        const char *sock = getenv("SSH_AUTH_SOCK");
+        if (sock == NULL || *sock == '\0') { x->no_agent = 1; return GIT_EAUTH; }
         return git_credential_ssh_key_from_agent(out, user ? user : "git");
+    }
     if (allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) {
         if (x->token == NULL) { x->no_token = 1; return GIT_EAUTH; }
         return git_credential_userpass_plaintext_new(out, "x-access-token", x->token);
@@ -2017,6 +2022,10 @@ static int xfer_fail(lua_State *L, int err, xfer *x, const char *verb) {
                         "(or GIT_TOKEN) is valid and may write to the repository", x->url);
     if (x->no_token)
         return rr_failf(L, "GIT_EAUTH", "%s asks for credentials: set GITHUB_TOKEN or GIT_TOKEN",
+                        x->url);
+    if (x->no_agent)
+        return rr_failf(L, "GIT_EAUTH", "%s needs an ssh key: start ssh-agent and ssh-add the "
+                        "key (SSH_AUTH_SOCK is not set), or use an https URL with GITHUB_TOKEN",
                         x->url);
     {
         const git_error *e = git_error_last();
