@@ -368,6 +368,40 @@ describe("describe", function()
     check_all(d, r, "split and stale")
   end)
 
+  it("a damaged commit-graph is ignored: the answer is still git's", function()
+    local d = newrepo()
+    fx.fast_import(d, fx.random_stream(5, 120))
+    run(d, "commit-graph write --reachable")
+    local want = run(d, "describe --tags --long --always b1")
+    local path = d .. "/.git/objects/info/commit-graph"
+    local f = assert(io.open(path, "rb"))
+    local bytes = f:read("a")
+    f:close()
+    local function describe_with(content)
+      local w = assert(io.open(path, "wb"))
+      w:write(content)
+      w:close()
+      local r = assert(git.open(d))
+      local v = r:describe { rev = "b1" }
+      return v and string.format("%s-%d-g%s", v.tag, v.distance, v.short) or r:abbrev("b1")
+    end
+    eq(describe_with(bytes:sub(1, #bytes // 2)), want, "truncated")
+    eq(describe_with("CGPH\2" .. bytes:sub(6)), want, "unknown version")
+    -- every first parent out of range: each commit falls back to its object
+    local cdat = bytes:find("CDAT", 9, true)
+    local oidf = bytes:find("OIDF", 9, true)
+    ok(cdat and oidf, "CDAT and OIDF chunks")
+    local off = string.unpack(">I8", bytes, cdat + 4)
+    local count = string.unpack(">I4", bytes, string.unpack(">I8", bytes, oidf + 4) + 255 * 4 + 1)
+    local parts = { bytes:sub(1, off) }
+    for i = 0, count - 1 do
+      local e = off + i * 36
+      parts[#parts + 1] = bytes:sub(e + 1, e + 20) .. "\127\255\255\255" .. bytes:sub(e + 25, e + 36)
+    end
+    parts[#parts + 1] = bytes:sub(off + count * 36 + 1)
+    eq(describe_with(table.concat(parts)), want, "parent positions out of range")
+  end)
+
   it("equals git when some commits are stored as deltas (read through libgit2)", function()
     local d = newrepo()
     fx.fast_import(d, fx.random_stream(7, 150))
