@@ -352,6 +352,20 @@ describe("describe", function()
     end
   end)
 
+  it("equals git when more than 10 candidates are found (git gives up the search)", function()
+    local gave_up = 0
+    for seed = 20, 23 do
+      local d = newrepo()
+      fx.fast_import(d, fx.random_stream(seed, 150, { tags = 60, annotated = 0.15 }))
+      local ids = run(d, "rev-list --all"):gsub("\n", " ")
+      local debug = fx.sh(fx.ENV .. "git -C " .. q(d) .. " describe --tags --long --always --debug " .. ids)
+      for _ in debug:gmatch("gave up search") do gave_up = gave_up + 1 end
+      check_all(d, assert(git.open(d)), "seed " .. seed .. ", many tags")
+      fx.rmrf(d)
+    end
+    ok(gave_up > 0, "some walks found more than 10 candidates")
+  end)
+
   it("equals git with a split commit-graph chain and a stale graph", function()
     local d = newrepo()
     local stream = fx.random_stream(99, 150)
