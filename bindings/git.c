@@ -7,12 +7,15 @@
  *     lengthened while ambiguous (libgit2 always starts at 7);
  *   - describe: git's candidate walk (builtin/describe.c's algorithm, written
  *     anew), fed by the commit-graph file when there is one, else by commit
- *     objects parsed straight from the object database. libgit2's own
- *     describe is slower than git's and ignores the commit-graph.
+ *     heads inflated straight from the pack files (libgit2 for the rest).
+ *     libgit2's own describe is slower than git's and ignores the graph.
  *
  * Sections: errors and library lifetime; the repository handle; abbrev;
- * the commit-graph reader; the describe walk; tags; log and graph queries;
- * remotes (credentials, fetch, push).
+ * head and status; the commit-graph reader; commits from pack files; the
+ * describe walk; tags; log and graph queries; remotes; the module.
+ *
+ * Memory rule: C allocations that live while Lua values are pushed belong
+ * to a guard userdata (below), so an out-of-memory error never leaks them.
  */
 #include "rr.h"
 
