@@ -366,6 +366,27 @@ describe("describe", function()
     ok(gave_up > 0, "some walks found more than 10 candidates")
   end)
 
+  it("honours candidates = n and tags = false as git's --candidates and no --tags", function()
+    local d = newrepo()
+    fx.fast_import(d, fx.random_stream(21, 150, { tags = 40, annotated = 0.4 }))
+    local r = assert(git.open(d))
+    local ids = {}
+    for id in run(d, "rev-list --all"):gmatch("%x+") do ids[#ids + 1] = id end
+    local function compare(args, opts)
+      local want = run(d, "describe --long --always " .. args .. " " .. table.concat(ids, " "))
+      local got = {}
+      for i, id in ipairs(ids) do
+        opts.rev = id
+        local v = r:describe(opts)
+        got[i] = v and string.format("%s-%d-g%s", v.tag, v.distance, v.short) or r:abbrev(id)
+      end
+      eq(table.concat(got, "\n"), want, args)
+    end
+    compare("--tags --candidates=3", { candidates = 3 })
+    compare("--candidates=1 --tags", { candidates = 1 })
+    compare("", { tags = false })
+  end)
+
   it("equals git with a split commit-graph chain and a stale graph", function()
     local d = newrepo()
     local stream = fx.random_stream(99, 150)
