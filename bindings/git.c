@@ -1924,6 +1924,18 @@ static void strip_userinfo(char *dst, size_t size, const char *url) {
     snprintf(dst, size, "%.*s%s", (int)(scheme + 3 - url), url, at + 1);
 }
 
+/* A password written into a URL ("https://user:secret@host/...") is a
+ * secret like a token: register it so no message can show it. */
+static void secret_from_url(lua_State *L, const char *url) {
+    const char *scheme = strstr(url, "://"), *at, *colon, *slash;
+    if (scheme == NULL) return;
+    slash = strchr(scheme + 3, '/');
+    at = memchr(scheme + 3, '@', (size_t)((slash ? slash : url + strlen(url)) - (scheme + 3)));
+    if (at == NULL) return;
+    colon = memchr(scheme + 3, ':', (size_t)(at - (scheme + 3)));
+    if (colon != NULL && at - colon > 1) rr_secret_add(L, colon + 1, (size_t)(at - colon - 1));
+}
+
 static int poll_interrupt(xfer *x) {
     if (!rr_interrupted()) return 0;
     x->interrupted = 1;
@@ -2009,6 +2021,7 @@ static int remote_get(lua_State *L, git_repository *repo, const char *name, guar
     g->ptr = r;
     memset(x, 0, sizeof *x);
     strip_userinfo(x->url, sizeof x->url, git_remote_url(r) ? git_remote_url(r) : name);
+    secret_from_url(L, git_remote_url(r) ? git_remote_url(r) : name);
     if (token == NULL || *token == '\0') token = getenv("GIT_TOKEN");
     if (token != NULL && *token != '\0') {
         rr_secret_add(L, token, strlen(token));

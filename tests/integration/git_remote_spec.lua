@@ -177,6 +177,14 @@ describe("over smart HTTP with a token", function()
     contains(out, "nil\tGIT_EAUTH")
     contains(out, "authentication refused by " .. url)
     ok(not out:find(TOKEN, 1, true), "the token is not printed")
+    -- credentials written into the URL never reach the message either
+    local with_creds = (url:gsub("^http://", "http://x-access-token:in-url-secret@"))
+    out = child(string.format([[
+      local r = assert(require("relrun.git").open(%q))
+      print(select(2, r:fetch(%q)))
+    ]], work, with_creds), "GITHUB_TOKEN=wrong")
+    contains(out, "authentication refused by " .. url)
+    ok(not out:find("in-url-secret", 1, true), "URL credentials are not printed: " .. out)
   end)
 
   it("no token: says which variable to set", function()
