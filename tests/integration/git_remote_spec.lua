@@ -73,6 +73,17 @@ describe("over file://", function()
     eq({ ahead, behind }, { 0, 1 })
   end)
 
+  it("fetches explicit refspecs and prunes what the remote deleted", function()
+    local bare, work = remote_and_clone()
+    sh("git -C " .. q(bare) .. " branch topic main")
+    local r = assert(git.open(work))
+    ok(r:fetch("origin", { refspecs = { "+refs/heads/topic:refs/remotes/origin/topic" } }))
+    eq(run(work, "rev-parse origin/topic"), sh("git -C " .. q(bare) .. " rev-parse topic"))
+    sh("git -C " .. q(bare) .. " branch -D topic")
+    ok(r:fetch("origin", { prune = true }))
+    eq(fx.git_may_fail(work, "rev-parse --verify -q origin/topic"), "")
+  end)
+
   it("a refused non-fast-forward push is a failure naming the ref", function()
     local bare, work = remote_and_clone()
     local other = tempdir() .. "/other"
