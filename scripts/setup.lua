@@ -107,7 +107,9 @@ local KEY_ORDER = { Version = 1, Sid = 2, Effect = 3, Principal = 4, NotPrincipa
                     Resource = 8, NotResource = 9, Condition = 10 }
 local function pretty(v, indent)
   indent = indent or ""
-  if type(v) ~= "table" then return json.encode(v) end
+  -- cjson writes "/" as "\/"; valid, but not how RELEASE.md reads. In its
+  -- output a "\/" is always an escaped slash (a backslash comes out "\\").
+  if type(v) ~= "table" then return (json.encode(v):gsub("\\/", "/")) end
   local inner = indent .. "  "
   local parts = {}
   if v[1] ~= nil then
@@ -121,7 +123,7 @@ local function pretty(v, indent)
     if ra ~= rb then return ra < rb end
     return a < b
   end)
-  for _, k in ipairs(keys) do parts[#parts + 1] = inner .. json.encode(k) .. ": " .. pretty(v[k], inner) end
+  for _, k in ipairs(keys) do parts[#parts + 1] = inner .. pretty(k) .. ": " .. pretty(v[k], inner) end
   return "{\n" .. table.concat(parts, ",\n") .. "\n" .. indent .. "}"
 end
 

@@ -71,4 +71,63 @@ function M.role(ctx)
   return ctx.role_info
 end
 
+-- The checkout's root without a trailing slash (libgit2's workdir has one).
+function M.root(ctx)
+  local root = ctx.repo and ctx.repo:workdir() or ctx.project_dir
+  return (root:gsub("(.)/+$", "%1"))
+end
+
+-- The current credentials' access key id and whether they are long-term
+-- (AKIA…) keys; nil when there are none.
+function M.access_key(ctx)
+  if ctx.no_aws then return nil end
+  local provider = require("relrun.aws.credentials").resolve{}
+  local creds = provider and provider:get()
+  if not creds then return nil end
+  return creds.access_key, creds.access_key:match("^AKIA") ~= nil and not creds.session_token
+end
+
+-- list_access_keys(ctx [, user]) -> { { id, status, created (epoch) } } | nil, msg, code.
+-- IAM ListAccessKeys without a user name lists the caller's own keys.
+-- (relrun.aws.iam has no wrapper for it; its generic call serves.)
+function M.list_access_keys(ctx, user)
+  local iam, err = M.client(ctx, "iam")
+  if not iam then return nil, err, "NoCredentials" end
+  local core = require "relrun.aws.core"
+  return iam:pages("ListAccessKeys", { UserName = user }, function(r, out)
+    for _, m in ipairs(core.xml_all(core.xml_find(r, "AccessKeyMetadata"), "member")) do
+      out[#out + 1] = { id = core.xml_text(m, "AccessKeyId"), status = core.xml_text(m, "Status"),
+                        user = core.xml_text(m, "UserName"),
+                        created = core.parse_iso8601(core.xml_text(m, "CreateDate")) }
+    end
+  end)
+end
+
+-- The active keys older than `days` (default 90) at `now`, oldest first:
+-- { { id, age_days } }.
+function M.old_keys(keys, now, days)
+  days = days or 90
+  local old = {}
+  for _, k in ipairs(keys) do
+    local age = k.created and math.floor((now - k.created) / 86400)
+    if k.status == "Active" and age and age > days then old[#old + 1] = { id = k.id, age_days = age } end
+  end
+  table.sort(old, function(a, b) return a.age_days > b.age_days end)
+  return old
+end
+
+-- The bucket's own policy (a table), false when it has none.
+function M.bucket_policy(ctx, bucket)
+  local s3, err = M.client(ctx, "s3")
+  if not s3 then return nil, err end
+  local res, msg, code = s3:send(bucket, nil, { method = "GET", query = { policy = "" }, operation = "GetBucketPolicy" })
+  if not res then
+    if code == "NoSuchBucketPolicy" then return false end
+    return nil, msg, code
+  end
+  local doc = require("relrun.json").decode(res.body or "")
+  if type(doc) ~= "table" then return nil, "the bucket policy of " .. bucket .. " is not JSON" end
+  return doc
+end
+
 return M

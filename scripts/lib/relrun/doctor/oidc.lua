@@ -6,12 +6,13 @@ local checks = require "relrun.checks"
 local policy = require "relrun.policy"
 local aws = require "relrun.doctor.aws"
 local fs = require "relrun.fs"
+local core = require "relrun.aws.core"
 
 local M = { needs_network = true }
 
 -- The environment the release job runs in, read from the workflow file.
 local function workflow_environment(ctx)
-  local root = ctx.repo and ctx.repo:workdir() or ctx.project_dir
+  local root = aws.root(ctx)
   for _, path in ipairs(fs.glob(fs.join(root, ".github/workflows/*.y*ml")) or {}) do
     local text = fs.read(path) or ""
     if text:find("release.lua", 1, true) then
@@ -30,6 +31,45 @@ local function last_tag(ctx)
     if v and (not best or require("relrun.semver").compare(v, best:sub(2)) > 0) then best = t.name end
   end
   return best or "v1.0.0"
+end
+
+-- The trust policy with its condition values lower-cased, to tell a case
+-- mismatch in owner/repo from a real one.
+local function lowered(trust)
+  local function low(v)
+    if type(v) == "string" then return v:lower() end
+    if type(v) ~= "table" then return v end
+    local out = {}
+    for k, x in pairs(v) do out[k] = low(x) end
+    return out
+  end
+  local copy = { Version = trust.Version, Statement = {} }
+  local list = trust.Statement and (trust.Statement[1] and trust.Statement or { trust.Statement }) or {}
+  for i, st in ipairs(list) do
+    local c = {}
+    for k, x in pairs(st) do c[k] = x end
+    c.Condition = low(st.Condition)
+    copy.Statement[i] = c
+  end
+  return copy
+end
+
+-- Why the trust policy refuses this workflow, and what to change.
+local function refusal_hint(trust, try, w)
+  local tag_sub = policy.github_sub(w.repository, "refs/tags/" .. w.tag)
+  if w.environment and try(tag_sub).decision == "allow" then
+    return string.format("the job runs in environment %s, so GitHub sends sub %s — a condition on ref:refs/tags/v* " ..
+      "never matches it: trust repo:%s:environment:%s (relrun scripts/setup.lua --trust-environment %s --update) " ..
+      "or remove the environment from the job", w.environment, w.sub, w.repository, w.environment, w.environment)
+  end
+  if try(w.sub:lower(), nil, lowered(trust)).decision == "allow" then
+    return "the trust policy spells the repository in another case than GitHub does (" .. w.repository ..
+      "): IAM compares sub case-sensitively"
+  end
+  if not w.environment and not w.tag:match("^v") then
+    return "the tag " .. w.tag .. " does not match the trust policy's tag pattern (v*): tag releases vX.Y.Z"
+  end
+  return "change the role's trust policy to RELEASE.md's (relrun scripts/setup.lua shows it; --update applies it)"
 end
 
 function M.register(g, ctx)
@@ -55,7 +95,18 @@ function M.register(g, ctx)
     end
     local want = "arn:aws:iam::" .. cfg.role_arn:match("::(%d+):") .. ":oidc-provider/" .. policy.OIDC_HOST
     for _, arn in ipairs(arns) do
-      if arn == want then return checks.ok(arn) end
+      if arn == want then
+        local r, gerr = iam:call("GetOpenIDConnectProvider", { OpenIDConnectProviderArn = arn })
+        if not r then return checks.ok(arn .. " (its client ids could not be read: " .. gerr .. ")") end
+        local ids = {}
+        for _, m in ipairs(core.xml_all(core.xml_find(r, "ClientIDList"), "member")) do ids[#ids + 1] = m.text end
+        for _, id in ipairs(ids) do
+          if id == "sts.amazonaws.com" then return checks.ok(arn .. ", client id sts.amazonaws.com") end
+        end
+        return checks.fail(arn .. " does not list the client id (audience) sts.amazonaws.com (it lists " ..
+          (#ids > 0 and table.concat(ids, ", ") or "none") .. ")",
+          "add the audience sts.amazonaws.com to the provider (relrun scripts/setup.lua --update)")
+      end
     end
     return checks.fail("no " .. want .. " (found " .. (#arns > 0 and table.concat(arns, ", ") or "none") .. ")",
       "create it: relrun scripts/setup.lua (IAM → Identity providers → " .. policy.OIDC_HOST .. ")")
@@ -73,26 +124,16 @@ function M.register(g, ctx)
     local ok_role, info = pcall(aws.role, ctx)
     if not ok_role then return checks.fail(type(info) == "table" and info.message or tostring(info), "") end
     local provider = docs.oidc_provider_arn:gsub("::%d+:", "::" .. cfg.role_arn:match("::(%d+):") .. ":")
-    local function try(s, aud)
-      return policy.evaluate(info.trust, { action = "sts:AssumeRoleWithWebIdentity", principal = { Federated = provider },
+    local function try(s, aud, doc)
+      return policy.evaluate(doc or info.trust, { action = "sts:AssumeRoleWithWebIdentity", principal = { Federated = provider },
         context = { [policy.OIDC_HOST .. ":sub"] = s, [policy.OIDC_HOST .. ":aud"] = aud or "sts.amazonaws.com" } })
     end
     local r = try(sub)
     if r.decision == "allow" then
       return checks.ok(string.format("sub %s, aud sts.amazonaws.com: %s", sub, r.why))
     end
-    local hint = "change the role's trust policy (relrun scripts/setup.lua shows the expected one)"
-    if environment and try(policy.github_sub(repository, "refs/tags/" .. tag)).decision == "allow" then
-      hint = string.format("the job uses environment %s, so GitHub sends sub %s — a condition on " ..
-        "ref:refs/tags/v* never matches it; allow repo:%s:environment:%s in the trust policy", environment, sub,
-        repository, environment)
-    elseif try(sub:lower()).decision == "allow" or try(sub, "sts.amazonaws.com").decision ~= "allow" then
-      local lower = try(sub:lower())
-      if lower.decision == "allow" then
-        hint = "the trust policy spells the owner/repo in another case than GitHub does (" .. repository .. ")"
-      end
-    end
-    return checks.fail(string.format("role %s refuses sub %s: %s", info.name, sub, r.why), hint)
+    return checks.fail(string.format("role %s refuses sub %s: %s", info.name, sub, r.why),
+      refusal_hint(info.trust, try, { repository = repository, tag = tag, environment = environment, sub = sub }))
   end)
 
   g:check("the token's audience", function()
@@ -124,11 +165,12 @@ function M.register(g, ctx)
     if not claims then return checks.fail("the token cannot be read", "") end
     local ok_role, info = pcall(aws.role, ctx)
     if not ok_role then return checks.skip(type(info) == "table" and info.message or tostring(info)) end
+    -- Only these claims are shown: the token itself is a credential.
+    local aud = type(claims.aud) == "table" and claims.aud[1] or claims.aud
     local r = policy.evaluate(info.trust, { action = "sts:AssumeRoleWithWebIdentity",
       principal = { Federated = docs.oidc_provider_arn:gsub("::%d+:", "::" .. cfg.role_arn:match("::(%d+):") .. ":") },
-      context = { [policy.OIDC_HOST .. ":sub"] = claims.sub, [policy.OIDC_HOST .. ":aud"] = claims.aud } })
-    local shown = string.format("sub %s, aud %s, ref %s", tostring(claims.sub), tostring(claims.aud),
-      tostring(claims.ref))
+      context = { [policy.OIDC_HOST .. ":sub"] = tostring(claims.sub), [policy.OIDC_HOST .. ":aud"] = tostring(aud) } })
+    local shown = string.format("sub %s, aud %s, ref %s", tostring(claims.sub), tostring(aud), tostring(claims.ref))
     if r.decision == "allow" then return checks.ok(shown .. " — admitted") end
     return checks.fail(shown .. " — refused: " .. r.why, "change the trust policy or the workflow's trigger")
   end)
