@@ -9,8 +9,6 @@ local aws = require "relrun.doctor.aws"
 
 local M = { needs_network = true }
 
-local function message_of(e) return type(e) == "table" and e.message or tostring(e) end
-
 function M.register(g, ctx)
   local cfg = ctx.cfg
   if cfg.target ~= "codeartifact" then
@@ -55,8 +53,8 @@ function M.register(g, ctx)
 
   local docs = aws.expected(ctx)
   g:check("the role allows what a release does", function()
-    local ok_role, info = pcall(aws.role, ctx)
-    if not ok_role then return checks.skip(message_of(info)) end
+    local info, result = aws.role_or_result(ctx)
+    if not info then return result end
     if #info.permissions == 0 then
       return checks.fail("role " .. info.name .. " has no permission policies",
         "attach RELEASE.md's permissions policy (relrun scripts/setup.lua)")
@@ -75,7 +73,7 @@ function M.register(g, ctx)
   end)
 
   g:check("IAM's policy simulator agrees", function()
-    local iam, err = aws.client(ctx, "iam")
+    local iam, err = aws.client(ctx, "iam", true)
     if not iam then return checks.skip(err) end
     local reqs = policy.required_requests(docs, {})
     local actions, resources = {}, {}
@@ -86,7 +84,7 @@ function M.register(g, ctx)
       if code == "AccessDenied" or code == "AccessDeniedException" or code == "InvalidAction" or code == "NotImplemented" then
         return checks.skip("SimulatePrincipalPolicy is not permitted here (" .. tostring(code) .. ")")
       end
-      return checks.skip("SimulatePrincipalPolicy: " .. serr)
+      return checks.skip("IAM's simulator did not answer (" .. tostring(code) .. "): " .. serr)
     end
     local denied = {}
     for _, r in ipairs(results) do

@@ -56,8 +56,10 @@ end
 
 -- Why the trust policy refuses this workflow, and what to change.
 local function refusal_hint(trust, try, w)
-  local tag_sub = policy.github_sub(w.repository, "refs/tags/" .. w.tag)
-  if w.environment and try(tag_sub).decision == "allow" then
+  -- A job with an environment is refused by any trust policy that names
+  -- only refs, whatever else is wrong with it.
+  local names_environment = require("relrun.json").encode(trust):find(":environment:", 1, true)
+  if w.environment and not names_environment then
     return string.format("the job runs in environment %s, so GitHub sends sub %s — a condition on ref:refs/tags/v* " ..
       "never matches it: trust repo:%s:environment:%s (relrun scripts/setup.lua --trust-environment %s --update) " ..
       "or remove the environment from the job", w.environment, w.sub, w.repository, w.environment, w.environment)
@@ -121,8 +123,8 @@ function M.register(g, ctx)
     if not repository then
       return checks.fail("the GitHub repository is unknown", "set GITHUB_REPOSITORY=owner/repo or add an origin remote")
     end
-    local ok_role, info = pcall(aws.role, ctx)
-    if not ok_role then return checks.fail(type(info) == "table" and info.message or tostring(info), "") end
+    local info, result = aws.role_or_result(ctx, true)
+    if not info then return result end
     local provider = docs.oidc_provider_arn:gsub("::%d+:", "::" .. cfg.role_arn:match("::(%d+):") .. ":")
     local function try(s, aud, doc)
       return policy.evaluate(doc or info.trust, { action = "sts:AssumeRoleWithWebIdentity", principal = { Federated = provider },
@@ -137,8 +139,8 @@ function M.register(g, ctx)
   end)
 
   g:check("the token's audience", function()
-    local ok_role, info = pcall(aws.role, ctx)
-    if not ok_role then return checks.skip(type(info) == "table" and info.message or tostring(info)) end
+    local info, result = aws.role_or_result(ctx)
+    if not info then return result end
     for _, st in ipairs(info.trust.Statement or {}) do
       for op, block in pairs(st.Condition or {}) do
         local aud = block[policy.OIDC_HOST .. ":aud"]
@@ -163,8 +165,8 @@ function M.register(g, ctx)
     if not jwt then return checks.fail(err.message, "add `permissions: id-token: write` to the job") end
     local claims = github.jwt_claims(jwt)
     if not claims then return checks.fail("the token cannot be read", "") end
-    local ok_role, info = pcall(aws.role, ctx)
-    if not ok_role then return checks.skip(type(info) == "table" and info.message or tostring(info)) end
+    local info, result = aws.role_or_result(ctx)
+    if not info then return result end
     -- Only these claims are shown: the token itself is a credential.
     local aud = type(claims.aud) == "table" and claims.aud[1] or claims.aud
     local r = policy.evaluate(info.trust, { action = "sts:AssumeRoleWithWebIdentity",

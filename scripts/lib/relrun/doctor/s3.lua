@@ -41,8 +41,8 @@ function M.register(g, ctx)
 
   g:check("the role may put objects under wheels/", function()
     if not cfg.role_arn then return checks.skip("AWS_ROLE_ARN is not set") end
-    local ok_role, info = pcall(aws.role, ctx)
-    if not ok_role then return checks.skip(type(info) == "table" and info.message or tostring(info)) end
+    local info, result = aws.role_or_result(ctx)
+    if not info then return result end
     local refused, why = {}, nil
     for _, name in ipairs(names) do
       local r = policy.evaluate(info.permissions, { action = "s3:PutObject", resource = object_arn(name) })

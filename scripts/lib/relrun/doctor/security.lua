@@ -121,8 +121,8 @@ local function policies_check(g, ctx)
   g:check("policies no wider than RELEASE.md's", function()
     if ctx.opts.offline then return checks.skip("--offline") end
     if not ctx.cfg.role_arn then return checks.skip("AWS_ROLE_ARN is not set") end
-    local ok_role, info = pcall(aws.role, ctx)
-    if not ok_role then return checks.skip(type(info) == "table" and info.message or tostring(info)) end
+    local info, result = aws.role_or_result(ctx)
+    if not info then return result end
     local docs = aws.expected(ctx)
     local provider = docs.oidc_provider_arn:gsub("::%d+:", "::" .. ctx.cfg.role_arn:match("::(%d+):") .. ":")
     local repository = aws.github_repository(ctx) or "OWNER/REPO"
