@@ -74,18 +74,27 @@ end
 
 local cfg = settings()
 
--- AWS clients, made on first use.
-local clients = {}
+-- AWS clients, made on first use. A dry run without credentials still
+-- prints the plan, with nothing checked (`unchecked` says why).
+local clients, unchecked = {}, nil
 local function client(service)
   if clients[service] then return clients[service] end
+  if unchecked then return nil end
   local c, err = require("relrun.aws." .. service).client{ region = cfg.region }
-  if not c then fail("AWS " .. service .. ": " .. err .. " — set AWS credentials (or run with --dry-run)") end
+  if not c and opts.dry_run then
+    print("  (nothing can be checked: " .. err .. ")")
+    unchecked = "not checked (no AWS credentials)"
+    return nil
+  end
+  if not c then fail("AWS " .. service .. ": " .. err .. " — set AWS credentials (a --dry-run works without)") end
   clients[service] = c
   return c
 end
 
 if not cfg.account_id then
-  local me, err = client("sts"):get_caller_identity()
+  local sts = client("sts")
+  if not sts then fail("cannot tell the AWS account without credentials: pass --account-id", 2) end
+  local me, err = sts:get_caller_identity()
   if not me then fail("cannot tell the AWS account (STS GetCallerIdentity: " .. err .. "); pass --account-id") end
   cfg.account_id, cfg.source.account_id = me.account, "the caller's account"
 end
@@ -172,6 +181,10 @@ print(string.format("Setting up the release of %s: account %s (%s), region %s, G
 -- 1. CodeArtifact domain and repository.
 local function step_codeartifact()
   local ca = client("codeartifact")
+  if not ca then
+    report("CodeArtifact domain " .. cfg.domain, "would create", unchecked)
+    return report("CodeArtifact repository " .. cfg.domain .. "/" .. cfg.repository, "would create", unchecked)
+  end
   local what = "CodeArtifact domain " .. cfg.domain
   local d, err, code = ca:describe_domain{ domain = cfg.domain, domain_owner = cfg.account_id }
   if d then
@@ -209,6 +222,7 @@ local function step_bucket()
   end
   local s3 = client("s3")
   local what = "S3 bucket " .. cfg.bucket
+  if not s3 then return report(what, "would create", unchecked) end
   local head, err, code = s3:head_bucket{ bucket = cfg.bucket }
   if head then
     local where = head.region and (" in " .. head.region) or ""
@@ -233,6 +247,7 @@ local THUMBPRINTS = { "6938fd4d98bab03faadb97b34396831e3780aea1", "1c58a3a8518e8
 local function step_oidc_provider()
   local iam = client("iam")
   local what = "IAM OIDC provider " .. policy.OIDC_HOST
+  if not iam then return report(what, "would create", unchecked) end
   local arns, err = iam:list_open_id_connect_providers()
   if not arns then fail("ListOpenIDConnectProviders: " .. err) end
   local arn = docs.oidc_provider_arn
@@ -262,6 +277,11 @@ end
 local function step_role()
   local iam = client("iam")
   local what = "IAM role " .. role_name .. " (trust policy)"
+  if not iam then
+    report(what, "would create", unchecked)
+    return report("IAM role " .. role_name .. " (permissions policy " .. opts.policy_name .. ")", "would create",
+      unchecked)
+  end
   local role, err, code = iam:get_role{ role_name = role_name }
   if not role and not is_missing(code) then fail("GetRole " .. role_name .. ": " .. err) end
   if not role then
