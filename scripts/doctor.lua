@@ -18,6 +18,15 @@ local spec = {
     { "--tag", arg = "TAG", help = "the tag to check the OIDC trust for (default: the last v* tag)" },
     { "--environment", arg = "NAME", help = "the GitHub environment the release job uses (default: production)" },
     { "--region", arg = "REGION", help = "AWS region (overrides AWS_REGION)" },
+    { "--only", arg = "GROUPS", help = "run only these groups, comma-separated: oidc, codeartifact, build, s3, security",
+      check = function(v)
+        for name in v:gmatch("[^,]+") do
+          if not ({ oidc = 1, codeartifact = 1, build = 1, s3 = 1, security = 1 })[name] then
+            return nil, "unknown group " .. name .. " (oidc, codeartifact, build, s3, security)"
+          end
+        end
+        return true
+      end },
   },
 }
 
@@ -46,14 +55,19 @@ local function section(title, name)
   end)
 end
 
+local only
+if opts.only then
+  only = {}
+  for name in opts.only:gmatch("[^,]+") do only[name] = true end
+end
 for _, s in ipairs({
-  { "OIDC Authentication", "relrun.doctor.oidc" },
-  { "CodeArtifact Permission Denied", "relrun.doctor.codeartifact" },
-  { "Build Failures", "relrun.doctor.build" },
-  { "S3 Upload Failures", "relrun.doctor.s3" },
-  { "Security", "relrun.doctor.security" },
+  { "OIDC Authentication", "oidc" },
+  { "CodeArtifact Permission Denied", "codeartifact" },
+  { "Build Failures", "build" },
+  { "S3 Upload Failures", "s3" },
+  { "Security", "security" },
 }) do
-  section(s[1], s[2])
+  if not only or only[s[2]] then section(s[1], "relrun.doctor." .. s[2]) end
 end
 
 if ctx.repo then ctx.repo:close() end
