@@ -350,8 +350,16 @@ local function step_environment()
   if not gh then fail(gerr.message) end
   local env, err = gh:environment(name)
   if env == nil then fail("GitHub environment " .. name .. ": " .. err.message) end
+  -- A PUT sets the reviewers it is given: pass the existing ones on.
+  local reviewers
+  for _, rule in ipairs(env and env.protection_rules or {}) do
+    for _, r in ipairs(rule.type == "required_reviewers" and rule.reviewers or {}) do
+      reviewers = reviewers or {}
+      reviewers[#reviewers + 1] = { type = r.type, id = r.reviewer and r.reviewer.id }
+    end
+  end
   local function tag_rule()
-    local good, perr = gh:put_environment(name, { tags_only = true })
+    local good, perr = gh:put_environment(name, { tags_only = true, reviewers = reviewers })
     if not good then return nil, perr.message end
     local rule, rerr = gh:request("POST", gh:repo_path("/environments/" .. require("relrun.http").url_encode(name) ..
       "/deployment-branch-policies"), { body = { name = opts.tag_pattern, type = "tag" } })

@@ -225,6 +225,35 @@ describe("doctor: AWS set-ups", function()
     contains(r.stdout, "::error title=OIDC Authentication%3A this job's OIDC token::")
   end)
 
+  it("checks the production environment: exists, tags only, reviewers", function()
+    local gh = { GITHUB_TOKEN = W.GITHUB_TOKEN }
+    local name = "the production environment"
+    local code, doc, c = doctor({}, gh)
+    found(name, { "environment production does not exist", "setup.lua" }, code, c, doc)
+
+    eq(w.setup({ "--bucket", W.BUCKET }, gh), 0)
+    code, doc, c = doctor({}, gh)
+    eq(code, 0, json.encode(doc))
+    eq(c[name].status, "warn")
+    contains(c[name].found, "tags v* only, but no required reviewers")
+
+    -- Reviewers but any ref may deploy: a failure.
+    local http = require "relrun.http"
+    local res = assert(http.request{ method = "PUT", url = w.gh.url .. "/repos/" .. W.REPO .. "/environments/production",
+      headers = { authorization = "Bearer " .. W.GITHUB_TOKEN, ["content-type"] = "application/json" },
+      body = json.encode{ reviewers = { { type = "User", id = 1 } } } })
+    eq(res.status, 200, res.body)
+    code, doc, c = doctor({}, gh)
+    found(name, { "any branch or tag may deploy to it", "tags v* only" }, code, c, doc)
+
+    eq(w.setup({ "--bucket", W.BUCKET, "--update" }, gh), 0)
+    code, doc, c = doctor({}, gh)
+    eq(doc.problems, 0, json.encode(doc))
+    eq(c[name].status, "ok", json.encode(c[name]))    -- setup kept the reviewers
+    contains(c[name].found, "required reviewers, tags v* only")
+    w.github_state{ environments = {} }
+  end)
+
   it("needs no credentials to say what it could not check", function()
     local code, doc, c = doctor({}, { AWS_ACCESS_KEY_ID = false, AWS_SECRET_ACCESS_KEY = false })
     eq(c["GitHub's OIDC provider in IAM"].status, "skip")
