@@ -31,10 +31,30 @@ local spec = {
 }
 
 local opts = cli.parse_or_exit(spec, arg)
-local cfg, err = config.load{ project_dir = opts.project, flags = opts }
-if not cfg then error({ message = err, exit = 2 }) end
 
-local ctx = { cfg = cfg, project_dir = opts.project, opts = opts }
+-- A malformed setting from the environment (a mistyped secret) is a finding,
+-- not a reason to stop: load again without it and report it in its group.
+-- A malformed flag is a usage error.
+local function load_settings()
+  local hidden, bad = {}, {}
+  local function getenv(name) if hidden[name] then return nil end return os.getenv(name) end
+  for _ = 1, #config.SETTINGS do
+    local cfg, err = config.load{ project_dir = opts.project, flags = opts, getenv = getenv }
+    if cfg then return cfg, bad end
+    local key, from = err:match('^([%w_]+) ".-" %(from ([%w_]+)%)')
+    if not key or not os.getenv(from) then
+      -- Without the bad value another check fails (a CodeArtifact target
+      -- without its account): the bad value is the news.
+      local first = select(2, next(bad))
+      error({ message = first or err, exit = 2 })
+    end
+    hidden[from], bad[key] = true, err
+  end
+  error({ message = "the settings could not be read", exit = 2 })
+end
+
+local cfg, bad_settings = load_settings()
+local ctx = { cfg = cfg, project_dir = opts.project, opts = opts, bad_settings = bad_settings }
 do
   local git = require "relrun.git"
   ctx.repo = git.open(opts.project)

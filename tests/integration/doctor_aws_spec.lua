@@ -126,6 +126,17 @@ describe("doctor: AWS set-ups", function()
     found("the trust policy admits this workflow", { "StringEquals " .. AUD }, code, c, doc)
   end)
 
+  it("names a malformed role ARN from the environment as a finding", function()
+    local code, doc, c = doctor({}, { AWS_ROLE_ARN = "arn:aws:iam::12345:role/" .. W.ROLE })
+    found("role ARN", { 'role_arn "arn:aws:iam::12345:role/github-actions-release" (from AWS_ROLE_ARN) is not valid',
+      "AWS_ROLE_ARN" }, code, c, doc)
+    -- Well formed, but no such role: one failure, the other checks skip.
+    code, doc, c = doctor({}, { AWS_ROLE_ARN = "arn:aws:iam::" .. W.ACCOUNT .. ":role/no-such-role" })
+    found("the trust policy admits this workflow", { "the role no-such-role does not exist in account " .. W.ACCOUNT,
+      "setup.lua" }, code, c, doc)
+    eq(doc.problems, 1, json.encode(doc))
+  end)
+
   it("finds a missing OIDC provider", function()
     w.iam("DeleteOpenIDConnectProvider", { OpenIDConnectProviderArn = PROVIDER })
     local code, doc, c = doctor()

@@ -11,6 +11,16 @@ local M = { needs_network = true }
 
 function M.register(g, ctx)
   local cfg = ctx.cfg
+  local bad = {}
+  for key, msg in pairs(ctx.bad_settings or {}) do
+    if key ~= "role_arn" then bad[#bad + 1] = msg end
+  end
+  if #bad > 0 then
+    table.sort(bad)
+    g:check("the settings are well formed", function()
+      return checks.fail(table.concat(bad, "; "), "fix the repository secrets (RELEASE.md, Repository Secrets)")
+    end)
+  end
   if cfg.target ~= "codeartifact" then
     g:check("CodeArtifact settings", function()
       return checks.skip("CODEARTIFACT_DOMAIN is not set: releases go to the local repository " .. cfg.repository_dir)

@@ -78,6 +78,10 @@ function M.register(g, ctx)
   local cfg = ctx.cfg
 
   g:check("role ARN", function()
+    if ctx.bad_settings.role_arn then
+      return checks.fail(ctx.bad_settings.role_arn, "fix the repository secret AWS_ROLE_ARN (relrun scripts/setup.lua " ..
+        "prints the value to set)")
+    end
     if not cfg.role_arn then
       if cfg.target ~= "codeartifact" then return checks.skip("AWS_ROLE_ARN is not set (no CodeArtifact target)") end
       return checks.fail("AWS_ROLE_ARN is not set", "set the repository secret AWS_ROLE_ARN (RELEASE.md)")
