@@ -212,6 +212,32 @@ describe("doctor: AWS set-ups", function()
       code, c, doc)
   end)
 
+  it("reads attached managed policies too: wider ones reported, their rights counted", function()
+    local arn = "arn:aws:iam::" .. W.ACCOUNT .. ":policy/everything"
+    w.iam("CreatePolicy", { PolicyName = "everything", PolicyDocument = json.encode{ Version = "2012-10-17",
+      Statement = { { Effect = "Allow", Action = "*", Resource = "*" } } } })
+    w.iam("AttachRolePolicy", { RoleName = W.ROLE, PolicyArn = arn })
+    local p = permissions()
+    table.remove(p.Statement, 2)          -- the attached policy still allows sts:GetServiceBearerToken
+    set_permissions(p)
+    local code, doc, c = doctor()
+    local _, out = w.setup({ "--bucket", W.BUCKET })
+    w.iam("DetachRolePolicy", { RoleName = W.ROLE, PolicyArn = arn })
+    w.iam("DeletePolicy", { PolicyArn = arn })
+    eq(code, 0, json.encode(doc))
+    eq(c["the role allows what a release does"].status, "ok")
+    eq(c["policies no wider than RELEASE.md's"].status, "warn")
+    contains(c["policies no wider than RELEASE.md's"].found, "everything: statement 1 allows the wildcard action *")
+    contains(c["policies no wider than RELEASE.md's"].found, "everything: statement 1 applies to every resource (*)")
+    contains(out, "IAM role github-actions-release (attached policy everything): exists — not relrun's; left alone")
+  end)
+
+  it("says when the tag does not match the trust policy's pattern", function()
+    local code, doc, c = doctor({ "--tag", "1.0.0" })
+    found("the trust policy admits this workflow", { "refuses sub repo:acme/stock-pipeline:ref:refs/tags/1.0.0",
+      "does not match the trust policy's tag pattern" }, code, c, doc)
+  end)
+
   it("checks the real token's claims under simulated Actions, never printing it", function()
     local actions = { GITHUB_ACTIONS = "true", ACTIONS_ID_TOKEN_REQUEST_URL = w.gh.url .. "/oidc/token",
                       ACTIONS_ID_TOKEN_REQUEST_TOKEN = W.REQUEST_TOKEN }
