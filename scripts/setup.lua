@@ -48,9 +48,15 @@ local function fail(msg, exit) error({ message = msg, exit = exit }, 0) end
 
 -- The settings: flags, then RELEASE.md's environment names, then pyproject.
 local function settings()
-  local env_region = require("relrun.aws.config").region()
+  -- The profile's region, as the AWS clients would use it, when no flag or
+  -- variable names one.
+  local region, region_source = opts.region, nil
+  if not region and not os.getenv("AWS_REGION") and not os.getenv("AWS_DEFAULT_REGION") then
+    region, region_source = require("relrun.aws.config").region()
+    if not region then region_source = nil end
+  end
   local flags = { domain = opts.domain, repository = opts.repository, account_id = opts.account_id,
-                  region = opts.region or env_region, bucket = opts.bucket,
+                  region = region, bucket = opts.bucket,
                   github_repository = opts.github_repository, environment = opts.environment }
   -- config.load insists on the account for a CodeArtifact target; setup may
   -- learn it from STS, so fill a placeholder and replace it below.
@@ -59,13 +65,16 @@ local function settings()
   local cfg, err = config.load{ project_dir = opts.project, flags = flags }
   if not cfg then fail(err, 2) end
   if not account or account == "" then cfg.account_id, cfg.source.account_id = nil, nil end
+  if region_source then cfg.source.region = region_source end
+  if not cfg.package then cfg.package, cfg.source.package = "stock-pipeline", "RELEASE.md" end
   local missing = {}
   if not cfg.domain then missing[#missing + 1] = "--domain (or CODEARTIFACT_DOMAIN)" end
   if not cfg.repository then missing[#missing + 1] = "--repository (or CODEARTIFACT_REPOSITORY)" end
   if not cfg.region then missing[#missing + 1] = "--region (or AWS_REGION)" end
   if not cfg.github_repository then
-    cfg.github_repository = require("relrun.doctor.aws").github_repository{ cfg = cfg, repo =
-      require("relrun.git").open(opts.project) or nil }
+    local repo = require("relrun.git").open(opts.project) or nil
+    cfg.github_repository = require("relrun.doctor.aws").github_repository{ cfg = cfg, repo = repo }
+    if repo then repo:close() end
     if not cfg.github_repository then missing[#missing + 1] = "--github-repository OWNER/REPO (or an origin remote)" end
   end
   if #missing > 0 then fail("setup needs " .. table.concat(missing, ", "), 2) end
@@ -318,8 +327,12 @@ local function step_role()
       local wider = policy.wider_than(have, { "codeartifact:GetAuthorizationToken", "codeartifact:GetRepositoryEndpoint",
         "codeartifact:ReadFromRepository", "codeartifact:PublishPackageVersion", "sts:GetServiceBearerToken",
         "s3:PutObject", "s3:PutObjectAcl" })
-      differs(what, lines, put, #wider > 0 and ("it is wider than RELEASE.md's: " .. table.concat(wider, "; "))
-        or "it is not RELEASE.md's")
+      local why = #wider > 0 and ("it is wider than RELEASE.md's: " .. table.concat(wider, "; "))
+        or "it is not RELEASE.md's"
+      if not cfg.bucket and require("relrun.json").encode(have):find("s3:PutObject", 1, true) then
+        why = why .. " (it has an S3 statement: pass --bucket NAME to keep it)"
+      end
+      differs(what, lines, put, why)
     end
   end
 
