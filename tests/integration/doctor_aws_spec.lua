@@ -104,6 +104,16 @@ describe("doctor: AWS set-ups", function()
       "StringLike " .. SUB, "repo:acme/other-repo:ref:refs/tags/v*" }, code, c, doc)
   end)
 
+  it("finds RELEASE.md's own StringEquals with v*, which matches no tag", function()
+    local t = trust()
+    local cond = t.Statement[1].Condition
+    cond.StringEquals[SUB], cond.StringLike = cond.StringLike[SUB], nil
+    set_trust(t)
+    local code, doc, c = doctor()
+    found("the trust policy admits this workflow", { "StringEquals compares literally", "write the sub condition " ..
+      "with StringLike" }, code, c, doc)
+  end)
+
   it("finds an owner/repo spelt in another case", function()
     set_trust(trust("repo:Acme/Stock-Pipeline:ref:refs/tags/v*"))
     local code, doc, c = doctor()

@@ -68,6 +68,10 @@ local function refusal_hint(trust, try, w)
     return "the trust policy spells the repository in another case than GitHub does (" .. w.repository ..
       "): IAM compares sub case-sensitively"
   end
+  if w.why:find("StringEquals compares literally", 1, true) then
+    return "write the sub condition with StringLike: RELEASE.md's StringEquals with v* matches no tag " ..
+      "(relrun scripts/setup.lua --update writes it so)"
+  end
   if not w.environment and not w.tag:match("^v") then
     return "the tag " .. w.tag .. " does not match the trust policy's tag pattern (v*): tag releases vX.Y.Z"
   end
@@ -78,8 +82,9 @@ function M.register(g, ctx)
   local cfg = ctx.cfg
 
   g:check("role ARN", function()
-    if ctx.bad_settings.role_arn then
-      return checks.fail(ctx.bad_settings.role_arn, "fix the repository secret AWS_ROLE_ARN (relrun scripts/setup.lua " ..
+    local bad = ctx.bad_settings and ctx.bad_settings.role_arn
+    if bad then
+      return checks.fail(bad, "fix the repository secret AWS_ROLE_ARN (relrun scripts/setup.lua " ..
         "prints the value to set)")
     end
     if not cfg.role_arn then
@@ -139,7 +144,8 @@ function M.register(g, ctx)
       return checks.ok(string.format("sub %s, aud sts.amazonaws.com: %s", sub, r.why))
     end
     return checks.fail(string.format("role %s refuses sub %s: %s", info.name, sub, r.why),
-      refusal_hint(info.trust, try, { repository = repository, tag = tag, environment = environment, sub = sub }))
+      refusal_hint(info.trust, try, { repository = repository, tag = tag, environment = environment, sub = sub,
+                                      why = r.why }))
   end)
 
   g:check("the token's audience", function()
