@@ -153,6 +153,28 @@ describe("doctor: AWS set-ups", function()
     found("GitHub's OIDC provider in IAM", { "no " .. PROVIDER, "setup.lua" }, code, c, doc)
   end)
 
+  it("falls back to GetRepositoryEndpoint when the role may not Describe* (RELEASE.md's role may not)", function()
+    local function fault(f)
+      local res = assert(require("relrun.http").request{ method = "POST", url = w.ca.url .. "/__fault",
+                                                         body = json.encode(f) })
+      eq(res.status, 200, res.body)
+    end
+    fault{ target = "DescribeDomain", kind = "denied", times = 1 }
+    fault{ target = "DescribeRepository", kind = "denied", times = 1 }
+    local code, doc, c = doctor()
+    eq(code, 0, json.encode(doc))
+    eq(c["the domain exists"].status, "ok")
+    contains(c["the domain exists"].found, "GetRepositoryEndpoint answered http")
+    contains(c["the domain exists"].found, "DescribeDomain is not permitted")
+    contains(c["the repository exists"].found, "DescribeRepository is not permitted")
+
+    fault{ target = "DescribeDomain", kind = "denied", times = 1 }
+    fault{ target = "GetRepositoryEndpoint", kind = "denied", times = 1 }
+    code, doc, c = doctor()
+    found("the domain exists", { "DescribeDomain and GetRepositoryEndpoint refused",
+      "not authorized to perform: codeartifact:GetRepositoryEndpoint" }, code, c, doc)
+  end)
+
   it("finds a missing codeartifact:PublishPackageVersion", function()
     local p = permissions()
     table.remove(p.Statement[1].Action, 4)

@@ -28,6 +28,24 @@ function M.register(g, ctx)
     return
   end
 
+  -- RELEASE.md's role may not Describe*; GetRepositoryEndpoint, which it
+  -- may call, proves the domain, its owner and the repository exist.
+  local function by_endpoint(ca, denied)
+    local url, err, code = ca:get_repository_endpoint{ domain = cfg.domain, domain_owner = cfg.account_id,
+                                                      repository = cfg.repository, format = "pypi" }
+    if url then return checks.ok("GetRepositoryEndpoint answered " .. url .. " (" .. denied .. " is not permitted)") end
+    if code == "ResourceNotFoundException" then
+      return checks.fail(string.format("no repository %s in a domain %s owned by %s in %s (GetRepositoryEndpoint)",
+        cfg.repository, cfg.domain, cfg.account_id, cfg.region),
+        "check CODEARTIFACT_DOMAIN, CODEARTIFACT_REPOSITORY, CODEARTIFACT_ACCOUNT_ID and AWS_REGION")
+    end
+    if code == "AccessDeniedException" then
+      return checks.fail(denied .. " and GetRepositoryEndpoint refused: " .. err,
+        "the role lacks RELEASE.md's CodeArtifact rights on " .. cfg.domain .. "/" .. cfg.repository .. " (see below)")
+    end
+    return checks.fail(err, "check the credentials and the region")
+  end
+
   g:check("the domain exists", function()
     local ca, err = aws.client(ctx, "codeartifact")
     if not ca then return checks.skip(err) end
@@ -37,9 +55,7 @@ function M.register(g, ctx)
       return checks.fail(string.format("no domain %s owned by %s in %s", cfg.domain, cfg.account_id, cfg.region),
         "check CODEARTIFACT_DOMAIN, CODEARTIFACT_ACCOUNT_ID and AWS_REGION, or create it (relrun scripts/setup.lua)")
     end
-    if code == "AccessDeniedException" then
-      return checks.fail("DescribeDomain refused: " .. derr, "the role may lack rights on this domain; see below")
-    end
+    if code == "AccessDeniedException" then return by_endpoint(ca, "DescribeDomain") end
     return checks.fail(derr, "check the credentials and the region")
   end)
 
@@ -53,6 +69,7 @@ function M.register(g, ctx)
       return checks.fail(string.format("no repository %s in domain %s", cfg.repository, cfg.domain),
         "check CODEARTIFACT_REPOSITORY or create it (relrun scripts/setup.lua)")
     end
+    if code == "AccessDeniedException" then return by_endpoint(ca, "DescribeRepository") end
     return checks.fail(rerr, "check the credentials and the region")
   end)
 
