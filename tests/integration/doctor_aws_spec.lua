@@ -292,6 +292,26 @@ describe("doctor: AWS set-ups", function()
     w.github_state{ oidc = {} }
     found("this job's OIDC token", { "sub repo:acme/stock-pipeline:environment:production", "refused" }, code, c, doc)
     contains(r.stdout, "::error title=OIDC Authentication%3A this job's OIDC token::")
+
+    -- As in a real job: no keys, relrun runs as the role through the token,
+    -- and the role may not read itself. Getting the credentials is the test
+    -- (moto admits any token; what a refusal says is aws_moto_spec's).
+    local noaws = { AWS_ACCESS_KEY_ID = false, AWS_SECRET_ACCESS_KEY = false }
+    for k, v in pairs(actions) do noaws[k] = v end
+    w.moto.auth_after(1)    -- AssumeRoleWithWebIdentity is unsigned: let it through moto's checking
+    _, _, c, r = doctor({}, noaws)
+    w.moto.auth_after(0)
+    eq(c["this job's OIDC token"].status, "ok", json.encode(c["this job's OIDC token"]))
+    contains(c["this job's OIDC token"].found, "STS admitted it: relrun runs as arn:aws:iam::" .. W.ACCOUNT ..
+      ":role/" .. W.ROLE)
+    eq(c["the role allows what a release does"].status, "skip")   -- GetRole is not the role's to call
+    -- HeadBucket needs s3:ListBucket, which RELEASE.md's role lacks: a 403 says the bucket exists.
+    eq(c["the bucket exists in the region"].status, "warn", json.encode(c["the bucket exists in the region"]))
+    contains(c["the bucket exists in the region"].found, "exists, but these credentials may not HeadBucket it")
+    jwt = r.stdout:match("::add%-mask::(eyJ[%w_%-]+%.[%w_%-]+%.[%w_%-]+)")
+    ok(jwt, "the token was not masked")
+    _, n = (r.stdout .. r.stderr):gsub(jwt:gsub("%p", "%%%0"), "")
+    eq(n, 1)
   end)
 
   it("checks the production environment: exists, tags only, reviewers", function()

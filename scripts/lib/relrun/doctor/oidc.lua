@@ -78,6 +78,20 @@ local function refusal_hint(trust, try, w)
   return "change the role's trust policy to RELEASE.md's (relrun scripts/setup.lua shows it; --update applies it)"
 end
 
+-- AssumeRoleWithWebIdentity with the job's token (unsigned: no AWS
+-- credentials needed); the credentials it returns are dropped.
+local function sts_probe(cfg, jwt, shown)
+  local sts, err = require("relrun.aws.sts").client{ region = cfg.region, unsigned = true }
+  if not sts then return checks.skip("STS: " .. err) end
+  local creds, aerr, code = sts:assume_role_with_web_identity{ role_arn = cfg.role_arn, token = jwt, duration = 900,
+                                                               session_name = "relrun-doctor" }
+  if creds then return checks.ok(shown .. " — STS admitted it to " .. cfg.role_arn) end
+  if code == "AccessDenied" or code == "InvalidIdentityToken" then
+    return checks.fail(shown .. " — STS refused it: " .. aerr, "change the trust policy or the workflow's trigger")
+  end
+  return checks.skip("STS did not answer: " .. aerr)
+end
+
 function M.register(g, ctx)
   local cfg = ctx.cfg
 
@@ -175,14 +189,27 @@ function M.register(g, ctx)
     if not jwt then return checks.fail(err.message, "add `permissions: id-token: write` to the job") end
     local claims = github.jwt_claims(jwt)
     if not claims then return checks.fail("the token cannot be read", "") end
-    local info, result = aws.role_or_result(ctx)
-    if not info then return result end
     -- Only these claims are shown: the token itself is a credential.
     local aud = type(claims.aud) == "table" and claims.aud[1] or claims.aud
+    local shown = string.format("sub %s, aud %s, ref %s", tostring(claims.sub), tostring(aud), tostring(claims.ref))
+    local info, result = aws.role_or_result(ctx)
+    if not info then
+      -- The job's own credentials usually may not read the role (RELEASE.md's
+      -- policy has no iam:GetRole): ask STS itself, as the release will.
+      if not cfg.role_arn then return result end
+      local provider = ctx.aws_provider
+      if provider and tostring(provider.source):find("GitHub Actions OIDC", 1, true) then
+        -- relrun's own credentials come from this token: getting them is the test.
+        local creds, gerr = provider:get()
+        if creds then return checks.ok(shown .. " — STS admitted it: relrun runs as " .. cfg.role_arn) end
+        return checks.fail(shown .. " — STS refused it: " .. tostring(gerr), "change the trust policy or the " ..
+          "workflow's trigger")
+      end
+      return sts_probe(cfg, jwt, shown)
+    end
     local r = policy.evaluate(info.trust, { action = "sts:AssumeRoleWithWebIdentity",
       principal = { Federated = docs.oidc_provider_arn:gsub("::%d+:", "::" .. cfg.role_arn:match("::(%d+):") .. ":") },
       context = { [policy.OIDC_HOST .. ":sub"] = tostring(claims.sub), [policy.OIDC_HOST .. ":aud"] = tostring(aud) } })
-    local shown = string.format("sub %s, aud %s, ref %s", tostring(claims.sub), tostring(aud), tostring(claims.ref))
     if r.decision == "allow" then return checks.ok(shown .. " — admitted") end
     return checks.fail(shown .. " — refused: " .. r.why, "change the trust policy or the workflow's trigger")
   end)

@@ -24,6 +24,14 @@ function M.register(g, ctx)
         return checks.fail("no bucket " .. cfg.bucket, "create it (aws s3 mb s3://" .. cfg.bucket ..
           " --region " .. tostring(cfg.region) .. ", or relrun scripts/setup.lua --bucket)")
       end
+      if code == "Forbidden" or code == "403" or code == "AccessDenied" then
+        -- S3 answers 404 for a bucket that does not exist whoever asks; a
+        -- 403 means it exists and these credentials may not s3:ListBucket,
+        -- which RELEASE.md's policy does not grant.
+        return checks.warn("bucket " .. cfg.bucket .. " exists, but these credentials may not HeadBucket it " ..
+          "(s3:ListBucket)", "nothing to do for the upload itself (s3:PutObject); grant s3:ListBucket on " ..
+          "arn:aws:s3:::" .. cfg.bucket .. " only if a step needs to read the bucket")
+      end
       return checks.fail("HeadBucket " .. cfg.bucket .. ": " .. herr, "check the bucket name and the role's rights")
     end
     if head.region and cfg.region and head.region ~= cfg.region then
