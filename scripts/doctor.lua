@@ -16,7 +16,8 @@ local spec = {
     { "--json", help = "print the results as one JSON document" },
     { "--offline", help = "skip the checks that call AWS or GitHub" },
     { "--tag", arg = "TAG", help = "the tag to check the OIDC trust for (default: the last v* tag)" },
-    { "--environment", arg = "NAME", help = "the GitHub environment the release job uses (default: production)" },
+    { "--environment", arg = "NAME", help = "the GitHub environment the release job runs in (default: the release " ..
+      "workflow's `environment:`, and production for the environment check)" },
     { "--region", arg = "REGION", help = "AWS region (overrides AWS_REGION)" },
     { "--only", arg = "GROUPS", help = "run only these groups, comma-separated: oidc, codeartifact, build, s3, security",
       check = function(v)
