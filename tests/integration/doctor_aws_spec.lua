@@ -86,6 +86,8 @@ describe("doctor: AWS set-ups", function()
     end
     contains(c["the trust policy admits this workflow"].found, "sub repo:acme/stock-pipeline:ref:refs/tags/v1.0.0")
     contains(c["static access keys younger than 90 days"].found, "1 active key")
+    eq(c["the bucket exists in the region"].looked_at, "S3 HeadBucket")
+    eq(c["static access keys younger than 90 days"].looked_at, "IAM ListAccessKeys (the caller's keys)")
     -- Every check says what it found; groups are RELEASE.md's sections.
     local groups = {}
     for _, g in ipairs(doc.groups) do groups[#groups + 1] = g.name end

@@ -57,7 +57,7 @@ function M.register(g, ctx)
     end
     if code == "AccessDeniedException" then return by_endpoint(ca, "DescribeDomain") end
     return checks.fail(derr, "check the credentials and the region")
-  end)
+  end, "CodeArtifact DescribeDomain (else GetRepositoryEndpoint)")
 
   g:check("the repository exists", function()
     local ca, err = aws.client(ctx, "codeartifact")
@@ -71,7 +71,7 @@ function M.register(g, ctx)
     end
     if code == "AccessDeniedException" then return by_endpoint(ca, "DescribeRepository") end
     return checks.fail(rerr, "check the credentials and the region")
-  end)
+  end, "CodeArtifact DescribeRepository (else GetRepositoryEndpoint)")
 
   if not cfg.role_arn then
     g:check("the role's permissions", function() return checks.skip("AWS_ROLE_ARN is not set") end)
@@ -97,7 +97,7 @@ function M.register(g, ctx)
     end
     return checks.ok("GetAuthorizationToken, GetRepositoryEndpoint, ReadFromRepository, PublishPackageVersion on " ..
       cfg.domain .. "/" .. cfg.repository .. "/pypi/" .. cfg.package .. ", and sts:GetServiceBearerToken")
-  end)
+  end, "IAM ListRolePolicies, GetRolePolicy, ListAttachedRolePolicies, GetPolicyVersion")
 
   g:check("IAM's policy simulator agrees", function()
     local iam, err = aws.client(ctx, "iam", true)
@@ -119,7 +119,7 @@ function M.register(g, ctx)
     end
     if #denied > 0 then return checks.fail(table.concat(denied, "; "), "see the check above for the statement") end
     return checks.ok(#results .. " simulated requests allowed")
-  end)
+  end, "IAM SimulatePrincipalPolicy")
 end
 
 return M

@@ -106,7 +106,7 @@ function M.register(g, ctx)
       return checks.fail("AWS_ROLE_ARN is not set", "set the repository secret AWS_ROLE_ARN (RELEASE.md)")
     end
     return checks.ok(cfg.role_arn .. " (from " .. (cfg.source.role_arn or "?") .. ")")
-  end)
+  end, "AWS_ROLE_ARN")
   if not cfg.role_arn then return end
 
   local docs = aws.expected(ctx)
@@ -135,7 +135,7 @@ function M.register(g, ctx)
     end
     return checks.fail("no " .. want .. " (found " .. (#arns > 0 and table.concat(arns, ", ") or "none") .. ")",
       "create it: relrun scripts/setup.lua (IAM → Identity providers → " .. policy.OIDC_HOST .. ")")
-  end)
+  end, "IAM ListOpenIDConnectProviders, GetOpenIDConnectProvider")
 
   local environment = ctx.opts.environment or workflow_environment(ctx)
   local repository = aws.github_repository(ctx)
@@ -160,7 +160,7 @@ function M.register(g, ctx)
     return checks.fail(string.format("role %s refuses sub %s: %s", info.name, sub, r.why),
       refusal_hint(info.trust, try, { repository = repository, tag = tag, environment = environment, sub = sub,
                                       why = r.why }))
-  end)
+  end, "IAM GetRole (the trust policy), the release workflow's environment, the tag")
 
   g:check("the token's audience", function()
     local info, result = aws.role_or_result(ctx)
@@ -180,7 +180,7 @@ function M.register(g, ctx)
       end
     end
     return checks.warn("the trust policy does not check aud", "add StringEquals aud = sts.amazonaws.com")
-  end)
+  end, "IAM GetRole (the trust policy's aud condition)")
 
   g:check("this job's OIDC token", function()
     if not os.getenv("ACTIONS_ID_TOKEN_REQUEST_URL") then return checks.skip("not running in GitHub Actions") end
@@ -212,7 +212,7 @@ function M.register(g, ctx)
       context = { [policy.OIDC_HOST .. ":sub"] = tostring(claims.sub), [policy.OIDC_HOST .. ":aud"] = tostring(aud) } })
     if r.decision == "allow" then return checks.ok(shown .. " — admitted") end
     return checks.fail(shown .. " — refused: " .. r.why, "change the trust policy or the workflow's trigger")
-  end)
+  end, "the job's OIDC token (its claims only), the trust policy or STS")
 end
 
 return M

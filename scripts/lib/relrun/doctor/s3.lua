@@ -12,7 +12,7 @@ function M.register(g, ctx)
   g:check("S3_WHEELS_BUCKET", function()
     if not cfg.bucket then return checks.skip("S3_WHEELS_BUCKET is not set: wheels are not copied to S3") end
     return checks.ok(cfg.bucket .. " (from " .. (cfg.source.bucket or "?") .. ")")
-  end)
+  end, "S3_WHEELS_BUCKET")
   if not cfg.bucket then return end
 
   g:check("the bucket exists in the region", function()
@@ -39,7 +39,7 @@ function M.register(g, ctx)
         "uploads work across regions but cost more; consider a bucket in " .. cfg.region)
     end
     return checks.ok("bucket " .. cfg.bucket .. (head.region and (" in " .. head.region) or ""))
-  end)
+  end, "S3 HeadBucket")
 
   -- What relrun uploads there: the wheel and the sdist (targets/codeartifact.lua).
   local version = "1.0.0"
@@ -61,7 +61,7 @@ function M.register(g, ctx)
         "allow s3:PutObject on arn:aws:s3:::" .. cfg.bucket .. "/wheels/* (RELEASE.md)")
     end
     return checks.ok(why .. " on wheels/ (wheel and sdist)")
-  end)
+  end, "the role's permission policies (IAM)")
 
   g:check("the bucket policy lets the role put wheels/", function()
     local doc, err, code = aws.bucket_policy(ctx, cfg.bucket)
@@ -81,7 +81,7 @@ function M.register(g, ctx)
       end
     end
     return checks.ok("the bucket policy denies nothing under wheels/ to the role")
-  end)
+  end, "S3 GetBucketPolicy")
 end
 
 return M

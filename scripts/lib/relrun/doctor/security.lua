@@ -144,7 +144,7 @@ local function policies_check(g, ctx)
     end
     return checks.ok(string.format("role %s: trust limited to %s's tags, %d permission polic%s within RELEASE.md's",
       info.name, repository, #info.permissions, #info.permissions == 1 and "y" or "ies"))
-  end)
+  end, "the role's trust and permission policies (IAM)")
 end
 
 local function access_keys_check(g, ctx)
@@ -170,7 +170,7 @@ local function access_keys_check(g, ctx)
     local active = 0
     for _, k in ipairs(keys) do if k.status == "Active" then active = active + 1 end end
     return checks.ok(string.format("%d active key%s, none older than 90 days", active, active == 1 and "" or "s"))
-  end)
+  end, "IAM ListAccessKeys (the caller's keys)")
 end
 
 -- The environment's deployment rules: a tag rule, and no branch rule.
@@ -289,7 +289,7 @@ function M.register(g, ctx)
         " only, but no required reviewers", "add required reviewers (RELEASE.md recommends them)")
     end
     return checks.ok("environment " .. name .. ": required reviewers, tags " .. table.concat(tags, ", ") .. " only")
-  end)
+  end, "GitHub environments API")
 
   policies_check(g, ctx)
   access_keys_check(g, ctx)
