@@ -139,6 +139,7 @@ typedef struct {
     struct curl_slist *headers;
     curl_mime *mime;
     FILE *upload, *out;
+    char *part_path;        /* out's name, removed if the transfer never finishes */
     curl_off_t upload_left; /* bytes of the file's range still to send */
     membuf body, head;
     int callback_failed, interrupted, oom;
@@ -166,8 +167,14 @@ static void transfer_free(transfer *t) {
     curl_mime_free(t->mime);
     t->mime = NULL;
     if (t->upload) fclose(t->upload);
-    if (t->out) fclose(t->out);
+    if (t->out) {
+        /* still open: the transfer was abandoned (an error raised) */
+        fclose(t->out);
+        if (t->part_path) remove(t->part_path);
+    }
     t->upload = t->out = NULL;
+    free(t->part_path);
+    t->part_path = NULL;
     free(t->body.data);
     free(t->head.data);
     memset(&t->body, 0, sizeof t->body);
@@ -503,14 +510,12 @@ static void trace_response(lua_State *L, int result) {
 
 /* ---- request set-up ----------------------------------------------------------- */
 
-
 /* nil, "<what> <url>: <reason>", code */
 static int fail_request(lua_State *L, const char *code, const char *method, const char *url, const char *reason) {
     push_safe_url(L, url);
     return rr_failf(L, code, "%s %s: %s", method, lua_tostring(L, -1), reason);
 }
 
-/* Open the upload file of body = {file = path}; returns 0 or errno. */
 /* Open the upload file of body = {file = path [, offset = n] [, length = n]}
  * (a range is how S3 multipart parts are sent without copying the file);
  * returns 0 or errno (EINVAL: the range is not inside the file). */
@@ -539,36 +544,41 @@ static int setup_file_body(lua_State *L, int b, transfer *t, CURL *c) {
     return 0;
 }
 
+/* Push part[key] as a string (numbers converted), or nil; it stays on the
+ * stack, so the pointer returned is valid until the caller pops it. */
+static const char *part_field(lua_State *L, int part_idx, const char *key, size_t *len) {
+    int type = lua_getfield(L, part_idx, key);
+    if (type == LUA_TNIL) return NULL;
+    if (type != LUA_TSTRING && type != LUA_TNUMBER) luaL_error(L, "relrun.http: multipart %s must be a string", key);
+    return lua_tolstring(L, -1, len);
+}
+
 /* One multipart part: {name=, value=} or {name=, file=, filename=, content_type=}. */
 static void add_part(lua_State *L, transfer *t, int part_idx) {
+    size_t vlen = 0;
     curl_mimepart *p = curl_mime_addpart(t->mime);
-    const char *name = rr_optfield_string(L, part_idx, "name", NULL);
-    const char *value = rr_optfield_string(L, part_idx, "value", NULL);
-    const char *file = rr_optfield_string(L, part_idx, "file", NULL);
-    const char *filename = rr_optfield_string(L, part_idx, "filename", NULL);
-    const char *type = rr_optfield_string(L, part_idx, "content_type", NULL);
+    const char *name = part_field(L, part_idx, "name", NULL);
+    const char *value = part_field(L, part_idx, "value", &vlen);
+    const char *file = part_field(L, part_idx, "file", NULL);
+    const char *filename = part_field(L, part_idx, "filename", NULL);
+    const char *type = part_field(L, part_idx, "content_type", NULL);
     if (p == NULL) luaL_error(L, "relrun.http: out of memory");
     if (name == NULL) luaL_error(L, "relrun.http: every multipart part needs a name");
     if ((value == NULL) == (file == NULL)) luaL_error(L, "relrun.http: part '%s' needs value or file", name);
+    /* curl copies every string it is given */
     curl_mime_name(p, name);
-    if (value != NULL) {
-        size_t n;
-        lua_getfield(L, part_idx, "value");
-        lua_tolstring(L, -1, &n);
-        curl_mime_data(p, value, n);
-        lua_pop(L, 1);
-    } else {
-        /* streamed by curl when the request is sent; the name defaults to the basename */
-        curl_mime_filedata(p, file);
-    }
+    if (value != NULL) curl_mime_data(p, value, vlen);
+    else curl_mime_filedata(p, file); /* streamed when sent; the filename defaults to its basename */
     if (filename != NULL) curl_mime_filename(p, filename);
     if (type != NULL) curl_mime_type(p, type);
+    lua_pop(L, 5);
 }
 
 /* Check every file part is readable before sending anything. Returns the path
  * of the first that is not (errno in *err), or NULL. */
 static const char *check_parts(lua_State *L, int b, int *err) {
-    lua_getfield(L, BODY, "multipart");
+    if (lua_getfield(L, BODY, "multipart") != LUA_TTABLE)
+        luaL_error(L, "relrun.http: body must be a string, {file = path} or {multipart = parts}");
     for (lua_Integer i = 1; lua_rawgeti(L, -1, i) == LUA_TTABLE; i++) {
         const char *file = rr_optfield_string(L, -1, "file", NULL);
         FILE *f;
@@ -700,7 +710,9 @@ static int setup_output(lua_State *L, int b, transfer *t, const char *method, co
     if (out == NULL) return 0;
     lua_pushfstring(L, "%s.part", out);
     lua_replace(L, PARTPATH);
-    t->out = fopen(lua_tostring(L, PARTPATH), "wb");
+    t->part_path = strdup(lua_tostring(L, PARTPATH));
+    if (t->part_path == NULL) luaL_error(L, "relrun.http: out of memory");
+    t->out = fopen(t->part_path, "wb");
     if (t->out == NULL) {
         int err = errno;
         lua_pushfstring(L, "cannot write %s: %s", lua_tostring(L, PARTPATH), strerror(err));
@@ -868,21 +880,29 @@ static void pool_give(state *st, CURL *c) {
     }
 }
 
-/* Start request i (slots at b): 1 when it is running, 0 when it failed at
- * once (its failure table is in results). Frame: [list, parallel, results, slots...] */
+/* many_run's frame: the list, parallel, every transfer made (so that the
+ * caller can free them if an error escapes), the results, then the slots of
+ * request i at slot_base(i). */
+enum { M_LIST = 1, M_PARALLEL, M_TRANSFERS, M_RESULTS, M_SLOTS };
+static int slot_base(int i) { return M_SLOTS + (i - 1) * NSLOTS; }
+
+/* Start request i: 1 when it is running, 0 when it failed at once (its
+ * failure table is in the results). */
 static int launch(lua_State *L, state *st, int i, int b) {
     CURL *c;
     int n;
-    lua_rawgeti(L, 1, i);
+    lua_rawgeti(L, M_LIST, i);
     lua_replace(L, OPTS);
     load_slots(L, b);
     c = pool_take(L, st);
     if ((n = prepare(L, b, c)) != 0) {
         pool_give(st, c);
         failure_table(L);
-        lua_rawseti(L, 3, i);
+        lua_rawseti(L, M_RESULTS, i);
         return 0;
     }
+    lua_pushvalue(L, XFER);
+    lua_rawseti(L, M_TRANSFERS, i);
     ((transfer *)lua_touserdata(L, XFER))->curl = c;
     curl_easy_setopt(c, CURLOPT_PRIVATE, (void *)(intptr_t)i);
     curl_multi_add_handle(st->multi, c);
@@ -903,31 +923,32 @@ static int collect(lua_State *L, state *st) {
         curl_easy_getinfo(c, CURLINFO_PRIVATE, (char **)&i);
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
         pool_give(st, c);
-        b = 4 + ((int)i - 1) * NSLOTS;
+        b = slot_base((int)i);
         if (finish(L, b, lua_touserdata(L, XFER), rc, opt_method(L, b), opt_url(L, b), status) == 3)
             failure_table(L);
-        lua_rawseti(L, 3, (lua_Integer)i);
+        lua_rawseti(L, M_RESULTS, (lua_Integer)i);
         lua_settop(L, top);
         done++;
     }
     return done;
 }
 
-/* The pcalled body of request_many: [list, parallel] → results. */
+/* The pcalled body of request_many: [list, parallel, transfers] → results. */
 static int many_run(lua_State *L) {
     state *st = get_state(L);
-    int n = (int)lua_rawlen(L, 1), parallel = (int)lua_tointeger(L, 2), next = 1, active = 0, still;
+    int n = (int)lua_rawlen(L, M_LIST), parallel = (int)lua_tointeger(L, M_PARALLEL), next = 1, active = 0, still;
     if (!lua_checkstack(L, n * NSLOTS + 20)) luaL_error(L, "relrun.http: too many requests at once");
-    lua_createtable(L, n, 0); /* 3: results */
-    lua_settop(L, 3 + n * NSLOTS);
+    lua_settop(L, M_TRANSFERS);
+    lua_createtable(L, n, 0); /* M_RESULTS */
+    lua_settop(L, M_SLOTS - 1 + n * NSLOTS);
     while (next <= n || active > 0) {
-        for (; active < parallel && next <= n; next++) active += launch(L, st, next, 4 + (next - 1) * NSLOTS);
+        for (; active < parallel && next <= n; next++) active += launch(L, st, next, slot_base(next));
         if (active == 0) continue;
         curl_multi_perform(st->multi, &still);
         active -= collect(L, st);
         if (active > 0) curl_multi_poll(st->multi, NULL, 0, 1000, NULL);
     }
-    lua_settop(L, 3);
+    lua_settop(L, M_RESULTS);
     return 1;
 }
 
@@ -943,16 +964,28 @@ static int l_request_many(lua_State *L) {
     st = get_state(L);
     if (st->busy) luaL_error(L, "relrun.http: request_many called from inside on_progress");
     if (st->multi == NULL && (st->multi = curl_multi_init()) == NULL) luaL_error(L, "relrun.http: curl_multi_init failed");
+    lua_settop(L, 1);
+    lua_newtable(L); /* 2: the transfers */
     lua_pushcfunction(L, many_run);
     lua_pushvalue(L, 1);
     lua_pushinteger(L, parallel);
+    lua_pushvalue(L, 2);
     st->busy = 1;
-    status = lua_pcall(L, 2, 1, 0);
+    status = lua_pcall(L, 3, 1, 0);
     st->busy = 0;
-    /* an error (a callback's, Ctrl-C, out of memory) leaves transfers attached */
+    /* an error (a callback's, Ctrl-C, out of memory) leaves transfers
+     * attached: detach them, then free them now (files closed, partial
+     * downloads removed) rather than at some later collection */
     for (int i = 0; i < MAX_PARALLEL; i++)
         if (st->used[i]) pool_give(st, st->pool[i]);
-    if (status != LUA_OK) return lua_error(L);
+    if (status != LUA_OK) {
+        lua_pushnil(L);
+        while (lua_next(L, 2)) {
+            transfer_free(lua_touserdata(L, -1));
+            lua_pop(L, 1);
+        }
+        return lua_error(L);
+    }
     return 1;
 }
 

@@ -182,6 +182,12 @@ describe("moto", function()
     eq(up.parts, 3)
     assert(c:get_object{ bucket = "wheels", key = "big/parts.bin", output = dir .. "/parts.back" })
     eq(require("relrun.hash").file(dir .. "/parts.back", { "sha256" }).sha256, up.sha256)
+    local err = raises(function()
+      c:multipart_upload{ bucket = "wheels", key = "big/stopped.bin", file = file, part_size = 5 * 1024 * 1024,
+                          parallel = 1, on_progress = function() error("stopped by the caller") end }
+    end, "stopped by the caller")
+    ok(err, "the callback's error comes through")
+    eq(assert(c:list_multipart_uploads{ bucket = "wheels" }), {}, "the stopped upload was aborted")
     local bad, msg = c:multipart_upload{ bucket = "no-such-bucket", key = "k", file = file }
     eq(bad, nil)
     contains(msg, "NoSuchBucket")

@@ -172,12 +172,14 @@ describe("http against the echo server", function()
     local r = assert(http.request{ method = "POST", url = server.url .. "/multipart", body = { multipart = {
       { name = ":action", value = "file_upload" },
       { name = "sha256_digest", value = "abc" },
+      { name = "protocol_version", value = 1 },
       { name = "content", file = file, filename = "pkg-1.0-py3-none-any.whl",
         content_type = "application/octet-stream" },
     } } })
     eq(r.status, 200)
     contains(r.body, "field=:action=file_upload\n")
     contains(r.body, "field=sha256_digest=abc\n")
+    contains(r.body, "field=protocol_version=1\n")
     contains(r.body, "part=content size=1048576 sha256=" .. sha256_file(file)
       .. " filename=pkg-1.0-py3-none-any.whl type=application/octet-stream\n")
   end)
@@ -427,12 +429,16 @@ describe("http against the echo server", function()
     end)
 
     it("re-raises an on_progress error after stopping every transfer", function()
-      local reqs = {}
-      for i = 1, 4 do reqs[i] = { url = server.url .. "/bytes/5000000" } end
+      local reqs, outs = {}, {}
+      for i = 1, 4 do
+        outs[i] = tmp(".dl")
+        reqs[i] = { url = server.url .. "/bytes/20000000", output = outs[i] }
+      end
       reqs[2].on_progress = function(_, _, now) if now > 0 then error("part 2 stops") end end
       local good, err = pcall(http.request_many, reqs, { parallel = 4 })
       eq(good, false)
       contains(tostring(err), "part 2 stops")
+      for i = 1, 4 do ok(not read(outs[i] .. ".part"), "partial download " .. i .. " left behind") end
       local again = http.request_many({ { url = server.url .. "/echo" } })
       eq(again[1].status, 200, "the handles work afterwards")
     end)

@@ -196,3 +196,12 @@ describe("parse_error", function()
     eq(e.code, "HTTP502")
   end)
 end)
+
+describe("s3 redirects", function()
+  it("names the bucket's region", function()
+    local e = core.parse_error({ status = 301, headers = { ["x-amz-bucket-region"] = "eu-west-1" } },
+      "rest-xml", "s3", "HeadBucket")
+    eq(e.code, "PermanentRedirect")
+    contains(e.line, "set AWS_REGION=eu-west-1")
+  end)
+end)

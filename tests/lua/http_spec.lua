@@ -77,9 +77,32 @@ describe("request errors", function()
     raises(function() http.request{ url = "http://127.0.0.1:1/", headers = { X = "a\r\nInjected: 1" } } end,
       "line break")
     raises(function() http.request{ url = "http://127.0.0.1:1/", body = 42 } end, "body must be")
+    raises(function() http.request{ url = "http://127.0.0.1:1/", body = {} } end, "body must be")
+    raises(function() http.request{ url = "http://127.0.0.1:1/", body = { multipart = { { name = "x", value = {} } } } }
+      end, "multipart value must be a string")
     raises(function() http.request{ url = "http://127.0.0.1:1/", on_progress = "no" } end)
     raises(function() http.request{ url = "http://127.0.0.1:1/", timeout = -1 } end, "negative")
     raises(function() http.request{ url = "http://127.0.0.1:1/", method = "POST",
       body = { multipart = { { value = "no name" } } } } end, "needs a name")
+  end)
+end)
+
+describe("--debug", function()
+  it("traces requests with credentials masked", function()
+    local relrun = os.getenv("RELRUN") or "build/relrun"
+    local script = os.tmpname()
+    local secret = "debug-secret-" .. tostring(os.time())
+    local f = assert(io.open(script, "w"))
+    f:write(string.format("local http = require 'relrun.http'\n"
+      .. "print(select(3, http.request{ url = 'http://127.0.0.1:1/x', headers = { Authorization = %q } }))\n", secret))
+    f:close()
+    local p = assert(io.popen(relrun .. " --debug " .. script .. " 2>&1"))
+    local out = p:read("a")
+    p:close()
+    os.remove(script)
+    contains(out, "http > GET http://127.0.0.1:1/x\n")
+    contains(out, "http > Authorization: ***\n")
+    contains(out, "CURLE_COULDNT_CONNECT")
+    ok(not out:find(secret, 1, true), "secret in output:\n" .. out)
   end)
 end)

@@ -79,6 +79,14 @@ function M.sleep(s)
   require("relrun.proc").run{ argv = { "sleep", string.format("%.3f", s) }, stdout = "null", stderr = "null" }
 end
 
+-- secret(v) -> v: registered with relrun.log the moment it exists, so it is
+-- masked in every output, in its URL-encoded and base64 forms too, and
+-- under GitHub Actions the runner is told to mask it (::add-mask::).
+function M.secret(v)
+  if type(v) == "string" and v ~= "" then require("relrun.log").secret(v) end
+  return v
+end
+
 ---------------------------------------------------------------------------
 -- encoding
 
@@ -190,6 +198,8 @@ local HINTS = {
   UnrecognizedClientException = "the access key id or session token is not known to AWS: check the credentials",
   AccessDenied = "the identity lacks a permission: check the role's policies",
   AccessDeniedException = "the identity lacks a permission: check the role's policies",
+  PermanentRedirect = "the bucket is in another region: set AWS_REGION to the bucket's region",
+  NoSuchBucket = "create it first (relrun scripts/setup.lua) or check S3_WHEELS_BUCKET",
 }
 
 function M.new_error(fields)
@@ -199,7 +209,7 @@ function M.new_error(fields)
   return e
 end
 
-local STATUS_CODES = { [400] = "BadRequest", [401] = "Unauthorized", [403] = "Forbidden",
+local STATUS_CODES = { [301] = "PermanentRedirect", [400] = "BadRequest", [401] = "Unauthorized", [403] = "Forbidden",
                        [404] = "NotFound", [409] = "Conflict", [412] = "PreconditionFailed",
                        [429] = "TooManyRequests", [500] = "InternalError", [503] = "ServiceUnavailable" }
 
@@ -239,6 +249,12 @@ function M.parse_error(res, protocol, service, operation)
   local h = res.headers or {}
   if rid == "" then rid = nil end
   rid = rid or h["x-amzn-requestid"] or h["x-amz-request-id"]
+  local region = h["x-amz-bucket-region"]
+  if res.status == 301 and region then
+    return M.new_error{ code = code or "PermanentRedirect", message = message, status = 301, request_id = rid,
+      service = service, operation = operation,
+      hint = "the bucket is in " .. region .. ": set AWS_REGION=" .. region }
+  end
   return M.new_error{ code = code or STATUS_CODES[res.status] or ("HTTP" .. res.status), message = message,
                       status = res.status, request_id = rid, service = service, operation = operation }
 end
@@ -257,7 +273,7 @@ Client.__index = Client
 -- client{ service, protocol = "rest-json" | "query" | "rest-xml",
 --         signing_name = service, region, endpoint, credentials = provider,
 --         global_endpoint = url (IAM), signing_region = region override,
---         unsigned = bool, env, transport, sign, sleep, policy }
+--         unsigned = bool, env, transport, transport_many, sign, sleep, policy }
 -- -> client | nil, msg, code. Region and endpoint come from the
 -- environment and profile when not given.
 function M.client(opts)
@@ -293,7 +309,8 @@ function M.client(opts)
     signing_region = opts.signing_region or region,
     endpoint = endpoint, endpoint_source = where,
     credentials = opts.credentials, unsigned = opts.unsigned, env = env,
-    transport = opts.transport, signer = opts.sign, sleeper = opts.sleep or M.sleep,
+    transport = opts.transport, transport_many = opts.transport_many,
+    signer = opts.sign, sleeper = opts.sleep or M.sleep,
     policy = opts.policy or retry.new(), timeout = opts.timeout,
   }, Client)
 end
@@ -301,6 +318,13 @@ end
 function Client:send_http(req)
   local transport = self.transport or require("relrun.http").request
   return transport(req)
+end
+
+-- Several prepared requests at once (relrun.http.request_many): the
+-- results in order, a failed one as { error = msg, code = code }.
+function Client:send_many(reqs, opts)
+  local many = self.transport_many or require("relrun.http").request_many
+  return many(reqs, opts)
 end
 
 function Client:sign_request(req, creds, payload_hash)
