@@ -7,12 +7,15 @@
  *     lengthened while ambiguous (libgit2 always starts at 7);
  *   - describe: git's candidate walk (builtin/describe.c's algorithm, written
  *     anew), fed by the commit-graph file when there is one, else by commit
- *     objects parsed straight from the object database. libgit2's own
- *     describe is slower than git's and ignores the commit-graph.
+ *     heads inflated straight from the pack files (libgit2 for the rest).
+ *     libgit2's own describe is slower than git's and ignores the graph.
  *
  * Sections: errors and library lifetime; the repository handle; abbrev;
- * the commit-graph reader; the describe walk; tags; log and graph queries;
- * remotes (credentials, fetch, push).
+ * head and status; the commit-graph reader; commits from pack files; the
+ * describe walk; tags; log and graph queries; remotes; the module.
+ *
+ * Memory rule: C allocations that live while Lua values are pushed belong
+ * to a guard userdata (below), so an out-of-memory error never leaks them.
  */
 #include "rr.h"
 
@@ -850,10 +853,12 @@ static void packs_open(pack_reader *r, const char *objects) {
 static uint64_t pack_find(const pack_file *p, const git_oid *id) {
     uint32_t lo = id->id[0] ? be32(p->fanout + (id->id[0] - 1) * 4) : 0;
     uint32_t hi = be32(p->fanout + id->id[0] * 4);
+    uint32_t key = be32(id->id);
     if (hi > p->count) return 0;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        int c = memcmp(p->names + (size_t)mid * 20, id->id, 20);
+        uint32_t k = be32(p->names + (size_t)mid * 20); /* most steps end here */
+        int c = k != key ? (k < key ? -1 : 1) : memcmp(p->names + (size_t)mid * 20, id->id, 20);
         if (c == 0) {
             uint32_t off = be32(p->offsets + (size_t)mid * 4);
             if (!(off & 0x80000000u)) return off;
@@ -1904,7 +1909,7 @@ static int r_remotes(lua_State *L) {
 typedef struct {
     char url[1024];       /* the remote's URL without any userinfo */
     const char *token;    /* GITHUB_TOKEN or GIT_TOKEN, registered as a secret */
-    int cred_calls, auth_refused, no_token, interrupted;
+    int cred_calls, auth_refused, no_token, no_agent, interrupted;
     char rejected[768];   /* the first ref the server refused, with its reason */
     char remote_msg[512]; /* the server's last sideband line ("remote: ...") */
 } xfer;
@@ -1919,6 +1924,18 @@ static void strip_userinfo(char *dst, size_t size, const char *url) {
     snprintf(dst, size, "%.*s%s", (int)(scheme + 3 - url), url, at + 1);
 }
 
+/* A password written into a URL ("https://user:secret@host/...") is a
+ * secret like a token: register it so no message can show it. */
+static void secret_from_url(lua_State *L, const char *url) {
+    const char *scheme = strstr(url, "://"), *at, *colon, *slash;
+    if (scheme == NULL) return;
+    slash = strchr(scheme + 3, '/');
+    at = memchr(scheme + 3, '@', (size_t)((slash ? slash : url + strlen(url)) - (scheme + 3)));
+    if (at == NULL) return;
+    colon = memchr(scheme + 3, ':', (size_t)(at - (scheme + 3)));
+    if (colon != NULL && at - colon > 1) rr_secret_add(L, colon + 1, (size_t)(at - colon - 1));
+}
+
 static int poll_interrupt(xfer *x) {
     if (!rr_interrupted()) return 0;
     x->interrupted = 1;
@@ -1926,15 +1943,20 @@ static int poll_interrupt(xfer *x) {
 }
 
 /* A token over https (user x-access-token, as GitHub wants), ssh-agent over
- * ssh. Asked again means the last answer was refused: stop there. */
+ * ssh. Asked again after handing one out means it was refused: stop there. */
 static int cred_cb(git_credential **out, const char *url, const char *user, unsigned allowed,
                    void *payload) {
     xfer *x = payload;
     (void)url;
     if (poll_interrupt(x)) return GIT_EUSER;
+    if (allowed & GIT_CREDENTIAL_USERNAME) /* ssh asks who first when the URL does not say */
+        return git_credential_username_new(out, user ? user : "git");
     if (x->cred_calls++ > 0) { x->auth_refused = 1; return GIT_EAUTH; }
-    if (allowed & GIT_CREDENTIAL_SSH_KEY)
+    if (allowed & GIT_CREDENTIAL_SSH_KEY) {
+        const char *sock = getenv("SSH_AUTH_SOCK");
+        if (sock == NULL || *sock == '\0') { x->no_agent = 1; return GIT_EAUTH; }
         return git_credential_ssh_key_from_agent(out, user ? user : "git");
+    }
     if (allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) {
         if (x->token == NULL) { x->no_token = 1; return GIT_EAUTH; }
         return git_credential_userpass_plaintext_new(out, "x-access-token", x->token);
@@ -1999,6 +2021,7 @@ static int remote_get(lua_State *L, git_repository *repo, const char *name, guar
     g->ptr = r;
     memset(x, 0, sizeof *x);
     strip_userinfo(x->url, sizeof x->url, git_remote_url(r) ? git_remote_url(r) : name);
+    secret_from_url(L, git_remote_url(r) ? git_remote_url(r) : name);
     if (token == NULL || *token == '\0') token = getenv("GIT_TOKEN");
     if (token != NULL && *token != '\0') {
         rr_secret_add(L, token, strlen(token));
@@ -2015,6 +2038,10 @@ static int xfer_fail(lua_State *L, int err, xfer *x, const char *verb) {
                         "(or GIT_TOKEN) is valid and may write to the repository", x->url);
     if (x->no_token)
         return rr_failf(L, "GIT_EAUTH", "%s asks for credentials: set GITHUB_TOKEN or GIT_TOKEN",
+                        x->url);
+    if (x->no_agent)
+        return rr_failf(L, "GIT_EAUTH", "%s needs an ssh key: start ssh-agent and ssh-add the "
+                        "key (SSH_AUTH_SOCK is not set), or use an https URL with GITHUB_TOKEN",
                         x->url);
     {
         const git_error *e = git_error_last();

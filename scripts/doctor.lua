@@ -16,16 +16,46 @@ local spec = {
     { "--json", help = "print the results as one JSON document" },
     { "--offline", help = "skip the checks that call AWS or GitHub" },
     { "--tag", arg = "TAG", help = "the tag to check the OIDC trust for (default: the last v* tag)" },
-    { "--environment", arg = "NAME", help = "the GitHub environment the release job uses (default: production)" },
+    { "--environment", arg = "NAME", help = "the GitHub environment the release job runs in (default: the release " ..
+      "workflow's `environment:`, and production for the environment check)" },
     { "--region", arg = "REGION", help = "AWS region (overrides AWS_REGION)" },
+    { "--only", arg = "GROUPS", help = "run only these groups, comma-separated: oidc, codeartifact, build, s3, security",
+      check = function(v)
+        for name in v:gmatch("[^,]+") do
+          if not ({ oidc = 1, codeartifact = 1, build = 1, s3 = 1, security = 1 })[name] then
+            return nil, "unknown group " .. name .. " (oidc, codeartifact, build, s3, security)"
+          end
+        end
+        return true
+      end },
   },
 }
 
 local opts = cli.parse_or_exit(spec, arg)
-local cfg, err = config.load{ project_dir = opts.project, flags = opts }
-if not cfg then error({ message = err, exit = 2 }) end
 
-local ctx = { cfg = cfg, project_dir = opts.project, opts = opts }
+-- A malformed setting from the environment (a mistyped secret) is a finding,
+-- not a reason to stop: load again without it and report it in its group.
+-- A malformed flag is a usage error.
+local function load_settings()
+  local hidden, bad = {}, {}
+  local function getenv(name) if hidden[name] then return nil end return os.getenv(name) end
+  for _ = 1, #config.SETTINGS do
+    local cfg, err = config.load{ project_dir = opts.project, flags = opts, getenv = getenv }
+    if cfg then return cfg, bad end
+    local key, from = err:match('^([%w_]+) ".-" %(from ([%w_]+)%)')
+    if not key or not os.getenv(from) then
+      -- Without the bad value another check fails (a CodeArtifact target
+      -- without its account): the bad value is the news.
+      local first = select(2, next(bad))
+      error({ message = first or err, exit = 2 })
+    end
+    hidden[from], bad[key] = true, err
+  end
+  error({ message = "the settings could not be read", exit = 2 })
+end
+
+local cfg, bad_settings = load_settings()
+local ctx = { cfg = cfg, project_dir = opts.project, opts = opts, bad_settings = bad_settings }
 do
   local git = require "relrun.git"
   ctx.repo = git.open(opts.project)
@@ -46,14 +76,19 @@ local function section(title, name)
   end)
 end
 
+local only
+if opts.only then
+  only = {}
+  for name in opts.only:gmatch("[^,]+") do only[name] = true end
+end
 for _, s in ipairs({
-  { "OIDC Authentication", "relrun.doctor.oidc" },
-  { "CodeArtifact Permission Denied", "relrun.doctor.codeartifact" },
-  { "Build Failures", "relrun.doctor.build" },
-  { "S3 Upload Failures", "relrun.doctor.s3" },
-  { "Security", "relrun.doctor.security" },
+  { "OIDC Authentication", "oidc" },
+  { "CodeArtifact Permission Denied", "codeartifact" },
+  { "Build Failures", "build" },
+  { "S3 Upload Failures", "s3" },
+  { "Security", "security" },
 }) do
-  section(s[1], s[2])
+  if not only or only[s[2]] then section(s[1], "relrun.doctor." .. s[2]) end
 end
 
 if ctx.repo then ctx.repo:close() end

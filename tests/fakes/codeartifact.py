@@ -15,7 +15,7 @@ are not checked.
 Test controls (never part of the real service):
   POST /__fault  {"target": "GetAuthorizationToken" | "pypi" | "*",
                   "kind": "status" | "throttle" | "reset" | "slow" |
-                          "truncated" | "garbage",
+                          "truncated" | "garbage" | "denied",
                   "times": 1, "status": 503, "retry_after": 1, "delay": 5}
                  queue a fault for the next `times` matching requests.
   DELETE /__fault           drop every queued fault.
@@ -182,6 +182,11 @@ class Handler(BaseHTTPRequestHandler):
             status = int(fault.get("status", 500))
             code = "ServiceUnavailableException" if status == 503 else "InternalServerException"
             self.send_error_doc(ApiError(status, code, "fault injected: %d" % status))
+        elif kind == "denied":
+            # What IAM's refusal looks like (a role without the action).
+            self.send_error_doc(ApiError(403, "AccessDeniedException",
+                                         "User: arn:aws:sts::%s:assumed-role/release/x is not authorized to perform: "
+                                         "codeartifact:%s" % (self.server.state.account, fault.get("target", "*"))))
         elif kind == "throttle":
             ra = str(fault.get("retry_after", 1))
             self.send_error_doc(ApiError(429, "ThrottlingException", "Rate exceeded",

@@ -11,6 +11,7 @@ It serves what relrun's release flow uses, with GitHub's shapes and errors:
   GET  /repos/{o}/{r}/releases/{id}/assets        (paginated)
   DELETE /repos/{o}/{r}/releases/assets/{id}
   GET  /repos/{o}/{r}/environments/{name}, PUT to create or update
+  GET/POST /repos/{o}/{r}/environments/{name}/deployment-branch-policies  (type "branch" or "tag")
   POST {upload_url}                               on a second port, as github.com uses another host
   GET  /download/{id}/{name}                      browser_download_url
   GET  /oidc/token?audience=A                     the Actions ID token endpoint: {"value": JWT}
@@ -215,6 +216,8 @@ class Handler(BaseHTTPRequestHandler):
             ("DELETE", r"/repos/%s/releases/assets/(\d+)" % repo, self.delete_asset),
             ("GET", r"/repos/%s/environments/([^/]+)" % repo, self.get_environment),
             ("PUT", r"/repos/%s/environments/([^/]+)" % repo, self.put_environment),
+            ("GET", r"/repos/%s/environments/([^/]+)/deployment-branch-policies" % repo, self.list_branch_policies),
+            ("POST", r"/repos/%s/environments/([^/]+)/deployment-branch-policies" % repo, self.add_branch_policy),
         ]
         for m, pattern, fn in routes:
             match = re.fullmatch(pattern, path)
@@ -414,6 +417,26 @@ class Handler(BaseHTTPRequestHandler):
         with LOCK:
             STATE["environments"][name] = env
         self.send(200, env)
+
+    def list_branch_policies(self, query, name):
+        env = STATE["environments"].get(name)
+        if not env:
+            return self.error(404, "Not Found")
+        rules = env.get("branch_policies", [])
+        self.send(200, {"total_count": len(rules), "branch_policies": rules})
+
+    def add_branch_policy(self, query, name):
+        data = json.loads(self.body() or b"{}")
+        with LOCK:
+            env = STATE["environments"].get(name)
+            policy = env and env.get("deployment_branch_policy") or {}
+            # GitHub refuses rules unless the environment uses custom policies.
+            if not policy.get("custom_branch_policies"):
+                return self.error(404, "Not Found")
+            rule = {"id": STATE["next_id"], "name": data.get("name"), "type": data.get("type", "branch")}
+            STATE["next_id"] += 1
+            env.setdefault("branch_policies", []).append(rule)
+        self.send(200, rule)
 
 
 def serve(role, port):

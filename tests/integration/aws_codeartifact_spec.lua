@@ -232,6 +232,31 @@ describe("codeartifact", function()
     contains(msg, "AWS_ENDPOINT_URL_CODEARTIFACT is not a URL")
   end)
 
+  it("tells GitHub Actions to mask every key and token before anything prints them", function()
+    local script = dir .. "/actions.lua"
+    R.write(script, [[
+local tok = assert(assert(require("relrun.aws.codeartifact").client()):get_authorization_token{ domain = "rel" })
+print("token", tok.authorizationToken)
+]])
+    local before = control("GET", "/__tokens").tokens
+    local code, out = R.run({ os.getenv("RELRUN") or "build/relrun", script },
+      env{ AWS_ENDPOINT_URL = srv.url, GITHUB_ACTIONS = "true" })
+    eq(code, 0, out)
+    local known = {}
+    for _, t in ipairs(before) do known[t] = true end
+    local token
+    for _, t in ipairs(control("GET", "/__tokens").tokens) do if not known[t] then token = t end end
+    ok(token, "the script got a token")
+    local masked = {}
+    for line in out:gmatch("[^\n]+") do
+      local v = line:match("^::add%-mask::(.*)$")
+      if v then masked[v] = true else ok(not line:find(token, 1, true), "token printed outside ::add-mask::") end
+    end
+    ok(masked[token], "::add-mask:: for the authorization token")
+    ok(masked[SECRET], "::add-mask:: for the secret key")
+    ok(out:find("::add-mask::" .. token, 1, true) < out:find("token\t", 1, true), "masked before printed")
+  end)
+
   it("never prints a key or token, even with HTTP tracing", function()
     local script = dir .. "/print.lua"
     R.write(script, [[

@@ -135,6 +135,20 @@ describe("moto", function()
     contains(err, "401")
   end)
 
+  it("reads instance credentials over IMDSv2 when nothing else is set", function()
+    local e = env{ AWS_ACCESS_KEY_ID = false, AWS_SECRET_ACCESS_KEY = false, AWS_EC2_METADATA_DISABLED = false,
+                   AWS_EC2_METADATA_SERVICE_ENDPOINT = meta.url }
+    local p = assert(credentials.resolve{ env = e })
+    local c = assert(p:get())
+    eq(c.access_key, "IMDSAKIDCONTAINER")
+    ok(c.expiration > os.time(), "expiration")
+    e.AWS_EC2_METADATA_SERVICE_ENDPOINT = "http://127.0.0.1:9"
+    local none, err, code = assert(credentials.resolve{ env = e }):get()
+    eq(none, nil)
+    eq(code, "NoCredentials")
+    contains(err, "no AWS credentials found")
+  end)
+
   it("creates a bucket, puts, heads, gets, lists and deletes objects", function()
     local c = assert(s3.client{ env = env() })
     assert(c:create_bucket{ bucket = "wheels" })
@@ -168,6 +182,12 @@ describe("moto", function()
     eq(up.parts, 3)
     assert(c:get_object{ bucket = "wheels", key = "big/parts.bin", output = dir .. "/parts.back" })
     eq(require("relrun.hash").file(dir .. "/parts.back", { "sha256" }).sha256, up.sha256)
+    local err = raises(function()
+      c:multipart_upload{ bucket = "wheels", key = "big/stopped.bin", file = file, part_size = 5 * 1024 * 1024,
+                          parallel = 1, on_progress = function() error("stopped by the caller") end }
+    end, "stopped by the caller")
+    ok(err, "the callback's error comes through")
+    eq(assert(c:list_multipart_uploads{ bucket = "wheels" }), {}, "the stopped upload was aborted")
     local bad, msg = c:multipart_upload{ bucket = "no-such-bucket", key = "k", file = file }
     eq(bad, nil)
     contains(msg, "NoSuchBucket")

@@ -73,6 +73,17 @@ describe("over file://", function()
     eq({ ahead, behind }, { 0, 1 })
   end)
 
+  it("fetches explicit refspecs and prunes what the remote deleted", function()
+    local bare, work = remote_and_clone()
+    sh("git -C " .. q(bare) .. " branch topic main")
+    local r = assert(git.open(work))
+    ok(r:fetch("origin", { refspecs = { "+refs/heads/topic:refs/remotes/origin/topic" } }))
+    eq(run(work, "rev-parse origin/topic"), sh("git -C " .. q(bare) .. " rev-parse topic"))
+    sh("git -C " .. q(bare) .. " branch -D topic")
+    ok(r:fetch("origin", { prune = true }))
+    eq(fx.git_may_fail(work, "rev-parse --verify -q origin/topic"), "")
+  end)
+
   it("a refused non-fast-forward push is a failure naming the ref", function()
     local bare, work = remote_and_clone()
     local other = tempdir() .. "/other"
@@ -177,6 +188,14 @@ describe("over smart HTTP with a token", function()
     contains(out, "nil\tGIT_EAUTH")
     contains(out, "authentication refused by " .. url)
     ok(not out:find(TOKEN, 1, true), "the token is not printed")
+    -- credentials written into the URL never reach the message either
+    local with_creds = (url:gsub("^http://", "http://x-access-token:in-url-secret@"))
+    out = child(string.format([[
+      local r = assert(require("relrun.git").open(%q))
+      print(select(2, r:fetch(%q)))
+    ]], work, with_creds), "GITHUB_TOKEN=wrong")
+    contains(out, "authentication refused by " .. url)
+    ok(not out:find("in-url-secret", 1, true), "URL credentials are not printed: " .. out)
   end)
 
   it("no token: says which variable to set", function()

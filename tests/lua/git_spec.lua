@@ -352,6 +352,41 @@ describe("describe", function()
     end
   end)
 
+  it("equals git when more than 10 candidates are found (git gives up the search)", function()
+    local gave_up = 0
+    for seed = 20, 23 do
+      local d = newrepo()
+      fx.fast_import(d, fx.random_stream(seed, 150, { tags = 60, annotated = 0.15 }))
+      local ids = run(d, "rev-list --all"):gsub("\n", " ")
+      local debug = fx.sh(fx.ENV .. "git -C " .. q(d) .. " describe --tags --long --always --debug " .. ids)
+      for _ in debug:gmatch("gave up search") do gave_up = gave_up + 1 end
+      check_all(d, assert(git.open(d)), "seed " .. seed .. ", many tags")
+      fx.rmrf(d)
+    end
+    ok(gave_up > 0, "some walks found more than 10 candidates")
+  end)
+
+  it("honours candidates = n and tags = false as git's --candidates and no --tags", function()
+    local d = newrepo()
+    fx.fast_import(d, fx.random_stream(21, 150, { tags = 40, annotated = 0.4 }))
+    local r = assert(git.open(d))
+    local ids = {}
+    for id in run(d, "rev-list --all"):gmatch("%x+") do ids[#ids + 1] = id end
+    local function compare(args, opts)
+      local want = run(d, "describe --long --always " .. args .. " " .. table.concat(ids, " "))
+      local got = {}
+      for i, id in ipairs(ids) do
+        opts.rev = id
+        local v = r:describe(opts)
+        got[i] = v and string.format("%s-%d-g%s", v.tag, v.distance, v.short) or r:abbrev(id)
+      end
+      eq(table.concat(got, "\n"), want, args)
+    end
+    compare("--tags --candidates=3", { candidates = 3 })
+    compare("--candidates=1 --tags", { candidates = 1 })
+    compare("", { tags = false })
+  end)
+
   it("equals git with a split commit-graph chain and a stale graph", function()
     local d = newrepo()
     local stream = fx.random_stream(99, 150)
@@ -366,6 +401,40 @@ describe("describe", function()
     local r = assert(git.open(d))
     ok(io.open(d .. "/.git/objects/info/commit-graphs/commit-graph-chain"), "a split chain")
     check_all(d, r, "split and stale")
+  end)
+
+  it("a damaged commit-graph is ignored: the answer is still git's", function()
+    local d = newrepo()
+    fx.fast_import(d, fx.random_stream(5, 120))
+    run(d, "commit-graph write --reachable")
+    local want = run(d, "describe --tags --long --always b1")
+    local path = d .. "/.git/objects/info/commit-graph"
+    local f = assert(io.open(path, "rb"))
+    local bytes = f:read("a")
+    f:close()
+    local function describe_with(content)
+      local w = assert(io.open(path, "wb"))
+      w:write(content)
+      w:close()
+      local r = assert(git.open(d))
+      local v = r:describe { rev = "b1" }
+      return v and string.format("%s-%d-g%s", v.tag, v.distance, v.short) or r:abbrev("b1")
+    end
+    eq(describe_with(bytes:sub(1, #bytes // 2)), want, "truncated")
+    eq(describe_with("CGPH\2" .. bytes:sub(6)), want, "unknown version")
+    -- every first parent out of range: each commit falls back to its object
+    local cdat = bytes:find("CDAT", 9, true)
+    local oidf = bytes:find("OIDF", 9, true)
+    ok(cdat and oidf, "CDAT and OIDF chunks")
+    local off = string.unpack(">I8", bytes, cdat + 4)
+    local count = string.unpack(">I4", bytes, string.unpack(">I8", bytes, oidf + 4) + 255 * 4 + 1)
+    local parts = { bytes:sub(1, off) }
+    for i = 0, count - 1 do
+      local e = off + i * 36
+      parts[#parts + 1] = bytes:sub(e + 1, e + 20) .. "\127\255\255\255" .. bytes:sub(e + 25, e + 36)
+    end
+    parts[#parts + 1] = bytes:sub(off + count * 36 + 1)
+    eq(describe_with(table.concat(parts)), want, "parent positions out of range")
   end)
 
   it("equals git when some commits are stored as deltas (read through libgit2)", function()

@@ -91,9 +91,10 @@ end
 
 -- A random history: commits on several branches, merges (some octopus),
 -- dates that go back and repeat, tags annotated and lightweight, several on
--- one commit, some not matching "v*". Returns the stream and the marks of
--- all commits (the commits to describe).
-function M.random_stream(seed, ncommits)
+-- one commit, some not matching "v*". opts: tags = how many, annotated =
+-- the share of annotated ones. Returns the stream and the commit marks.
+function M.random_stream(seed, ncommits, opts)
+  opts = opts or {}
   math.randomseed(seed)
   local out, heads, marks = {}, { 0 }, {}
   local date = 1600000000
@@ -124,11 +125,11 @@ function M.random_stream(seed, ncommits)
     marks[#marks + 1] = i
     if math.random() < 0.08 then heads[#heads + 1] = i end -- a new branch starts here
   end
-  local ntags = math.random(0, math.max(1, ncommits // 8))
+  local ntags = opts.tags or math.random(0, math.max(1, ncommits // 8))
   for t = 1, ntags do
     local m = marks[math.random(#marks)]
     local name = (math.random() < 0.75 and "v1." or "rel-") .. t
-    if math.random() < 0.5 then
+    if math.random() < (opts.annotated or 0.5) then
       local tdate = 1600000000 + math.random(0, 1000) * 7 -- ties happen
       emit(string.format("tag %s\nfrom :%d\ntagger T <t@example.com> %d +0000\ndata 2\nt\n", name, m, tdate))
     else

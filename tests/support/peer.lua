@@ -34,6 +34,13 @@ function M.tmpname(suffix)
   return p .. (suffix or "")
 end
 
+-- The command line, for messages (the PORT_FILE marker shown by name).
+function M.describe(argv)
+  local words = {}
+  for i, a in ipairs(argv) do words[i] = a == M.PORT_FILE and "<port-file>" or tostring(a) end
+  return table.concat(words, " ")
+end
+
 local Peer = {}
 Peer.__index = Peer
 
@@ -66,7 +73,7 @@ function M.start(opts)
   end
   local envs = {}
   for k, v in pairs(opts.env or {}) do envs[#envs + 1] = k .. "=" .. shell_quote(v) end
-  local cmd = string.format("%s %s exec %s >%s 2>&1 </dev/null & echo $!",
+  local cmd = string.format("exec %s %s %s >%s 2>&1 </dev/null & echo $!",
     #envs > 0 and "env" or "", table.concat(envs, " "), table.concat(words, " "), shell_quote(log))
   if opts.cwd then cmd = "cd " .. shell_quote(opts.cwd) .. " && " .. cmd end
   local h = assert(io.popen("sh -c " .. shell_quote(cmd)))
@@ -78,7 +85,7 @@ function M.start(opts)
     if not p:alive() then
       local out = p:output()
       p.pid = nil
-      error("peer exited before it was ready: " .. table.concat(opts.argv, " ") .. "\n" .. out, 2)
+      error("peer exited before it was ready: " .. M.describe(opts.argv) .. "\n" .. out, 2)
     end
     if opts.ready then
       if opts.ready(p) then break end
@@ -90,7 +97,7 @@ function M.start(opts)
   end
   if not p.port and not opts.ready then
     p:stop()
-    error("peer not ready in time: " .. table.concat(opts.argv, " "), 2)
+    error("peer not ready in time: " .. M.describe(opts.argv), 2)
   end
   p.url = p.port and ("http://127.0.0.1:" .. p.port) or nil
   return p

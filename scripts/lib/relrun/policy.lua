@@ -337,7 +337,7 @@ function M.diff(want, have)
       for _, k in ipairs(keys) do walk(a[k], b[k], path .. (type(k) == "number" and ("[" .. k .. "]") or ("." .. k))) end
     elseif a ~= b then
       local function s(x)
-        if type(x) == "table" then return "{...}" end
+        if type(x) == "table" then return (require("relrun.json").encode(x):gsub("\\/", "/")) end
         return x == nil and "nothing" or string.format("%q", tostring(x))
       end
       lines[#lines + 1] = string.format("%s: want %s, have %s", path:sub(2), s(a), s(b))

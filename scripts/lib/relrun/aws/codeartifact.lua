@@ -75,7 +75,7 @@ function Client:get_authorization_token(a)
   if type(doc.authorizationToken) ~= "string" then
     return nil, "codeartifact GetAuthorizationToken answered without a token", "MalformedResponse"
   end
-  require("relrun.host").secret(doc.authorizationToken)
+  core.secret(doc.authorizationToken)
   doc.expiration = core.parse_iso8601(doc.expiration)
   return doc
 end

@@ -21,10 +21,7 @@ M.MANDATORY_REFRESH = 10 * 60
 M.IMDS_ENDPOINT = "http://169.254.169.254"
 M.ECS_ENDPOINT = "http://169.254.170.2"
 
-local function secret(v)
-  if type(v) == "string" and v ~= "" then require("relrun.host").secret(v) end
-  return v
-end
+local secret = core.secret
 
 local function http_get(req)
   local http = require "relrun.http"
@@ -354,8 +351,20 @@ end
 -- resolve{ env } -> provider | nil, msg, code. Settings that are present but
 -- wrong (half a key pair, a malformed file, a missing profile) are errors
 -- naming where they came from, not a silent fall through to the next source.
+--
+-- Without `env` (the process environment) the provider is made once and
+-- shared, so every client of a run uses the same credentials and an OIDC
+-- role is assumed once, not once per client; reset() forgets it.
 function M.resolve(opts)
   opts = opts or {}
+  if opts.env == nil then
+    if not M.shared then
+      local p, err, code = M.resolve{ env = os.getenv }
+      if not p then return nil, err, code end
+      M.shared = p
+    end
+    return M.shared
+  end
   local env = opts.env
   local getenv = config.getter(env)
   local tried = { "AWS_ACCESS_KEY_ID" }
@@ -385,6 +394,10 @@ function M.resolve(opts)
   if p then return p end
   return nil, "no AWS credentials found (looked at " .. table.concat(tried, ", ") .. "): set " ..
     "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or AWS_ROLE_ARN with an OIDC token", "NoCredentials"
+end
+
+function M.reset()
+  M.shared = nil
 end
 
 -- static(access_key, secret_key, session_token) -> provider, for callers

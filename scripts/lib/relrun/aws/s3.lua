@@ -4,15 +4,17 @@
 --   local s3 = assert(require("relrun.aws.s3").client())
 --   assert(s3:upload_file{ bucket = "wheels", key = "stock-pipeline/1.2.3/x.whl", file = "dist/x.whl" })
 --
--- Uploads never hold a whole file in memory: a single PUT streams it from
--- disk with its sha256 computed in one streaming pass beforehand; a
--- multipart upload holds one part at a time.
+-- Uploads never hold a file in memory: a single PUT streams it from disk
+-- with its sha256 computed in one streaming pass beforehand; a multipart
+-- upload hashes every part in one pass, then sends file ranges, several at
+-- once.
 local core = require "relrun.aws.core"
 
 local M = {}
 
 M.MULTIPART_THRESHOLD = 64 * 1024 * 1024
 M.PART_SIZE = 8 * 1024 * 1024
+M.PARALLEL = 8              -- parts in flight at once (aws s3 cp runs 10)
 M.MIN_PART_SIZE = 5 * 1024 * 1024
 M.MAX_PARTS = 10000
 
@@ -121,11 +123,6 @@ function Client:abort_multipart_upload(a)
   return true
 end
 
-local function read_part(f, size)
-  local data = f:read(size)
-  return data
-end
-
 -- The part size: PART_SIZE, grown so the file fits in 10000 parts.
 local function part_size_for(size, wanted)
   local ps = math.max(wanted or M.PART_SIZE, M.MIN_PART_SIZE)
@@ -133,75 +130,208 @@ local function part_size_for(size, wanted)
   return ps
 end
 
-function Client:upload_parts(a, upload_id, size, ps)
-  local f, ferr = io.open(a.file, "rb")
-  if not f then return nil, "cannot read " .. a.file .. ": " .. ferr, "ENOENT" end
+-- The sha256 of each part (signed as its x-amz-content-sha256) and, unless
+-- the caller knows it, of the whole file, read once in 1 MiB chunks. step()
+-- does one chunk, so the hashing of the next batch can run while curl sends
+-- the current one (from the transfers' progress callbacks).
+local Hasher = {}
+Hasher.__index = Hasher
+
+local function new_hasher(path, ps, known)
   local hash = require "relrun.hash"
-  local parts, n = {}, 0
-  local whole = hash.new("sha256")
-  while true do
-    local data = read_part(f, ps)
-    if not data or (#data == 0 and n > 0) then break end
-    n = n + 1
-    whole:update(data)
-    local res, msg, code, err = self:send(a.bucket, a.key, { method = "PUT", body = data,
-      payload_hash = hash.sha256(data), operation = "UploadPart",
-      query = { partNumber = tostring(n), uploadId = upload_id }, timeout = a.timeout or 600 })
-    data = nil -- luacheck: ignore (let the collector take the part before the next read)
-    if not res then f:close() return nil, msg, code, err end
-    parts[n] = res.headers.etag
-    if a.on_progress then a.on_progress(math.min(n * ps, size), size) end
-    collectgarbage("step", 0)
-    if n * ps >= size then break end
-  end
-  f:close()
-  return parts, whole:digest()
+  local f, err = io.open(path, "rb")
+  if not f then return nil, "cannot read " .. err, "ENOENT" end
+  return setmetatable({ f = f, ps = ps, known = known, whole = not known and hash.new("sha256"),
+                        part = hash.new("sha256"), in_part = 0, parts = {}, goal = 0 }, Hasher)
 end
 
-local function complete_body(parts)
+-- One chunk; false once the file is read.
+function Hasher:step()
+  if not self.f then return false end
+  local data = self.f:read(math.min(1024 * 1024, self.ps - self.in_part))
+  if not data then
+    self.f:close()
+    self.f = nil
+    if self.in_part > 0 or #self.parts == 0 then self.parts[#self.parts + 1] = self.part:digest() end
+    return false
+  end
+  if self.whole then self.whole:update(data) end
+  self.part:update(data)
+  self.in_part = self.in_part + #data
+  if self.in_part == self.ps then
+    self.parts[#self.parts + 1], self.part, self.in_part = self.part:digest(), require("relrun.hash").new("sha256"), 0
+  end
+  return true
+end
+
+-- Hash ahead, one chunk at a time, until part `goal` is done.
+function Hasher:ahead()
+  if #self.parts < self.goal then self:step() end
+end
+
+-- The sha256 of parts 1..n, finishing what is left of them now.
+function Hasher:upto(n)
+  while #self.parts < n and self:step() do end
+  return self.parts
+end
+
+function Hasher:digest()
+  self:upto(math.huge)
+  return self.known or self.whole:digest()
+end
+
+-- base64 of a hex digest, as S3's x-amz-checksum-* headers carry it.
+local function b64_of_hex(hex)
+  local hash = require "relrun.hash"
+  return hash.base64_encode(hash.hex_decode(hex))
+end
+
+-- Each part carries its SHA-256 as an S3 checksum too (the upload is
+-- created with ChecksumAlgorithm SHA256), so S3 verifies every part and
+-- keeps a checksum of the object, at no extra hashing.
+function Client:part_request(a, upload_id, n, ps, size, sha)
+  local offset = (n - 1) * ps
+  local endpoint, path = self:target(a.bucket, a.key)
+  return { method = "PUT", endpoint = endpoint, path = path, payload_hash = sha, operation = "UploadPart",
+           headers = { ["x-amz-checksum-sha256"] = b64_of_hex(sha) },
+           body = { file = a.file, offset = offset, length = math.min(ps, size - offset) },
+           query = { partNumber = tostring(n), uploadId = upload_id }, timeout = a.timeout or 600 }
+end
+
+-- One batch of parts at the same time (relrun.http.request_many), hashing
+-- ahead meanwhile; a part that fails there goes again through request(),
+-- which retries it as any call. Fills etags; nil, msg, code, err on a part
+-- that still fails.
+function Client:part_batch(rs, first, etags, parallel, hasher)
+  local reqs = {}
+  for j, r in ipairs(rs) do
+    local req, msg, code, err = self.core:prepare(r)
+    if not req then return nil, msg, code, err end
+    req.on_progress = function() hasher:ahead() end
+    reqs[j] = req
+  end
+  local results = self.core:send_many(reqs, { parallel = parallel })
+  for j, res in ipairs(results) do
+    local good = not res.error and self.core:judge_answer(rs[j], res)
+    if not good then
+      local msg, code, err
+      good, msg, code, err = self.core:request(rs[j])
+      if not good then return nil, msg, code, err end
+    end
+    etags[first + j - 1] = good.headers.etag
+  end
+  return true
+end
+
+function Client:part_sequence(rs, first, etags)
+  for j, r in ipairs(rs) do
+    local good, msg, code, err = self.core:request(r)
+    if not good then return nil, msg, code, err end
+    etags[first + j - 1] = good.headers.etag
+  end
+  return true
+end
+
+-- Every part, `parallel` at a time in batches of 4 x parallel (signed when
+-- the batch starts: a batch must finish within SigV4's 15 minutes, 256 MiB
+-- at the defaults). -> etags, sha256 of the file, the parts' sha256.
+function Client:upload_parts(a, upload_id, size, ps)
+  local hasher, herr, hcode = new_hasher(a.file, ps, a.sha256)
+  if not hasher then return nil, herr, hcode end
+  local parallel = a.parallel or M.PARALLEL
+  if not (self.core.transport_many or require("relrun.http").request_many) then parallel = 1 end
+  local count = math.max(1, math.ceil(size / ps))
+  local etags, batch = {}, math.max(1, parallel * 4)
+  for first = 1, count, batch do
+    local last = math.min(count, first + batch - 1)
+    local hashes = hasher:upto(last)
+    hasher.goal = math.min(count, last + batch)
+    local rs = {}
+    for i = first, last do rs[#rs + 1] = self:part_request(a, upload_id, i, ps, size, hashes[i]) end
+    local good, msg, code, err
+    if parallel > 1 then
+      good, msg, code, err = self:part_batch(rs, first, etags, parallel, hasher)
+    else
+      good, msg, code, err = self:part_sequence(rs, first, etags)
+    end
+    if not good then return nil, msg, code, err end
+    if a.on_progress then a.on_progress(math.min(last * ps, size), size) end
+  end
+  return etags, hasher:digest(), hasher.parts
+end
+
+local function complete_body(parts, hashes)
   local out = { '<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' }
   for i, etag in ipairs(parts) do
-    out[#out + 1] = string.format("<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>", i,
-      etag:gsub("&", "&amp;"):gsub('"', "&quot;"))
+    out[#out + 1] = string.format("<Part><PartNumber>%d</PartNumber><ETag>%s</ETag>" ..
+      "<ChecksumSHA256>%s</ChecksumSHA256></Part>", i, etag:gsub("&", "&amp;"):gsub('"', "&quot;"),
+      b64_of_hex(hashes[i]))
   end
   out[#out + 1] = "</CompleteMultipartUpload>"
   return table.concat(out)
 end
 
--- multipart_upload{ bucket, key, file, part_size, content_type, metadata }
--- -> { etag, sha256, parts = n }. Parts go one after another (relrun.http has
--- one connection per state); any failure aborts the upload so no parts linger.
+-- multipart_upload{ bucket, key, file, part_size, parallel, content_type, metadata,
+-- sha256 (the file's, when known: saves hashing it), on_progress = function(sent, total) }
+-- -> { etag, sha256, parts = n }. Any
+-- failure, returned or raised, aborts the upload so no parts linger (and
+-- cost storage).
+function Client:create_multipart_upload(a)
+  local headers = headers_for(a)
+  headers["x-amz-checksum-algorithm"] = "SHA256"
+  local res, msg, code, err = self:send(a.bucket, a.key, { method = "POST", query = { uploads = "" },
+    headers = headers, operation = "CreateMultipartUpload" })
+  if not res then return nil, msg, code, err end
+  local root = xml_of(res)
+  local upload_id = root and core.xml_text(root, "UploadId")
+  if not upload_id then return nil, "s3 CreateMultipartUpload answered without an UploadId", "MalformedResponse" end
+  return upload_id
+end
+
+-- -> the CompleteMultipartUploadResult element | nil, msg, code, err.
+function Client:complete_multipart_upload(a, upload_id, etags, hashes)
+  local res, msg, code, err = self:send(a.bucket, a.key, { method = "POST", query = { uploadId = upload_id },
+    body = complete_body(etags, hashes), headers = { ["content-type"] = "application/xml" },
+    operation = "CompleteMultipartUpload", timeout = 600 })
+  if not res then return nil, msg, code, err end
+  -- S3 can answer 200 with an <Error> document to a Complete request.
+  local done = xml_of(res)
+  if done and done.name == "Error" then
+    local c = core.xml_text(done, "Code")
+    return nil, "s3 CompleteMultipartUpload failed: " .. tostring(c) .. ": " ..
+      tostring(core.xml_text(done, "Message")), c
+  end
+  return done or { children = {} }, res
+end
+
 function Client:multipart_upload(a)
   local st = io.open(a.file, "rb")
   if not st then return nil, "cannot read " .. a.file, "ENOENT" end
   local size = st:seek("end")
   st:close()
-  local res, msg, code, err = self:send(a.bucket, a.key, { method = "POST", query = { uploads = "" },
-    headers = headers_for(a), operation = "CreateMultipartUpload" })
-  if not res then return nil, msg, code, err end
-  local root = xml_of(res)
-  local upload_id = root and core.xml_text(root, "UploadId")
-  if not upload_id then return nil, "s3 CreateMultipartUpload answered without an UploadId", "MalformedResponse" end
-  local ps = part_size_for(size, a.part_size)
-  local parts, sha_or_msg, code2, err2 = self:upload_parts(a, upload_id, size, ps)
-  if parts then
-    res, msg, code2, err2 = self:send(a.bucket, a.key, { method = "POST", query = { uploadId = upload_id },
-      body = complete_body(parts), headers = { ["content-type"] = "application/xml" },
-      operation = "CompleteMultipartUpload", timeout = 600 })
-    -- S3 can answer 200 with an <Error> document to a Complete request.
-    local done = res and xml_of(res)
-    if done and done.name == "Error" then
-      res, msg, code2 = nil, "s3 CompleteMultipartUpload failed: " .. tostring(core.xml_text(done, "Code")) ..
-        ": " .. tostring(core.xml_text(done, "Message")), core.xml_text(done, "Code")
+  local upload_id, msg, code, err = self:create_multipart_upload(a)
+  if not upload_id then return nil, msg, code, err end
+  -- Abort on a raised error too (Ctrl-C, an on_progress callback), then re-raise.
+  local okp, etags, sha, hashes, perr = pcall(self.upload_parts, self, a, upload_id, size,
+    part_size_for(size, a.part_size))
+  if not okp then
+    self:abort_multipart_upload{ bucket = a.bucket, key = a.key, upload_id = upload_id }
+    error(etags, 0)
+  end
+  err = perr
+  if etags then
+    local done, res
+    done, res, code, err = self:complete_multipart_upload(a, upload_id, etags, hashes)
+    if done then
+      return { etag = core.xml_text(done, "ETag") or res.headers.etag, sha256 = sha, parts = #etags,
+               upload_id = upload_id }
     end
-    if res then
-      return { etag = done and core.xml_text(done, "ETag") or res.headers.etag, sha256 = sha_or_msg,
-               parts = #parts, upload_id = upload_id }
-    end
-    sha_or_msg = msg
+    msg = res
+  else
+    msg, code = sha, hashes
   end
   self:abort_multipart_upload{ bucket = a.bucket, key = a.key, upload_id = upload_id }
-  return nil, sha_or_msg .. " (the multipart upload was aborted)", code2, err2
+  return nil, msg .. " (the multipart upload was aborted)", code, err
 end
 
 -- upload_file{ bucket, key, file, ... } -> put_object below the multipart
@@ -245,6 +375,18 @@ function Client:delete_object(a)
   local res, msg, code, err = self:send(a.bucket, a.key, { method = "DELETE", operation = "DeleteObject" })
   if not res then return nil, msg, code, err end
   return true
+end
+
+-- list_multipart_uploads{ bucket } -> { { key, upload_id }, ... } in progress (first page).
+function Client:list_multipart_uploads(a)
+  local res, msg, code, err = self:send(a.bucket, nil, { method = "GET", query = { uploads = "" },
+    operation = "ListMultipartUploads" })
+  if not res then return nil, msg, code, err end
+  local out = {}
+  for _, u in ipairs(core.xml_all(xml_of(res), "Upload")) do
+    out[#out + 1] = { key = core.xml_text(u, "Key"), upload_id = core.xml_text(u, "UploadId") }
+  end
+  return out
 end
 
 -- list_objects{ bucket, prefix } -> every object { key, size, etag, last_modified }, all pages.

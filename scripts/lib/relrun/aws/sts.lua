@@ -31,10 +31,7 @@ function M.client(opts)
   return setmetatable({ core = c }, Client)
 end
 
-local function secret(v)
-  if v and v ~= "" then require("relrun.host").secret(v) end
-  return v
-end
+local secret = core.secret
 
 -- The Credentials element of an AssumeRole* answer, secrets registered
 -- before anything else sees them.

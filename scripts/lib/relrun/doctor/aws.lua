@@ -4,18 +4,27 @@ local policy = require "relrun.policy"
 
 local M = {}
 
-local function fail(message) error({ message = message }, 0) end
+-- A failure to read the role: `skip` when relrun could not look (no
+-- credentials, not permitted), a finding when it looked and saw.
+local function fail(message, skip) error({ message = message, skip = skip }, 0) end
 
--- Clients, created on first use; nil and a reason when there are no credentials.
-function M.client(ctx, service)
+-- Clients, created on first use; nil and a reason when there are no
+-- credentials. `once` gives a client that does not retry: for optional
+-- calls (IAM's simulator) a diagnosis should not wait on.
+function M.client(ctx, service, once)
   ctx.aws_clients = ctx.aws_clients or {}
-  if ctx.aws_clients[service] then return ctx.aws_clients[service] end
+  local key = service .. (once and "/once" or "")
+  if ctx.aws_clients[key] then return ctx.aws_clients[key] end
   if ctx.no_aws then return nil, ctx.no_aws end
-  local provider, err = require("relrun.aws.credentials").resolve{}
-  if not provider then ctx.no_aws = "no AWS credentials (" .. err .. ")"; return nil, ctx.no_aws end
-  local c, cerr = require("relrun.aws." .. service).client{ region = ctx.cfg.region, credentials = provider }
+  if not ctx.aws_provider then
+    local provider, err = require("relrun.aws.credentials").resolve{}
+    if not provider then ctx.no_aws = "no AWS credentials (" .. err .. ")"; return nil, ctx.no_aws end
+    ctx.aws_provider = provider
+  end
+  local c, cerr = require("relrun.aws." .. service).client{ region = ctx.cfg.region, credentials = ctx.aws_provider,
+    policy = once and require("relrun.aws.retry").new{ max_attempts = 1 } or nil }
   if not c then return nil, cerr end
-  ctx.aws_clients[service] = c
+  ctx.aws_clients[key] = c
   return c
 end
 
@@ -50,9 +59,10 @@ function M.role(ctx)
   local name = M.role_name(ctx.cfg.role_arn)
   if not name then fail("AWS_ROLE_ARN is not set") end
   local iam, err = M.client(ctx, "iam")
-  if not iam then fail(err) end
+  if not iam then fail(err, true) end
   local role, rerr, code = iam:get_role{ role_name = name }
   if not role then
+    if code == "AccessDenied" or code == "AccessDeniedException" then fail("GetRole " .. name .. " is not permitted", true) end
     if code == "NoSuchEntity" then fail("the role " .. name .. " does not exist in account " ..
       (ctx.cfg.role_arn:match("::(%d+):") or "?") .. ": create it (relrun scripts/setup.lua)") end
     fail("GetRole " .. name .. ": " .. rerr)
@@ -69,6 +79,77 @@ function M.role(ctx)
   end
   ctx.role_info = { name = name, role = role, trust = role.assume_role_policy, permissions = docs }
   return ctx.role_info
+end
+
+-- The checkout's root without a trailing slash (libgit2's workdir has one).
+function M.root(ctx)
+  local root = ctx.repo and ctx.repo:workdir() or ctx.project_dir
+  return (root:gsub("(.)/+$", "%1"))
+end
+
+-- The current credentials' access key id and whether they are long-term
+-- (AKIA…) keys; nil when there are none.
+function M.access_key(ctx)
+  if not M.client(ctx, "sts") then return nil end
+  local creds = ctx.aws_provider:get()
+  if not creds then return nil end
+  return creds.access_key, creds.access_key:match("^AKIA") ~= nil and not creds.session_token
+end
+
+-- list_access_keys(ctx [, user]) -> { { id, status, created (epoch) } } | nil, msg, code.
+-- IAM ListAccessKeys without a user name lists the caller's own keys.
+-- (relrun.aws.iam has no wrapper for it; its generic call serves.)
+function M.list_access_keys(ctx, user)
+  local iam, err = M.client(ctx, "iam")
+  if not iam then return nil, err, "NoCredentials" end
+  local core = require "relrun.aws.core"
+  return iam:pages("ListAccessKeys", { UserName = user }, function(r, out)
+    for _, m in ipairs(core.xml_all(core.xml_find(r, "AccessKeyMetadata"), "member")) do
+      out[#out + 1] = { id = core.xml_text(m, "AccessKeyId"), status = core.xml_text(m, "Status"),
+                        user = core.xml_text(m, "UserName"),
+                        created = core.parse_iso8601(core.xml_text(m, "CreateDate")) }
+    end
+  end)
+end
+
+-- The active keys older than `days` (default 90) at `now`, oldest first:
+-- { { id, age_days } }.
+function M.old_keys(keys, now, days)
+  days = days or 90
+  local old = {}
+  for _, k in ipairs(keys) do
+    local age = k.created and math.floor((now - k.created) / 86400)
+    if k.status == "Active" and age and age > days then old[#old + 1] = { id = k.id, age_days = age } end
+  end
+  table.sort(old, function(a, b) return a.age_days > b.age_days end)
+  return old
+end
+
+-- The bucket's own policy (a table), false when it has none.
+function M.bucket_policy(ctx, bucket)
+  local s3, err = M.client(ctx, "s3")
+  if not s3 then return nil, err end
+  local res, msg, code = s3:send(bucket, nil, { method = "GET", query = { policy = "" }, operation = "GetBucketPolicy" })
+  if not res then
+    if code == "NoSuchBucketPolicy" then return false end
+    return nil, msg, code
+  end
+  local doc = require("relrun.json").decode(res.body or "")
+  if type(doc) ~= "table" then return nil, "the bucket policy of " .. bucket .. " is not JSON" end
+  return doc
+end
+
+-- role_or_result(ctx [, owner]) -> info | nil, a checks result: skip when
+-- relrun could not look; when the role is missing or unreadable, fail for
+-- the one check that owns that finding, skip for the others (one problem,
+-- counted once).
+function M.role_or_result(ctx, owner)
+  local good, info = pcall(M.role, ctx)
+  if good then return info end
+  local checks = require "relrun.checks"
+  local msg = type(info) == "table" and info.message or tostring(info)
+  if not owner or (type(info) == "table" and info.skip) then return nil, checks.skip(msg) end
+  return nil, checks.fail(msg, "relrun scripts/setup.lua creates the role as RELEASE.md describes")
 end
 
 return M

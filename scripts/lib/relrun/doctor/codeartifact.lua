@@ -1,23 +1,49 @@
 -- RELEASE.md "Troubleshooting: CodeArtifact Permission Denied" as checks:
 -- the domain, repository and account exist; the role's policies allow
 -- exactly the actions RELEASE.md needs on those resources and the package
--- (evaluated locally, and with IAM's simulator when permitted); and they
--- grant no more than that.
+-- (evaluated locally, and with IAM's simulator when permitted). Whether they
+-- grant more than that is the Security group's check.
 local checks = require "relrun.checks"
 local policy = require "relrun.policy"
 local aws = require "relrun.doctor.aws"
 
 local M = { needs_network = true }
 
-local function message_of(e) return type(e) == "table" and e.message or tostring(e) end
-
 function M.register(g, ctx)
   local cfg = ctx.cfg
+  local bad = {}
+  for key, msg in pairs(ctx.bad_settings or {}) do
+    if key ~= "role_arn" then bad[#bad + 1] = msg end
+  end
+  if #bad > 0 then
+    table.sort(bad)
+    g:check("the settings are well formed", function()
+      return checks.fail(table.concat(bad, "; "), "fix the repository secrets (RELEASE.md, Repository Secrets)")
+    end)
+  end
   if cfg.target ~= "codeartifact" then
     g:check("CodeArtifact settings", function()
       return checks.skip("CODEARTIFACT_DOMAIN is not set: releases go to the local repository " .. cfg.repository_dir)
     end)
     return
+  end
+
+  -- RELEASE.md's role may not Describe*; GetRepositoryEndpoint, which it
+  -- may call, proves the domain, its owner and the repository exist.
+  local function by_endpoint(ca, denied)
+    local url, err, code = ca:get_repository_endpoint{ domain = cfg.domain, domain_owner = cfg.account_id,
+                                                      repository = cfg.repository, format = "pypi" }
+    if url then return checks.ok("GetRepositoryEndpoint answered " .. url .. " (" .. denied .. " is not permitted)") end
+    if code == "ResourceNotFoundException" then
+      return checks.fail(string.format("no repository %s in a domain %s owned by %s in %s (GetRepositoryEndpoint)",
+        cfg.repository, cfg.domain, cfg.account_id, cfg.region),
+        "check CODEARTIFACT_DOMAIN, CODEARTIFACT_REPOSITORY, CODEARTIFACT_ACCOUNT_ID and AWS_REGION")
+    end
+    if code == "AccessDeniedException" then
+      return checks.fail(denied .. " and GetRepositoryEndpoint refused: " .. err,
+        "the role lacks RELEASE.md's CodeArtifact rights on " .. cfg.domain .. "/" .. cfg.repository .. " (see below)")
+    end
+    return checks.fail(err, "check the credentials and the region")
   end
 
   g:check("the domain exists", function()
@@ -29,11 +55,9 @@ function M.register(g, ctx)
       return checks.fail(string.format("no domain %s owned by %s in %s", cfg.domain, cfg.account_id, cfg.region),
         "check CODEARTIFACT_DOMAIN, CODEARTIFACT_ACCOUNT_ID and AWS_REGION, or create it (relrun scripts/setup.lua)")
     end
-    if code == "AccessDeniedException" then
-      return checks.fail("DescribeDomain refused: " .. derr, "the role may lack rights on this domain; see below")
-    end
+    if code == "AccessDeniedException" then return by_endpoint(ca, "DescribeDomain") end
     return checks.fail(derr, "check the credentials and the region")
-  end)
+  end, "CodeArtifact DescribeDomain (else GetRepositoryEndpoint)")
 
   g:check("the repository exists", function()
     local ca, err = aws.client(ctx, "codeartifact")
@@ -45,8 +69,9 @@ function M.register(g, ctx)
       return checks.fail(string.format("no repository %s in domain %s", cfg.repository, cfg.domain),
         "check CODEARTIFACT_REPOSITORY or create it (relrun scripts/setup.lua)")
     end
+    if code == "AccessDeniedException" then return by_endpoint(ca, "DescribeRepository") end
     return checks.fail(rerr, "check the credentials and the region")
-  end)
+  end, "CodeArtifact DescribeRepository (else GetRepositoryEndpoint)")
 
   if not cfg.role_arn then
     g:check("the role's permissions", function() return checks.skip("AWS_ROLE_ARN is not set") end)
@@ -55,8 +80,8 @@ function M.register(g, ctx)
 
   local docs = aws.expected(ctx)
   g:check("the role allows what a release does", function()
-    local ok_role, info = pcall(aws.role, ctx)
-    if not ok_role then return checks.skip(message_of(info)) end
+    local info, result = aws.role_or_result(ctx)
+    if not info then return result end
     if #info.permissions == 0 then
       return checks.fail("role " .. info.name .. " has no permission policies",
         "attach RELEASE.md's permissions policy (relrun scripts/setup.lua)")
@@ -72,10 +97,10 @@ function M.register(g, ctx)
     end
     return checks.ok("GetAuthorizationToken, GetRepositoryEndpoint, ReadFromRepository, PublishPackageVersion on " ..
       cfg.domain .. "/" .. cfg.repository .. "/pypi/" .. cfg.package .. ", and sts:GetServiceBearerToken")
-  end)
+  end, "IAM ListRolePolicies, GetRolePolicy, ListAttachedRolePolicies, GetPolicyVersion")
 
   g:check("IAM's policy simulator agrees", function()
-    local iam, err = aws.client(ctx, "iam")
+    local iam, err = aws.client(ctx, "iam", true)
     if not iam then return checks.skip(err) end
     local reqs = policy.required_requests(docs, {})
     local actions, resources = {}, {}
@@ -86,7 +111,7 @@ function M.register(g, ctx)
       if code == "AccessDenied" or code == "AccessDeniedException" or code == "InvalidAction" or code == "NotImplemented" then
         return checks.skip("SimulatePrincipalPolicy is not permitted here (" .. tostring(code) .. ")")
       end
-      return checks.skip("SimulatePrincipalPolicy: " .. serr)
+      return checks.skip("IAM's simulator did not answer (" .. tostring(code) .. "): " .. serr)
     end
     local denied = {}
     for _, r in ipairs(results) do
@@ -94,24 +119,7 @@ function M.register(g, ctx)
     end
     if #denied > 0 then return checks.fail(table.concat(denied, "; "), "see the check above for the statement") end
     return checks.ok(#results .. " simulated requests allowed")
-  end)
-
-  g:check("the role grants no more than RELEASE.md", function()
-    local ok_role, info = pcall(aws.role, ctx)
-    if not ok_role then return checks.skip(message_of(info)) end
-    local allowed = {}
-    for _, st in ipairs(docs.permissions.Statement) do
-      for _, a in ipairs(type(st.Action) == "table" and st.Action or { st.Action }) do allowed[#allowed + 1] = a end
-    end
-    local findings = {}
-    for _, doc in ipairs(info.permissions) do
-      for _, f in ipairs(policy.wider_than(doc, allowed)) do findings[#findings + 1] = (doc.name or "policy") .. ": " .. f end
-    end
-    if #findings > 0 then
-      return checks.warn(table.concat(findings, "; "), "limit the role to RELEASE.md's actions and resources")
-    end
-    return checks.ok("least privilege")
-  end)
+  end, "IAM SimulatePrincipalPolicy")
 end
 
 return M

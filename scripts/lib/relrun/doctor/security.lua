@@ -5,6 +5,8 @@ local checks = require "relrun.checks"
 local proc = require "relrun.proc"
 local fs = require "relrun.fs"
 local host = require "relrun.host"
+local policy = require "relrun.policy"
+local aws = require "relrun.doctor.aws"
 
 local M = {}
 
@@ -86,8 +88,110 @@ local function workflows(dir)
   return out
 end
 
+-- Who, besides this repository's release tags, the trust policy admits:
+-- probes for what a too-wide `sub` lets in.
+local function trust_findings(trust, provider, repository)
+  local probes = {
+    { sub = "repo:" .. repository .. ":ref:refs/heads/main", what = "a branch push (refs/heads/main)" },
+    { sub = "repo:" .. repository .. ":pull_request", what = "a pull request" },
+    { sub = "repo:someone-else/fork:ref:refs/tags/v1.0.0", what = "another repository's tag" },
+  }
+  local findings = {}
+  for _, p in ipairs(probes) do
+    local r = policy.evaluate(trust, { action = "sts:AssumeRoleWithWebIdentity", principal = { Federated = provider },
+      context = { [policy.OIDC_HOST .. ":sub"] = p.sub, [policy.OIDC_HOST .. ":aud"] = "sts.amazonaws.com" } })
+    if r.decision == "allow" then
+      findings[#findings + 1] = string.format("the trust policy admits %s (sub %s: %s)", p.what, p.sub, r.why)
+    end
+  end
+  return findings
+end
+
+-- The actions RELEASE.md's permissions policy grants.
+local function release_actions(docs)
+  local allowed = {}
+  for _, st in ipairs(docs.permissions.Statement) do
+    for _, a in ipairs(type(st.Action) == "table" and st.Action or { st.Action }) do allowed[#allowed + 1] = a end
+  end
+  if not docs.arns.wheels then allowed[#allowed + 1] = "s3:PutObject"; allowed[#allowed + 1] = "s3:PutObjectAcl" end
+  return allowed
+end
+
+local function policies_check(g, ctx)
+  g:check("policies no wider than RELEASE.md's", function()
+    if ctx.opts.offline then return checks.skip("--offline") end
+    if not ctx.cfg.role_arn then return checks.skip("AWS_ROLE_ARN is not set") end
+    local info, result = aws.role_or_result(ctx)
+    if not info then return result end
+    local docs = aws.expected(ctx)
+    local provider = docs.oidc_provider_arn:gsub("::%d+:", "::" .. ctx.cfg.role_arn:match("::(%d+):") .. ":")
+    local repository = aws.github_repository(ctx) or "OWNER/REPO"
+    local wide_trust = trust_findings(info.trust, provider, repository)
+    local wide = {}
+    for _, doc in ipairs(info.permissions) do
+      for _, f in ipairs(policy.wider_than(doc, release_actions(docs))) do
+        wide[#wide + 1] = (doc.name or "policy") .. ": " .. f
+      end
+    end
+    if #wide_trust > 0 then
+      return checks.fail("role " .. info.name .. ": " .. table.concat(wide_trust, "; ") ..
+        (#wide > 0 and ("; and " .. table.concat(wide, "; ")) or ""),
+        "limit the trust policy's sub to repo:" .. repository .. ":ref:refs/tags/v* (relrun scripts/setup.lua --update)")
+    end
+    if #wide > 0 then
+      return checks.warn("role " .. info.name .. ": " .. table.concat(wide, "; "),
+        "limit the role to RELEASE.md's actions and resources (relrun scripts/setup.lua --update)")
+    end
+    return checks.ok(string.format("role %s: trust limited to %s's tags, %d permission polic%s within RELEASE.md's",
+      info.name, repository, #info.permissions, #info.permissions == 1 and "y" or "ies"))
+  end, "the role's trust and permission policies (IAM)")
+end
+
+local function access_keys_check(g, ctx)
+  g:check("static access keys younger than 90 days", function()
+    if ctx.opts.offline then return checks.skip("--offline") end
+    local key, long_term = aws.access_key(ctx)
+    if not key then return checks.skip("no AWS credentials") end
+    if not long_term then return checks.ok("temporary credentials (no static key to rotate)") end
+    local keys, err, code = aws.list_access_keys(ctx)
+    if not keys then
+      if code == "AccessDenied" or code == "AccessDeniedException" then
+        return checks.skip("ListAccessKeys is not permitted for these credentials")
+      end
+      return checks.skip("ListAccessKeys: " .. tostring(err))
+    end
+    local old = aws.old_keys(keys, os.time(), 90)
+    if #old > 0 then
+      local parts = {}
+      for _, k in ipairs(old) do parts[#parts + 1] = string.format("%s… is %d days old", k.id:sub(1, 8), k.age_days) end
+      return checks.warn(table.concat(parts, "; "),
+        "rotate it (IAM → Users → Security credentials), or better, use OIDC and delete it (RELEASE.md, Security)")
+    end
+    local active = 0
+    for _, k in ipairs(keys) do if k.status == "Active" then active = active + 1 end end
+    return checks.ok(string.format("%d active key%s, none older than 90 days", active, active == 1 and "" or "s"))
+  end, "IAM ListAccessKeys (the caller's keys)")
+end
+
+-- The environment's deployment rules: a tag rule, and no branch rule.
+local function environment_rules(gh, env, name)
+  local dbp = env.deployment_branch_policy
+  if type(dbp) ~= "table" then return "any branch or tag may deploy to it" end
+  if dbp.protected_branches == true then return "protected branches (not tags) may deploy to it" end
+  local rules, err = gh:request("GET", gh:repo_path("/environments/" .. require("relrun.http").url_encode(name) ..
+    "/deployment-branch-policies"))
+  if not rules then return nil, err.message end
+  local tags, branches = {}, {}
+  for _, r in ipairs(type(rules) == "table" and rules.branch_policies or {}) do
+    if r.type == "tag" then tags[#tags + 1] = r.name else branches[#branches + 1] = r.name end
+  end
+  if #tags == 0 then return "no tag rule (no release tag may deploy to it)" end
+  if #branches > 0 then return "branches may deploy to it too (" .. table.concat(branches, ", ") .. ")" end
+  return nil, nil, tags
+end
+
 function M.register(g, ctx)
-  local root = ctx.repo and ctx.repo:workdir() or ctx.project_dir
+  local root = aws.root(ctx)
 
   g:check("no credentials in tracked files or history", function()
     if not ctx.repo then return checks.skip("not a git checkout") end
@@ -162,26 +266,33 @@ function M.register(g, ctx)
 
   g:check("the production environment", function()
     if not ctx.github then return checks.skip("no GITHUB_TOKEN to read environments with") end
-    local env, err = ctx.github:environment(ctx.cfg.environment)
+    local name = ctx.cfg.environment
+    local env, err = ctx.github:environment(name)
     if env == nil then return checks.skip(err.message) end
     if env == false then
-      return checks.fail("environment " .. ctx.cfg.environment .. " does not exist",
+      return checks.fail("environment " .. name .. " does not exist",
         "create it (relrun scripts/setup.lua) with required reviewers and tag-only deployments")
     end
-    local reviewers, branch_rule = false, false
+    local reviewers = false
     for _, rule in ipairs(env.protection_rules or {}) do
       if rule.type == "required_reviewers" then reviewers = true end
-      if rule.type == "branch_policy" then branch_rule = true end
     end
-    local missing = {}
-    if not reviewers then missing[#missing + 1] = "no required reviewers" end
-    if not branch_rule then missing[#missing + 1] = "no deployment rule limiting it to tags" end
-    if #missing > 0 then
-      return checks.warn("environment " .. ctx.cfg.environment .. ": " .. table.concat(missing, ", "),
-        "Settings → Environments → " .. ctx.cfg.environment)
+    local problem, rerr, tags = environment_rules(ctx.github, env, name)
+    if rerr then return checks.skip("its deployment rules: " .. rerr) end
+    if problem then
+      return checks.fail("environment " .. name .. ": " .. problem,
+        "Settings → Environments → " .. name .. " → Deployment branches and tags: selected tags v* only " ..
+        "(relrun scripts/setup.lua --update)")
     end
-    return checks.ok("environment " .. ctx.cfg.environment .. " has reviewers and a tag rule")
-  end)
+    if not reviewers then
+      return checks.warn("environment " .. name .. ": tags " .. table.concat(tags, ", ") ..
+        " only, but no required reviewers", "add required reviewers (RELEASE.md recommends them)")
+    end
+    return checks.ok("environment " .. name .. ": required reviewers, tags " .. table.concat(tags, ", ") .. " only")
+  end, "GitHub environments API")
+
+  policies_check(g, ctx)
+  access_keys_check(g, ctx)
 end
 
 return M
