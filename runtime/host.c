@@ -88,6 +88,15 @@ static int host_debug(lua_State *L) {
 }
 
 
+/* monotime(): seconds on a monotonic clock, with sub-microsecond resolution
+ * (os.time has whole seconds, os.clock is CPU time). */
+static int host_monotime(lua_State *L) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+    return 1;
+}
+
 /* sleep(seconds): wait, in short slices so Ctrl-C stops it at once. */
 static int host_sleep(lua_State *L) {
     double left = luaL_checknumber(L, 1);
@@ -138,6 +147,7 @@ int luaopen_relrun_host(lua_State *L) {
         {"mask", rr_lua_mask},
         {"interrupted", host_interrupted},
         {"sleep", host_sleep},
+        {"monotime", host_monotime},
         {"is_interruption", host_is_interruption},
         {"embedded", host_embedded},
         {"source", host_source},

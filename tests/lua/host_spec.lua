@@ -58,3 +58,12 @@ describe("loadable modules", function()
     eq(select(2, out:gsub("\n", "")), 1)
   end)
 end)
+
+describe("host.monotime", function()
+  it("moves forward by about the time slept", function()
+    local t0 = host.monotime()
+    host.sleep(0.05)
+    local dt = host.monotime() - t0
+    ok(dt >= 0.05, "at least the time slept: " .. dt)
+  end)
+end)
