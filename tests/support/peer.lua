@@ -57,7 +57,10 @@ function Peer:stop()
   end
   os.execute("kill -9 " .. self.pid .. " 2>/dev/null")
   self.pid = nil
-  if self.port_file then os.remove(self.port_file) end
+  -- leave nothing behind in the temp folder (a fake may write siblings of its port file)
+  for _, f in ipairs({ self.port_file, self.port_file and (self.port_file .. ".uploads"), self.own_log and self.log }) do
+    if f then os.remove(f) end
+  end
 end
 
 function Peer:output()
@@ -79,7 +82,7 @@ function M.start(opts)
   local h = assert(io.popen("sh -c " .. shell_quote(cmd)))
   local pid = tonumber(h:read("l"))
   h:close()
-  local p = setmetatable({ pid = pid, log = log, port_file = port_file, port = opts.port }, Peer)
+  local p = setmetatable({ pid = pid, log = log, port_file = port_file, port = opts.port, own_log = not opts.log }, Peer)
   local deadline = os.time() + (opts.timeout or 30)
   while os.time() <= deadline do
     if not p:alive() then
