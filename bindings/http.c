@@ -12,10 +12,12 @@
  * curl's progress callback; its error is kept in the transfer and raised
  * only after curl_easy_perform has returned.
  */
+#include "relrun.h"
 #include "rr.h"
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,9 +30,16 @@
 #define TRANSFER_T "relrun.http.transfer"
 #define URL_T "relrun.http.url"
 
-/* Stack slots of request(): the options, the transfer, then values kept
- * alive for curl (the body string, the output's temporary path). */
-enum { OPTS = 1, XFER, PROGRESS, BODY, HEADERS, PARTPATH, NSLOTS = PARTPATH };
+/* The stack slots of one request, from a base index b: the options, the
+ * transfer, then values kept alive for curl (the body string, the output's
+ * temporary path). request() uses b = 1; request_many() one set per request. */
+enum { S_OPTS, S_XFER, S_PROGRESS, S_BODY, S_HEADERS, S_PARTPATH, NSLOTS };
+#define OPTS (b + S_OPTS)
+#define XFER (b + S_XFER)
+#define PROGRESS (b + S_PROGRESS)
+#define BODY (b + S_BODY)
+#define HEADERS (b + S_HEADERS)
+#define PARTPATH (b + S_PARTPATH)
 
 /* CURLcode → name, in curl.h's order (libcurl 7.88). */
 static const char *const curle_names[] = {
@@ -67,15 +76,28 @@ static void push_curle_name(lua_State *L, CURLcode c) {
 
 /* ---- the per-state handle ------------------------------------------------ */
 
+#define MAX_PARALLEL 16
+
 typedef struct {
-    CURL *curl;
-    int busy; /* inside curl_easy_perform: on_progress must not start another */
+    CURL *curl;                /* request() */
+    CURLM *multi;              /* request_many(): keeps its own connections */
+    CURL *pool[MAX_PARALLEL];  /* its easy handles, reused */
+    int used[MAX_PARALLEL];
+    int busy; /* inside a transfer: on_progress must not start another */
 } state;
 
 static int global_users; /* states holding curl; the last one cleans up */
 
 static int state_gc(lua_State *L) {
     state *st = luaL_checkudata(L, 1, STATE_T);
+    for (int i = 0; i < MAX_PARALLEL; i++) {
+        if (st->pool[i] == NULL) continue;
+        if (st->used[i]) curl_multi_remove_handle(st->multi, st->pool[i]);
+        curl_easy_cleanup(st->pool[i]);
+        st->pool[i] = NULL;
+    }
+    if (st->multi != NULL) curl_multi_cleanup(st->multi);
+    st->multi = NULL;
     if (st->curl != NULL) {
         curl_easy_cleanup(st->curl);
         st->curl = NULL;
@@ -111,11 +133,13 @@ typedef struct {
 
 typedef struct {
     lua_State *L;
+    CURL *curl;         /* request_many: the pool handle it runs on */
     int self;           /* stack index of this userdata (error slot: uservalue 1) */
     int progress;       /* stack index of on_progress, 0 if none */
     struct curl_slist *headers;
     curl_mime *mime;
     FILE *upload, *out;
+    curl_off_t upload_left; /* bytes of the file's range still to send */
     membuf body, head;
     int callback_failed, interrupted, oom;
     char errbuf[CURL_ERROR_SIZE];
@@ -174,8 +198,11 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
 
 static size_t on_read(char *p, size_t size, size_t n, void *ud) {
     transfer *t = ud;
-    size_t got = fread(p, size, n, t->upload);
+    size_t want = size * n, got;
+    if ((curl_off_t)want > t->upload_left) want = (size_t)t->upload_left;
+    got = fread(p, 1, want, t->upload);
     if (got == 0 && ferror(t->upload)) return CURL_READFUNC_ABORT;
+    t->upload_left -= (curl_off_t)got;
     return got;
 }
 
@@ -353,7 +380,7 @@ static void header_is(lua_State *L, void *ud, const char *name, const char *valu
     if (strcasecmp(name, q->name) == 0) q->found = 1;
 }
 
-static int has_header(lua_State *L, const char *name) {
+static int has_header(lua_State *L, int b, const char *name) {
     header_query q = {name, 0};
     each_header(L, HEADERS, header_is, &q);
     return q.found;
@@ -484,21 +511,31 @@ static int fail_request(lua_State *L, const char *code, const char *method, cons
 }
 
 /* Open the upload file of body = {file = path}; returns 0 or errno. */
-static int setup_file_body(lua_State *L, transfer *t, CURL *c) {
+/* Open the upload file of body = {file = path [, offset = n] [, length = n]}
+ * (a range is how S3 multipart parts are sent without copying the file);
+ * returns 0 or errno (EINVAL: the range is not inside the file). */
+static int setup_file_body(lua_State *L, int b, transfer *t, CURL *c) {
     struct stat st;
     const char *path;
+    lua_Integer offset = rr_optfield_integer(L, BODY, "offset", 0);
+    lua_Integer length = rr_optfield_integer(L, BODY, "length", -1);
     lua_getfield(L, BODY, "file");
     path = lua_tostring(L, -1);
     if (path == NULL) luaL_error(L, "relrun.http: body.file must be a path");
+    luaL_argcheck(L, offset >= 0 && length >= -1, 1, "body offset and length must not be negative");
     t->upload = fopen(path, "rb");
     lua_pop(L, 1); /* anchored by the body table */
     if (t->upload == NULL) return errno;
     if (fstat(fileno(t->upload), &st) != 0) return errno;
     if (!S_ISREG(st.st_mode)) return EISDIR;
+    if (length < 0) length = (lua_Integer)st.st_size - offset;
+    if (offset > (lua_Integer)st.st_size || length < 0 || offset + length > (lua_Integer)st.st_size) return EINVAL;
+    if (fseeko(t->upload, (off_t)offset, SEEK_SET) != 0) return errno;
+    t->upload_left = (curl_off_t)length;
     curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
     curl_easy_setopt(c, CURLOPT_READDATA, t);
-    curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)st.st_size);
+    curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)length);
     return 0;
 }
 
@@ -530,7 +567,7 @@ static void add_part(lua_State *L, transfer *t, int part_idx) {
 
 /* Check every file part is readable before sending anything. Returns the path
  * of the first that is not (errno in *err), or NULL. */
-static const char *check_parts(lua_State *L, int *err) {
+static const char *check_parts(lua_State *L, int b, int *err) {
     lua_getfield(L, BODY, "multipart");
     for (lua_Integer i = 1; lua_rawgeti(L, -1, i) == LUA_TTABLE; i++) {
         const char *file = rr_optfield_string(L, -1, "file", NULL);
@@ -549,7 +586,7 @@ static const char *check_parts(lua_State *L, int *err) {
     return NULL;
 }
 
-static void setup_multipart(lua_State *L, transfer *t, CURL *c) {
+static void setup_multipart(lua_State *L, int b, transfer *t, CURL *c) {
     lua_getfield(L, BODY, "multipart");
     luaL_checktype(L, -1, LUA_TTABLE);
     t->mime = curl_mime_init(c);
@@ -562,7 +599,7 @@ static void setup_multipart(lua_State *L, transfer *t, CURL *c) {
     lua_pop(L, 2);
 }
 
-static void set_timeout(lua_State *L, CURL *c, const char *key, CURLoption opt, double def) {
+static void set_timeout(lua_State *L, int b, CURL *c, const char *key, CURLoption opt, double def) {
     double s = rr_optfield_number(L, OPTS, key, def);
     luaL_argcheck(L, s >= 0, 1, "timeouts must not be negative");
     curl_easy_setopt(c, opt, (long)(s * 1000));
@@ -580,17 +617,23 @@ static void set_ca_bundle(CURL *c) {
 }
 
 /* Options that do not depend on the body. */
-static void setup_common(lua_State *L, transfer *t, CURL *c, const char *method, const char *url) {
+static void setup_common(lua_State *L, int b, transfer *t, CURL *c, const char *method, const char *url) {
     int https = strncasecmp(url, "https:", 6) == 0;
     int follow = rr_optfield_boolean(L, OPTS, "follow_redirects",
                                      strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0);
     curl_easy_setopt(c, CURLOPT_URL, url);
+    /* a User-Agent header in `headers` wins over this */
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "relrun/" RELRUN_VERSION " " "libcurl/" LIBCURL_VERSION);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     /* never follow https → http: that would send the next request in clear */
     curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, https ? "https" : "http,https");
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, (long)follow);
     curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    /* bigger buffers than curl's 16/64 KiB: fewer callbacks and system calls
+     * for large files, still a few hundred KiB of memory */
+    curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 256L * 1024);
+    curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, 256L * 1024);
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
@@ -604,15 +647,15 @@ static void setup_common(lua_State *L, transfer *t, CURL *c, const char *method,
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, t);
-    set_timeout(L, c, "timeout", CURLOPT_TIMEOUT_MS, 0);
-    set_timeout(L, c, "connect_timeout", CURLOPT_CONNECTTIMEOUT_MS, 30);
+    set_timeout(L, b, c, "timeout", CURLOPT_TIMEOUT_MS, 0);
+    set_timeout(L, b, c, "connect_timeout", CURLOPT_CONNECTTIMEOUT_MS, 30);
     if (strcmp(method, "GET") == 0) curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
     else if (strcmp(method, "HEAD") == 0) curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     else curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 }
 
 /* Body options; returns 0 or an expected failure pushed (nil, msg, code). */
-static int setup_body(lua_State *L, transfer *t, CURL *c, const char *method, const char *url) {
+static int setup_body(lua_State *L, int b, transfer *t, CURL *c, const char *method, const char *url) {
     int type = lua_type(L, BODY), err = 0;
     if (type == LUA_TSTRING) {
         size_t n;
@@ -620,24 +663,25 @@ static int setup_body(lua_State *L, transfer *t, CURL *c, const char *method, co
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)n);
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, s); /* anchored in the BODY slot */
         /* curl would label it a form; a body is what the caller says it is */
-        if (!has_header(L, "content-type")) add_raw_header(L, t, "Content-Type:");
+        if (!has_header(L, b, "content-type")) add_raw_header(L, t, "Content-Type:");
     } else if (type == LUA_TTABLE) {
         lua_getfield(L, BODY, "file");
         int file = !lua_isnil(L, -1);
         lua_pop(L, 1);
         if (file) {
-            if ((err = setup_file_body(L, t, c)) != 0) {
+            if ((err = setup_file_body(L, b, t, c)) != 0) {
                 lua_getfield(L, BODY, "file");
-                lua_pushfstring(L, "cannot read %s: %s", lua_tostring(L, -1), strerror(err));
+                lua_pushfstring(L, "cannot read %s: %s", lua_tostring(L, -1),
+                                err == EINVAL ? "the offset and length are not inside the file" : strerror(err));
                 return fail_request(L, rr_errno_name(err), method, url, lua_tostring(L, -1));
             }
         } else {
-            const char *bad = check_parts(L, &err);
+            const char *bad = check_parts(L, b, &err);
             if (bad != NULL) {
                 lua_pushfstring(L, "cannot read %s: %s", bad, strerror(err));
                 return fail_request(L, rr_errno_name(err), method, url, lua_tostring(L, -1));
             }
-            setup_multipart(L, t, c);
+            setup_multipart(L, b, t, c);
             curl_easy_setopt(c, CURLOPT_MIMEPOST, t->mime);
         }
     } else if (type != LUA_TNIL) {
@@ -651,7 +695,7 @@ static int setup_body(lua_State *L, transfer *t, CURL *c, const char *method, co
 }
 
 /* Open `output`.part for writing; returns 0 or an expected failure pushed. */
-static int setup_output(lua_State *L, transfer *t, const char *method, const char *url) {
+static int setup_output(lua_State *L, int b, transfer *t, const char *method, const char *url) {
     const char *out = rr_optfield_string(L, OPTS, "output", NULL);
     if (out == NULL) return 0;
     lua_pushfstring(L, "%s.part", out);
@@ -666,7 +710,7 @@ static int setup_output(lua_State *L, transfer *t, const char *method, const cha
 }
 
 /* Credentials over plain http to a host that is not this machine. */
-static int insecure(lua_State *L, const char *url) {
+static int insecure(lua_State *L, int b, const char *url) {
     int cred = 0, bad;
     urlbox *u;
     if (strncasecmp(url, "http://", 7) != 0) return 0;
@@ -681,63 +725,8 @@ static int insecure(lua_State *L, const char *url) {
     return bad;
 }
 
-/* ---- the request ---------------------------------------------------------------- */
-
-static int finish(lua_State *L, transfer *t, CURLcode rc, const char *method, const char *url, long status);
-
-static int l_request(lua_State *L) {
-    const char *method, *url;
-    transfer *t;
-    state *st;
-    CURL *c;
-    CURLcode rc;
-    long status = 0;
-    int n;
-    luaL_checktype(L, OPTS, LUA_TTABLE);
-    lua_settop(L, OPTS);
-    lua_settop(L, NSLOTS);
-    method = rr_optfield_string(L, OPTS, "method", "GET");
-    url = rr_optfield_string(L, OPTS, "url", NULL);
-    luaL_argcheck(L, url != NULL, 1, "url is required");
-    for (const char *m = method; *m; m++)
-        luaL_argcheck(L, *m >= 'A' && *m <= 'Z', 1, "method must be upper-case letters");
-    lua_getfield(L, OPTS, "headers");
-    lua_replace(L, HEADERS);
-    lua_getfield(L, OPTS, "body");
-    lua_replace(L, BODY);
-    lua_getfield(L, OPTS, "on_progress");
-    if (!lua_isnil(L, -1)) luaL_checktype(L, -1, LUA_TFUNCTION);
-    lua_replace(L, PROGRESS);
-    st = get_state(L);
-    if (st->busy) luaL_error(L, "relrun.http: request called from inside on_progress");
-    if (insecure(L, url))
-        return fail_request(L, "INSECURE", method, url,
-                            "refusing to send credentials over plain http to a host that is not loopback; use https");
-    t = rr_newhandle(L, sizeof *t, TRANSFER_T);
-    lua_replace(L, XFER);
-    t->L = L;
-    t->self = XFER;
-    t->progress = lua_isnil(L, PROGRESS) ? 0 : PROGRESS;
-    c = st->curl;
-    curl_easy_reset(c);
-    each_header(L, HEADERS, header_to_slist, t);
-    setup_common(L, t, c, method, url);
-    if ((n = setup_body(L, t, c, method, url)) != 0 || (n = setup_output(L, t, method, url)) != 0) {
-        curl_easy_reset(c);
-        return n;
-    }
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, t->headers);
-    if (tracing(L)) trace_request(L, method, url, t);
-    st->busy = 1;
-    rc = curl_easy_perform(c);
-    st->busy = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_reset(c); /* drop curl's pointers into this transfer */
-    return finish(L, t, rc, method, url, status);
-}
-
 /* After curl returned: re-raise a callback's error, report failures, build the answer. */
-static int finish(lua_State *L, transfer *t, CURLcode rc, const char *method, const char *url, long status) {
+static int finish(lua_State *L, int b, transfer *t, CURLcode rc, const char *method, const char *url, long status) {
     int out_failed = 0;
     if (t->upload) { fclose(t->upload); t->upload = NULL; }
     if (t->out) { out_failed = fclose(t->out) != 0; t->out = NULL; }
@@ -773,6 +762,197 @@ static int finish(lua_State *L, transfer *t, CURLcode rc, const char *method, co
     }
     if (tracing(L)) trace_response(L, result);
     transfer_free(t); /* now, not at the next collection: bodies can be large */
+    return 1;
+}
+
+/* ---- the request ---------------------------------------------------------------- */
+
+static const char *opt_method(lua_State *L, int b) { return rr_optfield_string(L, OPTS, "method", "GET"); }
+static const char *opt_url(lua_State *L, int b) { return rr_optfield_string(L, OPTS, "url", NULL); }
+
+/* Check the options table at OPTS and fill the other slots from it. */
+static void load_slots(lua_State *L, int b) {
+    const char *method;
+    luaL_checktype(L, OPTS, LUA_TTABLE);
+    method = opt_method(L, b);
+    luaL_argcheck(L, opt_url(L, b) != NULL, 1, "url is required");
+    for (const char *m = method; *m; m++)
+        luaL_argcheck(L, *m >= 'A' && *m <= 'Z', 1, "method must be upper-case letters");
+    lua_getfield(L, OPTS, "headers");
+    lua_replace(L, HEADERS);
+    lua_getfield(L, OPTS, "body");
+    lua_replace(L, BODY);
+    lua_getfield(L, OPTS, "on_progress");
+    if (!lua_isnil(L, -1)) luaL_checktype(L, -1, LUA_TFUNCTION);
+    lua_replace(L, PROGRESS);
+    lua_pushnil(L);
+    lua_replace(L, XFER);
+    lua_pushnil(L);
+    lua_replace(L, PARTPATH);
+}
+
+/* Build the transfer (in XFER) and set every option of `c` for it. Returns
+ * 0 when ready, or the number of values of an expected failure pushed. */
+static int prepare(lua_State *L, int b, CURL *c) {
+    const char *method = opt_method(L, b), *url = opt_url(L, b);
+    transfer *t;
+    int n;
+    if (insecure(L, b, url))
+        return fail_request(L, "INSECURE", method, url,
+                            "refusing to send credentials over plain http to a host that is not loopback; use https");
+    t = rr_newhandle(L, sizeof *t, TRANSFER_T);
+    lua_replace(L, XFER);
+    t->L = L;
+    t->self = XFER;
+    t->progress = lua_isnil(L, PROGRESS) ? 0 : PROGRESS;
+    curl_easy_reset(c);
+    each_header(L, HEADERS, header_to_slist, t);
+    setup_common(L, b, t, c, method, url);
+    if ((n = setup_body(L, b, t, c, method, url)) != 0 || (n = setup_output(L, b, t, method, url)) != 0) {
+        curl_easy_reset(c);
+        return n;
+    }
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, t->headers);
+    if (tracing(L)) trace_request(L, method, url, t);
+    return 0;
+}
+
+static int l_request(lua_State *L) {
+    const int b = 1;
+    state *st;
+    CURLcode rc;
+    long status = 0;
+    int n;
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, b + NSLOTS - 1);
+    load_slots(L, b);
+    st = get_state(L);
+    if (st->busy) luaL_error(L, "relrun.http: request called from inside on_progress");
+    if ((n = prepare(L, b, st->curl)) != 0) return n;
+    st->busy = 1;
+    rc = curl_easy_perform(st->curl);
+    st->busy = 0;
+    curl_easy_getinfo(st->curl, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_reset(st->curl); /* drop curl's pointers into this transfer */
+    return finish(L, b, lua_touserdata(L, XFER), rc, opt_method(L, b), opt_url(L, b), status);
+}
+
+/* ---- several requests at once (curl multi) ----------------------------------------- */
+
+/* Turn the failure triple on the stack top into { error = msg, code = code }. */
+static void failure_table(lua_State *L) {
+    lua_createtable(L, 0, 2);
+    lua_rotate(L, -3, 1); /* [tbl, msg, code] */
+    lua_setfield(L, -3, "code");
+    lua_setfield(L, -2, "error");
+}
+
+static CURL *pool_take(lua_State *L, state *st) {
+    for (int i = 0; i < MAX_PARALLEL; i++) {
+        if (st->used[i]) continue;
+        if (st->pool[i] == NULL && (st->pool[i] = curl_easy_init()) == NULL)
+            luaL_error(L, "relrun.http: curl_easy_init failed");
+        st->used[i] = 1;
+        return st->pool[i];
+    }
+    return luaL_error(L, "relrun.http: no free transfer handle"), NULL;
+}
+
+/* Detach an easy handle from the multi handle and return it to the pool. */
+static void pool_give(state *st, CURL *c) {
+    for (int i = 0; i < MAX_PARALLEL; i++) {
+        if (st->pool[i] != c || !st->used[i]) continue;
+        curl_multi_remove_handle(st->multi, c);
+        curl_easy_reset(c);
+        st->used[i] = 0;
+    }
+}
+
+/* Start request i (slots at b): 1 when it is running, 0 when it failed at
+ * once (its failure table is in results). Frame: [list, parallel, results, slots...] */
+static int launch(lua_State *L, state *st, int i, int b) {
+    CURL *c;
+    int n;
+    lua_rawgeti(L, 1, i);
+    lua_replace(L, OPTS);
+    load_slots(L, b);
+    c = pool_take(L, st);
+    if ((n = prepare(L, b, c)) != 0) {
+        pool_give(st, c);
+        failure_table(L);
+        lua_rawseti(L, 3, i);
+        return 0;
+    }
+    ((transfer *)lua_touserdata(L, XFER))->curl = c;
+    curl_easy_setopt(c, CURLOPT_PRIVATE, (void *)(intptr_t)i);
+    curl_multi_add_handle(st->multi, c);
+    return 1;
+}
+
+/* Collect the finished transfers into results; returns how many finished. */
+static int collect(lua_State *L, state *st) {
+    CURLMsg *msg;
+    int left, done = 0, top = lua_gettop(L);
+    while ((msg = curl_multi_info_read(st->multi, &left)) != NULL) {
+        CURL *c = msg->easy_handle;
+        CURLcode rc = msg->data.result;
+        intptr_t i = 0;
+        long status = 0;
+        int b;
+        if (msg->msg != CURLMSG_DONE) continue;
+        curl_easy_getinfo(c, CURLINFO_PRIVATE, (char **)&i);
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        pool_give(st, c);
+        b = 4 + ((int)i - 1) * NSLOTS;
+        if (finish(L, b, lua_touserdata(L, XFER), rc, opt_method(L, b), opt_url(L, b), status) == 3)
+            failure_table(L);
+        lua_rawseti(L, 3, (lua_Integer)i);
+        lua_settop(L, top);
+        done++;
+    }
+    return done;
+}
+
+/* The pcalled body of request_many: [list, parallel] → results. */
+static int many_run(lua_State *L) {
+    state *st = get_state(L);
+    int n = (int)lua_rawlen(L, 1), parallel = (int)lua_tointeger(L, 2), next = 1, active = 0, still;
+    if (!lua_checkstack(L, n * NSLOTS + 20)) luaL_error(L, "relrun.http: too many requests at once");
+    lua_createtable(L, n, 0); /* 3: results */
+    lua_settop(L, 3 + n * NSLOTS);
+    while (next <= n || active > 0) {
+        for (; active < parallel && next <= n; next++) active += launch(L, st, next, 4 + (next - 1) * NSLOTS);
+        if (active == 0) continue;
+        curl_multi_perform(st->multi, &still);
+        active -= collect(L, st);
+        if (active > 0) curl_multi_poll(st->multi, NULL, 0, 1000, NULL);
+    }
+    lua_settop(L, 3);
+    return 1;
+}
+
+/* request_many(list [, {parallel = n}]) → results in the list's order; a
+ * failed request's result is { error = message, code = code }. */
+static int l_request_many(lua_State *L) {
+    lua_Integer parallel;
+    state *st;
+    int status;
+    luaL_checktype(L, 1, LUA_TTABLE);
+    parallel = lua_istable(L, 2) ? rr_optfield_integer(L, 2, "parallel", 4) : 4;
+    luaL_argcheck(L, parallel >= 1 && parallel <= MAX_PARALLEL, 2, "parallel must be 1..16");
+    st = get_state(L);
+    if (st->busy) luaL_error(L, "relrun.http: request_many called from inside on_progress");
+    if (st->multi == NULL && (st->multi = curl_multi_init()) == NULL) luaL_error(L, "relrun.http: curl_multi_init failed");
+    lua_pushcfunction(L, many_run);
+    lua_pushvalue(L, 1);
+    lua_pushinteger(L, parallel);
+    st->busy = 1;
+    status = lua_pcall(L, 2, 1, 0);
+    st->busy = 0;
+    /* an error (a callback's, Ctrl-C, out of memory) leaves transfers attached */
+    for (int i = 0; i < MAX_PARALLEL; i++)
+        if (st->used[i]) pool_give(st, st->pool[i]);
+    if (status != LUA_OK) return lua_error(L);
     return 1;
 }
 
@@ -857,6 +1037,7 @@ static int l_parse_url(lua_State *L) {
 int luaopen_relrun_http(lua_State *L) {
     static const luaL_Reg fns[] = {
         {"request", l_request},
+        {"request_many", l_request_many},
         {"url_encode", l_url_encode},
         {"url_decode", l_url_decode},
         {"parse_url", l_parse_url},

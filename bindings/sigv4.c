@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define ALGORITHM "AWS4-HMAC-SHA256"
@@ -190,25 +191,24 @@ static void parse_url(lua_State *L, request *r, const char *url) {
     }
 }
 
-/* The Host header: host[:port], without the scheme's default port. */
+static int scheme_is(const request *r, const char *name) {
+    return r->scheme_len == strlen(name) && strncasecmp(r->scheme, name, r->scheme_len) == 0;
+}
+
+/* The Host header: host[:port] lower-cased, without the scheme's default
+ * port (what curl sends, and what botocore signs). */
 static void push_host(lua_State *L, const request *r) {
-    const char *colon = NULL;
-    const char *h = r->host;
+    const char *h = r->host, *close = memchr(h, ']', r->host_len); /* [v6]:port */
+    const char *from = close ? close : h;
+    const char *colon = memchr(from, ':', r->host_len - (size_t)(from - h));
     size_t n = r->host_len;
-    if (n > 0 && h[n - 1] != ']') {
-        for (size_t i = n; i > 0; i--)
-            if (h[i - 1] == ':') { colon = h + i - 1; break; } else if (h[i - 1] == ']') break;
-    }
+    luaL_Buffer b;
     if (colon != NULL) {
-        const char *port = colon + 1;
-        size_t plen = n - (size_t)(port - h);
-        int http = r->scheme_len == 4 && strncmp(r->scheme, "http", 4) == 0;
-        int https = r->scheme_len == 5 && strncmp(r->scheme, "https", 5) == 0;
-        if ((http && plen == 2 && strncmp(port, "80", 2) == 0) ||
-            (https && plen == 3 && strncmp(port, "443", 3) == 0))
+        size_t plen = r->host_len - (size_t)(colon + 1 - h);
+        if ((scheme_is(r, "http") && plen == 2 && memcmp(colon + 1, "80", 2) == 0) ||
+            (scheme_is(r, "https") && plen == 3 && memcmp(colon + 1, "443", 3) == 0))
             n = (size_t)(colon - h);
     }
-    luaL_Buffer b;
     luaL_buffinit(L, &b);
     for (size_t i = 0; i < n; i++) luaL_addchar(&b, (char)((h[i] >= 'A' && h[i] <= 'Z') ? h[i] + 32 : h[i]));
     luaL_pushresult(&b);
@@ -471,12 +471,40 @@ static void add_own(lua_State *L, request *r, pair *h, size_t *nh, const char *n
     p->order = (int)(*nh)++;
 }
 
+static int same_name(const pair *a, const pair *b) {
+    return a->nlen == b->nlen && memcmp(a->name, b->name, a->nlen) == 0;
+}
+
+/* From sorted pairs, push "name:v1,v2\n..." then "name;name2;...". */
+static void push_header_block(lua_State *L, const pair *h, size_t nh) {
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (size_t i = 0; i < nh; i++) {
+        if (i > 0 && same_name(&h[i], &h[i - 1])) {
+            luaL_addchar(&b, ','); /* repeated header: values joined in order */
+        } else {
+            if (i > 0) luaL_addchar(&b, '\n');
+            luaL_addlstring(&b, h[i].name, h[i].nlen);
+            luaL_addchar(&b, ':');
+        }
+        luaL_addlstring(&b, h[i].value, h[i].vlen);
+    }
+    luaL_addchar(&b, '\n');
+    luaL_pushresult(&b);
+    luaL_buffinit(L, &b);
+    for (size_t i = 0; i < nh; i++) {
+        if (i > 0 && same_name(&h[i], &h[i - 1])) continue;
+        if (i > 0) luaL_addchar(&b, ';');
+        luaL_addlstring(&b, h[i].name, h[i].nlen);
+    }
+    luaL_pushresult(&b);
+}
+
 /* Push the canonical headers block, then the signed header list. */
 static void push_canonical_headers(lua_State *L, request *r) {
     int t;
     size_t cap, nh = 0;
     pair *h;
-    luaL_Buffer b;
     lua_getfield(L, r->opts, "headers");
     t = lua_absindex(L, -1);
     cap = header_count(L, t) + 5;
@@ -497,27 +525,7 @@ static void push_canonical_headers(lua_State *L, request *r) {
         if (r->content_sha256) add_own(L, r, h, &nh, "x-amz-content-sha256", r->payload);
     }
     qsort(h, nh, sizeof(pair), pair_cmp);
-    luaL_buffinit(L, &b); /* canonical headers */
-    for (size_t i = 0; i < nh; i++) {
-        int dup = i > 0 && h[i].nlen == h[i - 1].nlen && memcmp(h[i].name, h[i - 1].name, h[i].nlen) == 0;
-        if (dup) {
-            luaL_addchar(&b, ',');
-        } else {
-            if (i > 0) luaL_addchar(&b, '\n');
-            luaL_addlstring(&b, h[i].name, h[i].nlen);
-            luaL_addchar(&b, ':');
-        }
-        luaL_addlstring(&b, h[i].value, h[i].vlen);
-    }
-    luaL_addchar(&b, '\n');
-    luaL_pushresult(&b);
-    luaL_buffinit(L, &b); /* signed headers */
-    for (size_t i = 0; i < nh; i++) {
-        if (i > 0 && h[i].nlen == h[i - 1].nlen && memcmp(h[i].name, h[i - 1].name, h[i].nlen) == 0) continue;
-        if (i > 0) luaL_addchar(&b, ';');
-        luaL_addlstring(&b, h[i].name, h[i].nlen);
-    }
-    luaL_pushresult(&b);
+    push_header_block(L, h, nh);
     lua_remove(L, -3); /* h */
     lua_remove(L, -3); /* headers option */
 }

@@ -7,7 +7,11 @@
   GET /container                   ECS/EKS container credentials
       (Authorization: <--auth-token>) -> {"AccessKeyId", "SecretAccessKey",
       "Token", "Expiration"} from --keys AKID:SECRET:TOKEN.
-  GET /__stats                     {"oidc": n, "container": n, "audiences": [...]}
+  PUT /latest/api/token            IMDSv2 session token (needs X-aws-ec2-metadata-token-ttl-seconds)
+  GET /latest/meta-data/iam/security-credentials/[ROLE]
+                                   the role's name, then its credentials (needs the session token;
+                                   401 without it, as IMDSv2 answers)
+  GET /__stats                     {"oidc": n, "container": n, "imds": n, "audiences": [...]}
 
     python3 tests/fakes/aws_metadata.py --port-file F --request-token T --auth-token A --keys K:S:T
 """
@@ -42,6 +46,26 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def send_text(self, status, text):
+        body = text.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_PUT(self):
+        srv = self.server
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        if self.path != "/latest/api/token" or not self.headers.get("X-aws-ec2-metadata-token-ttl-seconds"):
+            return self.send(400, {"message": "bad token request"})
+        with srv.lock:
+            token = "imds-" + secrets.token_hex(24)
+            srv.imds_tokens.add(token)
+        self.send_text(200, token)
+
     def do_GET(self):
         srv = self.server
         url = urllib.parse.urlsplit(self.path)
@@ -69,6 +93,19 @@ class Handler(BaseHTTPRequestHandler):
                 exp = datetime.datetime.utcfromtimestamp(time.time() + 3600).strftime("%Y-%m-%dT%H:%M:%SZ")
                 return self.send(200, {"AccessKeyId": akid, "SecretAccessKey": secret, "Token": token,
                                        "Expiration": exp})
+            if url.path.startswith("/latest/meta-data/iam/security-credentials/"):
+                srv.stats["imds"] += 1
+                if self.headers.get("X-aws-ec2-metadata-token") not in srv.imds_tokens:
+                    return self.send(401, {"message": "IMDSv2 session token required"})
+                role = url.path.rsplit("/", 1)[1]
+                if role == "":
+                    return self.send_text(200, "relrun-instance-role")
+                if role != "relrun-instance-role":
+                    return self.send(404, {"message": "no such role"})
+                akid, secret, token = srv.args.keys.split(":", 2)
+                exp = datetime.datetime.utcfromtimestamp(time.time() + 3600).strftime("%Y-%m-%dT%H:%M:%SZ")
+                return self.send(200, {"Code": "Success", "Type": "AWS-HMAC", "AccessKeyId": "IMDS" + akid,
+                                       "SecretAccessKey": secret, "Token": token, "Expiration": exp})
             if url.path == "/__stats":
                 return self.send(200, srv.stats)
         self.send(404, {"message": "no such path"})
@@ -84,7 +121,8 @@ def main():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     server.args, server.lock = args, threading.Lock()
-    server.stats = {"oidc": 0, "container": 0, "audiences": [], "tokens": []}
+    server.stats = {"oidc": 0, "container": 0, "imds": 0, "audiences": [], "tokens": []}
+    server.imds_tokens = set()
     with open(args.port_file + ".tmp", "w") as f:
         f.write(str(server.server_address[1]))
     os.rename(args.port_file + ".tmp", args.port_file)

@@ -1,6 +1,7 @@
 """An HTTP/1.1 peer for tests/integration/http_spec.lua (stdlib only).
 
-Binds 127.0.0.1 on a free port and writes the port to --port-file.
+Binds 127.0.0.1 on a free port and writes the port to --port-file; with
+--cert/--key it speaks HTTPS.
 Answers are "key=value" lines (one per line, easy to read from Lua):
 
   ANY  /echo[...]        method, path, one "header=Name: value" per header,
@@ -8,7 +9,7 @@ Answers are "key=value" lines (one per line, easy to read from Lua):
   POST /multipart        per part: "part=<name> size=<n> sha256=<hex>
                          filename=<f> type=<content-type>"
   GET  /bytes/N          N bytes (byte i is i % 251), with Content-Length
-  GET  /slow/S           waits S seconds, then answers "slow=done"
+  GET  /slow/S           waits S seconds, then answers "slow=done", conn
   GET  /reset            closes the connection with a TCP reset, no answer
   GET  /redirect/N       302 to /redirect/N-1; /redirect/0 is /echo
   GET  /repeat           two "X-Multi" headers and two "Set-Cookie" headers
@@ -22,6 +23,7 @@ import argparse
 import hashlib
 import os
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -142,7 +144,7 @@ class Handler(BaseHTTPRequestHandler):
             self.download(int(arg))
         elif what == "slow":
             time.sleep(float(arg))
-            self.answer(["slow=done"])
+            self.answer(["slow=done", "conn=%d" % self.conn_id])
         elif what == "reset":
             self.reset()
         elif what == "redirect":
@@ -168,8 +170,14 @@ class Handler(BaseHTTPRequestHandler):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port-file", required=True)
+    ap.add_argument("--cert")
+    ap.add_argument("--key")
     args = ap.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if args.cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.cert, args.key)
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
     server.daemon_threads = True
     tmp = args.port_file + ".tmp"
     with open(tmp, "w") as f:

@@ -135,6 +135,20 @@ describe("moto", function()
     contains(err, "401")
   end)
 
+  it("reads instance credentials over IMDSv2 when nothing else is set", function()
+    local e = env{ AWS_ACCESS_KEY_ID = false, AWS_SECRET_ACCESS_KEY = false, AWS_EC2_METADATA_DISABLED = false,
+                   AWS_EC2_METADATA_SERVICE_ENDPOINT = meta.url }
+    local p = assert(credentials.resolve{ env = e })
+    local c = assert(p:get())
+    eq(c.access_key, "IMDSAKIDCONTAINER")
+    ok(c.expiration > os.time(), "expiration")
+    e.AWS_EC2_METADATA_SERVICE_ENDPOINT = "http://127.0.0.1:9"
+    local none, err, code = assert(credentials.resolve{ env = e }):get()
+    eq(none, nil)
+    eq(code, "NoCredentials")
+    contains(err, "no AWS credentials found")
+  end)
+
   it("creates a bucket, puts, heads, gets, lists and deletes objects", function()
     local c = assert(s3.client{ env = env() })
     assert(c:create_bucket{ bucket = "wheels" })

@@ -94,6 +94,7 @@ describe("http against the echo server", function()
     eq(f.path, "/echo/a?b=1")
     eq(f.header["x-one"], "1")
     eq(f.header.accept, "text/plain")
+    ok(f.header["user-agent"]:find("^relrun/%d"), "default user agent " .. f.header["user-agent"])
     ok(#r.header_list >= 2, "header_list")
   end)
 
@@ -111,6 +112,8 @@ describe("http against the echo server", function()
     f = fields(r.body)
     eq(f.method, "POST")
     eq(f.header["content-type"], "application/json")
+    r = assert(http.request{ url = server.url .. "/echo", headers = { ["User-Agent"] = "mine/1" } })
+    eq(fields(r.body).header["user-agent"], "mine/1")
     eq(f.body_size, "2")
   end)
 
@@ -144,6 +147,23 @@ describe("http against the echo server", function()
     local peak = tonumber((read(rss) or ""):match("(%d+)%s*$"))
     ok(peak and base, "peak RSS measured")
     ok(peak - base < 16 * 1024, string.format("upload peak RSS %d KiB vs %d KiB for a tiny request", peak, base))
+  end)
+
+  it("sends a byte range of a file (offset, length)", function()
+    local file = tmp(".bin")
+    write(file, pattern(100000))
+    local r = assert(http.request{ method = "PUT", url = server.url .. "/echo",
+                                   body = { file = file, offset = 1000, length = 5000 } })
+    local part = tmp(".part")
+    write(part, pattern(100000):sub(1001, 6000))
+    eq(fields(r.body).body_size, "5000")
+    eq(fields(r.body).body_sha256, sha256_file(part))
+    r = assert(http.request{ method = "PUT", url = server.url .. "/echo", body = { file = file, offset = 99000 } })
+    eq(fields(r.body).body_size, "1000", "to the end")
+    local _, msg, code = http.request{ method = "PUT", url = server.url .. "/echo",
+                                       body = { file = file, offset = 99000, length = 2000 } }
+    eq(code, "EINVAL")
+    contains(msg, "not inside the file")
   end)
 
   it("sends multipart fields and streamed file parts", function()
@@ -327,6 +347,101 @@ describe("http against the echo server", function()
     os.remove(path .. ".out")
     contains(out, "rc=130")
     ok(not out:find("not interrupted", 1, true), out)
+  end)
+
+  it("verifies TLS, with the CA bundle from AWS_CA_BUNDLE, SSL_CERT_FILE or CURL_CA_BUNDLE", function()
+    local cert, key = tmp(".pem"), tmp(".key")
+    sh(string.format("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+      .. "-addext subjectAltName=IP:127.0.0.1 -keyout %s -out %s 2>&1", key, cert))
+    local tls = peer.start{ argv = { "python3", "tests/fakes/http_echo.py", "--port-file", peer.PORT_FILE,
+                                     "--cert", cert, "--key", key } }
+    local path = tmp(".lua")
+    write(path, [[
+      local http = require "relrun.http"
+      local r, msg, code = http.request{ url = arg[1], headers = { Authorization = "Bearer x" } }
+      print(r and ("status=" .. r.status) or ("code=" .. code .. "\nmsg=" .. msg))
+    ]])
+    local url = "https://127.0.0.1:" .. tls.port .. "/echo"
+    local function run(env, target)
+      return fields(sh(string.format("env -u AWS_CA_BUNDLE -u SSL_CERT_FILE -u CURL_CA_BUNDLE %s %s %s %s 2>&1",
+        env, RELRUN, path, target or url)))
+    end
+    local untrusted = run("")
+    eq(untrusted.code, "CURLE_PEER_FAILED_VERIFICATION", untrusted.msg)
+    contains(untrusted.msg, "GET " .. url .. ": ")
+    for _, var in ipairs{ "AWS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE" } do
+      eq(run(var .. "=" .. cert).status, "200", var)
+    end
+    eq(run("AWS_CA_BUNDLE=" .. cert .. " SSL_CERT_FILE=/nonexistent").status, "200", "AWS_CA_BUNDLE first")
+    local wrong_name = run("AWS_CA_BUNDLE=" .. cert, "https://localhost:" .. tls.port .. "/echo")
+    eq(wrong_name.code, "CURLE_PEER_FAILED_VERIFICATION", "the certificate names 127.0.0.1, not localhost")
+    tls:stop()
+  end)
+
+  describe("request_many", function()
+    it("sends file ranges in parallel and answers in the list's order", function()
+      local file = tmp(".bin")
+      local data = pattern(5 * 262144 + 11)
+      write(file, data)
+      local reqs, want = {}, {}
+      for i = 0, 5 do
+        local len = math.min(262144, #data - i * 262144)
+        reqs[#reqs + 1] = { method = "PUT", url = server.url .. "/echo/part" .. (i + 1),
+                            body = { file = file, offset = i * 262144, length = len } }
+        local p = tmp(".part")
+        write(p, data:sub(i * 262144 + 1, i * 262144 + len))
+        want[#want + 1] = sha256_file(p)
+      end
+      reqs[#reqs + 1] = { url = "http://127.0.0.1:1/refused" }
+      reqs[#reqs + 1] = { url = "http://example.invalid/", headers = { Authorization = "x" } }
+      local results = http.request_many(reqs, { parallel = 3 })
+      eq(#results, 8)
+      for i = 1, 6 do
+        local f = fields(results[i].body)
+        eq(f.path, "/echo/part" .. i)
+        eq(f.body_sha256, want[i], "part " .. i)
+      end
+      eq(results[7].code, "CURLE_COULDNT_CONNECT")
+      contains(results[7].error, "GET http://127.0.0.1:1/refused: ")
+      eq(results[8].code, "INSECURE")
+    end)
+
+    it("runs transfers at the same time, and keeps connections between calls", function()
+      local reqs = {}
+      for i = 1, 4 do reqs[i] = { url = server.url .. "/slow/0.5" } end
+      local first = http.request_many(reqs, { parallel = 4 })
+      local conns, n = {}, 0
+      for i = 1, 4 do
+        eq(first[i].status, 200)
+        conns[fields(first[i].body).conn] = true
+      end
+      for _ in pairs(conns) do n = n + 1 end
+      -- one after the other, they would have shared one kept-alive connection
+      eq(n, 4, "connections used by four slow requests at once")
+      local before = tonumber(fields(assert(http.request{ url = server.url .. "/connections" }).body).connections)
+      reqs = {}
+      for i = 1, 4 do reqs[i] = { url = server.url .. "/echo/" .. i } end
+      for _, r in ipairs(http.request_many(reqs, { parallel = 4 })) do eq(r.status, 200) end
+      local after = tonumber(fields(assert(http.request{ url = server.url .. "/connections" }).body).connections)
+      eq(after, before, "the second batch reused the first batch's connections")
+    end)
+
+    it("re-raises an on_progress error after stopping every transfer", function()
+      local reqs = {}
+      for i = 1, 4 do reqs[i] = { url = server.url .. "/bytes/5000000" } end
+      reqs[2].on_progress = function(_, _, now) if now > 0 then error("part 2 stops") end end
+      local good, err = pcall(http.request_many, reqs, { parallel = 4 })
+      eq(good, false)
+      contains(tostring(err), "part 2 stops")
+      local again = http.request_many({ { url = server.url .. "/echo" } })
+      eq(again[1].status, 200, "the handles work afterwards")
+    end)
+
+    it("refuses bad arguments", function()
+      raises(function() http.request_many({}, { parallel = 17 }) end, "parallel")
+      raises(function() http.request_many({ { method = "GET" } }) end, "url is required")
+      eq(http.request_many({}), {})
+    end)
   end)
 
   it("stops the server", function()

@@ -165,3 +165,34 @@ describe("sts web identity refusal", function()
     ok(not msg:find(jwt, 1, true), "the token itself is not in the message")
   end)
 end)
+
+describe("parse_error", function()
+  it("reads rest-json from the header or the body's __type", function()
+    local e = core.parse_error({ status = 400, headers = { ["x-amzn-requestid"] = "r1" },
+      body = '{"__type":"com.amazon.coral.validate#ValidationException","message":"bad domain"}' },
+      "rest-json", "codeartifact", "DescribeDomain")
+    eq({ e.code, e.message, e.status, e.request_id }, { "ValidationException", "bad domain", 400, "r1" })
+    e = core.parse_error({ status = 429, headers = { ["x-amzn-errortype"] = "ThrottlingException:http://x/" },
+      body = '{"Message":"slow down"}' }, "rest-json", "codeartifact")
+    eq({ e.code, e.message }, { "ThrottlingException", "slow down" })
+  end)
+
+  it("reads query and REST-XML error documents", function()
+    local e = core.parse_error({ status = 403, headers = {}, body = "<ErrorResponse><Error><Type>Sender</Type>" ..
+      "<Code>ExpiredToken</Code><Message>The security token included in the request is expired</Message>" ..
+      "</Error><RequestId>q-1</RequestId></ErrorResponse>" }, "query", "sts", "GetCallerIdentity")
+    eq({ e.code, e.request_id }, { "ExpiredToken", "q-1" })
+    contains(e.line, "get fresh credentials")
+    e = core.parse_error({ status = 404, headers = { ["x-amz-request-id"] = "s-1" },
+      body = "<Error><Code>NoSuchBucket</Code><Message>The specified bucket does not exist</Message></Error>" },
+      "rest-xml", "s3", "ListObjectsV2")
+    eq({ e.code, e.message, e.request_id }, { "NoSuchBucket", "The specified bucket does not exist", "s-1" })
+  end)
+
+  it("falls back to the status when there is no document", function()
+    local e = core.parse_error({ status = 404, headers = {} }, "rest-xml", "s3", "HeadObject")
+    eq(e.code, "NotFound")
+    e = core.parse_error({ status = 502, headers = {}, body = "<html>bad gateway</html>" }, "rest-json", "codeartifact")
+    eq(e.code, "HTTP502")
+  end)
+end)

@@ -91,6 +91,37 @@ describe("resolve", function()
   end)
 end)
 
+describe("credential_process", function()
+  local function with_process(script_text, args)
+    local prog = dir .. "/cred helper.sh"
+    R.write(prog, "#!/bin/sh\n" .. script_text)
+    os.execute("chmod +x " .. R.quote(prog))
+    local cfg = dir .. "/config-proc"
+    R.write(cfg, "[profile proc]\ncredential_process = \"" .. prog .. "\" " .. (args or "") .. "\n")
+    return assert(credentials.resolve{ env = env{ AWS_PROFILE = "proc", AWS_CONFIG_FILE = cfg } })
+  end
+
+  it("runs the command without a shell and reads its JSON", function()
+    local p = with_process([[printf '{"Version": 1, "AccessKeyId": "AKIDPROC%s", "SecretAccessKey": "proc-secret",
+"SessionToken": "proc-token", "Expiration": "2999-01-01T00:00:00Z"}' "$1"]], "'x y'")
+    local c = assert(p:get())
+    eq(c.access_key, "AKIDPROCx y")
+    eq(c.session_token, "proc-token")
+    eq(c.expiration, core.parse_iso8601("2999-01-01T00:00:00Z"))
+  end)
+
+  it("reports a failing command with its stderr, and expired output", function()
+    local c, err = with_process("echo 'sso session expired' >&2; exit 3"):get()
+    eq(c, nil)
+    contains(err, "credential_process of profile proc")
+    contains(err, "exited with 3: sso session expired")
+    c, err = with_process([[echo '{"Version": 1, "AccessKeyId": "AKIDPROCOLD", "SecretAccessKey": "proc-secret",
+"SessionToken": "old-token", "Expiration": "2001-01-01T00:00:00Z"}']]):get()
+    eq(c, nil)
+    contains(err, "expired at 2001-01-01T00:00:00Z")
+  end)
+end)
+
 describe("refresh", function()
   local function counting(lifetime)
     local n = 0

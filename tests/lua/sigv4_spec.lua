@@ -44,6 +44,10 @@ describe("sign", function()
     contains(sigv4.canonical_request(req{ url = "http://127.0.0.1:5000/x" }), "\nhost:127.0.0.1:5000\n")
     contains(sigv4.canonical_request(req{ url = "https://Example.com:443/x" }), "\nhost:example.com\n")
     contains(sigv4.canonical_request(req{ url = "https://user:pw@example.com/x" }), "\nhost:example.com\n")
+    contains(sigv4.canonical_request(req{ url = "http://[::1]:8080/x" }), "\nhost:[::1]:8080\n")
+    contains(sigv4.canonical_request(req{ url = "https://[::1]:443/x" }), "\nhost:[::1]\n")
+    contains(sigv4.canonical_request(req{ url = "https://h/x", headers = { Host = "other:1" } }), "\nhost:other:1\n",
+      "a given Host header is signed as given")
   end)
 
   it("replaces a stale x-amz-date or authorization header instead of signing it", function()

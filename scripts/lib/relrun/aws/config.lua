@@ -26,56 +26,57 @@ local function value(getenv, name)
 end
 M.value = value
 
+local function key_value(body)
+  local k, v = body:match("^([^=:]-)%s*[=:]%s*(.-)$")
+  if not k or k == "" then return nil end
+  return k, v
+end
+
+-- One non-blank, non-comment line into the parser state `st`; nil, why on a
+-- malformed line.
+local function parse_line(st, body, indented)
+  if not indented and body:match("^%[") then
+    local name = body:match("^%[%s*(.-)%s*%]$")
+    if not name or name == "" then return nil, string.format("malformed section header %q", body) end
+    st.current = st.sections[name] or {}
+    st.sections[name], st.nested, st.last = st.current, nil, nil
+  elseif not st.current then
+    return nil, string.format("%q comes before any [section] header", body)
+  elseif indented and st.nested then
+    local k, v = key_value(body)
+    if not k then return nil, string.format("expected 'key = value' under %q, got %q", st.nested, body) end
+    st.current[st.nested][k] = v
+  elseif indented and st.last then
+    st.current[st.last] = st.current[st.last] .. "\n" .. body
+  else
+    local k, v = key_value(body)
+    if not k then return nil, string.format("expected 'key = value', got %q", body) end
+    if v == "" then
+      st.current[k], st.nested, st.last = {}, k, nil
+    else
+      st.current[k], st.nested, st.last = v, nil, k
+    end
+  end
+  return true
+end
+
 -- parse(text, source) -> { section = { key = value | { nested } } } | nil, msg.
 -- The dialect of botocore's configloader: [section] headers, key = value
 -- (or key: value), # and ; comment lines, and a key with an empty value
 -- followed by indented key = value lines is a nested table (the `s3 =`
 -- and `[services x]` form). An indented line after a plain value continues it.
 function M.parse(text, source)
-  local sections, current, nested_key, last_key = {}, nil, nil, nil
-  local n = 0
+  local st, n = { sections = {} }, 0
   for line in (text .. "\n"):gmatch("([^\n]*)\n") do
     n = n + 1
     line = line:gsub("\r$", "")
-    local indented = line:match("^[ \t]") ~= nil
     local body = trim(line)
-    -- blank lines and # or ; comments carry nothing
-    if not (body == "" or body:match("^[#;]")) then
-      if not indented and body:match("^%[") then
-        local name = body:match("^%[%s*(.-)%s*%]$")
-        if not name or name == "" then
-          return nil, string.format("%s line %d: malformed section header %q", source, n, body)
-        end
-        current = sections[name] or {}
-        sections[name] = current
-        nested_key, last_key = nil, nil
-      elseif not current then
-        return nil, string.format("%s line %d: %q comes before any [section] header", source, n, body)
-      elseif indented and (nested_key or last_key) then
-        if nested_key then
-          local k, v = body:match("^([^=:]-)%s*[=:]%s*(.-)$")
-          if not k or k == "" then
-            return nil, string.format("%s line %d: expected 'key = value' under %q, got %q",
-              source, n, nested_key, body)
-          end
-          current[nested_key][k] = v
-        else
-          current[last_key] = current[last_key] .. "\n" .. body
-        end
-      else
-        local k, v = body:match("^([^=:]-)%s*[=:]%s*(.-)$")
-        if not k or k == "" then
-          return nil, string.format("%s line %d: expected 'key = value', got %q", source, n, body)
-        end
-        if v == "" then
-          current[k], nested_key, last_key = {}, k, nil
-        else
-          current[k], nested_key, last_key = v, nil, k
-        end
-      end
+    if body ~= "" and not body:match("^[#;]") then
+      local good, why = parse_line(st, body, line:match("^[ \t]") ~= nil)
+      if not good then return nil, string.format("%s line %d: %s", source, n, why) end
     end
   end
-  return sections
+  return st.sections
 end
 
 local function home(getenv)

@@ -70,14 +70,13 @@ function M.now()
   return os.time() + M.clock_offset
 end
 
--- sleep(seconds): the host's when it has one, else sleep(1).
+-- sleep(seconds): the host's when it has one, else sleep(1) run by
+-- relrun.proc (no shell; Ctrl-C stops it and raises the interruption).
 function M.sleep(s)
   if s <= 0 then return end
-  local okh, host = pcall(require, "relrun.host")
-  if okh and host.sleep then return host.sleep(s) end
-  local okp, proc = pcall(require, "relrun.proc")
-  if okp and proc.sleep then return proc.sleep(s) end
-  os.execute(string.format("sleep %.3f", s))
+  local host = require "relrun.host"
+  if host.sleep then return host.sleep(s) end
+  require("relrun.proc").run{ argv = { "sleep", string.format("%.3f", s) }, stdout = "null", stderr = "null" }
 end
 
 ---------------------------------------------------------------------------
@@ -268,7 +267,8 @@ function M.client(opts)
     local err, code
     region, err, code = config.region(env)
     if not region then
-      if opts.signing_region then region, source = opts.signing_region, "default"
+      -- a global service (IAM, STS) may go without a region, not past a broken config file
+      if opts.signing_region and code == "NO_REGION" then region, source = opts.signing_region, "default"
       else return nil, err, code end
     else
       source = err
@@ -317,7 +317,8 @@ function Client:sign_request(req, creds, payload_hash)
 end
 
 -- The exchange once: sign with current credentials and send.
-function Client:attempt(r, base)
+-- The request as relrun.http takes it, signed with the current credentials.
+function Client:signed(r, base)
   local req = { method = base.method, url = base.url, body = base.body, timeout = base.timeout,
                 connect_timeout = base.connect_timeout, output = base.output, on_progress = base.on_progress,
                 headers = {} }
@@ -335,6 +336,13 @@ function Client:attempt(r, base)
     end
     self:sign_request(req, creds, r.payload_hash)
   end
+  return req
+end
+
+-- The exchange once: sign and send.
+function Client:attempt(r, base)
+  local req, err = self:signed(r, base)
+  if not req then return nil, err end
   local res, msg, code = self:send_http(req)
   if not res then
     return nil, M.new_error{ code = code or "TransportError", transport = code or "TransportError",
@@ -364,29 +372,44 @@ end
 -- request{ method, path, query, headers, body = string | { file = path }, endpoint (overrides the client's),
 --          payload_hash, operation, unsigned, timeout, output, expect = { [status] = true } }
 -- -> res | nil, message, code, err. 2xx answers (or those in expect) succeed.
-function Client:request(r)
+function Client:base(r)
   local qs = M.query_string(r.query)
-  local base = {
+  return {
     method = r.method or "GET",
     url = (r.endpoint or self.endpoint) .. (r.path or "/") .. (qs ~= "" and ("?" .. qs) or ""),
     headers = r.headers or {}, body = r.body, output = r.output, on_progress = r.on_progress,
     timeout = r.timeout or self.timeout or M.DEFAULT_TIMEOUT, connect_timeout = M.CONNECT_TIMEOUT,
   }
+end
+
+-- prepare(r) -> the signed request for relrun.http (for request_many) |
+-- nil, message, code, err. Send it within 15 minutes; retry a failure with
+-- request(r).
+function Client:prepare(r)
+  local req, err = self:signed(r, self:base(r))
+  if not req then return fail(err) end
+  return req
+end
+
+-- judge_answer(r, res) -> res | nil, message, code, err: what request()
+-- would make of an answer obtained elsewhere (request_many).
+function Client:judge_answer(r, res)
+  local good, err = self:judge(r, res)
+  if good then return good end
+  return fail(err)
+end
+
+function Client:request(r)
+  local base = self:base(r)
   local ctx, attempt, reskewed = {}, 0, false
   while true do
     attempt = attempt + 1
     local res, err = self:attempt(r, base)
-    if res and ((res.status >= 200 and res.status < 300) or (r.expect and r.expect[res.status])) then
-      local bad = r.validate and r.validate(res)
-      if not bad then
-        self.policy:success(ctx)
-        return res
-      end
-      err = M.new_error{ code = "MalformedResponse", message = bad, status = res.status,
-                         service = self.service, operation = r.operation }
-      res = nil
-    elseif res then
-      err = M.parse_error(res, self.protocol, self.service, r.operation)
+    local good
+    good, err = self:judge(r, res, err)
+    if good then
+      self.policy:success(ctx)
+      return good
     end
     if err.fatal then return fail(err) end
     local offset = not reskewed and skew_from(res, err)
@@ -394,16 +417,34 @@ function Client:request(r)
       -- One re-sign with the corrected clock; it does not count as a retry.
       M.clock_offset, reskewed, attempt = offset, true, attempt - 1
     else
-      local outcome = { transport = err.transport, status = err.status, code = err.code, service = self.service }
-      if err.code == "MalformedResponse" then outcome = { status = 503 } end
-      local delay, why = self.policy:decide(ctx, attempt, outcome, res and res.headers)
-      if not delay then
-        if attempt > 1 then err.line = err.line .. string.format(" [%s]", why) end
-        return fail(err)
-      end
+      local delay = self:retry_delay(ctx, attempt, err, res)
+      if not delay then return fail(err) end
       self.sleeper(delay)
     end
   end
+end
+
+-- One exchange judged: the answer when it is what the caller wants, else
+-- the error (a 2xx answer the caller cannot read is "MalformedResponse").
+function Client:judge(r, res, err)
+  if not res then return nil, err end
+  local wanted = (res.status >= 200 and res.status < 300) or (r.expect and r.expect[res.status])
+  if not wanted then return nil, M.parse_error(res, self.protocol, self.service, r.operation) end
+  local bad = r.validate and r.validate(res)
+  if not bad then return res end
+  return nil, M.new_error{ code = "MalformedResponse", message = bad, status = res.status,
+                           service = self.service, operation = r.operation }
+end
+
+-- Seconds to wait before the next attempt, or nil (err.line then says why
+-- retrying stopped, when it had started). An unreadable answer counts as a
+-- transient server failure, as a proxy's error page usually is.
+function Client:retry_delay(ctx, attempt, err, res)
+  local outcome = { transport = err.transport, status = err.status, code = err.code, service = self.service }
+  if err.code == "MalformedResponse" then outcome = { status = 503 } end
+  local delay, why = self.policy:decide(ctx, attempt, outcome, res and res.headers)
+  if not delay and attempt > 1 then err.line = err.line .. string.format(" [%s]", why) end
+  return delay
 end
 
 -- Convenience for rest-json: send `doc` (a table, encoded) and decode the answer.

@@ -4,15 +4,17 @@
 --   local s3 = assert(require("relrun.aws.s3").client())
 --   assert(s3:upload_file{ bucket = "wheels", key = "stock-pipeline/1.2.3/x.whl", file = "dist/x.whl" })
 --
--- Uploads never hold a whole file in memory: a single PUT streams it from
--- disk with its sha256 computed in one streaming pass beforehand; a
--- multipart upload holds one part at a time.
+-- Uploads never hold a file in memory: a single PUT streams it from disk
+-- with its sha256 computed in one streaming pass beforehand; a multipart
+-- upload hashes every part in one pass, then sends file ranges, several at
+-- once.
 local core = require "relrun.aws.core"
 
 local M = {}
 
 M.MULTIPART_THRESHOLD = 64 * 1024 * 1024
 M.PART_SIZE = 8 * 1024 * 1024
+M.PARALLEL = 8              -- parts in flight at once (aws s3 cp runs 10)
 M.MIN_PART_SIZE = 5 * 1024 * 1024
 M.MAX_PARTS = 10000
 
@@ -121,11 +123,6 @@ function Client:abort_multipart_upload(a)
   return true
 end
 
-local function read_part(f, size)
-  local data = f:read(size)
-  return data
-end
-
 -- The part size: PART_SIZE, grown so the file fits in 10000 parts.
 local function part_size_for(size, wanted)
   local ps = math.max(wanted or M.PART_SIZE, M.MIN_PART_SIZE)
@@ -133,29 +130,86 @@ local function part_size_for(size, wanted)
   return ps
 end
 
-function Client:upload_parts(a, upload_id, size, ps)
-  local f, ferr = io.open(a.file, "rb")
-  if not f then return nil, "cannot read " .. a.file .. ": " .. ferr, "ENOENT" end
+-- sha256 of each part and of the whole file, from one read in 1 MiB chunks
+-- (each part's is signed as its x-amz-content-sha256).
+local function part_hashes(path, ps)
   local hash = require "relrun.hash"
-  local parts, n = {}, 0
-  local whole = hash.new("sha256")
+  local f, err = io.open(path, "rb")
+  if not f then return nil, "cannot read " .. err, "ENOENT" end
+  local whole, part, in_part, parts = hash.new("sha256"), hash.new("sha256"), 0, {}
   while true do
-    local data = read_part(f, ps)
-    if not data or (#data == 0 and n > 0) then break end
-    n = n + 1
+    local data = f:read(math.min(1024 * 1024, ps - in_part))
+    if not data then break end
     whole:update(data)
-    local res, msg, code, err = self:send(a.bucket, a.key, { method = "PUT", body = data,
-      payload_hash = hash.sha256(data), operation = "UploadPart",
-      query = { partNumber = tostring(n), uploadId = upload_id }, timeout = a.timeout or 600 })
-    data = nil -- luacheck: ignore (let the collector take the part before the next read)
-    if not res then f:close() return nil, msg, code, err end
-    parts[n] = res.headers.etag
-    if a.on_progress then a.on_progress(math.min(n * ps, size), size) end
-    collectgarbage("step", 0)
-    if n * ps >= size then break end
+    part:update(data)
+    in_part = in_part + #data
+    if in_part == ps then
+      parts[#parts + 1], part, in_part = part:digest(), hash.new("sha256"), 0
+    end
   end
   f:close()
+  if in_part > 0 or #parts == 0 then parts[#parts + 1] = part:digest() end
   return parts, whole:digest()
+end
+
+function Client:part_request(a, upload_id, n, ps, size, sha)
+  local offset = (n - 1) * ps
+  local endpoint, path = self:target(a.bucket, a.key)
+  return { method = "PUT", endpoint = endpoint, path = path, payload_hash = sha, operation = "UploadPart",
+           body = { file = a.file, offset = offset, length = math.min(ps, size - offset) },
+           query = { partNumber = tostring(n), uploadId = upload_id }, timeout = a.timeout or 600 }
+end
+
+-- One batch of parts at the same time (relrun.http.request_many); a part
+-- that fails there goes again through request(), which retries it as any
+-- call. Fills etags; nil, msg, code, err on a part that still fails.
+function Client:part_batch(rs, first, etags, parallel)
+  local reqs = {}
+  for j, r in ipairs(rs) do
+    local req, msg, code, err = self.core:prepare(r)
+    if not req then return nil, msg, code, err end
+    reqs[j] = req
+  end
+  local results = require("relrun.http").request_many(reqs, { parallel = parallel })
+  for j, res in ipairs(results) do
+    local good = not res.error and self.core:judge_answer(rs[j], res)
+    if not good then
+      local msg, code, err
+      good, msg, code, err = self.core:request(rs[j])
+      if not good then return nil, msg, code, err end
+    end
+    etags[first + j - 1] = good.headers.etag
+  end
+  return true
+end
+
+-- Every part, `parallel` at a time in batches of 2 x parallel (so no
+-- signature is older than a batch). -> etags, sha256 of the file.
+function Client:upload_parts(a, upload_id, size, ps)
+  local hashes, whole, hcode = part_hashes(a.file, ps)
+  if not hashes then return nil, whole, hcode end
+  local parallel = a.parallel or M.PARALLEL
+  if not require("relrun.http").request_many then parallel = 1 end
+  local etags, batch = {}, math.max(1, parallel * 2)
+  for first = 1, #hashes, batch do
+    local rs = {}
+    for i = first, math.min(#hashes, first + batch - 1) do
+      rs[#rs + 1] = self:part_request(a, upload_id, i, ps, size, hashes[i])
+    end
+    local good, msg, code, err
+    if parallel > 1 then
+      good, msg, code, err = self:part_batch(rs, first, etags, parallel)
+    else
+      for j, r in ipairs(rs) do
+        good, msg, code, err = self.core:request(r)
+        if not good then break end
+        etags[first + j - 1] = good.headers.etag
+      end
+    end
+    if not good then return nil, msg, code, err end
+    if a.on_progress then a.on_progress(math.min((first + #rs - 1) * ps, size), size) end
+  end
+  return etags, whole
 end
 
 local function complete_body(parts)
@@ -168,9 +222,9 @@ local function complete_body(parts)
   return table.concat(out)
 end
 
--- multipart_upload{ bucket, key, file, part_size, content_type, metadata }
--- -> { etag, sha256, parts = n }. Parts go one after another (relrun.http has
--- one connection per state); any failure aborts the upload so no parts linger.
+-- multipart_upload{ bucket, key, file, part_size, parallel, content_type, metadata }
+-- -> { etag, sha256, parts = n }. Any failure aborts the upload so no parts
+-- linger (and cost storage).
 function Client:multipart_upload(a)
   local st = io.open(a.file, "rb")
   if not st then return nil, "cannot read " .. a.file, "ENOENT" end
