@@ -381,7 +381,8 @@ local function publish(ctx)
   local cfg, err = require("relrun.config").load{ project_dir = project, flags = {
     repository_dir = o.repository_dir, python = o.python, branch = o.branch } }
   if not cfg then die("%s", err) end
-  local plan, pctx = require("relrun.publish").plan{ cfg = cfg, tag = tag_name, project_dir = project, out = say }
+  local plan, pctx = require("relrun.publish").plan{ cfg = cfg, tag = tag_name, project_dir = project,
+    out = function(line) io.stdout:write(line, "\n") end }
   say("publish %s %s to %s", cfg.package or "?", pctx.version, pctx.target.label)
   local good, perr = plan:run(pctx, { dry_run = o.dry_run })
   if not good then
