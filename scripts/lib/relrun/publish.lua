@@ -53,14 +53,25 @@ local function build_step(ctx)
   return {
     name = "build", does = "build the wheel and the sdist (python -m build) and inspect them",
     check = function(_, evidence)
+      -- the files this machine built, still there with the journaled hashes
+      local kept = {}
+      for _, f in ipairs(evidence and evidence.files or {}) do
+        local d = f.path and fs.exists(f.path) and require("relrun.hash").file(f.path, { "sha256" })
+        if d and d.sha256 == f.sha256 then kept[f.filename] = f end
+      end
       local there = ctx.target:files(ctx.version)
       if published_kinds(there) then
+        -- published: never rebuilt (two sdist builds differ in bytes); the
+        -- local copies are used by later steps when they are the same files
+        for _, f in ipairs(there) do
+          local k = kept[f.filename]
+          if k and (f.sha256 == nil or f.sha256 == k.sha256) then f.path = k.path end
+        end
         return true, { files = there, already_published = true }
       end
-      if evidence and evidence.files then
+      if evidence and evidence.files and #evidence.files > 0 then
         for _, f in ipairs(evidence.files) do
-          local d = f.path and fs.exists(f.path) and require("relrun.hash").file(f.path, { "sha256" })
-          if not d or d.sha256 ~= f.sha256 then return false end
+          if not kept[f.filename] then return false end
         end
         return true, evidence
       end
@@ -121,11 +132,17 @@ local function instructions_step(ctx)
       ctx.out("Install " .. ctx.cfg.package .. " " .. ctx.version .. ":")
       for _, l in ipairs(lines) do ctx.out("  " .. l) end
       ctx.out("")
-      log.summary("## " .. ctx.cfg.package .. " " .. ctx.version .. "\n\n```\n" .. table.concat(lines, "\n") .. "\n```\n")
-      log.output("version", ctx.version)
-      log.output("index-url", ctx.target:index_url())
+      -- Under Actions the job's later steps read these: a write that fails
+      -- fails the step (false only means there is no such file to write).
+      local function wrote(good, err)
+        if good == nil then error({ message = err .. " (the step summary and outputs of this job)" }) end
+      end
+      wrote(log.summary("## " .. ctx.cfg.package .. " " .. ctx.version .. "\n\n```\n" ..
+        table.concat(lines, "\n") .. "\n```\n"))
+      wrote(log.output("version", ctx.version))
+      wrote(log.output("index-url", ctx.target:index_url()))
       for _, f in ipairs(ctx.evidence.build.files) do
-        log.output((f.filename:match("%.whl$") and "wheel" or "sdist") .. "-sha256", f.sha256)
+        wrote(log.output((f.filename:match("%.whl$") and "wheel" or "sdist") .. "-sha256", f.sha256))
       end
       return { lines = lines }
     end,

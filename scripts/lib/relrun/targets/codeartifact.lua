@@ -134,6 +134,20 @@ function M:basic_auth()
   return value
 end
 
+-- A link of an index page made absolute against the page's URL (the
+-- repository's pages link with absolute paths or relative ones).
+local function resolve_url(base, link)
+  link = link:gsub("#.*$", "")
+  if link:match("^%a[%w+.-]*://") then return link end
+  if link:sub(1, 1) == "/" then return base:match("^(%a[%w+.-]*://[^/]+)") .. link end
+  local dir = base:gsub("[^/]*$", "")
+  while link:sub(1, 3) == "../" do
+    dir = dir:gsub("[^/]+/$", "")
+    link = link:sub(4)
+  end
+  return dir .. link:gsub("^%./", "")
+end
+
 -- Download a published file into .relrun/dist/VERSION/, checked against
 -- the sha256 CodeArtifact reported for it.
 function M:download(ctx, f)
@@ -145,7 +159,8 @@ function M:download(ctx, f)
   local dir = fs.join(ctx.work_dir, "dist", ctx.version)
   fs.mkdir(dir)
   local path = fs.join(dir, f.filename)
-  local resp, err = require("relrun.http").request{ method = "GET", url = entry.url, output = path,
+  local url = resolve_url(index.project_url(self:index_url(), self.package), entry.url)
+  local resp, err = require("relrun.http").request{ method = "GET", url = url, output = path,
                                                    headers = headers }
   if not resp or resp.status ~= 200 then
     fail("cannot download " .. f.filename .. " from " .. self:index_url() .. ": " .. tostring(err or resp.status))
