@@ -216,10 +216,10 @@ function World:secrets()
 end
 
 function World:stop()
+  if self.gh then os.remove(self.gh.port_file .. ".uploads") end
   for _, name in ipairs({ "moto", "ca", "gh", "githttp" }) do
     if self[name] then self[name]:stop(); self[name] = nil end
   end
-  if self.gh_uploads then os.remove(self.gh_uploads) end
   G.rmrf(self.tmp)
 end
 

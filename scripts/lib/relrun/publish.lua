@@ -155,8 +155,11 @@ function M.verify_install(ctx)
   local python = ctx.evidence.build and ctx.evidence.build.python or build.find_python(ctx.cfg.python)
   local venv_dir = fs.tempdir("relrun-verify")
   local venv = venv_dir.path
+  -- run from the venv's folder: from the project's checkout, `import bronze`
+  -- and importlib.metadata would find the sources and their egg-info there,
+  -- not what pip installed
   local function run(argv, env)
-    local r, err = proc.run{ argv = argv, env = env }
+    local r, err = proc.run{ argv = argv, env = env, cwd = venv }
     if not r then error({ message = "cannot run " .. argv[1] .. ": " .. err }) end
     if r.code ~= 0 then
       error({ message = string.format("%s failed: %s", table.concat(argv, " ", 1, math.min(#argv, 4)),
