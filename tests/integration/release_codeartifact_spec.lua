@@ -125,6 +125,16 @@ describe("tag, publish under simulated Actions, verify", function()
     eq(w:remote_tags()["v" .. V], true, "tag on the remote")
   end)
 
+  it("--dry-run before publishing: the plan, every step to run, nothing changed", function()
+    local r = succeeds(run{ "scripts/release.lua", "publish", "--dry-run" }, "dry run")
+    contains(r.stdout, "plan (dry run, nothing is changed)")
+    for _, step in ipairs({ "build", "publish", "s3", "github-release", "verify" }) do
+      ok(r.stdout:find("%d%. " .. step:gsub("%-", "%%-") .. "%s+[^\n]*%[will run%]"), step .. " will run: " .. r.stdout)
+    end
+    eq(w:state(V).status, false, "nothing in CodeArtifact")
+    eq(fs.exists(w.clone .. "/.relrun/journal-" .. V .. ".json"), false, "no journal")
+  end)
+
   it("publishes to CodeArtifact, S3 and the GitHub Release, and installs", function()
     local r = succeeds(run{ "scripts/release.lua", "publish" }, "publish")
     for _, step in ipairs({ "gate", "connect", "build", "publish", "s3", "github-release", "instructions",
@@ -154,6 +164,14 @@ describe("tag, publish under simulated Actions, verify", function()
     -- under Actions, OIDC: the JWT was requested with the STS audience
     local jwts = w:control(w.gh, "GET", "/__state").oidc_issued
     ok(#jwts >= 1, "an OIDC token was requested")
+  end)
+
+  it("--dry-run compares what exists with the plan: every step that left something is done", function()
+    local r = succeeds(run{ "scripts/release.lua", "publish", "--dry-run" }, "dry run")
+    for _, step in ipairs({ "build", "publish", "s3", "github-release", "verify" }) do
+      ok(r.stdout:find("%d%. " .. step:gsub("%-", "%%-") .. "%s+[^\n]*%[done, will skip%]"), step .. " done: " .. r.stdout)
+    end
+    ok(not r.stdout:find("cannot check", 1, true), "every check could run")
   end)
 
   it("a rerun does nothing: every step already done", function()
