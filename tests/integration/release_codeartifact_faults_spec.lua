@@ -42,6 +42,7 @@ local function stopped_at(r, step, why)
     if l:find("^release%.lua: publish: ") then first = first or i end
   end
   ok(first, step .. ": stderr has the error line release.lua: publish: ...")
+  print("  " .. step .. " stopped with: " .. lines[first])
   -- one line, the last one; the build's error carries the tail of its
   -- output and the doctor hint below it, by design
   if step ~= "build" then eq(first, #lines, step .. ": the error is the last line, and one line") end
