@@ -381,6 +381,9 @@ local function publish(ctx)
   local cfg, err = require("relrun.config").load{ project_dir = project, flags = {
     repository_dir = o.repository_dir, python = o.python, branch = o.branch } }
   if not cfg then die("%s", err) end
+  if not cfg.package then
+    die("%s has no Python project to build (no pyproject.toml with [project] name): pass --project DIR", project)
+  end
   local plan, pctx = require("relrun.publish").plan{ cfg = cfg, tag = tag_name, project_dir = project,
     out = function(line) io.stdout:write(line, "\n") end }
   say("publish %s %s to %s", cfg.package or "?", pctx.version, pctx.target.label)
