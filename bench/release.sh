@@ -13,6 +13,9 @@
 # direct children that run python or pip. The chain's own time excludes its
 # `python -m build`.
 . bench/lib.sh
+for tool in strace aws twine jq curl; do
+  command -v "$tool" >/dev/null || { row "release publish" "needs $tool" "" "" "" "✗ skipped"; exit 0; }
+done
 T="${BENCH_TMP:-$(mktemp -d)}/release"
 mkdir -p "$T"
 RUNS="${RELEASE_RUNS:-3}"

@@ -180,6 +180,30 @@ describe("a failure at each step, then a rerun", function()
     converges(v)
   end)
 
+  it("a different sdist already in CodeArtifact under the name: stops at publish, never overwrites", function()
+    local v = next_release()
+    local dir = w.tmp .. "/other-" .. v
+    os.execute("mkdir -p " .. dir .. "/stock-pipeline-" .. v)
+    world.write(dir .. "/stock-pipeline-" .. v .. "/PKG-INFO",
+      "Metadata-Version: 2.1\nName: stock-pipeline\nVersion: " .. v .. "\nSummary: not ours\n")
+    local sdist = dir .. "/stock-pipeline-" .. v .. ".tar.gz"
+    os.execute("tar -czf " .. sdist .. " -C " .. dir .. " stock-pipeline-" .. v)
+    local ca = w:aws("codeartifact")
+    local tok = assert(ca:get_authorization_token{ domain = world.DOMAIN, domain_owner = world.ACCOUNT })
+    local ep = assert(ca:get_repository_endpoint{ domain = world.DOMAIN, domain_owner = world.ACCOUNT,
+                                                  repository = world.REPOSITORY, format = "pypi" })
+    assert(require("relrun.pypi.upload").upload{ url = ep, path = sdist, username = "aws",
+                                                 password = tok.authorizationToken, progress = "none" })
+    local theirs = require("relrun.hash").file(sdist, { "sha256" }).sha256
+    local r = publish()
+    stopped_at(r, "publish", "a published version is never overwritten")
+    contains(r.stdout, theirs)
+    local s = w:state(v)
+    eq(s.codeartifact, { ["stock-pipeline-" .. v .. ".tar.gz"] = theirs }, "CodeArtifact holds theirs, alone")
+    eq(s.s3, {}, "nothing copied to S3")
+    eq(s.github, {}, "nothing attached to a GitHub Release")
+  end)
+
   it("no secret in anything written during the faults", function()
     local texts = { transcript = w.transcript:gsub("::add%-mask::[^\n]*", ""), summary = world.read(w.summary),
                     output = world.read(w.output) }

@@ -153,30 +153,33 @@ end
 -- packages, and compare importlib.metadata's version.
 function M.verify_install(ctx)
   local python = ctx.evidence.build and ctx.evidence.build.python or build.find_python(ctx.cfg.python)
-  local venv_dir = fs.tempdir("relrun-verify")
+  local venv_dir <close> = fs.tempdir("relrun-verify")   -- removed on error too
   local venv = venv_dir.path
   -- run from the venv's folder: from the project's checkout, `import bronze`
   -- and importlib.metadata would find the sources and their egg-info there,
-  -- not what pip installed
-  local function run(argv, env)
+  -- not what pip installed. `what` names the command in an error (never
+  -- argv: pip's index URL may carry a token).
+  local function run(what, argv, env, hint)
     local r, err = proc.run{ argv = argv, env = env, cwd = venv }
     if not r then error({ message = "cannot run " .. argv[1] .. ": " .. err }) end
     if r.code ~= 0 then
-      error({ message = string.format("%s failed: %s", table.concat(argv, " ", 1, math.min(#argv, 4)),
-        (r.stderr ~= "" and r.stderr or r.stdout):gsub("%s+$", ""):match("[^\n]*$")) })
+      local last = (r.stderr ~= "" and r.stderr or r.stdout):gsub("%s+$", ""):match("[^\n]*$")
+      error({ message = string.format("%s failed: %s%s", what, last, hint or "") })
     end
     return r.stdout
   end
-  run({ python or "python3", "-m", "venv", venv })
+  run("python -m venv", { python or "python3", "-m", "venv", venv })
   local env = ctx.target:pip_env()
   env.PIP_NO_CACHE_DIR, env.PIP_DISABLE_PIP_VERSION_CHECK, env.PIP_NO_INPUT = "1", "1", "1"
   local index_url = ctx.target.pip_index_url and ctx.target:pip_index_url() or ctx.target:index_url()
-  run({ venv .. "/bin/pip", "install", "--quiet", "--index-url", index_url,
-        ctx.cfg.package .. "==" .. ctx.version }, env)
+  local wanted = ctx.cfg.package .. "==" .. ctx.version
+  run("pip install " .. wanted .. " --index-url " .. ctx.target:index_url(),
+    { venv .. "/bin/pip", "install", "--quiet", "--index-url", index_url, wanted }, env,
+    ctx.target.kind == "codeartifact" and " (a refused or expired CodeArtifact token also shows this way; " ..
+      "`relrun scripts/verify.lua " .. ctx.version .. "` checks again)" or "")
   local imports = table.concat(ctx.cfg.imports, ", ")
-  local got = run({ venv .. "/bin/python", "-c", "import importlib.metadata as m, sys; import " .. imports ..
-    "; print(m.version(sys.argv[1]))", ctx.cfg.package }):gsub("%s+$", "")
-  venv_dir:close()
+  local got = run("import " .. imports, { venv .. "/bin/python", "-c", "import importlib.metadata as m, sys; import "
+    .. imports .. "; print(m.version(sys.argv[1]))", ctx.cfg.package }):gsub("%s+$", "")
   if got ~= ctx.version then
     error({ message = string.format("pip installed %s %s, not %s", ctx.cfg.package, got, ctx.version) })
   end
