@@ -204,6 +204,30 @@ describe("a failure at each step, then a rerun", function()
     eq(s.github, {}, "nothing attached to a GitHub Release")
   end)
 
+  it("S3 already holds other bytes under a file's key: stops at s3 and names it", function()
+    local v = next_release()
+    local key = "wheels/stock_pipeline-" .. v .. "-py3-none-any.whl"
+    assert(w:aws("s3"):put_object{ bucket = world.BUCKET, key = key, body = "not a wheel",
+                                   metadata = { sha256 = require("relrun.hash").sha256("not a wheel") } })
+    local r = publish()
+    stopped_at(r, "s3", "s3://" .. world.BUCKET .. "/" .. key .. " exists with other content")
+    eq(w:state(v).s3[key].content, require("relrun.hash").sha256("not a wheel"), "the object is untouched")
+  end)
+
+  it("the GitHub Release already has another file under an asset's name: stops at github-release", function()
+    local v = next_release()
+    local gh = assert(require("relrun.github").new{ api_url = w.gh.url, token = world.GITHUB_TOKEN,
+                                                    repository = world.GITHUB_REPOSITORY })
+    local rel = assert(gh:ensure_release{ tag = "v" .. v })
+    local fake = w.tmp .. "/stock-pipeline-" .. v .. ".tar.gz"
+    world.write(fake, "not an sdist")
+    assert(gh:upload_asset(rel, fake))
+    local r = publish()
+    stopped_at(r, "github-release", "already has a different stock-pipeline-" .. v .. ".tar.gz")
+    eq(w:state(v).github["stock-pipeline-" .. v .. ".tar.gz"], require("relrun.hash").sha256("not an sdist"),
+      "the asset is untouched")
+  end)
+
   it("no secret in anything written during the faults", function()
     local texts = { transcript = w.transcript:gsub("::add%-mask::[^\n]*", ""), summary = world.read(w.summary),
                     output = world.read(w.output) }

@@ -214,14 +214,21 @@ local function s3_step(self, ctx)
     check = function()
       local built = ctx.evidence.build and ctx.evidence.build.files
       if not built then return false end   -- a dry run before the build
+      -- every file is looked at before answering: a missing one must not
+      -- hide another that exists with other bytes (run would overwrite it)
+      local missing = false
       for _, f in ipairs(built) do
-        local head = client():head_object{ bucket = bucket, key = key(f.filename) }
-        if not head then return false end
-        if head.metadata.sha256 ~= f.sha256 then
+        local head, herr, hcode = client():head_object{ bucket = bucket, key = key(f.filename) }
+        if not head and hcode ~= "NotFound" and hcode ~= "NoSuchKey" and hcode ~= "NoSuchBucket" then
+          fail(string.format("s3://%s/%s: %s", bucket, key(f.filename), tostring(herr)))
+        elseif not head then
+          missing = true
+        elseif head.metadata.sha256 ~= f.sha256 then
           fail(string.format("s3://%s/%s exists with other content (sha256 %s, ours %s): delete it or release " ..
             "a new version", bucket, key(f.filename), tostring(head.metadata.sha256), f.sha256))
         end
       end
+      if missing then return false end
       return true, { bucket = bucket }
     end,
     run = function()
