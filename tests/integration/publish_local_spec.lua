@@ -12,7 +12,7 @@ local hash = require "relrun.hash"
 local localrepo = require "relrun.pypi.localrepo"
 
 local source_dir = os.getenv("RELRUN_SOURCE_DIR") or "."
-local tmp = G.tempdir()
+local tmp = require("e2e_world").tempdir()
 local _ <close> = setmetatable({}, { __close = function() G.rmrf(tmp) end })
 
 local clone, repo = tmp .. "/stock-pipeline", tmp .. "/repository"

@@ -50,6 +50,16 @@ local function read(path)
 end
 M.read, M.write = read, write
 
+-- A folder of our own under /tmp (not os.tmpname's /tmp/lua_*, a prefix
+-- every Lua process on the machine shares).
+function M.tempdir()
+  local h = assert(io.popen("mktemp -d /tmp/relrun-e2e.XXXXXX"))
+  local dir = h:read("l")
+  h:close()
+  assert(dir and dir:match("^/tmp/relrun%-e2e%."), "mktemp -d failed")
+  return dir
+end
+
 -- The git CLI with a fixed identity, authenticated to the HTTP remote.
 function World:git(args)
   local auth = "Authorization: Basic " .. hash.base64_encode("x-access-token:" .. M.GITHUB_TOKEN)
@@ -117,7 +127,7 @@ end
 -- tag the OIDC token's sub names (default v0.2.0).
 function M.start(opts)
   opts = opts or {}
-  local w = setmetatable({ tmp = G.tempdir() }, World)
+  local w = setmetatable({ tmp = M.tempdir() }, World)
   local good, err = pcall(function()
     start_peers(w, opts.ref_name or "v0.2.0")
     setup_aws(w)
