@@ -219,6 +219,37 @@ local function changes(ctx)
   end
 end
 
+-- RELEASE.md "Verify CI is passing": HEAD's combined status and check runs
+-- on GitHub must all be green. Read-only, so it runs in a dry run too.
+local function ci_green(ctx)
+  local at = short(ctx.head.id)
+  local token = os.getenv("GITHUB_TOKEN") or os.getenv("GH_TOKEN")
+  if not token or token == "" then
+    say("  skip  CI status of %s not checked: set GITHUB_TOKEN to check its statuses and check runs", at)
+    return
+  end
+  local gh, err = require("relrun.github").new{ repo_dir = ctx.opts.repo }
+  if not gh then
+    say("  skip  CI status of %s not checked: %s", at, err.message)
+    return
+  end
+  local ci, cerr = gh:ci_status(ctx.head.id)
+  if not ci then die("reading the CI status of %s on %s failed: %s", at, gh.repository, cerr.message) end
+  if ci.state == "failure" then
+    die("CI is failing on %s (%s): %s; fix it on %s before releasing", at, gh.repository,
+      table.concat(ci.failing, ", "), ctx.opts.branch)
+  end
+  if ci.state == "pending" then
+    die("CI has not finished on %s (%s): %s still running; wait for it and rerun", at, gh.repository,
+      table.concat(ci.pending, ", "))
+  end
+  if ci.state == "none" then
+    say("  warn  %s has no statuses or check runs on %s: nothing says it was tested", at, gh.repository)
+    return
+  end
+  check("CI green on %s (%d statuses and check runs on %s)", at, ci.total, gh.repository)
+end
+
 local function prepare(ctx)
   say("prepare%s", ctx.opts.dry_run and " (dry run)" or "")
   ready(ctx)
@@ -227,7 +258,7 @@ local function prepare(ctx)
   local n = next_versions(last)
   say("  last release: %s", last and last.name or "none")
   say("  next version: --bump major -> v%s, --bump minor -> v%s, --bump patch -> v%s", n.major, n.minor, n.patch)
-  say("  CI status: not checked here yet (see the GitHub Actions page for %s)", short(ctx.head.id))
+  ci_green(ctx)
 end
 
 -- The version asked for, as "X.Y.Z".
@@ -349,10 +380,11 @@ local function publish(ctx)
   local cfg, err = require("relrun.config").load{ project_dir = project, flags = {
     repository_dir = o.repository_dir, python = o.python, branch = o.branch } }
   if not cfg then die("%s", err) end
-  if not cfg.pyproject then
-    die("no pyproject.toml in %s: publish builds a Python project (pass --project DIR)", project)
+  if not cfg.package then
+    die("%s has no Python project to build (no pyproject.toml with [project] name): pass --project DIR", project)
   end
-  local plan, pctx = require("relrun.publish").plan{ cfg = cfg, tag = tag_name, project_dir = project, out = say }
+  local plan, pctx = require("relrun.publish").plan{ cfg = cfg, tag = tag_name, project_dir = project,
+    out = function(line) io.stdout:write(line, "\n") end }
   say("publish %s %s to %s", cfg.package or "?", pctx.version, pctx.target.label)
   local good, perr = plan:run(pctx, { dry_run = o.dry_run })
   if not good then

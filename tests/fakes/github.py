@@ -16,6 +16,7 @@ It serves what relrun's release flow uses, with GitHub's shapes and errors:
   GET  /download/{id}/{name}                      browser_download_url
   GET  /oidc/token?audience=A                     the Actions ID token endpoint: {"value": JWT}
   GET  /oidc/jwks                                 the key to verify those JWTs
+                                                  (every JWT issued is listed in /__state oidc_issued)
 
 Requests need `Authorization: Bearer <token>` (or `token <token>`) equal to
 --token; the OIDC endpoint needs the --request-token instead.
@@ -48,6 +49,7 @@ STATE = {
     "next_id": 1,
     "oidc": {},          # claims to add or override
     "requests": [],      # method, path, auth scheme seen
+    "oidc_issued": [],   # every JWT handed out
 }
 FAULTS = []
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -263,7 +265,10 @@ class Handler(BaseHTTPRequestHandler):
         if auth != "Bearer " + ARGS.request_token:
             return self.error(401, "invalid request token")
         audience = query.get("audience", ["https://github.com/" + ARGS.repository.split("/")[0]])[0]
-        self.send(200, {"count": 1, "value": make_jwt(audience)})
+        jwt = make_jwt(audience)
+        with LOCK:
+            STATE["oidc_issued"].append(jwt)   # so a test can look for it in relrun's output
+        self.send(200, {"count": 1, "value": jwt})
 
     def download(self, path):
         m = re.fullmatch(r"/download/(\d+)/(.+)", path)

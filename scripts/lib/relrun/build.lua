@@ -20,7 +20,9 @@ local TAIL_LINES = 25
 local DOCTOR_HINT = "see RELEASE.md \"Build Failures\", or run `relrun scripts/doctor.lua`"
 
 local function has_build_module(python)
-  local r = proc.run{ argv = { python, "-c", "import build" }, stdout = "null", stderr = "null" }
+  -- from "/": in a project folder a leftover build/ would import instead
+  local r = proc.run{ argv = { python, "-c", "import build.__main__" }, cwd = "/", stdout = "null",
+                      stderr = "null" }
   return r and r.code == 0
 end
 
@@ -66,14 +68,17 @@ function M.run(opts)
   if not ok_dir then return nil, "cannot create " .. outdir .. ": " .. err end
   local argv = { opts.python, "-m", "build", "--wheel", "--sdist", "--outdir", fs.absolute(outdir) }
   if not opts.isolation then argv[#argv + 1] = "--no-isolation" end
-  argv[#argv + 1] = "."
+  -- The project is named by path and the build runs from outdir: with the
+  -- project as the working directory, `python -m build` would import the
+  -- `build/` folder an earlier setuptools build left there, not the module.
+  argv[#argv + 1] = fs.absolute(opts.project_dir)
   local lines = {}
   local function keep(line)
     lines[#lines + 1] = line
     log.verbose("%s", line)
   end
   local r, perr = log.group("python -m build (" .. opts.version .. ")", function()
-    return proc.run{ argv = argv, cwd = opts.project_dir, stdout = keep, stderr = keep,
+    return proc.run{ argv = argv, cwd = outdir, stdout = keep, stderr = keep,
                      env = { SETUPTOOLS_SCM_PRETEND_VERSION = opts.version, PIP_NO_INPUT = "1",
                              SOURCE_DATE_EPOCH = opts.source_date_epoch } }
   end)

@@ -156,7 +156,7 @@ function Client:ci_status(sha)
   for _, s in ipairs(combined.statuses or {}) do
     total = total + 1
     if s.state == "pending" then pending[#pending + 1] = s.context
-    elseif s.state ~= "success" then failing[#failing + 1] = s.context end
+    elseif s.state ~= "success" then failing[#failing + 1] = s.context .. " (" .. tostring(s.state) .. ")" end
   end
   for _, r in ipairs(runs) do
     total = total + 1

@@ -53,14 +53,25 @@ local function build_step(ctx)
   return {
     name = "build", does = "build the wheel and the sdist (python -m build) and inspect them",
     check = function(_, evidence)
+      -- the files this machine built, still there with the journaled hashes
+      local kept = {}
+      for _, f in ipairs(evidence and evidence.files or {}) do
+        local d = f.path and fs.exists(f.path) and require("relrun.hash").file(f.path, { "sha256" })
+        if d and d.sha256 == f.sha256 then kept[f.filename] = f end
+      end
       local there = ctx.target:files(ctx.version)
       if published_kinds(there) then
+        -- published: never rebuilt (two sdist builds differ in bytes); the
+        -- local copies are used by later steps when they are the same files
+        for _, f in ipairs(there) do
+          local k = kept[f.filename]
+          if k and (f.sha256 == nil or f.sha256 == k.sha256) then f.path = k.path end
+        end
         return true, { files = there, already_published = true }
       end
-      if evidence and evidence.files then
+      if evidence and evidence.files and #evidence.files > 0 then
         for _, f in ipairs(evidence.files) do
-          local d = f.path and fs.exists(f.path) and require("relrun.hash").file(f.path, { "sha256" })
-          if not d or d.sha256 ~= f.sha256 then return false end
+          if not kept[f.filename] then return false end
         end
         return true, evidence
       end
@@ -121,11 +132,17 @@ local function instructions_step(ctx)
       ctx.out("Install " .. ctx.cfg.package .. " " .. ctx.version .. ":")
       for _, l in ipairs(lines) do ctx.out("  " .. l) end
       ctx.out("")
-      log.summary("## " .. ctx.cfg.package .. " " .. ctx.version .. "\n\n```\n" .. table.concat(lines, "\n") .. "\n```\n")
-      log.output("version", ctx.version)
-      log.output("index-url", ctx.target:index_url())
+      -- Under Actions the job's later steps read these: a write that fails
+      -- fails the step (false only means there is no such file to write).
+      local function wrote(good, err)
+        if good == nil then error({ message = err .. " (the step summary and outputs of this job)" }) end
+      end
+      wrote(log.summary("## " .. ctx.cfg.package .. " " .. ctx.version .. "\n\n```\n" ..
+        table.concat(lines, "\n") .. "\n```\n"))
+      wrote(log.output("version", ctx.version))
+      wrote(log.output("index-url", ctx.target:index_url()))
       for _, f in ipairs(ctx.evidence.build.files) do
-        log.output((f.filename:match("%.whl$") and "wheel" or "sdist") .. "-sha256", f.sha256)
+        wrote(log.output((f.filename:match("%.whl$") and "wheel" or "sdist") .. "-sha256", f.sha256))
       end
       return { lines = lines }
     end,
@@ -136,27 +153,33 @@ end
 -- packages, and compare importlib.metadata's version.
 function M.verify_install(ctx)
   local python = ctx.evidence.build and ctx.evidence.build.python or build.find_python(ctx.cfg.python)
-  local venv_dir = fs.tempdir("relrun-verify")
+  local venv_dir <close> = fs.tempdir("relrun-verify")   -- removed on error too
   local venv = venv_dir.path
-  local function run(argv, env)
-    local r, err = proc.run{ argv = argv, env = env }
+  -- run from the venv's folder: from the project's checkout, `import bronze`
+  -- and importlib.metadata would find the sources and their egg-info there,
+  -- not what pip installed. `what` names the command in an error (never
+  -- argv: pip's index URL may carry a token).
+  local function run(what, argv, env, hint)
+    local r, err = proc.run{ argv = argv, env = env, cwd = venv }
     if not r then error({ message = "cannot run " .. argv[1] .. ": " .. err }) end
     if r.code ~= 0 then
-      error({ message = string.format("%s failed: %s", table.concat(argv, " ", 1, math.min(#argv, 4)),
-        (r.stderr ~= "" and r.stderr or r.stdout):gsub("%s+$", ""):match("[^\n]*$")) })
+      local last = (r.stderr ~= "" and r.stderr or r.stdout):gsub("%s+$", ""):match("[^\n]*$")
+      error({ message = string.format("%s failed: %s%s", what, last, hint or "") })
     end
     return r.stdout
   end
-  run({ python or "python3", "-m", "venv", venv })
+  run("python -m venv", { python or "python3", "-m", "venv", venv })
   local env = ctx.target:pip_env()
   env.PIP_NO_CACHE_DIR, env.PIP_DISABLE_PIP_VERSION_CHECK, env.PIP_NO_INPUT = "1", "1", "1"
   local index_url = ctx.target.pip_index_url and ctx.target:pip_index_url() or ctx.target:index_url()
-  run({ venv .. "/bin/pip", "install", "--quiet", "--index-url", index_url,
-        ctx.cfg.package .. "==" .. ctx.version }, env)
+  local wanted = ctx.cfg.package .. "==" .. ctx.version
+  run("pip install " .. wanted .. " --index-url " .. ctx.target:index_url(),
+    { venv .. "/bin/pip", "install", "--quiet", "--index-url", index_url, wanted }, env,
+    ctx.target.kind == "codeartifact" and " (a refused or expired CodeArtifact token also shows this way; " ..
+      "`relrun scripts/verify.lua " .. ctx.version .. "` checks again)" or "")
   local imports = table.concat(ctx.cfg.imports, ", ")
-  local got = run({ venv .. "/bin/python", "-c", "import importlib.metadata as m, sys; import " .. imports ..
-    "; print(m.version(sys.argv[1]))", ctx.cfg.package }):gsub("%s+$", "")
-  venv_dir:close()
+  local got = run("import " .. imports, { venv .. "/bin/python", "-c", "import importlib.metadata as m, sys; import "
+    .. imports .. "; print(m.version(sys.argv[1]))", ctx.cfg.package }):gsub("%s+$", "")
   if got ~= ctx.version then
     error({ message = string.format("pip installed %s %s, not %s", ctx.cfg.package, got, ctx.version) })
   end

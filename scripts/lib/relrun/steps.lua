@@ -82,14 +82,18 @@ end
 -- What each step would do, and whether it is already done. Changes nothing.
 function Plan:explain(ctx)
   local journal = load_journal(self.journal_path)
+  ctx.evidence = ctx.evidence or {}
   local rows = {}
   for i, step in ipairs(self.steps) do
     local entry = journal.steps[step.name]
-    local good, done = pcall(call_check, step, ctx, entry and entry.evidence)
+    local good, done, found = pcall(call_check, step, ctx, entry and entry.evidence)
     local state
     if not good then state = "cannot check: " .. tostring(type(done) == "table" and done.message or done)
     elseif done then state = "done, will skip"
     else state = "will run" end
+    -- later checks compare with what earlier steps found (the built files)
+    if good and done then ctx.evidence[step.name] = found
+    elseif entry then ctx.evidence[step.name] = ctx.evidence[step.name] or entry.evidence end
     rows[#rows + 1] = { index = i, name = step.name, does = step.does or step.name, state = state }
   end
   return rows

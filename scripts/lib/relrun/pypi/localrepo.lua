@@ -125,4 +125,29 @@ function M.publish(dir, path)
   return result
 end
 
+-- remove(dir, name, version) -> the file names removed (empty when the
+-- version has no file here) | nil, msg, code. The project's page is
+-- rewritten first (atomically, as publish does; with no link left it stays,
+-- empty), then the files are deleted, so a reader never follows a link to a
+-- file that is gone. For rollback.lua on the local target.
+function M.remove(dir, name, version)
+  local project = metadata.normalize(name)
+  local keep, gone = {}, {}
+  for _, f in ipairs(M.files(dir, project)) do
+    local parsed = metadata.parse_filename(f.filename)
+    if parsed and parsed.version == version then gone[#gone + 1] = f.filename else keep[#keep + 1] = f end
+  end
+  if #gone == 0 then return gone end
+  local ok, err, code = write_pages(dir, project, keep)
+  if not ok then return nil, err, code end
+  for _, filename in ipairs(gone) do
+    local path = fs.join(project_dir(dir, project, "packages"), filename)
+    if fs.exists(path) then
+      ok, err, code = fs.remove(path)
+      if not ok then return nil, err, code end
+    end
+  end
+  return gone
+end
+
 return M

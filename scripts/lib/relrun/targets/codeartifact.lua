@@ -126,6 +126,49 @@ local function sha256_of(path)
   return d and d.sha256
 end
 
+-- The Basic authorization CodeArtifact's PyPI endpoint takes (masked).
+function M:basic_auth()
+  self:connect()
+  local value = "Basic " .. hash.base64_encode("aws:" .. self.token)
+  host.secret(value)
+  return value
+end
+
+-- A link of an index page made absolute against the page's URL (the
+-- repository's pages link with absolute paths or relative ones).
+local function resolve_url(base, link)
+  link = link:gsub("#.*$", "")
+  if link:match("^%a[%w+.-]*://") then return link end
+  if link:sub(1, 1) == "/" then return base:match("^(%a[%w+.-]*://[^/]+)") .. link end
+  local dir = base:gsub("[^/]*$", "")
+  while link:sub(1, 3) == "../" do
+    dir = dir:gsub("[^/]+/$", "")
+    link = link:sub(4)
+  end
+  return dir .. link:gsub("^%./", "")
+end
+
+-- Download a published file into .relrun/dist/VERSION/, checked against
+-- the sha256 CodeArtifact reported for it.
+function M:download(ctx, f)
+  local headers = { authorization = self:basic_auth() }
+  local entry, ferr = index.find(self:index_url(), self.package, f.filename, { headers = headers })
+  if not entry then
+    fail("cannot find " .. f.filename .. " in " .. self:index_url() .. (ferr and (": " .. ferr) or ""))
+  end
+  local dir = fs.join(ctx.work_dir, "dist", ctx.version)
+  fs.mkdir(dir)
+  local path = fs.join(dir, f.filename)
+  local url = resolve_url(index.project_url(self:index_url(), self.package), entry.url)
+  local resp, err = require("relrun.http").request{ method = "GET", url = url, output = path,
+                                                   headers = headers }
+  if not resp or resp.status ~= 200 then
+    fail("cannot download " .. f.filename .. " from " .. self:index_url() .. ": " .. tostring(err or resp.status))
+  end
+  if sha256_of(path) ~= f.sha256 then fail("downloaded " .. f.filename .. " does not match its sha256") end
+  return path
+end
+
 -- Local copies of the built files (downloaded from the repository when the
 -- build was skipped because the version was already published).
 function M:local_files(ctx)
@@ -133,19 +176,7 @@ function M:local_files(ctx)
   for _, f in ipairs(ctx.evidence.build.files) do
     local path = f.path
     if not (path and fs.exists(path) and sha256_of(path) == f.sha256) then
-      self:connect()
-      local entry = index.find(self:index_url(), self.package, f.filename)
-      if not entry then fail("cannot find " .. f.filename .. " in " .. self:index_url()) end
-      local dir = fs.join(ctx.work_dir, "dist", ctx.version)
-      fs.mkdir(dir)
-      path = fs.join(dir, f.filename)
-      local http = require "relrun.http"
-      local resp, err = http.request{ method = "GET", url = entry.url, output = path,
-        headers = { authorization = "Basic " .. hash.base64_encode("aws:" .. self.token) } }
-      if not resp or resp.status ~= 200 then
-        fail("cannot download " .. f.filename .. ": " .. tostring(err or resp.status))
-      end
-      if sha256_of(path) ~= f.sha256 then fail("downloaded " .. f.filename .. " does not match its sha256") end
+      path = self:download(ctx, f)
     end
     files[#files + 1] = { path = path, filename = f.filename, sha256 = f.sha256 }
   end
@@ -181,14 +212,23 @@ local function s3_step(self, ctx)
   return {
     name = "s3", does = "copy the files to s3://" .. bucket .. "/wheels/",
     check = function()
-      for _, f in ipairs(ctx.evidence.build.files) do
-        local head = client():head_object{ bucket = bucket, key = key(f.filename) }
-        if not head then return false end
-        if head.metadata.sha256 ~= f.sha256 then
+      local built = ctx.evidence.build and ctx.evidence.build.files
+      if not built then return false end   -- a dry run before the build
+      -- every file is looked at before answering: a missing one must not
+      -- hide another that exists with other bytes (run would overwrite it)
+      local missing = false
+      for _, f in ipairs(built) do
+        local head, herr, hcode = client():head_object{ bucket = bucket, key = key(f.filename) }
+        if not head and hcode ~= "NotFound" and hcode ~= "NoSuchKey" and hcode ~= "NoSuchBucket" then
+          fail(string.format("s3://%s/%s: %s", bucket, key(f.filename), tostring(herr)))
+        elseif not head then
+          missing = true
+        elseif head.metadata.sha256 ~= f.sha256 then
           fail(string.format("s3://%s/%s exists with other content (sha256 %s, ours %s): delete it or release " ..
             "a new version", bucket, key(f.filename), tostring(head.metadata.sha256), f.sha256))
         end
       end
+      if missing then return false end
       return true, { bucket = bucket }
     end,
     run = function()
@@ -227,12 +267,41 @@ local function release_notes(ctx)
   return (previous and ("Changes since " .. previous .. ":\n\n") or "") .. table.concat(lines, "\n")
 end
 
+-- Done when the tag's release holds every built file with its sha256; an
+-- asset of the same name with other content stops the run.
+local function release_complete(gh, ctx)
+  if not (ctx.evidence.build and ctx.evidence.build.files) then return false end
+  local rel, err = gh:release_by_tag(ctx.tag)
+  if rel == nil then fail(err.message) end
+  if not rel then return false end
+  local assets, lerr = gh:list_assets(rel.id)
+  if not assets then fail(lerr.message) end
+  local there = {}
+  for _, a in ipairs(assets) do there[a.name] = a end
+  for _, f in ipairs(ctx.evidence.build.files) do
+    local a = there[f.filename]
+    if not a then return false end
+    local sha, herr = gh:asset_sha256(a)
+    if not sha then fail(herr.message) end
+    if sha ~= f.sha256 then
+      fail(string.format("the GitHub Release %s already has a different %s (sha256 %s, ours %s): delete that " ..
+        "asset or release a new version", ctx.tag, f.filename, sha, f.sha256))
+    end
+  end
+  return true, { release_id = rel.id, url = rel.html_url or rel.url }
+end
+
 local function github_step(self, ctx)
+  local function client()
+    local gh, err = require("relrun.github").new{ repo_dir = ctx.project_dir }
+    if not gh then fail(err.message) end
+    return gh
+  end
   return {
     name = "github-release", does = "create the GitHub Release " .. ctx.tag .. " with the wheel and the sdist",
+    check = function() return release_complete(client(), ctx) end,
     run = function()
-      local gh, err = require("relrun.github").new{ repo_dir = ctx.project_dir }
-      if not gh then fail(err.message) end
+      local gh = client()
       local rel, how = gh:ensure_release{ tag = ctx.tag, name = ctx.tag, body = release_notes(ctx) }
       if not rel then fail(how.message) end
       local assets = {}

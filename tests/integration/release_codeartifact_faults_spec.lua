@@ -1,0 +1,241 @@
+-- label: slow
+-- A failure at each step of the CodeArtifact publish plan (gate → connect →
+-- build → publish → s3 → github-release → instructions → verify), caused by
+-- a peer (a fault queued on a fake, a bucket gone, a refused token) or by
+-- the checkout: the run stops with one line on stderr and a report (done /
+-- FAILED / not done / how to continue); the rerun after the cause is gone
+-- ends in the same state as a clean run. Each case releases its own version
+-- in one world (tests/support/e2e_world.lua).
+local world = require "e2e_world"
+local fs = require "relrun.fs"
+
+local w = world.start{}
+local _ <close> = setmetatable({}, { __close = function() w:stop() end })
+
+local STEPS = { "gate", "connect", "build", "publish", "s3", "github-release", "instructions", "verify" }
+local minor = 2
+
+-- A new commit on main, pushed, tagged vX and the tag pushed (as `release.lua
+-- tag` does, checked in release_codeartifact_spec).
+local function next_release()
+  minor = minor + 1
+  local v = "0." .. minor .. ".0"
+  world.write(w.clone .. "/CHANGES.md", world.read(w.clone .. "/CHANGES.md") .. "- release " .. v .. "\n")
+  w:git("commit -q -am " .. "'changes for " .. v .. "'")
+  w:git("tag v" .. v)
+  w:git("push -q origin main v" .. v)
+  return v
+end
+
+local function publish(env)
+  return w:relrun({ "scripts/release.lua", "publish" }, env)
+end
+
+-- The stop: exit 1, one line on stderr naming the phase, and the report.
+local function stopped_at(r, step, why)
+  if r.code ~= 1 then print(r.stdout, r.stderr) end
+  eq(r.code, 1, step .. ": exit code")
+  local lines = {}
+  for l in r.stderr:gmatch("[^\n]+") do lines[#lines + 1] = l end
+  local first
+  for i, l in ipairs(lines) do
+    if l:find("^release%.lua: publish: ") then first = first or i end
+  end
+  ok(first, step .. ": stderr has the error line release.lua: publish: ...")
+  print("  " .. step .. " stopped with: " .. lines[first])
+  -- one line, the last one; the build's error carries the tail of its
+  -- output and the doctor hint below it, by design
+  if step ~= "build" then eq(first, #lines, step .. ": the error is the last line, and one line") end
+  contains(r.stdout, "step '" .. step .. "' failed: ")
+  contains(r.stdout, why)
+  local seen = false
+  for _, s in ipairs(STEPS) do
+    local mark = s == step and "FAILED" or (seen and "not done" or "done")
+    if s == step then seen = true end
+    ok(r.stdout:find("\n  " .. mark .. "%s+" .. s:gsub("%-", "%%-") .. "\n"), step .. ": report line " .. mark ..
+      " " .. s)
+  end
+  contains(r.stdout, "To continue after fixing the cause: relrun scripts/release.lua publish")
+  contains(r.stdout, "To roll back what was done: relrun scripts/rollback.lua ")
+end
+
+-- The state a clean run leaves, as names (hashes are compared across the
+-- systems by world:state's caller).
+local function final_state(v)
+  local s = w:state(v)
+  local shape = { tag = s.tag, status = s.status, release = s.release ~= nil, codeartifact = {}, s3 = {},
+                  github = {} }
+  for name, sha in pairs(s.codeartifact) do
+    shape.codeartifact[#shape.codeartifact + 1] = name
+    eq(s.s3["wheels/" .. name], { sha256 = sha, content = sha }, "S3 copy of " .. name)
+    eq(s.github[name], sha, "GitHub asset " .. name)
+  end
+  for k in pairs(s.s3) do shape.s3[#shape.s3 + 1] = k end
+  for k in pairs(s.github) do shape.github[#shape.github + 1] = k end
+  for _, l in pairs({ shape.codeartifact, shape.s3, shape.github }) do table.sort(l) end
+  return shape
+end
+
+local function expected(v)
+  local wheel, sdist = "stock_pipeline-" .. v .. "-py3-none-any.whl", "stock-pipeline-" .. v .. ".tar.gz"
+  return { tag = true, status = "Published", release = true, codeartifact = { sdist, wheel },
+           s3 = { "wheels/" .. sdist, "wheels/" .. wheel }, github = { sdist, wheel } }
+end
+
+local function converges(v, env)
+  local r = publish(env)
+  if r.code ~= 0 then print(r.stdout, r.stderr) end
+  eq(r.code, 0, "the rerun")
+  contains(r.stdout, "✓ verify\n")
+  eq(final_state(v), expected(v), "final state")
+  return r
+end
+
+describe("a failure at each step, then a rerun", function()
+  it("a clean run leaves the expected state (the reference)", function()
+    local v = next_release()
+    local r = publish()
+    eq(r.code, 0, "clean run")
+    eq(final_state(v), expected(v), "clean state")
+  end)
+
+  it("gate: a modified tracked file (the version would be a dirty dev version)", function()
+    local v = next_release()
+    world.write(w.clone .. "/README.md", world.read(w.clone .. "/README.md") .. "edited\n")
+    stopped_at(publish(), "gate", "v" .. v)
+    w:git("checkout -- README.md")
+    converges(v)
+  end)
+
+  it("connect: the OIDC request token is refused", function()
+    local v = next_release()
+    stopped_at(publish{ ACTIONS_ID_TOKEN_REQUEST_TOKEN = "refused-request-token-0000" }, "connect",
+      "GitHub OIDC")
+    converges(v)
+  end)
+
+  it("build: the project's build fails (its output's tail and the doctor hint shown)", function()
+    local v = next_release()
+    world.write(w.clone .. "/setup.py", "import sys\nprint('setup.py: cannot find the moon')\nsys.exit(3)\n")
+    local r = publish()
+    stopped_at(r, "build", "the build failed")
+    contains(r.stderr, "cannot find the moon")
+    contains(r.stderr, "relrun scripts/doctor.lua")
+    os.remove(w.clone .. "/setup.py")
+    converges(v)
+  end)
+
+  it("publish: CodeArtifact's PyPI endpoint answers 503", function()
+    local v = next_release()
+    w:control(w.ca, "POST", "/__fault", { target = "pypi", kind = "status", status = 503, times = 50 })
+    stopped_at(publish(), "publish", "503")
+    w:control(w.ca, "DELETE", "/__fault")
+    local stats = w:control(w.ca, "GET", "/__stats").requests
+    converges(v)
+    ok((w:control(w.ca, "GET", "/__stats").requests.GetAuthorizationToken or 0) > (stats.GetAuthorizationToken or 0),
+      "the rerun asked for a fresh token (tokens are never journaled)")
+  end)
+
+  it("s3: the bucket is gone (NoSuchBucket from moto)", function()
+    local v = next_release()
+    local s3 = w:aws("s3")
+    for _, o in ipairs(assert(s3:list_objects{ bucket = world.BUCKET })) do
+      assert(s3:delete_object{ bucket = world.BUCKET, key = o.key })
+    end
+    -- moto checks no signature in this world; the client has no DeleteBucket
+    local gone = assert(require("relrun.http").request{ method = "DELETE", url = w.moto.url .. "/" .. world.BUCKET })
+    eq(gone.status, 204, "bucket deleted")
+    stopped_at(publish(), "s3", "S3 bucket " .. world.BUCKET)
+    assert(s3:create_bucket{ bucket = world.BUCKET })
+    -- and the rerun on a fresh machine: the files come back from CodeArtifact
+    os.execute("rm -rf " .. w.clone .. "/.relrun")
+    local r = converges(v)
+    contains(r.stdout, "✓ build: already done")
+    contains(r.stdout, "→ s3: ")
+  end)
+
+  it("github-release: the GitHub API answers 502", function()
+    local v = next_release()
+    w:control(w.gh, "POST", "/__fault", { status = 502, count = 1 })
+    stopped_at(publish(), "github-release", "502")
+    converges(v)
+  end)
+
+  it("instructions: $GITHUB_OUTPUT cannot be written", function()
+    local v = next_release()
+    stopped_at(publish{ GITHUB_OUTPUT = w.tmp .. "/no-such-dir/output" }, "instructions", "GITHUB_OUTPUT")
+    local r = converges(v)
+    contains(world.read(w.output), "version=" .. v .. "\n")
+    contains(r.stdout, "✓ s3: already done")
+  end)
+
+  it("verify: pip finds nothing (the index answers 404)", function()
+    local v = next_release()
+    -- up to the instructions first, so that only pip meets the fault
+    stopped_at(publish{ GITHUB_OUTPUT = w.tmp .. "/no-such-dir/output" }, "instructions", "GITHUB_OUTPUT")
+    w:control(w.ca, "POST", "/__fault", { target = "pypi", kind = "status", status = 404, times = 1000 })
+    local r = publish()
+    w:control(w.ca, "DELETE", "/__fault")
+    stopped_at(r, "verify", "pip")
+    converges(v)
+  end)
+
+  it("a different sdist already in CodeArtifact under the name: stops at publish, never overwrites", function()
+    local v = next_release()
+    local dir = w.tmp .. "/other-" .. v
+    os.execute("mkdir -p " .. dir .. "/stock-pipeline-" .. v)
+    world.write(dir .. "/stock-pipeline-" .. v .. "/PKG-INFO",
+      "Metadata-Version: 2.1\nName: stock-pipeline\nVersion: " .. v .. "\nSummary: not ours\n")
+    local sdist = dir .. "/stock-pipeline-" .. v .. ".tar.gz"
+    os.execute("tar -czf " .. sdist .. " -C " .. dir .. " stock-pipeline-" .. v)
+    local ca = w:aws("codeartifact")
+    local tok = assert(ca:get_authorization_token{ domain = world.DOMAIN, domain_owner = world.ACCOUNT })
+    local ep = assert(ca:get_repository_endpoint{ domain = world.DOMAIN, domain_owner = world.ACCOUNT,
+                                                  repository = world.REPOSITORY, format = "pypi" })
+    assert(require("relrun.pypi.upload").upload{ url = ep, path = sdist, username = "aws",
+                                                 password = tok.authorizationToken, progress = "none" })
+    local theirs = require("relrun.hash").file(sdist, { "sha256" }).sha256
+    local r = publish()
+    stopped_at(r, "publish", "a published version is never overwritten")
+    contains(r.stdout, theirs)
+    local s = w:state(v)
+    eq(s.codeartifact, { ["stock-pipeline-" .. v .. ".tar.gz"] = theirs }, "CodeArtifact holds theirs, alone")
+    eq(s.s3, {}, "nothing copied to S3")
+    eq(s.github, {}, "nothing attached to a GitHub Release")
+  end)
+
+  it("S3 already holds other bytes under a file's key: stops at s3 and names it", function()
+    local v = next_release()
+    local key = "wheels/stock_pipeline-" .. v .. "-py3-none-any.whl"
+    assert(w:aws("s3"):put_object{ bucket = world.BUCKET, key = key, body = "not a wheel",
+                                   metadata = { sha256 = require("relrun.hash").sha256("not a wheel") } })
+    local r = publish()
+    stopped_at(r, "s3", "s3://" .. world.BUCKET .. "/" .. key .. " exists with other content")
+    eq(w:state(v).s3[key].content, require("relrun.hash").sha256("not a wheel"), "the object is untouched")
+  end)
+
+  it("the GitHub Release already has another file under an asset's name: stops at github-release", function()
+    local v = next_release()
+    local gh = assert(require("relrun.github").new{ api_url = w.gh.url, token = world.GITHUB_TOKEN,
+                                                    repository = world.GITHUB_REPOSITORY })
+    local rel = assert(gh:ensure_release{ tag = "v" .. v })
+    local fake = w.tmp .. "/stock-pipeline-" .. v .. ".tar.gz"
+    world.write(fake, "not an sdist")
+    assert(gh:upload_asset(rel, fake))
+    local r = publish()
+    stopped_at(r, "github-release", "already has a different stock-pipeline-" .. v .. ".tar.gz")
+    eq(w:state(v).github["stock-pipeline-" .. v .. ".tar.gz"], require("relrun.hash").sha256("not an sdist"),
+      "the asset is untouched")
+  end)
+
+  it("no secret in anything written during the faults", function()
+    local texts = { transcript = w.transcript:gsub("::add%-mask::[^\n]*", ""), summary = world.read(w.summary),
+                    output = world.read(w.output) }
+    for _, f in ipairs(fs.glob(w.clone .. "/.relrun/journal-*.json")) do texts[f] = world.read(f) end
+    for _, s in ipairs(w:secrets()) do
+      for where, text in pairs(texts) do
+        ok(not text:find(s, 1, true), "a secret (" .. s:sub(1, 4) .. "…) in " .. where)
+      end
+    end
+  end)
+end)
