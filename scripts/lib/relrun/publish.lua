@@ -168,13 +168,25 @@ function M.verify_install(ctx)
     end
     return r.stdout
   end
-  run("python -m venv", { python or "python3", "-m", "venv", venv })
+  -- A venv without pip of its own (tens of files instead of thousands, and
+  -- no ensurepip), filled by the interpreter's pip through --python (pip ≥ 22.3);
+  -- a full venv when that pip is missing or older.
+  python = python or "python3"
+  run("python -m venv", { python, "-m", "venv", "--without-pip", venv })
   local env = ctx.target:pip_env()
   env.PIP_NO_CACHE_DIR, env.PIP_DISABLE_PIP_VERSION_CHECK, env.PIP_NO_INPUT = "1", "1", "1"
   local index_url = ctx.target.pip_index_url and ctx.target:pip_index_url() or ctx.target:index_url()
   local wanted = ctx.cfg.package .. "==" .. ctx.version
-  run("pip install " .. wanted .. " --index-url " .. ctx.target:index_url(),
-    { venv .. "/bin/pip", "install", "--quiet", "--index-url", index_url, wanted }, env,
+  local pip = { python, "-m", "pip", "--python", venv .. "/bin/python" }
+  local probe = proc.run{ argv = { python, "-m", "pip", "--python", venv .. "/bin/python", "--version" }, cwd = venv,
+                          stdout = "null", stderr = "null" }
+  if not probe or probe.code ~= 0 then
+    run("python -m venv", { python, "-m", "venv", "--clear", venv })
+    pip = { venv .. "/bin/pip" }
+  end
+  local argv = { table.unpack(pip) }
+  for _, a in ipairs({ "install", "--quiet", "--index-url", index_url, wanted }) do argv[#argv + 1] = a end
+  run("pip install " .. wanted .. " --index-url " .. ctx.target:index_url(), argv, env,
     ctx.target.kind == "codeartifact" and " (a refused or expired CodeArtifact token also shows this way; " ..
       "`relrun scripts/verify.lua " .. ctx.version .. "` checks again)" or "")
   local imports = table.concat(ctx.cfg.imports, ", ")

@@ -68,13 +68,16 @@ local function write_pages(dir, project, files)
   table.sort(files, function(a, b) return a.filename < b.filename end)
   local ok, err, code = fs.mkdir(fs.join(dir, "simple", project))
   if not ok then return nil, err, code end
-  ok, err, code = fs.write(fs.join(dir, "simple", project, "index.html"), project_page(project, files))
+  -- Pages are atomic but not fsynced: they are derived from packages/ (which
+  -- is), and a page lost to a power cut is rewritten by the next publish.
+  ok, err, code = fs.write(fs.join(dir, "simple", project, "index.html"), project_page(project, files),
+    { sync = false })
   if not ok then return nil, err, code end
   local projects = {}
   for _, name in ipairs(fs.list(fs.join(dir, "simple")) or {}) do
     if fs.exists(fs.join(dir, "simple", name, "index.html")) then projects[#projects + 1] = name end
   end
-  return fs.write(fs.join(dir, "simple", "index.html"), root_page(projects))
+  return fs.write(fs.join(dir, "simple", "index.html"), root_page(projects), { sync = false })
 end
 
 -- Copy `path` into place atomically: a temporary file beside the target,
