@@ -443,7 +443,67 @@ describe("http against the echo server", function()
       eq(again[1].status, 200, "the handles work afterwards")
     end)
 
+    it("keeps the pool full: a slow transfer does not hold the others back", function()
+      -- parallel 2, request 1 slow: requests 2..8 must all start and finish
+      -- on the other slot while request 1 is still running
+      local events, made = {}, 0
+      local count = http.request_many(function(i)
+        if i > 8 then return nil end
+        made = made + 1
+        events[#events + 1] = "make " .. i
+        return { url = server.url .. (i == 1 and "/slow/2" or "/echo/" .. i) }
+      end, {
+        parallel = 2,
+        before = function(i, req)
+          events[#events + 1] = "before " .. i
+          req.headers = { ["X-Seq"] = tostring(i) } -- changes made here are sent
+        end,
+        after = function(i, res)
+          events[#events + 1] = "after " .. i
+          eq(res.status, 200, "request " .. i)
+          if i > 1 then eq(fields(res.body).path, "/echo/" .. i) end
+          if i > 1 then eq(fields(res.body).header["x-seq"], tostring(i)) end
+        end,
+      })
+      eq(count, 8)
+      eq(made, 8, "the generator is not called again after it returned nil")
+      local pos = {}
+      for n, e in ipairs(events) do pos[e] = n end
+      for i = 2, 8 do
+        ok(pos["after " .. i] < pos["after 1"], "request " .. i .. " finished while the slow one ran")
+        ok(pos["make " .. i] < pos["before " .. i], "before comes after the generator")
+      end
+      for i = 3, 8 do
+        -- the slow one holds a slot: request i is made only when the other
+        -- comes free, after request i - 1's answer
+        ok(pos["make " .. i] > pos["after " .. (i - 1)], "request " .. i .. " made just in time")
+      end
+    end)
+
+    it("lets after call request, and raises a generator's error after freeing the transfers", function()
+      local outs, seen = {}, {}
+      http.request_many({ { url = server.url .. "/echo/a" }, { url = server.url .. "/echo/b" } }, {
+        after = function(i, res)
+          seen[i] = res.status
+          eq(assert(http.request{ url = server.url .. "/echo/inner" }).status, 200)
+          raises(function() http.request_many({}) end, "inside request_many")
+        end })
+      eq(seen, { 200, 200 })
+      local good, err = pcall(http.request_many, function(i)
+        if i == 3 then error("no more parts") end
+        outs[i] = tmp(".dl")
+        return { url = server.url .. "/bytes/20000000", output = outs[i] }
+      end, { parallel = 4 })
+      eq(good, false)
+      contains(tostring(err), "no more parts")
+      for i = 1, 2 do ok(not read(outs[i] .. ".part"), "partial download " .. i .. " left behind") end
+      eq(http.request_many({ { url = server.url .. "/echo" } })[1].status, 200, "the handles work afterwards")
+    end)
+
     it("refuses bad arguments", function()
+      raises(function() http.request_many("x") end, "table or function")
+      raises(function() http.request_many({}, { after = 1 }) end, "after")
+      raises(function() http.request_many(function() return 1 end) end, "request 1 is not a table")
       raises(function() http.request_many({}, { parallel = 17 }) end, "parallel")
       raises(function() http.request_many({ { method = "GET" } }) end, "url is required")
       eq(http.request_many({}), {})
