@@ -37,13 +37,12 @@ local function fake_pool(log, answer_of, ticks)
       log.max_in_flight = math.max(log.max_in_flight, #slots)
       if #slots == 0 then return j end
       clock = clock + 1
-      for k = #slots, 1, -1 do
-        local s = slots[k]
-        if s.due <= clock then
-          table.remove(slots, k)
-          log.events[#log.events + 1] = "done " .. s.req.url:match("partNumber=(%d+)")
-          opts.after(s.j, answer_of(s.req))
-        end
+      local due, keep = {}, {}
+      for _, s in ipairs(slots) do table.insert(s.due <= clock and due or keep, s) end
+      slots = keep
+      for _, s in ipairs(due) do
+        log.events[#log.events + 1] = "done " .. s.req.url:match("partNumber=(%d+)")
+        opts.after(s.j, answer_of(s.req))
       end
     end
   end
@@ -136,6 +135,17 @@ describe("multipart upload", function()
     eq(#signed, 13)
     local complete = log.single[#log.single]
     contains(complete.body, "<PartNumber>13</PartNumber><ETag>&quot;etag-13&quot;</ETag>")
+  end)
+
+  it("starts no new part once `parallel` parts failed, until they went through alone", function()
+    local c, log = fake{ [1] = true, [2] = true }
+    local up = assert(c:multipart_upload{ bucket = "b", key = "k", file = file, part_size = 5 * MiB, parallel = 2 })
+    eq(up.parts, 3)
+    eq(log.events, { "start 1", "start 2", "done 1", "done 2", "start 3", "done 3" })
+    eq(#log.pools, 2, "a second pool for part 3, after the retries")
+    contains(log.single[2].url, "partNumber=1")
+    contains(log.single[3].url, "partNumber=2")
+    contains(log.single[4].body, "<PartNumber>3</PartNumber><ETag>&quot;etag-3&quot;</ETag>")
   end)
 
   it("aborts when Complete fails", function()
