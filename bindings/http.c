@@ -987,16 +987,17 @@ static int collect(lua_State *L, state *st, const lua_Integer *index) {
 /* The pcalled body of request_many: [src, parallel, before, after, transfers] → results. */
 static int many_run(lua_State *L) {
     state *st = get_state(L);
-    int parallel = (int)lua_tointeger(L, M_PARALLEL), active = 0, more = 1, still, done;
+    int parallel = (int)lua_tointeger(L, M_PARALLEL), active = 0, more = 1, still, done, top;
     lua_Integer next = 1, index[MAX_PARALLEL] = {0};
     if (!lua_checkstack(L, parallel * NSLOTS + 20)) luaL_error(L, "relrun.http: out of stack space");
     lua_settop(L, M_TRANSFERS);
     lua_newtable(L); /* M_RESULTS */
-    lua_settop(L, M_SLOTS - 1 + parallel * NSLOTS);
+    lua_settop(L, top = M_SLOTS - 1 + parallel * NSLOTS);
     while (more || active > 0) {
         while (more && active < parallel) {
             if (!(more = next_request(L, next))) break;
             active += launch(L, st, next++, index);
+            lua_settop(L, top); /* a failure leaves its message's pieces */
         }
         if (active == 0) continue;
         st->busy = 1; /* on_progress runs inside curl_multi_perform */

@@ -501,6 +501,18 @@ describe("http against the echo server", function()
       eq(http.request_many({ { url = server.url .. "/echo" } })[1].status, 200, "the handles work afterwards")
     end)
 
+    it("takes any number of requests from a generator, failures at once included", function()
+      -- each fails before it reaches the network (credentials over plain
+      -- http to another host): the stack must not grow with them
+      local codes = {}
+      local n = http.request_many(function(i)
+        if i > 20000 then return nil end
+        return { url = "http://example.invalid/" .. i, headers = { Authorization = "x" } }
+      end, { parallel = 16, after = function(_, res) codes[res.code] = (codes[res.code] or 0) + 1 end })
+      eq(n, 20000)
+      eq(codes, { INSECURE = 20000 })
+    end)
+
     it("refuses bad arguments", function()
       raises(function() http.request_many("x") end, "table or function")
       raises(function() http.request_many({}, { after = 1 }) end, "after")
