@@ -84,6 +84,8 @@ typedef struct {
     CURL *pool[MAX_PARALLEL];  /* its easy handles, reused */
     int used[MAX_PARALLEL];
     int busy; /* inside a transfer: on_progress must not start another */
+    int many; /* inside request_many: its generator, before and after may
+               * call request, not request_many (one multi handle) */
 } state;
 
 static int global_users; /* states holding curl; the last one cleans up */
@@ -851,6 +853,16 @@ static int l_request(lua_State *L) {
 
 /* ---- several requests at once (curl multi) ----------------------------------------- */
 
+/* A pool of `parallel` transfers kept full: as soon as one finishes, the
+ * next request is taken (from the list, or from the caller's generator) and
+ * started, so one slow transfer never holds the others back. Pool handle k
+ * runs in the stack slots at slot_base(k); the requests themselves are
+ * taken one at a time, so a generator can build (and sign) each one just
+ * before it starts, and `after` can consume each answer as it comes. The
+ * Lua functions (generator, before, after) run between curl calls, never
+ * inside curl's frames: many_run itself runs under lua_pcall, and an error
+ * there is raised only after every transfer has been detached and freed. */
+
 /* Turn the failure triple on the stack top into { error = msg, code = code }. */
 static void failure_table(lua_State *L) {
     lua_createtable(L, 0, 2);
@@ -859,128 +871,194 @@ static void failure_table(lua_State *L) {
     lua_setfield(L, -2, "error");
 }
 
-static CURL *pool_take(lua_State *L, state *st) {
-    for (int i = 0; i < MAX_PARALLEL; i++) {
-        if (st->used[i]) continue;
-        if (st->pool[i] == NULL && (st->pool[i] = curl_easy_init()) == NULL)
+/* A free pool handle's index (created on first use). */
+static int pool_take(lua_State *L, state *st) {
+    for (int k = 0; k < MAX_PARALLEL; k++) {
+        if (st->used[k]) continue;
+        if (st->pool[k] == NULL && (st->pool[k] = curl_easy_init()) == NULL)
             luaL_error(L, "relrun.http: curl_easy_init failed");
-        st->used[i] = 1;
-        return st->pool[i];
+        st->used[k] = 1;
+        return k;
     }
-    return luaL_error(L, "relrun.http: no free transfer handle"), NULL;
+    return luaL_error(L, "relrun.http: no free transfer handle");
 }
 
-/* Detach an easy handle from the multi handle and return it to the pool. */
-static void pool_give(state *st, CURL *c) {
-    for (int i = 0; i < MAX_PARALLEL; i++) {
-        if (st->pool[i] != c || !st->used[i]) continue;
-        curl_multi_remove_handle(st->multi, c);
-        curl_easy_reset(c);
-        st->used[i] = 0;
-    }
+/* Detach pool handle k from the multi handle and mark it free. */
+static void pool_give(state *st, int k) {
+    if (!st->used[k]) return;
+    curl_multi_remove_handle(st->multi, st->pool[k]);
+    curl_easy_reset(st->pool[k]);
+    st->used[k] = 0;
 }
 
-/* many_run's frame: the list, parallel, every transfer made (so that the
- * caller can free them if an error escapes), the results, then the slots of
- * request i at slot_base(i). */
-enum { M_LIST = 1, M_PARALLEL, M_TRANSFERS, M_RESULTS, M_SLOTS };
-static int slot_base(int i) { return M_SLOTS + (i - 1) * NSLOTS; }
+static int pool_index(state *st, CURL *c) {
+    int k = 0;
+    while (k < MAX_PARALLEL - 1 && st->pool[k] != c) k++;
+    return k;
+}
 
-/* Start request i: 1 when it is running, 0 when it failed at once (its
- * failure table is in the results). */
-static int launch(lua_State *L, state *st, int i, int b) {
-    CURL *c;
-    int n;
-    lua_rawgeti(L, M_LIST, i);
+/* many_run's frame: the list or generator, parallel, before, after, the
+ * running transfers by pool index (so that the caller can free them if an
+ * error escapes), the results, then the slots of pool handle k at
+ * slot_base(k). */
+enum { M_SRC = 1, M_PARALLEL, M_BEFORE, M_AFTER, M_TRANSFERS, M_RESULTS, M_SLOTS };
+static int slot_base(int k) { return M_SLOTS + k * NSLOTS; }
+
+/* Push request i, from the list or the generator; 0 when there is none. */
+static int next_request(lua_State *L, lua_Integer i) {
+    if (lua_isfunction(L, M_SRC)) {
+        lua_pushvalue(L, M_SRC);
+        lua_pushinteger(L, i);
+        lua_call(L, 1, 1);
+    } else if (i <= (lua_Integer)lua_rawlen(L, M_SRC)) {
+        lua_rawgeti(L, M_SRC, i);
+    } else {
+        lua_pushnil(L);
+    }
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    if (!lua_istable(L, -1)) luaL_error(L, "relrun.http: request %d is not a table", (int)i);
+    if (!lua_isnil(L, M_BEFORE)) { /* before(i, req): the last moment to change it */
+        lua_pushvalue(L, M_BEFORE);
+        lua_pushinteger(L, i);
+        lua_pushvalue(L, -3);
+        lua_call(L, 2, 0);
+    }
+    return 1;
+}
+
+/* Hand the result on the stack top to after(i, result), or keep it. */
+static void deliver(lua_State *L, lua_Integer i) {
+    if (lua_isnil(L, M_AFTER)) {
+        lua_rawseti(L, M_RESULTS, i);
+        return;
+    }
+    lua_pushvalue(L, M_AFTER);
+    lua_insert(L, -2);
+    lua_pushinteger(L, i);
+    lua_insert(L, -2);
+    lua_call(L, 2, 0);
+}
+
+/* Start request i (on the stack top, popped): 1 when it is running, 0 when
+ * it failed at once (its failure already delivered). index[k] records
+ * which request pool handle k runs. */
+static int launch(lua_State *L, state *st, lua_Integer i, lua_Integer *index) {
+    int k = pool_take(L, st), b = slot_base(k);
+    CURL *c = st->pool[k];
     lua_replace(L, OPTS);
     load_slots(L, b);
-    c = pool_take(L, st);
-    if ((n = prepare(L, b, c)) != 0) {
-        pool_give(st, c);
+    if (prepare(L, b, c) != 0) {
+        pool_give(st, k);
         failure_table(L);
-        lua_rawseti(L, M_RESULTS, i);
+        deliver(L, i);
         return 0;
     }
     lua_pushvalue(L, XFER);
-    lua_rawseti(L, M_TRANSFERS, i);
+    lua_rawseti(L, M_TRANSFERS, k + 1);
     ((transfer *)lua_touserdata(L, XFER))->curl = c;
-    curl_easy_setopt(c, CURLOPT_PRIVATE, (void *)(intptr_t)i);
+    index[k] = i;
     curl_multi_add_handle(st->multi, c);
     return 1;
 }
 
-/* Collect the finished transfers into results; returns how many finished. */
-static int collect(lua_State *L, state *st) {
+/* Deliver the finished transfers; returns how many finished. */
+static int collect(lua_State *L, state *st, const lua_Integer *index) {
     CURLMsg *msg;
     int left, done = 0, top = lua_gettop(L);
     while ((msg = curl_multi_info_read(st->multi, &left)) != NULL) {
-        CURL *c = msg->easy_handle;
         CURLcode rc = msg->data.result;
-        intptr_t i = 0;
+        int k = pool_index(st, msg->easy_handle), b = slot_base(k);
         long status = 0;
-        int b;
         if (msg->msg != CURLMSG_DONE) continue;
-        curl_easy_getinfo(c, CURLINFO_PRIVATE, (char **)&i);
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-        pool_give(st, c);
-        b = slot_base((int)i);
+        curl_easy_getinfo(st->pool[k], CURLINFO_RESPONSE_CODE, &status);
+        pool_give(st, k);
         if (finish(L, b, lua_touserdata(L, XFER), rc, opt_method(L, b), opt_url(L, b), status) == 3)
             failure_table(L);
-        lua_rawseti(L, M_RESULTS, (lua_Integer)i);
+        deliver(L, index[k]);
         lua_settop(L, top);
         done++;
     }
     return done;
 }
 
-/* The pcalled body of request_many: [list, parallel, transfers] → results. */
+/* The pcalled body of request_many: [src, parallel, before, after, transfers] → results. */
 static int many_run(lua_State *L) {
     state *st = get_state(L);
-    int n = (int)lua_rawlen(L, M_LIST), parallel = (int)lua_tointeger(L, M_PARALLEL), next = 1, active = 0, still;
-    if (!lua_checkstack(L, n * NSLOTS + 20)) luaL_error(L, "relrun.http: too many requests at once");
+    int parallel = (int)lua_tointeger(L, M_PARALLEL), active = 0, more = 1, still, done, top;
+    lua_Integer next = 1, index[MAX_PARALLEL] = {0};
+    if (!lua_checkstack(L, parallel * NSLOTS + 20)) luaL_error(L, "relrun.http: out of stack space");
     lua_settop(L, M_TRANSFERS);
-    lua_createtable(L, n, 0); /* M_RESULTS */
-    lua_settop(L, M_SLOTS - 1 + n * NSLOTS);
-    while (next <= n || active > 0) {
-        for (; active < parallel && next <= n; next++) active += launch(L, st, next, slot_base(next));
+    lua_newtable(L); /* M_RESULTS */
+    lua_settop(L, top = M_SLOTS - 1 + parallel * NSLOTS);
+    while (more || active > 0) {
+        while (more && active < parallel) {
+            if (!(more = next_request(L, next))) break;
+            active += launch(L, st, next++, index);
+            lua_settop(L, top); /* a failure leaves its message's pieces */
+        }
         if (active == 0) continue;
+        st->busy = 1; /* on_progress runs inside curl_multi_perform */
         curl_multi_perform(st->multi, &still);
-        active -= collect(L, st);
-        if (active > 0) curl_multi_poll(st->multi, NULL, 0, 1000, NULL);
+        st->busy = 0;
+        done = collect(L, st, index);
+        active -= done;
+        /* wait for the network only when no slot came free to refill */
+        if (done == 0 && active > 0) curl_multi_poll(st->multi, NULL, 0, 1000, NULL);
     }
-    lua_settop(L, M_RESULTS);
+    if (lua_isnil(L, M_AFTER)) lua_settop(L, M_RESULTS);
+    else lua_pushinteger(L, next - 1);
     return 1;
 }
+static void check_callback(lua_State *L, const char *name) {
+    if (lua_getfield(L, 2, name) != LUA_TNIL) luaL_argcheck(L, lua_isfunction(L, -1), 2, name);
+}
 
-/* request_many(list [, {parallel = n}]) → results in the list's order; a
- * failed request's result is { error = message, code = code }. */
+/* request_many(list | generator [, {parallel = n, before = fn, after = fn}])
+ * → results in the list's order (a failed request's result being
+ * { error = message, code = code }), or with `after`, the number of
+ * requests made. */
 static int l_request_many(lua_State *L) {
-    lua_Integer parallel;
+    lua_Integer parallel = 4;
     state *st;
     int status;
-    luaL_checktype(L, 1, LUA_TTABLE);
-    parallel = lua_istable(L, 2) ? rr_optfield_integer(L, 2, "parallel", 4) : 4;
+    luaL_argexpected(L, lua_istable(L, 1) || lua_isfunction(L, 1), 1, "table or function");
+    lua_settop(L, 2);
+    if (!lua_isnil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        parallel = rr_optfield_integer(L, 2, "parallel", 4);
+    }
     luaL_argcheck(L, parallel >= 1 && parallel <= MAX_PARALLEL, 2, "parallel must be 1..16");
     st = get_state(L);
     if (st->busy) luaL_error(L, "relrun.http: request_many called from inside on_progress");
+    if (st->many) luaL_error(L, "relrun.http: request_many called from inside request_many");
     if (st->multi == NULL && (st->multi = curl_multi_init()) == NULL) luaL_error(L, "relrun.http: curl_multi_init failed");
-    lua_settop(L, 1);
-    lua_newtable(L); /* 2: the transfers */
-    lua_pushcfunction(L, many_run);
+    lua_pushcfunction(L, many_run); /* 3 */
     lua_pushvalue(L, 1);
     lua_pushinteger(L, parallel);
-    lua_pushvalue(L, 2);
-    st->busy = 1;
-    status = lua_pcall(L, 3, 1, 0);
+    if (lua_isnil(L, 2)) {
+        lua_pushnil(L);
+        lua_pushnil(L);
+    } else {
+        check_callback(L, "before");
+        check_callback(L, "after");
+    }
+    lua_newtable(L); /* the running transfers, also kept at 4 for the clean-up */
+    lua_pushvalue(L, -1);
+    lua_insert(L, 3); /* [src, opts, transfers, many_run, src, parallel, before, after, transfers] */
+    st->many = 1;
+    status = lua_pcall(L, 5, 1, 0);
+    st->many = 0;
     st->busy = 0;
     /* an error (a callback's, Ctrl-C, out of memory) leaves transfers
      * attached: detach them, then free them now (files closed, partial
      * downloads removed) rather than at some later collection */
-    for (int i = 0; i < MAX_PARALLEL; i++)
-        if (st->used[i]) pool_give(st, st->pool[i]);
+    for (int k = 0; k < MAX_PARALLEL; k++) pool_give(st, k);
     if (status != LUA_OK) {
         lua_pushnil(L);
-        while (lua_next(L, 2)) {
+        while (lua_next(L, 3)) {
             transfer_free(lua_touserdata(L, -1));
             lua_pop(L, 1);
         }

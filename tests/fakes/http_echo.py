@@ -10,6 +10,9 @@ Answers are "key=value" lines (one per line, easy to read from Lua):
                          filename=<f> type=<content-type>"
   GET  /bytes/N          N bytes (byte i is i % 251), with Content-Length
   GET  /slow/S           waits S seconds, then answers "slow=done", conn
+  GET  /hold/NAME        answers "held=NAME" only once /release/NAME was
+                         asked (or after 60 s: "held=timeout")
+  GET  /release/NAME     lets /hold/NAME answer; "released=NAME"
   GET  /reset            closes the connection with a TCP reset, no answer
   GET  /redirect/N       302 to /redirect/N-1; /redirect/0 is /echo
   GET  /repeat           two "X-Multi" headers and two "Set-Cookie" headers
@@ -34,6 +37,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 LOCK = threading.Lock()
 CONNECTIONS = [0]
 PROXIED = []
+HOLDS = {}  # name -> threading.Event
+
+
+def hold_event(name):
+    with LOCK:
+        return HOLDS.setdefault(name, threading.Event())
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -145,6 +154,12 @@ class Handler(BaseHTTPRequestHandler):
         elif what == "slow":
             time.sleep(float(arg))
             self.answer(["slow=done", "conn=%d" % self.conn_id])
+        elif what == "hold":
+            released = hold_event(arg).wait(60)
+            self.answer(["held=%s" % (arg if released else "timeout")])
+        elif what == "release":
+            hold_event(arg).set()
+            self.answer(["released=%s" % arg])
         elif what == "reset":
             self.reset()
         elif what == "redirect":

@@ -443,7 +443,80 @@ describe("http against the echo server", function()
       eq(again[1].status, 200, "the handles work afterwards")
     end)
 
+    it("keeps the pool full: a transfer held open does not hold the others back", function()
+      -- parallel 2: request 1 is answered only once request 9 (/release)
+      -- reaches the server, so requests 2..9 must all be made, started and
+      -- answered on the other slot while request 1 is still running
+      local events, made = {}, 0
+      local count = http.request_many(function(i)
+        if i > 9 then return nil end
+        made = made + 1
+        events[#events + 1] = "make " .. i
+        local path = i == 1 and "/hold/pool" or i == 9 and "/release/pool" or "/echo/" .. i
+        return { url = server.url .. path }
+      end, {
+        parallel = 2,
+        before = function(i, req)
+          events[#events + 1] = "before " .. i
+          req.headers = { ["X-Seq"] = tostring(i) } -- changes made here are sent
+        end,
+        after = function(i, res)
+          events[#events + 1] = "after " .. i
+          eq(res.status, 200, "request " .. i)
+          local f = fields(res.body)
+          if i == 1 then eq(f.held, "pool") elseif i < 9 then
+            eq(f.path, "/echo/" .. i)
+            eq(f.header["x-seq"], tostring(i))
+          end
+        end,
+      })
+      eq(count, 9)
+      eq(made, 9, "the generator is not called again after it returned nil")
+      local pos = {}
+      for n, e in ipairs(events) do pos[e] = n end
+      for i = 2, 9 do ok(pos["make " .. i] < pos["before " .. i], "before comes after the generator") end
+      for i = 3, 9 do
+        -- request i is made only when the free slot comes free again
+        ok(pos["make " .. i] > pos["after " .. (i - 1)], "request " .. i .. " made just in time")
+      end
+    end)
+
+    it("lets after call request, and raises a generator's error after freeing the transfers", function()
+      local outs, seen = {}, {}
+      http.request_many({ { url = server.url .. "/echo/a" }, { url = server.url .. "/echo/b" } }, {
+        after = function(i, res)
+          seen[i] = res.status
+          eq(assert(http.request{ url = server.url .. "/echo/inner" }).status, 200)
+          raises(function() http.request_many({}) end, "inside request_many")
+        end })
+      eq(seen, { 200, 200 })
+      local good, err = pcall(http.request_many, function(i)
+        if i == 3 then error("no more parts") end
+        outs[i] = tmp(".dl")
+        return { url = server.url .. "/bytes/20000000", output = outs[i] }
+      end, { parallel = 4 })
+      eq(good, false)
+      contains(tostring(err), "no more parts")
+      for i = 1, 2 do ok(not read(outs[i] .. ".part"), "partial download " .. i .. " left behind") end
+      eq(http.request_many({ { url = server.url .. "/echo" } })[1].status, 200, "the handles work afterwards")
+    end)
+
+    it("takes any number of requests from a generator, failures at once included", function()
+      -- each fails before it reaches the network (credentials over plain
+      -- http to another host): the stack must not grow with them
+      local codes = {}
+      local n = http.request_many(function(i)
+        if i > 20000 then return nil end
+        return { url = "http://example.invalid/" .. i, headers = { Authorization = "x" } }
+      end, { parallel = 16, after = function(_, res) codes[res.code] = (codes[res.code] or 0) + 1 end })
+      eq(n, 20000)
+      eq(codes, { INSECURE = 20000 })
+    end)
+
     it("refuses bad arguments", function()
+      raises(function() http.request_many("x") end, "table or function")
+      raises(function() http.request_many({}, { after = 1 }) end, "after")
+      raises(function() http.request_many(function() return 1 end) end, "request 1 is not a table")
       raises(function() http.request_many({}, { parallel = 17 }) end, "parallel")
       raises(function() http.request_many({ { method = "GET" } }) end, "url is required")
       eq(http.request_many({}), {})

@@ -1,5 +1,5 @@
 -- relrun.aws.s3's multipart logic with scripted transports: parts as file
--- ranges in parallel batches, a part that fails in a batch retried alone,
+-- ranges through a pool kept full, a part that fails there retried alone,
 -- checksums and ETags in the Complete request, abort on failure.
 local s3 = require "relrun.aws.s3"
 local retry = require "relrun.aws.retry"
@@ -15,10 +15,44 @@ R.write(file, string.rep("a", 5 * MiB) .. string.rep("b", 5 * MiB) .. string.rep
 
 local function b64hex(s) return hash.base64_encode(hash.hex_decode(hash.sha256(s))) end
 
+-- A fake pool in the place of relrun.http.request_many: `parallel` slots,
+-- each request taken from the generator only when a slot is free, and
+-- answered after `ticks(req)` steps of a clock (1 unless said), so a slow
+-- part can be modelled without timing anything. The log records each
+-- request's making, each answer and the most requests made and not yet
+-- answered.
+local function fake_pool(log, answer_of, ticks)
+  return function(make, opts)
+    local slots, clock, j, more = {}, 0, 0, true
+    log.pools[#log.pools + 1] = { parallel = opts.parallel }
+    while true do
+      while more and #slots < opts.parallel do
+        local req = make(j + 1)
+        if not req then more = false break end
+        j = j + 1
+        if opts.before then opts.before(j, req) end
+        log.events[#log.events + 1] = "start " .. req.url:match("partNumber=(%d+)")
+        slots[#slots + 1] = { j = j, req = req, due = clock + (ticks and ticks(req) or 1) }
+      end
+      log.max_in_flight = math.max(log.max_in_flight, #slots)
+      if #slots == 0 then return j end
+      clock = clock + 1
+      local due, keep = {}, {}
+      for _, s in ipairs(slots) do table.insert(s.due <= clock and due or keep, s) end
+      slots = keep
+      for _, s in ipairs(due) do
+        log.events[#log.events + 1] = "done " .. s.req.url:match("partNumber=(%d+)")
+        opts.after(s.j, answer_of(s.req))
+      end
+    end
+  end
+end
+
 -- A fake S3 answering single requests (create, retried parts, complete,
--- abort) and batches; `fail_in_batch` = part numbers whose first try fails.
-local function fake(fail_in_batch, complete_status)
-  local log = { single = {}, batches = {} }
+-- abort) and parts through the fake pool; `fail_in_pool` = part numbers
+-- whose first try fails, `ticks(req)` = how long a part takes there.
+local function fake(fail_in_pool, complete_status, ticks)
+  local log = { single = {}, pools = {}, events = {}, max_in_flight = 0 }
   local function answer(req)
     local q = req.url:match("%?(.*)$") or ""
     if req.method == "POST" and q == "uploads=" then
@@ -34,19 +68,16 @@ local function fake(fail_in_batch, complete_status)
       return { status = 204, headers = {} }
     end
   end
+  local function answer_in_pool(req)
+    local n = tonumber(req.url:match("partNumber=(%d+)"))
+    if fail_in_pool[n] then return { error = "connection reset", code = "CURLE_RECV_ERROR" } end
+    return answer(req)
+  end
   local c = assert(s3.client{ region = "us-east-1", endpoint = "http://127.0.0.1:9",
     credentials = { get = function() return { access_key = "AKIDS3SPEC", secret_key = "s3/spec/secret" } end },
     policy = retry.new{ random = function() return 0 end }, sleep = function() end,
     transport = function(req) log.single[#log.single + 1] = req return answer(req) end,
-    transport_many = function(reqs, opts)
-      log.batches[#log.batches + 1] = { n = #reqs, parallel = opts.parallel }
-      local out = {}
-      for i, req in ipairs(reqs) do
-        local n = tonumber(req.url:match("partNumber=(%d+)"))
-        out[i] = fail_in_batch[n] and { error = "connection reset", code = "CURLE_RECV_ERROR" } or answer(req)
-      end
-      return out
-    end })
+    transport_many = fake_pool(log, answer_in_pool, ticks) })
   return c, log
 end
 
@@ -57,8 +88,7 @@ describe("multipart upload", function()
     eq(up.parts, 3)
     eq(up.etag, '"final-3"')
     eq(up.sha256, hash.sha256(R.read(file)))
-    eq(#log.batches, 1)
-    eq(log.batches[1], { n = 3, parallel = 2 })
+    eq(log.pools, { { parallel = 2 } })
     local create, retried, complete = log.single[1], log.single[2], log.single[3]
     eq(create.headers["x-amz-checksum-algorithm"], "SHA256")
     contains(retried.url, "partNumber=2")
@@ -68,6 +98,54 @@ describe("multipart upload", function()
       b64hex(string.rep("a", 5 * MiB)) .. "</ChecksumSHA256></Part>")
     contains(complete.body, "<PartNumber>3</PartNumber><ETag>&quot;etag-3&quot;</ETag><ChecksumSHA256>" ..
       b64hex(string.rep("c", 3 * MiB)))
+  end)
+
+  it("keeps parts flowing past a slow one, signing each as it starts", function()
+    local big = dir .. "/many.bin"
+    R.write(big, string.rep("x", 12 * MiB + 7))
+    local signed = {}
+    local c, log = fake({}, nil, function(req)
+      signed[#signed + 1] = req.headers.authorization ~= nil
+      return req.url:find("partNumber=1&", 1, true) and 20 or 1
+    end)
+    c.core.signer = function(r)
+      -- each part is signed when it is made, i.e. when a slot is free
+      log.events[#log.events + 1] = "sign " .. (r.url:match("partNumber=(%d+)") or "-")
+      return { authorization = "AWS4-HMAC-SHA256 fake" }
+    end
+    local progress, min = {}, s3.MIN_PART_SIZE
+    s3.MIN_PART_SIZE = MiB -- 13 small parts rather than a 65 MiB file
+    local up = assert(c:multipart_upload{ bucket = "b", key = "big", file = big, part_size = MiB, parallel = 3,
+      on_progress = function(sent) progress[#progress + 1] = sent end })
+    s3.MIN_PART_SIZE = min
+    eq(up.parts, 13)
+    eq(up.sha256, hash.sha256(R.read(big)))
+    eq(log.max_in_flight, 3)
+    local pos = {}
+    for n, e in ipairs(log.events) do pos[e] = n end
+    for i = 2, 13 do
+      ok(pos["done " .. i] < pos["done 1"], "part " .. i .. " finished while part 1 was still going")
+      eq(pos["sign " .. i] + 1, pos["start " .. i], "part " .. i .. " signed just before it starts")
+    end
+    for i = 5, 13 do
+      -- two slots keep turning while part 1 holds the third
+      ok(pos["start " .. i] > pos["done " .. (i - 2)], "part " .. i .. " waits for a free slot")
+    end
+    eq(progress[#progress], 12 * MiB + 7)
+    eq(#signed, 13)
+    local complete = log.single[#log.single]
+    contains(complete.body, "<PartNumber>13</PartNumber><ETag>&quot;etag-13&quot;</ETag>")
+  end)
+
+  it("starts no new part once `parallel` parts failed, until they went through alone", function()
+    local c, log = fake{ [1] = true, [2] = true }
+    local up = assert(c:multipart_upload{ bucket = "b", key = "k", file = file, part_size = 5 * MiB, parallel = 2 })
+    eq(up.parts, 3)
+    eq(log.events, { "start 1", "start 2", "done 1", "done 2", "start 3", "done 3" })
+    eq(#log.pools, 2, "a second pool for part 3, after the retries")
+    contains(log.single[2].url, "partNumber=1")
+    contains(log.single[3].url, "partNumber=2")
+    contains(log.single[4].body, "<PartNumber>3</PartNumber><ETag>&quot;etag-3&quot;</ETag>")
   end)
 
   it("aborts when Complete fails", function()

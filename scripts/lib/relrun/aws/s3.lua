@@ -6,8 +6,8 @@
 --
 -- Uploads never hold a file in memory: a single PUT streams it from disk
 -- with its sha256 computed in one streaming pass beforehand; a multipart
--- upload hashes every part in one pass, then sends file ranges, several at
--- once.
+-- upload sends file ranges through a pool of transfers kept full, each
+-- part hashed just ahead (one read of the file) and signed as it starts.
 local core = require "relrun.aws.core"
 
 local M = {}
@@ -132,8 +132,8 @@ end
 
 -- The sha256 of each part (signed as its x-amz-content-sha256) and, unless
 -- the caller knows it, of the whole file, read once in 1 MiB chunks. step()
--- does one chunk, so the hashing of the next batch can run while curl sends
--- the current one (from the transfers' progress callbacks).
+-- does one chunk, so the next parts are hashed while curl sends the current
+-- ones (from the transfers' progress callbacks): only digests are kept.
 local Hasher = {}
 Hasher.__index = Hasher
 
@@ -198,65 +198,58 @@ function Client:part_request(a, upload_id, n, ps, size, sha)
            query = { partNumber = tostring(n), uploadId = upload_id }, timeout = a.timeout or 600 }
 end
 
--- One batch of parts at the same time (relrun.http.request_many), hashing
--- ahead meanwhile; a part that fails there goes again through request(),
--- which retries it as any call. Fills etags; nil, msg, code, err on a part
--- that still fails.
-function Client:part_batch(rs, first, etags, parallel, hasher)
-  local reqs = {}
-  for j, r in ipairs(rs) do
-    local req, msg, code, err = self.core:prepare(r)
-    if not req then return nil, msg, code, err end
-    req.on_progress = function() hasher:ahead() end
-    reqs[j] = req
-  end
-  local results = self.core:send_many(reqs, { parallel = parallel })
-  for j, res in ipairs(results) do
-    local good = not res.error and self.core:judge_answer(rs[j], res)
-    if not good then
-      local msg, code, err
-      good, msg, code, err = self.core:request(rs[j])
-      if not good then return nil, msg, code, err end
-    end
-    etags[first + j - 1] = good.headers.etag
-  end
-  return true
-end
-
-function Client:part_sequence(rs, first, etags)
-  for j, r in ipairs(rs) do
-    local good, msg, code, err = self.core:request(r)
-    if not good then return nil, msg, code, err end
-    etags[first + j - 1] = good.headers.etag
-  end
-  return true
-end
-
--- Every part, `parallel` at a time in batches of 4 x parallel (signed when
--- the batch starts: a batch must finish within SigV4's 15 minutes, 256 MiB
--- at the defaults). -> etags, sha256 of the file, the parts' sha256.
+-- Every part through one pool of `parallel` transfers (relrun.http.request_many
+-- with a generator): as soon as a transfer finishes, the next part is
+-- hashed (usually already, ahead, from the transfers' progress callbacks),
+-- signed (SigV4 signatures last 15 minutes, so never before its transfer
+-- starts) and started; one slow part never holds the others back, the way
+-- aws cli's 10 workers run. A part that fails goes again afterwards
+-- through request(), which retries it as any call; after `parallel`
+-- failures no new part starts until those went through.
+-- -> etags, sha256 of the file, the parts' sha256.
 function Client:upload_parts(a, upload_id, size, ps)
   local hasher, herr, hcode = new_hasher(a.file, ps, a.sha256)
   if not hasher then return nil, herr, hcode end
   local parallel = a.parallel or M.PARALLEL
-  if not (self.core.transport_many or require("relrun.http").request_many) then parallel = 1 end
   local count = math.max(1, math.ceil(size / ps))
-  local etags, batch = {}, math.max(1, parallel * 4)
-  for first = 1, count, batch do
-    local last = math.min(count, first + batch - 1)
-    local hashes = hasher:upto(last)
-    hasher.goal = math.min(count, last + batch)
-    local rs = {}
-    for i = first, last do rs[#rs + 1] = self:part_request(a, upload_id, i, ps, size, hashes[i]) end
-    local good, msg, code, err
-    if parallel > 1 then
-      good, msg, code, err = self:part_batch(rs, first, etags, parallel, hasher)
-    else
-      good, msg, code, err = self:part_sequence(rs, first, etags)
-    end
-    if not good then return nil, msg, code, err end
-    if a.on_progress then a.on_progress(math.min(last * ps, size), size) end
+  local etags, sent, nextp, failed, running, stop = {}, 0, 1, {}, {}, nil
+  local function done(i, res)
+    etags[i] = res.headers.etag
+    sent = sent + math.min(ps, size - (i - 1) * ps)
+    if a.on_progress then a.on_progress(sent, size) end
   end
+  local function make(j)
+    if nextp > count or #failed >= parallel or stop then return nil end
+    local i = nextp
+    nextp = i + 1
+    local hashes = hasher:upto(i)
+    hasher.goal = math.min(count, i + parallel)
+    local r = self:part_request(a, upload_id, i, ps, size, hashes[i])
+    local req, msg, code, err = self.core:prepare(r)
+    if not req then
+      stop = { msg, code, err }
+      return nil
+    end
+    req.on_progress = function() hasher:ahead() end
+    running[j] = { i = i, r = r }
+    return req
+  end
+  local function after(j, res)
+    local part = running[j]
+    running[j] = nil
+    local good = not res.error and self.core:judge_answer(part.r, res)
+    if good then done(part.i, good) else failed[#failed + 1] = part end
+  end
+  repeat
+    self.core:send_many(make, { parallel = parallel, after = after })
+    if stop then return nil, stop[1], stop[2], stop[3] end
+    for _, part in ipairs(failed) do
+      local good, msg, code, err = self.core:request(part.r)
+      if not good then return nil, msg, code, err end
+      done(part.i, good)
+    end
+    failed = {}
+  until nextp > count
   return etags, hasher:digest(), hasher.parts
 end
 
