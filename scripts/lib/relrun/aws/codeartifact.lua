@@ -15,16 +15,7 @@ Client.__index = Client
 
 -- client{ region, endpoint, credentials, env, ... } -> client | nil, msg, code.
 function M.client(opts)
-  opts = opts or {}
-  local o = {}
-  for k, v in pairs(opts) do o[k] = v end
-  o.service, o.protocol = "codeartifact", "rest-json"
-  if o.credentials == nil then
-    local creds, err, code = require("relrun.aws.credentials").resolve{ env = opts.env }
-    if not creds then return nil, err, code end
-    o.credentials = creds
-  end
-  local c, err, code = core.client(o)
+  local c, err, code = core.service_client(opts, { service = "codeartifact", protocol = "rest-json" })
   if not c then return nil, err, code end
   return setmetatable({ core = c }, Client)
 end

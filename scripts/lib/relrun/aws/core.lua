@@ -272,6 +272,22 @@ Client.__index = Client
 --         unsigned = bool, env, transport, transport_many, sign, sleep, policy }
 -- -> client | nil, msg, code. Region and endpoint come from the
 -- environment and profile when not given.
+-- service_client(opts, fixed) -> core client | nil, msg, code: what every
+-- service module's client() does — a copy of the caller's options with the
+-- service's own settings (`fixed`) on top, credentials from the default
+-- chain when none are given (and the calls are signed).
+function M.service_client(opts, fixed)
+  local o = {}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  for k, v in pairs(fixed) do o[k] = v end
+  if o.credentials == nil and not o.unsigned then
+    local creds, err, code = require("relrun.aws.credentials").resolve{ env = o.env }
+    if not creds then return nil, err, code end
+    o.credentials = creds
+  end
+  return M.client(o)
+end
+
 function M.client(opts)
   local env = opts.env
   local region, source = opts.region, "argument"

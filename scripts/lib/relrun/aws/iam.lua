@@ -15,18 +15,8 @@ Client.__index = Client
 
 function M.client(opts)
   opts = opts or {}
-  local o = {}
-  for k, v in pairs(opts) do o[k] = v end
-  o.service, o.protocol = "iam", "query"
-  o.global_endpoint = "https://iam.amazonaws.com"
-  o.signing_region = "us-east-1"
-  o.region = o.region or "us-east-1"
-  if o.credentials == nil then
-    local creds, err, code = require("relrun.aws.credentials").resolve{ env = opts.env }
-    if not creds then return nil, err, code end
-    o.credentials = creds
-  end
-  local c, err, code = core.client(o)
+  local c, err, code = core.service_client(opts, { service = "iam", protocol = "query",
+    global_endpoint = "https://iam.amazonaws.com", signing_region = "us-east-1", region = opts.region or "us-east-1" })
   if not c then return nil, err, code end
   return setmetatable({ core = c }, Client)
 end

@@ -26,15 +26,7 @@ Client.__index = Client
 -- (moto, MinIO), virtual-hosted (bucket.s3.region.amazonaws.com) otherwise.
 function M.client(opts)
   opts = opts or {}
-  local o = {}
-  for k, v in pairs(opts) do o[k] = v end
-  o.service, o.protocol = "s3", "rest-xml"
-  if o.credentials == nil then
-    local creds, err, code = require("relrun.aws.credentials").resolve{ env = opts.env }
-    if not creds then return nil, err, code end
-    o.credentials = creds
-  end
-  local c, err, code = core.client(o)
+  local c, err, code = core.service_client(opts, { service = "s3", protocol = "rest-xml" })
   if not c then return nil, err, code end
   local path_style = opts.path_style
   if path_style == nil then path_style = c.endpoint_source ~= "default" end

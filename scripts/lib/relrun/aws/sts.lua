@@ -15,18 +15,9 @@ Client.__index = Client
 -- Without credentials the default chain is used (relrun.aws.credentials).
 function M.client(opts)
   opts = opts or {}
-  local o = {}
-  for k, v in pairs(opts) do o[k] = v end
-  o.service, o.protocol = "sts", "query"
   -- STS answers in every region; with none configured use the global one.
-  o.global_endpoint = opts.global_endpoint
-  o.signing_region = opts.signing_region or "us-east-1"
-  if o.credentials == nil and not o.unsigned then
-    local creds, err, code = require("relrun.aws.credentials").resolve{ env = opts.env }
-    if not creds then return nil, err, code end
-    o.credentials = creds
-  end
-  local c, err, code = core.client(o)
+  local c, err, code = core.service_client(opts, { service = "sts", protocol = "query",
+    global_endpoint = opts.global_endpoint, signing_region = opts.signing_region or "us-east-1" })
   if not c then return nil, err, code end
   return setmetatable({ core = c }, Client)
 end
