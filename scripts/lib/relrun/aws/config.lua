@@ -14,9 +14,7 @@ local function getter(env)
 end
 M.getter = getter
 
-local function trim(s)
-  return (s:gsub("^%s+", ""):gsub("%s+$", ""))
-end
+local trim = require("relrun.util").trim
 
 -- A set value: nil for unset or empty, as botocore treats "" as unset.
 local function value(getenv, name)

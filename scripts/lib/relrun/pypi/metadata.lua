@@ -145,9 +145,7 @@ local function lines_of(s)
   return out
 end
 
-local function strip(s)
-  return (s:gsub("^%s+", ""):gsub("%s+$", ""))
-end
+local strip = require("relrun.util").trim
 
 -- pkginfo's _collapse_leading_ws: one line for every header but Description.
 local function collapse(key, raw)
