@@ -39,17 +39,14 @@ function M.find_python(wanted)
     return path
   end
   local seen = {}
-  for dir in (os.getenv("PATH") or ""):gmatch("[^:]+") do
-    for _, name in ipairs({ "python3" }) do
-      local candidate = fs.join(dir, name)
-      local real = fs.realpath(candidate)
-      if real and not seen[real] then
-        seen[real] = true
-        if has_build_module(candidate) then return candidate end
-      end
+  for dir in ((os.getenv("PATH") or "") .. ":/usr/bin"):gmatch("[^:]+") do
+    local candidate = fs.join(dir, "python3")
+    local real = fs.realpath(candidate)
+    if real and not seen[real] then   -- each interpreter asked once
+      seen[real] = true
+      if has_build_module(candidate) then return candidate end
     end
   end
-  if fs.exists("/usr/bin/python3") and has_build_module("/usr/bin/python3") then return "/usr/bin/python3" end
   return nil, "no python3 with the `build` module: install python3-build (apt) or `pip install build`, " ..
     "or name an interpreter with RELRUN_PYTHON"
 end

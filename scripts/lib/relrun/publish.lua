@@ -97,8 +97,8 @@ local function publish_step(ctx)
     name = "publish", does = "upload the files to " .. ctx.target.label,
     check = function()
       local built = ctx.evidence.build and ctx.evidence.build.files
+      if not built then return false end   -- a dry run before the build: nothing to ask the target
       local there = by_name(ctx.target:files(ctx.version))
-      if not built then return false end
       for _, f in ipairs(built) do
         local t = there[f.filename]
         if not t then return false end
