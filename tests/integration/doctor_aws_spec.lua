@@ -93,9 +93,9 @@ describe("doctor: AWS set-ups", function()
     for _, g in ipairs(doc.groups) do groups[#groups + 1] = g.name end
     eq(groups, { "OIDC Authentication", "CodeArtifact Permission Denied", "S3 Upload Failures", "Security" })
     -- The whole doctor, every group, passes this set-up clean too.
-    local all_code, all = w.doctor({ "--tag", "v1.0.0" }, ENV)
+    local all_code, all, _, raw = w.doctor({ "--tag", "v1.0.0" }, ENV)
     eq(all.problems, 0, json.encode(all))
-    eq(all_code, 0)
+    eq(all_code, 0, raw.stderr)
     eq(#all.groups, 5)
   end)
 
