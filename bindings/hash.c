@@ -5,7 +5,8 @@
  * 32-byte BLAKE2b that PyPI's upload form calls blake2_256_digest, which
  * OpenSSL 3.0 does not offer (runtime/blake2b.c). hash.file reads a file
  * once, in big chunks, and may hash on two threads: uploads need md5,
- * sha256 and blake2b of the same wheel.
+ * sha256 and blake2b of the same wheel. hash.parts hashes a file's parts
+ * on a thread, ahead of a multipart upload.
  */
 #include "rr.h"
 #include "blake2b.h"
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -516,6 +518,224 @@ static int l_file(lua_State *L) {
     return 1;
 }
 
+/* ---- hash.parts: the digest of each part of a file, on a thread ----------
+ *
+ * A multipart upload signs every part with its sha256 just before sending
+ * it. Hashing on the thread that drives the transfers stalls them (two
+ * digests of 1 GiB are over a second of CPU), so one thread reads the file
+ * once, ahead of the uploads, and the caller only waits when it asks for a
+ * part the thread has not reached yet. */
+
+#define PARTS "relrun.hash.parts"
+
+typedef struct {
+    int state;                     /* 1 open, 0 closed */
+    int fd;
+    int alg;
+    int whole;                     /* also the digest of the whole file */
+    long long size, part_size;
+    lua_Integer nparts;
+    size_t dlen;                   /* digest length */
+    unsigned char *digests;        /* nparts * dlen */
+    unsigned char whole_digest[MAX_DIGEST];
+    lua_Integer done;              /* parts hashed so far */
+    int finished;                  /* the thread has stopped */
+    int err;                       /* errno of a failed read, or EIO for a file that shrank */
+    int cancel;
+    int started;
+    pthread_t tid;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} part_job;
+
+static int part_job_cancelled(part_job *p) {
+    int c;
+    pthread_mutex_lock(&p->mu);
+    c = p->cancel;
+    pthread_mutex_unlock(&p->mu);
+    return c;
+}
+
+/* Hash one part of `len` bytes into `out` (and into `whole`); 0 or an errno. */
+static int hash_one_part(part_job *p, digest_ctx *part, digest_ctx *whole, unsigned char *buf,
+                         long long len, unsigned char *out) {
+    if (dctx_init(part, p->alg) != 0) return ENOMEM;
+    while (len > 0) {
+        size_t want = len < (long long)CHUNK ? (size_t)len : CHUNK;
+        ssize_t n = read_chunk(p->fd, buf, want);
+        if (n < 0) return errno;
+        if ((size_t)n < want) return EIO;   /* the file shrank while being read */
+        dctx_update(part, buf, (size_t)n);
+        if (p->whole) dctx_update(whole, buf, (size_t)n);
+        len -= n;
+        if (part_job_cancelled(p)) return ECANCELED;
+    }
+    dctx_final(part, out);
+    return 0;
+}
+
+static void *part_job_main(void *arg) {
+    part_job *p = arg;
+    digest_ctx part = {0}, whole = {0};
+    unsigned char *buf = malloc(CHUNK);
+    int err = buf == NULL ? ENOMEM : 0;
+    if (err == 0 && p->whole && dctx_init(&whole, p->alg) != 0) err = ENOMEM;
+    for (lua_Integer i = 0; err == 0 && i < p->nparts; i++) {
+        long long off = (long long)i * p->part_size;
+        long long len = p->size - off < p->part_size ? p->size - off : p->part_size;
+        unsigned char out[MAX_DIGEST];
+        err = hash_one_part(p, &part, &whole, buf, len, out);
+        if (err != 0) break;
+        pthread_mutex_lock(&p->mu);
+        memcpy(p->digests + (size_t)i * p->dlen, out, p->dlen);
+        p->done = i + 1;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+    if (err == 0 && p->whole) dctx_final(&whole, p->whole_digest);
+    dctx_free(&part);
+    dctx_free(&whole);
+    free(buf);
+    pthread_mutex_lock(&p->mu);
+    p->err = err;
+    p->finished = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+static part_job *check_parts(lua_State *L, int idx) {
+    part_job *p = luaL_checkudata(L, idx, PARTS);
+    if (p->state == 0) luaL_error(L, "attempt to use a closed " PARTS);
+    return p;
+}
+
+/* Wait, locked, until part n is hashed (n = nparts + 1: the whole file) or
+ * the thread stopped. Wakes up now and then for Ctrl-C; 1 when interrupted. */
+static int parts_wait(part_job *p, lua_Integer n) {
+    while (!p->finished && p->done < n) {
+        struct timespec ts;
+        if (rr_interrupted()) return 1;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50 * 1000 * 1000;
+        if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+        pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+    }
+    return 0;
+}
+
+/* Push the digest of part n (1-based; nparts + 1 for the whole file), or
+ * nil, msg, code when the read failed; raises on Ctrl-C. */
+static int parts_push(lua_State *L, part_job *p, lua_Integer n, const char *path_for_errors) {
+    unsigned char out[MAX_DIGEST];
+    int err = 0, interrupted;
+    pthread_mutex_lock(&p->mu);
+    interrupted = parts_wait(p, n);
+    if (!interrupted && p->done >= n && n <= p->nparts) memcpy(out, p->digests + (size_t)(n - 1) * p->dlen, p->dlen);
+    else if (!interrupted && p->finished && p->err == 0) memcpy(out, p->whole_digest, p->dlen);
+    else err = p->err;
+    pthread_mutex_unlock(&p->mu);
+    if (interrupted) return rr_raise_interrupted(L);
+    if (err == EIO) return rr_failf(L, "ECHANGED", "%s changed size while being read", path_for_errors);
+    if (err != 0) return rr_fail_errno(L, path_for_errors, err);
+    push_hex(L, out, p->dlen);
+    return 1;
+}
+
+/* job:part(n) -> hex digest of part n, waiting for it | nil, msg, code */
+static int p_part(lua_State *L) {
+    part_job *p = check_parts(L, 1);
+    lua_Integer n = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, n >= 1 && n <= p->nparts, 2, "no such part");
+    lua_getiuservalue(L, 1, 1);
+    return parts_push(L, p, n, lua_tostring(L, -1));
+}
+
+/* job:whole() -> hex digest of the whole file | nil, msg, code */
+static int p_whole(lua_State *L) {
+    part_job *p = check_parts(L, 1);
+    if (!p->whole) return luaL_error(L, PARTS ": whole() needs hash.parts(..., { whole = true })");
+    lua_getiuservalue(L, 1, 1);
+    return parts_push(L, p, p->nparts + 1, lua_tostring(L, -1));
+}
+
+static int p_count(lua_State *L) {
+    lua_pushinteger(L, check_parts(L, 1)->nparts);
+    return 1;
+}
+
+/* __gc, __close and :close(): stop the thread and release everything. */
+static int p_close(lua_State *L) {
+    part_job *p = luaL_checkudata(L, 1, PARTS);
+    if (p->state == 0) return 0;
+    if (p->started) {
+        pthread_mutex_lock(&p->mu);
+        p->cancel = 1;
+        pthread_mutex_unlock(&p->mu);
+        pthread_join(p->tid, NULL);
+    }
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    free(p->digests);
+    p->digests = NULL;
+    if (p->fd >= 0) close(p->fd);
+    p->fd = -1;
+    p->state = 0;
+    return 0;
+}
+
+static int p_tostring(lua_State *L) {
+    part_job *p = luaL_checkudata(L, 1, PARTS);
+    lua_pushfstring(L, PARTS " %s x%d%s (%p)", ALGS[p->alg].name, (int)p->nparts,
+                    p->state == 0 ? " (closed)" : "", (void *)p);
+    return 1;
+}
+
+/* parts(path, part_size [, { alg = "sha256", whole = false }]) -> job | nil, msg, code.
+ * An empty file is one empty part, as S3 counts it. */
+static int l_parts(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    lua_Integer ps = luaL_checkinteger(L, 2);
+    int alg = 2, whole = 0;
+    struct stat st;
+    part_job *p;
+    luaL_argcheck(L, ps > 0, 2, "part size must be positive");
+    if (!lua_isnoneornil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        lua_getfield(L, 3, "alg");
+        alg = luaL_checkoption(L, -1, "sha256", ALG_NAMES);
+        lua_pop(L, 1);
+        whole = rr_optfield_boolean(L, 3, "whole", 0);
+    }
+    p = lua_newuserdatauv(L, sizeof *p, 1);
+    memset(p, 0, sizeof *p);
+    p->fd = -1;
+    luaL_setmetatable(L, PARTS);
+    lua_pushvalue(L, 1);
+    lua_setiuservalue(L, -2, 1);   /* the path, for error messages */
+    if (pthread_mutex_init(&p->mu, NULL) != 0) return luaL_error(L, "relrun.hash: out of memory");
+    if (pthread_cond_init(&p->cv, NULL) != 0) {
+        pthread_mutex_destroy(&p->mu);
+        return luaL_error(L, "relrun.hash: out of memory");
+    }
+    p->state = 1;
+    p->alg = alg;
+    p->whole = whole;
+    p->part_size = ps;
+    p->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (p->fd < 0) return rr_fail_errno(L, path, errno);
+    if (fstat(p->fd, &st) != 0) return rr_fail_errno(L, path, errno);
+    if (S_ISDIR(st.st_mode)) return rr_fail_errno(L, path, EISDIR);
+    posix_fadvise(p->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    p->size = st.st_size;
+    p->nparts = p->size == 0 ? 1 : (lua_Integer)((p->size + ps - 1) / ps);
+    p->dlen = ALGS[alg].evp ? (size_t)EVP_MD_get_size(ALGS[alg].evp()) : B2_OUT;
+    if ((p->digests = malloc((size_t)p->nparts * p->dlen)) == NULL) return luaL_error(L, "relrun.hash: out of memory");
+    if (pthread_create(&p->tid, NULL, part_job_main, p) != 0) return rr_fail_errno(L, "hash.parts thread", errno);
+    p->started = 1;
+    return 1;
+}
+
 /* ---- module ---------------------------------------------------------------- */
 
 static const luaL_Reg hasher_methods[] = {
@@ -526,6 +746,17 @@ static const luaL_Reg hasher_methods[] = {
     {"__gc", h_close},
     {"__close", h_close},
     {"__tostring", h_tostring},
+    {NULL, NULL},
+};
+
+static const luaL_Reg parts_methods[] = {
+    {"part", p_part},
+    {"whole", p_whole},
+    {"count", p_count},
+    {"close", p_close},
+    {"__gc", p_close},
+    {"__close", p_close},
+    {"__tostring", p_tostring},
     {NULL, NULL},
 };
 
@@ -540,6 +771,7 @@ static const luaL_Reg functions[] = {
     {"hmac_sha256_hex", l_hmac_sha256_hex},
     {"new", l_new},
     {"file", l_file},
+    {"parts", l_parts},
     {"hex_encode", l_hex_encode},
     {"hex_decode", l_hex_decode},
     {"base64_encode", l_base64_encode},
@@ -549,6 +781,7 @@ static const luaL_Reg functions[] = {
 
 int luaopen_relrun_hash(lua_State *L) {
     rr_newclass(L, HASHER, hasher_methods);
+    rr_newclass(L, PARTS, parts_methods);
     luaL_newlib(L, functions);
     return 1;
 }

@@ -178,8 +178,9 @@ describe("moto", function()
     local file = dir .. "/parts.bin"
     R.write(file, string.rep("0123456789abcdef", 700 * 1024))   -- 11.2 MiB: 3 parts of 5 MiB
     local up = assert(c:multipart_upload{ bucket = "wheels", key = "big/parts.bin", file = file,
-                                          part_size = 5 * 1024 * 1024 })
+                                          part_size = 5 * 1024 * 1024, want_sha256 = true })
     eq(up.parts, 3)
+    eq(up.sha256, require("relrun.hash").sha256(R.read(file)), "the file's sha256, from the parts' read")
     assert(c:get_object{ bucket = "wheels", key = "big/parts.bin", output = dir .. "/parts.back" })
     eq(require("relrun.hash").file(dir .. "/parts.back", { "sha256" }).sha256, up.sha256)
     local err = raises(function()

@@ -84,10 +84,11 @@ end
 describe("multipart upload", function()
   it("sends file ranges with their checksums, retries a failed part alone, completes in order", function()
     local c, log = fake{ [2] = true }
-    local up = assert(c:multipart_upload{ bucket = "b", key = "k", file = file, part_size = 5 * MiB, parallel = 2 })
+    local up = assert(c:multipart_upload{ bucket = "b", key = "k", file = file, part_size = 5 * MiB, parallel = 2,
+      want_sha256 = true })
     eq(up.parts, 3)
     eq(up.etag, '"final-3"')
-    eq(up.sha256, hash.sha256(R.read(file)))
+    eq(up.sha256, hash.sha256(R.read(file)), "the file's sha256, asked for")
     eq(log.pools, { { parallel = 2 } })
     local create, retried, complete = log.single[1], log.single[2], log.single[3]
     eq(create.headers["x-amz-checksum-algorithm"], "SHA256")
@@ -119,7 +120,7 @@ describe("multipart upload", function()
       on_progress = function(sent) progress[#progress + 1] = sent end })
     s3.MIN_PART_SIZE = min
     eq(up.parts, 13)
-    eq(up.sha256, hash.sha256(R.read(big)))
+    eq(up.sha256, nil, "the file's sha256 is not computed unless asked for")
     eq(log.max_in_flight, 3)
     local pos = {}
     for n, e in ipairs(log.events) do pos[e] = n end
@@ -146,6 +147,21 @@ describe("multipart upload", function()
     contains(log.single[2].url, "partNumber=1")
     contains(log.single[3].url, "partNumber=2")
     contains(log.single[4].body, "<PartNumber>3</PartNumber><ETag>&quot;etag-3&quot;</ETag>")
+  end)
+
+  it("returns the caller's sha256 as given", function()
+    local c = fake{}
+    local up = assert(c:multipart_upload{ bucket = "b", key = "k", file = file, part_size = 5 * MiB,
+      sha256 = "given", want_sha256 = true })
+    eq(up.sha256, "given")
+  end)
+
+  it("a file that cannot be read for hashing stops the parts before any is sent", function()
+    local c, log = fake{}
+    local up, msg, code = c:upload_parts({ bucket = "b", key = "k", file = dir .. "/gone.bin" }, "U1", 10, 5)
+    eq({ up, code }, { nil, "ENOENT" })
+    contains(msg, "gone.bin")
+    eq(#log.pools, 0, "no part was sent")
   end)
 
   it("aborts when Complete fails", function()

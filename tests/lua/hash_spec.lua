@@ -1,5 +1,6 @@
--- relrun.hash: streaming against one-shot, hash.file against Python's
--- hashlib over the same files, the handle rules, hex and base64.
+-- relrun.hash: streaming against one-shot, hash.file and hash.parts
+-- against Python's hashlib over the same files, the handle rules, hex and
+-- base64.
 local hash = require("relrun.hash")
 
 local ALGS = { "md5", "sha1", "sha256", "sha512", "blake2b_256" }
@@ -177,6 +178,87 @@ describe("file", function()
     raises(function() hash.file("/tmp/x", { "crc32" }) end, "invalid option 'crc32'")
     raises(function() hash.file("/tmp/x", {}) end, "at least one algorithm")
     raises(function() hash.file("/tmp/x") end, "table expected")
+  end)
+end)
+
+describe("parts", function()
+  -- The digests Python computes for each part_size slice of a file and for
+  -- the whole file.
+  local function python_parts(path, ps, alg)
+    local script = [[
+import hashlib, sys
+data, ps = open(sys.argv[1], "rb").read(), int(sys.argv[2])
+for off in range(0, max(len(data), 1), ps):
+    print(hashlib.new(sys.argv[3], data[off:off + ps]).hexdigest())
+print(hashlib.new(sys.argv[3], data).hexdigest())
+]]
+    local p = assert(io.popen("/usr/bin/python3 -c '" .. script .. "' '" .. path .. "' " .. ps .. " " .. alg))
+    local out = {}
+    for line in p:lines() do out[#out + 1] = line end
+    assert(p:close(), "python3 failed")
+    return out, table.remove(out)
+  end
+
+  it("hashes every part and the whole file like hashlib, for short, exact and empty tails", function()
+    for _, case in ipairs({ { 5 * 1048576 + 777, 1048576 }, { 3 * 65536, 65536 }, { 10, 3 }, { 0, 8 } }) do
+      local size, ps = case[1], case[2]
+      local path = tmpfile()
+      write(path, bytes(size, size + 3))
+      local job <close> = assert(hash.parts(path, ps, { whole = true }))
+      local want, whole = python_parts(path, ps, "sha256")
+      eq(job:count(), #want, size .. " bytes in parts of " .. ps)
+      local got = {}
+      for i = 1, job:count() do got[i] = job:part(i) end
+      eq(got, want, size .. " bytes")
+      eq(job:whole(), whole)
+    end
+  end)
+
+  it("takes another algorithm, and parts in any order", function()
+    local path = tmpfile()
+    write(path, bytes(300000, 11))
+    local job <close> = assert(hash.parts(path, 100000, { alg = "md5" }))
+    local want = python_parts(path, 100000, "md5")
+    eq({ job:part(3), job:part(1), job:part(2) }, { want[3], want[1], want[2] })
+    raises(function() job:whole() end, "whole = true")
+  end)
+
+  it("a missing file or a directory is nil, message, code", function()
+    local v, msg, code = hash.parts("/nonexistent/relrun-parts", 10)
+    eq({ v, code }, { nil, "ENOENT" })
+    contains(msg, "/nonexistent/relrun-parts")
+    v, _, code = hash.parts("/tmp", 10)
+    eq({ v, code }, { nil, "EISDIR" })
+  end)
+
+  it("a file that gives fewer bytes than its size is ECHANGED, naming it", function()
+    -- sysfs files claim 4096 bytes and hold a line: a file cut short while read.
+    local path = "/sys/kernel/mm/transparent_hugepage/enabled"
+    local probe = io.open(path, "rb")
+    if not probe then skip("no " .. path .. " here") end
+    probe:close()
+    local job <close> = assert(hash.parts(path, 1024, { whole = true }))
+    local v, msg, code = job:part(job:count())
+    eq({ v, code }, { nil, "ECHANGED" })
+    eq(msg, path .. " changed size while being read")
+    eq(select(3, job:whole()), "ECHANGED")
+  end)
+
+  it("raises on misuse; close stops the thread and may be called twice", function()
+    local path = tmpfile()
+    write(path, bytes(4 * 1048576, 2))
+    raises(function() hash.parts(path, 0) end, "part size must be positive")
+    raises(function() hash.parts(path, 10, { alg = "crc" }) end, "invalid option 'crc'")
+    local job = assert(hash.parts(path, 4096))
+    raises(function() job:part(0) end, "no such part")
+    raises(function() job:part(1025) end, "no such part")
+    job:close()   -- most likely while the thread is still reading
+    job:close()
+    contains(tostring(job), "(closed)")
+    raises(function() job:part(1) end, "closed relrun.hash.parts")
+    for _ = 1, 20 do hash.parts(path, 65536) end   -- dropped unclosed: __gc stops them
+    collectgarbage()
+    collectgarbage()
   end)
 end)
 

@@ -7,7 +7,8 @@
 -- Uploads never hold a file in memory: a single PUT streams it from disk
 -- with its sha256 computed in one streaming pass beforehand; a multipart
 -- upload sends file ranges through a pool of transfers kept full, each
--- part hashed just ahead (one read of the file) and signed as it starts.
+-- part hashed ahead on a thread (one read of the file) and signed as it
+-- starts.
 local core = require "relrun.aws.core"
 
 local M = {}
@@ -122,56 +123,6 @@ local function part_size_for(size, wanted)
   return ps
 end
 
--- The sha256 of each part (signed as its x-amz-content-sha256) and, unless
--- the caller knows it, of the whole file, read once in 1 MiB chunks. step()
--- does one chunk, so the next parts are hashed while curl sends the current
--- ones (from the transfers' progress callbacks): only digests are kept.
-local Hasher = {}
-Hasher.__index = Hasher
-
-local function new_hasher(path, ps, known)
-  local hash = require "relrun.hash"
-  local f, err = io.open(path, "rb")
-  if not f then return nil, "cannot read " .. err, "ENOENT" end
-  return setmetatable({ f = f, ps = ps, known = known, whole = not known and hash.new("sha256"),
-                        part = hash.new("sha256"), in_part = 0, parts = {}, goal = 0 }, Hasher)
-end
-
--- One chunk; false once the file is read.
-function Hasher:step()
-  if not self.f then return false end
-  local data = self.f:read(math.min(1024 * 1024, self.ps - self.in_part))
-  if not data then
-    self.f:close()
-    self.f = nil
-    if self.in_part > 0 or #self.parts == 0 then self.parts[#self.parts + 1] = self.part:digest() end
-    return false
-  end
-  if self.whole then self.whole:update(data) end
-  self.part:update(data)
-  self.in_part = self.in_part + #data
-  if self.in_part == self.ps then
-    self.parts[#self.parts + 1], self.part, self.in_part = self.part:digest(), require("relrun.hash").new("sha256"), 0
-  end
-  return true
-end
-
--- Hash ahead, one chunk at a time, until part `goal` is done.
-function Hasher:ahead()
-  if #self.parts < self.goal then self:step() end
-end
-
--- The sha256 of parts 1..n, finishing what is left of them now.
-function Hasher:upto(n)
-  while #self.parts < n and self:step() do end
-  return self.parts
-end
-
-function Hasher:digest()
-  self:upto(math.huge)
-  return self.known or self.whole:digest()
-end
-
 -- base64 of a hex digest, as S3's x-amz-checksum-* headers carry it.
 local function b64_of_hex(hex)
   local hash = require "relrun.hash"
@@ -192,19 +143,22 @@ end
 
 -- Every part through one pool of `parallel` transfers (relrun.http.request_many
 -- with a generator): as soon as a transfer finishes, the next part is
--- hashed (usually already, ahead, from the transfers' progress callbacks),
 -- signed (SigV4 signatures last 15 minutes, so never before its transfer
 -- starts) and started; one slow part never holds the others back, the way
--- aws cli's 10 workers run. A part that fails goes again afterwards
+-- aws cli's 10 workers run. The parts' sha256 (each signed as its
+-- x-amz-content-sha256) and the file's come from relrun.hash.parts, which
+-- reads the file once on its own thread, ahead of the transfers, so
+-- hashing never stalls them. A part that fails goes again afterwards
 -- through request(), which retries it as any call; after `parallel`
 -- failures no new part starts until those went through.
--- -> etags, sha256 of the file, the parts' sha256.
+-- -> etags, sha256 of the file (when given or wanted), the parts' sha256.
 function Client:upload_parts(a, upload_id, size, ps)
-  local hasher, herr, hcode = new_hasher(a.file, ps, a.sha256)
-  if not hasher then return nil, herr, hcode end
+  local want_whole = a.want_sha256 and not a.sha256
+  local job <close>, herr, hcode = require("relrun.hash").parts(a.file, ps, { whole = want_whole })
+  if not job then return nil, herr, hcode end
   local parallel = a.parallel or M.PARALLEL
-  local count = math.max(1, math.ceil(size / ps))
-  local etags, sent, nextp, failed, running, stop = {}, 0, 1, {}, {}, nil
+  local count = job:count()
+  local etags, hashes, sent, nextp, failed, running, stop = {}, {}, 0, 1, {}, {}, nil
   local function done(i, res)
     etags[i] = res.headers.etag
     sent = sent + math.min(ps, size - (i - 1) * ps)
@@ -214,15 +168,19 @@ function Client:upload_parts(a, upload_id, size, ps)
     if nextp > count or #failed >= parallel or stop then return nil end
     local i = nextp
     nextp = i + 1
-    local hashes = hasher:upto(i)
-    hasher.goal = math.min(count, i + parallel)
-    local r = self:part_request(a, upload_id, i, ps, size, hashes[i])
-    local req, msg, code, err = self.core:prepare(r)
+    local sha, msg, code = job:part(i)
+    if not sha then
+      stop = { msg, code }
+      return nil
+    end
+    hashes[i] = sha
+    local r = self:part_request(a, upload_id, i, ps, size, sha)
+    local req, err
+    req, msg, code, err = self.core:prepare(r)
     if not req then
       stop = { msg, code, err }
       return nil
     end
-    req.on_progress = function() hasher:ahead() end
     running[j] = { i = i, r = r }
     return req
   end
@@ -242,7 +200,12 @@ function Client:upload_parts(a, upload_id, size, ps)
     end
     failed = {}
   until nextp > count
-  return etags, hasher:digest(), hasher.parts
+  local whole, msg, code = a.sha256, nil, nil
+  if want_whole then
+    whole, msg, code = job:whole()
+    if not whole then return nil, msg, code end
+  end
+  return etags, whole, hashes
 end
 
 local function complete_body(parts, hashes)
@@ -257,8 +220,11 @@ local function complete_body(parts, hashes)
 end
 
 -- multipart_upload{ bucket, key, file, part_size, parallel, content_type, metadata,
--- sha256 (the file's, when known: saves hashing it), on_progress = function(sent, total) }
--- -> { etag, sha256, parts = n }. Any
+-- sha256 (the file's, when known), want_sha256, on_progress = function(sent, total) }
+-- -> { etag, sha256, parts = n }. sha256 is the one given, or with
+-- want_sha256 computed in the same read as the parts'; otherwise nil: S3
+-- checks every part against its signed sha256 already, and a second
+-- digest of the whole file is CPU the upload itself does not need. Any
 -- failure, returned or raised, aborts the upload so no parts linger (and
 -- cost storage).
 function Client:create_multipart_upload(a)
