@@ -8,10 +8,14 @@ set -u
 tmp="${BENCH_TMP:-$(mktemp -d)}/aws"
 mkdir -p "$tmp"
 moto_pid=
-cleanup() { [ -n "$moto_pid" ] && kill "$moto_pid" 2>/dev/null; rm -rf "$tmp"; }
+moto_tmp=
+cleanup() { [ -n "$moto_pid" ] && kill "$moto_pid" 2>/dev/null; rm -rf "$tmp" ${moto_tmp:+"$moto_tmp"}; }
 trap cleanup EXIT
 
-python3 tests/support/aws_moto.py --port-file "$tmp/port" >"$tmp/moto.log" 2>&1 &
+# moto spools every object over 5 MiB to a temporary file: on tmpfs, so the
+# disk's writeback does not add seconds of noise to one run or the other.
+moto_tmp=$(mktemp -d -p /dev/shm 2>/dev/null || mktemp -d)
+TMPDIR="$moto_tmp" python3 tests/support/aws_moto.py --port-file "$tmp/port" >"$tmp/moto.log" 2>&1 &
 moto_pid=$!
 for _ in $(seq 100); do [ -s "$tmp/port" ] && break; sleep 0.1; done
 url="http://127.0.0.1:$(cat "$tmp/port")"
@@ -40,10 +44,10 @@ assert(s3:upload_file{ bucket = "bench", key = "relrun.bin", file = "$tmp/big.bi
 EOF
 # Each tool UPLOAD_RUNS times (default 5), alternating: moto's speed drifts
 # as it warms up and with the machine's load, so the medians are compared;
-# every run is printed to stderr. Both are bound by moto's CPU; its
-# CompleteMultipartUpload re-hashes every part with the upload's checksum
-# algorithm: SHA-256 for relrun, CRC32 for aws cli 1.45 (about 0.45 s more
-# for relrun's 1 GiB on an idle machine, measured from the phases).
+# every run is printed to stderr. Both are bound by moto's CPU (one core,
+# Python) with the client on the other; its CompleteMultipartUpload
+# re-hashes every part with the upload's checksum algorithm: SHA-256 for
+# relrun, CRC32 for aws cli 1.45, about 0.3 s more for relrun's 1 GiB.
 runs=${UPLOAD_RUNS:-5}
 median() { sort -n "$1" | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 : >"$tmp/rr.time"; : >"$tmp/cli.time"
