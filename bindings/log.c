@@ -136,12 +136,15 @@ static void push_time(lua_State *L) {
     lua_pushstring(L, out);
 }
 
-/* One log line to stderr: `prefix msg` or a JSON object. msg is masked here. */
+/* One log line to stderr: `prefix msg` or a JSON object. msg is masked
+ * here, and under Actions made inert (rr_inert_push). */
 static void write_line(lua_State *L, const char *level, const char *prefix, const char *msg, size_t len) {
     luaL_Buffer b;
     size_t mlen;
     const char *masked;
     rr_mask_push(L, msg, len);
+    rr_inert_push(L, lua_tostring(L, -1), lua_rawlen(L, -1));   /* no workflow command hides in it */
+    lua_remove(L, -2);
     masked = lua_tolstring(L, -1, &mlen);
     luaL_buffinit(L, &b);
     if (state(L)->json) {

@@ -262,6 +262,7 @@ static int message_handler(lua_State *L) {
         msg = one_line(L, msg);
     }
     rr_mask_push(L, msg, strlen(msg));
+    rr_inert_push(L, lua_tostring(L, -1), lua_rawlen(L, -1));
     if (!is_table) return 1;
     lua_setfield(L, 1, "message"); /* keep `exit` for the host */
     lua_settop(L, 1);

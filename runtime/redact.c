@@ -229,3 +229,64 @@ int rr_lua_mask(lua_State *L) {
     rr_mask_push(L, s, len);
     return 1;
 }
+
+/* ---- workflow commands in text ---------------------------------------------
+ *
+ * The Actions runner reads every line a step prints, on stdout and stderr,
+ * and runs it as a workflow command when it starts with "::" after blanks
+ * (or holds "##[", the older form). A log message can carry text relrun
+ * does not control -- a git hook's rejection, a server's error, a commit
+ * subject -- and a line of it must not open a group, add an annotation or
+ * stop command processing (which would also stop ::add-mask::). A zero-width
+ * space between the two characters keeps the text as it reads and makes it
+ * no command. relrun's own commands are written without this. */
+
+#define ZWSP "\xe2\x80\x8b"
+
+static int at_command(const char *s, size_t len, size_t i, int line_start) {
+    if (i + 1 < len && line_start && s[i] == ':' && s[i + 1] == ':') return 1;
+    return i + 2 < len && s[i] == '#' && s[i + 1] == '#' && s[i + 2] == '[';
+}
+
+/* Bytes of the blank at s[i] that the runner's TrimStart (.NET's
+ * char.IsWhiteSpace) would skip: ASCII blanks, U+0085, U+00A0, U+1680,
+ * U+2000..U+200A, U+2028, U+2029, U+202F, U+205F, U+3000; 0 for anything
+ * else (U+200B is not one of them, which is why it works). */
+static size_t blank_len(const unsigned char *s, size_t len, size_t i) {
+    unsigned char c = s[i];
+    if (c == ' ' || (c >= '\t' && c <= '\r')) return 1;
+    if (c == 0xC2 && i + 1 < len && (s[i + 1] == 0x85 || s[i + 1] == 0xA0)) return 2;
+    if (i + 2 >= len) return 0;
+    if (c == 0xE1 && s[i + 1] == 0x9A && s[i + 2] == 0x80) return 3;
+    if (c == 0xE2 && s[i + 1] == 0x80) {
+        unsigned char d = s[i + 2];
+        return (d >= 0x80 && d <= 0x8A) || d == 0xA8 || d == 0xA9 || d == 0xAF ? 3 : 0;
+    }
+    if (c == 0xE2 && s[i + 1] == 0x81 && s[i + 2] == 0x9F) return 3;
+    if (c == 0xE3 && s[i + 1] == 0x80 && s[i + 2] == 0x80) return 3;
+    return 0;
+}
+
+void rr_inert_push(lua_State *L, const char *s, size_t len) {
+    luaL_Buffer b;
+    int line_start = 1;
+    if (!in_actions()) {
+        lua_pushlstring(L, s, len);
+        return;
+    }
+    luaL_buffinit(L, &b);
+    for (size_t i = 0; i < len;) {
+        size_t blank = blank_len((const unsigned char *)s, len, i);
+        if (blank > 0) {
+            luaL_addlstring(&b, s + i, blank);
+            if (s[i] == '\n') line_start = 1;
+            i += blank;
+            continue;
+        }
+        luaL_addchar(&b, s[i]);
+        if (at_command(s, len, i, line_start)) luaL_addstring(&b, ZWSP);
+        line_start = 0;
+        i++;
+    }
+    luaL_pushresult(&b);
+}

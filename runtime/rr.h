@@ -45,6 +45,9 @@ int rr_lua_secret(lua_State *L);
 int rr_lua_mask(lua_State *L);
 /* Write `s` masked to a stream. */
 void rr_mask_write(lua_State *L, FILE *f, const char *s, size_t len);
+/* Under GitHub Actions, push `s` with every workflow command in it made
+ * inert (a line starting with "::", "##[" anywhere); elsewhere `s` as is. */
+void rr_inert_push(lua_State *L, const char *s, size_t len);
 
 /* Set once by SIGINT; long-running bindings poll it and abort (curl progress
  * callbacks, libgit2 transfer callbacks, proc waits). */

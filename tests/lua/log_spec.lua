@@ -279,6 +279,56 @@ describe("groups", function()
   end)
 end)
 
+describe("workflow commands in logged text", function()
+  local ZWSP = "\u{200B}"
+  -- Which lines of `text` the Actions runner would take as commands
+  -- (actions/runner ActionCommand: a line that starts with "::" after
+  -- .NET's TrimStart, or holds "##[" anywhere).
+  local BLANKS = { " ", "\t", "\v", "\f", "\r", "\u{85}", "\u{A0}", "\u{1680}", "\u{2000}", "\u{2005}",
+                   "\u{200A}", "\u{2028}", "\u{2029}", "\u{202F}", "\u{205F}", "\u{3000}" }
+  local function commands(text)
+    local found = {}
+    for line in text:gmatch("[^\n]+") do
+      local rest, trimmed = line, true
+      while trimmed do
+        trimmed = false
+        for _, b in ipairs(BLANKS) do
+          if rest:sub(1, #b) == b then rest, trimmed = rest:sub(#b + 1), true end
+        end
+      end
+      if rest:sub(1, 2) == "::" or line:find("##[", 1, true) then found[#found + 1] = line end
+    end
+    return found
+  end
+  local hostile = table.concat({ "push refused by the hook:", "::stop-commands::relrun", "  ::error::fake",
+    "\u{A0}\u{3000}::group::owned", "note ##[add-mask]x", "a::b stays", "::" }, "\n")
+
+  it("are made inert under Actions and read the same", function()
+    local r = script("log.info(...)\nlog.warn(...)\nerror((...), 0)", actions(), { hostile })
+    eq(r.code, 1)
+    eq(#commands(hostile), 5, "the runner's reading finds the five commands in the raw text")
+    eq(commands(r.stderr), {})
+    local plain = r.stderr:gsub(ZWSP, "")
+    eq(plain, hostile .. "\nwarning: " .. hostile .. "\nrelrun: " .. hostile .. "\n")
+    contains(r.stderr, ":" .. ZWSP .. ":stop-commands::relrun")
+    contains(r.stderr, "#" .. ZWSP .. "#[add-mask]")
+    contains(r.stderr, "a::b stays")
+  end)
+
+  it("and in JSON lines", function()
+    local r = script("log.set_json(true)\nlog.info(...)", actions(), { "x ##[group]y" })
+    eq(commands(r.stderr), {})
+    contains(r.stderr, '"msg":"x #' .. ZWSP .. '#[group]y"')
+  end)
+
+  it("stay as they are outside Actions, and relrun's own commands still work", function()
+    local r = script("log.info(...)", nil, { hostile })
+    eq(r.stderr, hostile .. "\n")
+    r = script("log.group('G', function() log.annotate{ level = 'warning', message = 'w' } end)", actions())
+    eq(commands(r.stdout), { "::group::G", "::warning::w", "::endgroup::" })
+  end)
+end)
+
 describe("outputs and summary", function()
   local dir
   before_each(function() dir = child.tmpdir() end)
