@@ -200,11 +200,9 @@ function Client:upload_parts(a, upload_id, size, ps)
     end
     failed = {}
   until nextp > count
-  local whole, msg, code = a.sha256, nil, nil
-  if want_whole then
-    whole, msg, code = job:whole()
-    if not whole then return nil, msg, code end
-  end
+  if not want_whole then return etags, a.sha256, hashes end
+  local whole, msg, code = job:whole()
+  if not whole then return nil, msg, code end
   return etags, whole, hashes
 end
 
