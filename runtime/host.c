@@ -117,6 +117,19 @@ static int host_interrupted(lua_State *L) {
     return 1;
 }
 
+/* shielded(fn, ...) -> fn's results. Ctrl-C does not stop fn (cleanup that
+ * must still reach a server after an interruption); it takes effect when fn
+ * ends. A second Ctrl-C while fn runs stops it as usual. fn cannot yield. */
+static int host_shielded(lua_State *L) {
+    int status;
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    rr_shield_enter();
+    status = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
+    rr_shield_leave();
+    if (status != LUA_OK) return lua_error(L);
+    return lua_gettop(L);
+}
+
 static int host_is_interruption(lua_State *L) {
     lua_pushboolean(L, rr_is_interruption(L, 1));
     return 1;
@@ -149,6 +162,7 @@ int luaopen_relrun_host(lua_State *L) {
         {"sleep", host_sleep},
         {"monotime", host_monotime},
         {"is_interruption", host_is_interruption},
+        {"shielded", host_shielded},
         {"embedded", host_embedded},
         {"source", host_source},
         {NULL, NULL},

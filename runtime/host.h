@@ -31,6 +31,9 @@ void rr_loader_set_script_dir(lua_State *L, const char *script_dir);
 void rr_signals_install(lua_State *L);
 void rr_signals_restore(lua_State *L);
 int rr_is_interruption(lua_State *L, int idx);
+/* Hold Ctrl-C back (bracket cleanup code); a second Ctrl-C breaks through. */
+void rr_shield_enter(void);
+void rr_shield_leave(void);
 /* os.execute that Ctrl-C stops (exit 130), unlike system(). */
 int rr_os_execute(lua_State *L);
 

@@ -21,11 +21,15 @@ extern char **environ;
 #define INTERRUPTED_KEY "relrun.interrupted"
 
 static volatile sig_atomic_t interrupted = 0;
+/* Cleanup code that must reach a server after Ctrl-C (aborting an S3
+ * multipart upload, say) runs shielded: the interruption waits until it
+ * ends, unless Ctrl-C is pressed again meanwhile (`forced`). */
+static volatile sig_atomic_t shield_depth = 0, forced = 0;
 static lua_State *global_L = NULL;
 static struct sigaction previous;
 static int installed = 0; /* live states that installed the handler */
 
-int rr_interrupted(void) { return interrupted != 0; }
+int rr_interrupted(void) { return interrupted != 0 && (shield_depth == 0 || forced); }
 
 int rr_raise_interrupted(lua_State *L) {
     lua_getfield(L, LUA_REGISTRYINDEX, INTERRUPTED_KEY);
@@ -47,11 +51,25 @@ static void stop_hook(lua_State *L, lua_Debug *ar) {
     rr_raise_interrupted(L);
 }
 
-static void on_sigint(int sig) {
+static void stop_soon(void) {
     int flag = LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT;
-    (void)sig;
-    interrupted = 1;
     if (global_L != NULL) lua_sethook(global_L, stop_hook, flag, 1);
+}
+
+static void on_sigint(int sig) {
+    (void)sig;
+    if (interrupted && shield_depth > 0) forced = 1;
+    interrupted = 1;
+    if (shield_depth == 0 || forced) stop_soon();
+}
+
+void rr_shield_enter(void) { shield_depth++; }
+
+/* A Ctrl-C that came while shielded stops the script now. */
+void rr_shield_leave(void) {
+    if (--shield_depth > 0) return;
+    forced = 0;
+    if (interrupted) stop_soon();
 }
 
 static int interrupted_tostring(lua_State *L) {

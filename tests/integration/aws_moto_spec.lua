@@ -173,6 +173,24 @@ describe("moto", function()
     eq(code2, "NotFound")
   end)
 
+  it("aborts the multipart upload when Ctrl-C stops it, then exits 130", function()
+    local file, script = dir .. "/ctrlc.bin", dir .. "/ctrlc.lua"
+    R.write(file, string.rep("relrun", 5 * 1024 * 1024))   -- 30 MiB: 6 parts of 5 MiB
+    -- After the first part the script sends itself SIGINT (the shell's
+    -- parent is relrun), as a terminal's Ctrl-C or a cancelled CI job would.
+    R.write(script, string.format([[
+local s3 = assert(require("relrun.aws.s3").client())
+print(s3:multipart_upload{ bucket = "wheels", key = "big/ctrlc.bin", file = %q, part_size = 5 * 1024 * 1024,
+  parallel = 1, on_progress = function() os.execute("kill -INT $PPID") end })
+print("not reached")
+]], file))
+    local code, out = R.run({ os.getenv("RELRUN") or "build/relrun", script }, env())
+    eq({ code, out }, { 130, "relrun: interrupted\n" })
+    local c = assert(s3.client{ env = env() })
+    eq(assert(c:list_multipart_uploads{ bucket = "wheels" }), {}, "the upload was aborted after Ctrl-C")
+    eq(select(3, c:head_object{ bucket = "wheels", key = "big/ctrlc.bin" }), "NotFound")
+  end)
+
   it("uploads in parts, aborts on failure, and lists every page", function()
     local c = assert(s3.client{ env = env() })
     local file = dir .. "/parts.bin"

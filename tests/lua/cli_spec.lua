@@ -252,6 +252,78 @@ describe("Ctrl-C", function()
   end)
 end)
 
+describe("Ctrl-C and shielded cleanup", function()
+  local function start(source)
+    local dir = child.tmpdir()
+    child.write(dir .. "/main.lua", "local host = require 'relrun.host'\n" .. source)
+    local p = io.popen("echo $$; exec " .. child.command{ args = { dir .. "/main.lua" } }
+      .. " 2>" .. child.quote(dir .. "/err"))
+    return p, p:read("l"), dir
+  end
+  local function finish(p, dir)
+    local out = p:read("a")
+    local _, how, code = p:close()
+    local err = child.read(dir .. "/err")
+    child.rmtree(dir)
+    return { how = how, code = code, stdout = out, stderr = err }
+  end
+
+  it("runs cleanup to its end after Ctrl-C, then the interruption goes on", function()
+    local p, pid, dir = start([[
+      local good, err = pcall(function() print("ready") io.stdout:flush() while true do end end)
+      host.shielded(function()
+        host.sleep(0.2)   -- a sleep, like a request, is not cut short
+        print("cleanup done", good, host.interrupted())
+      end)
+      error(err, 0)
+    ]])
+    eq(p:read("l"), "ready")
+    os.execute("kill -INT " .. pid)
+    eq(finish(p, dir), { how = "exit", code = 130, stdout = "cleanup done\tfalse\tfalse\n",
+                         stderr = "relrun: interrupted\n" })
+  end)
+
+  it("holds a Ctrl-C that comes during shielded code until it ends", function()
+    local p, pid, dir = start([[
+      local results = table.pack(host.shielded(function(a, b)
+        print("ready") io.stdout:flush()
+        local t = host.monotime() + 1
+        while host.monotime() < t do end
+        print("loop done")
+        return a + b, "x"
+      end, 1, 2))
+      print("shielded returned", results.n, results[1], results[2])
+      print("not reached")
+    ]])
+    eq(p:read("l"), "ready")
+    os.execute("kill -INT " .. pid)
+    local r = finish(p, dir)
+    eq(r.code, 130)
+    eq(r.stderr, "relrun: interrupted\n")
+    eq(r.stdout, "loop done\n", "the loop ran to its end; the next instruction after it stopped")
+  end)
+
+  it("lets a second Ctrl-C break through shielded code", function()
+    local p, pid, dir = start([[
+      local good, err = pcall(function() print("ready") io.stdout:flush() while true do end end)
+      host.shielded(function() print("cleanup", good, host.is_interruption(err)) io.stdout:flush()
+        while true do end end)
+      print("not reached")
+    ]])
+    eq(p:read("l"), "ready")
+    os.execute("kill -INT " .. pid)
+    eq(p:read("l"), "cleanup\tfalse\ttrue")
+    os.execute("kill -INT " .. pid)
+    eq(finish(p, dir), { how = "exit", code = 130, stdout = "", stderr = "relrun: interrupted\n" })
+  end)
+
+  it("passes errors and results through", function()
+    local r = run({ "-e", "local h = require 'relrun.host' print(h.shielded(function(...) return ... end, 1, nil, 3))"
+      .. " print(pcall(h.shielded, error, 'boom', 0))" })
+    eq(r, { code = 0, stdout = "1\tnil\t3\nfalse\tboom\n", stderr = "" })
+  end)
+end)
+
 describe("os.execute", function()
   it("keeps lua's results", function()
     local r = run({ "-e", "print(os.execute('exit 3')) print(os.execute('kill -TERM $$')) print(os.execute('true'))"

@@ -111,7 +111,7 @@ end
 
 function Client:abort_multipart_upload(a)
   local res, msg, code, err = self:send(a.bucket, a.key, { method = "DELETE", query = { uploadId = a.upload_id },
-    operation = "AbortMultipartUpload" })
+    operation = "AbortMultipartUpload", timeout = a.timeout or 30 })
   if not res then return nil, msg, code, err end
   return true
 end
@@ -260,11 +260,14 @@ function Client:multipart_upload(a)
   st:close()
   local upload_id, msg, code, err = self:create_multipart_upload(a)
   if not upload_id then return nil, msg, code, err end
-  -- Abort on a raised error too (Ctrl-C, an on_progress callback), then re-raise.
+  -- Abort on a raised error too (Ctrl-C, an on_progress callback), then
+  -- re-raise. After Ctrl-C the abort still goes out (shielded): a second
+  -- Ctrl-C stops it.
   local okp, etags, sha, hashes, perr = pcall(self.upload_parts, self, a, upload_id, size,
     part_size_for(size, a.part_size))
   if not okp then
-    self:abort_multipart_upload{ bucket = a.bucket, key = a.key, upload_id = upload_id }
+    require("relrun.host").shielded(self.abort_multipart_upload, self,
+      { bucket = a.bucket, key = a.key, upload_id = upload_id })
     error(etags, 0)
   end
   err = perr
