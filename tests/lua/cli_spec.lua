@@ -199,28 +199,29 @@ describe("errors", function()
   end)
 end)
 
+-- Start a script in the background; return the popen handle and the pid
+-- of the relrun process (also its process group with setsid).
+local function start(source, setsid)
+  local dir = child.tmpdir()
+  child.write(dir .. "/main.lua", source)
+  local inner = "echo $$; exec " .. child.command{ args = { dir .. "/main.lua" } }
+    .. " 2>" .. child.quote(dir .. "/err")
+  local cmd = setsid and ("exec setsid sh -c " .. child.quote(inner)) or inner
+  local p = io.popen(cmd)
+  local pid = p:read("l")
+  return p, pid, dir
+end
+
+-- Wait for a script from start(); what it printed and how it ended.
+local function finish(p, dir)
+  local out = p:read("a")
+  local _, how, code = p:close()
+  local err = child.read(dir .. "/err")
+  child.rmtree(dir)
+  return { how = how, code = code, stdout = out, stderr = err }
+end
+
 describe("Ctrl-C", function()
-  -- Start a script in the background; return the popen handle and the pid
-  -- of the relrun process (also its process group with setsid).
-  local function start(source, setsid)
-    local dir = child.tmpdir()
-    child.write(dir .. "/main.lua", source)
-    local inner = "echo $$; exec " .. child.command{ args = { dir .. "/main.lua" } }
-      .. " 2>" .. child.quote(dir .. "/err")
-    local cmd = setsid and ("exec setsid sh -c " .. child.quote(inner)) or inner
-    local p = io.popen(cmd)
-    local pid = p:read("l")
-    return p, pid, dir
-  end
-
-  local function finish(p, dir)
-    local out = p:read("a")
-    local _, how, code = p:close()
-    local err = child.read(dir .. "/err")
-    child.rmtree(dir)
-    return { how = how, code = code, stdout = out, stderr = err }
-  end
-
   it("stops a busy loop: exit 130 and 'relrun: interrupted'", function()
     local p, pid, dir = start("print('ready')\nwhile true do end\n")
     eq(p:read("l"), "ready")
@@ -253,23 +254,10 @@ describe("Ctrl-C", function()
 end)
 
 describe("Ctrl-C and shielded cleanup", function()
-  local function start(source)
-    local dir = child.tmpdir()
-    child.write(dir .. "/main.lua", "local host = require 'relrun.host'\n" .. source)
-    local p = io.popen("echo $$; exec " .. child.command{ args = { dir .. "/main.lua" } }
-      .. " 2>" .. child.quote(dir .. "/err"))
-    return p, p:read("l"), dir
-  end
-  local function finish(p, dir)
-    local out = p:read("a")
-    local _, how, code = p:close()
-    local err = child.read(dir .. "/err")
-    child.rmtree(dir)
-    return { how = how, code = code, stdout = out, stderr = err }
-  end
+  local function start_with_host(source) return start("local host = require 'relrun.host'\n" .. source) end
 
   it("runs cleanup to its end after Ctrl-C, then the interruption goes on", function()
-    local p, pid, dir = start([[
+    local p, pid, dir = start_with_host([[
       local good, err = pcall(function() print("ready") io.stdout:flush() while true do end end)
       host.shielded(function()
         host.sleep(0.2)   -- a sleep, like a request, is not cut short
@@ -284,7 +272,7 @@ describe("Ctrl-C and shielded cleanup", function()
   end)
 
   it("holds a Ctrl-C that comes during shielded code until it ends", function()
-    local p, pid, dir = start([[
+    local p, pid, dir = start_with_host([[
       local results = table.pack(host.shielded(function(a, b)
         print("ready") io.stdout:flush()
         local t = host.monotime() + 1
@@ -304,7 +292,7 @@ describe("Ctrl-C and shielded cleanup", function()
   end)
 
   it("lets a second Ctrl-C break through shielded code", function()
-    local p, pid, dir = start([[
+    local p, pid, dir = start_with_host([[
       local good, err = pcall(function() print("ready") io.stdout:flush() while true do end end)
       host.shielded(function() print("cleanup", good, host.is_interruption(err)) io.stdout:flush()
         while true do end end)
