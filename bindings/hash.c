@@ -696,7 +696,7 @@ static int p_tostring(lua_State *L) {
 static int l_parts(lua_State *L) {
     const char *path = luaL_checkstring(L, 1);
     lua_Integer ps = luaL_checkinteger(L, 2);
-    int alg = 2, whole = 0;
+    int alg = 2, whole = 0, err;
     struct stat st;
     part_job *p;
     luaL_argcheck(L, ps > 0, 2, "part size must be positive");
@@ -731,7 +731,7 @@ static int l_parts(lua_State *L) {
     p->nparts = p->size == 0 ? 1 : (lua_Integer)((p->size + ps - 1) / ps);
     p->dlen = ALGS[alg].evp ? (size_t)EVP_MD_get_size(ALGS[alg].evp()) : B2_OUT;
     if ((p->digests = malloc((size_t)p->nparts * p->dlen)) == NULL) return luaL_error(L, "relrun.hash: out of memory");
-    if (pthread_create(&p->tid, NULL, part_job_main, p) != 0) return rr_fail_errno(L, "hash.parts thread", errno);
+    if ((err = pthread_create(&p->tid, NULL, part_job_main, p)) != 0) return rr_fail_errno(L, "hash.parts thread", err);
     p->started = 1;
     return 1;
 }
