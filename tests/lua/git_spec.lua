@@ -232,6 +232,19 @@ describe("log and graph queries", function()
     eq(two[1].time, tonumber(run(d, "log -1 --format=%at")))
     eq(r:count_commits("HEAD"), tonumber(run(d, "rev-list --count HEAD")))
     eq(r:count_commits("v1..HEAD"), tonumber(run(d, "rev-list --count v1..HEAD")))
+    eq(r:count_commits("side"), tonumber(run(d, "rev-list --count side")))
+    -- Shallow clones of it, cut inside the merge and beyond it: only the
+    -- commits the clone has are counted, as git does.
+    for _, depth in ipairs({ 1, 2, 3, 5 }) do
+      local c = tempdir()
+      run(c, "clone -q --no-local --depth " .. depth .. " " .. fx.quote(d) .. " .")
+      local sr = assert(git.open(c))
+      ok(sr:is_shallow(), "depth " .. depth .. " is shallow")
+      eq(sr:count_commits("HEAD"), tonumber(run(c, "rev-list --count HEAD")), "depth " .. depth)
+    end
+    local n, msg, code = r:count_commits("no-such-rev")
+    eq({ n, code }, { nil, "GIT_ENOTFOUND" })
+    contains(msg, "no-such-rev")
   end)
 
   it("merge_base and ahead_behind agree with git", function()
