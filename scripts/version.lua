@@ -1,4 +1,4 @@
--- relrun scripts/version.lua [--root DIR] [--explain]
+-- relrun scripts/version.lua [--root DIR] [--explain] [--strict]
 --
 -- Prints the version setuptools_scm would give this checkout (what
 -- `python3 -m setuptools_scm` prints), one line. --explain says how: the
@@ -15,6 +15,7 @@ local spec = {
       .. " pyproject.toml with [tool.setuptools_scm], else the current one)" },
     { "--strip-dev", help = "drop the .dev and local parts, as setuptools_scm's --strip-dev" },
     { "--explain", help = "also tell how the version was found (tag, distance, dirty files, shallow)" },
+    { "--strict", help = "fail rather than print a guess: a shallow clone whose history holds no tag" },
   },
 }
 
@@ -33,6 +34,15 @@ if opts.root then cfg.root = require("relrun.fs").realpath(opts.root) or cfg.roo
 local info
 info, err = scm.explain({ dir = opts.root or ".", config = cfg })
 if not info then die(err) end
+-- setuptools_scm prints 0.1.devN in a shallow clone that lacks the tag (its
+-- users' most common complaint): the same here, on stdout, but said on
+-- stderr, and refused with --strict.
+if info.how == "git" and info.shallow and not info.tag and not info.unborn then
+  local why = "this clone is shallow and no tag is in the history it has, so " .. info.version
+    .. " is a guess; check out with fetch-depth: 0 (actions/checkout) or run `git fetch --unshallow --tags`"
+  if opts.strict then die("refusing to guess: " .. why) end
+  io.stderr:write("version.lua: warning: ", why, "\n")
+end
 print(opts.strip_dev and (info.version:match("^(.-)%.dev") or info.version) or info.version)
 if not opts.explain then return end
 
