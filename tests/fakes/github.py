@@ -23,7 +23,10 @@ Requests need `Authorization: Bearer <token>` (or `token <token>`) equal to
 
 Test control (no auth): POST /__state merges JSON into the state (statuses,
 check_runs, oidc claims), GET /__state returns it, POST /__fault queues
-faults: {"status": 403, "rate_limited": true, "count": 1} or
+faults: {"status": 403, "rate_limited": true, "count": 1},
+{"status": 502, "starter": true, "server": "uploads"} (an upload that fails
+and leaves a "starter" asset holding the name, as GitHub's does; "server"
+keeps a fault for the API or the uploads host) or
 {"status": 429, "retry_after": 1} or {"status": 500}.
 """
 import argparse
@@ -108,10 +111,13 @@ def release_json(rel):
 
 
 def asset_json(a):
+    # A failed upload leaves a "starter" asset that holds the name (GitHub's
+    # "Upload a release asset" docs): no content, no digest, delete it first.
+    uploaded = a.get("state", "uploaded") == "uploaded"
     return {
         "id": a["id"], "name": a["name"], "label": a.get("label") or "", "size": len(a["data"]),
-        "content_type": a["content_type"], "state": "uploaded",
-        "digest": "sha256:" + hashlib.sha256(a["data"]).hexdigest(),
+        "content_type": a["content_type"], "state": a.get("state", "uploaded"),
+        "digest": "sha256:" + hashlib.sha256(a["data"]).hexdigest() if uploaded else None,
         "browser_download_url": "%s/download/%d/%s" % (api_base(), a["id"], a["name"]),
         "url": "%s/repos/%s/releases/assets/%d" % (api_base(), ARGS.repository, a["id"]),
     }
@@ -155,12 +161,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def fault(self):
         with LOCK:
-            if not FAULTS:
+            if not FAULTS or FAULTS[0].get("server", self.server.role) != self.server.role:
                 return False
             f = FAULTS[0]
             f["count"] = f.get("count", 1) - 1
             if f["count"] <= 0:
                 FAULTS.pop(0)
+        if f.get("starter") and self.server.role == "uploads":
+            self.leave_starter()
         headers = {}
         if f.get("rate_limited"):
             headers = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(time.time()) + f.get("reset_in", 1))}
@@ -170,6 +178,20 @@ class Handler(BaseHTTPRequestHandler):
         msg = "API rate limit exceeded" if f.get("rate_limited") or f["status"] == 429 else "Server Error"
         self.send(f["status"], {"message": msg}, headers)
         return True
+
+    def leave_starter(self):
+        """The asset record a failed upload leaves behind, as GitHub does on a 502."""
+        url = urlparse(self.path)
+        m = re.fullmatch(r"/repos/%s/releases/(\d+)/assets" % re.escape(ARGS.repository), url.path)
+        name = parse_qs(url.query).get("name", [None])[0]
+        if not m or not name:
+            return
+        with LOCK:
+            aid = STATE["next_id"]
+            STATE["next_id"] += 1
+            STATE["assets"][aid] = {"id": aid, "release_id": int(m.group(1)), "name": name, "label": "",
+                                    "data": b"", "state": "starter",
+                                    "content_type": self.headers.get("Content-Type", "application/octet-stream")}
 
     def page(self, items, query):
         per_page = int(query.get("per_page", ["30"])[0])

@@ -96,6 +96,40 @@ describe("github", function()
     eq(#assert(gh:list_assets(rel.id)), 1)
   end)
 
+  it("clears a failed upload's leftover and uploads again, in the same call and on a rerun", function()
+    local gh = client()
+    local rel = assert(gh:ensure_release{ tag = "v3.0.0" })
+    local file = fs.join(tmp.path, "stock-pipeline-3.0.0.tar.gz")
+    fs.write(file, string.rep("sdist bytes ", 1000))
+    local sha = hash.file(file, { "sha256" }).sha256
+    -- GitHub answers 502 and keeps a "starter" asset holding the name
+    control("/__fault", { status = 502, starter = true, server = "uploads" })
+    local asset, how = gh:upload_asset(rel, file)
+    eq(how, "uploaded")
+    eq(asset.state, "uploaded")
+    local assets = assert(gh:list_assets(rel.id))
+    eq(#assets, 1, "the leftover was deleted")
+    eq({ assets[1].name, assets[1].state, assets[1].digest }, { "stock-pipeline-3.0.0.tar.gz", "uploaded", "sha256:" .. sha })
+    -- it fails twice: this call gives up and says why ...
+    local wheel = fs.join(tmp.path, "stock_pipeline-3.0.0-py3-none-any.whl")
+    fs.write(wheel, string.rep("wheel bytes ", 1000))
+    control("/__fault", { status = 502, starter = true, server = "uploads", count = 2 })
+    local none, err = gh:upload_asset(rel, wheel)
+    eq(none, nil)
+    eq(err.status, 502)
+    contains(err.message, "Server Error")
+    local left = {}
+    for _, a in ipairs(assert(gh:list_assets(rel.id))) do left[a.name] = a.state end
+    eq(left["stock_pipeline-3.0.0-py3-none-any.whl"], "starter")
+    ok(not github.asset_complete({ state = "starter" }))
+    -- ... and the rerun clears the leftover
+    local _, how2 = gh:upload_asset(rel, wheel)
+    eq(how2, "uploaded")
+    eq(#assert(gh:list_assets(rel.id)), 2)
+    local _, how3 = gh:upload_asset(rel, wheel)
+    eq(how3, "identical")
+  end)
+
   it("deletes releases and assets", function()
     local gh = client()
     local rel = assert(gh:ensure_release{ tag = "v2.0.0" })

@@ -161,6 +161,18 @@ describe("a failure at each step, then a rerun", function()
     converges(v)
   end)
 
+  it("github-release: an asset upload fails twice and leaves a starter asset holding its name", function()
+    local v = next_release()
+    w:control(w.gh, "POST", "/__fault", { status = 502, starter = true, server = "uploads", count = 2 })
+    stopped_at(publish(), "github-release", "502")
+    local starters = 0
+    for _, a in ipairs(w:control(w.gh, "GET", "/__state").assets) do
+      if a.state == "starter" then starters = starters + 1 end
+    end
+    eq(starters, 1, "GitHub keeps the failed upload's leftover")
+    converges(v)
+  end)
+
   it("instructions: $GITHUB_OUTPUT cannot be written", function()
     local v = next_release()
     stopped_at(publish{ GITHUB_OUTPUT = w.tmp .. "/no-such-dir/output" }, "instructions", "GITHUB_OUTPUT")

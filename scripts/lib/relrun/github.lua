@@ -226,33 +226,60 @@ end
 
 local function basename(path) return (path:match("([^/]+)$")) end
 
+-- Whether an asset is whole: a failed upload leaves one in state "starter"
+-- that holds its name, has no content, and must be deleted before the name
+-- can be uploaded again (GitHub's "Upload a release asset").
+function M.asset_complete(asset)
+  return asset.state == nil or asset.state == "uploaded"
+end
+
+-- Make way for `name`: the asset when it is there with the same content;
+-- false when the name is free (a failed upload's leftover is deleted); nil,
+-- err when it holds other content or the API fails.
+function Client:clear_asset_name(release, name, sha256)
+  local assets, lerr = self:list_assets(release.id)
+  if not assets then return nil, lerr end
+  for _, a in ipairs(assets) do
+    if a.name == name and not M.asset_complete(a) then
+      local gone, derr = self:delete_asset(a.id)
+      if not gone then return nil, derr end
+    elseif a.name == name then
+      local theirs, herr = self:asset_sha256(a)
+      if not theirs then return nil, herr end
+      if theirs == sha256 then return a end
+      return fail(string.format("release %s already has a different %s (sha256 %s, ours %s): " ..
+        "delete that asset or release a new version", release.tag_name, name, theirs, sha256), 422, "different")
+    end
+  end
+  return false
+end
+
 -- Attach a file through the release's own upload_url. An asset of the same
 -- name with the same content is left alone; with other content it stops.
+-- An upload that fails on GitHub's side (5xx, a dropped connection, or the
+-- name taken by a leftover) is tried once more after clearing the name.
 function Client:upload_asset(release, path, opts)
   opts = opts or {}
   local name = opts.name or basename(path)
   local digests, err = hash.file(path, { "sha256" })
   if not digests then return fail("cannot read " .. path .. ": " .. err) end
-  local assets, lerr = self:list_assets(release.id)
-  if not assets then return nil, lerr end
-  for _, a in ipairs(assets) do
-    if a.name == name then
-      local theirs, herr = self:asset_sha256(a)
-      if not theirs then return nil, herr end
-      if theirs == digests.sha256 then return a, "identical" end
-      return fail(string.format("release %s already has a different %s (sha256 %s, ours %s): " ..
-        "delete that asset or release a new version", release.tag_name, name, theirs, digests.sha256), 422,
-        "different")
-    end
-  end
   local upload_url = (release.upload_url or ""):gsub("{.*}$", "")
   if upload_url == "" then return fail("release " .. tostring(release.tag_name) .. " has no upload_url") end
-  local asset, uerr = self:request("POST", nil, {
-    url = upload_url .. "?name=" .. http.url_encode(name),
-    body = { file = path }, headers = { ["content-type"] = opts.content_type or "application/octet-stream" },
-  })
-  if not asset then return nil, uerr end
-  return asset, "uploaded"
+  local uerr
+  for _ = 1, 2 do
+    local there, cerr = self:clear_asset_name(release, name, digests.sha256)
+    if there == nil then return nil, cerr end
+    if there then return there, "identical" end
+    local asset
+    asset, uerr = self:request("POST", nil, {
+      url = upload_url .. "?name=" .. http.url_encode(name),
+      body = { file = path }, headers = { ["content-type"] = opts.content_type or "application/octet-stream" },
+    })
+    if asset then return asset, "uploaded" end
+    local on_their_side = uerr.status == nil or uerr.status >= 500 or uerr.code == "already_exists"
+    if not on_their_side then break end
+  end
+  return nil, uerr
 end
 
 function Client:environment(name)

@@ -290,7 +290,7 @@ local function release_complete(gh, ctx)
   for _, a in ipairs(assets) do there[a.name] = a end
   for _, f in ipairs(ctx.evidence.build.files) do
     local a = there[f.filename]
-    if not a then return false end
+    if not a or not require("relrun.github").asset_complete(a) then return false end   -- run() clears a leftover
     local sha, herr = gh:asset_sha256(a)
     if not sha then fail(herr.message) end
     if sha ~= f.sha256 then
