@@ -16,12 +16,15 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #define GUARD_T "relrun.fs.guard"
 #define TEMPDIR_T "relrun.fs.tempdir"
+#define LOCK_T "relrun.fs.lock"
 #define CHUNK (64 * 1024)
 
 /* ---- errors ------------------------------------------------------------ */
@@ -783,6 +786,111 @@ static int fs_setenv(lua_State *L) {
     return 1;
 }
 
+/* ---- lock: one holder at a time, across processes ------------------------
+ *
+ * An exclusive flock(2) on a file that is never removed (removing a lock
+ * file lets a third process lock a new inode while the second still holds
+ * the old one). The holder writes its pid and host into it, so a waiting
+ * process can say who holds it. The kernel drops the lock when the holder
+ * exits, however it exits: no stale locks. */
+
+typedef struct {
+    int fd;     /* -1 once released */
+    int held;   /* the lock is ours: the note is ours to clear */
+} lockh;
+
+/* Write "pid host" into the lock file, for whoever waits. Best effort. */
+static void lock_note_holder(int fd) {
+    char host[256] = "?", note[320];
+    int n;
+    gethostname(host, sizeof host - 1);
+    host[sizeof host - 1] = '\0';
+    n = snprintf(note, sizeof note, "%ld %s\n", (long)getpid(), host);
+    if (ftruncate(fd, 0) == 0 && n > 0) (void)!pwrite(fd, note, (size_t)n, 0);
+}
+
+/* Push "pid N on HOST" from the lock file, or "another process". */
+static void push_holder(lua_State *L, int fd) {
+    char note[320];
+    ssize_t n = pread(fd, note, sizeof note - 1, 0);
+    long pid;
+    char host[257];
+    if (n > 0) {
+        note[n] = '\0';
+        if (sscanf(note, "%ld %256s", &pid, host) == 2) {
+            lua_pushfstring(L, "pid %d on %s", (int)pid, host);
+            return;
+        }
+    }
+    lua_pushliteral(L, "another process");
+}
+
+static int lock_release(lockh *h) {
+    int fd = h->fd;
+    h->fd = -1;
+    if (fd < 0) return 0;
+    if (h->held && ftruncate(fd, 0) != 0) { /* the note is only a hint */ }
+    h->held = 0;
+    return close(fd);   /* closing the only descriptor drops the flock */
+}
+
+static int lock_gc(lua_State *L) {
+    lock_release(luaL_checkudata(L, 1, LOCK_T));
+    return 0;
+}
+
+static int lock_close(lua_State *L) {
+    lock_release(luaL_checkudata(L, 1, LOCK_T));
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int lock_tostring(lua_State *L) {
+    lockh *h = luaL_checkudata(L, 1, LOCK_T);
+    lua_pushfstring(L, LOCK_T " (%s)", h->held ? "held" : "released");
+    return 1;
+}
+
+/* lock(path [, { wait = seconds (0) }]) -> handle | nil, msg, "ELOCKED" or
+ * an errno name. Waits up to `wait` seconds for the holder, in 50 ms steps
+ * (Ctrl-C stops the wait). */
+static int fs_lock(lua_State *L) {
+    const char *path = check_cstr(L, 1);
+    double wait = lua_istable(L, 2) ? rr_optfield_number(L, 2, "wait", 0) : 0;
+    lockh *h = rr_newhandle(L, sizeof *h, LOCK_T);
+    struct timespec start, now, step = {0, 50 * 1000 * 1000};
+    h->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (h->fd < 0) return fail_errno(L, "lock", path, errno);
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    while (flock(h->fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EINTR) continue;
+        if (errno != EWOULDBLOCK) {
+            int err = errno;
+            lock_release(h);
+            return fail_errno(L, "lock", path, err);
+        }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if ((double)(now.tv_sec - start.tv_sec) + (double)(now.tv_nsec - start.tv_nsec) / 1e9 >= wait) {
+            lua_pushnil(L);
+            push_holder(L, h->fd);
+            lua_pushfstring(L, "%s is locked by %s (another run is using it; wait for it or stop it)", path,
+                            lua_tostring(L, -1));
+            lua_remove(L, -2);
+            lua_pushliteral(L, "ELOCKED");
+            lock_release(h);
+            return 3;
+        }
+        if (rr_interrupted()) {
+            lock_release(h);
+            return rr_raise_interrupted(L);
+        }
+        nanosleep(&step, NULL);
+    }
+    h->held = 1;
+    lock_note_holder(h->fd);
+    return 1;
+}
+
 /* ---- module ------------------------------------------------------------ */
 
 static const luaL_Reg fs_funcs[] = {
@@ -794,7 +902,12 @@ static const luaL_Reg fs_funcs[] = {
     {"absolute", fs_absolute}, {"cwd", fs_cwd}, {"realpath", fs_realpath},
     {"chmod", fs_chmod}, {"rename", fs_rename}, {"symlink", fs_symlink},
     {"readlink", fs_readlink}, {"getenv", fs_getenv}, {"isatty", fs_isatty}, {"setenv", fs_setenv},
+    {"lock", fs_lock},
     {NULL, NULL}};
+
+static const luaL_Reg lock_methods[] = {
+    {"close", lock_close}, {"__close", lock_gc}, {"__gc", lock_gc},
+    {"__tostring", lock_tostring}, {NULL, NULL}};
 
 static const luaL_Reg tempdir_methods[] = {
     {"close", tempdir_close}, {"__close", tempdir_gc}, {"__gc", tempdir_gc},
@@ -806,6 +919,7 @@ int luaopen_relrun_fs(lua_State *L) {
     lua_setfield(L, -2, "__gc");
     lua_pop(L, 1);
     rr_newclass(L, TEMPDIR_T, tempdir_methods);
+    rr_newclass(L, LOCK_T, lock_methods);
     luaL_getmetatable(L, TEMPDIR_T);
     lua_pushcfunction(L, tempdir_index);   /* .path, and methods only while open */
     lua_setfield(L, -2, "__index");

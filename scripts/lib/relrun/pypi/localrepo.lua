@@ -13,13 +13,26 @@
 -- a reader sees the old state or the new one, never half of either.
 -- Publishing a file that is already there with the same bytes changes
 -- nothing; a different file under the same name is refused. One publisher
--- at a time: the folder has no lock.
+-- at a time: publish and remove hold an flock on DIR/.lock (relrun.fs.lock)
+-- while they read and rewrite the pages, or two releases at once could
+-- each drop the other's links.
 local fs = require "relrun.fs"
 local hash = require "relrun.hash"
 local metadata = require "relrun.pypi.metadata"
 local index = require "relrun.pypi.index"
 
 local M = {}
+
+M.LOCK_WAIT = 120   -- seconds to wait for another publisher before giving up
+
+-- fn(...) while holding DIR/.lock (the folder is created first).
+local function locked(dir, fn, ...)
+  local ok, err, code = fs.mkdir(dir)
+  if not ok then return nil, err, code end
+  local lock <close>, lerr, lcode = fs.lock(fs.join(dir, ".lock"), { wait = M.LOCK_WAIT })
+  if not lock then return nil, lerr, lcode end
+  return fn(...)
+end
 
 local function project_dir(dir, project, top)
   return fs.join(dir, top, project)
@@ -90,9 +103,7 @@ local function place(path, target)
   return true
 end
 
--- publish(dir, path) -> { status = "published" | "identical", filename,
--- sha256, url, message } | nil, msg, code ("CONFLICT", ...).
-function M.publish(dir, path)
+local function publish_locked(dir, path)
   local meta, err, code = metadata.read(path)
   if not meta then return nil, err, code end
   local problems = metadata.problems(meta)
@@ -128,12 +139,13 @@ function M.publish(dir, path)
   return result
 end
 
--- remove(dir, name, version) -> the file names removed (empty when the
--- version has no file here) | nil, msg, code. The project's page is
--- rewritten first (atomically, as publish does; with no link left it stays,
--- empty), then the files are deleted, so a reader never follows a link to a
--- file that is gone. For rollback.lua on the local target.
-function M.remove(dir, name, version)
+-- publish(dir, path) -> { status = "published" | "identical", filename,
+-- sha256, url, message } | nil, msg, code ("CONFLICT", "ELOCKED", ...).
+function M.publish(dir, path)
+  return locked(dir, publish_locked, dir, path)
+end
+
+local function remove_locked(dir, name, version)
   local project = metadata.normalize(name)
   local keep, gone = {}, {}
   for _, f in ipairs(M.files(dir, project)) do
@@ -151,6 +163,16 @@ function M.remove(dir, name, version)
     end
   end
   return gone
+end
+
+-- remove(dir, name, version) -> the file names removed (empty when the
+-- version has no file here) | nil, msg, code. The project's page is
+-- rewritten first (atomically, as publish does; with no link left it stays,
+-- empty), then the files are deleted, so a reader never follows a link to a
+-- file that is gone. For rollback.lua on the local target.
+function M.remove(dir, name, version)
+  if not fs.exists(dir) then return {} end
+  return locked(dir, remove_locked, dir, name, version)
 end
 
 return M
