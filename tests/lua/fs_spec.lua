@@ -306,8 +306,11 @@ io.write("released\n")
     local h = holder(path, 30)
     os.execute("kill -KILL " .. assert(fs.read(path):match("^(%d+) ")))
     h:close()
-    do local l <close> = assert(fs.lock(path), "a killed holder's lock is gone") end
-    assert(fs.lock(path)):close()
+    do
+      local l <close> = assert(fs.lock(path), "a killed holder's lock is gone")
+      eq(tostring(l), "relrun.fs.lock (held)")
+    end
+    assert(fs.lock(path), "released at the end of its scope"):close()
     local _ = fs.lock(path)
     _ = nil
     collectgarbage()
