@@ -179,6 +179,8 @@ describe("a failure at each step, then a rerun", function()
     local r = converges(v)
     contains(world.read(w.output), "version=" .. v .. "\n")
     contains(r.stdout, "✓ s3: already done")
+    local _, blocks = world.read(w.summary):gsub("## stock%-pipeline " .. v:gsub("%.", "%%.") .. "\n", "")
+    eq(blocks, 1, "the step summary has the install block once, after the rerun too")
   end)
 
   it("verify: pip finds nothing (the index answers 404)", function()

@@ -137,8 +137,12 @@ local function instructions_step(ctx)
       local function wrote(good, err)
         if good == nil then error({ message = err .. " (the step summary and outputs of this job)" }) end
       end
-      wrote(log.summary("## " .. ctx.cfg.package .. " " .. ctx.version .. "\n\n```\n" ..
-        table.concat(lines, "\n") .. "\n```\n"))
+      -- A rerun after a failure further down must not add the block twice.
+      local block = "## " .. ctx.cfg.package .. " " .. ctx.version .. "\n\n```\n" .. table.concat(lines, "\n")
+        .. "\n```\n"
+      local summary_file = os.getenv("GITHUB_STEP_SUMMARY")
+      local already = summary_file and (fs.read(summary_file) or ""):find(block, 1, true)
+      if not already then wrote(log.summary(block)) end
       wrote(log.output("version", ctx.version))
       wrote(log.output("index-url", ctx.target:index_url()))
       for _, f in ipairs(ctx.evidence.build.files) do
