@@ -39,12 +39,30 @@ static int masked_print(lua_State *L) {
     return 0;
 }
 
-/* Mask arguments from..top in place when the stream behind `file` is the
- * terminal/CI log (stdout, stderr); files a script writes stay byte-exact. */
-static void mask_args_for(lua_State *L, int file, int from) {
+/* Whether every argument from..to is a string or a number (what write
+ * accepts; anything else is left for liolib to refuse). */
+static int all_writable(lua_State *L, int from, int to) {
+    for (int i = from; i <= to; i++)
+        if (lua_type(L, i) != LUA_TSTRING && lua_type(L, i) != LUA_TNUMBER) return 0;
+    return 1;
+}
+
+/* Mask the arguments from..to in place when the stream behind `file` is the
+ * terminal/CI log (stdout, stderr); files a script writes stay byte-exact.
+ * The arguments are joined first (numbers formatted as write formats them),
+ * so a secret written in pieces by one call, io.write(a, b), is masked too.
+ * Returns the new last argument's index. */
+static int mask_args_for(lua_State *L, int file, int from, int to) {
     luaL_Stream *p = luaL_testudata(L, file, LUA_FILEHANDLE);
-    if (p == NULL || p->closef == NULL || (p->f != stdout && p->f != stderr)) return;
-    for (int i = from; i <= lua_gettop(L); i++) {
+    if (p == NULL || p->closef == NULL || (p->f != stdout && p->f != stderr)) return to;
+    if (to > from && all_writable(L, from, to)) {
+        for (int i = from; i <= to; i++) lua_pushvalue(L, i);
+        lua_concat(L, to - from + 1);
+        lua_replace(L, from);
+        for (int i = to; i > from; i--) lua_remove(L, i);
+        to = from;
+    }
+    for (int i = from; i <= to; i++) {
         size_t len;
         const char *s;
         if (lua_type(L, i) != LUA_TSTRING) continue; /* numbers hold no secret */
@@ -52,11 +70,12 @@ static void mask_args_for(lua_State *L, int file, int from) {
         rr_mask_push(L, s, len);
         lua_replace(L, i);
     }
+    return to;
 }
 
 /* file:write, masked for stdout and stderr; upvalue 1 is liolib's own. */
 static int masked_file_write(lua_State *L) {
-    mask_args_for(L, 1, 2);
+    mask_args_for(L, 1, 2, lua_gettop(L));
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
     lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
@@ -66,8 +85,9 @@ static int masked_file_write(lua_State *L) {
 /* io.write, masked when the default output is stdout or stderr ("_IO_output"
  * is where liolib keeps io.output()). upvalue 1 is liolib's own. */
 static int masked_io_write(lua_State *L) {
+    int top = lua_gettop(L);
     lua_getfield(L, LUA_REGISTRYINDEX, "_IO_output");
-    mask_args_for(L, -1, 1);
+    mask_args_for(L, top + 1, 1, top);
     lua_pop(L, 1);
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);

@@ -88,6 +88,21 @@ describe("secrets", function()
     eq(r.stderr, ("stderr ***\ninfo ***\nerror: ***\n"):rep(3))
   end)
 
+  it("masks a secret that one write call gets in pieces, numbers written as Lua writes them", function()
+    local r = script(([[
+      log.secret(%q)
+      local s = %q
+      io.write("write ", s:sub(1, 5), s:sub(6), " ", 1.5, " ", 7, " ", 2^63, "\n")
+      io.stdout:write("stdout ", s:sub(1, 2), s:sub(3, 9), s:sub(10), "\n")
+      io.stderr:write("stderr ", s:sub(1, 4), s:sub(5), "\n")
+      print(pcall(io.write, "x", {}))
+    ]]):format(SECRET, SECRET))
+    eq(r.code, 0)
+    ok(r.stdout:find("^write %*%*%* 1%.5 7 9%.2233720368548e%+18\nstdout %*%*%*\nxfalse\t[^\n]*bad argument #2 "
+      .. "[^\n]*string expected, got table%)\n$"), r.stdout)
+    eq(r.stderr, "stderr ***\n")
+  end)
+
   it("leaves files a script writes byte-exact", function()
     local dir = child.tmpdir()
     local r = script(([[
