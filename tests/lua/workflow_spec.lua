@@ -46,6 +46,28 @@ describe("release workflow", function()
     ok(publish, "a step runs scripts/release.lua publish")
   end)
 
+  it("runs on Debian 12 with git installed before the checkout, and builds relrun alone", function()
+    eq(job.container, "debian:12", "where relrun is built and tested")
+    local install, checkout, build
+    for i, step in ipairs(job.steps) do
+      if (step.run or ""):find("apt-get install", 1, true) then install = install or i end
+      if (step.uses or ""):match("^actions/checkout@") then checkout = i end
+      if step.run == "make build" then build = i end
+    end
+    ok(install and checkout and install < checkout, "git is installed before actions/checkout (else no history)")
+    for _, pkg in ipairs({ "git", "make", "ca-certificates", "python3-build", "python3-setuptools-scm",
+                           "python3-venv", "python3-pip" }) do
+      ok(job.steps[install].run:find("%f[%w%-]" .. pkg:gsub("%-", "%%-") .. "%f[^%w%-]"), pkg .. " is installed")
+    end
+    ok(build, "a step runs make build")
+    -- make build installs the build packages only: a test-only package
+    -- missing from the runner's apt (awscli, hyperfine) must not fail a release
+    local r = assert(proc.run{ argv = { "make", "-n", "build" } })
+    eq(r.code, 0, r.stderr)
+    contains(r.stdout, "libgit2-dev")
+    ok(not r.stdout:find("awscli", 1, true) and not r.stdout:find("hyperfine", 1, true), r.stdout)
+  end)
+
   it("passes exactly the settings the scripts read, under RELEASE.md's names", function()
     local publish
     for _, step in ipairs(job.steps) do
