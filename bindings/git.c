@@ -25,6 +25,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1733,7 +1735,7 @@ static void free_commit(void *p) { git_commit_free(p); }
 static void push_commit(lua_State *L, abbrev_ctx *a, git_commit *c) {
     const git_signature *au = git_commit_author(c);
     const char *summary = git_commit_summary(c);
-    lua_createtable(L, 0, 7);
+    lua_createtable(L, 0, 8);
     push_oid(L, git_commit_id(c));
     lua_setfield(L, -2, "id");
     abbrev_push(L, a, git_commit_id(c));
@@ -1748,6 +1750,8 @@ static void push_commit(lua_State *L, abbrev_ctx *a, git_commit *c) {
     lua_setfield(L, -2, "email");
     lua_pushinteger(L, au->when.time);
     lua_setfield(L, -2, "time");
+    lua_pushinteger(L, git_commit_time(c)); /* the committer's: SOURCE_DATE_EPOCH */
+    lua_setfield(L, -2, "commit_time");
 }
 
 /* Push the range onto the walker: "a..b", or one revision and its history. */
@@ -2236,6 +2240,118 @@ static int r_ls_remote(lua_State *L) {
     return 1;
 }
 
+/* ---- a clean checkout of one commit ---------------------------------------- */
+
+static void free_repo(void *p) { git_repository_free(p); }
+
+/* Write every tag of `src` into dst's packed-refs: one file rather than a
+ * loose ref each (git/git has a thousand tags). A ref that does not resolve
+ * is left out, as git's own clone leaves it. */
+static int copy_tags(git_repository *src, const char *dst_gitdir) {
+    git_strarray names = {0};
+    char path[PATH_MAX];
+    FILE *f;
+    int err = git_reference_list(&names, src);
+    if (err < 0) return err;
+    snprintf(path, sizeof path, "%spacked-refs", dst_gitdir);
+    f = fopen(path, "w");
+    if (f == NULL) {
+        git_strarray_dispose(&names);
+        git_error_set_str(GIT_ERROR_OS, "cannot write packed-refs of the checkout");
+        return -1;
+    }
+    for (size_t i = 0; i < names.count; i++) {
+        git_oid id;
+        char hex[GIT_OID_HEXSZ + 1];
+        if (strncmp(names.strings[i], "refs/tags/", 10) != 0) continue;
+        if (git_reference_name_to_id(&id, src, names.strings[i]) < 0) continue;
+        git_oid_tostr(hex, sizeof hex, &id);
+        fprintf(f, "%s %s\n", hex, names.strings[i]);
+    }
+    git_strarray_dispose(&names);
+    if (fclose(f) != 0) {
+        git_error_set_str(GIT_ERROR_OS, "cannot write packed-refs of the checkout");
+        return -1;
+    }
+    return 0;
+}
+
+/* Write `text` into dst_gitdir/name (creating it). */
+static int write_git_file(const char *dst_gitdir, const char *name, const char *text, size_t len) {
+    char path[PATH_MAX];
+    FILE *f;
+    snprintf(path, sizeof path, "%s%s", dst_gitdir, name);
+    f = fopen(path, "w");
+    if (f == NULL || fwrite(text, 1, len, f) != len || fclose(f) != 0) {
+        if (f != NULL) fclose(f);
+        git_error_set_str(GIT_ERROR_OS, "cannot write the checkout's git files");
+        return -1;
+    }
+    return 0;
+}
+
+/* The new repository borrows src's objects (objects/info/alternates, as
+ * `git clone --shared`) and knows where src's history is cut (.git/shallow). */
+static int share_objects(git_repository *src, const char *dst_gitdir) {
+    char line[PATH_MAX + 16], path[PATH_MAX];
+    const char *common = git_repository_commondir(src);
+    int n = snprintf(line, sizeof line, "%sobjects\n", common);
+    FILE *f;
+    if (n < 0 || (size_t)n >= sizeof line || write_git_file(dst_gitdir, "objects/info/alternates", line, (size_t)n) < 0)
+        return -1;
+    snprintf(path, sizeof path, "%sshallow", common);
+    f = fopen(path, "r");
+    if (f != NULL) {
+        char buf[65536];
+        size_t got = fread(buf, 1, sizeof buf, f);
+        int err = ferror(f) || !feof(f);
+        fclose(f);
+        if (err) {
+            git_error_set_str(GIT_ERROR_OS, "cannot copy .git/shallow (over 64 KiB?)");
+            return -1;
+        }
+        if (write_git_file(dst_gitdir, "shallow", buf, got) < 0) return -1;
+    }
+    return 0;
+}
+
+/* checkout(dir, rev) -> true | nil, msg, code. A new repository in `dir`
+ * (absent or empty) sharing this one's objects, with all its tags, HEAD
+ * detached at rev's commit and that commit's tree checked out with a fresh
+ * index. It is a real git checkout, so build backends that list files
+ * through git (setuptools_scm, hatch-vcs) see what they see in a clone,
+ * while untracked and ignored files of this working tree cannot reach it.
+ * Submodules are not checked out. */
+static int r_checkout(lua_State *L) {
+    git_repository *src = check_repo(L);
+    const char *dir = luaL_checkstring(L, 2);
+    const char *rev = luaL_checkstring(L, 3);
+    guard *gr = guard_new(L, free_repo);
+    git_checkout_options opts;
+    git_commit *commit;
+    git_oid id;
+    int err = resolve_commit(src, rev, &id);
+    git_checkout_options_init(&opts, GIT_CHECKOUT_OPTIONS_VERSION);
+    if (err < 0) return fail_rev(L, err, rev);
+    if ((err = git_repository_init((git_repository **)&gr->ptr, dir, 0)) < 0)
+        return git_fail(L, err, "cannot create the checkout");
+    if ((err = share_objects(src, git_repository_path(gr->ptr))) < 0 ||
+        (err = copy_tags(src, git_repository_path(gr->ptr))) < 0)
+        return git_fail(L, err, "cannot prepare the checkout");
+    guard_release(gr); /* reopened: the object database reads the alternates at open */
+    if ((err = git_repository_open((git_repository **)&gr->ptr, dir)) < 0 ||
+        (err = git_repository_set_head_detached(gr->ptr, &id)) < 0 ||
+        (err = git_commit_lookup(&commit, gr->ptr, &id)) < 0)
+        return git_fail(L, err, "cannot prepare the checkout");
+    opts.checkout_strategy = GIT_CHECKOUT_FORCE;
+    err = git_checkout_tree(gr->ptr, (const git_object *)commit, &opts);
+    git_commit_free(commit);
+    if (err < 0) return git_fail(L, err, "cannot check out the commit");
+    guard_release(gr);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /* ---- the module --------------------------------------------------------------- */
 
 static const luaL_Reg repo_methods[] = {
@@ -2262,6 +2378,7 @@ static const luaL_Reg repo_methods[] = {
     {"push", r_push},
     {"ls_remote", r_ls_remote},
     {"config", r_config},
+    {"checkout", r_checkout},
     {"__gc", repo_close},
     {"__close", repo_close},
     {"__tostring", r_tostring},

@@ -279,7 +279,12 @@ static int message_handler(lua_State *L) {
     int is_table = 0;
     if (rr_is_interruption(L, 1)) return 1;
     if (is_silent_exit(L, 1)) return 1;
-    if (lua_type(L, 1) == LUA_TTABLE && lua_getfield(L, 1, "message") == LUA_TSTRING) {
+    if (lua_type(L, 1) == LUA_TTABLE && luaL_getmetafield(L, 1, "__tostring") != LUA_TNIL) {
+        /* relrun.errors: "message; hint", from the type's own __tostring */
+        lua_pop(L, 1);
+        msg = luaL_tolstring(L, 1, NULL);
+        is_table = 1;
+    } else if (lua_type(L, 1) == LUA_TTABLE && lua_getfield(L, 1, "message") == LUA_TSTRING) {
         msg = lua_tostring(L, -1);
         is_table = 1;
     } else if ((msg = lua_tostring(L, 1)) == NULL) {

@@ -31,6 +31,7 @@ static void print_usage(FILE *f) {
 }
 
 static int report(relrun *r, int status) {
+    fflush(stdout); /* in a pipe, what the script printed comes before the error */
     if (status != RELRUN_OK && relrun_error(r) != NULL) {
         if (status == RELRUN_INTERRUPTED)
             fprintf(stderr, "%s: interrupted\n", progname);

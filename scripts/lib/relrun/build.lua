@@ -1,29 +1,90 @@
--- relrun.build: the project's own PEP 517 build, then an inspection of what
--- it made (RELEASE.md "Build Failures").
+-- relrun.build: the release's files, made as `python -m build` makes them —
+-- the sdist from a clean checkout of the commit, then the wheel from that
+-- sdist — reproducibly, then inspected (RELEASE.md "Build Failures").
 --
---   local python = assert(build.find_python(cfg.python))
---   local made = assert(build.run{ project_dir = ".", python = python, version = "1.2.3",
---                                  outdir = ".relrun/dist/1.2.3", isolation = false })
---   local report = build.inspect(made.files, { version = "1.2.3", name = "stock-pipeline" })
+--   local python = errors.check(build.find_python(cfg.python))
+--   local made = errors.check(build.release{ project = p, commit = c, version = "1.2.3",
+--                                            python = python, outdir = ".relrun/dist/1.2.3" })
+--   made.files   --> { {path, filename, kind, sha256, md5, blake2_256, size, name, version}, ... }
 --
--- The version is forced with SETUPTOOLS_SCM_PRETEND_VERSION, so the build
--- cannot guess another one; the inspection checks it came out right.
+-- Nothing of the working tree reaches the files: the checkout is a fresh
+-- git checkout of the commit in a private folder (untracked, ignored and
+-- .relrun/ files are not in it). SOURCE_DATE_EPOCH is the commit's time and
+-- an sdist whose archive still carries build-time stamps is written again
+-- without them, so two builds of one commit give the same bytes — which is
+-- what lets a rerun on a fresh machine find its files already published.
 local proc = require "relrun.proc"
 local fs = require "relrun.fs"
 local log = require "relrun.log"
+local json = require "relrun.json"
+local archive = require "relrun.archive"
+local hash = require "relrun.hash"
+local errors = require "relrun.errors"
+local progress = require "relrun.progress"
 local metadata = require "relrun.pypi.metadata"
 local upload = require "relrun.pypi.upload"
+local pep440 = require "relrun.pep440"
 
 local M = {}
 
 local TAIL_LINES = 25
-local DOCTOR_HINT = "see RELEASE.md \"Build Failures\", or run `relrun scripts/doctor.lua`"
+M.DOCTOR_HINT = "see RELEASE.md \"Build Failures\", or run `relrun scripts/doctor.lua`"
 
-local function has_build_module(python)
+---------------------------------------------------------------------------
+-- The interpreter, probed once per machine
+---------------------------------------------------------------------------
+
+local function cache_path()
+  local base = os.getenv("XDG_CACHE_HOME")
+  if not base or base == "" then
+    local home = os.getenv("HOME")
+    if not home or home == "" then return nil end
+    base = fs.join(home, ".cache")
+  end
+  return fs.join(base, "relrun", "python-probes.json")
+end
+
+-- The cache key of an interpreter: its real path, size and mtime (a new
+-- Python, or one upgraded in place, is probed again).
+local function identity(path)
+  local real = fs.realpath(path)
+  local st = real and fs.stat(real)
+  if not st then return nil end
+  return string.format("%s:%d:%.0f", real, st.size, st.mtime)
+end
+
+local probes   -- { [identity] = { build = bool, pip = "23.0.1" | false } }
+
+local function load_probes()
+  if probes then return probes end
+  local path = cache_path()
+  local data = path and fs.read(path)
+  probes = data and json.decode(data) or {}
+  if type(probes) ~= "table" then probes = {} end
+  return probes
+end
+
+local function save_probes()
+  local path = cache_path()
+  if not path then return end
+  if fs.mkdir(fs.dirname(path)) then fs.write(path, json.encode(probes), { sync = false }) end
+end
+
+-- probe(python) -> { build = bool, pip = version | false }, cached.
+function M.probe(python)
+  local key = identity(python)
+  local cache = load_probes()
+  if key and cache[key] then return cache[key] end
   -- from "/": in a project folder a leftover build/ would import instead
-  local r = proc.run{ argv = { python, "-c", "import build.__main__" }, cwd = "/", stdout = "null",
-                      stderr = "null" }
-  return r and r.code == 0
+  local r = proc.run{ argv = { python, "-c", "import sys\ntry:\n import build.__main__\n b = 1\nexcept Exception:\n b = 0\n"
+    .. "try:\n import pip\n p = pip.__version__\nexcept Exception:\n p = ''\nprint(b, p)" }, cwd = "/" }
+  local b, pip = (r and r.code == 0 and r.stdout or ""):match("^(%d) ?(%S*)")
+  local found = { build = b == "1", pip = pip ~= nil and pip ~= "" and pip or false }
+  if key and r and r.code == 0 then
+    cache[key] = found
+    save_probes()
+  end
+  return found
 end
 
 -- The interpreter to build with: the one asked for, else the first python3
@@ -32,9 +93,12 @@ end
 function M.find_python(wanted)
   if wanted and wanted ~= "" then
     local path = wanted:find("/", 1, true) and wanted or proc.which(wanted)
-    if not path then return nil, "python " .. wanted .. " not found (RELRUN_PYTHON / --python)" end
-    if not has_build_module(path) then
-      return nil, path .. " has no `build` module: install python3-build (apt) or `pip install build`"
+    if not path then
+      return nil, errors.new("NO_PYTHON", "python " .. wanted .. " not found (RELRUN_PYTHON / --python)", { exit = 2 })
+    end
+    if not M.probe(path).build then
+      return nil, errors.new("NO_BUILD_MODULE", path .. " has no `build` module",
+        { hint = "install python3-build (apt) or `pip install build`" })
     end
     return path
   end
@@ -44,103 +108,264 @@ function M.find_python(wanted)
     local real = fs.realpath(candidate)
     if real and not seen[real] then   -- each interpreter asked once
       seen[real] = true
-      if has_build_module(candidate) then return candidate end
+      if M.probe(candidate).build then return candidate end
     end
   end
-  return nil, "no python3 with the `build` module: install python3-build (apt) or `pip install build`, " ..
-    "or name an interpreter with RELRUN_PYTHON"
+  return nil, errors.new("NO_BUILD_MODULE", "no python3 with the `build` module",
+    { hint = "install python3-build (apt) or `pip install build`, or name an interpreter with RELRUN_PYTHON" })
 end
+
+---------------------------------------------------------------------------
+-- Building
+---------------------------------------------------------------------------
 
 local function tail(lines, n)
   local from = math.max(1, #lines - n + 1)
   return table.concat(lines, "\n", from)
 end
 
--- Run `python -m build --wheel --sdist` into outdir (emptied first).
--- Returns { files = { paths }, output = text } or nil, message.
-function M.run(opts)
-  local outdir = opts.outdir
-  fs.remove(outdir, { recursive = true })
-  local ok_dir, err = fs.mkdir(outdir)
-  if not ok_dir then return nil, "cannot create " .. outdir .. ": " .. err end
-  local argv = { opts.python, "-m", "build", "--wheel", "--sdist", "--outdir", fs.absolute(outdir) }
-  if not opts.isolation then argv[#argv + 1] = "--no-isolation" end
-  -- The project is named by path and the build runs from outdir: with the
-  -- project as the working directory, `python -m build` would import the
-  -- `build/` folder an earlier setuptools build left there, not the module.
-  argv[#argv + 1] = fs.absolute(opts.project_dir)
-  local lines = {}
-  local function keep(line)
-    lines[#lines + 1] = line
-    log.verbose("%s", line)
-  end
-  local r, perr = log.group("python -m build (" .. opts.version .. ")", function()
-    return proc.run{ argv = argv, cwd = outdir, stdout = keep, stderr = keep,
-                     env = { SETUPTOOLS_SCM_PRETEND_VERSION = opts.version, PIP_NO_INPUT = "1",
-                             SOURCE_DATE_EPOCH = opts.source_date_epoch } }
-  end)
-  if not r then return nil, "cannot run " .. opts.python .. ": " .. perr end
-  if r.code ~= 0 then
-    return nil, string.format("the build failed (exit %s); its last lines:\n%s\n%s",
-      tostring(r.code or ("signal " .. tostring(r.signal))), tail(lines, TAIL_LINES), DOCTOR_HINT)
-  end
-  local files = {}
-  for _, name in ipairs(fs.list(outdir) or {}) do
-    if name:match("%.whl$") or name:match("%.tar%.gz$") or name:match("%.zip$") then
-      files[#files + 1] = fs.join(outdir, name)
-    end
-  end
-  if #files == 0 then return nil, "the build made no wheel or sdist in " .. outdir .. "; " .. DOCTOR_HINT end
-  return { files = files, output = table.concat(lines, "\n") }
+-- The child's environment: the version the backend must produce (for the
+-- backends that take it from git: setuptools_scm and hatch-vcs, pdm's scm
+-- source), the commit's time, no prompts. No credential ever reaches a build.
+local function build_env(opts)
+  local env = { SETUPTOOLS_SCM_PRETEND_VERSION = opts.version, PDM_BUILD_SCM_VERSION = opts.version,
+                SOURCE_DATE_EPOCH = tostring(opts.source_date_epoch), PIP_NO_INPUT = "1",
+                PYTHONDONTWRITEBYTECODE = "1" }
+  if opts.index_url then env.PIP_INDEX_URL = opts.index_url end
+  return env
 end
 
--- Inspect built files: names, the version inside equal to `version`, the
--- wheel's RECORD, and the metadata an index (twine) would reject.
--- Returns { files = { {path, filename, kind, name, version, sha256, md5, blake2_256, size} } }
--- or nil, message listing every problem.
-function M.inspect(paths, expect)
-  local problems, out = {}, {}
-  local kinds = {}
-  for _, path in ipairs(paths) do
-    local filename = fs.basename(path)
-    local parsed = metadata.parse_filename(filename)
-    local meta, merr = metadata.read(path)
-    if not parsed then
-      problems[#problems + 1] = filename .. ": not a wheel or sdist file name"
-    elseif not meta then
-      problems[#problems + 1] = filename .. ": cannot read its metadata: " .. tostring(merr)
-    else
-      kinds[parsed.kind] = true
-      if parsed.version ~= expect.version then
-        problems[#problems + 1] = string.format("%s: the file name says %s, expected %s", filename, parsed.version,
-          expect.version)
-      end
-      if meta.version ~= expect.version then
-        problems[#problems + 1] = string.format("%s: its metadata says version %s, expected %s (the version gate)",
-          filename, tostring(meta.version), expect.version)
-      end
-      if expect.name and metadata.normalize(meta.name or "") ~= metadata.normalize(expect.name) then
-        problems[#problems + 1] = string.format("%s: its metadata names %s, expected %s", filename,
-          tostring(meta.name), expect.name)
-      end
-      for _, p in ipairs(metadata.problems(meta)) do problems[#problems + 1] = filename .. ": " .. p end
-      if parsed.kind == "wheel" then
-        local good, rerr = metadata.verify_record(path)
-        if not good then problems[#problems + 1] = filename .. ": " .. tostring(rerr) end
-      end
-      local d = upload.digests(path)
-      out[#out + 1] = { path = path, filename = filename, kind = parsed.kind, name = meta.name,
-                        version = meta.version, sha256 = d.sha256, md5 = d.md5, blake2_256 = d.blake2_256,
-                        size = d.size }
+-- One `python -m build` run: kind "sdist" or "wheel" from srcdir into outdir.
+-- -> path of the file made | nil, err
+local function run_build(opts, kind, srcdir, outdir)
+  local argv = { opts.python, "-m", "build", "--" .. kind, "--outdir", outdir }
+  if opts.isolation == false then argv[#argv + 1] = "--no-isolation" end
+  if opts.skip_dependency_check then argv[#argv + 1] = "--skip-dependency-check" end
+  for _, a in ipairs(opts.args or {}) do argv[#argv + 1] = a end
+  argv[#argv + 1] = srcdir
+  local what = "python -m build --" .. kind .. " (" .. opts.version .. ")"
+  local before = {}
+  for _, n in ipairs(fs.list(outdir) or {}) do before[n] = true end
+  -- From outdir: with the project as the working directory `python -m build`
+  -- would import a leftover build/ folder instead of the module.
+  local r, err = log.group(what, function()
+    return progress.run{ what = what, argv = argv, cwd = outdir, env = build_env(opts), show = opts.verbose }
+  end)
+  if not r then return nil, errors.new("BUILD_START", "cannot run " .. opts.python .. ": " .. tostring(err)) end
+  if r.code ~= 0 then
+    local why = r.code and ("exit " .. r.code) or ("signal " .. tostring(r.signal))
+    local hint = M.DOCTOR_HINT
+    local text = table.concat(r.lines, "\n")
+    if opts.isolation ~= false and (text:find("Could not find a version that satisfies", 1, true)
+        or text:find("No matching distribution", 1, true) or text:find("Failed to establish a new connection", 1, true)) then
+      hint = "the isolated build could not install its requirements from an index: give it one (build.index_url, " ..
+        "PIP_INDEX_URL) or build with the installed backend (--no-isolation, [tool.relrun.build] isolation = false)"
+    end
+    return nil, errors.new("BUILD_FAILED", string.format("the %s build failed (%s); its last lines:\n%s", kind, why,
+      tail(r.lines, TAIL_LINES)), { hint = hint, rerun = false, output = text })
+  end
+  for _, n in ipairs(fs.list(outdir) or {}) do
+    if not before[n] and ((kind == "wheel" and n:match("%.whl$")) or (kind == "sdist" and n:match("%.tar%.gz$"))) then
+      return fs.join(outdir, n)
     end
   end
-  if not kinds.wheel then problems[#problems + 1] = "no wheel was built" end
-  if not kinds.sdist then problems[#problems + 1] = "no sdist was built" end
+  return nil, errors.new("BUILD_NOTHING", "the " .. kind .. " build made no " .. kind .. " in " .. outdir,
+    { hint = M.DOCTOR_HINT, rerun = false })
+end
+
+-- Whether an sdist already is what a reproducible build gives: no gzip
+-- time stamp later than `epoch`, no member newer than it.
+local function is_reproducible(path, epoch)
+  local f = io.open(path, "rb")
+  if not f then return false end
+  local head = f:read(8) or ""
+  f:close()
+  if #head < 8 then return false end
+  local mtime = head:byte(5) | (head:byte(6) << 8) | (head:byte(7) << 16) | (head:byte(8) << 24)
+  if mtime > epoch then return false end
+  for _, e in ipairs(archive.list(path) or {}) do
+    if (e.mtime or 0) > epoch then return false end
+  end
+  return true
+end
+
+-- The files under `dir` as archive entries named prefix/..., folders included.
+local function tree_entries(dir, prefix, out)
+  out = out or {}
+  for _, name in ipairs(fs.list(dir) or {}) do
+    local path = fs.join(dir, name)
+    local st = fs.lstat(path)
+    local member = prefix .. "/" .. name
+    if st.type == "directory" then
+      out[#out + 1] = { name = member .. "/" }
+      tree_entries(path, member, out)
+    elseif st.type == "file" then
+      out[#out + 1] = { name = member, file = path, mode = st.mode }
+    end
+  end
+  return out
+end
+
+-- Unpack the sdist into `into` (safely: no absolute names, no ..) and, when
+-- its archive carries build-time stamps, write it again from what it holds
+-- with the commit's time on every entry. -> the unpacked project folder.
+local function settle_sdist(path, into, epoch)
+  local good, err, code = archive.extract(path, into)
+  if not good then return nil, errors.new("BAD_SDIST", "the sdist cannot be unpacked: " .. err .. " [" .. tostring(code) .. "]") end
+  local top = fs.list(into) or {}
+  if #top ~= 1 or (fs.stat(fs.join(into, top[1])) or {}).type ~= "directory" then
+    return nil, errors.new("BAD_SDIST", fs.basename(path) .. " does not hold one top folder (it holds " ..
+      table.concat(top, ", ") .. ")", { rerun = false })
+  end
+  local root = fs.join(into, top[1])
+  if not is_reproducible(path, epoch) then
+    local entries = tree_entries(root, top[1], { { name = top[1] .. "/" } })
+    local ok, werr = archive.write(path, { format = "tar.gz", entries = entries, mtime = epoch })
+    if not ok then return nil, errors.new("BAD_SDIST", "cannot write the sdist again: " .. tostring(werr)) end
+  end
+  return root
+end
+
+-- checkout(project, commit) -> tempdir handle, the project's folder in it.
+function M.checkout(project, commit_id)
+  local dir = fs.tempdir("relrun-checkout-")
+  local into = fs.join(dir.path, "src")
+  local good, err = project.repo:checkout(into, commit_id)
+  if not good then
+    dir:close()
+    return nil, errors.new("CHECKOUT", "cannot check out " .. commit_id:sub(1, 12) .. ": " .. tostring(err))
+  end
+  return dir, (project.subdir ~= "" and fs.join(into, project.subdir) or into)
+end
+
+-- release{ project, commit = {id, time}, version, python, outdir, isolation,
+--   skip_dependency_check, args, index_url, sdist = path (build the wheel from
+--   this sdist, e.g. one already published) } -> { files = inspected } | nil, err.
+function M.release(opts)
+  local outdir = opts.outdir
+  fs.remove(outdir, { recursive = true })
+  local good, err = fs.mkdir(outdir)
+  if not good then return nil, errors.new("BUILD_DIR", "cannot create " .. outdir .. ": " .. tostring(err)) end
+  outdir = fs.absolute(outdir)
+  local bopts = { python = opts.python, version = opts.version, source_date_epoch = opts.commit.time,
+                  isolation = opts.isolation, skip_dependency_check = opts.skip_dependency_check,
+                  args = opts.args, index_url = opts.index_url, verbose = opts.verbose }
+  local sdist = opts.sdist
+  if sdist then
+    local copy = fs.join(outdir, fs.basename(sdist))
+    local okc, cerr = fs.copy(sdist, copy)
+    if not okc then return nil, errors.new("BUILD_DIR", "cannot copy " .. sdist .. ": " .. tostring(cerr)) end
+    sdist = copy
+  else
+    local co, src = M.checkout(opts.project, opts.commit.id)
+    if not co then return nil, src end
+    local _ <close> = co
+    sdist, err = run_build(bopts, "sdist", src, outdir)
+    if not sdist then return nil, err end
+  end
+  local unpacked <close> = fs.tempdir("relrun-sdist-")
+  local root, serr = settle_sdist(sdist, unpacked.path, opts.commit.time)
+  if not root then return nil, serr end
+  local wheel, werr = run_build(bopts, "wheel", root, outdir)
+  if not wheel then return nil, errors.wrap(werr, "the wheel, built from the sdist as `python -m build` does") end
+  -- published files are read by a web server or another user
+  for _, path in ipairs({ sdist, wheel }) do fs.chmod(path, "644") end
+  return M.inspect({ sdist, wheel }, { version = opts.version, name = opts.project.package, expect = opts.expect })
+end
+
+---------------------------------------------------------------------------
+-- Inspection
+---------------------------------------------------------------------------
+
+-- The digests and identity of one file; nil, problem when it is not a
+-- wheel or sdist with readable metadata.
+function M.describe(path)
+  local filename = fs.basename(path)
+  local parsed = metadata.parse_filename(filename)
+  if not parsed then return nil, filename .. ": not a wheel or sdist file name" end
+  local meta, merr = metadata.read(path)
+  if not meta then return nil, filename .. ": cannot read its metadata: " .. tostring(merr) end
+  local d = upload.digests(path)
+  return { path = path, filename = filename, kind = parsed.kind, name = meta.name, version = meta.version,
+           sha256 = d.sha256, md5 = d.md5, blake2_256 = d.blake2_256, size = d.size, tags = parsed.tags,
+           meta = meta, parsed = parsed }
+end
+
+local function same_version(a, b)
+  local pa, pb = a and pep440.parse(a), b and pep440.parse(b)
+  return pa and pb and pep440.compare(pa, pb) == 0 and tostring(pa) == tostring(pb)
+end
+
+-- Inspect built files: names, the version inside equal to `version`
+-- (PEP 440: 24.3 and 24.3.0 are the same release, but the file's own
+-- spelling must be the normalised tag's), the wheel's RECORD, the metadata
+-- an index (twine) would reject. expect = { version, name, expect = {"sdist", "wheel", ...} }.
+-- -> { files = { described } } | nil, err listing every problem.
+function M.inspect(paths, expect)
+  local problems, out, kinds = {}, {}, {}
+  for _, path in ipairs(paths) do
+    local f, problem = M.describe(path)
+    if not f then
+      problems[#problems + 1] = problem
+    else
+      kinds[f.kind] = (kinds[f.kind] or 0) + 1
+      if not same_version(f.parsed.version, expect.version) then
+        problems[#problems + 1] = string.format("%s: the file name says %s, the tag says %s", f.filename,
+          f.parsed.version, expect.version)
+      end
+      if not same_version(f.version, expect.version) then
+        problems[#problems + 1] = string.format("%s: its metadata says version %s, the tag says %s", f.filename,
+          tostring(f.version), expect.version)
+      end
+      if expect.name and metadata.normalize(f.name or "") ~= metadata.normalize(expect.name) then
+        problems[#problems + 1] = string.format("%s: its metadata names %s, expected %s", f.filename,
+          tostring(f.name), expect.name)
+      end
+      for _, p in ipairs(metadata.problems(f.meta)) do problems[#problems + 1] = f.filename .. ": " .. p end
+      if f.kind == "wheel" then
+        local good, rerr = metadata.verify_record(path)
+        if not good then problems[#problems + 1] = f.filename .. ": " .. tostring(rerr) end
+      end
+      f.meta, f.parsed = nil, nil
+      out[#out + 1] = f
+    end
+  end
+  for _, p in ipairs(M.missing_kinds(out, expect.expect)) do problems[#problems + 1] = p end
   if #problems > 0 then
-    return nil, "the built files are not fit to publish: " .. table.concat(problems, "; ")
+    return nil, errors.new("NOT_FIT", "the built files are not fit to publish: " .. table.concat(problems, "; "),
+      { hint = "fix the project in a new commit (`relrun scripts/doctor.lua` checks it)", rerun = false })
   end
   table.sort(out, function(a, b) return a.filename < b.filename end)
   return { files = out }
+end
+
+-- What a release's set of files lacks against `expect` (a list of "sdist",
+-- "wheel" or a wheel tag fragment such as "cp311-manylinux"; default: one
+-- sdist and at least one wheel) -> list of problems.
+function M.missing_kinds(files, expect)
+  expect = expect or { "sdist", "wheel" }
+  local problems = {}
+  for _, want in ipairs(expect) do
+    local found = false
+    for _, f in ipairs(files) do
+      if want == "sdist" or want == "wheel" then
+        found = found or f.kind == want
+      elseif f.kind == "wheel" then
+        found = found or f.filename:find(want, 1, true) ~= nil
+      end
+    end
+    if not found then
+      problems[#problems + 1] = (want == "sdist" or want == "wheel") and ("no " .. want .. " was built")
+        or ("no wheel matches " .. want)
+    end
+  end
+  return problems
+end
+
+-- Digests of a file: { sha256 } (the digest every step compares).
+function M.sha256(path)
+  local d = hash.file(path, { "sha256" })
+  return d and d.sha256
 end
 
 return M

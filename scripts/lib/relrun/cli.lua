@@ -97,7 +97,7 @@ local function option(by_name, opts, argv, i)
   if o.is_help then opts.help = true; return i + 1 end
   if not o.arg then
     if inline then usage_error("%s takes no value", name) end
-    opts[o.key] = true
+    if o.value ~= nil then opts[o.key] = o.value else opts[o.key] = true end
     return i + 1
   end
   if inline then set_value(opts, o, name, inline); return i + 1 end
@@ -202,19 +202,40 @@ function M.help(spec)
   return table.concat(out, "\n") .. "\n"
 end
 
--- parse_or_exit(spec, argv) -> opts. Prints help and exits 0 on --help; on a
--- usage error prints "prog: message (try --help)" and exits 2.
+-- parse_or_exit(spec, argv) -> opts. On --help prints the help and ends the
+-- script with exit 0; a usage error ends it with "prog: message (try
+-- --help)" and exit 2. (It raises rather than calling os.exit, so a program
+-- embedding relrun keeps running.)
 function M.parse_or_exit(spec, argv)
   local opts, err = M.parse(spec, argv)
   if not opts then
-    io.stderr:write(string.format("%s: %s (try --help)\n", spec.prog or "script", err))
-    os.exit(2)
+    require("relrun.errors").raise("USAGE", string.format("%s: %s (try --help)", spec.prog or "script", err),
+      { exit = 2 })
   end
   if opts.help then
     io.stdout:write(M.help(spec))
-    os.exit(0)
+    io.stdout:flush()
+    error({ exit = 0 }, 0)   -- a silent end: the host exits 0 and prints nothing
   end
   return opts
+end
+
+local function shell_word(s)
+  if s:match("^[%w%-%._/=:,@+]+$") then return s end
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+-- command_line(argv, words) -> the command that ran this script, as a user
+-- retypes it ("relrun scripts/release.lua publish --repository-dir x"), with
+-- `words` instead of the script's own arguments when given. The program's
+-- name is argv's lowest index (relrun's own options left out).
+function M.command_line(argv, words)
+  local low = 0
+  while argv[low - 1] ~= nil do low = low - 1 end
+  local prog = low < 0 and argv[low] or "relrun"
+  local out = { shell_word(prog:match("([^/]+)$") == "relrun" and prog or "relrun"), shell_word(argv[0] or "script") }
+  for _, w in ipairs(words or argv) do out[#out + 1] = shell_word(w) end
+  return table.concat(out, " ")
 end
 
 return M

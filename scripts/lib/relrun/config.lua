@@ -1,117 +1,279 @@
--- relrun.config: the release's settings, from (weakest first) defaults, the
--- project's pyproject.toml `[tool.relrun]` table, the environment names
--- RELEASE.md uses, and command-line flags. Each value remembers its source,
--- so an error can say where a bad value came from.
+-- relrun.config: the release's settings and their schema. Each value comes
+-- from (weakest first) its default, the project's pyproject.toml
+-- `[tool.relrun]` table, the environment names RELEASE.md uses, and flags,
+-- and remembers that source, so an error can say where a bad value came from
+-- and `release.lua config` can show it.
 --
 --   local cfg = assert(config.load{ project_dir = ".", flags = opts })
 --   cfg.target            -- "codeartifact" when CODEARTIFACT_DOMAIN is set, else "local"
 --   cfg.domain, cfg.account_id, cfg.repository, cfg.region, cfg.role_arn, cfg.bucket
---   cfg.package, cfg.imports, cfg.branch, cfg.environment, cfg.repository_dir
---   cfg.source.region     -- "AWS_REGION", "pyproject.toml [tool.relrun] region", "--region", "default"
+--   cfg.package, cfg.imports, cfg.branch, cfg.remote, cfg.tag_prefix, cfg.build.isolation ...
+--   cfg.source["build.isolation"]  -- "default", "pyproject.toml [tool.relrun] build.isolation",
+--                                  -- "RELRUN_BUILD_ISOLATION", "--no-isolation"
+--
+-- An unknown `[tool.relrun]` key is an error naming the closest known one; a
+-- value of the wrong type is an error naming its source.
+local errors = require "relrun.errors"
+
 local M = {}
 
--- setting = { environment names, [tool.relrun] key, flag key }
-M.SETTINGS = {
-  { key = "domain", env = { "CODEARTIFACT_DOMAIN" } },
-  { key = "account_id", env = { "CODEARTIFACT_ACCOUNT_ID" } },
-  { key = "repository", env = { "CODEARTIFACT_REPOSITORY" } },
-  { key = "region", env = { "AWS_REGION", "AWS_DEFAULT_REGION" } },
-  { key = "role_arn", env = { "AWS_ROLE_ARN" } },
-  { key = "bucket", env = { "S3_WHEELS_BUCKET" } },
-  { key = "repository_dir", env = { "RELRUN_REPOSITORY_DIR" }, default = ".relrun/repository" },
-  { key = "package" },
-  { key = "imports" },
-  { key = "branch", default = "main" },
-  { key = "environment", default = "production" },
-  { key = "tag_prefix", default = "v" },
-  { key = "github_repository", env = { "GITHUB_REPOSITORY" } },
-  { key = "python", env = { "RELRUN_PYTHON" } },
-}
+local ACCOUNT = { "^%d%d%d%d%d%d%d%d%d%d%d%d$", "an AWS account id is 12 digits" }
 
-local CHECKS = {
-  account_id = { "^%d%d%d%d%d%d%d%d%d%d%d%d$", "an AWS account id is 12 digits" },
-  region = { "^[a-z][a-z]%-[a-z%-]+%-%d+$", "a region looks like us-east-1" },
-  role_arn = { "^arn:aws[%w%-]*:iam::%d%d%d%d%d%d%d%d%d%d%d%d:role/.+$",
-               "a role ARN looks like arn:aws:iam::111122223333:role/NAME" },
-  domain = { "^[a-z][a-z0-9%-]*[a-z0-9]$", "a CodeArtifact domain is lower-case letters, digits and -" },
-  repository = { "^[%w][%w%-%._]*$", "a CodeArtifact repository name is letters, digits, - . _" },
-  bucket = { "^[a-z0-9][a-z0-9%.%-]+[a-z0-9]$", "an S3 bucket name is lower-case letters, digits, . and -" },
-  github_repository = { "^[%w%-%._]+/[%w%-%._]+$", "GITHUB_REPOSITORY is owner/repo" },
+-- The schema: every setting relrun reads. `key` is its name in
+-- [tool.relrun] (a dot names a sub-table: build.isolation is
+-- [tool.relrun.build] isolation); `flag` the option that sets it (default:
+-- the key with - for _ and .); `env` the variables, strongest first.
+M.SCHEMA = {
+  { key = "domain", type = "string", env = { "CODEARTIFACT_DOMAIN" },
+    pattern = { "^[a-z][a-z0-9%-]*[a-z0-9]$", "a CodeArtifact domain is lower-case letters, digits and -" },
+    help = "the CodeArtifact domain; set, it makes CodeArtifact the target" },
+  { key = "account_id", type = "string", env = { "CODEARTIFACT_ACCOUNT_ID" }, pattern = ACCOUNT,
+    help = "the AWS account that owns the domain" },
+  { key = "repository", type = "string", env = { "CODEARTIFACT_REPOSITORY" },
+    pattern = { "^[%w][%w%-%._]*$", "a CodeArtifact repository name is letters, digits, - . _" },
+    help = "the CodeArtifact repository" },
+  { key = "region", type = "string", env = { "AWS_REGION", "AWS_DEFAULT_REGION" },
+    pattern = { "^[a-z][a-z]%-[a-z%-]+%-%d+$", "a region looks like us-east-1" }, help = "the AWS region" },
+  { key = "role_arn", type = "string", env = { "AWS_ROLE_ARN" },
+    pattern = { "^arn:aws[%w%-]*:iam::%d%d%d%d%d%d%d%d%d%d%d%d:role/.+$",
+                "a role ARN looks like arn:aws:iam::111122223333:role/NAME" },
+    help = "the role GitHub Actions assumes through OIDC" },
+  { key = "bucket", type = "string", env = { "S3_WHEELS_BUCKET" },
+    pattern = { "^[a-z0-9][a-z0-9%.%-]+[a-z0-9]$", "an S3 bucket name is lower-case letters, digits, . and -" },
+    help = "copy the released files to s3://BUCKET/wheels/" },
+  { key = "repository_dir", type = "string", env = { "RELRUN_REPOSITORY_DIR" }, default = ".relrun/repository",
+    help = "the local PEP 503 repository folder (the target when CodeArtifact is not set)" },
+  { key = "package", type = "string", help = "the distribution name (default: [project] name)" },
+  { key = "imports", type = "list", help = "modules the install check imports (default: the wheel's top-level packages)" },
+  { key = "branch", type = "string", default = "main", help = "the release branch" },
+  { key = "remote", type = "string", default = "origin", help = "the git remote tags are pushed to" },
+  { key = "environment", type = "string", default = "production", help = "the GitHub environment of the release job" },
+  { key = "tag_prefix", type = "string", env = { "RELRUN_TAG_PREFIX" },
+    help = "release tags are PREFIX + version: \"v\", \"\" or e.g. \"bronze-v\" (default: detected from the tags)" },
+  { key = "github_repository", type = "string", env = { "GITHUB_REPOSITORY" },
+    pattern = { "^[%w%-%._]+/[%w%-%._]+$", "GITHUB_REPOSITORY is owner/repo" },
+    help = "OWNER/REPO on GitHub (default: from the remote's URL)" },
+  { key = "python", type = "string", env = { "RELRUN_PYTHON" }, help = "the interpreter that builds and verifies" },
+  { key = "build.isolation", type = "boolean", env = { "RELRUN_BUILD_ISOLATION" }, default = true,
+    flag = "isolation", help = "build in an isolated environment (python -m build's default); false for " ..
+    "offline and Debian-style builds (--no-isolation)" },
+  { key = "build.skip_dependency_check", type = "boolean", default = false, flag = "skip_dependency_check",
+    help = "do not check the build dependencies (python -m build -x)" },
+  { key = "build.args", type = "list", flag = "build_arg", help = "extra arguments for python -m build" },
+  { key = "build.index_url", type = "string", env = { "RELRUN_BUILD_INDEX_URL" },
+    help = "the index isolated builds install their requirements from (default: pip's own)" },
+  { key = "expect", type = "list", help = "files a release must have: \"sdist\", \"wheel\", or wheel tags such as " ..
+    "\"cp311-manylinux\" (default: one sdist and at least one wheel)" },
+  { key = "verify.no_deps", type = "boolean", default = false, flag = "no_deps", help = "install without dependencies when verifying" },
+  { key = "verify.extra_index_url", type = "string", env = { "RELRUN_VERIFY_EXTRA_INDEX_URL" }, flag = "extra_index_url",
+    help = "where verify finds the package's dependencies (besides the target)" },
+  { key = "verify.skip", type = "boolean", default = false, flag = "skip_verify", help = "do not install and import the release" },
+  { key = "github_release.draft", type = "boolean", default = false, flag = "draft", help = "create the GitHub Release as a draft" },
+  { key = "changelog", type = "string", help = "a file prepare --changelog writes the release notes into" },
 }
+M.SETTINGS = M.SCHEMA   -- the older name
 
-local function read_pyproject(dir)
-  local path = dir .. "/pyproject.toml"
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local text = f:read("a")
-  f:close()
-  local data, err = require("relrun.toml").decode(text, path)
-  if not data then return nil, err end
-  return data
+local BY_KEY = {}
+for _, s in ipairs(M.SCHEMA) do BY_KEY[s.key] = s end
+
+local function flag_name(s)
+  return s.flag or (s.key:gsub("[._]", "_"))
 end
 
--- The import names of the project's top-level packages.
-local function default_imports(py, package)
-  local setuptools = py and py.tool and py.tool.setuptools
-  if setuptools and type(setuptools.packages) == "table" and setuptools.packages[1] then
-    local tops, seen = {}, {}
-    for _, p in ipairs(setuptools.packages) do
-      local top = p:match("^[^.]+")
-      if not seen[top] then seen[top] = true; tops[#tops + 1] = top end
+-- Levenshtein distance, for "did you mean".
+local function distance(a, b)
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur = { [0] = i }
+    for j = 1, #b do
+      local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
     end
-    return tops
+    prev = cur
   end
-  return { ((package or "package"):lower():gsub("[-.]+", "_")) }
+  return prev[#b]
 end
 
+function M.closest(key)
+  local best, best_d
+  for _, s in ipairs(M.SCHEMA) do
+    local d = distance(key, s.key)
+    if not best_d or d < best_d then best, best_d = s.key, d end
+  end
+  if best_d and best_d <= math.max(2, #key // 3) then return best end
+end
+
+-- [tool.relrun] flattened to dotted keys, sub-tables descended only where
+-- the schema has keys below them.
+local function flatten(tbl, prefix, out, where)
+  for k, v in pairs(tbl) do
+    local key = prefix .. tostring(k)
+    local has_children = false
+    for _, s in ipairs(M.SCHEMA) do
+      if s.key:sub(1, #key + 1) == key .. "." then has_children = true; break end
+    end
+    if type(v) == "table" and has_children and not BY_KEY[key] then
+      flatten(v, key .. ".", out, where)
+    elseif BY_KEY[key] then
+      out[key] = v
+    else
+      local near = M.closest(key)
+      return nil, errors.new("CONFIG_UNKNOWN", string.format("%s: unknown setting %s%s", where, key,
+        near and (" (did you mean " .. near .. "?)") or ""), { hint = "`relrun scripts/release.lua config " ..
+        "--keys` lists the settings", exit = 2 })
+    end
+  end
+  return out
+end
+
+local TRUE = { ["1"] = true, ["true"] = true, yes = true, on = true }
+local FALSE = { ["0"] = true, ["false"] = true, no = true, off = true, [""] = true }
+
+-- A value as the schema's type wants it. Strings from the environment and
+-- flags are converted; values from TOML must already have the type.
+local function coerce(s, value, from, textual)
+  local t = type(value)
+  local function wrong(want)
+    return nil, errors.new("CONFIG_TYPE", string.format("%s (from %s) must be %s, not %s %s", s.key, from, want,
+      t == "table" and "a table" or t, t == "table" and "" or string.format("%q", tostring(value))):gsub(" $", ""),
+      { exit = 2 })
+  end
+  if s.type == "string" then
+    if t == "string" then return value end
+    return wrong("a string")
+  elseif s.type == "boolean" then
+    if t == "boolean" then return value end
+    if textual and t == "string" and TRUE[value:lower()] then return true end
+    if textual and t == "string" and FALSE[value:lower()] then return false end
+    return wrong("true or false")
+  elseif s.type == "list" then
+    if t == "table" then
+      for _, item in ipairs(value) do
+        if type(item) ~= "string" then return wrong("a list of strings") end
+      end
+      if #value == 0 and next(value) ~= nil then return wrong("a list of strings") end
+      return value
+    end
+    if t == "string" then
+      local list = {}
+      for item in value:gmatch("[^,%s]+") do list[#list + 1] = item end
+      if textual or #list > 0 then return list end
+    end
+    return wrong("a list of strings")
+  end
+  return value
+end
+
+local function set_nested(cfg, key, value)
+  local t = cfg
+  local parts = {}
+  for p in key:gmatch("[^.]+") do parts[#parts + 1] = p end
+  for i = 1, #parts - 1 do
+    t[parts[i]] = t[parts[i]] or {}
+    t = t[parts[i]]
+  end
+  t[parts[#parts]] = value
+end
+
+function M.get(cfg, key)
+  local t = cfg
+  for p in key:gmatch("[^.]+") do
+    if type(t) ~= "table" then return nil end
+    t = t[p]
+  end
+  return t
+end
+
+-- The value of one setting and its source.
+local function resolve(s, file, flags, getenv)
+  local value, from
+  if s.default ~= nil then value, from = s.default, "default" end
+  if file[s.key] ~= nil then
+    local v, err = coerce(s, file[s.key], "pyproject.toml [tool.relrun] " .. s.key, false)
+    if err then return nil, nil, err end
+    value, from = v, "pyproject.toml [tool.relrun] " .. s.key
+  end
+  for i = #(s.env or {}), 1, -1 do
+    local v = getenv(s.env[i])
+    if v and v ~= "" then
+      local c, err = coerce(s, v, s.env[i], true)
+      if err then return nil, nil, err end
+      value, from = c, s.env[i]
+    end
+  end
+  local flag = flags[flag_name(s)]
+  if flag ~= nil and flag ~= "" then
+    local shown = "--" .. flag_name(s):gsub("_", "-")
+    if s.type == "boolean" and flag == false then shown = "--no-" .. flag_name(s):gsub("_", "-") end
+    local c, err = coerce(s, flag, shown, true)
+    if err then return nil, nil, err end
+    value, from = c, shown
+  end
+  return value, from
+end
+
+-- load{ project_dir, pyproject = decoded table (else read from project_dir),
+--       flags = { key = value }, getenv } -> cfg | nil, err.
 function M.load(opts)
   opts = opts or {}
   local dir = opts.project_dir or "."
-  local flags = opts.flags or {}
   local getenv = opts.getenv or os.getenv
-  local py, err = read_pyproject(dir)
-  if err then return nil, err end
-  local file = py and py.tool and py.tool.relrun or {}
+  local py = opts.pyproject
+  if py == nil then
+    local err
+    py, err = M.read_pyproject(dir)
+    if err then return nil, err end
+  end
+  local tool = type(py) == "table" and type(py.tool) == "table" and py.tool.relrun or {}
+  if type(tool) ~= "table" then
+    return nil, errors.new("CONFIG_TYPE", "pyproject.toml: tool.relrun must be a table", { exit = 2 })
+  end
+  local file, ferr = flatten(tool, "", {}, "pyproject.toml [tool.relrun]")
+  if not file then return nil, ferr end
   local cfg, source = { project_dir = dir }, {}
-  for _, s in ipairs(M.SETTINGS) do
-    local value, from
-    if s.default ~= nil then value, from = s.default, "default" end
-    if file[s.key] ~= nil then value, from = file[s.key], "pyproject.toml [tool.relrun] " .. s.key end
-    for i = #(s.env or {}), 1, -1 do
-      local v = getenv(s.env[i])
-      if v and v ~= "" then value, from = v, s.env[i] end
-    end
-    local flag = flags[s.key]
-    if flag ~= nil and flag ~= "" then value, from = flag, "--" .. s.key:gsub("_", "-") end
-    cfg[s.key], source[s.key] = value, from
+  for _, s in ipairs(M.SCHEMA) do
+    local value, from, err = resolve(s, file, opts.flags or {}, getenv)
+    if err then return nil, err end
+    set_nested(cfg, s.key, value)
+    source[s.key] = from
   end
-  if cfg.package == nil then
-    cfg.package = py and py.project and py.project.name
-    source.package = cfg.package and "pyproject.toml [project] name" or nil
-  end
-  if type(cfg.imports) == "string" then
-    local list = {}
-    for name in cfg.imports:gmatch("[^,%s]+") do list[#list + 1] = name end
-    cfg.imports = list
-  end
-  if cfg.imports == nil then
-    cfg.imports, source.imports = default_imports(py, cfg.package), "the project's packages"
+  cfg.build = cfg.build or {}
+  cfg.verify = cfg.verify or {}
+  cfg.github_release = cfg.github_release or {}
+  local project = type(py) == "table" and type(py.project) == "table" and py.project or nil
+  if cfg.package == nil and project and type(project.name) == "string" then
+    cfg.package, source.package = project.name, "pyproject.toml [project] name"
   end
   cfg.source = source
-  cfg.pyproject = py
+  cfg.pyproject = py or nil
   cfg.target = cfg.domain and "codeartifact" or "local"
   local good, why = M.validate(cfg)
   if not good then return nil, why end
   return cfg
 end
 
+-- pyproject.toml of `dir`, decoded: table | false (none) | nil, err.
+function M.read_pyproject(dir)
+  local path = dir .. "/pyproject.toml"
+  local f = io.open(path, "rb")
+  if not f then return false end
+  local text = f:read("a")
+  f:close()
+  local data, err = require("relrun.toml").decode(text, path)
+  if not data then
+    return nil, errors.new("CONFIG_TOML", tostring(err), { hint = "fix the TOML syntax and commit it", exit = 2 })
+  end
+  return data
+end
+
 -- Every set value well formed; a CodeArtifact target complete.
 function M.validate(cfg)
-  for key, check in pairs(CHECKS) do
-    local v = cfg[key]
-    if v ~= nil and not tostring(v):match(check[1]) then
-      return nil, string.format("%s %q (from %s) is not valid: %s", key, tostring(v),
-        cfg.source[key] or "?", check[2])
+  for _, s in ipairs(M.SCHEMA) do
+    local v = M.get(cfg, s.key)
+    if s.pattern and v ~= nil and not tostring(v):match(s.pattern[1]) then
+      return nil, errors.new("CONFIG_VALUE", string.format("%s %q (from %s) is not valid: %s", s.key, tostring(v),
+        cfg.source[s.key] or "?", s.pattern[2]), { exit = 2 })
     end
   end
   if cfg.target == "codeartifact" then
@@ -121,12 +283,24 @@ function M.validate(cfg)
       if not cfg[pair[1]] then missing[#missing + 1] = pair[2] end
     end
     if #missing > 0 then
-      return nil, "CODEARTIFACT_DOMAIN is set, so the target is CodeArtifact, but " ..
-        table.concat(missing, ", ") .. (#missing > 1 and " are" or " is") ..
-        " not: set them (RELEASE.md, Repository Secrets) or unset CODEARTIFACT_DOMAIN for the local repository"
+      return nil, errors.new("CONFIG_INCOMPLETE", "CODEARTIFACT_DOMAIN is set, so the target is CodeArtifact, but " ..
+        table.concat(missing, ", ") .. (#missing > 1 and " are" or " is") .. " not set",
+        { hint = "set them (RELEASE.md, Repository Secrets) or unset CODEARTIFACT_DOMAIN for the local repository",
+          exit = 2 })
     end
   end
   return true
+end
+
+-- The effective settings as rows { key, value, source } for `config`.
+function M.rows(cfg)
+  local out = {}
+  for _, s in ipairs(M.SCHEMA) do
+    local v = M.get(cfg, s.key)
+    out[#out + 1] = { key = s.key, value = v, source = cfg.source[s.key] or "unset", help = s.help,
+                      env = s.env, type = s.type }
+  end
+  return out
 end
 
 -- The repository's PyPI index as users see it (RELEASE.md "Test in Databricks").

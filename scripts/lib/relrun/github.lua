@@ -5,8 +5,10 @@
 --   local rel = gh:ensure_release{ tag = "v1.2.3", name = "v1.2.3", body = notes }
 --   gh:upload_asset(rel, "dist/x.whl")  -- "uploaded" | "identical"; a different file stops
 --
--- Failures return nil and an error table { message, status, code }; the
--- message is one line with GitHub's own words and what to do.
+-- Failures return nil and a relrun.errors value with `status` (HTTP) and
+-- `code` (GitHub's error code, e.g. "already_exists", else GITHUB_<status>);
+-- the message is one line with GitHub's own words and what to do.
+local errors = require "relrun.errors"
 local http = require "relrun.http"
 local json = require "relrun.json"
 local hash = require "relrun.hash"
@@ -20,7 +22,7 @@ local USER_AGENT = "relrun/" .. host.version
 local MAX_RATE_WAIT = 120   -- seconds we wait for a rate limit to reset before giving up
 
 local function fail(message, status, code)
-  return nil, { message = message, status = status, code = code }
+  return nil, errors.new(code or (status and ("GITHUB_" .. status)) or "GITHUB", message, { status = status })
 end
 
 -- "owner/repo" from a git remote URL (https, ssh or scp-like).

@@ -1,47 +1,70 @@
--- relrun.steps: a release as a list of steps, each with a check, a run and
--- an undo (DESIGN.md).
+-- relrun.steps: the one plan engine. A release, a rollback and a set-up are
+-- each a plan: a list of steps run in order by the same loop, which prints
+-- them, journals what finished, resumes a rerun from the journal, shows a dry
+-- run, and on failure says what this run did, what is left, and the next step.
 --
---   local plan = steps.new{ title = "publish 1.2.3", journal = ".relrun/journal-1.2.3.json",
---                           resume = "relrun scripts/release.lua publish",
---                           rollback = "relrun scripts/rollback.lua 1.2.3" }
---   plan:add{ name = "build", does = "build the wheel and the sdist",
---             check = function(ctx, evidence) return done, evidence end,  -- read-only
+--   local plan = steps.plan{
+--     title = "publish stock-pipeline 1.2.3",
+--     journal = ".relrun/journal-1.2.3.json",          -- optional
+--     bind = { version = "1.2.3", commit = id, tree = id },   -- a journal of anything else is not trusted
+--     -- or journal = function(ctx) return path, bind end, asked before the
+--     -- first step that is not a check (when the version is known)
+--     command = "relrun scripts/release.lua publish",   -- what a rerun runs, as the user typed it
+--     finished = "Released stock-pipeline 1.2.3",       -- the last line of a good run (or a function of ctx)
+--   }
+--   plan:add{ name = "build", does = "build the sdist, then the wheel from it", kind = "local",
+--             check = function(ctx, evidence) return done, evidence end,
 --             run = function(ctx) return evidence end,
 --             undo = function(ctx, evidence) end }
 --   local ok, err = plan:run(ctx, { dry_run = false })
 --
--- check(ctx, evidence) is asked before a step runs, with the evidence the
--- journal holds for it (nil on a first run). It answers whether the step's
--- effect is already there — and then the evidence of it — without changing
--- anything; a rerun skips what is done and still verified. run(ctx) does the
--- work and returns its evidence (file hashes, URLs), which is journaled at
--- once, atomically, so an interruption leaves the journal consistent.
--- Evidence is also kept in ctx.evidence[name] for the steps that follow.
+-- Kinds of step:
+--   "check"  read-only; runs every time (dry runs too); not journaled.
+--   "local"  changes only this machine's files (a build); runs in dry runs too.
+--   "change" (default) changes what others see (a tag pushed, files
+--            uploaded); a dry run only asks its check. Its failure after
+--            others of its kind ran is what makes a rerun, not a rollback,
+--            the next step.
+-- check(ctx, evidence) answers, without changing anything, whether the
+-- step's effect is already there (and with what evidence); evidence is what
+-- the journal holds for it, when the journal is this commit's. run(ctx)
+-- does the work and returns its evidence, journaled at once, atomically.
+-- Each step's evidence is in ctx.evidence[name] for the steps after it.
+-- Steps raise relrun.errors values; the plan returns the error it stopped
+-- on, with a hint computed from what this run changed.
 local fs = require "relrun.fs"
 local json = require "relrun.json"
 local host = require "relrun.host"
+local errors = require "relrun.errors"
+local progress = require "relrun.progress"
 
 local M = {}
 local Plan = {}
 Plan.__index = Plan
 
-local JOURNAL_FORMAT = 1
+local JOURNAL_FORMAT = 2
 
-function M.new(opts)
-  assert(type(opts) == "table" and opts.title, "steps.new needs { title = ... }")
+local function default_out(line)
+  io.stdout:write(line, "\n")
+  io.stdout:flush()   -- in a pipe, progress must come before the error on stderr
+end
+
+function M.plan(opts)
+  assert(type(opts) == "table" and opts.title, "steps.plan needs { title = ... }")
   return setmetatable({
-    title = opts.title,
-    journal_path = opts.journal,
-    resume_command = opts.resume,
-    rollback_command = opts.rollback,
-    out = opts.out or print,
-    steps = {},
+    title = opts.title, journal = opts.journal, bind = opts.bind, command = opts.command,
+    journal_path = type(opts.journal) == "string" and opts.journal or nil,
+    finished = opts.finished, out = opts.out or default_out, steps = {},
   }, Plan)
 end
+M.new = M.plan
 
 function Plan:add(step)
   assert(type(step.name) == "string", "a step needs a name")
   assert(type(step.run) == "function", "step '" .. step.name .. "' needs a run function")
+  step.kind = step.kind or "change"
+  assert(step.kind == "check" or step.kind == "local" or step.kind == "change",
+    "step '" .. step.name .. "': kind is check, local or change")
   for _, s in ipairs(self.steps) do
     assert(s.name ~= step.name, "two steps named '" .. step.name .. "'")
   end
@@ -49,29 +72,56 @@ function Plan:add(step)
   return self
 end
 
--- The journal: { format, title, steps = { name = { status, evidence, finished_at } } }.
-local function load_journal(path)
-  if not path or not fs.exists(path) then return { format = JOURNAL_FORMAT, steps = {} } end
+---------------------------------------------------------------------------
+-- The journal: { format, title, bind = {version, commit, tree}, steps = { name = { evidence, finished_at } } }
+---------------------------------------------------------------------------
+
+local function same_binding(a, b)
+  if not a or not b then return a == b end
+  for _, k in ipairs({ "version", "commit", "tree" }) do
+    if a[k] ~= b[k] then return false end
+  end
+  return true
+end
+
+-- The journal to resume from: this plan's binding's, else an empty one (a
+-- journal of another commit is set aside, never trusted).
+function Plan:load_journal(ctx)
+  if type(self.journal) == "function" then
+    self.journal_path, self.bind = self.journal(ctx)
+  end
+  local empty = { format = JOURNAL_FORMAT, bind = self.bind, steps = {} }
+  local path = self.journal_path
+  if not path or not fs.exists(path) then return empty end
   local text, err = fs.read(path)
-  if not text then error({ message = "cannot read the journal " .. path .. ": " .. err }) end
+  if not text then errors.raise("JOURNAL", "cannot read the journal " .. path .. ": " .. err) end
   local data = json.decode(text)
-  if type(data) ~= "table" or data.format ~= JOURNAL_FORMAT or type(data.steps) ~= "table" then
-    error({ message = "the journal " .. path .. " is not one relrun wrote; move it away and rerun" })
+  if type(data) ~= "table" or type(data.steps) ~= "table" then
+    errors.raise("JOURNAL", "the journal " .. path .. " is not one relrun wrote", { hint = "move it away and rerun" })
+  end
+  if data.format ~= JOURNAL_FORMAT or not same_binding(data.bind, self.bind) then
+    local was = type(data.bind) == "table" and data.bind.commit or "an unknown commit"
+    self.set_aside = string.format("the journal %s was of %s, not %s: not trusted, started afresh", path,
+      tostring(was):sub(1, 12), tostring(self.bind and self.bind.commit or "?"):sub(1, 12))
+    return empty
   end
   return data
 end
 
 function Plan:save_journal(journal)
   if not self.journal_path then return end
-  journal.title = self.title
+  journal.title, journal.bind, journal.format = self.title, self.bind, JOURNAL_FORMAT
   journal.updated_at = os.date("!%Y-%m-%dT%H:%M:%SZ")
-  local dir = fs.dirname(self.journal_path)
-  local ok, err = fs.mkdir(dir)
-  -- atomic, not fsynced: rewritten after every step, it must be consistent, and a
-  -- power cut in CI loses the machine anyway
+  local ok, err = fs.mkdir(fs.dirname(self.journal_path))
+  -- atomic, not fsynced: rewritten after every step, it must be consistent,
+  -- and a power cut in CI loses the machine anyway
   if ok then ok, err = fs.write(self.journal_path, host.mask(json.encode(journal)) .. "\n", { sync = false }) end
-  if not ok then error({ message = "cannot write the journal " .. self.journal_path .. ": " .. err }) end
+  if not ok then errors.raise("JOURNAL", "cannot write the journal " .. self.journal_path .. ": " .. err) end
 end
+
+---------------------------------------------------------------------------
+-- Dry run
+---------------------------------------------------------------------------
 
 local function call_check(step, ctx, evidence)
   if not step.check then return false end
@@ -79,105 +129,188 @@ local function call_check(step, ctx, evidence)
   return done and true or false, found or evidence
 end
 
--- What each step would do, and whether it is already done. Changes nothing.
-function Plan:explain(ctx)
-  local journal = load_journal(self.journal_path)
-  ctx.evidence = ctx.evidence or {}
-  local rows = {}
-  for i, step in ipairs(self.steps) do
-    local entry = journal.steps[step.name]
-    local good, done, found = pcall(call_check, step, ctx, entry and entry.evidence)
-    local state
-    if not good then state = "cannot check: " .. tostring(type(done) == "table" and done.message or done)
-    elseif done then state = "done, will skip"
-    else state = "will run" end
-    -- later checks compare with what earlier steps found (the built files)
-    if good and done then ctx.evidence[step.name] = found
-    elseif entry then ctx.evidence[step.name] = ctx.evidence[step.name] or entry.evidence end
-    rows[#rows + 1] = { index = i, name = step.name, does = step.does or step.name, state = state }
-  end
-  return rows
-end
-
-function Plan:print_plan(ctx)
-  self.out(self.title .. " — plan (dry run, nothing is changed):")
-  for _, r in ipairs(self:explain(ctx)) do
-    self.out(string.format("  %d. %-10s %s  [%s]", r.index, r.name, r.does, r.state))
-  end
-end
-
 local function message_of(err)
-  if type(err) == "table" then return err.message or tostring(err) end
+  if errors.is(err) then return err.message end
+  if type(err) == "table" and err.message then return tostring(err.message) end
   return tostring(err)
 end
 
-function Plan:report_failure(failed_index, err, interrupted)
-  local out = self.out
-  local step = self.steps[failed_index]
-  out("")
-  out(string.format("%s: step '%s' %s", self.title, step.name,
-    interrupted and "was interrupted" or ("failed: " .. message_of(err))))
-  for i, s in ipairs(self.steps) do
-    local mark = i < failed_index and "done" or (i == failed_index and "FAILED" or "not done")
-    if interrupted and i == failed_index then mark = "interrupted" end
-    out(string.format("  %-11s %s", mark, s.name))
+-- One step in a dry run -> state text, evidence, error. Checks and local
+-- steps run (a local step only when its check says it is not done yet);
+-- a change step is only asked whether it is done.
+local function dry_step(step, ctx, entry)
+  local good, done, found = pcall(call_check, step, ctx, entry and entry.evidence)
+  if not good then
+    if host.is_interruption(done) then error(done, 0) end
+    return "cannot check: " .. message_of(done), entry and entry.evidence
   end
-  if self.resume_command then out("To continue after fixing the cause: " .. self.resume_command) end
-  if self.rollback_command then out("To roll back what was done: " .. self.rollback_command) end
+  if done then return "already done", found end
+  if step.kind == "change" then return "will run", entry and entry.evidence end
+  local ran, evidence = pcall(step.run, ctx)
+  if not ran then
+    if host.is_interruption(evidence) then error(evidence, 0) end
+    return "FAILS: " .. message_of(evidence), nil, evidence
+  end
+  local outcome = type(evidence) == "table" and evidence.outcome
+  if step.kind == "check" then return outcome or "ok", evidence end
+  return "done here" .. (outcome and (": " .. outcome) or "") .. " (nothing outside this machine changed)", evidence
+end
+
+-- The dry run: every check and local step runs, every change step is only
+-- asked; each row is printed as it is known. Local steps' evidence is
+-- journaled (it is this machine's own state, bound to the commit), so a
+-- real run after a dry run does not build again. -> rows, the first failure, its step.
+function Plan:print_plan(ctx)
+  ctx.evidence = ctx.evidence or {}
+  self.out(self.title .. " — dry run, nothing is changed:")
+  local width = 0
+  for _, s in ipairs(self.steps) do width = math.max(width, #s.name) end
+  local journal
+  local rows, failure, failed_step = {}, nil, nil
+  for i, step in ipairs(self.steps) do
+    if step.kind ~= "check" and not journal then
+      local good, j = pcall(self.load_journal, self, ctx)
+      journal = good and j or { steps = {} }
+      if self.set_aside then self.out("  note: " .. self.set_aside) end
+    end
+    local state, evidence, err = dry_step(step, ctx, journal and journal.steps[step.name])
+    ctx.evidence[step.name] = evidence
+    if step.kind == "local" and evidence and not err and state ~= "already done" then
+      journal.steps[step.name] = { evidence = evidence, finished_at = os.date("!%Y-%m-%dT%H:%M:%SZ") }
+      pcall(self.save_journal, self, journal)
+    end
+    local row = { index = i, name = step.name, does = step.does or step.name, state = state }
+    rows[#rows + 1] = row
+    self.out(string.format("  %d. %-" .. width .. "s  %s  [%s]", i, row.name, row.does, row.state))
+    if err and not failure then failure, failed_step = err, step end
+  end
+  return rows, failure, failed_step
+end
+
+-- explain(ctx) -> rows, without printing them (rollback shows its own).
+function Plan:explain(ctx)
+  local out = self.out
+  self.out = function() end
+  local rows, failure = self:print_plan(ctx)
+  self.out = out
+  return rows, failure
+end
+
+---------------------------------------------------------------------------
+-- Running
+---------------------------------------------------------------------------
+
+-- What this run changed, for the failure report and the hint.
+local function changed_text(changed)
+  if #changed == 0 then return "This run changed nothing." end
+  local names = {}
+  for k, c in ipairs(changed) do names[k] = c end
+  return "This run did: " .. table.concat(names, ", ") .. "."
+end
+
+function Plan:report_failure(index, err, interrupted, changed)
+  local out = self.out
+  local step = self.steps[index]
+  out("")
+  out(string.format("%s %s at step '%s':", self.title, interrupted and "was interrupted" or "stopped",
+    step.name))
+  local later = {}
+  for i, s in ipairs(self.steps) do
+    if i < index then out(string.format("  %-9s %s", "done", s.name))
+    elseif i == index then out(string.format("  %-9s %s", interrupted and "STOPPED" or "FAILED", s.name))
+    else later[#later + 1] = s.name end
+  end
+  if #later > 0 then out(string.format("  %-9s %s", "not done", table.concat(later, ", "))) end
+  out(changed_text(changed))
+  if interrupted and self.command then out("To finish: " .. self.command) end
+  return err
+end
+
+-- The error the plan returns: the step's, named, with the next step. A
+-- step's own hint says what to fix; the plan adds how to continue, unless
+-- the step said a rerun cannot help (err.rerun == false).
+local function final_error(self, step, err)
+  local e = errors.is(err) and err or errors.from(message_of(err), "STEP_FAILED")
+  local out = errors.wrap(e, step.name)
+  out.step = step.name
+  if e.rerun ~= false and self.command then
+    out.hint = (e.hint and (e.hint .. "; then ") or "fix the cause, then ") .. "rerun `" .. self.command .. "`"
+  end
+  return out
 end
 
 -- Run every step that is not done. Returns true, or nil and the error
--- (after reporting it). An interruption is reported and raised again.
+-- (after the report). An interruption is reported and raised again.
 function Plan:run(ctx, opts)
   opts = opts or {}
   ctx = ctx or {}
   ctx.evidence = ctx.evidence or {}
   if opts.dry_run then
-    self:print_plan(ctx)
+    local _, failure, step = self:print_plan(ctx)
+    if failure then return nil, final_error(self, step, failure) end
     return true
   end
-  local journal = load_journal(self.journal_path)
+  local journal
+  local changed = {}
+  self.out(self.title)
   for i, step in ipairs(self.steps) do
-    local entry = journal.steps[step.name]
     local good, err = pcall(function()
+      if step.kind ~= "check" and not journal then
+        journal = self:load_journal(ctx)
+        if self.set_aside then self.out("note: " .. self.set_aside) end
+      end
+      local entry = journal and journal.steps[step.name] or nil
       local done, evidence = call_check(step, ctx, entry and entry.evidence)
       if done then
-        self.out(string.format("✓ %s: already done%s", step.name,
-          entry and entry.status == "done" and " (journal verified)" or ""))
+        self.out(string.format("✓ %s: already done%s", step.name, entry and " (journal verified)" or ""))
       else
-        self.out(string.format("→ %s: %s", step.name, step.does or ""))
+        if step.kind ~= "check" then self.out(string.format("→ %s: %s", step.name, step.does or "")) end
+        local started = host.monotime()
         evidence = step.run(ctx) or {}
-        self.out(string.format("✓ %s", step.name))
+        local took = host.monotime() - started
+        local note = type(evidence) == "table" and evidence.outcome
+        self.out(string.format("✓ %s%s%s", step.name, note and (": " .. note) or "",
+          took >= 1 and (" (" .. progress.elapsed_text(took) .. ")") or ""))
+        if step.effect then changed[#changed + 1] = step.effect end
       end
       ctx.evidence[step.name] = evidence
-      journal.steps[step.name] = { status = "done", evidence = evidence,
-                                   finished_at = os.date("!%Y-%m-%dT%H:%M:%SZ") }
-      self:save_journal(journal)
+      if step.kind ~= "check" then
+        journal.steps[step.name] = { evidence = evidence, finished_at = os.date("!%Y-%m-%dT%H:%M:%SZ") }
+        self:save_journal(journal)
+      end
     end)
     if not good then
       local interrupted = host.is_interruption(err)
-      self:report_failure(i, err, interrupted)
+      self:report_failure(i, err, interrupted, changed)
       if interrupted then error(err, 0) end
-      return nil, err
+      return nil, final_error(self, step, err)
     end
   end
+  local finished = type(self.finished) == "function" and self.finished(ctx) or self.finished
+  if finished then self.out(finished) end
   return true
 end
 
 -- Undo the journaled steps, last first. Returns true or nil, err.
 function Plan:undo(ctx)
-  local journal = load_journal(self.journal_path)
+  local journal = self:load_journal(ctx)
   for i = #self.steps, 1, -1 do
     local step = self.steps[i]
     local entry = journal.steps[step.name]
     if entry and step.undo then
       self.out("↶ " .. step.name)
       local good, err = pcall(step.undo, ctx or {}, entry.evidence)
-      if not good then return nil, err end
+      if not good then return nil, final_error(self, step, err) end
       journal.steps[step.name] = nil
       self:save_journal(journal)
     end
   end
+  return true
+end
+
+-- Forget the journal (rollback: what it recorded is gone).
+function Plan:forget()
+  if self.journal_path then return fs.remove(self.journal_path) end
   return true
 end
 

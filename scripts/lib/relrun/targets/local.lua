@@ -1,57 +1,79 @@
 -- The embedded default target: a PEP 503 repository in a folder, which
 -- `pip install --index-url file:///...` installs from. Used whenever
 -- CODEARTIFACT_DOMAIN is not set.
+local Base = require "relrun.targets.base"
 local localrepo = require "relrun.pypi.localrepo"
 local metadata = require "relrun.pypi.metadata"
+local errors = require "relrun.errors"
 local fs = require "relrun.fs"
 
-local M = {}
-M.__index = M
+local Local = Base.class{}
 
-function M.new(cfg)
+function Local.new(cfg)
   local dir = fs.absolute(cfg.repository_dir)
   return setmetatable({ kind = "local", dir = dir, package = cfg.package,
-                        label = "the local repository " .. dir }, M)
+                        label = "the local repository " .. dir }, Local)
 end
 
-function M:prepare() return true end
+function Local:index_url() return localrepo.index_url(self.dir) end
 
-function M:index_url() return localrepo.index_url(self.dir) end
-
--- The files this version has there: list of { filename, sha256 }.
-function M:files(version)
+function Local:list_files(version)
   local out = {}
   for _, f in ipairs(localrepo.files(self.dir, self.package) or {}) do
     local parsed = metadata.parse_filename(f.filename)
-    if parsed and parsed.version == version then out[#out + 1] = { filename = f.filename, sha256 = f.sha256 } end
+    if parsed and parsed.version == version then
+      out[#out + 1] = { filename = f.filename, sha256 = f.sha256,
+                        path = fs.join(self.dir, "packages", metadata.normalize(self.package), f.filename) }
+    end
   end
   return out
 end
 
--- "published" or "identical"; a different file of the same name is refused.
-function M:publish(file)
+-- The folder (or, before the first release, the nearest folder above it
+-- that exists) must be writable: a probe file is written and removed, and
+-- nothing is created.
+function Local:preflight()
+  local dir = self.dir
+  while not fs.exists(dir) and dir ~= "/" do dir = fs.dirname(dir) end
+  if (fs.stat(dir) or {}).type ~= "directory" then
+    errors.raise("TARGET_UNWRITABLE", dir .. " is not a folder", { hint = "choose another folder (--repository-dir)" })
+  end
+  local probe = fs.join(dir, ".relrun-write-check-" .. require("relrun.proc").pid())
+  local ok, err = fs.write(probe, "", { sync = false })
+  if not ok then
+    errors.raise("TARGET_UNWRITABLE", dir .. " is not writable: " .. tostring(err),
+      { hint = "fix its permissions or choose another folder (--repository-dir, RELRUN_REPOSITORY_DIR)" })
+  end
+  fs.remove(probe)
+  return self.dir .. (dir == self.dir and "" or " (to be created)") .. " writable"
+end
+
+function Local:publish(file)
+  self:forget(file.version or "")
+  self._files = nil
   local r, err, code = localrepo.publish(self.dir, file.path)
-  if not r then return nil, err, code end
+  if not r then
+    if code == "CONFLICT" then
+      return nil, errors.new("CONFLICT", err, { hint = "a published file is never overwritten; rerun to complete " ..
+        "the release from the published files, or release a new version" })
+    end
+    return nil, errors.from(err, code)
+  end
   return r.status == "identical" and "identical" or "published"
 end
 
-function M:pip_env() return {} end
-
--- Rollback: "done" when the version has no files here.
-function M:version_state(version)
-  return #self:files(version) == 0 and "done" or "todo"
+function Local:download(f, dir)
+  local path = fs.join(dir, f.filename)
+  local ok, err = fs.copy(f.path, path)
+  if not ok then errors.raise("DOWNLOAD", "cannot copy " .. f.path .. ": " .. err) end
+  return Base.check_download(path, f)
 end
 
-function M:remove_version(version)
-  local removed, err = localrepo.remove(self.dir, self.package, version)
-  if not removed then error({ message = "removing " .. version .. " from " .. self.dir .. ": " .. err }, 0) end
-  return removed
+function Local:remove(version)
+  self._files = nil
+  local removed, err, code = localrepo.remove(self.dir, self.package, version)
+  if not removed then return nil, errors.new(code or "REMOVE", "removing " .. version .. " from " .. self.dir .. ": " .. err) end
+  return true
 end
 
-function M:instructions(version)
-  return {
-    string.format("pip install %s==%s --index-url %s", self.package, version, self:index_url()),
-  }
-end
-
-return M
+return Local

@@ -1,0 +1,223 @@
+-- RELEASE.md "1. Prepare Release" as a plan of checks: the release branch
+-- is checked out, clean, fetched and level with its upstream; the changes
+-- since the last release; the next version for each bump; CI is green.
+--
+--   local plan = prepare.plan(ctx)    -- ctx: { project, opts, out, command }
+--   prepare.ready(plan, ctx)          -- the branch checks alone (tag reuses them)
+--
+-- ctx.remote_refs holds the remote's refs after the "remote" step: the
+-- published release tags are the remote's (a tag only in this clone was
+-- never released).
+local steps = require "relrun.steps"
+local errors = require "relrun.errors"
+local tags = require "relrun.tags"
+local project_mod = require "relrun.project"
+
+local M = {}
+
+local function short(id) return id and id:sub(1, 7) or "?" end
+
+local function fail(code, message, hint) errors.raise(code, message, { hint = hint }) end
+
+-- The remote's release tags (names), from ls-remote.
+function M.remote_tag_names(ctx)
+  return project_mod.remote_tag_names(ctx.remote_refs)
+end
+
+local function remote_ref(ctx, name)
+  for _, r in ipairs(ctx.remote_refs or {}) do
+    if r.name == name then return r.id end
+  end
+end
+M.remote_ref = remote_ref
+
+local function remote_failed(ctx, what, err, code)
+  local o = ctx.project.cfg
+  if code == "GIT_EAUTH" then fail("GIT_EAUTH", string.format("%s %s: %s", what, o.remote, err)) end
+  fail("REMOTE", string.format("%s %s (%s): %s [%s]", what, o.remote, ctx.url, err, tostring(code)),
+    "check the URL and the network")
+end
+
+-- The remote's refs, read-only (every mode needs them for the tag checks).
+function M.list_remote(ctx)
+  local refs, err, code = ctx.project.repo:ls_remote(ctx.project.cfg.remote)
+  if not refs then remote_failed(ctx, "cannot reach", err, code) end
+  ctx.remote_refs = refs
+  return refs
+end
+
+local function branch_step(ctx)
+  return { name = "branch", kind = "check", does = "HEAD is the release branch", run = function()
+    local repo, want = ctx.project.repo, ctx.project.cfg.branch
+    local head = repo:head()
+    if head.unborn or repo:is_empty() then
+      fail("EMPTY", "the repository has no commits yet", "commit the project and push " .. want .. " first")
+    end
+    ctx.head = head
+    if head.detached then fail("DETACHED", "HEAD is detached at " .. short(head.id), "run `git checkout " .. want .. "`") end
+    if head.branch ~= want then
+      fail("WRONG_BRANCH", string.format("on branch %s, not the release branch %s", head.branch, want),
+        string.format("run `git checkout %s` (or pass --branch %s, or set [tool.relrun] branch)", want, head.branch))
+    end
+    return { outcome = string.format("on branch %s at %s", want, short(head.id)) }
+  end }
+end
+
+local function clean_step(ctx)
+  return { name = "clean", kind = "check", does = "no uncommitted changes to tracked files", run = function()
+    local st, err = ctx.project.repo:status()
+    if not st then fail("STATUS", "reading the working tree failed: " .. tostring(err)) end
+    local names = {}
+    for _, f in ipairs(st.files) do
+      if f.status ~= "untracked" and f.status ~= "ignored" then
+        names[#names + 1] = f.path
+        if #names == 8 then names[#names + 1] = "..."; break end
+      end
+    end
+    if #names > 0 then
+      fail("DIRTY", "the working tree has uncommitted changes (" .. table.concat(names, ", ") .. ")",
+        "commit or `git stash` them")
+    end
+    return { outcome = "working tree clean" }
+  end }
+end
+
+local function remote_step(ctx)
+  return { name = "remote", kind = "check", does = "fetch the remote with its tags", run = function()
+    local remote = ctx.project.cfg.remote
+    for _, r in ipairs(ctx.project.repo:remotes()) do
+      if r.name == remote then ctx.url = r.url end
+    end
+    if not ctx.url then
+      fail("NO_REMOTE", string.format("there is no remote %q", remote),
+        string.format("add it with `git remote add %s URL` (or pass --remote)", remote))
+    end
+    M.list_remote(ctx)
+    if ctx.dry_run then
+      return { outcome = string.format("read %s (%s); a real run fetches it with its tags", remote, ctx.url) }
+    end
+    local good, err, code = ctx.project.repo:fetch(remote, { tags = true })
+    if not good then remote_failed(ctx, "cannot fetch", err, code) end
+    ctx.project:refresh()
+    return { outcome = string.format("fetched %s (%s)", remote, ctx.url) }
+  end }
+end
+
+-- Ahead/behind of HEAD against the remote's branch: from the fetched
+-- remote-tracking ref, or in a dry run from ls-remote's id.
+local function level_step(ctx)
+  return { name = "level", kind = "check", does = "level with the remote's branch", run = function()
+    local repo, branch, remote = ctx.project.repo, ctx.project.cfg.branch, ctx.project.cfg.remote
+    local upstream = repo:upstream(branch) or (remote .. "/" .. branch)
+    local their = remote_ref(ctx, "refs/heads/" .. branch)
+    if not their then
+      fail("NO_UPSTREAM", string.format("%s has no branch %s", remote, branch),
+        string.format("push it first with `git push -u %s %s`", remote, branch))
+    end
+    if not ctx.dry_run then their = repo:rev_parse("refs/remotes/" .. upstream) or their end
+    if not repo:rev_parse(their .. "^{commit}") then
+      fail("BEHIND", string.format("%s has commits this clone does not have (%s is at %s)", upstream, branch,
+        short(their)), string.format("run `git pull %s %s`", remote, branch))
+    end
+    local ahead, behind = repo:ahead_behind(ctx.head.id, their)
+    if not ahead then fail("GIT", string.format("comparing %s with %s failed: %s", branch, upstream, tostring(behind))) end
+    if behind > 0 then
+      fail("BEHIND", string.format("%s is %d commit(s) behind %s (and %d ahead)", branch, behind, upstream, ahead),
+        string.format("run `git pull %s %s`", remote, branch))
+    end
+    if ahead > 0 then
+      fail("AHEAD", string.format("%s is %d commit(s) ahead of %s", branch, ahead, upstream),
+        string.format("push them first (`git push %s %s`) so the tag points at a published commit", remote, branch))
+    end
+    return { outcome = string.format("up to date with %s (ahead 0, behind 0)", upstream) }
+  end }
+end
+
+-- The branch checks prepare and tag share.
+function M.ready(plan, ctx)
+  plan:add(branch_step(ctx))
+  plan:add(clean_step(ctx))
+  plan:add(remote_step(ctx))
+  plan:add(level_step(ctx))
+end
+
+-- The last release: the highest release tag on the remote.
+function M.last_release(ctx)
+  return ctx.project.scheme:last(M.remote_tag_names(ctx))
+end
+
+local function changes_step(ctx)
+  return { name = "changes", kind = "check", does = "the changes since the last release", run = function()
+    local last = M.last_release(ctx)
+    local range = last and (last.name .. "..HEAD") or "HEAD"
+    local log, err = ctx.project.repo:log(range)
+    if not log then fail("GIT", "reading the log " .. range .. " failed: " .. tostring(err)) end
+    if last then
+      ctx.out(string.format("  changes since %s (git log %s --oneline): %d commit(s)", last.name, range, #log))
+    else
+      ctx.out(string.format("  no release tag yet: all %d commit(s)", #log))
+    end
+    for k, c in ipairs(log) do
+      if k > 50 then ctx.out(string.format("    ... and %d more", #log - 50)); break end
+      ctx.out(string.format("    %s %s", c.short, c.summary))
+    end
+    return { outcome = string.format("%d commit(s) since %s", #log, last and last.name or "the first") }
+  end }
+end
+
+local function versions_step(ctx)
+  return { name = "versions", kind = "check", does = "the last release and the next versions", run = function()
+    local scheme = ctx.project.scheme
+    local last = M.last_release(ctx)
+    local n = tags.next_versions(last)
+    ctx.out(string.format("  tag scheme: %s+VERSION (%s)", scheme.prefix == "" and "" or ("\"" .. scheme.prefix .. "\""),
+      scheme.how))
+    ctx.out(string.format("  last release: %s", last and last.name or "none"))
+    ctx.out(string.format("  next version: --bump major -> %s, --bump minor -> %s, --bump patch -> %s%s",
+      scheme:tag(n.major), scheme:tag(n.minor), scheme:tag(n.patch), n.pre and (", --bump pre -> " .. scheme:tag(n.pre)) or ""))
+    return { outcome = "last release " .. (last and last.name or "none") }
+  end }
+end
+
+-- RELEASE.md "Verify CI is passing": HEAD's combined status and check runs
+-- on GitHub must all be green.
+local function ci_step(ctx)
+  return { name = "ci", kind = "check", does = "CI is green on HEAD", run = function()
+    local at = short(ctx.head.id)
+    local token = os.getenv("GITHUB_TOKEN") or os.getenv("GH_TOKEN")
+    if not token or token == "" then
+      return { outcome = "not checked: set GITHUB_TOKEN to check " .. at .. "'s statuses and check runs" }
+    end
+    local gh, err = require("relrun.github").new{ repo_dir = ctx.project.root,
+                                                  repository = ctx.project.cfg.github_repository }
+    if not gh then return { outcome = "not checked: " .. tostring(err.message or err) } end
+    local ci, cerr = gh:ci_status(ctx.head.id)
+    if not ci then fail("CI", string.format("reading the CI status of %s on %s failed: %s", at, gh.repository,
+      tostring(cerr.message or cerr))) end
+    local branch = ctx.project.cfg.branch
+    if ci.state == "failure" then
+      fail("CI_FAILING", string.format("CI is failing on %s (%s): %s", at, gh.repository, table.concat(ci.failing, ", ")),
+        "fix it on " .. branch .. " before releasing")
+    end
+    if ci.state == "pending" then
+      fail("CI_PENDING", string.format("CI has not finished on %s (%s): %s still running", at, gh.repository,
+        table.concat(ci.pending, ", ")), "wait for it and rerun")
+    end
+    if ci.state == "none" then
+      return { outcome = string.format("warning: %s has no statuses or check runs on %s: nothing says it was tested",
+        at, gh.repository) }
+    end
+    return { outcome = string.format("CI green on %s (%d statuses and check runs on %s)", at, ci.total, gh.repository) }
+  end }
+end
+
+function M.plan(ctx)
+  local plan = steps.plan{ title = "prepare", command = ctx.command, out = ctx.out }
+  M.ready(plan, ctx)
+  plan:add(changes_step(ctx))
+  plan:add(versions_step(ctx))
+  plan:add(ci_step(ctx))
+  return plan
+end
+
+return M

@@ -1,0 +1,155 @@
+-- RELEASE.md "2. Create Release Tag" as a plan: the branch checks of
+-- prepare, the version (from --version or --bump, newer than the last
+-- release, new here and on the remote), then the proof that the release
+-- builds — the sdist and the wheel made from a clean checkout of HEAD at
+-- that version and inspected — and only then the tag, created and pushed,
+-- and the last five release tags listed. Nothing irreversible happens
+-- before the build is proven; the files it made are the ones publish
+-- uploads when it runs on this machine (the journal binds them to the commit).
+local steps = require "relrun.steps"
+local errors = require "relrun.errors"
+local tags = require "relrun.tags"
+local pep440 = require "relrun.pep440"
+local fs = require "relrun.fs"
+local prepare = require "relrun.phases.prepare"
+local release_build = require "relrun.phases.build"
+
+local M = {}
+
+local function short(id) return id and id:sub(1, 7) or "?" end
+
+-- The version asked for: --version (PEP 440, normalised) or --bump of the
+-- last release. -> version text, or nil when neither was given.
+function M.wanted_version(opts, last)
+  if opts.version then
+    local v, err = pep440.parse(opts.version)
+    if not v then errors.raise("BAD_VERSION", err, { exit = 2 }) end
+    if v:local_part() then
+      errors.raise("BAD_VERSION", string.format("%s has a local segment (+%s), which package indexes reject",
+        opts.version, v:local_part()), { exit = 2 })
+    end
+    if v:is_devrelease() then
+      errors.raise("BAD_VERSION", opts.version .. " is a development version; release tags name releases",
+        { hint = "development versions come from setuptools_scm between tags (scripts/version.lua)", exit = 2 })
+    end
+    return tostring(v)
+  end
+  if opts.bump then return errors.check(tags.bump(last and last.parsed or "0.0.0", opts.bump, opts.pre)) end
+  return nil
+end
+
+local function version_step(ctx)
+  return { name = "version", kind = "check", does = "the version: newer than the last release, a new tag", run = function()
+    local scheme = ctx.project.scheme
+    local last = prepare.last_release(ctx)
+    local version = M.wanted_version(ctx.opts, last)
+    if not version then
+      local n = tags.next_versions(last)
+      errors.raise("NO_VERSION", "no version asked for", { exit = 2, hint = string.format(
+        "pass --version X or --bump PART (patch: %s, minor: %s, major: %s)", n.patch, n.minor, n.major) })
+    end
+    local name = scheme:tag(version)
+    local remote = ctx.project.cfg.remote
+    if prepare.remote_ref(ctx, "refs/tags/" .. name) then
+      errors.raise("TAG_EXISTS", string.format("tag %s already exists on %s: it was released already", name, remote),
+        { hint = "choose another version (--bump patch: " .. scheme:tag(tags.next_versions(last).patch) .. ")" })
+    end
+    local here = ctx.project.repo:rev_parse("refs/tags/" .. name)
+    if here then
+      errors.raise("TAG_EXISTS", string.format("tag %s already exists locally (at %s) but not on %s", name, short(here),
+        remote), { hint = "delete it with `git tag -d " .. name .. "` and rerun, or choose another version" })
+    end
+    if last and pep440.compare(version, last.parsed) <= 0 then
+      errors.raise("NOT_NEWER", string.format("%s is not newer than the last release %s", name, last.name),
+        { hint = "use --bump patch (" .. scheme:tag(tags.next_versions(last).patch) .. ") or a higher --version" })
+    end
+    ctx.version, ctx.tag = version, name
+    ctx.shared.tag, ctx.shared.version = name, version   -- the publish phase of the same run
+    return { version = version, tag = name, outcome = string.format("%s, newer than %s, new here and on %s", name,
+      last and last.name or "(no release yet)", remote) }
+  end }
+end
+
+local function is_terminal() return fs.isatty(0) and fs.isatty(1) end
+
+local function confirm(ctx)
+  if ctx.opts.yes or not is_terminal() then return end
+  io.stdout:write(string.format("Create tag %s at %s and push it to %s? [y/N] ", ctx.tag, short(ctx.head.id),
+    ctx.project.cfg.remote))
+  io.stdout:flush()
+  local answer = io.stdin:read("l") or ""
+  if not answer:lower():find("^y") then errors.raise("CANCELLED", "cancelled: nothing was created", { rerun = false }) end
+end
+
+local function create_step(ctx)
+  return { name = "create", does = "create the tag at HEAD", effect = "created the tag",
+    check = function()
+      local at = ctx.tag and ctx.project.repo:rev_parse("refs/tags/" .. ctx.tag .. "^{commit}")
+      return at ~= nil and at == ctx.head.id, { tag = ctx.tag }
+    end,
+    run = function()
+      confirm(ctx)
+      local id, err = ctx.project.repo:tag_create(ctx.tag, { target = ctx.head.id, message = ctx.opts.message })
+      if not id then errors.raise("TAG_CREATE", "creating tag " .. ctx.tag .. " failed: " .. tostring(err)) end
+      ctx.project:refresh()
+      return { tag = ctx.tag, outcome = string.format("created %s at %s", ctx.tag, short(ctx.head.id)) }
+    end,
+    undo = function() ctx.project.repo:tag_delete(ctx.tag) end }
+end
+
+local function push_step(ctx)
+  local remote = ctx.project.cfg.remote
+  return { name = "push", does = "push the tag to " .. remote, effect = "pushed the tag",
+    check = function()
+      return ctx.tag ~= nil and prepare.remote_ref(ctx, "refs/tags/" .. ctx.tag) ~= nil, { tag = ctx.tag }
+    end,
+    run = function()
+      local ref = "refs/tags/" .. ctx.tag
+      local good, err, code = ctx.project.repo:push(remote, { ref .. ":" .. ref })
+      if good then return { tag = ctx.tag, outcome = string.format("pushed %s to %s", ctx.tag, remote) } end
+      local removed = ctx.project.repo:tag_delete(ctx.tag)
+      if removed then
+        errors.raise("PUSH", string.format("pushing %s to %s failed: %s [%s]; the local tag was removed", ctx.tag,
+          remote, tostring(err), tostring(code)))
+      end
+      errors.raise("PUSH", string.format("pushing %s to %s failed: %s [%s]; the local tag remains", ctx.tag, remote,
+        tostring(err), tostring(code)), { rerun = false,
+        hint = string.format("push it with `git push %s %s` or delete it with `git tag -d %s`", remote, ctx.tag, ctx.tag) })
+    end }
+end
+
+-- RELEASE.md's "verify tag was created": read the remote again.
+local function listed_step(ctx)
+  return { name = "listed", kind = "check", does = "the remote lists the tag", run = function()
+    if ctx.dry_run then return { outcome = "the remote is read again after the push" } end
+    prepare.list_remote(ctx)
+    local list = ctx.project.scheme:releases(prepare.remote_tag_names(ctx))
+    local names = {}
+    for k = math.max(1, #list - 4), #list do names[#names + 1] = list[k].name end
+    if not prepare.remote_ref(ctx, "refs/tags/" .. ctx.tag) then
+      errors.raise("NOT_LISTED", string.format("%s was pushed but %s does not list it", ctx.tag, ctx.project.cfg.remote),
+        { hint = "check the remote with `git ls-remote --tags " .. ctx.project.cfg.remote .. "`" })
+    end
+    return { outcome = "last release tags: " .. table.concat(names, " ") }
+  end }
+end
+
+-- plan(ctx) -> plan. The journal is the version's, bound to HEAD's commit,
+-- so the build proven here is the one publish uploads.
+function M.plan(ctx)
+  local function journal()
+    ctx.commit = ctx.commit or errors.check(ctx.project:commit(ctx.head.id))
+    return fs.join(ctx.project.dir, ".relrun", "journal-" .. ctx.version .. ".json"),
+      { version = ctx.version, commit = ctx.commit.id, tree = ctx.commit.tree }
+  end
+  local plan = steps.plan{ title = "tag", command = ctx.command, out = ctx.out, journal = journal }
+  prepare.ready(plan, ctx)
+  plan:add(version_step(ctx))
+  plan:add(release_build.step(ctx))
+  plan:add(create_step(ctx))
+  plan:add(push_step(ctx))
+  plan:add(listed_step(ctx))
+  return plan
+end
+
+return M

@@ -1,0 +1,106 @@
+-- relrun.progress: signs of life for work that takes a while — the elapsed
+-- time on a terminal, a line every few seconds in a log (CI), and the
+-- output of a child process on --verbose or when it fails.
+--
+--   local t = progress.start("python -m build")
+--   ... t:tick() ...     -- cheap: prints only when it is time
+--   t:finish()           -- clears the terminal line
+--   local r = progress.run{ what = "python -m build", argv = {...}, env = ..., cwd = ... }
+--     --> proc.run's result with r.lines (the output, stdout and stderr interleaved)
+local host = require "relrun.host"
+local log = require "relrun.log"
+local fs = require "relrun.fs"
+local proc = require "relrun.proc"
+
+local M = {}
+
+M.LOG_EVERY = 10        -- seconds between "still running" lines in a log
+M.TERMINAL_EVERY = 0.5  -- seconds between redraws on a terminal
+
+local Ticker = {}
+Ticker.__index = Ticker
+
+local function elapsed_text(s)
+  if s < 60 then return string.format("%d s", math.floor(s)) end
+  return string.format("%d min %02d s", math.floor(s / 60), math.floor(s % 60))
+end
+
+-- start(what [, {terminal = bool}]): what is shown, e.g. "python -m build".
+function M.start(what, opts)
+  opts = opts or {}
+  local terminal = opts.terminal
+  if terminal == nil then terminal = fs.isatty(2) and not log.actions() end
+  local now = host.monotime()
+  return setmetatable({ what = what, started = now, last = now, terminal = terminal, drawn = false }, Ticker)
+end
+
+function Ticker:elapsed() return host.monotime() - self.started end
+
+function Ticker:tick()
+  if log.level() == "quiet" then return end
+  local now = host.monotime()
+  local every = self.terminal and M.TERMINAL_EVERY or M.LOG_EVERY
+  if now - self.last < every then return end
+  self.last = now
+  local text = string.format("  … %s (%s)", self.what, elapsed_text(now - self.started))
+  if self.terminal then
+    io.stderr:write("\r", text, "\027[K")
+    self.drawn = true
+  else
+    io.stderr:write(text, "\n")
+  end
+  io.stderr:flush()
+end
+
+-- A line of output is coming: clear the terminal's progress line first.
+function Ticker:clear()
+  if self.drawn then
+    io.stderr:write("\r\027[K")
+    io.stderr:flush()
+    self.drawn = false
+  end
+end
+
+function Ticker:finish()
+  self:clear()
+  return self:elapsed()
+end
+
+-- run{ what, argv, env, clear_env, cwd, stdin, show = bool } -> result | nil, msg, code.
+-- The child's output lines are kept (r.lines) and shown as they come with
+-- `show` or at the verbose log level; otherwise the ticker says it runs.
+function M.run(opts)
+  local t = M.start(opts.what or opts.argv[1])
+  local lines = {}
+  local show = opts.show or log.level() == "verbose" or log.level() == "debug"
+  local function keep(line)
+    lines[#lines + 1] = line
+    if show then
+      t:clear()
+      io.stderr:write(host.mask("    " .. line), "\n")
+    end
+  end
+  local child, err, code = proc.spawn{ argv = opts.argv, env = opts.env, clear_env = opts.clear_env, cwd = opts.cwd,
+                                       stdin = opts.stdin or false, stdout = keep, stderr = keep }
+  if not child then t:finish(); return nil, err, code end
+  local result
+  local good, werr = pcall(function()
+    while true do
+      result = child:wait(0.25)
+      if result then break end
+      t:tick()
+    end
+  end)
+  t:finish()
+  if not good then
+    child:close()
+    error(werr, 0)
+  end
+  child:close()
+  result.lines, result.seconds = lines, t:elapsed()
+  return result
+end
+
+M.elapsed_text = elapsed_text
+
+return M

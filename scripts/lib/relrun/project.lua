@@ -1,0 +1,202 @@
+-- relrun.project: one view of the project being released — its repository
+-- (opened once), its settings with their sources, its release tags, its
+-- build backend and where its version comes from. Every script starts here.
+--
+--   local p = errors.check(project.open{ dir = ".", flags = opts })
+--   p.root, p.dir, p.subdir          -- the checkout, the Python project in it, the path between
+--   p.cfg, p.package, p.scheme       -- settings (config.lua), distribution name, tag scheme (tags.lua)
+--   p:tag_names()                    -- the tags of this clone
+--   p:releases(names) / p:last_release(names)
+--   p:commit("v1.2.3")               -- { id, tree, time } of the commit a revision names
+--   p:backend()                      -- { name, module, requires, version_source, ... }
+--   p:close()
+local git = require "relrun.git"
+local fs = require "relrun.fs"
+local config = require "relrun.config"
+local tags = require "relrun.tags"
+local errors = require "relrun.errors"
+
+local M = {}
+local Project = {}
+Project.__index = Project
+
+-- open{ dir = ".", flags = {}, getenv, need_repo = true } -> project | nil, err.
+function M.open(opts)
+  opts = opts or {}
+  local dir = fs.absolute(opts.dir or ".")
+  if not fs.exists(dir) then
+    return nil, errors.new("NO_PROJECT", dir .. " does not exist", { hint = "pass the project folder (--project)", exit = 2 })
+  end
+  local p = setmetatable({ dir = dir }, Project)
+  local repo, err, code = git.open(dir)
+  if repo then
+    local workdir = repo:workdir()
+    if not workdir then
+      repo:close()
+      return nil, errors.new("BARE", dir .. " is a bare repository", { hint = "run this from a clone with a working tree" })
+    end
+    p.repo, p.root = repo, (workdir:gsub("/$", ""))
+    local root_real, dir_real = fs.realpath(p.root), fs.realpath(dir)
+    p.subdir = dir_real:sub(#root_real + 2)
+  elseif opts.need_repo ~= false then
+    return nil, errors.new(code == "GIT_ENOTFOUND" and "NOT_A_REPO" or tostring(code),
+      string.format("%s is not in a git repository (%s)", dir, tostring(err)),
+      { hint = "run this from a clone of the project" })
+  end
+  local py, perr = config.read_pyproject(dir)
+  if py == nil then p:close(); return nil, perr end
+  p.py = py or nil
+  local cfg, cerr = config.load{ project_dir = dir, pyproject = py, flags = opts.flags, getenv = opts.getenv }
+  if not cfg then p:close(); return nil, cerr end
+  p.cfg, p.package = cfg, cfg.package
+  p.scheme = tags.scheme{ prefix = cfg.tag_prefix, names = p.repo and p:tag_names() or {}, package = p.package }
+  return p
+end
+
+function Project:close()
+  if self.repo then self.repo:close() end
+  self.repo = nil
+end
+
+-- The project's name, or an error saying there is nothing to release.
+function Project:require_package()
+  if self.package then return self.package end
+  errors.raise("NO_PACKAGE", self.dir .. " has no Python project to release (no pyproject.toml with [project] name, " ..
+    "no [tool.relrun] package)", { hint = "run this in the project's folder or pass --project DIR", exit = 2 })
+end
+
+-- The tag names of this clone (cached: tags do not change under a script
+-- unless it makes them, and then it calls refresh()).
+function Project:tag_names()
+  if not self._tags then
+    self._tags = {}
+    self._tag_targets = {}
+    for _, t in ipairs(self.repo:tags()) do
+      self._tags[#self._tags + 1] = t.name
+      self._tag_targets[t.name] = t.target
+    end
+  end
+  return self._tags
+end
+
+function Project:refresh() self._tags = nil end
+
+-- The commit a tag of this clone points at, or nil.
+function Project:tag_target(name)
+  self:tag_names()
+  return self._tag_targets[name]
+end
+
+function Project:releases(names) return self.scheme:releases(names or self:tag_names()) end
+function Project:last_release(names) return self.scheme:last(names or self:tag_names()) end
+
+-- The release tag names among a remote's refs ({ {name = "refs/tags/..."} }).
+function M.remote_tag_names(refs)
+  local names = {}
+  for _, r in ipairs(refs or {}) do
+    local name = r.name:match("^refs/tags/([^%^]+)$")
+    if name then names[#names + 1] = name end
+  end
+  return names
+end
+
+-- commit(rev) -> { id, tree, time (the committer's, SOURCE_DATE_EPOCH), summary } | nil, err.
+function Project:commit(rev)
+  local id, err, code = self.repo:rev_parse(rev .. "^{commit}")
+  if not id then
+    return nil, errors.new(code == "GIT_ENOTFOUND" and "NO_REVISION" or tostring(code),
+      string.format("%s is not in this clone (%s)", rev, tostring(err)), { hint = "run `git fetch --tags`" })
+  end
+  local tree = self.repo:rev_parse(id .. "^{tree}")
+  local log = self.repo:log(id, { limit = 1 })
+  local c = log and log[1] or {}
+  return { id = id, tree = tree, time = c.commit_time or c.time, summary = c.summary, short = c.short }
+end
+
+---------------------------------------------------------------------------
+-- The build backend and the version source
+---------------------------------------------------------------------------
+
+local BACKENDS = {
+  ["setuptools.build_meta"] = "setuptools", ["setuptools.build_meta:__legacy__"] = "setuptools",
+  ["hatchling.build"] = "hatchling", ["flit_core.buildapi"] = "flit_core", ["flit.buildapi"] = "flit_core",
+  ["poetry.core.masonry.api"] = "poetry-core", ["poetry.masonry.api"] = "poetry-core",
+  ["pdm.backend"] = "pdm-backend", ["pdm.pep517.api"] = "pdm-backend", ["maturin"] = "maturin",
+  ["scikit_build_core.build"] = "scikit-build-core", ["mesonpy"] = "meson-python",
+}
+
+local function list_has(list, pattern)
+  for _, item in ipairs(type(list) == "table" and list or {}) do
+    if type(item) == "string" and item:lower():find(pattern) then return item end
+  end
+end
+
+local function table_at(t, ...)
+  for _, k in ipairs({ ... }) do
+    if type(t) ~= "table" then return nil end
+    t = t[k]
+  end
+  return t
+end
+
+-- Where the version comes from, for the backend `name`:
+-- "static" (the version is written in the project), "scm" (from git tags:
+-- setuptools_scm, hatch-vcs, pdm's scm source), "attr"/"file" (read from
+-- the code), "unknown".
+local function version_source(self, name, requires)
+  local py = self.py or {}
+  local project = type(py.project) == "table" and py.project or nil
+  if project and project.version then return "static", tostring(project.version) end
+  local dynamic = project and list_has(project.dynamic, "^version$")
+  if name == "poetry-core" and not dynamic then
+    local v = table_at(py, "tool", "poetry", "version")
+    if v then return "static", tostring(v) end
+  end
+  if name == "setuptools" then
+    if table_at(py, "tool", "setuptools_scm") or list_has(requires, "^setuptools[%-_]scm") then return "scm" end
+    local dyn = table_at(py, "tool", "setuptools", "dynamic", "version")
+    if type(dyn) == "table" and dyn.attr then return "attr", dyn.attr end
+    if type(dyn) == "table" and dyn.file then return "file", tostring(dyn.file) end
+    local cfg = fs.read(fs.join(self.dir, "setup.cfg"))
+    local v = cfg and cfg:match("\n%s*version%s*=%s*([^\n]+)")
+    if v then
+      v = v:gsub("%s+$", "")
+      if v:find("^attr:") then return "attr", (v:gsub("^attr:%s*", "")) end
+      if v:find("^file:") then return "file", (v:gsub("^file:%s*", "")) end
+      return "static", v
+    end
+    if fs.exists(fs.join(self.dir, "setup.py")) then return "setup.py" end
+  elseif name == "hatchling" then
+    local src = table_at(py, "tool", "hatch", "version")
+    if type(src) == "table" and src.source == "vcs" then return "scm" end
+    if type(src) == "table" and src.path then return "file", src.path end
+  elseif name == "flit_core" then
+    return "attr", "__version__"
+  elseif name == "pdm-backend" then
+    local src = table_at(py, "tool", "pdm", "version")
+    if type(src) == "table" and src.source == "scm" then return "scm" end
+    if type(src) == "table" and src.path then return "file", src.path end
+  end
+  return "unknown"
+end
+
+-- backend() -> { name, module, requires, legacy = bool, version_source, version }
+-- From [build-system]; a project without one is built by setuptools'
+-- legacy backend, as pip and `python -m build` do (PEP 517).
+function Project:backend()
+  if self._backend then return self._backend end
+  local bs = type(self.py) == "table" and self.py["build-system"] or nil
+  local b
+  if type(bs) ~= "table" or not bs["build-backend"] then
+    b = { name = "setuptools", module = "setuptools.build_meta:__legacy__", legacy = true,
+          requires = type(bs) == "table" and bs.requires or { "setuptools>=40.8.0" } }
+  else
+    local module = tostring(bs["build-backend"])
+    b = { name = BACKENDS[module] or module, module = module, requires = bs.requires or {} }
+  end
+  b.version_source, b.version = version_source(self, b.name, b.requires)
+  self._backend = b
+  return b
+end
+
+return M

@@ -1,0 +1,68 @@
+-- relrun.targets.base: what every publish target is. A target is where a
+-- release's files go and where users install them from (the local
+-- repository, CodeArtifact). Steps, verify and rollback use only this
+-- interface; each target overrides what it does differently.
+--
+--   target.kind, target.label          -- "local", "the local repository /x"
+--   target:connect()                   -- credentials, tokens, endpoints (raises)
+--   target:preflight()                 -- may this run write here? (raises with the fix)
+--   target:files(version)              -- { {filename, sha256, size} }, asked once per run
+--   target:status(version)             -- "Published" | "Unlisted" | "Archived" | "Disposed" | "absent"
+--   target:publish(file)               -- "published" | "identical" | nil, err
+--   target:download(file, dir)         -- a published file back, checked against its sha256 -> path
+--   target:remove(version, mode)       -- mode "deleted" | "Unlisted" | "Archived" -> true | nil, err
+--   target:index_url()                 -- the index users install from (no credentials in it)
+--   target:pip_env()                   -- what pip's environment needs to read it (credentials only here)
+--   target:instructions(version)       -- lines telling users how to install
+local errors = require "relrun.errors"
+local hash = require "relrun.hash"
+
+local Base = {}
+Base.__index = Base
+
+-- A target class: methods not given come from Base.
+function Base.class(methods)
+  methods.__index = methods
+  return setmetatable(methods, { __index = Base })
+end
+
+function Base:connect() return true end
+function Base:preflight() return self.label end
+
+-- files(version), remembered for the rest of the run; publish and remove
+-- forget it.
+function Base:files(version)
+  self._files = self._files or {}
+  if not self._files[version] then self._files[version] = self:list_files(version) end
+  return self._files[version]
+end
+
+function Base:forget(version)
+  if self._files then self._files[version] = nil end
+end
+
+function Base:status(version)
+  return #self:files(version) > 0 and "Published" or "absent"
+end
+
+function Base:pip_env() return {} end
+
+function Base:download()
+  errors.raise("NOT_SUPPORTED", self.label .. " cannot give files back")
+end
+
+-- A downloaded file must be the published one.
+function Base.check_download(path, f)
+  local d = hash.file(path, { "sha256" })
+  if not d or (f.sha256 and d.sha256 ~= f.sha256) then
+    errors.raise("DOWNLOAD_MISMATCH", string.format("the downloaded %s has sha256 %s, the repository says %s",
+      f.filename, d and d.sha256 or "?", tostring(f.sha256)))
+  end
+  return path
+end
+
+function Base:instructions(version, package)
+  return { string.format("pip install %s==%s --index-url %s", package, version, self:index_url()) }
+end
+
+return Base
