@@ -327,11 +327,16 @@ static int docall(relrun *r, int nargs) {
     lua_pushcfunction(L, message_handler);
     lua_insert(L, base);
     /* keep the raw error object too: the handler replaces it */
-    status = lua_pcall(L, nargs, 0, base);
+    status = lua_pcall(L, nargs, 1, base);
     if (status == LUA_OK) {
-        lua_remove(L, base);
+        /* a chunk ends with its exit code (`return 3`; true/false for 0/1),
+         * so a script never needs os.exit, which would end an embedding program */
+        code = RELRUN_OK;
+        if (lua_isinteger(L, -1)) code = (int)lua_tointeger(L, -1);
+        else if (lua_type(L, -1) == LUA_TBOOLEAN) code = lua_toboolean(L, -1) ? RELRUN_OK : RELRUN_ERROR;
+        lua_settop(L, base - 1);
         set_error(r, NULL);
-        return RELRUN_OK;
+        return code;
     }
     code = rr_interrupted() ? RELRUN_INTERRUPTED : RELRUN_ERROR;
     if (lua_type(L, -1) == LUA_TTABLE) {

@@ -42,20 +42,26 @@ local function load_settings()
   for _ = 1, #config.SETTINGS do
     local cfg, err = config.load{ project_dir = opts.project, flags = opts, getenv = getenv }
     if cfg then return cfg, bad end
-    local key, from = err:match('^([%w_]+) ".-" %(from ([%w_]+)%)')
+    local key, from = err.message:match('^([%w_]+) ".-" %(from ([%w_]+)%)')
     if not key or not os.getenv(from) then
       -- Without the bad value another check fails (a CodeArtifact target
       -- without its account): the bad value is the news.
       local first = select(2, next(bad))
-      error({ message = first or err, exit = 2 })
+      error({ message = tostring(first or err), exit = 2 })
     end
-    hidden[from], bad[key] = true, err
+    hidden[from], bad[key] = true, err.message
   end
   error({ message = "the settings could not be read", exit = 2 })
 end
 
 local cfg, bad_settings = load_settings()
 local ctx = { cfg = cfg, project_dir = opts.project, opts = opts, bad_settings = bad_settings }
+do
+  local p = require("relrun.project").open{ dir = opts.project, need_repo = false, flags = opts,
+                                            getenv = function(name) return cfg.source and os.getenv(name) end }
+  ctx.imports = p and p:import_names() or {}
+  if p then p:close() end
+end
 do
   local git = require "relrun.git"
   ctx.repo = git.open(opts.project)
@@ -94,4 +100,4 @@ end
 if ctx.repo then ctx.repo:close() end
 local code = list:finish()
 log.summary(string.format("relrun doctor: %d problem(s), %d warning(s)\n", list.problems, list.warnings))
-os.exit(code)
+return code

@@ -1,89 +1,87 @@
 -- relrun scripts/verify.lua [VERSION] — RELEASE.md "4. Verify Release".
 --
 -- The version is in the repository (CodeArtifact: status Published) with
--- files whose hashes equal the ones this checkout built (when it built them);
--- `pip install <package>==VERSION` from that repository into a fresh venv
--- works; the import check (bronze, silver, ingestion by default) passes and
--- importlib.metadata reports VERSION. Nothing is changed anywhere.
+-- files whose hashes equal the ones this checkout built (when it built
+-- them); `pip install <package>==VERSION` from that repository into a fresh
+-- venv works; the import check passes and importlib.metadata reports
+-- VERSION. Nothing is changed anywhere.
 local cli = require "relrun.cli"
-local config = require "relrun.config"
-local publish = require "relrun.publish"
+local errors = require "relrun.errors"
+local project = require "relrun.project"
+local targets = require "relrun.targets"
+local verify = require "relrun.verify"
 local fs = require "relrun.fs"
 local json = require "relrun.json"
+local pep440 = require "relrun.pep440"
 
 local spec = {
   prog = "verify.lua",
   summary = "Check that a released version is published and installs.",
-  args = "[VERSION]",
+  args = { { "VERSION", "the version (default: the newest release tag of the checkout)" } },
   options = {
     { "--project", arg = "DIR", default = ".", help = "the Python project (where pyproject.toml is)" },
-    { "--imports", arg = "LIST", help = "modules to import, comma-separated (default: the project's packages)" },
+    { "--imports", arg = "LIST", help = "modules to import, comma-separated (default: the wheel's packages)" },
     { "--repository-dir", arg = "DIR", help = "the local repository folder (when CodeArtifact is not set)" },
+    { "--no-deps", help = "install without dependencies" },
+    { "--extra-index-url", arg = "URL", help = "where the package's dependencies come from" },
   },
 }
 
 local opts = cli.parse_or_exit(spec, arg)
-local cfg, err = config.load{ project_dir = opts.project, flags = opts }
-if not cfg then error({ message = err, exit = 2 }) end
+local p = errors.check(project.open{ dir = opts.project, flags = opts, need_repo = opts.args[1] == nil })
+local package = p:require_package()
 
-local function fail(msg) error({ message = msg }, 0) end
-
--- The version: the argument, else the newest v* tag of the checkout.
-local version = opts.args and opts.args[1]
-if not version then
-  local repo = require("relrun.git").open(opts.project)
-  local best
-  for _, t in ipairs(repo and repo:tags() or {}) do
-    local v = t.name:match("^" .. cfg.tag_prefix .. "(%d+%.%d+%.%d+)$")
-    if v and (not best or require("relrun.semver").compare(v, best) > 0) then best = v end
-  end
-  if repo then repo:close() end
-  version = best or fail("no VERSION given and no release tag in " .. opts.project)
+-- The version: the argument (a version or a tag), else the newest release tag.
+local version = opts.args[1]
+if version then
+  version = p.scheme:version(version) or (pep440.parse(version) and tostring(pep440.parse(version)))
+  if not version then errors.raise("USAGE", "'" .. opts.args[1] .. "' is not a version", { exit = 2 }) end
+else
+  local last = p:last_release()
+  if not last then errors.raise("NO_RELEASE", "no VERSION given and no release tag in " .. p.dir, { exit = 2 }) end
+  version = last.version
 end
-version = version:gsub("^v", "")
 
-local target = publish.target(cfg)
-print(string.format("Verifying %s %s in %s", cfg.package, version, target.label))
+local target = targets.for_config(p.cfg)
+print(string.format("Verifying %s %s in %s", package, version, target.label))
+target:connect()
 
 -- 1. Present (and Published, in CodeArtifact).
-if target.kind == "codeartifact" then
-  local pv, perr, code = target:client():describe_package_version(target:repo_args({ version = version }))
-  if not pv then
-    fail(code == "ResourceNotFoundException" and
-      string.format("%s %s is not in %s: publish it (relrun scripts/release.lua publish)", cfg.package, version,
-        target.label) or ("DescribePackageVersion: " .. perr))
-  end
-  if pv.status ~= "Published" then
-    fail(string.format("%s %s has status %s, not Published", cfg.package, version, tostring(pv.status)))
-  end
-  print("  ✓ status Published")
+local status = target:status(version)
+if status == "absent" then
+  errors.raise("NOT_PUBLISHED", string.format("%s %s has no files in %s", package, version, target.label),
+    { hint = "publish it (relrun scripts/release.lua publish)" })
 end
-local there = target:files(version)
-if #there == 0 then
-  fail(string.format("%s %s has no files in %s: publish it (relrun scripts/release.lua publish)", cfg.package,
-    version, target.label))
+if status ~= "Published" then
+  errors.raise("NOT_PUBLISHED", string.format("%s %s has status %s, not Published", package, version, tostring(status)))
 end
+print("  ✓ status Published")
 
 -- 2. The same bytes as this checkout built, when it did.
-local journal = fs.join(opts.project, ".relrun", "journal-" .. version .. ".json")
+local journal = fs.join(p.dir, ".relrun", "journal-" .. version .. ".json")
 local built = {}
-if fs.exists(journal) then
-  local j = json.decode(fs.read(journal) or "")
-  for _, f in ipairs(type(j) == "table" and j.steps and j.steps.build and j.steps.build.evidence.files or {}) do
-    built[f.filename] = f.sha256
-  end
-end
+local j = fs.exists(journal) and json.decode(fs.read(journal) or "")
+local build_files = type(j) == "table" and j.steps and j.steps.build and j.steps.build.evidence.files or {}
+for _, f in ipairs(build_files) do built[f.filename] = f end
+local there = target:files(version)
 for _, f in ipairs(there) do
-  if built[f.filename] and f.sha256 and built[f.filename] ~= f.sha256 then
-    fail(string.format("%s in %s has sha256 %s, but this checkout built %s", f.filename, target.label, f.sha256,
-      built[f.filename]))
+  local mine = built[f.filename]
+  if mine and f.sha256 and mine.sha256 ~= f.sha256 then
+    errors.raise("MISMATCH", string.format("%s in %s has sha256 %s, but this checkout built %s", f.filename,
+      target.label, f.sha256, mine.sha256))
   end
-  print(string.format("  ✓ %s sha256 %s%s", f.filename, f.sha256 or "?", built[f.filename] and " (as built)" or ""))
+  print(string.format("  ✓ %s sha256 %s%s", f.filename, f.sha256 or "?", mine and " (as built)" or ""))
 end
 
 -- 3. Installs into a fresh venv and imports.
-local ctx = { cfg = cfg, target = target, version = version, evidence = {} }
-local ev = publish.verify_install(ctx)
-print(string.format("  ✓ pip install %s==%s; import %s; version %s", cfg.package, version,
-  table.concat(ev.imports, ", "), ev.installed))
+local files = {}
+for _, f in ipairs(there) do
+  local mine = built[f.filename]
+  files[#files + 1] = { filename = f.filename, sha256 = f.sha256, path = mine and mine.path or f.path }
+end
+local ev = verify.install{ project = p, target = target, version = version, files = files, imports = opts.imports }
+print(string.format("  ✓ pip install %s==%s; import %s; version %s%s", package, version,
+  table.concat(ev.imports, ", "), ev.installed, ev.deps ~= "installed" and (" (dependencies " .. ev.deps .. ")") or ""))
 print("Verified.")
+p:close()
+return 0

@@ -22,8 +22,7 @@ local spec = {
 local opts = cli.parse_or_exit(spec, arg)
 
 local function die(err)
-  io.stderr:write("version.lua: ", err, "\n")
-  os.exit(1)
+  require("relrun.errors").raise("VERSION", "version.lua: " .. tostring(err))
 end
 
 -- As setuptools_scm's CLI: the configuration comes from the pyproject.toml
@@ -44,7 +43,7 @@ if info.how == "git" and info.shallow and not info.tag and not info.unborn then
   io.stderr:write("version.lua: warning: ", why, "\n")
 end
 print(opts.strip_dev and (info.version:match("^(.-)%.dev") or info.version) or info.version)
-if not opts.explain then return end
+if not opts.explain then return 0 end
 
 local out = {}
 local function say(fmt, ...) out[#out + 1] = string.format(fmt, ...) end
@@ -78,3 +77,4 @@ else
     .. " (fetch with fetch-depth: 0, or `git fetch --unshallow`)" or "no")
 end
 io.write(table.concat(out, "\n"), "\n")
+return 0

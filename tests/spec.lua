@@ -1,5 +1,7 @@
--- The spec runner: relrun tests/spec.lua FILE...
+-- The spec runner: relrun tests/spec.lua [--only TEXT] FILE...
 --
+-- --only TEXT (or RELRUN_SPEC_ONLY=TEXT) runs only the tests whose full
+-- name ("file describe it") contains TEXT; the others are not counted.
 -- A spec file uses the globals describe, it, before_each, after_each and the
 -- checks eq (deep equality), ok, raises, contains, skip. Each failure prints
 -- where it happened; the last line is "N passed, N failed[, N skipped]" and
@@ -56,6 +58,10 @@ function ok(v, what)
 end
 
 function contains(haystack, needle, what)
+  -- an error value (relrun.errors) reads as its text
+  if type(haystack) == "table" and getmetatable(haystack) and getmetatable(haystack).__tostring then
+    haystack = tostring(haystack)
+  end
   if type(haystack) ~= "string" or not haystack:find(needle, 1, true) then
     fail(string.format("%sexpected %s to contain %s", what and (what .. ": ") or "",
       show(haystack), show(needle)), 2)
@@ -66,7 +72,8 @@ end
 function raises(fn, pattern)
   local good, err = pcall(fn)
   if good then fail("expected an error" .. (pattern and (" matching " .. pattern) or ""), 2) end
-  local msg = type(err) == "table" and (err.message or show(err)) or tostring(err)
+  local msg = type(err) == "table" and (getmetatable(err) and getmetatable(err).__tostring and tostring(err)
+    or err.message or show(err)) or tostring(err)
   if pattern and not msg:find(pattern) then
     fail(string.format("error %q does not match %q", msg, pattern), 2)
   end
@@ -96,8 +103,11 @@ local function traceback(err)
   return err
 end
 
+local only = os.getenv("RELRUN_SPEC_ONLY")
+
 function it(name, fn)
   local title = full_name(name)
+  if only and only ~= "" and not title:find(only, 1, true) then return end
   local good, err = true, nil
   for _, d in ipairs(stack) do
     for _, b in ipairs(d.before) do
@@ -124,8 +134,13 @@ function it(name, fn)
 end
 
 local files = { ... }
+if files[1] == "--only" then
+  only = files[2]
+  table.remove(files, 1)
+  table.remove(files, 1)
+end
 if #files == 0 then
-  io.stderr:write("usage: relrun tests/spec.lua FILE...\n")
+  io.stderr:write("usage: relrun tests/spec.lua [--only TEXT] FILE...\n")
   os.exit(2)
 end
 for _, file in ipairs(files) do

@@ -1,6 +1,8 @@
 -- scripts/release.lua prepare and tag against a real bare remote over
 -- file://, every repository built with the git CLI; what the script claims is
--- checked with git itself (ls-remote, cat-file, for-each-ref, log).
+-- checked with git itself (ls-remote, cat-file, for-each-ref, log). The
+-- project is a small hatchling + hatch-vcs package: tag builds the release
+-- before it creates the tag.
 local fx = require "scm_fixture"
 
 local SCRIPT = "scripts/release.lua"
@@ -12,6 +14,28 @@ after_each(function()
   made = {}
 end)
 
+local PYPROJECT = [[
+[build-system]
+requires = ["hatchling", "hatch-vcs"]
+build-backend = "hatchling.build"
+
+[project]
+name = "demo-pkg"
+dynamic = ["version"]
+description = "a package for the release specs"
+
+[tool.hatch.version]
+source = "vcs"
+]]
+
+-- The Python project on the first commit of `work`.
+local function python_project(work)
+  work:write("pyproject.toml", PYPROJECT)
+  work:write("demo_pkg/__init__.py", "")
+  work:write(".gitignore", ".relrun/\n")
+  work:git("add pyproject.toml demo_pkg .gitignore")
+end
+
 -- origin (bare) + work (a clone on main) with v1.0.0 released and two
 -- commits after it, all pushed.
 local function project()
@@ -19,6 +43,7 @@ local function project()
   local work = track(fx.repo({ init = false }))
   work:git("clone -q file://" .. origin.dir .. " .")
   work:git("checkout -q -b main")
+  python_project(work)
   work:commit(1, "initial")
   work:git("tag v1.0.0")
   work:commit(2, "feature")
@@ -30,14 +55,18 @@ end
 local function release(work, args, opts)
   local argv = { SCRIPT }
   for _, a in ipairs(args) do argv[#argv + 1] = a end
-  return fx.relrun(argv, { cwd = work.dir, env = opts and opts.env, stdin = opts and opts.stdin })
+  local env = { RELRUN_BUILD_ISOLATION = "0" }
+  for k, v in pairs(opts and opts.env or {}) do env[k] = v end
+  return fx.relrun(argv, { cwd = work.dir, env = env, stdin = opts and opts.stdin })
 end
 
--- A failure: exit code, nothing half-done, one line on stderr.
+-- A failure: exit code, nothing half-done, the error one line (the last
+-- on stderr, which may also hold the build's headings).
 local function fails(want_code, text, code, out, err)
   eq(code, want_code, "exit code (stdout: " .. out .. ")")
-  ok(err:find("^[^\n]+\n$"), "one line on stderr: " .. err)
-  contains(err, text)
+  local last = err:match("([^\n]*)\n$") or ""
+  ok(last:find("^relrun: "), "the error is one line: " .. err)
+  contains(last, text)
 end
 
 local function remote_tags(origin)
@@ -123,7 +152,7 @@ describe("prepare", function()
   end)
   it("not a repository", function()
     local d = track(fx.repo({ init = false }))
-    fails(1, "is not a git repository", release(d, { "prepare" }))
+    fails(1, "is not in a git repository", release(d, { "prepare" }))
   end)
   it("an empty repository", function()
     local d = track(fx.repo())
@@ -173,30 +202,63 @@ describe("tag", function()
     contains(out, "last release tags: v1.2.0 v1.3.0 v1.9.0 v1.10.0 v1.10.1")
     contains(out, "created v1.10.1")
   end)
-  it("--dry-run writes nothing and says what it would do", function()
+  it("--dry-run builds the release, creates no tag, pushes nothing and says what it would do", function()
     local origin, work = project()
     local before, before_origin = snapshot(work), snapshot(origin)
-    local code, out = release(work, { "tag", "--bump", "major", "--dry-run" })
-    eq(code, 0)
-    contains(out, "would create tag v2.0.0 at " .. work:head():sub(1, 7))
-    contains(out, "would push refs/tags/v2.0.0 to origin")
+    local code, out, err = release(work, { "tag", "--bump", "major", "--dry-run" })
+    eq(code, 0, err)
+    contains(out, "version  the version: newer than the last release, a new tag  [v2.0.0, newer than v1.0.0")
+    contains(out, "build    build the sdist from a clean checkout, then the wheel from the sdist, and inspect them"
+      .. "  [done here")
+    contains(out, "create   create the tag at HEAD  [will run]")
+    contains(out, "push     push the tag to origin  [will run]")
     eq(snapshot(work), before)
     eq(snapshot(origin), before_origin)
   end)
   it("--dry-run with no phase shows the whole plan", function()
     local origin, work = project()
-    work:write("pyproject.toml", '[project]\nname = "demo-pkg"\ndynamic = ["version"]\n')
-    work:git("add pyproject.toml")
-    work:git("commit -q -m pyproject")
-    work:git("push -q origin main")
     local before = snapshot(origin)
     local code, out, err = release(work, { "--dry-run", "--bump", "patch" })
     eq(code, 0, err)
-    contains(out, "prepare (dry run)")
-    contains(out, "tag (dry run)")
-    contains(out, "would create tag v1.0.1")
-    contains(out, "publish demo-pkg 1.0.1 — plan (dry run, nothing is changed)")
+    contains(out, "prepare — dry run, nothing is changed")
+    contains(out, "tag — dry run, nothing is changed")
+    contains(out, "create   create the tag at HEAD  [will run]")
+    contains(out, "publish demo-pkg 1.0.1 to the local repository")
+    contains(out, "build         build the sdist from a clean checkout, then the wheel from the sdist, and inspect"
+      .. " them  [already done]")
+    contains(out, "publish       upload the files to the local repository")
     eq(snapshot(origin), before)
+  end)
+  it("a project that does not build gets no tag: the build is proven first", function()
+    local origin, work = project()
+    work:write("pyproject.toml", PYPROJECT .. "this is not toml\n")
+    work:git("commit -q -am broken")
+    work:git("push -q origin main")
+    local code, out, err = release(work, { "tag", "--bump", "patch" })
+    fails(2, "pyproject.toml", code, out, err)
+    work:write("pyproject.toml", (PYPROJECT:gsub('"hatch%-vcs"', '"hatch-vcs>=999"')))
+    work:git("commit -q -am 'a backend too new'")
+    work:git("push -q origin main")
+    code, out, err = release(work, { "tag", "--bump", "patch" })
+    fails(1, "it lacks hatch-vcs>=999 (0.", code, out, err)
+    work:write("pyproject.toml", PYPROJECT .. "\n[tool.hatch.build.targets.wheel]\npackages = 42\n")
+    work:git("commit -q -am 'a configuration the backend refuses'")
+    work:git("push -q origin main")
+    code, out, err = release(work, { "tag", "--bump", "patch" })
+    fails(1, "build failed (exit 1)", code, out, err)
+    ok(not err:find("rerun", 1, true), "a build failure needs a new commit, not a rerun: " .. err)
+    contains(out, "This run changed nothing.")
+    eq(work:git("tag -l v1.0.1"), "")
+    eq(remote_tags(origin)["refs/tags/v1.0.1"], nil)
+  end)
+  it("the tag's build is the one a publish on the same machine uploads", function()
+    local _, work = project()
+    local code, out, err = release(work, { "tag", "--bump", "minor" })
+    eq(code, 0, err)
+    code, out, err = release(work, { "publish" })
+    eq(code, 0, err)
+    contains(out, "✓ build: already done (journal verified)")
+    contains(out, "Released demo-pkg 1.1.0 (v1.1.0) to the local repository")
   end)
   it("tag already on the remote", function()
     local origin, work = project()
@@ -223,11 +285,12 @@ describe("tag", function()
     local work = track(fx.repo({ init = false }))
     work:git("clone -q file://" .. origin.dir .. " .")
     work:git("checkout -q -b main")
+    python_project(work)
     work:commit(3, "work")
     work:git("push -q -u origin main")
     local code, out = release(work, { "prepare" })
     eq(code, 0)
-    contains(out, "no tag yet: all 3 commit(s)")
+    contains(out, "no release tag yet: all 3 commit(s)")
     contains(out, "last release: none")
     code, out = release(work, { "tag", "--bump", "minor" })
     eq(code, 0, out)
@@ -238,14 +301,16 @@ describe("tag", function()
     fails(1, "not newer than the last release v1.0.0", release(work, { "tag", "--version", "0.9.0" }))
   end)
   for _, case in ipairs({
-    { { "tag", "--version", "1.2" }, "must be MAJOR.MINOR.PATCH" },
-    { { "tag", "--version", "v1.2.3-rc.1" }, "must be MAJOR.MINOR.PATCH" },
-    { { "tag", "--version", "01.2.3" }, "must be MAJOR.MINOR.PATCH" },
-    { { "tag", "--bump", "huge" }, "--bump must be one of major, minor, patch" },
+    { { "tag", "--version", "banana" }, "invalid version \"banana\"" },
+    { { "tag", "--version", "1.2.3+local.1" }, "has a local segment (+local.1)" },
+    { { "tag", "--version", "1.2.3.dev1" }, "is a development version" },
+    { { "tag", "--bump", "huge" }, "--bump must be one of major, minor, patch, pre, post" },
     { { "tag", "--bump", "minor", "--version", "1.2.3" }, "not both" },
-    { { "tag" }, "tag needs --version X.Y.Z or --bump" },
+    { { "tag", "--pre", "rc" }, "--pre goes with --bump" },
+    { { "tag", "--bump", "pre" }, "1.0.0 is not a pre-release" },
+    { { "tag" }, "tag needs --version VERSION or --bump PART" },
     { { "deploy" }, "unknown command" },
-    { {}, "a whole release (prepare, tag, publish) needs --version X.Y.Z or --bump" },
+    { {}, "a whole release (prepare, tag, publish) needs --version VERSION or --bump PART" },
     { { "prepare", "--frobnicate" }, "unknown option --frobnicate" },
   }) do
     it("usage error: " .. table.concat(case[1], " "), function()
@@ -273,19 +338,19 @@ describe("tag", function()
     local origin, work = project()
     local cmd = "script -qec " .. fx.q(fx.q(fx.RELRUN) .. " " .. fx.q(fx.SOURCE .. "/" .. SCRIPT)
       .. " tag --bump patch") .. " /dev/null"
-    local code, out = fx.sh(cmd, { cwd = work.dir, stdin = "n\n" })
+    local code, out = fx.sh(cmd, { cwd = work.dir, stdin = "n\n", env = { RELRUN_BUILD_ISOLATION = "0" } })
     eq(code, 1)
     contains(out, "Create tag v1.0.1 at " .. work:head():sub(1, 7) .. " and push it to origin? [y/N]")
     contains(out, "cancelled: nothing was created")
     eq(work:git("tag -l v1.0.1"), "")
-    code, out = fx.sh(cmd, { cwd = work.dir, stdin = "y\n" })
+    code, out = fx.sh(cmd, { cwd = work.dir, stdin = "y\n", env = { RELRUN_BUILD_ISOLATION = "0" } })
     eq(code, 0, out)
     eq(remote_tags(origin)["refs/tags/v1.0.1"], work:head())
   end)
   it("--help comes from the option table", function()
     local code, out = fx.relrun({ SCRIPT, "--help" })
     eq(code, 0)
-    for _, word in ipairs({ "prepare", "tag", "--dry-run", "--version X.Y.Z", "--bump PART", "--yes",
+    for _, word in ipairs({ "prepare", "tag", "--dry-run", "--version VERSION", "--bump PART", "--yes",
       "--branch NAME" }) do
       contains(out, word)
     end

@@ -33,7 +33,7 @@ local function both_refuse(dir, env)
   local code, out, err = fx.relrun({ "scripts/version.lua" }, { cwd = dir, env = env })
   eq(code, 1, "exit code")
   eq(out, "", "stdout")
-  ok(err:find("^version.lua: [^\n]+\n$"), "one line on stderr: " .. err)
+  ok(err:find("^relrun: version.lua: [^\n]+\n$"), "one line on stderr: " .. err)
   return err
 end
 

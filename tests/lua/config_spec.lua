@@ -39,7 +39,7 @@ branch = "trunk"
     local cfg = assert(config.load{ project_dir = dir, getenv = env{} })
     eq(cfg.target, "local")
     eq(cfg.package, "stock-pipeline")
-    eq(cfg.imports, { "bronze", "silver", "ingestion" })
+    eq(cfg.imports, nil, "unset: verify takes the wheel's top-level packages")
     eq(cfg.repository_dir, ".relrun/repository")
     eq(cfg.branch, "trunk")
     eq(cfg.source.branch, "pyproject.toml [tool.relrun] branch")
@@ -78,6 +78,57 @@ branch = "trunk"
   it("works without a pyproject.toml", function()
     os.remove(dir .. "/pyproject.toml")
     local cfg = assert(config.load{ project_dir = dir, getenv = env{}, flags = { package = "demo-pkg" } })
-    eq(cfg.imports, { "demo_pkg" })
+    eq(cfg.package, "demo-pkg")
+    eq(cfg.source.package, "--package")
+  end)
+
+  it("refuses an unknown key and names the closest known one", function()
+    write(dir .. "/pyproject.toml", '[project]\nname = "x"\n[tool.relrun]\nbrnach = "main"\nregoin = "x"\n')
+    local cfg, err = config.load{ project_dir = dir, getenv = env{} }
+    eq(cfg, nil)
+    eq(err.code, "CONFIG_UNKNOWN")
+    eq(err.exit, 2)
+    ok(tostring(err):find("unknown setting brnach %(did you mean branch%?%)") or
+       tostring(err):find("unknown setting regoin %(did you mean region%?%)"), tostring(err))
+  end)
+
+  it("refuses a value of the wrong type and names its source", function()
+    write(dir .. "/pyproject.toml", '[project]\nname = "x"\n[tool.relrun]\nimports = 42\n')
+    local _, err = config.load{ project_dir = dir, getenv = env{} }
+    contains(err, "imports (from pyproject.toml [tool.relrun] imports) must be a list of strings, not number \"42\"")
+    write(dir .. "/pyproject.toml", '[project]\nname = "x"\n[tool.relrun.build]\nisolation = "no"\n')
+    _, err = config.load{ project_dir = dir, getenv = env{} }
+    contains(err, "build.isolation (from pyproject.toml [tool.relrun] build.isolation) must be true or false")
+    write(dir .. "/pyproject.toml", '[project]\nname = "x"\n')
+    _, err = config.load{ project_dir = dir, getenv = env{ RELRUN_BUILD_ISOLATION = "maybe" } }
+    contains(err, "build.isolation (from RELRUN_BUILD_ISOLATION) must be true or false")
+  end)
+
+  it("reads sub-tables, environment booleans and flags, each with its source", function()
+    write(dir .. "/pyproject.toml", '[project]\nname = "x"\n[tool.relrun.build]\nisolation = false\n' ..
+      'args = ["-C--global-option=x"]\n[tool.relrun.verify]\nno_deps = true\n')
+    local cfg = assert(config.load{ project_dir = dir, getenv = env{} })
+    eq(cfg.build.isolation, false)
+    eq(cfg.source["build.isolation"], "pyproject.toml [tool.relrun] build.isolation")
+    eq(cfg.build.args, { "-C--global-option=x" })
+    eq(cfg.verify.no_deps, true)
+    cfg = assert(config.load{ project_dir = dir, getenv = env{ RELRUN_BUILD_ISOLATION = "1" } })
+    eq(cfg.build.isolation, true)
+    eq(cfg.source["build.isolation"], "RELRUN_BUILD_ISOLATION")
+    cfg = assert(config.load{ project_dir = dir, getenv = env{ RELRUN_BUILD_ISOLATION = "1" },
+                              flags = { isolation = false, imports = "a,b" } })
+    eq(cfg.build.isolation, false)
+    eq(cfg.source["build.isolation"], "--no-isolation")
+    eq(cfg.imports, { "a", "b" })
+  end)
+
+  it("lists every setting with its value and source", function()
+    local cfg = assert(config.load{ project_dir = dir, getenv = env{} })
+    local rows = {}
+    for _, r in ipairs(config.rows(cfg)) do rows[r.key] = r end
+    eq(rows.branch.value, "trunk")
+    eq(rows.branch.source, "pyproject.toml [tool.relrun] branch")
+    eq(rows.remote.source, "default")
+    eq(rows.bucket.source, "unset")
   end)
 end)

@@ -19,7 +19,7 @@ describe("codeartifact rollback", function()
   it("deletes the version with the normalized package name", function()
     local t, calls = with_client{ delete = function() return { successfulVersions = { ["1.2.3"] = {} },
                                                                 failedVersions = {} } end }
-    ok(t:remove_version("1.2.3", "deleted"))
+    ok(t:remove("1.2.3", "deleted"))
     eq(calls[1][1], "delete")
     eq(calls[1][2].versions, { "1.2.3" })
     eq(calls[1][2].package, "stock-pipeline")
@@ -28,26 +28,25 @@ describe("codeartifact rollback", function()
 
   it("unlists or archives through UpdatePackageVersionsStatus", function()
     local t, calls = with_client{ status = function() return { successfulVersions = {}, failedVersions = {} } end }
-    t:remove_version("1.2.3", "Unlisted")
-    t:remove_version("1.2.3", "Archived")
+    t:remove("1.2.3", "Unlisted")
+    t:remove("1.2.3", "Archived")
     eq({ calls[1][2].target_status, calls[2][2].target_status }, { "Unlisted", "Archived" })
   end)
 
   it("reports every failedVersions entry of a 200 answer", function()
     local t = with_client{ delete = function() return { successfulVersions = {}, failedVersions = {
       ["1.2.3"] = { errorCode = "MISMATCHED_STATUS", errorMessage = "status is Archived" } } } end }
-    local msg = raises(function() t:remove_version("1.2.3", "deleted") end)
-    contains(msg, "1.2.3: MISMATCHED_STATUS status is Archived")
+    local good, err = t:remove("1.2.3", "deleted")
+    eq(good, nil)
+    contains(err, "1.2.3: MISMATCHED_STATUS status is Archived")
   end)
 
-  it("knows when a version is already gone or already has the status", function()
+  it("knows when a version is gone, and its status otherwise", function()
     local t = with_client{ describe = function(a)
       if a.version == "9.9.9" then return nil, "not found", "ResourceNotFoundException" end
       return { status = "Unlisted" }
     end }
-    eq(t:version_state("9.9.9", "deleted"), "done")
-    eq(t:version_state("1.2.3", "Unlisted"), "done")
-    eq(t:version_state("1.2.3", "deleted"), "todo")
-    eq(t:version_state("1.2.3", "Archived"), "todo")
+    eq(t:status("9.9.9"), "absent")
+    eq(t:status("1.2.3"), "Unlisted")
   end)
 end)

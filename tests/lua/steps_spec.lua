@@ -1,23 +1,33 @@
--- relrun.steps: plan, journal, resume, failure report, undo.
+-- relrun.steps: the one plan engine — kinds, journal bound to the commit,
+-- resume, dry run, the failure report and its hint, undo.
 local steps = require "relrun.steps"
+local errors = require "relrun.errors"
 local fs = require "relrun.fs"
 local json = require "relrun.json"
 
-local function new_plan(dir, log, effects, fail_at)
+local BIND = { version = "9.9.9", commit = "c1", tree = "t1" }
+
+-- A plan of three steps over a fake world `effects`: build (local),
+-- upload (change), verify (check). fail_at names a step that raises.
+local function new_plan(dir, log, effects, opts)
+  opts = opts or {}
   local lines = {}
-  local plan = steps.new{ title = "publish 9.9.9", journal = dir .. "/journal.json",
-                          resume = "relrun scripts/release.lua publish",
-                          rollback = "relrun scripts/rollback.lua 9.9.9",
-                          out = function(s) lines[#lines + 1] = s end }
+  local plan = steps.plan{ title = "publish 9.9.9", journal = dir .. "/journal.json", bind = opts.bind or BIND,
+                           command = "relrun scripts/release.lua publish --x",
+                           finished = "Released 9.9.9.", out = function(s) lines[#lines + 1] = s end }
+  local kinds = { build = "local", upload = "change", verify = "check" }
   for _, name in ipairs({ "build", "upload", "verify" }) do
     plan:add{
-      name = name, does = "do " .. name,
-      check = function(_, evidence)
+      name = name, does = "do " .. name, kind = kinds[name], effect = name == "upload" and "uploaded" or nil,
+      check = name ~= "verify" and function(_, evidence)
         return effects[name] ~= nil and evidence ~= nil and evidence.value == effects[name], evidence
-      end,
+      end or nil,
       run = function(ctx)
         log[#log + 1] = name
-        if fail_at == name then error({ message = name .. " broke" }) end
+        if opts.fail_at == name then
+          errors.raise("BROKE", name .. " broke", { hint = opts.hint, rerun = opts.rerun })
+        end
+        if name == "verify" then return { outcome = "fine" } end
         effects[name] = name .. "-done"
         ctx.seen = (ctx.seen or "") .. name
         return { value = effects[name] }
@@ -36,24 +46,42 @@ describe("steps", function()
   before_each(function() tmp = fs.tempdir("steps") end)
   after_each(function() tmp:close() end)
 
-  it("runs every step once and journals the evidence", function()
+  it("runs every step once, journals local and change steps with the binding, and says it is done", function()
     local log, effects = {}, {}
-    local plan = new_plan(tmp.path, log, effects)
-    eq(plan:run({}), true)
+    local plan, lines = new_plan(tmp.path, log, effects)
+    local ctx = {}
+    eq(plan:run(ctx), true)
     eq(log, { "build", "upload", "verify" })
+    eq(ctx.seen, "buildupload")
+    eq(ctx.evidence.verify.outcome, "fine")
     local j = json.decode(fs.read(tmp.path .. "/journal.json"))
-    eq(j.steps.upload.status, "done")
+    eq(j.bind, BIND)
     eq(j.steps.upload.evidence.value, "upload-done")
+    eq(j.steps.verify, nil, "checks are not journaled")
+    eq(lines[1], "publish 9.9.9")
+    eq(lines[#lines], "Released 9.9.9.")
+    contains(table.concat(lines, "\n"), "✓ verify: fine")
   end)
 
-  it("a rerun skips what is done and still verified", function()
+  it("a rerun skips what is done and still verified; checks run again", function()
     local log, effects = {}, {}
     new_plan(tmp.path, log, effects):run({})
     local log2 = {}
     local plan, lines = new_plan(tmp.path, log2, effects)
     eq(plan:run({}), true)
-    eq(log2, {})
-    contains(table.concat(lines, "\n"), "already done (journal verified)")
+    eq(log2, { "verify" })
+    contains(table.concat(lines, "\n"), "✓ upload: already done (journal verified)")
+  end)
+
+  it("a journal of another commit is not trusted: everything runs again", function()
+    local log, effects = {}, {}
+    new_plan(tmp.path, log, effects):run({})
+    local log2 = {}
+    local plan, lines = new_plan(tmp.path, log2, effects, { bind = { version = "9.9.9", commit = "c2", tree = "t2" } })
+    eq(plan:run({}), true)
+    eq(log2, { "build", "upload", "verify" })
+    contains(table.concat(lines, "\n"), "was of c1, not c2: not trusted")
+    eq(json.decode(fs.read(tmp.path .. "/journal.json")).bind.commit, "c2")
   end)
 
   it("a journaled step whose effect is gone runs again", function()
@@ -61,54 +89,92 @@ describe("steps", function()
     new_plan(tmp.path, log, effects):run({})
     effects.upload = nil
     local log2 = {}
-    new_plan(tmp.path, log2, effects):run({})
-    eq(log2, { "upload" })
+    eq(new_plan(tmp.path, log2, effects):run({}), true)
+    eq(log2, { "upload", "verify" })
   end)
 
-  it("a failure says what was done, what was not and how to go on", function()
+  it("a failure reports done / FAILED / not done and what this run changed; the error names the step and the rerun", function()
     local log, effects = {}, {}
-    local plan, lines = new_plan(tmp.path, log, effects, "upload")
+    local plan, lines = new_plan(tmp.path, log, effects, { fail_at = "verify", hint = "check the index" })
     local good, err = plan:run({})
     eq(good, nil)
-    eq(err.message, "upload broke")
     local text = table.concat(lines, "\n")
-    contains(text, "step 'upload' failed: upload broke")
-    contains(text, "done        build")
-    contains(text, "FAILED      upload")
-    contains(text, "not done    verify")
-    contains(text, "relrun scripts/release.lua publish")
-    contains(text, "relrun scripts/rollback.lua 9.9.9")
-    -- then a rerun converges to the same state as a clean run
+    contains(text, "publish 9.9.9 stopped at step 'verify':")
+    contains(text, "  done      build\n  done      upload\n  FAILED    verify")
+    contains(text, "This run did: uploaded.")
+    ok(not text:find("broke", 1, true), "the message itself is printed once, by the host, not in the report")
+    ok(errors.is(err, "BROKE"), "the step's code is kept")
+    eq(err.step, "verify")
+    eq(tostring(err), "verify: verify broke; check the index; then rerun `relrun scripts/release.lua publish --x`")
+  end)
+
+  it("a failure before anything changed says so; rerun = false leaves the rerun out of the hint", function()
+    local plan, lines = new_plan(tmp.path, {}, {}, { fail_at = "build", hint = "fix it in a new commit", rerun = false })
+    local _, err = plan:run({})
+    local text = table.concat(lines, "\n")
+    contains(text, "  not done  upload, verify")
+    contains(text, "This run changed nothing.")
+    eq(tostring(err), "build: build broke; fix it in a new commit")
+  end)
+
+  it("resumes after a failure: the rerun starts where it stopped", function()
+    local effects = {}
+    new_plan(tmp.path, {}, effects, { fail_at = "upload" }):run({})
+    eq(effects.build, "build-done")
+    local log = {}
+    eq(new_plan(tmp.path, log, effects):run({}), true)
+    eq(log, { "upload", "verify" })
+  end)
+
+  it("a dry run runs checks and local steps, only asks change steps, and changes nothing outside", function()
+    local log, effects = {}, {}
+    local plan, lines = new_plan(tmp.path, log, effects)
+    eq(plan:run({}, { dry_run = true }), true)
+    eq(log, { "build", "verify" })
+    eq(effects.upload, nil)
+    local text = table.concat(lines, "\n")
+    contains(text, "publish 9.9.9 — dry run, nothing is changed:")
+    contains(text, "2. upload  do upload  [will run]")
+    contains(text, "3. verify  do verify  [fine]")
+    -- the local step's evidence is journaled: a real run does not build again
     local log2 = {}
     eq(new_plan(tmp.path, log2, effects):run({}), true)
     eq(log2, { "upload", "verify" })
-    eq(effects, { build = "build-done", upload = "upload-done", verify = "verify-done" })
   end)
 
-  it("a dry run changes nothing and shows each step's state", function()
-    local log, effects = {}, {}
-    new_plan(tmp.path, log, effects, "verify"):run({})
-    local log2 = {}
-    local plan, lines = new_plan(tmp.path, log2, effects)
-    eq(plan:run({}, { dry_run = true }), true)
-    eq(log2, {})
-    local text = table.concat(lines, "\n")
-    contains(text, "1. build      do build  [done, will skip]")
-    contains(text, "3. verify     do verify  [will run]")
+  it("a dry run reports a failing check and returns its error", function()
+    local plan, lines = new_plan(tmp.path, {}, {}, { fail_at = "verify" })
+    local good, err = plan:run({}, { dry_run = true })
+    eq(good, nil)
+    contains(table.concat(lines, "\n"), "[FAILS: verify broke]")
+    eq(err.step, "verify")
   end)
 
-  it("undo reverts journaled steps last first", function()
+  it("the journal can be named once the version is known", function()
+    local plan = steps.plan{ title = "tag", out = function() end,
+                             journal = function(ctx) return tmp.path .. "/j-" .. ctx.version .. ".json", BIND end }
+    plan:add{ name = "version", kind = "check", run = function(ctx) ctx.version = "1.0" end }
+    plan:add{ name = "build", kind = "local", run = function() return { value = 1 } end }
+    eq(plan:run({}), true)
+    ok(fs.exists(tmp.path .. "/j-1.0.json"), "journal named after the version")
+  end)
+
+  it("undo runs the journaled undos, last first", function()
     local log, effects = {}, {}
     local plan = new_plan(tmp.path, log, effects)
     plan:run({})
-    eq(plan:undo({}), true)
-    eq({ log[4], log[5], log[6] }, { "undo verify", "undo upload", "undo build" })
-    eq(effects, {})
+    log = {}
+    local again = new_plan(tmp.path, log, effects)
+    eq(again:undo({}), true)
+    eq(log, { "undo upload", "undo build" })
+    eq(effects.build, nil)
   end)
 
-  it("refuses a journal it did not write", function()
-    fs.write(tmp.path .. "/journal.json", '{"something": "else"}')
-    local plan = new_plan(tmp.path, {}, {})
-    raises(function() plan:run({}) end, "not one relrun wrote")
+  it("refuses a malformed plan", function()
+    local plan = steps.plan{ title = "x" }
+    plan:add{ name = "a", run = function() end }
+    raises(function() plan:add{ name = "a", run = function() end } end, "two steps named")
+    raises(function() plan:add{ name = "b" } end, "needs a run function")
+    raises(function() plan:add{ name = "c", kind = "other", run = function() end } end, "kind is check, local or change")
   end)
 end)

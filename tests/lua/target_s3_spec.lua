@@ -1,7 +1,7 @@
--- The CodeArtifact target's S3 step with RELEASE.md's policy: s3:PutObject
+-- The S3 copy (relrun.copies.s3) with RELEASE.md's policy: s3:PutObject
 -- only, so HeadBucket and HeadObject answer 403. The step must still upload,
 -- and a rerun must trust its own journal rather than upload again.
-local target = require "relrun.targets.codeartifact"
+local s3copy = require "relrun.copies.s3"
 local fs = require "relrun.fs"
 local hash = require "relrun.hash"
 
@@ -12,20 +12,15 @@ local function world()
   local file = fs.join(tmp.path, "stock_pipeline-1.0.0-py3-none-any.whl")
   fs.write(file, "wheel bytes")
   local sha = hash.file(file, { "sha256" }).sha256
-  local t = target.new{ domain = "d", account_id = "111122223333", repository = "r", region = "us-east-1",
-                        package = "stock-pipeline", bucket = "wheels-bucket" }
   local puts = {}
-  t.s3 = {
-    head_bucket = forbidden, head_object = forbidden,
-    upload_file = function(_, a) puts[#puts + 1] = a.key; return { etag = "x" } end,
-  }
-  t.provider = true
-  t.client = function() return true end
   local ctx = { evidence = { build = { files = { { path = file, filename = fs.basename(file), sha256 = sha } } } },
-                work_dir = tmp.path, version = "1.0.0" }
-  local step
-  for _, s in ipairs(t:after_publish(ctx)) do if s.name == "s3" then step = s end end
-  return step, ctx, puts, sha, tmp
+                version = "1.0.0", project = { cfg = { bucket = "wheels-bucket", region = "us-east-1" } },
+                target = {},
+                s3 = { head_bucket = forbidden, head_object = forbidden,
+                       upload_file = function(_, a) puts[#puts + 1] = a.key; return { etag = "x" } end } }
+  local copy = s3copy.new(ctx)
+  contains(copy.preflight(), "HeadBucket refused")
+  return copy.step, ctx, puts, sha, tmp
 end
 
 describe("s3 step under RELEASE.md's put-only policy", function()

@@ -24,6 +24,7 @@ local progress = require "relrun.progress"
 local metadata = require "relrun.pypi.metadata"
 local upload = require "relrun.pypi.upload"
 local pep440 = require "relrun.pep440"
+local host = require "relrun.host"
 
 local M = {}
 
@@ -135,12 +136,71 @@ local function build_env(opts)
   return env
 end
 
+-- Which of a project's build requirements the interpreter lacks, checked
+-- as `python -m build --no-isolation` would, but for the requirements the
+-- project names only: Debian's packages satisfy those while missing
+-- dependencies only editable installs need (hatchling -> editables), which
+-- made build's own transitive check refuse every hatchling project.
+local REQUIREMENTS_CHECK = [[
+import sys, json, importlib.metadata as md
+from packaging.requirements import Requirement
+out = []
+for text in json.loads(sys.argv[1]):
+    try:
+        r = Requirement(text)
+    except Exception as e:
+        out.append("%s: not a requirement (%s)" % (text, e)); continue
+    if r.marker and not r.marker.evaluate({"extra": ""}):
+        continue
+    try:
+        have = md.version(r.name)
+    except md.PackageNotFoundError:
+        out.append("%s (not installed)" % text); continue
+    if r.specifier and not r.specifier.contains(have, prereleases=True):
+        out.append("%s (%s is installed)" % (text, have))
+print(json.dumps(out))
+]]
+
+-- missing_requirements(python, requires) -> list of "req (why)" | nil, err
+function M.missing_requirements(python, requires)
+  local r = proc.run{ argv = { python, "-c", REQUIREMENTS_CHECK, json.encode(requires or {}) }, cwd = "/" }
+  if not r or r.code ~= 0 then
+    return nil, errors.new("BUILD_CHECK", "cannot check the build requirements with " .. python .. ": " ..
+      tostring(r and (r.stderr:match("([^\n]+)\n?$")) or "it did not run"))
+  end
+  return json.decode(r.stdout) or {}
+end
+
+-- The last lines of a failed build, for the log (the error itself is one line).
+local function show_tail(lines)
+  io.stdout:flush()
+  io.stderr:write(host.mask("  " .. tail(lines, TAIL_LINES):gsub("\n", "\n  ")), "\n")
+  io.stderr:flush()
+end
+
+-- The line of a build's output that says best what went wrong.
+local function reason(lines)
+  for i = #lines, 1, -1 do
+    local l = lines[i]
+    if l:find("Error") or l:find("ERROR") or l:find("error:") then return (l:gsub("^%s+", "")) end
+  end
+  for i = #lines, 1, -1 do
+    if lines[i]:find("%S") then return (lines[i]:gsub("^%s+", "")) end
+  end
+  return "no output"
+end
+
 -- One `python -m build` run: kind "sdist" or "wheel" from srcdir into outdir.
 -- -> path of the file made | nil, err
 local function run_build(opts, kind, srcdir, outdir)
   local argv = { opts.python, "-m", "build", "--" .. kind, "--outdir", outdir }
-  if opts.isolation == false then argv[#argv + 1] = "--no-isolation" end
-  if opts.skip_dependency_check then argv[#argv + 1] = "--skip-dependency-check" end
+  if opts.isolation == false then
+    -- relrun checked the project's own requirements (missing_requirements)
+    argv[#argv + 1] = "--no-isolation"
+    argv[#argv + 1] = "--skip-dependency-check"
+  elseif opts.skip_dependency_check then
+    argv[#argv + 1] = "--skip-dependency-check"
+  end
   for _, a in ipairs(opts.args or {}) do argv[#argv + 1] = a end
   argv[#argv + 1] = srcdir
   local what = "python -m build --" .. kind .. " (" .. opts.version .. ")"
@@ -161,8 +221,9 @@ local function run_build(opts, kind, srcdir, outdir)
       hint = "the isolated build could not install its requirements from an index: give it one (build.index_url, " ..
         "PIP_INDEX_URL) or build with the installed backend (--no-isolation, [tool.relrun.build] isolation = false)"
     end
-    return nil, errors.new("BUILD_FAILED", string.format("the %s build failed (%s); its last lines:\n%s", kind, why,
-      tail(r.lines, TAIL_LINES)), { hint = hint, rerun = false, output = text })
+    if not opts.verbose then show_tail(r.lines) end
+    return nil, errors.new("BUILD_FAILED", string.format("the %s build failed (%s): %s", kind, why, reason(r.lines)),
+      { hint = hint, rerun = false, output = text })
   end
   for _, n in ipairs(fs.list(outdir) or {}) do
     if not before[n] and ((kind == "wheel" and n:match("%.whl$")) or (kind == "sdist" and n:match("%.tar%.gz$"))) then
@@ -211,7 +272,9 @@ end
 -- with the commit's time on every entry. -> the unpacked project folder.
 local function settle_sdist(path, into, epoch)
   local good, err, code = archive.extract(path, into)
-  if not good then return nil, errors.new("BAD_SDIST", "the sdist cannot be unpacked: " .. err .. " [" .. tostring(code) .. "]") end
+  if not good then
+    return nil, errors.new("BAD_SDIST", "the sdist cannot be unpacked: " .. err .. " [" .. tostring(code) .. "]")
+  end
   local top = fs.list(into) or {}
   if #top ~= 1 or (fs.stat(fs.join(into, top[1])) or {}).type ~= "directory" then
     return nil, errors.new("BAD_SDIST", fs.basename(path) .. " does not hold one top folder (it holds " ..
@@ -257,6 +320,17 @@ function M.release(opts)
     if not okc then return nil, errors.new("BUILD_DIR", "cannot copy " .. sdist .. ": " .. tostring(cerr)) end
     sdist = copy
   else
+    if opts.isolation == false then
+      local backend = opts.project:backend()
+      local missing, merr = M.missing_requirements(opts.python, backend.requires)
+      if not missing then return nil, merr end
+      if #missing > 0 then
+        return nil, errors.new("BUILD_REQUIREMENTS", string.format("%s cannot build %s without isolation: it lacks %s",
+          opts.python, opts.project.package or "the project", table.concat(missing, ", ")),
+          { rerun = false, hint = "install them for that interpreter (Debian: apt install python3-<name>), choose " ..
+            "another with --python, or build isolated from an index (drop --no-isolation)" })
+      end
+    end
     local co, src = M.checkout(opts.project, opts.commit.id)
     if not co then return nil, src end
     local _ <close> = co
@@ -302,13 +376,12 @@ end
 -- an index (twine) would reject. expect = { version, name, expect = {"sdist", "wheel", ...} }.
 -- -> { files = { described } } | nil, err listing every problem.
 function M.inspect(paths, expect)
-  local problems, out, kinds = {}, {}, {}
+  local problems, out = {}, {}
   for _, path in ipairs(paths) do
     local f, problem = M.describe(path)
     if not f then
       problems[#problems + 1] = problem
     else
-      kinds[f.kind] = (kinds[f.kind] or 0) + 1
       if not same_version(f.parsed.version, expect.version) then
         problems[#problems + 1] = string.format("%s: the file name says %s, the tag says %s", f.filename,
           f.parsed.version, expect.version)

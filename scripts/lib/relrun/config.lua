@@ -64,11 +64,14 @@ M.SCHEMA = {
     help = "the index isolated builds install their requirements from (default: pip's own)" },
   { key = "expect", type = "list", help = "files a release must have: \"sdist\", \"wheel\", or wheel tags such as " ..
     "\"cp311-manylinux\" (default: one sdist and at least one wheel)" },
-  { key = "verify.no_deps", type = "boolean", default = false, flag = "no_deps", help = "install without dependencies when verifying" },
+  { key = "verify.no_deps", type = "boolean", default = false, flag = "no_deps",
+    help = "install without dependencies when verifying" },
   { key = "verify.extra_index_url", type = "string", env = { "RELRUN_VERIFY_EXTRA_INDEX_URL" }, flag = "extra_index_url",
     help = "where verify finds the package's dependencies (besides the target)" },
-  { key = "verify.skip", type = "boolean", default = false, flag = "skip_verify", help = "do not install and import the release" },
-  { key = "github_release.draft", type = "boolean", default = false, flag = "draft", help = "create the GitHub Release as a draft" },
+  { key = "verify.skip", type = "boolean", default = false, flag = "skip_verify",
+    help = "do not install and import the release" },
+  { key = "github_release.draft", type = "boolean", default = false, flag = "draft",
+    help = "create the GitHub Release as a draft" },
   { key = "changelog", type = "string", help = "a file prepare --changelog writes the release notes into" },
 }
 M.SETTINGS = M.SCHEMA   -- the older name

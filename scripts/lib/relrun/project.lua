@@ -113,6 +113,43 @@ function Project:commit(rev)
   return { id = id, tree = tree, time = c.commit_time or c.time, summary = c.summary, short = c.short }
 end
 
+local function table_at(t, ...)
+  for _, k in ipairs({ ... }) do
+    if type(t) ~= "table" then return nil end
+    t = t[k]
+  end
+  return t
+end
+
+-- The import names of the project's own packages, before anything is built:
+-- the configured ones, else [tool.setuptools] packages, else the folders
+-- with an __init__.py at the top of the project or of src/ (tests and docs
+-- left out). verify takes them from the built wheel instead.
+local NOT_PACKAGES = { tests = true, test = true, docs = true, doc = true, build = true, dist = true, examples = true,
+                       scripts = true, benchmarks = true }
+function Project:import_names()
+  if self.cfg.imports and #self.cfg.imports > 0 then return self.cfg.imports end
+  local packages = table_at(self.py, "tool", "setuptools", "packages")
+  local out, seen = {}, {}
+  local function add(name)
+    if name and not seen[name] then seen[name] = true; out[#out + 1] = name end
+  end
+  if type(packages) == "table" and packages[1] then
+    for _, pkg in ipairs(packages) do add(tostring(pkg):match("^[^.]+")) end
+    return out
+  end
+  for _, base in ipairs({ self.dir, fs.join(self.dir, "src") }) do
+    for _, name in ipairs(fs.list(base) or {}) do
+      if name:match("^[%a_][%w_]*$") and not NOT_PACKAGES[name] and fs.exists(fs.join(base, name, "__init__.py")) then
+        add(name)
+      end
+    end
+  end
+  if #out == 0 and self.package then add((self.package:lower():gsub("[-.]+", "_"))) end
+  table.sort(out)
+  return out
+end
+
 ---------------------------------------------------------------------------
 -- The build backend and the version source
 ---------------------------------------------------------------------------
@@ -129,14 +166,6 @@ local function list_has(list, pattern)
   for _, item in ipairs(type(list) == "table" and list or {}) do
     if type(item) == "string" and item:lower():find(pattern) then return item end
   end
-end
-
-local function table_at(t, ...)
-  for _, k in ipairs({ ... }) do
-    if type(t) ~= "table" then return nil end
-    t = t[k]
-  end
-  return t
 end
 
 -- Where the version comes from, for the backend `name`:

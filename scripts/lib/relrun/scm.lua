@@ -18,6 +18,7 @@
 --  4. version_scheme + local_scheme format the two halves; the date in
 --     "+gNODE.dYYYYMMDD" is today in UTC (SOURCE_DATE_EPOCH when set).
 local pep440 = require "relrun.pep440"
+local errors = require "relrun.errors"
 local pyre = require "relrun.pyre"
 local toml = require "relrun.toml"
 
@@ -26,16 +27,16 @@ local M = {}
 M.DEFAULT_TAG_REGEX = [[^(?:[\w-]+-)?(?P<version>[vV]?\d+(?:\.\d+){0,2}[^\+]*)(?:\+.*)?$]]
 M.DESCRIBE_MATCH = "*[0-9]*"
 
--- Failures carry a stable code: error({scm = msg, code = code}) inside, and
--- `nil, msg, code` at the API boundary.
+-- Failures are relrun.errors values with a stable code: raised inside,
+-- `nil, err, code` at the API boundary.
 local function fail(code, fmt, ...)
-  error({ scm = string.format(fmt, ...), code = code }, 0)
+  errors.raise(code or "SCM", string.format(fmt, ...))
 end
 
 local function protect(fn, ...)
   local good, a, b, c = pcall(fn, ...)
   if good then return a, b, c end
-  if type(a) == "table" and a.scm then return nil, a.scm, a.code end
+  if errors.is(a) then return nil, a, a.code end
   error(a, 0)
 end
 

@@ -233,7 +233,7 @@ local function final_error(self, step, err)
   local e = errors.is(err) and err or errors.from(message_of(err), "STEP_FAILED")
   local out = errors.wrap(e, step.name)
   out.step = step.name
-  if e.rerun ~= false and self.command then
+  if e.rerun ~= false and e.exit ~= 2 and self.command then
     out.hint = (e.hint and (e.hint .. "; then ") or "fix the cause, then ") .. "rerun `" .. self.command .. "`"
   end
   return out

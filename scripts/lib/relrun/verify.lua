@@ -11,7 +11,6 @@
 -- runs with no credential at all. Dependencies come from the target and
 -- [tool.relrun.verify] extra_index_url; with no index for them on the local
 -- repository they are not installed (`--no-deps`), and verify says so.
-local proc = require "relrun.proc"
 local fs = require "relrun.fs"
 local archive = require "relrun.archive"
 local errors = require "relrun.errors"

@@ -166,8 +166,8 @@ print(v, "yes" if SpecifierSet(sys.argv[1]).contains(v) else "no")]], spec } }
       declared[normalize(dep:match("^%s*([%w._-]+)") or "")] = true
     end
     local own, missing = {}, {}
-    for _, name in ipairs(ctx.cfg.imports) do own[name] = true end
-    for _, name in ipairs(ctx.cfg.imports) do
+    for _, name in ipairs(ctx.imports) do own[name] = true end
+    for _, name in ipairs(ctx.imports) do
       local dir = package_dir(ctx, name)
       if dir then
         for mod, where in pairs(M.imports_of(dir)) do
@@ -183,7 +183,7 @@ print(v, "yes" if SpecifierSet(sys.argv[1]).contains(v) else "no")]], spec } }
       return checks.fail("imported but not declared: " .. table.concat(missing, ", "),
         "add them to [project] dependencies, or pip install will give a package that fails to import")
     end
-    return checks.ok("every import of " .. table.concat(ctx.cfg.imports, ", ") .. " is declared or standard")
+    return checks.ok("every import of " .. table.concat(ctx.imports, ", ") .. " is declared or standard")
   end)
 
   g:check("the checkout has its full history", function()

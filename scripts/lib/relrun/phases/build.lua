@@ -34,7 +34,7 @@ local function kept(evidence)
   return files
 end
 
-local function published_sdist(ctx, there)
+local function published_sdist(there)
   for _, f in ipairs(there) do
     if not f.filename:match("%.whl$") then return f end
   end
@@ -76,7 +76,7 @@ function M.step(ctx, opts)
       ctx.commit = ctx.commit or errors.check(ctx.project:commit(opts.at or ctx.tag))
       local bo = build_opts(ctx)
       local there = ctx.target and ctx.target:files(ctx.version) or {}
-      local theirs = published_sdist(ctx, there)
+      local theirs = published_sdist(there)
       local note
       if theirs then
         -- the rest of a partly published version is made from its published sdist
@@ -97,11 +97,11 @@ end
 -- build step found them published. -> { {path, filename, sha256, ...} }
 function M.local_files(ctx)
   local out = {}
-  local dir = M.outdir(ctx)
   for _, f in ipairs(ctx.evidence.build.files) do
     local copy = {}
     for k, v in pairs(f) do copy[k] = v end
     if not (f.path and fs.exists(f.path) and build.sha256(f.path) == f.sha256) then
+      local dir = M.outdir(ctx)
       fs.mkdir(dir)
       copy.path = ctx.target:download(f, dir)
     end
