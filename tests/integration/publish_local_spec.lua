@@ -4,7 +4,9 @@
 -- with a file:// remote. An identical file is skipped, a different one is
 -- refused and never overwritten, a failing build shows its output's tail and
 -- the doctor hint, a failure at each step followed by a rerun converges to a
--- clean run's state; rollback.lua and verify.lua on that target.
+-- clean run's state; rollback.lua and verify.lua on that target. Nothing but
+-- the tagged commit reaches the files; a tag whose commit does not build
+-- shows the build's tail and says a new commit is needed.
 local G = require "git_fixtures"
 local fs = require "relrun.fs"
 local proc = require "relrun.proc"
@@ -16,7 +18,7 @@ local tmp = require("e2e_world").tempdir()
 local _ <close> = setmetatable({}, { __close = function() G.rmrf(tmp) end })
 
 local clone, repo = tmp .. "/stock-pipeline", tmp .. "/repository"
-local STEPS = { "gate", "build", "publish", "instructions", "verify" }
+local STEPS = { "gate", "preflight", "build", "publish", "instructions", "verify" }
 
 local function write(path, data)
   local f = assert(io.open(path, "wb"))
@@ -93,24 +95,38 @@ local function succeeds(r, what)
   return r
 end
 
-local function stopped_at(r, step, why)
+-- A failure at `step`: the report (done / FAILED / not done) on stdout,
+-- the error once, as the last line of stderr, with what to do next.
+local function stopped_at(r, step, why, rerun)
   if r.code ~= 1 then print(r.stdout, r.stderr) end
   eq(r.code, 1, step .. ": exit code")
-  contains(r.stderr, "release.lua: publish: ")
-  contains(r.stdout, "step '" .. step .. "' failed: ")
-  contains(r.stdout, why)
-  local seen = false
+  local last = r.stderr:match("([^\n]*)\n$") or ""
+  contains(last, "relrun: " .. step .. ": ")
+  contains(last, why)
+  contains(r.stdout, "stopped at step '" .. step .. "':")
+  local seen, later = false, {}
   for _, s in ipairs(STEPS) do
-    local mark = s == step and "FAILED" or (seen and "not done" or "done")
+    if seen then later[#later + 1] = s
+    else
+      local mark = s == step and "FAILED" or "done"
+      ok(r.stdout:find("\n  " .. mark .. "%s+" .. s .. "\n"), step .. ": report line " .. mark .. " " .. s)
+    end
     if s == step then seen = true end
-    ok(r.stdout:find("\n  " .. mark .. "%s+" .. s .. "\n"), step .. ": report line " .. mark .. " " .. s)
   end
-  contains(r.stdout, "To continue after fixing the cause: relrun scripts/release.lua publish")
+  if #later > 0 then contains(r.stdout, "  not done  " .. table.concat(later, ", ")) end
+  ok(not r.stdout:find(last:gsub("^relrun: ", ""), 1, true), "the error is printed once, on stderr")
+  if rerun ~= false then
+    contains(last, "then rerun `" .. os.getenv("RELRUN") .. " " .. source_dir .. "/scripts/release.lua publish`")
+  else
+    ok(not last:find("rerun", 1, true), "no rerun advised: " .. last)
+  end
+  return last
 end
 
 local function converges(v, env)
   local r = succeeds(publish(env), "the rerun")
-  contains(r.stdout, "✓ verify\n")
+  contains(r.stdout, "✓ verify: import bronze, ingestion, silver")
+  contains(r.stdout, "Released stock-pipeline " .. v .. " (v" .. v .. ") to the local repository")
   eq(state(v), names(v), "final state")
   return r
 end
@@ -163,30 +179,72 @@ describe("publish to the local repository", function()
     assert(localrepo.publish(repo, sdist))
     local theirs = hash.file(sdist, { "sha256" }).sha256
     local r = publish()
-    stopped_at(r, "publish", "a published version is never overwritten")
-    contains(r.stdout, theirs)
+    local last = stopped_at(r, "build", "the published " .. names(v)[1] .. " is not commit ", false)
+    contains(last, "'s: it holds none of its files")
+    contains(last, "a published file is never overwritten; release a new version")
     eq(hash.file(fs.join(repo, "packages", "stock-pipeline", names(v)[1]), { "sha256" }).sha256, theirs,
       "the published file is untouched")
     eq(state(v), { names(v)[1] }, "nothing else published")
   end)
 
-  it("gate: a modified tracked file stops it; the rerun after `git checkout` converges", function()
+  it("a version partly published by another build of the tag is completed from the published sdist", function()
     local v = next_release()
-    write(clone .. "/README.md", fs.read(clone .. "/README.md") .. "edited\n")
-    stopped_at(publish(), "gate", "v" .. v)
-    git("checkout -- README.md")
-    converges(v)
+    -- another machine built the tag by hand (other time stamps: other bytes)
+    -- and published its sdist only; this machine has no journal and no files
+    local elsewhere = tmp .. "/elsewhere"
+    G.sh("git clone -q " .. G.quote(clone) .. " " .. G.quote(elsewhere) .. " && cd " .. G.quote(elsewhere) ..
+      " && git checkout -q v" .. v .. " && SETUPTOOLS_SCM_PRETEND_VERSION=" .. v ..
+      " /usr/bin/python3 -m build -n -s -o dist . >/dev/null 2>&1")
+    local theirs = elsewhere .. "/dist/" .. names(v)[1]
+    assert(localrepo.publish(repo, theirs))
+    local their_sha = hash.file(theirs, { "sha256" }).sha256
+    os.execute("rm -rf " .. G.quote(clone .. "/.relrun/dist") .. " " .. G.quote(clone .. "/.relrun/journal-" .. v .. ".json"))
+    local r = succeeds(publish(), "completes the partial release")
+    contains(r.stdout, "✓ build: the wheel from the published " .. names(v)[1])
+    contains(r.stderr, names(v)[1] .. ": already published, identical")
+    contains(r.stderr, names(v)[2] .. ": published")
+    eq(state(v), names(v))
+    eq(hash.file(fs.join(repo, "packages", "stock-pipeline", names(v)[1]), { "sha256" }).sha256, their_sha,
+      "the published sdist is kept")
+    os.execute("rm -rf " .. G.quote(elsewhere))
   end)
 
-  it("build: a failing build shows its output's tail and the doctor hint; the rerun converges", function()
+  it("only the tagged commit is released: edits, untracked files and .relrun/ never reach the files", function()
     local v = next_release()
+    write(clone .. "/README.md", fs.read(clone .. "/README.md") .. "an edit nobody committed\n")
+    write(clone .. "/silver/untracked_secret.py", "TOKEN = 'not for release'\n")
+    os.execute("rm -rf " .. G.quote(clone .. "/.relrun/dist") .. " " .. G.quote(clone .. "/.relrun/journal-" .. v .. ".json"))
+    succeeds(publish(), "a dirty tree does not stop a publish: the tag's commit is built")
+    local archive = require "relrun.archive"
+    for _, name in ipairs(names(v)) do
+      local path = fs.join(repo, "packages", "stock-pipeline", name)
+      for _, e in ipairs(assert(archive.list(path))) do
+        ok(not e.name:find("untracked_secret", 1, true), name .. " holds " .. e.name)
+        ok(not e.name:find(".relrun", 1, true), name .. " holds " .. e.name)
+      end
+    end
+    local readme = archive.read(fs.join(repo, "packages", "stock-pipeline", names(v)[1]),
+      "stock-pipeline-" .. v .. "/README.md")
+    ok(readme and not readme:find("an edit nobody committed", 1, true), "the committed README, not the edited one")
+    git("checkout -- README.md")
+    os.remove(clone .. "/silver/untracked_secret.py")
+  end)
+
+  it("build: a tag whose commit does not build: the output's tail, the doctor hint, a new commit needed", function()
     write(clone .. "/setup.py", "import sys\nprint('setup.py: cannot find the moon')\nsys.exit(3)\n")
+    git("add setup.py")
+    git("commit -q -m 'a setup.py that fails'")
+    git("push -q origin main")
+    git("tag v0.99.0")     -- tagged by hand: relrun's tag phase would have refused it
     local r = publish()
-    stopped_at(r, "build", "the build failed")
+    local last = stopped_at(r, "build", "the sdist build failed (exit 1)", false)
     contains(r.stderr, "cannot find the moon")
-    contains(r.stderr, "RELEASE.md \"Build Failures\", or run `relrun scripts/doctor.lua`")
-    os.remove(clone .. "/setup.py")
-    converges(v)
+    contains(last, "RELEASE.md \"Build Failures\", or run `relrun scripts/doctor.lua`")
+    eq(state("0.99.0"), {}, "nothing published")
+    git("tag -d v0.99.0")
+    git("rm -q setup.py")
+    git("commit -q -m 'no setup.py'")
+    git("push -q origin main")
   end)
 
   it("instructions: $GITHUB_OUTPUT cannot be written; the rerun converges", function()
@@ -208,7 +266,7 @@ describe("verify.lua and rollback.lua on the local target", function()
   it("verify.lua: the files' hashes as built, installs and imports", function()
     local r = succeeds(relrun{ "scripts/verify.lua", "0.2.0" }, "verify.lua")
     contains(r.stdout, "(as built)")
-    contains(r.stdout, "import bronze, silver, ingestion; version 0.2.0")
+    contains(r.stdout, "import bronze, ingestion, silver; version 0.2.0")
   end)
 
   it("rollback removes the version and the tag (here and on the remote); a second run has nothing to do", function()
@@ -220,7 +278,7 @@ describe("verify.lua and rollback.lua on the local target", function()
     ok(#state("0.3.0") == 2, "other versions stay")
     r = succeeds(relrun{ "scripts/rollback.lua", "0.2.0", "--yes" }, "rollback again")
     contains(r.stdout, "Everything is already rolled back.")
-    eq(select(2, r.stdout:gsub("already rolled back:", "")), 3, "three items already rolled back")
+    eq(select(2, r.stdout:gsub("already rolled back:", "")), 4, "four items already rolled back (with the journal)")
   end)
 
   it("verify.lua after the rollback: one line saying it is not there", function()

@@ -269,8 +269,9 @@ end
 
 -- Unpack the sdist into `into` (safely: no absolute names, no ..) and, when
 -- its archive carries build-time stamps, write it again from what it holds
--- with the commit's time on every entry. -> the unpacked project folder.
-local function settle_sdist(path, into, epoch)
+-- with the commit's time on every entry (never a published one: keep_bytes).
+-- -> the unpacked project folder.
+local function settle_sdist(path, into, epoch, keep_bytes)
   local good, err, code = archive.extract(path, into)
   if not good then
     return nil, errors.new("BAD_SDIST", "the sdist cannot be unpacked: " .. err .. " [" .. tostring(code) .. "]")
@@ -281,12 +282,57 @@ local function settle_sdist(path, into, epoch)
       table.concat(top, ", ") .. ")", { rerun = false })
   end
   local root = fs.join(into, top[1])
-  if not is_reproducible(path, epoch) then
+  if not keep_bytes and not is_reproducible(path, epoch) then
     local entries = tree_entries(root, top[1], { { name = top[1] .. "/" } })
     local ok, werr = archive.write(path, { format = "tar.gz", entries = entries, mtime = epoch })
     if not ok then return nil, errors.new("BAD_SDIST", "cannot write the sdist again: " .. tostring(werr)) end
   end
   return root
+end
+
+-- Files an sdist may hold that its commit does not: what the backend writes.
+local function generated(rel)
+  return rel == "PKG-INFO" or rel == "setup.cfg" or rel:find("%.egg%-info/") or rel:find("%.dist%-info/")
+end
+
+local function files_under(dir, prefix, out)
+  out = out or {}
+  for _, name in ipairs(fs.list(dir) or {}) do
+    local path, rel = fs.join(dir, name), prefix and (prefix .. "/" .. name) or name
+    local st = fs.lstat(path)
+    if st and st.type == "directory" then files_under(path, rel, out)
+    elseif st and st.type == "file" then out[rel] = path end
+  end
+  return out
+end
+
+-- Whether an unpacked sdist holds the commit's files: every file both have
+-- is the same, every file only the sdist has was generated (backend
+-- metadata, or a version file naming `version`), and at least one source
+-- file is shared. -> true | nil, err. A published sdist must pass this
+-- before the rest of a release is built from it.
+function M.sdist_matches(root, checkout, version)
+  local differs, extra, shared = {}, {}, 0
+  for rel, path in pairs(files_under(root)) do
+    local mine = fs.join(checkout, rel)
+    if not generated(rel) then
+      if fs.exists(mine) then
+        if M.sha256(mine) == M.sha256(path) then shared = shared + 1
+        elseif not (fs.read(path) or ""):find(version, 1, true) then differs[#differs + 1] = rel end
+      elseif not (fs.read(path) or ""):find(version, 1, true) then
+        extra[#extra + 1] = rel
+      end
+    end
+  end
+  table.sort(differs)
+  table.sort(extra)
+  local problems = {}
+  if #differs > 0 then problems[#problems + 1] = "differs in " .. table.concat(differs, ", ", 1, math.min(5, #differs)) end
+  if #extra > 0 then problems[#problems + 1] = "holds files the commit has not: " ..
+    table.concat(extra, ", ", 1, math.min(5, #extra)) end
+  if shared == 0 then problems[#problems + 1] = "holds none of its files" end
+  if #problems > 0 then return nil, table.concat(problems, "; ") end
+  return true
 end
 
 -- checkout(project, commit) -> tempdir handle, the project's folder in it.
@@ -338,8 +384,22 @@ function M.release(opts)
     if not sdist then return nil, err end
   end
   local unpacked <close> = fs.tempdir("relrun-sdist-")
-  local root, serr = settle_sdist(sdist, unpacked.path, opts.commit.time)
+  local root, serr = settle_sdist(sdist, unpacked.path, opts.commit.time, opts.sdist ~= nil)
   if not root then return nil, serr end
+  if opts.sdist then
+    -- a published sdist: the rest of the release is built from it only
+    -- when it is the tagged commit's
+    local co, src = M.checkout(opts.project, opts.commit.id)
+    if not co then return nil, src end
+    local _ <close> = co
+    local same, why = M.sdist_matches(root, src, opts.version)
+    if not same then
+      return nil, errors.new("FOREIGN_SDIST", string.format("the published %s is not commit %s's: it %s",
+        fs.basename(opts.sdist), opts.commit.id:sub(1, 12), why), { rerun = false,
+        hint = "a published file is never overwritten; release a new version (or remove the version first: " ..
+          "relrun scripts/rollback.lua " .. opts.version .. ")" })
+    end
+  end
   local wheel, werr = run_build(bopts, "wheel", root, outdir)
   if not wheel then return nil, errors.wrap(werr, "the wheel, built from the sdist as `python -m build` does") end
   -- published files are read by a web server or another user

@@ -54,9 +54,9 @@ M.SCHEMA = {
     pattern = { "^[%w%-%._]+/[%w%-%._]+$", "GITHUB_REPOSITORY is owner/repo" },
     help = "OWNER/REPO on GitHub (default: from the remote's URL)" },
   { key = "python", type = "string", env = { "RELRUN_PYTHON" }, help = "the interpreter that builds and verifies" },
-  { key = "build.isolation", type = "boolean", env = { "RELRUN_BUILD_ISOLATION" }, default = true,
-    flag = "isolation", help = "build in an isolated environment (python -m build's default); false for " ..
-    "offline and Debian-style builds (--no-isolation)" },
+  { key = "build.isolation", type = "boolean", env = { "RELRUN_BUILD_ISOLATION" },
+    flag = "isolation", help = "build in an isolated environment, as python -m build does (true), or with the " ..
+    "installed backend (false, --no-isolation); unset: isolated when the build's index answers, else not" },
   { key = "build.skip_dependency_check", type = "boolean", default = false, flag = "skip_dependency_check",
     help = "do not check the build dependencies (python -m build -x)" },
   { key = "build.args", type = "list", flag = "build_arg", help = "extra arguments for python -m build" },

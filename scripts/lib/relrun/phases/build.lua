@@ -34,6 +34,17 @@ local function kept(evidence)
   return files
 end
 
+-- Whether a published file has the name of one of `files` and other bytes.
+function M.differs(files, published)
+  local by_name = {}
+  for _, f in ipairs(published) do by_name[f.filename] = f.sha256 end
+  for _, f in ipairs(files) do
+    local sha = by_name[f.filename]
+    if sha and sha ~= f.sha256 then return true end
+  end
+  return false
+end
+
 local function published_sdist(there)
   for _, f in ipairs(there) do
     if not f.filename:match("%.whl$") then return f end
@@ -51,10 +62,30 @@ local function complete_there(ctx, there)
   return there
 end
 
+-- Whether to build isolated, as `python -m build` does: as configured, else
+-- when the index the isolated environment installs from answers (a
+-- machine without one builds with the installed backend, and says so).
+function M.isolation(ctx)
+  local cfg = ctx.project.cfg
+  if cfg.build.isolation ~= nil then return cfg.build.isolation end
+  if ctx.isolation ~= nil then return ctx.isolation end
+  local index = cfg.build.index_url or os.getenv("PIP_INDEX_URL") or "https://pypi.org/simple/"
+  local shown = index:gsub("//[^/@]*@", "//")   -- never a password in a message
+  local resp, err = require("relrun.http").request{ method = "HEAD", url = index, connect_timeout = 3, timeout = 5 }
+  ctx.isolation = resp ~= nil and resp.status < 500
+  if ctx.isolation then
+    log.info("isolated build: the index %s answers", shown)
+  else
+    log.info("not isolated: the index %s does not answer (%s); building with the installed backend " ..
+      "(set [tool.relrun.build] isolation to choose)", shown, resp and ("HTTP " .. resp.status) or tostring(err))
+  end
+  return ctx.isolation
+end
+
 local function build_opts(ctx)
   local cfg = ctx.project.cfg
   return { project = ctx.project, commit = ctx.commit, version = ctx.version, python = M.python(ctx),
-           outdir = M.outdir(ctx), isolation = cfg.build.isolation, skip_dependency_check = cfg.build.skip_dependency_check,
+           outdir = M.outdir(ctx), isolation = M.isolation(ctx), skip_dependency_check = cfg.build.skip_dependency_check,
            args = cfg.build.args, index_url = cfg.build.index_url, expect = cfg.expect, verbose = ctx.opts.verbose }
 end
 
@@ -66,9 +97,11 @@ function M.step(ctx, opts)
     name = "build", kind = "local",
     does = "build the sdist from a clean checkout, then the wheel from the sdist, and inspect them",
     check = function(_, evidence)
+      local published = ctx.target and ctx.target:files(ctx.version) or {}
       local files = kept(evidence)
-      if files then return true, evidence end
-      local there = ctx.target and complete_there(ctx, ctx.target:files(ctx.version))
+      -- this machine's build counts while nothing published under its names differs
+      if files and not M.differs(files, published) then return true, evidence end
+      local there = complete_there(ctx, published)
       if there then return true, { files = there, published = true, outcome = "already published" } end
       return false
     end,

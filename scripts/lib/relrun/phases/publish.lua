@@ -19,6 +19,7 @@ local log = require "relrun.log"
 local release_build = require "relrun.phases.build"
 local verify = require "relrun.verify"
 local targets = require "relrun.targets"
+local CONFLICT_HINT = require("relrun.targets.base").CONFLICT_HINT
 
 local M = {}
 
@@ -103,8 +104,7 @@ local function publish_step(ctx)
         if not t then return false end
         if t.sha256 and f.sha256 and t.sha256 ~= f.sha256 then
           errors.raise("CONFLICT", string.format("%s already holds a different %s (sha256 %s, built %s)",
-            ctx.target.label, f.filename, t.sha256, f.sha256), { hint = "a published file is never overwritten; " ..
-            "a rerun completes the release from the published files — or release a new version" })
+            ctx.target.label, f.filename, t.sha256, f.sha256), { hint = CONFLICT_HINT })
         end
       end
       return true, { files = built, index_url = ctx.target:index_url() }

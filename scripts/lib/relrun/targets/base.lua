@@ -20,6 +20,10 @@ local hash = require "relrun.hash"
 local Base = {}
 Base.__index = Base
 
+-- What to do about a file published with other bytes under a release's name.
+Base.CONFLICT_HINT = "a published file is never overwritten: when the published sdist is this release's, a rerun " ..
+  "builds the rest from it; otherwise release a new version"
+
 -- A target class: methods not given come from Base.
 function Base.class(methods)
   methods.__index = methods

@@ -162,7 +162,7 @@ function CodeArtifact:publish(file)
       hint = "the CodeArtifact token was refused: check the role's codeartifact:PublishPackageVersion on the package " ..
         "(`relrun scripts/doctor.lua`)"
     elseif code == "CONFLICT" then
-      hint = "a published file is never overwritten; a rerun completes the release from the published files"
+      hint = Base.CONFLICT_HINT
     end
     return nil, errors.new(code and tostring(code) or "UPLOAD", tostring(err), { hint = hint })
   end

@@ -54,8 +54,7 @@ function Local:publish(file)
   local r, err, code = localrepo.publish(self.dir, file.path)
   if not r then
     if code == "CONFLICT" then
-      return nil, errors.new("CONFLICT", err, { hint = "a published file is never overwritten; rerun to complete " ..
-        "the release from the published files, or release a new version" })
+      return nil, errors.new("CONFLICT", err, { hint = Base.CONFLICT_HINT })
     end
     return nil, errors.from(err, code)
   end
