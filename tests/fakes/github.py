@@ -163,6 +163,9 @@ class Handler(BaseHTTPRequestHandler):
         with LOCK:
             if not FAULTS or FAULTS[0].get("server", self.server.role) != self.server.role:
                 return False
+            # a fault may aim at some requests only: "path" is a regex on the URL path
+            if "path" in FAULTS[0] and not re.search(FAULTS[0]["path"], urlparse(self.path).path):
+                return False
             f = FAULTS[0]
             f["count"] = f.get("count", 1) - 1
             if f["count"] <= 0:
@@ -228,6 +231,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.upload(method, path, query)
         repo = re.escape(ARGS.repository)
         routes = [
+            ("GET", r"/repos/%s" % repo, self.repository),
             ("GET", r"/repos/%s/commits/([^/]+)/status" % repo, self.combined_status),
             ("GET", r"/repos/%s/commits/([^/]+)/check-runs" % repo, self.check_runs),
             ("GET", r"/repos/%s/releases/tags/(.+)" % repo, self.release_by_tag),
@@ -421,6 +425,18 @@ class Handler(BaseHTTPRequestHandler):
                                     "content_type": self.headers.get("Content-Type", "application/octet-stream")}
             out = asset_json(STATE["assets"][aid])
         self.send(201, out)
+
+    # -- the repository ---------------------------------------------------------------
+    def repository(self, query):
+        # GET /repos/{owner}/{repo}: the fields relrun reads; `permissions`
+        # as GitHub gives them to the token's holder ("read_only" in the
+        # state makes push false, as a read-only token sees it)
+        owner, name = ARGS.repository.split("/")
+        push = not STATE.get("read_only")
+        self.send(200, {"id": 123456, "name": name, "full_name": ARGS.repository, "owner": {"login": owner},
+                        "private": True, "default_branch": "main",
+                        "permissions": {"admin": False, "maintain": False, "push": push, "triage": True,
+                                        "pull": True}})
 
     # -- environments ---------------------------------------------------------------
     def get_environment(self, query, name):

@@ -1,18 +1,18 @@
 -- label: slow
 -- A failure at each step of the CodeArtifact publish plan (gate → connect →
--- build → publish → s3 → github-release → instructions → verify), caused by
--- a peer (a fault queued on a fake, a bucket gone, a refused token) or by
--- the checkout: the run stops with one line on stderr and a report (done /
--- FAILED / not done / how to continue); the rerun after the cause is gone
--- ends in the same state as a clean run. Each case releases its own version
--- in one world (tests/support/e2e_world.lua).
+-- preflight → build → publish → s3 → github-release → instructions →
+-- verify), caused by a peer (a fault queued on a fake, a bucket gone, a
+-- refused token) or by the tagged commit: the run stops with one line on
+-- stderr and a report (done / FAILED / not done / what this run changed);
+-- the rerun after the cause is gone ends in the same state as a clean run.
+-- Each case releases its own version in one world (tests/support/e2e_world.lua).
 local world = require "e2e_world"
 local fs = require "relrun.fs"
 
 local w = world.start{}
 local _ <close> = setmetatable({}, { __close = function() w:stop() end })
 
-local STEPS = { "gate", "connect", "build", "publish", "s3", "github-release", "instructions", "verify" }
+local STEPS = { "gate", "connect", "preflight", "build", "publish", "s3", "github-release", "instructions", "verify" }
 local minor = 2
 
 -- A new commit on main, pushed, tagged vX and the tag pushed (as `release.lua
@@ -31,32 +31,29 @@ local function publish(env)
   return w:relrun({ "scripts/release.lua", "publish" }, env)
 end
 
--- The stop: exit 1, one line on stderr naming the phase, and the report.
-local function stopped_at(r, step, why)
+-- The stop: exit 1, the error once as the last line of stderr (naming the
+-- step, with what to do next), and the report on stdout.
+local function stopped_at(r, step, why, rerun)
   if r.code ~= 1 then print(r.stdout, r.stderr) end
   eq(r.code, 1, step .. ": exit code")
-  local lines = {}
-  for l in r.stderr:gmatch("[^\n]+") do lines[#lines + 1] = l end
-  local first
-  for i, l in ipairs(lines) do
-    if l:find("^release%.lua: publish: ") then first = first or i end
-  end
-  ok(first, step .. ": stderr has the error line release.lua: publish: ...")
-  print("  " .. step .. " stopped with: " .. lines[first])
-  -- one line, the last one; the build's error carries the tail of its
-  -- output and the doctor hint below it, by design
-  if step ~= "build" then eq(first, #lines, step .. ": the error is the last line, and one line") end
-  contains(r.stdout, "step '" .. step .. "' failed: ")
-  contains(r.stdout, why)
-  local seen = false
+  local last = r.stderr:match("([^\n]*)\n$") or ""
+  ok(last:find("^relrun: " .. step:gsub("%-", "%%-") .. ": "), step .. ": the last line is the error: " .. r.stderr)
+  print("  " .. step .. " stopped with: " .. last)
+  contains(last, why)
+  contains(r.stdout, "stopped at step '" .. step .. "':")
+  local seen, later = false, {}
   for _, s in ipairs(STEPS) do
-    local mark = s == step and "FAILED" or (seen and "not done" or "done")
+    if seen then later[#later + 1] = s
+    else
+      local mark = s == step and "FAILED" or "done"
+      ok(r.stdout:find("\n  " .. mark .. "%s+" .. s:gsub("%-", "%%-") .. "\n"), step .. ": report line " .. mark ..
+        " " .. s)
+    end
     if s == step then seen = true end
-    ok(r.stdout:find("\n  " .. mark .. "%s+" .. s:gsub("%-", "%%-") .. "\n"), step .. ": report line " .. mark ..
-      " " .. s)
   end
-  contains(r.stdout, "To continue after fixing the cause: relrun scripts/release.lua publish")
-  contains(r.stdout, "To roll back what was done: relrun scripts/rollback.lua ")
+  if #later > 0 then contains(r.stdout, "  not done  " .. table.concat(later, ", ")) end
+  if rerun ~= false then contains(last, "scripts/release.lua publish`") end
+  return last
 end
 
 -- The state a clean run leaves, as names (hashes are compared across the
@@ -86,7 +83,7 @@ local function converges(v, env)
   local r = publish(env)
   if r.code ~= 0 then print(r.stdout, r.stderr) end
   eq(r.code, 0, "the rerun")
-  contains(r.stdout, "✓ verify\n")
+  contains(r.stdout, "✓ verify: import bronze, ingestion, silver")
   eq(final_state(v), expected(v), "final state")
   return r
 end
@@ -99,11 +96,12 @@ describe("a failure at each step, then a rerun", function()
     eq(final_state(v), expected(v), "clean state")
   end)
 
-  it("gate: a modified tracked file (the version would be a dirty dev version)", function()
+  it("gate: a tag that is not a release tag of the project's scheme", function()
     local v = next_release()
-    world.write(w.clone .. "/README.md", world.read(w.clone .. "/README.md") .. "edited\n")
-    stopped_at(publish(), "gate", "v" .. v)
-    w:git("checkout -- README.md")
+    w:git("tag nightly-2026")
+    local r = w:relrun({ "scripts/release.lua", "publish", "--tag", "nightly-2026" })
+    eq(r.code, 2, "a usage error: " .. r.stderr)
+    contains(r.stderr, "nightly-2026 is not a release tag of this project's scheme (\"v\"+VERSION")
     converges(v)
   end)
 
@@ -114,15 +112,18 @@ describe("a failure at each step, then a rerun", function()
     converges(v)
   end)
 
-  it("build: the project's build fails (its output's tail and the doctor hint shown)", function()
-    local v = next_release()
+  it("build: the tagged commit does not build (its output's tail and the doctor hint shown); nothing published", function()
     world.write(w.clone .. "/setup.py", "import sys\nprint('setup.py: cannot find the moon')\nsys.exit(3)\n")
+    w:git("add setup.py")
+    local v = next_release()
     local r = publish()
-    stopped_at(r, "build", "the build failed")
+    local last = stopped_at(r, "build", "the sdist build failed", false)
     contains(r.stderr, "cannot find the moon")
-    contains(r.stderr, "relrun scripts/doctor.lua")
-    os.remove(w.clone .. "/setup.py")
-    converges(v)
+    contains(last, "relrun scripts/doctor.lua")
+    eq(w:state(v).codeartifact, {}, "nothing published")
+    w:git("rm -q setup.py")
+    w:git("commit -q -m 'no setup.py'")
+    w:git("push -q origin main")
   end)
 
   it("publish: CodeArtifact's PyPI endpoint answers 503", function()
@@ -145,18 +146,20 @@ describe("a failure at each step, then a rerun", function()
     -- moto checks no signature in this world; the client has no DeleteBucket
     local gone = assert(require("relrun.http").request{ method = "DELETE", url = w.moto.url .. "/" .. world.BUCKET })
     eq(gone.status, 204, "bucket deleted")
-    stopped_at(publish(), "s3", "S3 bucket " .. world.BUCKET)
+    -- found before the first upload: nothing published anywhere
+    stopped_at(publish(), "preflight", "S3 bucket " .. world.BUCKET)
     assert(s3:create_bucket{ bucket = world.BUCKET })
+    eq(w:state(v).codeartifact, {}, "nothing published to CodeArtifact")
     -- and the rerun on a fresh machine: the files come back from CodeArtifact
     os.execute("rm -rf " .. w.clone .. "/.relrun")
     local r = converges(v)
-    contains(r.stdout, "✓ build: already done")
+    contains(r.stdout, "→ build: ")
     contains(r.stdout, "→ s3: ")
   end)
 
   it("github-release: the GitHub API answers 502", function()
     local v = next_release()
-    w:control(w.gh, "POST", "/__fault", { status = 502, count = 1 })
+    w:control(w.gh, "POST", "/__fault", { status = 502, count = 1, path = "/releases" })
     stopped_at(publish(), "github-release", "502")
     converges(v)
   end)
@@ -210,8 +213,8 @@ describe("a failure at each step, then a rerun", function()
                                                  password = tok.authorizationToken, progress = "none" })
     local theirs = require("relrun.hash").file(sdist, { "sha256" }).sha256
     local r = publish()
-    stopped_at(r, "publish", "a published version is never overwritten")
-    contains(r.stdout, theirs)
+    local last = stopped_at(r, "build", "the published stock-pipeline-" .. v .. ".tar.gz is not commit ", false)
+    contains(last, "a published file is never overwritten")
     local s = w:state(v)
     eq(s.codeartifact, { ["stock-pipeline-" .. v .. ".tar.gz"] = theirs }, "CodeArtifact holds theirs, alone")
     eq(s.s3, {}, "nothing copied to S3")

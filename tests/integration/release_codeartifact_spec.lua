@@ -127,20 +127,25 @@ describe("tag, publish under simulated Actions, verify", function()
 
   it("--dry-run before publishing: the plan, every step to run, nothing changed", function()
     local r = succeeds(run{ "scripts/release.lua", "publish", "--dry-run" }, "dry run")
-    contains(r.stdout, "plan (dry run, nothing is changed)")
-    for _, step in ipairs({ "build", "publish", "s3", "github-release", "verify" }) do
+    contains(r.stdout, "— dry run, nothing is changed:")
+    -- the tag phase built the release on this machine: publish uploads those files
+    ok(r.stdout:find("%d%. build%s+[^\n]*%[already done%]"), "build done by tag: " .. r.stdout)
+    for _, step in ipairs({ "publish", "s3", "github-release", "verify" }) do
       ok(r.stdout:find("%d%. " .. step:gsub("%-", "%%-") .. "%s+[^\n]*%[will run%]"), step .. " will run: " .. r.stdout)
     end
+    for _, step in ipairs({ "connect", "preflight" }) do
+      ok(r.stdout:find("%d%. " .. step .. "%s+[^\n]*%[[^F]"), step .. " checked: " .. r.stdout)
+    end
     eq(w:state(V).status, false, "nothing in CodeArtifact")
-    eq(fs.exists(w.clone .. "/.relrun/journal-" .. V .. ".json"), false, "no journal")
   end)
 
   it("publishes to CodeArtifact, S3 and the GitHub Release, and installs", function()
     local r = succeeds(run{ "scripts/release.lua", "publish" }, "publish")
-    for _, step in ipairs({ "gate", "connect", "build", "publish", "s3", "github-release", "instructions",
-                            "verify" }) do
-      contains(r.stdout, "✓ " .. step .. "\n")
+    for _, step in ipairs({ "gate", "connect", "preflight", "build", "publish", "s3", "github-release",
+                            "instructions", "verify" }) do
+      ok(r.stdout:find("\n✓ " .. step:gsub("%-", "%%-") .. "[:\n ]"), step .. " done: " .. r.stdout)
     end
+    contains(r.stdout, "Released stock-pipeline " .. V .. " (v" .. V .. ") to CodeArtifact acme/python")
     local s
     clean, s = consistent(V)
     -- the instructions: stdout and the step summary
@@ -169,7 +174,7 @@ describe("tag, publish under simulated Actions, verify", function()
   it("--dry-run compares what exists with the plan: every step that left something is done", function()
     local r = succeeds(run{ "scripts/release.lua", "publish", "--dry-run" }, "dry run")
     for _, step in ipairs({ "build", "publish", "s3", "github-release", "verify" }) do
-      ok(r.stdout:find("%d%. " .. step:gsub("%-", "%%-") .. "%s+[^\n]*%[done, will skip%]"), step .. " done: " .. r.stdout)
+      ok(r.stdout:find("%d%. " .. step:gsub("%-", "%%-") .. "%s+[^\n]*%[already done%]"), step .. " done: " .. r.stdout)
     end
     ok(not r.stdout:find("cannot check", 1, true), "every check could run")
   end)
@@ -207,7 +212,7 @@ describe("tag, publish under simulated Actions, verify", function()
     local r = succeeds(run{ "scripts/verify.lua", V }, "verify.lua")
     contains(r.stdout, "✓ status Published")
     contains(r.stdout, "(as built)")
-    contains(r.stdout, "import bronze, silver, ingestion; version " .. V)
+    contains(r.stdout, "import bronze, ingestion, silver; version " .. V)
     contains(r.stdout, "Verified.")
   end)
 end)
@@ -229,7 +234,7 @@ describe("rollback and release again", function()
     local r = succeeds(run{ "scripts/rollback.lua", V, "--release", "--s3", "--yes" }, "rollback again")
     contains(r.stdout, "Everything is already rolled back.")
     local n = select(2, r.stdout:gsub("already rolled back:", ""))
-    eq(n, 5, "five items already rolled back")
+    eq(n, 6, "six items already rolled back (with the journal)")
   end)
 
   it("releases the same version again: tag, publish, the same state as the first time", function()

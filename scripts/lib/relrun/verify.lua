@@ -55,7 +55,8 @@ local function wheel_of(files)
   end
 end
 
--- imports(opts) -> the names to import.
+-- imports(opts) -> the names to import, or nil: then they are read from
+-- the installed distribution's file list.
 function M.imports(opts)
   local configured = opts.imports or opts.project.cfg.imports
   if type(configured) == "string" then
@@ -67,8 +68,29 @@ function M.imports(opts)
   local wheel = wheel_of(opts.files)
   local names = wheel and M.top_level(wheel) or {}
   if #names > 0 then return names end
-  return { (opts.project.package:lower():gsub("[-.]+", "_")) }
+  return nil
 end
+
+-- In the venv: import the names given, or the top-level packages and
+-- modules of the installed distribution's files when none are; print them
+-- and the installed version.
+local IMPORT_CHECK = [[
+import importlib, importlib.metadata as m, sys
+names = sys.argv[2:]
+if not names:
+    seen = set()
+    for f in m.files(sys.argv[1]) or []:
+        top = f.parts[0]
+        if len(f.parts) > 1 and top.isidentifier() and top != "__pycache__":
+            seen.add(top)
+        elif len(f.parts) == 1 and f.suffix == ".py" and f.stem.isidentifier():
+            seen.add(f.stem)
+    names = sorted(seen)
+for n in names:
+    importlib.import_module(n)
+print(",".join(names))
+print(m.version(sys.argv[1]))
+]]
 
 local function last_line(r)
   local lines = r.lines or {}
@@ -133,10 +155,12 @@ function M.install(opts)
       "`relrun scripts/verify.lua " .. opts.version .. "` checks again" or nil)
   local imports = M.imports(opts)
   -- the import check runs code just installed: no credential reaches it
-  local got = run("import " .. table.concat(imports, ", "), { fs.join(venv, "bin", "python"), "-c",
-    "import importlib, importlib.metadata as m, sys\nfor n in sys.argv[2:]: importlib.import_module(n)\n" ..
-    "print(m.version(sys.argv[1]))", package, table.unpack(imports) }, {}, nil):gsub("%s+$", "")
-  got = got:match("([^\n]*)$")
+  local printed = run("import " .. (imports and table.concat(imports, ", ") or "the installed packages"),
+    { fs.join(venv, "bin", "python"), "-c", IMPORT_CHECK, package, table.unpack(imports or {}) }, {}, nil)
+  local names, got = printed:match("([^\n]*)\n([^\n]*)%s*$")
+  got = got or ""
+  imports = {}
+  for n in (names or ""):gmatch("[^,]+") do imports[#imports + 1] = n end
   if got ~= opts.version then
     errors.raise("VERIFY", string.format("pip installed %s %s, not %s", package, got, opts.version))
   end

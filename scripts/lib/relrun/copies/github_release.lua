@@ -51,8 +51,7 @@ local function check(ctx)
     if not sha then errors.raise(herr) end
     if sha ~= f.sha256 then
       errors.raise("RELEASE_CONFLICT", string.format("the GitHub Release %s already has a different %s (sha256 %s, " ..
-        "ours %s)", ctx.tag, f.filename, sha, f.sha256), { hint = "delete that asset or release a new version",
-        rerun = false })
+        "ours %s)", ctx.tag, f.filename, sha, f.sha256), { hint = "delete that asset or release a new version" })
     end
   end
   return true, { release_id = rel.id, url = rel.html_url or rel.url }

@@ -57,8 +57,7 @@ local function check(ctx, evidence)
       missing = true
     elseif head.metadata.sha256 ~= f.sha256 then
       errors.raise("S3_CONFLICT", string.format("s3://%s/%s exists with other content (sha256 %s, ours %s)", bucket,
-        key(f.filename), tostring(head.metadata.sha256), f.sha256), { hint = "delete it or release a new version",
-        rerun = false })
+        key(f.filename), tostring(head.metadata.sha256), f.sha256), { hint = "delete that object or release a new version" })
     end
   end
   if missing then return false end
