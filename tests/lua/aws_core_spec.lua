@@ -171,10 +171,10 @@ describe("parse_error", function()
     local e = core.parse_error({ status = 400, headers = { ["x-amzn-requestid"] = "r1" },
       body = '{"__type":"com.amazon.coral.validate#ValidationException","message":"bad domain"}' },
       "rest-json", "codeartifact", "DescribeDomain")
-    eq({ e.code, e.message, e.status, e.request_id }, { "ValidationException", "bad domain", 400, "r1" })
+    eq({ e.code, e.aws_message, e.status, e.request_id }, { "ValidationException", "bad domain", 400, "r1" })
     e = core.parse_error({ status = 429, headers = { ["x-amzn-errortype"] = "ThrottlingException:http://x/" },
       body = '{"Message":"slow down"}' }, "rest-json", "codeartifact")
-    eq({ e.code, e.message }, { "ThrottlingException", "slow down" })
+    eq({ e.code, e.aws_message }, { "ThrottlingException", "slow down" })
   end)
 
   it("reads query and REST-XML error documents", function()
@@ -186,7 +186,7 @@ describe("parse_error", function()
     e = core.parse_error({ status = 404, headers = { ["x-amz-request-id"] = "s-1" },
       body = "<Error><Code>NoSuchBucket</Code><Message>The specified bucket does not exist</Message></Error>" },
       "rest-xml", "s3", "ListObjectsV2")
-    eq({ e.code, e.message, e.request_id }, { "NoSuchBucket", "The specified bucket does not exist", "s-1" })
+    eq({ e.code, e.aws_message, e.request_id }, { "NoSuchBucket", "The specified bucket does not exist", "s-1" })
   end)
 
   it("falls back to the status when there is no document", function()

@@ -36,10 +36,24 @@ function M.repository_from_url(url)
   return owner and (owner .. "/" .. repo) or nil
 end
 
+-- The GitHub token of this run: GITHUB_TOKEN (Actions), else GH_TOKEN (the
+-- gh CLI's), registered as a secret; nil when there is none. The one place
+-- relrun reads it.
+function M.token()
+  for _, name in ipairs({ "GITHUB_TOKEN", "GH_TOKEN" }) do
+    local v = os.getenv(name)
+    if v and v ~= "" then
+      host.secret(v)
+      return v, name
+    end
+  end
+  return nil
+end
+
 -- opts: api_url, token, repository, repo_dir (to read the origin remote).
 function M.new(opts)
   opts = opts or {}
-  local token = opts.token or os.getenv("GITHUB_TOKEN") or os.getenv("GH_TOKEN")
+  local token = opts.token or M.token()
   if token and token ~= "" then host.secret(token) else token = nil end
   local repository = opts.repository or os.getenv("GITHUB_REPOSITORY")
   if not repository or repository == "" then

@@ -14,7 +14,8 @@ local proc = require "relrun.proc"
 
 local M = {}
 
-M.LOG_EVERY = 10        -- seconds between "still running" lines in a log
+-- seconds between "still running" lines in a log (RELRUN_PROGRESS_EVERY)
+M.LOG_EVERY = tonumber(os.getenv("RELRUN_PROGRESS_EVERY") or "") or 10
 M.TERMINAL_EVERY = 0.5  -- seconds between redraws on a terminal
 
 local Ticker = {}

@@ -90,6 +90,15 @@ end
 function Project:releases(names) return self.scheme:releases(names or self:tag_names()) end
 function Project:last_release(names) return self.scheme:last(names or self:tag_names()) end
 
+-- OWNER/REPO on GitHub: the setting (GITHUB_REPOSITORY), else the release
+-- remote's URL when it is a GitHub one; nil otherwise.
+function Project:github_repository()
+  if self.cfg.github_repository then return self.cfg.github_repository end
+  for _, r in ipairs(self.repo and self.repo:remotes() or {}) do
+    if r.name == self.cfg.remote then return require("relrun.github").repository_from_url(r.url) end
+  end
+end
+
 -- The release tag names among a remote's refs ({ {name = "refs/tags/..."} }).
 function M.remote_tag_names(refs)
   local names = {}

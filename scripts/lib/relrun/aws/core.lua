@@ -8,8 +8,10 @@
 --   local res, msg, code, err = c:request{ method = "POST", path = "/v1/authorization-token",
 --                                          query = { domain = "d" }, operation = "GetAuthorizationToken" }
 --
--- Failures return nil, message, code, err where err is the table above
--- (plus operation and service) and message is one line for a person.
+-- Failures return nil, err, code, err: err is a relrun.errors value (code,
+-- message, hint) with the answer's status, request_id, operation and
+-- service; tostring(err) is one line for a person. (The repeated err keeps
+-- the older `nil, message, code, err` call sites working: it reads as text.)
 local retry = require "relrun.aws.retry"
 local config = require "relrun.aws.config"
 
@@ -168,17 +170,15 @@ end
 ---------------------------------------------------------------------------
 -- errors
 
-local Error = {}
-Error.__index = Error
-Error.__tostring = function(e) return e.line end
+local errors = require "relrun.errors"
 
+-- "sts AssumeRoleWithWebIdentity failed: Code: message (HTTP 403, request id X)"
 local function describe_error(e)
   local what = e.operation and (e.service .. " " .. e.operation) or e.service
   local line = string.format("%s failed: %s%s", what, e.code or ("HTTP " .. tostring(e.status)),
-    e.message and e.message ~= "" and (": " .. e.message) or "")
+    e.aws_message and e.aws_message ~= "" and (": " .. e.aws_message) or "")
   if e.status then line = line .. string.format(" (HTTP %d", e.status) ..
     (e.request_id and (", request id " .. e.request_id) or "") .. ")" end
-  if e.hint then line = line .. "; " .. e.hint end
   return line
 end
 
@@ -198,10 +198,15 @@ local HINTS = {
   NoSuchBucket = "create it first (relrun scripts/setup.lua) or check S3_WHEELS_BUCKET",
 }
 
+-- new_error{ code, message (AWS's words), status, request_id, service,
+-- operation, hint, ... } -> a relrun.errors value.
 function M.new_error(fields)
-  local e = setmetatable(fields, Error)
-  e.hint = e.hint or HINTS[e.code]
-  e.line = describe_error(e)
+  fields.aws_message, fields.message = fields.message, nil
+  fields.hint = fields.hint or HINTS[fields.code]
+  local code = fields.code or (fields.status and ("HTTP" .. fields.status)) or "AWS"
+  local e = errors.new(code, describe_error(fields), fields)
+  e.code = fields.code   -- nil stays nil: callers test codes AWS gave
+  e.line = tostring(e)
   return e
 end
 
@@ -256,7 +261,7 @@ function M.parse_error(res, protocol, service, operation)
 end
 
 local function fail(e)
-  return nil, e.line, e.code, e
+  return nil, e, e.code, e
 end
 M.fail = fail
 
@@ -392,7 +397,7 @@ end
 local function skew_from(res, err)
   if not res or not err then return nil end
   local skewed = retry.CLOCK_SKEW[err.code]
-  local msg = err.message or ""
+  local msg = err.aws_message or ""
   if not skewed and (err.code == "InvalidSignatureException" or err.code == "SignatureDoesNotMatch"
                      or err.code == "AuthFailure") then
     skewed = msg:find("Signature expired", 1, true) or msg:find("not yet current", 1, true)
@@ -479,7 +484,10 @@ function Client:retry_delay(ctx, attempt, err, res)
   local outcome = { transport = err.transport, status = err.status, code = err.code, service = self.service }
   if err.code == "MalformedResponse" then outcome = { status = 503 } end
   local delay, why = self.policy:decide(ctx, attempt, outcome, res and res.headers)
-  if not delay and attempt > 1 then err.line = err.line .. string.format(" [%s]", why) end
+  if not delay and attempt > 1 then
+    err.message = err.message .. string.format(" [%s]", why)
+    err.line = tostring(err)
+  end
   return delay
 end
 

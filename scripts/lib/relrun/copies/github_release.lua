@@ -12,7 +12,7 @@ local M = {}
 
 local function client(ctx)
   if not ctx.github then
-    local gh, err = github.new{ repo_dir = ctx.project.root, repository = ctx.project.cfg.github_repository }
+    local gh, err = github.new{ repository = ctx.project:github_repository() }
     if not gh then errors.raise(err) end
     ctx.github = gh
   end

@@ -24,12 +24,22 @@ function M.python(ctx)
   return ctx.python
 end
 
+-- Whether `f.path` holds the bytes of f.sha256; each file is read once per
+-- run (ctx.verified), however many steps ask.
+local function intact(ctx, f)
+  if not (f.path and f.sha256) then return false end
+  ctx.verified = ctx.verified or {}
+  local key = f.path .. "\0" .. f.sha256
+  if ctx.verified[key] == nil then ctx.verified[key] = fs.exists(f.path) and build.sha256(f.path) == f.sha256 end
+  return ctx.verified[key]
+end
+
 -- The files this machine built, still there with the journaled digests.
-local function kept(evidence)
+local function kept(ctx, evidence)
   local files = evidence and evidence.files
   if not files or #files == 0 then return nil end
   for _, f in ipairs(files) do
-    if not (f.path and fs.exists(f.path) and build.sha256(f.path) == f.sha256) then return nil end
+    if not intact(ctx, f) then return nil end
   end
   return files
 end
@@ -98,7 +108,7 @@ function M.step(ctx, opts)
     does = "build the sdist from a clean checkout, then the wheel from the sdist, and inspect them",
     check = function(_, evidence)
       local published = ctx.target and ctx.target:files(ctx.version) or {}
-      local files = kept(evidence)
+      local files = kept(ctx, evidence)
       -- this machine's build counts while nothing published under its names differs
       if files and not M.differs(files, published) then return true, evidence end
       local there = complete_there(ctx, published)
@@ -120,7 +130,11 @@ function M.step(ctx, opts)
         return { files = made.files, outcome = note }
       end
       local made = errors.check(build.release(bo))
-      for _, f in ipairs(made.files) do log.info("built %s (sha256 %s)", f.filename, f.sha256) end
+      ctx.verified = {}
+      for _, f in ipairs(made.files) do
+        log.info("built %s (sha256 %s)", f.filename, f.sha256)
+        ctx.verified[f.path .. "\0" .. f.sha256] = true
+      end
       return { files = made.files, commit = ctx.commit.id }
     end,
   }
@@ -133,10 +147,12 @@ function M.local_files(ctx)
   for _, f in ipairs(ctx.evidence.build.files) do
     local copy = {}
     for k, v in pairs(f) do copy[k] = v end
-    if not (f.path and fs.exists(f.path) and build.sha256(f.path) == f.sha256) then
+    if not intact(ctx, f) then
       local dir = M.outdir(ctx)
       fs.mkdir(dir)
       copy.path = ctx.target:download(f, dir)
+      ctx.verified[copy.path .. "\0" .. f.sha256] = true   -- download checked it
+      f.path = copy.path
     end
     out[#out + 1] = copy
   end

@@ -184,12 +184,11 @@ end
 local function ci_step(ctx)
   return { name = "ci", kind = "check", does = "CI is green on HEAD", run = function()
     local at = short(ctx.head.id)
-    local token = os.getenv("GITHUB_TOKEN") or os.getenv("GH_TOKEN")
-    if not token or token == "" then
+    local github = require "relrun.github"
+    if not github.token() then
       return { outcome = "not checked: set GITHUB_TOKEN to check " .. at .. "'s statuses and check runs" }
     end
-    local gh, err = require("relrun.github").new{ repo_dir = ctx.project.root,
-                                                  repository = ctx.project.cfg.github_repository }
+    local gh, err = github.new{ repository = ctx.project:github_repository() }
     if not gh then return { outcome = "not checked: " .. tostring(err.message or err) } end
     local ci, cerr = gh:ci_status(ctx.head.id)
     if not ci then fail("CI", string.format("reading the CI status of %s on %s failed: %s", at, gh.repository,

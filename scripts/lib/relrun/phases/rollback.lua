@@ -57,8 +57,7 @@ local function remote_tag_step(ctx)
 end
 
 local function github_step(ctx)
-  local gh = errors.check(require("relrun.github").new{ repo_dir = ctx.project.root,
-                                                         repository = ctx.project.cfg.github_repository })
+  local gh = errors.check(require("relrun.github").new{ repository = ctx.project:github_repository() })
   return { name = "github-release", does = "delete the GitHub Release " .. ctx.tag, effect = "deleted the GitHub Release",
     check = function()
       local rel, err = gh:release_by_tag(ctx.tag)

@@ -59,6 +59,13 @@ local function version_step(ctx)
       errors.raise("TAG_EXISTS", string.format("tag %s already exists locally (at %s) but not on %s", name, short(here),
         remote), { hint = "delete it with `git tag -d " .. name .. "` and rerun, or choose another version" })
     end
+    -- a commit is released once: a new version needs new commits
+    for _, r in ipairs(ctx.project:releases()) do
+      if ctx.project:tag_target(r.name) == ctx.head.id then
+        errors.raise("ALREADY_RELEASED", string.format("HEAD (%s) is already released as %s", short(ctx.head.id),
+          r.name), { hint = "commit the changes of the next release first", exit = 1, rerun = false })
+      end
+    end
     if last and pep440.compare(version, last.parsed) <= 0 then
       errors.raise("NOT_NEWER", string.format("%s is not newer than the last release %s", name, last.name),
         { hint = "use --bump patch (" .. scheme:tag(tags.next_versions(last).patch) .. ") or a higher --version" })

@@ -33,8 +33,10 @@ function M.digests(path)
   return { md5 = d.md5, sha256 = d.sha256, blake2_256 = d.blake2b_256, size = d.size }
 end
 
--- form(path [, {comment}]) -> parts (for relrun.http's multipart), info
--- { meta, digests, filetype, filename } | nil, msg, code.
+-- form(path [, {comment, digests}]) -> parts (for relrun.http's multipart),
+-- info { meta, digests, filetype, filename } | nil, msg, code. `digests`
+-- ({md5, sha256, blake2_256, size} of this file, from an earlier read in the
+-- same run) spares reading it once more.
 function M.form(path, opts)
   opts = opts or {}
   local meta, err, code = metadata.read(path)
@@ -44,8 +46,11 @@ function M.form(path, opts)
     return nil, string.format("%s: metadata an index would reject: %s", meta.filename,
       table.concat(problems, "; ")), "METADATA"
   end
-  local digests, derr, dcode = M.digests(path)
-  if not digests then return nil, derr, dcode end
+  local digests, derr, dcode = opts.digests, nil, nil
+  if not (digests and digests.md5 and digests.sha256 and digests.blake2_256) then
+    digests, derr, dcode = M.digests(path)
+    if not digests then return nil, derr, dcode end
+  end
   local values = {}
   for k, v in pairs(meta) do values[k] = v end
   values.name = metadata.safe_name(meta.name)

@@ -155,7 +155,7 @@ end
 function CodeArtifact:publish(file)
   self:connect()
   local r, err, code = upload.upload{ url = self.endpoint, path = file.path, username = "aws", password = self.token,
-                                      index_url = self:index_url(), progress = "auto" }
+                                      index_url = self:index_url(), progress = "auto", digests = file }
   if not r then
     local hint
     if code == "AUTH" then

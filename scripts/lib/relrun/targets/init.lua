@@ -15,8 +15,7 @@ end
 function M.copies(ctx)
   local out = {}
   if ctx.project.cfg.bucket then out[#out + 1] = require("relrun.copies.s3").new(ctx) end
-  local token = os.getenv("GITHUB_TOKEN")
-  if token and token ~= "" then out[#out + 1] = require("relrun.copies.github_release").new(ctx) end
+  if require("relrun.github").token() then out[#out + 1] = require("relrun.copies.github_release").new(ctx) end
   return out
 end
 
