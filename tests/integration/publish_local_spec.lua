@@ -288,6 +288,23 @@ describe("verify.lua and rollback.lua on the local target", function()
     ok(not r.stderr:find("traceback", 1, true), "no traceback")
   end)
 
+  it("the last version rolled back and released again from a new commit publishes the new commit, verified", function()
+    local v = "0." .. minor .. ".0"   -- the last release
+    succeeds(relrun{ "scripts/rollback.lua", v, "--yes" }, "rollback " .. v)
+    write(clone .. "/silver/marker.py", "RELEASED_AGAIN = True\n")
+    git("add silver/marker.py")
+    git("commit -q -m 'the fix'")
+    git("push -q origin main")
+    local r = relrun{ "scripts/release.lua", "tag", "--version", v, "--yes" }
+    eq(r.code, 0, r.stdout .. r.stderr)
+    contains(r.stdout, "→ build: ")   -- tag builds the new commit: the old journal is not this commit's
+    r = succeeds(publish(), "publish again")
+    contains(r.stdout, "→ verify: ")
+    local wheel = fs.join(repo, "packages", "stock-pipeline", names(v)[2])
+    contains(assert(require("relrun.archive").read(wheel, "silver/marker.py")), "RELEASED_AGAIN")
+    eq(state(v), names(v))
+  end)
+
   it("rollback without --yes off a terminal asks for it", function()
     local r = relrun{ "scripts/rollback.lua", "0.3.0" }
     eq(r.code, 2, "usage exit code")
