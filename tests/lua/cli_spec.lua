@@ -170,17 +170,20 @@ describe("errors", function()
     ok(r.stderr:find("^relrun: /tmp/[^\n]*/main%.lua:1: unexpected symbol near '='\n$"), r.stderr)
   end)
 
-  it("a module override that raises while loading fails in one line naming the file", function()
+  it("a module override that raises while loading fails in one line naming the file (after the override notice)",
+    function()
     local dir = child.tmpdir()
     os.execute("mkdir -p " .. child.quote(dir .. "/lib/relrun"))
     child.write(dir .. "/main.lua", "require 'relrun.util'\nprint('not reached')\n")
     child.write(dir .. "/lib/relrun/util.lua", "error('half-edited override')\n")
+    local notice = "relrun: using 1 file that differs from relrun " .. host.version
+      .. "'s built-in ones: lib/relrun/util.lua\n"
     local r = run({ "main.lua" }, { cwd = dir })
-    eq(r, { code = 1, stdout = "", stderr = "relrun: ./lib/relrun/util.lua:1: half-edited override\n" })
+    eq(r, { code = 1, stdout = "", stderr = notice .. "relrun: ./lib/relrun/util.lua:1: half-edited override\n" })
     child.write(dir .. "/lib/relrun/util.lua", "return {\n")
     r = run({ "main.lua" }, { cwd = dir })
     eq(r.code, 1)
-    eq(r.stderr, "relrun: error loading module 'relrun.util' from file './lib/relrun/util.lua': "
+    eq(r.stderr, notice .. "relrun: error loading module 'relrun.util' from file './lib/relrun/util.lua': "
       .. "./lib/relrun/util.lua:2: unexpected symbol near <eof>\n")
     child.rmtree(dir)
   end)
