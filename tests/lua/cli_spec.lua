@@ -357,3 +357,88 @@ describe("module overrides", function()
     eq(r.stdout, "lib\t" .. dir .. "/lib/relrun/util.lua\n")
   end)
 end)
+
+describe("script arguments", function()
+  -- runtime/host.c pushed every argument onto the Lua stack unchecked: 43
+  -- arguments crashed relrun (exit 139). Run straight (posix_spawn), not
+  -- through a shell, whose one command line could not hold them.
+  local proc = require "relrun.proc"
+  local function run(args)
+    local r = assert(proc.run{ argv = { RELRUN, table.unpack(args) }, env = { RELRUN_PATH = false } })
+    return { code = r.code, stdout = r.stdout, stderr = r.stderr }
+  end
+
+  local function count_script()
+    local dir = child.tmpdir()
+    child.write(dir .. "/count.lua", "local n, bytes = select('#', ...), 0\n"
+      .. "for _, a in ipairs({ ... }) do bytes = bytes + #a end\n"
+      .. "print(n, #arg, bytes, arg[#arg] == select(n, ...))\n")
+    return dir
+  end
+
+  it("43 arguments reach the script", function()
+    local dir = count_script()
+    local args = { dir .. "/count.lua" }
+    for i = 1, 43 do args[#args + 1] = "x" .. i end
+    local r = run(args)
+    child.rmtree(dir)
+    eq(r, { code = 0, stdout = "43\t43\t" .. (9 * 2 + 34 * 3) .. "\ttrue\n", stderr = "" })
+  end)
+
+  it("as many arguments as the OS passes reach the script", function()
+    -- ARG_MAX (2 MiB here) holds ~100k short arguments with their pointers
+    local dir = count_script()
+    local args = { dir .. "/count.lua" }
+    for i = 1, 100000 do args[#args + 1] = tostring(i % 10) end
+    local r = run(args)
+    child.rmtree(dir)
+    eq(r, { code = 0, stdout = "100000\t100000\t100000\ttrue\n", stderr = "" })
+  end)
+
+  it("an argument of the largest size the OS allows (128 KiB less its NUL) arrives whole", function()
+    local dir = count_script()
+    local big = string.rep("a", 131071)
+    local r = run({ dir .. "/count.lua", big, "", big })
+    child.rmtree(dir)
+    eq(r, { code = 0, stdout = "3\t3\t262142\ttrue\n", stderr = "" })
+  end)
+end)
+
+describe("exit status from the main chunk", function()
+  local function status_of(source, args)
+    local dir = child.tmpdir()
+    child.write(dir .. "/s.lua", source)
+    local r = run({ dir .. "/s.lua", table.unpack(args or {}) })
+    child.rmtree(dir)
+    return r
+  end
+
+  it("an integer the script returns is relrun's exit status, with nothing printed", function()
+    eq(status_of("print('x') return 3"), { code = 0 + 3, stdout = "x\n", stderr = "" })
+    eq(status_of("return 0"), { code = 0, stdout = "", stderr = "" })
+    eq(status_of("return 255"), { code = 255, stdout = "", stderr = "" })
+    eq(status_of("return tonumber(...)", { "42" }), { code = 42, stdout = "", stderr = "" })
+  end)
+
+  it("true is 0 and false is 1; nothing, nil or another value is 0", function()
+    eq(status_of("return true").code, 0)
+    eq(status_of("return false"), { code = 1, stdout = "", stderr = "" })
+    eq(status_of("return nil").code, 0)
+    eq(status_of("local x = 1").code, 0)
+    eq(status_of("return { 3 }").code, 0)
+    eq(status_of("return 4.0").code, 4)
+  end)
+
+  it("an integer outside 0..255 fails in one line", function()
+    for _, v in ipairs({ "256", "-1", "2.5" }) do
+      local r = status_of("return " .. v)
+      eq(r, { code = 1, stdout = "", stderr = "relrun: the script returned " .. v
+        .. ": an exit code is an integer from 0 to 255 (or true/false)\n" }, v)
+    end
+  end)
+
+  it("standard input and scripts by name return their status too; -e code does not", function()
+    eq(run({ "-" }, { stdin = "return 5" }).code, 5)
+    eq(run({ "-e", "return 5" }).code, 0)
+  end)
+end)
