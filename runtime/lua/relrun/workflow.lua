@@ -32,7 +32,7 @@ function M.render(params)
   if not sha:match("^" .. ("%x"):rep(64) .. "$") then bad("relrun workflow: not a sha256: " .. sha) end
   local values = { RELRUN_VERSION = version, RELRUN_DEB_URL = url, RELRUN_DEB_SHA256 = sha }
   local text = assert(host.builtin_text(M.TEMPLATE), "the workflow template is built into relrun")
-  return (text:gsub("@([%u_]+)@", function(name)
+  return (text:gsub("@([%u%d_]+)@", function(name)
     return assert(values[name], "the template names an unknown parameter " .. name)
   end))
 end
