@@ -31,7 +31,7 @@ end
 -- The workflow relrun writes, with the URL where the package really is.
 local function the_workflow()
   local r = must({ os.getenv("RELRUN"), "workflow", "--deb-url", "file://" .. DEB, "--deb", DEB })
-  local y = assert(proc.run{ argv = { "python3", "-c",
+  local y = assert(proc.run{ argv = { "/usr/bin/python3", "-c",
     "import json, sys, yaml; print(json.dumps(yaml.safe_load(sys.stdin.read())))" }, stdin = r.stdout })
   assert(y.code == 0, y.stderr)
   return json.decode(y.stdout).jobs.release

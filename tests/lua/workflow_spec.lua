@@ -16,7 +16,7 @@ local SHA = string.rep("ab", 32)
 local URL = "https://example.invalid/relrun_" .. host.version .. "_amd64.deb"
 
 local function yaml(text)
-  local r = assert(proc.run{ argv = { "python3", "-c", [[
+  local r = assert(proc.run{ argv = { "/usr/bin/python3", "-c", [[
 import json, sys, yaml
 doc = yaml.safe_load(sys.stdin.read())
 doc["on"] = doc.pop(True, doc.get("on"))   # YAML 1.1 reads the key `on` as true
