@@ -20,7 +20,6 @@ local installed = require "installed"
 local SRC = os.getenv("RELRUN_SOURCE_DIR") or "."
 local DEB = fs.glob(assert(os.getenv("RELRUN_PACKAGE_DIR")) .. "/relrun_" .. host.version .. "_*.deb")[1]
 assert(DEB, "no relrun package in RELRUN_PACKAGE_DIR: run make deb")
-local DEB_SHA = hash.file(DEB, { "sha256" }).sha256
 
 local function must(argv, opts)
   local r = installed.run(argv, opts)

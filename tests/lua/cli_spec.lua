@@ -363,7 +363,7 @@ describe("script arguments", function()
   -- arguments crashed relrun (exit 139). Run straight (posix_spawn), not
   -- through a shell, whose one command line could not hold them.
   local proc = require "relrun.proc"
-  local function run(args)
+  local function spawn(args)
     local r = assert(proc.run{ argv = { RELRUN, table.unpack(args) }, env = { RELRUN_PATH = false } })
     return { code = r.code, stdout = r.stdout, stderr = r.stderr }
   end
@@ -380,7 +380,7 @@ describe("script arguments", function()
     local dir = count_script()
     local args = { dir .. "/count.lua" }
     for i = 1, 43 do args[#args + 1] = "x" .. i end
-    local r = run(args)
+    local r = spawn(args)
     child.rmtree(dir)
     eq(r, { code = 0, stdout = "43\t43\t" .. (9 * 2 + 34 * 3) .. "\ttrue\n", stderr = "" })
   end)
@@ -390,7 +390,7 @@ describe("script arguments", function()
     local dir = count_script()
     local args = { dir .. "/count.lua" }
     for i = 1, 100000 do args[#args + 1] = tostring(i % 10) end
-    local r = run(args)
+    local r = spawn(args)
     child.rmtree(dir)
     eq(r, { code = 0, stdout = "100000\t100000\t100000\ttrue\n", stderr = "" })
   end)
@@ -398,7 +398,7 @@ describe("script arguments", function()
   it("an argument of the largest size the OS allows (128 KiB less its NUL) arrives whole", function()
     local dir = count_script()
     local big = string.rep("a", 131071)
-    local r = run({ dir .. "/count.lua", big, "", big })
+    local r = spawn({ dir .. "/count.lua", big, "", big })
     child.rmtree(dir)
     eq(r, { code = 0, stdout = "3\t3\t262142\ttrue\n", stderr = "" })
   end)

@@ -6,6 +6,7 @@
 local proc = require "relrun.proc"
 local fs = require "relrun.fs"
 
+-- luacheck: read globals eq ok contains
 local M = {}
 
 local SRC = os.getenv("RELRUN_SOURCE_DIR") or "."
