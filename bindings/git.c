@@ -410,13 +410,13 @@ static unsigned long object_count_in(const char *objects, int depth) {
     unsigned long count = pack_object_count(objects);
     FILE *f;
     if (depth >= 5) return count;
-    snprintf(path, sizeof path, "%s/info/alternates", objects);
+    if (snprintf(path, sizeof path, "%s/info/alternates", objects) >= (int)sizeof path) return count;
     if ((f = fopen(path, "re")) == NULL) return count;
     while (fgets(line, sizeof line, f) != NULL) {
         line[strcspn(line, "\r\n")] = '\0';
         if (line[0] == '\0' || line[0] == '#') continue;
         if (line[0] == '/') snprintf(path, sizeof path, "%s", line);
-        else snprintf(path, sizeof path, "%s/%s", objects, line);
+        else if (snprintf(path, sizeof path, "%s/%s", objects, line) >= (int)sizeof path) continue;
         count += object_count_in(path, depth + 1);
     }
     fclose(f);

@@ -12,10 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 struct relrun {
     lua_State *L;
     int debug;
+    int locked;   /* verify relrun.lock before running a script */
     char *error;
 };
 
@@ -166,9 +168,61 @@ static int host_source(lua_State *L) {
 static int host_embedded(lua_State *L) {
     lua_newtable(L);
     for (int i = 0; rr_embedded_modules[i].name != NULL; i++) {
+        int kind = rr_embedded_modules[i].kind;
+        if (kind != RR_EMBED_LIB && kind != RR_EMBED_HOST) continue;
         lua_pushstring(L, rr_embedded_modules[i].chunkname + 1);
         lua_setfield(L, -2, rr_embedded_modules[i].name);
     }
+    return 1;
+}
+
+static const char *kind_name(int kind) {
+    switch (kind) {
+    case RR_EMBED_LIB: return "lib";
+    case RR_EMBED_HOST: return "host";
+    case RR_EMBED_SCRIPT: return "script";
+    case RR_EMBED_COMMAND: return "command";
+    default: return "file";
+    }
+}
+
+/* builtin_files() -> { {kind=, name=, path=}, ... }: every file compiled
+ * into relrun, in build order. */
+static int host_builtin_files(lua_State *L) {
+    lua_newtable(L);
+    for (int i = 0; rr_embedded_modules[i].name != NULL; i++) {
+        const rr_embedded *e = &rr_embedded_modules[i];
+        lua_createtable(L, 0, 3);
+        lua_pushstring(L, kind_name(e->kind));
+        lua_setfield(L, -2, "kind");
+        lua_pushstring(L, e->name);
+        lua_setfield(L, -2, "name");
+        lua_pushstring(L, e->chunkname + 1);
+        lua_setfield(L, -2, "path");
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+/* override_path(dir|nil) -> the package.path-style folders searched before
+ * the built-in libraries when a script's lib/ folder is dir/lib. */
+static int host_override_path(lua_State *L) {
+    rr_loader_push_override_path(L, luaL_optstring(L, 1, NULL));
+    return 1;
+}
+
+/* builtin_text(path) -> the bytes of the built-in file at `path`
+ * ("scripts/release.lua"), or nil. */
+static int host_builtin_text(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    for (int i = 0; rr_embedded_modules[i].name != NULL; i++) {
+        const rr_embedded *e = &rr_embedded_modules[i];
+        if (strcmp(e->chunkname + 1, path) == 0) {
+            lua_pushlstring(L, (const char *)e->source, e->size);
+            return 1;
+        }
+    }
+    lua_pushnil(L);
     return 1;
 }
 
@@ -184,6 +238,9 @@ int luaopen_relrun_host(lua_State *L) {
         {"is_interruption", host_is_interruption},
         {"shielded", host_shielded},
         {"embedded", host_embedded},
+        {"builtin_files", host_builtin_files},
+        {"builtin_text", host_builtin_text},
+        {"override_path", host_override_path},
         {"source", host_source},
         {NULL, NULL},
     };
@@ -319,24 +376,41 @@ static int error_status(lua_State *L, int errobj) {
     return code;
 }
 
-/* [chunk] -> run it protected, record the error. */
-static int docall(relrun *r, int nargs) {
+/* The exit status a main chunk returned, at `idx`: an integer 0..255, true
+ * (0) or false (1); nothing, nil or any other value is 0. Returns -1 (and
+ * sets the error) for an integer out of range. */
+static int returned_status(relrun *r, int idx) {
+    lua_State *L = r->L;
+    lua_Integer code;
+    int isint;
+    if (lua_type(L, idx) == LUA_TBOOLEAN) return lua_toboolean(L, idx) ? RELRUN_OK : RELRUN_ERROR;
+    if (lua_type(L, idx) != LUA_TNUMBER) return RELRUN_OK;
+    code = lua_tointegerx(L, idx, &isint);
+    if (!isint || code < 0 || code > 255) {
+        lua_pushfstring(L, "the script returned %s: an exit code is an integer from 0 to 255 (or true/false)",
+                        luaL_tolstring(L, idx, NULL));
+        set_error(r, lua_tostring(L, -1));
+        lua_pop(L, 2);
+        return -1;
+    }
+    return (int)code;
+}
+
+/* [f, args...] -> [results...]: call f protected; RELRUN_OK and its
+ * `nresults` results on the stack, or the failure's status with the stack
+ * back below f and the error recorded. */
+static int protected_call(relrun *r, int nargs, int nresults) {
     lua_State *L = r->L;
     int base = lua_gettop(L) - nargs;
     int status, code;
     lua_pushcfunction(L, message_handler);
     lua_insert(L, base);
     /* keep the raw error object too: the handler replaces it */
-    status = lua_pcall(L, nargs, 1, base);
+    status = lua_pcall(L, nargs, nresults, base);
     if (status == LUA_OK) {
-        /* a chunk ends with its exit code (`return 3`; true/false for 0/1),
-         * so a script never needs os.exit, which would end an embedding program */
-        code = RELRUN_OK;
-        if (lua_isinteger(L, -1)) code = (int)lua_tointeger(L, -1);
-        else if (lua_type(L, -1) == LUA_TBOOLEAN) code = lua_toboolean(L, -1) ? RELRUN_OK : RELRUN_ERROR;
-        lua_settop(L, base - 1);
+        lua_remove(L, base);
         set_error(r, NULL);
-        return code;
+        return RELRUN_OK;
     }
     code = rr_interrupted() ? RELRUN_INTERRUPTED : RELRUN_ERROR;
     if (lua_type(L, -1) == LUA_TTABLE) {
@@ -350,6 +424,19 @@ static int docall(relrun *r, int nargs) {
     }
     lua_settop(L, base - 1);
     return code;
+}
+
+/* [chunk, args...] -> run it protected, record the error. With
+ * `want_status`, the chunk's first result is its exit status (a main chunk
+ * that ends with `return 3`); otherwise results are dropped. */
+static int docall(relrun *r, int nargs, int want_status) {
+    lua_State *L = r->L;
+    int base = lua_gettop(L) - nargs;
+    int code = protected_call(r, nargs, want_status ? 1 : 0);
+    if (code != RELRUN_OK) return code;
+    code = want_status ? returned_status(r, lua_gettop(L)) : RELRUN_OK;
+    lua_settop(L, base - 1);
+    return code < 0 ? RELRUN_ERROR : code;
 }
 
 static void set_arg_table(lua_State *L, int argc, char **argv) {
@@ -376,33 +463,184 @@ static void push_script_dir(lua_State *L, const char *path) {
     else lua_pushlstring(L, path, (size_t)(slash - path));
 }
 
-int relrun_run_file(relrun *r, const char *path, int argc, char **argv) {
+/* [chunk] -> [chunk, argv[1], ..., argv[argc-1]]: every argument the OS
+ * passed (lua.c's pushargs checks the stack the same way; the OS's limit,
+ * ARG_MAX, stays far below Lua's million stack slots). */
+static int push_script_args(relrun *r, int argc, char **argv) {
     lua_State *L = r->L;
-    int is_stdin = path == NULL || strcmp(path, "-") == 0;
-    int status;
-    if (!is_stdin) {
-        push_script_dir(L, path);
-        rr_loader_set_script_dir(L, lua_tostring(L, -1));
-        lua_pop(L, 1);
+    if (argc > 1 && !lua_checkstack(L, argc)) {
+        lua_pushfstring(L, "too many arguments for a script (%d): Lua takes at most about a million", argc - 1);
+        set_error(r, lua_tostring(L, -1));
+        lua_pop(L, 2);
+        return 0;
     }
-    set_arg_table(L, argc, argv);
-    status = luaL_loadfilex(L, is_stdin ? NULL : path, "t");
-    if (status != LUA_OK) {
+    for (int i = 1; i < argc; i++) lua_pushstring(L, argv[i]);
+    return 1;
+}
+
+/* [] -> [the host library `name`]: loaded once per state, straight from
+ * package.preload (the host's own Lua is never overridden). */
+static void require_host_module(lua_State *L, const char *name) {
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    if (lua_getfield(L, -1, name) != LUA_TNIL) {
+        lua_remove(L, -2);
+        return;
+    }
+    lua_pop(L, 1);
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+    lua_getfield(L, -1, name);
+    lua_remove(L, -2);
+    lua_pushstring(L, name);
+    lua_call(L, 1, 1);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, name);
+    lua_remove(L, -2);
+}
+
+/* [name|nil, path|nil, locked] -> [plan]: relrun.launch.prepare, which
+ * finds the script, verifies relrun.lock and says which files override
+ * built-in ones, before any of the script's code runs. */
+static int launch_prepare(lua_State *L) {
+    lua_settop(L, 3);
+    lua_createtable(L, 0, 3);
+    lua_insert(L, 1);
+    lua_setfield(L, 1, "locked");
+    lua_setfield(L, 1, "path");
+    lua_setfield(L, 1, "name");
+    require_host_module(L, "relrun.launch");
+    lua_getfield(L, -1, "prepare");
+    lua_pushvalue(L, 1);
+    lua_call(L, 1, 1);
+    luaL_checktype(L, -1, LUA_TTABLE);
+    return 1;
+}
+
+/* The field `key` of the table on top as a C string (NULL if absent); it
+ * stays valid while the table is on the stack. */
+static const char *plan_string(lua_State *L, const char *key) {
+    const char *s;
+    lua_getfield(L, -1, key);
+    s = lua_tostring(L, -1);
+    lua_pop(L, 1);
+    return s;
+}
+
+/* [plan] -> [plan, chunk]: the script the plan names, loaded; or an error
+ * status with the error recorded. */
+static int load_planned(relrun *r) {
+    lua_State *L = r->L;
+    const char *file = plan_string(L, "file");
+    const char *builtin = plan_string(L, "builtin");
+    int status;
+    if (builtin != NULL) {
+        const rr_embedded *e = NULL;
+        for (int i = 0; e == NULL && rr_embedded_modules[i].name != NULL; i++)
+            if (strcmp(rr_embedded_modules[i].chunkname + 1, builtin) == 0) e = &rr_embedded_modules[i];
+        if (e == NULL) { /* relrun.launch named a file the build did not embed */
+            set_error(r, "relrun.launch planned a built-in script that is not in this relrun");
+            return RELRUN_ERROR;
+        }
+        status = luaL_loadbufferx(L, (const char *)e->source, e->size, e->chunkname, "t");
+    } else {
+        status = luaL_loadfilex(L, file, "t");
+    }
+    if (status == LUA_OK) return RELRUN_OK;
+    {
         const char *msg = lua_tostring(L, -1);
         /* "cannot open x.lua" from lauxlib: say what to do */
         if (status == LUA_ERRFILE)
             lua_pushfstring(L, "%s (check the path; run from the folder that holds the script)", msg);
         else if (strstr(msg, "binary chunk") != NULL) /* lua names no file here */
-            lua_pushfstring(L, "%s: relrun runs Lua source, not precompiled chunks", path);
+            lua_pushfstring(L, "%s: relrun runs Lua source, not precompiled chunks", file);
         else
             lua_pushvalue(L, -1);
         set_error(r, lua_tostring(L, -1));
         lua_pop(L, 2);
+    }
+    return RELRUN_ERROR;
+}
+
+/* Whether a script at `path` can load anything from outside the binary or
+ * be checked: its lib/ folder exists, RELRUN_PATH is set, or --locked. A
+ * plain script with none of these skips relrun.launch (start-up). */
+static int needs_launch(relrun *r, const char *path) {
+    const char *env = getenv("RELRUN_PATH");
+    int has_lib;
+    if (r->locked || (env != NULL && *env)) return 1;
+    push_script_dir(r->L, path);
+    lua_pushliteral(r->L, "/lib");
+    lua_concat(r->L, 2);
+    has_lib = access(lua_tostring(r->L, -1), F_OK) == 0;
+    lua_pop(r->L, 1);
+    return has_lib;
+}
+
+/* [] -> [plan]: what relrun.launch decided, or (a plain file) the same
+ * shape made here: { file = path, lib_dir = its folder }. */
+static int make_plan(relrun *r, const char *name, const char *path) {
+    lua_State *L = r->L;
+    if (name != NULL || needs_launch(r, path)) {
+        lua_pushcfunction(L, launch_prepare);
+        if (name) lua_pushstring(L, name);
+        else lua_pushnil(L);
+        if (path) lua_pushstring(L, path);
+        else lua_pushnil(L);
+        lua_pushboolean(L, r->locked);
+        return protected_call(r, 3, 1);
+    }
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, path);
+    lua_setfield(L, -2, "file");
+    push_script_dir(L, path);
+    lua_setfield(L, -2, "lib_dir");
+    return RELRUN_OK;
+}
+
+/* Run a script by name or by path, as the plan says. */
+static int run_script(relrun *r, const char *name, const char *path, int argc, char **argv) {
+    lua_State *L = r->L;
+    int status = make_plan(r, name, path);
+    if (status != RELRUN_OK) return status;
+    rr_loader_set_script_dir(L, plan_string(L, "lib_dir"));
+    lua_getfield(L, -1, "restrict");
+    if (lua_toboolean(L, -1)) rr_loader_restrict(L);
+    lua_pop(L, 1);
+    set_arg_table(L, argc, argv);
+    status = load_planned(r);
+    if (status != RELRUN_OK) {
+        lua_pop(L, 1); /* the plan */
+        return status;
+    }
+    lua_remove(L, -2); /* the plan, under the chunk */
+    if (!push_script_args(r, argc, argv)) return RELRUN_ERROR;
+    return docall(r, argc > 0 ? argc - 1 : 0, 1);
+}
+
+int relrun_run_file(relrun *r, const char *path, int argc, char **argv) {
+    lua_State *L = r->L;
+    int status;
+    if (path != NULL && strcmp(path, "-") != 0) return run_script(r, NULL, path, argc, argv);
+    if (r->locked) {
+        set_error(r, "--locked runs a script by name or by path: standard input cannot be checked against "
+                     "relrun.lock");
         return RELRUN_ERROR;
     }
-    for (int i = 1; i < argc; i++) lua_pushstring(L, argv[i]);
-    return docall(r, argc > 0 ? argc - 1 : 0);
+    set_arg_table(L, argc, argv);
+    status = luaL_loadfilex(L, NULL, "t");
+    if (status != LUA_OK) {
+        set_error(r, lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return RELRUN_ERROR;
+    }
+    if (!push_script_args(r, argc, argv)) return RELRUN_ERROR;
+    return docall(r, argc > 0 ? argc - 1 : 0, 1);
 }
+
+int relrun_run_script(relrun *r, const char *name, int argc, char **argv) {
+    return run_script(r, name, NULL, argc, argv);
+}
+
+void relrun_set_locked(relrun *r, int on) { r->locked = on; }
 
 int relrun_run_string(relrun *r, const char *code, const char *chunkname) {
     lua_State *L = r->L;
@@ -411,7 +649,7 @@ int relrun_run_string(relrun *r, const char *code, const char *chunkname) {
         lua_pop(L, 1);
         return RELRUN_ERROR;
     }
-    return docall(r, 0);
+    return docall(r, 0, 0);
 }
 
 const char *relrun_error(const relrun *r) { return r->error; }

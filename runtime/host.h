@@ -11,21 +11,41 @@ typedef struct {
     const char *module;      /* "relrun_http": relrun-modules/relrun_http.so, opened on first require */
 } rr_cmodule;
 
+/* What an embedded file is (tools/embed.c). */
+enum {
+    RR_EMBED_LIB = 1,   /* scripts/lib/...: a library a project may override */
+    RR_EMBED_HOST,      /* runtime/lua/relrun/...: the host's own Lua, never overridden */
+    RR_EMBED_SCRIPT,    /* scripts/NAME.lua: run by name (`relrun release`) */
+    RR_EMBED_COMMAND,   /* runtime/lua/commands/NAME.lua: `relrun lock`, `relrun vendor` */
+    RR_EMBED_FILE       /* scripts/templates/...: data */
+};
+
 typedef struct {
-    const char *name;        /* "relrun.aws.s3" */
+    int kind;                /* RR_EMBED_* */
+    const char *name;        /* "relrun.aws.s3", "release", "templates/release.yml" */
     const char *chunkname;   /* "@scripts/lib/relrun/aws/s3.lua" */
     const unsigned char *source;
     size_t size;
 } rr_embedded;
 
 extern const rr_cmodule rr_cmodules[];      /* generated from bindings/NAME.c */
-extern const rr_embedded rr_embedded_modules[];  /* generated from scripts/lib */
+extern const rr_embedded rr_embedded_modules[];  /* generated from scripts/ and runtime/lua */
+
+/* The embedded entry of `kind` called `name`, or NULL. */
+const rr_embedded *rr_embedded_find(int kind, const char *name);
 
 /* Install the preloads and the override search path (loader.c). */
 void rr_loader_install(lua_State *L);
 /* Set the folders searched before the embedded copies: `script_dir`/lib
  * (may be NULL), then RELRUN_PATH. */
 void rr_loader_set_script_dir(lua_State *L, const char *script_dir);
+/* [] -> [the override path rr_loader_set_script_dir would set]
+ * ("DIR/lib/?.lua;DIR/lib/?/init.lua;" then each RELRUN_PATH folder's). */
+void rr_loader_push_override_path(lua_State *L, const char *script_dir);
+/* Load Lua modules from the override folders and the binary only: no
+ * package.path defaults (./?.lua, /usr/share/lua), no C modules from
+ * package.cpath (relrun --locked). */
+void rr_loader_restrict(lua_State *L);
 
 /* Signals (signal.c). */
 void rr_signals_install(lua_State *L);

@@ -10,6 +10,7 @@
 #include "rr.h"
 
 #include <dlfcn.h>
+#include <stdio.h>
 #include <limits.h>
 #include <lualib.h>
 #include <unistd.h>
@@ -17,13 +18,16 @@
 #include <string.h>
 
 #define OVERRIDE_PATH_KEY "relrun.override_path"
+#define RESTRICTED_KEY "relrun.restricted" /* rr_loader_restrict was called */
 
 /* [] -> [override path string or nil] */
 static void push_override_path(lua_State *L) {
     lua_getfield(L, LUA_REGISTRYINDEX, OVERRIDE_PATH_KEY);
 }
 
-/* upvalue 1: index into rr_embedded_modules. */
+/* upvalue 1: index into rr_embedded_modules. A library of the host itself
+ * (RR_EMBED_HOST: the lock verifier, the vendoring) is never looked up on
+ * the override path: a project's file must not replace what checks it. */
 static int load_embedded(lua_State *L) {
     const rr_embedded *m = &rr_embedded_modules[lua_tointeger(L, lua_upvalueindex(1))];
     const char *name = luaL_checkstring(L, 1);
@@ -32,7 +36,7 @@ static int load_embedded(lua_State *L) {
     int status;
 
     push_override_path(L);
-    if (lua_isstring(L, -1)) {
+    if (m->kind == RR_EMBED_LIB && lua_isstring(L, -1)) {
         lua_getglobal(L, "package");
         lua_getfield(L, -1, "searchpath");
         lua_pushstring(L, name);
@@ -63,24 +67,52 @@ static int load_embedded(lua_State *L) {
     return 1;
 }
 
-/* The folder of the loadable modules: RELRUN_MODULE_DIR, else
- * relrun-modules/ beside the running program. */
-static void push_module_dir(lua_State *L) {
-    char exe[PATH_MAX];
+const rr_embedded *rr_embedded_find(int kind, const char *name) {
+    for (const rr_embedded *e = rr_embedded_modules; e->name != NULL; e++)
+        if (e->kind == kind && strcmp(e->name, name) == 0) return e;
+    return NULL;
+}
+
+/* Where the build put the loadable modules, relative to the program's
+ * folder: relrun-modules/ beside it in a build tree, RELRUN_MODULE_RELDIR
+ * (../lib/relrun/modules, set by CMakeLists.txt from the install layout)
+ * in an installed tree. Relative, so a moved prefix still works. */
+#ifndef RELRUN_MODULE_RELDIR
+#define RELRUN_MODULE_RELDIR "../lib/relrun/modules"
+#endif
+
+/* The folder of the running program into `out` ("." if unknown). */
+static void program_dir(char *out, size_t size) {
+    ssize_t n = readlink("/proc/self/exe", out, size - 1);
+    char *slash;
+    if (n <= 0 || (out[n] = '\0', slash = strrchr(out, '/')) == NULL) {
+        snprintf(out, size, ".");
+        return;
+    }
+    *slash = '\0';
+}
+
+/* [] -> [path of `file`.so to load] and 1; or [the folders looked in] and 0.
+ * RELRUN_MODULE_DIR alone when set; else the first of the build's and the
+ * installation's folders that holds the file. */
+static int find_module_file(lua_State *L, const char *file) {
     const char *env = getenv("RELRUN_MODULE_DIR");
-    ssize_t n;
+    char dir[PATH_MAX], path[PATH_MAX + 64];
+    const char *const subdirs[] = {"relrun-modules", RELRUN_MODULE_RELDIR};
     if (env != NULL && *env) {
-        lua_pushstring(L, env);
-        return;
+        lua_pushfstring(L, "%s/%s.so", env, file);
+        return 1;
     }
-    n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) {
-        lua_pushliteral(L, "relrun-modules");
-        return;
+    program_dir(dir, sizeof dir);
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s/%s.so", dir, subdirs[i], file);
+        if (access(path, F_OK) == 0) {
+            lua_pushstring(L, path);
+            return 1;
+        }
     }
-    exe[n] = '\0';
-    *strrchr(exe, '/') = '\0';
-    lua_pushfstring(L, "%s/relrun-modules", exe);
+    lua_pushfstring(L, "%s/%s nor %s/%s", dir, subdirs[0], dir, subdirs[1]);
+    return 0;
 }
 
 /* upvalue 1: the module file's name ("relrun_http"). [name] -> [module]
@@ -93,12 +125,18 @@ static int load_module_file(lua_State *L) {
     const char *path, *dot = strrchr(name, '.');
     lua_CFunction open;
     void *h;
-    push_module_dir(L);
-    path = lua_pushfstring(L, "%s/%s.so", lua_tostring(L, -1), file);
+    if (!find_module_file(L, file))
+        return luaL_error(L, "cannot load %s: %s.so is in neither %s, where this relrun keeps its modules "
+                          "(the installation is incomplete: reinstall relrun; a copied program needs that "
+                          "folder too, or RELRUN_MODULE_DIR naming it)", name, file, lua_tostring(L, -1));
+    path = lua_tostring(L, -1);
     h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (h == NULL && access(path, F_OK) != 0)
+        return luaL_error(L, "cannot load %s: %s does not exist (RELRUN_MODULE_DIR names a folder without "
+                          "relrun's modules: unset it or point it at one)", name, path);
     if (h == NULL)
-        return luaL_error(L, "cannot load %s from %s: %s (rebuild relrun, or set RELRUN_MODULE_DIR)", name,
-                          path, dlerror());
+        return luaL_error(L, "cannot load %s from %s: %s (install the library it names; relrun's package "
+                          "depends on it)", name, path, dlerror());
     lua_pushfstring(L, "luaopen_relrun_%s", dot ? dot + 1 : name);
     *(void **)(&open) = dlsym(h, lua_tostring(L, -1));
     if (open == NULL) return luaL_error(L, "%s has no %s", path, lua_tostring(L, -1));
@@ -122,6 +160,8 @@ void rr_loader_install(lua_State *L) {
     lua_pushcfunction(L, luaopen_relrun_host);
     lua_setfield(L, -2, "relrun.host");
     for (lua_Integer i = 0; rr_embedded_modules[i].name != NULL; i++) {
+        int kind = rr_embedded_modules[i].kind;
+        if (kind != RR_EMBED_LIB && kind != RR_EMBED_HOST) continue;
         lua_pushinteger(L, i);
         lua_pushcclosure(L, load_embedded, 1);
         lua_setfield(L, -2, rr_embedded_modules[i].name);
@@ -138,7 +178,7 @@ static void add_dir(luaL_Buffer *b, const char *dir, size_t len) {
     luaL_addstring(b, "/?/init.lua;");
 }
 
-void rr_loader_set_script_dir(lua_State *L, const char *script_dir) {
+void rr_loader_push_override_path(lua_State *L, const char *script_dir) {
     const char *env = getenv("RELRUN_PATH");
     luaL_Buffer b;
     luaL_buffinit(L, &b);
@@ -155,11 +195,23 @@ void rr_loader_set_script_dir(lua_State *L, const char *script_dir) {
         env = colon ? colon + 1 : NULL;
     }
     luaL_pushresult(&b);
+}
+
+void rr_loader_set_script_dir(lua_State *L, const char *script_dir) {
+    int restricted;
+    rr_loader_push_override_path(L, script_dir);
     lua_setfield(L, LUA_REGISTRYINDEX, OVERRIDE_PATH_KEY);
 
-    /* Modules that are not embedded (a team's own) are found the usual way. */
+    /* Modules that are not embedded (a team's own) are found the usual way,
+     * unless rr_loader_restrict allows the override folders alone. */
+    lua_getfield(L, LUA_REGISTRYINDEX, RESTRICTED_KEY);
+    restricted = lua_toboolean(L, -1);
+    lua_pop(L, 1);
     lua_getglobal(L, "package");
-    if (lua_istable(L, -1)) {
+    if (restricted && lua_istable(L, -1)) {
+        lua_getfield(L, LUA_REGISTRYINDEX, OVERRIDE_PATH_KEY);
+        lua_setfield(L, -2, "path");
+    } else if (lua_istable(L, -1)) {
         lua_getfield(L, LUA_REGISTRYINDEX, OVERRIDE_PATH_KEY);
         lua_getfield(L, -2, "path");
         lua_getfield(L, LUA_REGISTRYINDEX, "relrun.default_path");
@@ -174,4 +226,15 @@ void rr_loader_set_script_dir(lua_State *L, const char *script_dir) {
         lua_setfield(L, -2, "path");
     }
     lua_pop(L, 1);
+}
+
+void rr_loader_restrict(lua_State *L) {
+    lua_getglobal(L, "package");
+    lua_getfield(L, LUA_REGISTRYINDEX, OVERRIDE_PATH_KEY);
+    lua_setfield(L, -2, "path");
+    lua_pushliteral(L, "");
+    lua_setfield(L, -2, "cpath");
+    lua_pop(L, 1);
+    lua_pushboolean(L, 1);
+    lua_setfield(L, LUA_REGISTRYINDEX, RESTRICTED_KEY);
 }

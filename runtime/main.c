@@ -4,7 +4,7 @@
  *   relrun [options] [script [args]]
  *
  * Exit codes: 0 done, 1 failed, 2 usage, 130 interrupted; a script may exit
- * with its own (doctor: 3).
+ * with its own (doctor: 3) by returning it from its main chunk.
  */
 #include "relrun.h"
 
@@ -18,14 +18,23 @@ static void print_usage(FILE *f) {
     fprintf(f,
             "usage: %s [options] [script [args]]\n"
             "Run a Lua 5.4 script with relrun's modules (git, http, sigv4, hash, ...).\n"
+            "A script is a path (scripts/release.lua) or a name: release, doctor, rollback,\n"
+            "setup, verify, version run the project's .relrun-scripts/NAME.lua if it has one,\n"
+            "else the one built into relrun.\n"
             "Options:\n"
             "  -e CODE        run CODE\n"
             "  -l [G=]MODULE  require MODULE into global G (default: its last name part)\n"
             "  -v, --version  print the version\n"
             "  -h, --help     print this help\n"
             "  --debug        add tracebacks to errors (also RELRUN_DEBUG=1)\n"
+            "  --locked       refuse to run unless relrun.lock matches this relrun and the\n"
+            "                 project's Lua files (what CI runs)\n"
             "  --             stop handling options\n"
             "  -              run standard input\n"
+            "Commands:\n"
+            "  relrun vendor [NAME...]   copy built-in scripts or libraries into .relrun-scripts/ to edit\n"
+            "  relrun lock [--check]     record relrun's version and the project's Lua files in relrun.lock\n"
+            "  relrun workflow ...       print the release workflow for .github/workflows/\n"
             "Modules are found in the script's lib/ folder, then RELRUN_PATH, then inside relrun.\n",
             progname);
 }
@@ -73,7 +82,7 @@ static int usage_error(const char *fmt, const char *what) {
 }
 
 /* First pass: find the script index and check options; -1 if none. */
-static int scan_args(int argc, char **argv, int *script, int *debug, int *ran_code) {
+static int scan_args(int argc, char **argv, int *script, int *debug, int *locked, int *ran_code) {
     *script = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -86,6 +95,7 @@ static int scan_args(int argc, char **argv, int *script, int *debug, int *ran_co
             return 0;
         }
         if (strcmp(a, "--debug") == 0) *debug = 1;
+        else if (strcmp(a, "--locked") == 0) *locked = 1;
         else if (strcmp(a, "-v") == 0 || strcmp(a, "--version") == 0) {}
         else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {}
         else if (strcmp(a, "-e") == 0 || strcmp(a, "-l") == 0) {
@@ -130,12 +140,20 @@ static void set_arg_table(relrun *r, int argc, char **argv, int script) {
     lua_setglobal(L, "arg");
 }
 
+/* A script given by name ("release", "lock") rather than by path: no
+ * slash, no .lua ending, not "-". */
+static int is_script_name(const char *s) {
+    size_t n = strlen(s);
+    if (n == 0 || strcmp(s, "-") == 0 || strchr(s, '/') != NULL) return 0;
+    return !(n >= 4 && strcmp(s + n - 4, ".lua") == 0);
+}
+
 int main(int argc, char **argv) {
-    int script, debug = 0, ran_code = 0, status;
+    int script, debug = 0, locked = 0, ran_code = 0, status;
     const char *env_debug = getenv("RELRUN_DEBUG");
     relrun *r;
 
-    status = scan_args(argc, argv, &script, &debug, &ran_code);
+    status = scan_args(argc, argv, &script, &debug, &locked, &ran_code);
     if (status != 0) return status;
     for (int i = 1; i < (script < 0 ? argc : script); i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
@@ -159,10 +177,14 @@ int main(int argc, char **argv) {
         return RELRUN_ERROR;
     }
     relrun_set_debug(r, debug);
+    relrun_set_locked(r, locked);
     set_arg_table(r, argc, argv, script < 0 ? 0 : script);
     status = report(r, run_options(r, argc, argv, script));
     if (status == RELRUN_OK && script >= 0) {
-        status = report(r, relrun_run_file(r, argv[script], argc - script, argv + script));
+        if (is_script_name(argv[script]))
+            status = report(r, relrun_run_script(r, argv[script], argc - script, argv + script));
+        else
+            status = report(r, relrun_run_file(r, argv[script], argc - script, argv + script));
     }
     relrun_close(r);
     return status;

@@ -1,28 +1,52 @@
 /*
- * Build-time generator: turns Lua files into a C table of
- * { module name, chunk name, bytes, size } for runtime/loader.c.
+ * Build-time generator: turns files of the source tree into a C table of
+ * { kind, name, chunk name, bytes, size } for runtime/loader.c and host.c.
  *
- *   relrun-embed OUT.c ROOT FILE...
+ *   relrun-embed OUT.c --KIND ROOT FILE... [--KIND ROOT FILE...]...
  *
- * ROOT is the folder module names are relative to (scripts/lib): the file
- * ROOT/relrun/aws/s3.lua becomes module "relrun.aws.s3"; .../init.lua names
- * its folder. The chunk name is "@" + the file's path relative to the source
- * tree, so tracebacks name a file the user can open.
+ * KIND says what a file is and how it is named, relative to ROOT:
+ *   lib      a library a project may override (scripts/lib): ROOT/relrun/aws/s3.lua
+ *            is module "relrun.aws.s3"; .../init.lua names its folder
+ *   host     a library of the host itself (runtime/lua), named the same way;
+ *            never overridden
+ *   script   a top-level script run by name (scripts): ROOT/release.lua is "release"
+ *   command  a command of the host run by name (runtime/lua/commands): "lock"
+ *   file     any other file (templates): named by its path under ROOT
+ * The chunk name is "@" + the file's path relative to the source tree
+ * (RELRUN_EMBED_STRIP), so tracebacks name a file the user can open.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int module_name(const char *root, const char *file, char *out, size_t cap) {
+static const char *const KINDS[] = {"lib", "host", "script", "command", "file", NULL};
+static const char *const KIND_CONSTANTS[] = {"RR_EMBED_LIB", "RR_EMBED_HOST", "RR_EMBED_SCRIPT",
+                                             "RR_EMBED_COMMAND", "RR_EMBED_FILE"};
+
+static int kind_index(const char *arg) {
+    if (strncmp(arg, "--", 2) != 0) return -1;
+    for (int k = 0; KINDS[k] != NULL; k++)
+        if (strcmp(arg + 2, KINDS[k]) == 0) return k;
+    return -1;
+}
+
+/* The name of `file` under `root` for a kind; -1 if it is not under root. */
+static int entry_name(const char *kind, const char *root, const char *file, char *out, size_t cap) {
     size_t rl = strlen(root), n;
     const char *rel;
     if (strncmp(file, root, rl) != 0 || file[rl] != '/') return -1;
     rel = file + rl + 1;
     n = strlen(rel);
-    if (n < 5 || strcmp(rel + n - 4, ".lua") != 0 || n >= cap) return -1;
+    if (n >= cap) return -1;
+    if (strcmp(kind, "file") == 0) {
+        memcpy(out, rel, n + 1);
+        return 0;
+    }
+    if (n < 5 || strcmp(rel + n - 4, ".lua") != 0) return -1;
     memcpy(out, rel, n - 4);
     out[n - 4] = 0;
     n -= 4;
+    if (strcmp(kind, "script") == 0 || strcmp(kind, "command") == 0) return strchr(out, '/') ? -1 : 0;
     if (n > 5 && strcmp(out + n - 5, "/init") == 0) out[n - 5] = 0;
     for (char *p = out; *p; p++)
         if (*p == '/') *p = '.';
@@ -51,12 +75,45 @@ static int emit_bytes(FILE *out, const char *path, int index, long *size) {
     return 0;
 }
 
+static const char *chunk_path(const char *file) {
+    const char *strip = getenv("RELRUN_EMBED_STRIP"); /* source dir prefix removed from chunk names */
+    if (strip && *strip && strncmp(file, strip, strlen(strip)) == 0) {
+        file += strlen(strip);
+        while (*file == '/') file++;
+    }
+    return file;
+}
+
+/* One table row per file; groups start with --KIND ROOT. */
+static int emit_table(FILE *out, int argc, char **argv, const long *sizes) {
+    const char *kind = NULL, *root = NULL, *constant = NULL;
+    fprintf(out, "const rr_embedded rr_embedded_modules[] = {\n");
+    for (int i = 2; i < argc; i++) {
+        char name[512];
+        int k = kind_index(argv[i]);
+        if (k >= 0) {
+            kind = KINDS[k];
+            constant = KIND_CONSTANTS[k];
+            root = argv[++i];
+            continue;
+        }
+        if (entry_name(kind, root, argv[i], name, sizeof name) != 0) {
+            fprintf(stderr, "relrun-embed: %s is not a %s file under %s\n", argv[i], kind, root);
+            return -1;
+        }
+        fprintf(out, "  {%s, \"%s\", \"@%s\", m%d, %ld},\n", constant, name, chunk_path(argv[i]), i,
+                sizes[i]);
+    }
+    fprintf(out, "  {0, 0, 0, 0, 0}\n};\n");
+    return 0;
+}
+
 int main(int argc, char **argv) {
     FILE *out;
     long *sizes;
-    const char *strip;
-    if (argc < 3) {
-        fprintf(stderr, "usage: relrun-embed OUT.c ROOT [SOURCE_DIR] FILE...\n");
+    int status = 0;
+    if (argc < 4 || kind_index(argv[2]) < 0) {
+        fprintf(stderr, "usage: relrun-embed OUT.c --KIND ROOT FILE... (KIND: lib host script command file)\n");
         return 2;
     }
     out = fopen(argv[1], "w");
@@ -64,26 +121,17 @@ int main(int argc, char **argv) {
         perror(argv[1]);
         return 1;
     }
-    strip = getenv("RELRUN_EMBED_STRIP"); /* source dir prefix removed from chunk names */
     sizes = calloc((size_t)argc, sizeof *sizes);
     fprintf(out, "/* generated by tools/embed.c: do not edit */\n#include \"host.h\"\n");
-    for (int i = 3; i < argc; i++)
-        if (emit_bytes(out, argv[i], i, &sizes[i]) != 0) return 1;
-    fprintf(out, "const rr_embedded rr_embedded_modules[] = {\n");
-    for (int i = 3; i < argc; i++) {
-        char name[512];
-        const char *chunk = argv[i];
-        if (module_name(argv[2], argv[i], name, sizeof name) != 0) {
-            fprintf(stderr, "relrun-embed: %s is not a .lua file under %s\n", argv[i], argv[2]);
-            return 1;
+    for (int i = 2; i < argc && status == 0; i++) {
+        if (kind_index(argv[i]) >= 0) {
+            i++;
+            continue;
         }
-        if (strip && strncmp(chunk, strip, strlen(strip)) == 0) {
-            chunk += strlen(strip);
-            while (*chunk == '/') chunk++;
-        }
-        fprintf(out, "  {\"%s\", \"@%s\", m%d, %ld},\n", name, chunk, i, sizes[i]);
+        if (emit_bytes(out, argv[i], i, &sizes[i]) != 0) status = 1;
     }
-    fprintf(out, "  {0, 0, 0, 0}\n};\n");
+    if (status == 0 && emit_table(out, argc, argv, sizes) != 0) status = 1;
     free(sizes);
-    return fclose(out) == 0 ? 0 : 1;
+    if (fclose(out) != 0) status = 1;
+    return status;
 }

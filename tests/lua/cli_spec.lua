@@ -170,17 +170,20 @@ describe("errors", function()
     ok(r.stderr:find("^relrun: /tmp/[^\n]*/main%.lua:1: unexpected symbol near '='\n$"), r.stderr)
   end)
 
-  it("a module override that raises while loading fails in one line naming the file", function()
+  it("a module override that raises while loading fails in one line naming the file (after the override notice)",
+    function()
     local dir = child.tmpdir()
     os.execute("mkdir -p " .. child.quote(dir .. "/lib/relrun"))
     child.write(dir .. "/main.lua", "require 'relrun.util'\nprint('not reached')\n")
     child.write(dir .. "/lib/relrun/util.lua", "error('half-edited override')\n")
+    local notice = "relrun: using 1 file that differs from relrun " .. host.version
+      .. "'s built-in ones: lib/relrun/util.lua\n"
     local r = run({ "main.lua" }, { cwd = dir })
-    eq(r, { code = 1, stdout = "", stderr = "relrun: ./lib/relrun/util.lua:1: half-edited override\n" })
+    eq(r, { code = 1, stdout = "", stderr = notice .. "relrun: ./lib/relrun/util.lua:1: half-edited override\n" })
     child.write(dir .. "/lib/relrun/util.lua", "return {\n")
     r = run({ "main.lua" }, { cwd = dir })
     eq(r.code, 1)
-    eq(r.stderr, "relrun: error loading module 'relrun.util' from file './lib/relrun/util.lua': "
+    eq(r.stderr, notice .. "relrun: error loading module 'relrun.util' from file './lib/relrun/util.lua': "
       .. "./lib/relrun/util.lua:2: unexpected symbol near <eof>\n")
     child.rmtree(dir)
   end)
@@ -352,5 +355,90 @@ describe("module overrides", function()
     child.write(dir .. "/path/relrun/util.lua", "return { who = 'path' }\n")
     local r = run({ dir .. "/main.lua" }, { env = { RELRUN_PATH = dir .. "/path" } })
     eq(r.stdout, "lib\t" .. dir .. "/lib/relrun/util.lua\n")
+  end)
+end)
+
+describe("script arguments", function()
+  -- runtime/host.c pushed every argument onto the Lua stack unchecked: 43
+  -- arguments crashed relrun (exit 139). Run straight (posix_spawn), not
+  -- through a shell, whose one command line could not hold them.
+  local proc = require "relrun.proc"
+  local function spawn(args)
+    local r = assert(proc.run{ argv = { RELRUN, table.unpack(args) }, env = { RELRUN_PATH = false } })
+    return { code = r.code, stdout = r.stdout, stderr = r.stderr }
+  end
+
+  local function count_script()
+    local dir = child.tmpdir()
+    child.write(dir .. "/count.lua", "local n, bytes = select('#', ...), 0\n"
+      .. "for _, a in ipairs({ ... }) do bytes = bytes + #a end\n"
+      .. "print(n, #arg, bytes, arg[#arg] == select(n, ...))\n")
+    return dir
+  end
+
+  it("43 arguments reach the script", function()
+    local dir = count_script()
+    local args = { dir .. "/count.lua" }
+    for i = 1, 43 do args[#args + 1] = "x" .. i end
+    local r = spawn(args)
+    child.rmtree(dir)
+    eq(r, { code = 0, stdout = "43\t43\t" .. (9 * 2 + 34 * 3) .. "\ttrue\n", stderr = "" })
+  end)
+
+  it("as many arguments as the OS passes reach the script", function()
+    -- ARG_MAX (2 MiB here) holds ~100k short arguments with their pointers
+    local dir = count_script()
+    local args = { dir .. "/count.lua" }
+    for i = 1, 100000 do args[#args + 1] = tostring(i % 10) end
+    local r = spawn(args)
+    child.rmtree(dir)
+    eq(r, { code = 0, stdout = "100000\t100000\t100000\ttrue\n", stderr = "" })
+  end)
+
+  it("an argument of the largest size the OS allows (128 KiB less its NUL) arrives whole", function()
+    local dir = count_script()
+    local big = string.rep("a", 131071)
+    local r = spawn({ dir .. "/count.lua", big, "", big })
+    child.rmtree(dir)
+    eq(r, { code = 0, stdout = "3\t3\t262142\ttrue\n", stderr = "" })
+  end)
+end)
+
+describe("exit status from the main chunk", function()
+  local function status_of(source, args)
+    local dir = child.tmpdir()
+    child.write(dir .. "/s.lua", source)
+    local r = run({ dir .. "/s.lua", table.unpack(args or {}) })
+    child.rmtree(dir)
+    return r
+  end
+
+  it("an integer the script returns is relrun's exit status, with nothing printed", function()
+    eq(status_of("print('x') return 3"), { code = 0 + 3, stdout = "x\n", stderr = "" })
+    eq(status_of("return 0"), { code = 0, stdout = "", stderr = "" })
+    eq(status_of("return 255"), { code = 255, stdout = "", stderr = "" })
+    eq(status_of("return tonumber(...)", { "42" }), { code = 42, stdout = "", stderr = "" })
+  end)
+
+  it("true is 0 and false is 1; nothing, nil or another value is 0", function()
+    eq(status_of("return true").code, 0)
+    eq(status_of("return false"), { code = 1, stdout = "", stderr = "" })
+    eq(status_of("return nil").code, 0)
+    eq(status_of("local x = 1").code, 0)
+    eq(status_of("return { 3 }").code, 0)
+    eq(status_of("return 4.0").code, 4)
+  end)
+
+  it("an integer outside 0..255 fails in one line", function()
+    for _, v in ipairs({ "256", "-1", "2.5" }) do
+      local r = status_of("return " .. v)
+      eq(r, { code = 1, stdout = "", stderr = "relrun: the script returned " .. v
+        .. ": an exit code is an integer from 0 to 255 (or true/false)\n" }, v)
+    end
+  end)
+
+  it("standard input and scripts by name return their status too; -e code does not", function()
+    eq(run({ "-" }, { stdin = "return 5" }).code, 5)
+    eq(run({ "-e", "return 5" }).code, 0)
   end)
 end)

@@ -56,9 +56,25 @@ describe("loadable modules", function()
       skip("the sanitizer build links every module in (LeakSanitizer cannot scan dlopen'd TLS)")
     end
     local out = run([[require "relrun.git"]], "RELRUN_MODULE_DIR=/nonexistent")
-    contains(out, "cannot load relrun.git from /nonexistent/relrun_git.so")
-    contains(out, "rebuild relrun, or set RELRUN_MODULE_DIR")
-    eq(select(2, out:gsub("\n", "")), 1)
+    eq(out, "relrun: cannot load relrun.git: /nonexistent/relrun_git.so does not exist (RELRUN_MODULE_DIR names "
+      .. "a folder without relrun's modules: unset it or point it at one)\n")
+  end)
+
+  it("a program copied without its modules says the installation is incomplete, naming both places", function()
+    if os.getenv("RELRUN_SANITIZE") == "1" then
+      skip("the sanitizer build links every module in (LeakSanitizer cannot scan dlopen'd TLS)")
+    end
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -p '" .. dir .. "' && cp '" .. RELRUN .. "' '" .. dir .. "/relrun'"))
+    local f = assert(io.popen("env -u RELRUN_MODULE_DIR '" .. dir .. "/relrun' -e 'require \"relrun.git\"' 2>&1"))
+    local out = f:read("a")
+    f:close()
+    os.execute("rm -rf '" .. dir .. "'")
+    eq(out, "relrun: cannot load relrun.git: relrun_git.so is in neither " .. dir .. "/relrun-modules nor " .. dir
+      .. "/../lib/relrun/modules, where this relrun keeps its modules (the installation is incomplete: reinstall "
+      .. "relrun; a copied program needs that folder too, or RELRUN_MODULE_DIR naming it)\n")
+    ok(not out:find("rebuild", 1, true), "no advice to rebuild")
   end)
 end)
 

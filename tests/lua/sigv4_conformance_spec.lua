@@ -1,22 +1,15 @@
--- The AWS SigV4 test vectors (../shared/conformance/sigv4, see its SOURCE.md):
+-- The AWS SigV4 test vectors (tests/conformance/sigv4, see its SOURCE.md):
 -- every case of the classic suite and of aws-signing-test-suite/v4 (header
 -- and query signing) must give the canonical request, string to sign and
 -- signature byte for byte.
 local sigv4 = require "relrun.sigv4"
 
-local function find_root()
-  local src = os.getenv("RELRUN_SOURCE_DIR") or "."
-  local candidates = { os.getenv("RELRUN_CONFORMANCE_DIR"),
-    src .. "/../shared/conformance/sigv4", src .. "/../../shared/conformance/sigv4" }
-  for _, dir in pairs(candidates) do
-    local f = io.open(dir .. "/SOURCE.md")
-    if f then f:close() return dir end
-  end
-  error("sigv4 conformance vectors not found: looked for ../shared/conformance/sigv4 "
-    .. "beside RELRUN_SOURCE_DIR (" .. src .. "); set RELRUN_CONFORMANCE_DIR", 0)
+local ROOT = (os.getenv("RELRUN_SOURCE_DIR") or ".") .. "/tests/conformance/sigv4"
+do
+  local f = io.open(ROOT .. "/SOURCE.md")
+  if not f then error("sigv4 conformance vectors not found in " .. ROOT, 0) end
+  f:close()
 end
-
-local ROOT = find_root()
 
 local function read(path)
   local f = assert(io.open(path, "rb"))

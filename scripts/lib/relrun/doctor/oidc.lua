@@ -15,7 +15,7 @@ local function workflow_environment(ctx)
   local root = aws.root(ctx)
   for _, path in ipairs(fs.glob(fs.join(root, ".github/workflows/*.y*ml")) or {}) do
     local text = fs.read(path) or ""
-    if text:find("release.lua", 1, true) then
+    if text:find("release.lua", 1, true) or text:find("relrun[^\n]* release publish") then
       local env = text:match("\n%s+environment:%s*([%w_.-]+)%s*\n") or text:match("\n%s+environment:%s*\n%s+name:%s*([%w_.-]+)")
       return env, path:sub(#root + 2)
     end

@@ -231,11 +231,13 @@ function M.register(g, ctx)
   g:check("the release workflow", function()
     local release_path, text
     for path, t in pairs(files) do
-      if t:find("release.lua", 1, true) and t:find("publish", 1, true) then release_path, text = path, t end
+      if (t:find("release.lua", 1, true) or t:find("relrun[^\n]* release publish")) and t:find("publish", 1, true) then
+        release_path, text = path, t
+      end
     end
     if not release_path then
-      return checks.warn("no workflow in .github/workflows runs `relrun scripts/release.lua publish`",
-        "add .github/workflows/release.yml (relrun's own is a template)")
+      return checks.warn("no workflow in .github/workflows runs `relrun --locked release publish`",
+        "add .github/workflows/release.yml (`relrun workflow` writes it)")
     end
     local problems = {}
     if not text:find("tags:%s*\n%s*%-%s*[\"']?v%*") and not text:find("tags:%s*%[%s*[\"']?v%*") then

@@ -1,0 +1,40 @@
+-- relrun.workflow: the release workflow a package's repository runs
+-- (scripts/templates/release.yml, built into relrun), filled in with the
+-- relrun it installs: a version, the URL of that version's Debian package
+-- and the package's sha256, which the job checks before installing it.
+--
+--   local workflow = require "relrun.workflow"
+--   local text = workflow.render{ deb_url = "https://…/relrun_0.1.0_amd64.deb",
+--                                 deb_sha256 = "…64 hex…" }   -- version: this relrun's
+--
+-- relrun.lock pins the same version, so `relrun --locked release publish`
+-- in the job runs exactly what the project locked. Used by `relrun
+-- workflow` and `relrun init`.
+local host = require "relrun.host"
+
+local M = {}
+
+M.TEMPLATE = "scripts/templates/release.yml"
+M.PATH = ".github/workflows/release.yml"
+
+local function bad(message)
+  error({ message = message, exit = 2 }, 0)
+end
+
+-- render{version = "0.1.0" (default: this relrun's), deb_url =, deb_sha256 =} -> text
+function M.render(params)
+  local version = params.version or host.version
+  if not version:match("^%d+%.%d+%.%d+[%w.+~-]*$") then bad("relrun workflow: not a relrun version: " .. version) end
+  local url = params.deb_url or bad("relrun workflow: the URL of relrun's Debian package is needed (--deb-url)")
+  if not url:match("^%a[%w+.-]*://%S+$") or url:find('["\\]') then bad("relrun workflow: not a URL: " .. url) end
+  local sha = (params.deb_sha256 or bad("relrun workflow: the sha256 of relrun's Debian package is needed "
+    .. "(--deb-sha256, or --deb FILE to compute it)")):lower()
+  if not sha:match("^" .. ("%x"):rep(64) .. "$") then bad("relrun workflow: not a sha256: " .. sha) end
+  local values = { RELRUN_VERSION = version, RELRUN_DEB_URL = url, RELRUN_DEB_SHA256 = sha }
+  local text = assert(host.builtin_text(M.TEMPLATE), "the workflow template is built into relrun")
+  return (text:gsub("@([%u%d_]+)@", function(name)
+    return assert(values[name], "the template names an unknown parameter " .. name)
+  end))
+end
+
+return M
