@@ -46,8 +46,9 @@ function M.form(path, opts)
     return nil, string.format("%s: metadata an index would reject: %s", meta.filename,
       table.concat(problems, "; ")), "METADATA"
   end
-  local digests, derr, dcode = opts.digests, nil, nil
+  local digests = opts.digests
   if not (digests and digests.md5 and digests.sha256 and digests.blake2_256) then
+    local derr, dcode
     digests, derr, dcode = M.digests(path)
     if not digests then return nil, derr, dcode end
   end
