@@ -1,0 +1,135 @@
+-- label: slow
+-- build.release against Debian's real build backends, one fixture project
+-- per backend and version source (tests/fixtures/projects, made into git
+-- repositories by tests/support/projects.lua). For each one, from one
+-- tagged commit:
+--   * two builds into two folders give byte-identical sdist and wheel
+--     (SOURCE_DATE_EPOCH is the commit's time; relrun rewrites an sdist only
+--     when the backend left build-time stamps in it);
+--   * the files are those of a hand-run `python -m build --no-isolation` of
+--     the same commit: same names, same METADATA / PKG-INFO text, same members;
+--   * untracked and ignored files of the working tree, and a .relrun/ folder
+--     with junk, are in neither file (the build uses a clean checkout);
+--   * no member of either file is newer than the commit.
+-- Each case prints what it saw (whether the sdist needed relrun's rewrite,
+-- whether the wheel equals the hand-run's byte for byte).
+local fs = require "relrun.fs"
+local archive = require "relrun.archive"
+local build = require "relrun.build"
+local project = require "relrun.project"
+local projects = require "projects"
+
+local BACKENDS = { "setuptools-scm", "setuptools-cfg", "setuptools-attr", "setuptools-legacy", "hatch-vcs",
+                   "hatchling", "flit", "poetry", "pdm", "cext" }
+local VERSION = "1.2.3"
+-- Names that must not be in a built file: the working tree's litter (below)
+-- and a file committed after the tag.
+local ABSENT = { "junk_untracked", "debug.log", "notes-untracked", ".relrun", "old-build", "stale.whl",
+                 "after-tag" }
+
+local python = assert(build.find_python())
+
+-- The folder holding the fixture's import package (src layout or not).
+local function package_dir(p)
+  local src = fs.join("src", p.fixture.import)
+  return fs.exists(p:path(src)) and src or p.fixture.import
+end
+
+-- Files a working tree collects that must never reach a release.
+local function litter(p)
+  local pkg = package_dir(p)
+  p:write(fs.join(pkg, "junk_untracked.py"), "raise SystemExit('an untracked file was packaged')\n")
+  p:write(fs.join(pkg, "debug.log"), "ignored by *.log\n")
+  p:write("notes-untracked.txt", "an untracked file at the top\n")
+  p:write(".relrun/journal-" .. VERSION .. ".json", "{}\n")
+  p:write(".relrun/dist/" .. VERSION .. "/fx-old-0.9.0.tar.gz", "a previous release's sdist\n")
+  p:write("build/old-build/lib/x.py", "ignored build output\n")
+  p:write("dist/stale.whl", "ignored dist output\n")
+  eq(p:git("status", "--porcelain", "--untracked-files=no"), "", "the litter leaves the tree clean for git")
+end
+
+local function release(pr, c, p, outdir)
+  return build.release{ project = pr, commit = c, version = VERSION, python = python, outdir = outdir,
+                        isolation = false, skip_dependency_check = p.fixture.debian.skip_dependency_check }
+end
+
+local function by_kind(made)
+  local out = {}
+  for _, f in ipairs(made.files) do out[f.kind] = f end
+  return out
+end
+
+local function no_junk(path)
+  for _, name in ipairs(projects.members(path)) do
+    for _, absent in ipairs(ABSENT) do
+      ok(not name:find(absent, 1, true), fs.basename(path) .. " holds " .. name .. ", not in the tagged commit")
+    end
+  end
+end
+
+local function nothing_newer(path, epoch)
+  for _, e in ipairs(assert(archive.list(path))) do
+    ok((e.mtime or 0) <= epoch, string.format("%s: %s is dated %s, after the commit (%d)", fs.basename(path),
+      e.name, tostring(e.mtime), epoch))
+  end
+end
+
+-- Whether a file as the backend made it carries no stamp later than epoch
+-- (what build.lua checks before it rewrites an sdist).
+local function stamped_after(path, epoch)
+  local f = assert(io.open(path, "rb"))
+  local head = f:read(8)
+  f:close()
+  local gzip_mtime = head:byte(5) | (head:byte(6) << 8) | (head:byte(7) << 16) | (head:byte(8) << 24)
+  if gzip_mtime > epoch then return true end
+  for _, e in ipairs(assert(archive.list(path))) do
+    if (e.mtime or 0) > epoch then return true end
+  end
+  return false
+end
+
+describe("build.release: reproducible builds of the tagged commit, equal to python -m build", function()
+  for _, name in ipairs(BACKENDS) do
+    it(name .. ": two builds are byte-identical, match a hand-run python -m build, and hold no working-tree file",
+      function()
+      local p <close> = projects.make{ fixture = name, releases = { "1.0.0", VERSION } }
+      p:write("after-tag.txt", "committed after the tag: must not be built\n")
+      p:commit("Work after the release")
+      litter(p)
+      local pr = assert(project.open{ dir = p.dir })
+      local c = assert(pr:commit("v" .. VERSION))
+      eq(c.id, p.commits["v" .. VERSION], "the tag's commit")
+      local tmp <close> = fs.tempdir("relrun-repro-")
+      local one = by_kind(assert(release(pr, c, p, fs.join(tmp.path, "one"))))
+      local two = by_kind(assert(release(pr, c, p, fs.join(tmp.path, "two"))))
+      for _, kind in ipairs({ "sdist", "wheel" }) do
+        ok(one[kind] and two[kind], "a " .. kind .. " was built")
+        eq(two[kind].filename, one[kind].filename, kind .. " name")
+        eq(two[kind].sha256, one[kind].sha256, kind .. " bytes of two builds of one commit")
+        no_junk(one[kind].path)
+        nothing_newer(one[kind].path, c.time)
+      end
+      if p.fixture.wheel == "platform" then
+        ok(not one.wheel.filename:find("-none-any.whl", 1, true), "a platform wheel: " .. one.wheel.filename)
+      else
+        contains(one.wheel.filename, "-py3-none-any.whl")
+      end
+
+      local hand = assert(projects.hand_build(p, "v" .. VERSION, { version = VERSION, python = python,
+                                                                   outdir = fs.join(tmp.path, "hand") }))
+      for _, kind in ipairs({ "sdist", "wheel" }) do
+        eq(fs.basename(hand[kind]), one[kind].filename, kind .. " name of python -m build")
+        eq(projects.metadata(one[kind].path), projects.metadata(hand[kind]), kind .. " METADATA / PKG-INFO")
+        eq(projects.members(one[kind].path), projects.members(hand[kind]), kind .. " members")
+      end
+      -- relrun keeps the backend's own sdist unless it carries build-time stamps
+      local hand_sdist = build.sha256(hand.sdist)
+      local rewritten = hand_sdist ~= one.sdist.sha256
+      if rewritten then ok(stamped_after(hand.sdist, c.time), "relrun rewrote an sdist that was reproducible") end
+      print(string.format("    %-18s sdist %s; wheel %s the hand-run's bytes", name,
+        rewritten and "rewritten by relrun (the backend stamps build time)" or "as the backend made it",
+        build.sha256(hand.wheel) == one.wheel.sha256 and "equal to" or "differs from"))
+      pr:close()
+    end)
+  end
+end)
