@@ -22,31 +22,12 @@ local projects = require "projects"
 local BACKENDS = { "setuptools-scm", "setuptools-cfg", "setuptools-attr", "setuptools-legacy", "hatch-vcs",
                    "hatchling", "flit", "poetry", "pdm", "cext" }
 local VERSION = "1.2.3"
--- Names that must not be in a built file: the working tree's litter (below)
--- and a file committed after the tag.
-local ABSENT = { "junk_untracked", "debug.log", "notes-untracked", ".relrun", "old-build", "stale.whl",
-                 "after-tag" }
+-- Names that must not be in a built file: the working tree's litter and a
+-- file committed after the tag.
+local ABSENT = { "after-tag" }
+for _, mark in ipairs(projects.LITTER) do ABSENT[#ABSENT + 1] = mark end
 
 local python = assert(build.find_python())
-
--- The folder holding the fixture's import package (src layout or not).
-local function package_dir(p)
-  local src = fs.join("src", p.fixture.import)
-  return fs.exists(p:path(src)) and src or p.fixture.import
-end
-
--- Files a working tree collects that must never reach a release.
-local function litter(p)
-  local pkg = package_dir(p)
-  p:write(fs.join(pkg, "junk_untracked.py"), "raise SystemExit('an untracked file was packaged')\n")
-  p:write(fs.join(pkg, "debug.log"), "ignored by *.log\n")
-  p:write("notes-untracked.txt", "an untracked file at the top\n")
-  p:write(".relrun/journal-" .. VERSION .. ".json", "{}\n")
-  p:write(".relrun/dist/" .. VERSION .. "/fx-old-0.9.0.tar.gz", "a previous release's sdist\n")
-  p:write("build/old-build/lib/x.py", "ignored build output\n")
-  p:write("dist/stale.whl", "ignored dist output\n")
-  eq(p:git("status", "--porcelain", "--untracked-files=no"), "", "the litter leaves the tree clean for git")
-end
 
 local function release(pr, c, p, outdir)
   return build.release{ project = pr, commit = c, version = VERSION, python = python, outdir = outdir,
@@ -95,7 +76,7 @@ describe("build.release: reproducible builds of the tagged commit, equal to pyth
       local p <close> = projects.make{ fixture = name, releases = { "1.0.0", VERSION } }
       p:write("after-tag.txt", "committed after the tag: must not be built\n")
       p:commit("Work after the release")
-      litter(p)
+      p:litter()
       local pr = assert(project.open{ dir = p.dir })
       local c = assert(pr:commit("v" .. VERSION))
       eq(c.id, p.commits["v" .. VERSION], "the tag's commit")

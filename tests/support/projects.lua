@@ -13,6 +13,9 @@
 --   p:write("src/x.py", "...")  -- a file of the project (relative to p.dir); p:read(rel)
 --   p:commit("message")         -- commit everything (-A) at the next fixed date -> id
 --   p:git("status", "--short")  -- git in the work tree -> stdout (raises on failure)
+--   p:litter()                  -- untracked, ignored and .relrun/ files in the work tree, none of
+--                               -- which may reach a release (projects.LITTER: marks of their names)
+--   p:package_dir()             -- the import package's folder ("src/fx_flit" or "fx_setuptools_legacy")
 --   p:cleanup()                 -- remove it all (also on <close> and when collected)
 --
 --   projects.hand_build(p, "v1.2.3", { version = "1.2.3", python = py, outdir = dir })
@@ -192,6 +195,30 @@ function Project:release(version, opts)
   return tag, id
 end
 
+function Project:package_dir()
+  local src = fs.join("src", self.fixture.import)
+  return fs.exists(self:path(src)) and src or self.fixture.import
+end
+
+-- A part of the name of each file litter() writes.
+M.LITTER = { "junk_untracked", "debug.log", "notes-untracked", ".relrun", "old-build", "stale.whl" }
+
+-- What a working tree collects: an untracked module in the package, an
+-- ignored log beside it (the fixtures ignore *.log, build/, dist/), an
+-- untracked file at the top, relrun's .relrun/ with a journal and an old
+-- release. git still calls the tree clean (untracked files do not count).
+function Project:litter()
+  local pkg = self:package_dir()
+  self:write(fs.join(pkg, "junk_untracked.py"), "raise SystemExit('an untracked file was packaged')\n")
+  self:write(fs.join(pkg, "debug.log"), "ignored by *.log\n")
+  self:write("notes-untracked.txt", "an untracked file at the top\n")
+  self:write(".relrun/journal-1.2.3.json", "{}\n")
+  self:write(".relrun/dist/1.2.3/fx-old-0.9.0.tar.gz", "a previous release's sdist\n")
+  self:write("build/old-build/lib/x.py", "ignored build output\n")
+  self:write("dist/stale.whl", "ignored dist output\n")
+  assert(self:git("status", "--porcelain", "--untracked-files=no") == "", "the litter left the tree dirty")
+end
+
 function Project:cleanup()
   if self.tmp then self.tmp:close() end
   self.tmp = nil
@@ -220,7 +247,7 @@ function M.make(opts)
   return p
 end
 
--- hand_build(p, rev, { version, python, outdir, isolation = false, env = {} })
+-- hand_build(p, rev, { version, python, outdir, isolation = false, env = {}, args = {} })
 -- -> { sdist, wheel, output } | nil, output: the reference relrun's builds are
 -- compared with, `python -m build` with the same SOURCE_DATE_EPOCH (the
 -- commit's time) and pretend version, from a `git clone` checked out at rev.
@@ -233,6 +260,7 @@ function M.hand_build(p, rev, opts)
   local argv = { opts.python, "-m", "build", "--outdir", opts.outdir }
   if not opts.isolation then argv[#argv + 1] = "--no-isolation" end
   if p.fixture.debian.skip_dependency_check then argv[#argv + 1] = "--skip-dependency-check" end
+  for _, a in ipairs(opts.args or {}) do argv[#argv + 1] = a end
   argv[#argv + 1] = p.dir == p.root and clone or fs.join(clone, p.dir:sub(#p.root + 2))
   local env = { SOURCE_DATE_EPOCH = epoch, SETUPTOOLS_SCM_PRETEND_VERSION = opts.version, PYTHONDONTWRITEBYTECODE = "1" }
   for k, v in pairs(opts.env or {}) do env[k] = v end
