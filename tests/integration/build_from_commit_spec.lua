@@ -127,6 +127,8 @@ describe("build.release builds the commit, not the working tree", function()
       local p <close> = projects.make{ fixture = case.fixture, scheme = case.scheme, subdir = case.subdir,
                                        annotated = case.annotated, releases = { "1.0.0", version } }
       local tag = p.tags[2]
+      contains(p:git("ls-remote", "--tags", "origin"), "refs/tags/" .. tag, "the tag is pushed to the bare origin")
+      if case.subdir then eq(fs.basename(p.dir), "fx-hatch-vcs", "the project in a subfolder") end
       local pr = assert(project.open{ dir = p.dir })
       eq(pr:last_release().name, tag, case.fixture .. ": the last release as relrun's tag scheme reads it")
       pr:close()

@@ -21,6 +21,8 @@
 --   projects.hand_build(p, "v1.2.3", { version = "1.2.3", python = py, outdir = dir })
 --       -- `python -m build` (sdist, then the wheel from it) of a fresh clone at that
 --       -- revision, as a user would run it by hand -> { sdist = path, wheel = path }
+--   projects.wheel_index(dir)   -- a PEP 503 index in dir of the wheels Debian ships
+--                               -- (/usr/share/python-wheels) -> { setuptools = "66.1.1", ... }
 --   projects.members(path)      -- sorted file names inside a wheel or sdist
 --   projects.metadata(path)     -- its METADATA / PKG-INFO text
 --
@@ -274,6 +276,36 @@ function M.hand_build(p, rev, opts)
     if name:match("%.tar%.gz$") then out.sdist = fs.join(opts.outdir, name) end
   end
   return out
+end
+
+-- A PEP 503 "simple" index in `dir` (dir/simple/<name>/index.html linking
+-- dir/files/<wheel>#sha256=...) of the wheels in `from` (default: the ones
+-- Debian ships for venv and isolated builds: python3-setuptools-whl,
+-- python3-wheel-whl, python3-pip-whl). Serve dir over HTTP and point
+-- PIP_INDEX_URL at /simple/. -> { [project] = version }.
+function M.wheel_index(dir, from)
+  from = from or "/usr/share/python-wheels"
+  local found, names = {}, {}
+  assert(fs.mkdir(fs.join(dir, "files")))
+  for _, path in ipairs(fs.glob(fs.join(from, "*.whl"))) do
+    local file = fs.basename(path)
+    local parsed = assert(metadata.parse_wheel_filename(file), file)
+    local project = metadata.normalize(parsed.name)
+    assert(fs.copy(path, fs.join(dir, "files", file)))
+    local sha = require("relrun.hash").file(path, { "sha256" }).sha256
+    local page = string.format('<!DOCTYPE html>\n<html><body>\n<a href="../../files/%s#sha256=%s">%s</a>\n</body></html>\n',
+      file, sha, file)
+    assert(fs.mkdir(fs.join(dir, "simple", project)))
+    assert(fs.write(fs.join(dir, "simple", project, "index.html"), page))
+    found[project] = parsed.version
+    names[#names + 1] = project
+  end
+  table.sort(names)
+  local links = {}
+  for _, n in ipairs(names) do links[#links + 1] = string.format('<a href="%s/">%s</a>', n, n) end
+  assert(fs.write(fs.join(dir, "simple", "index.html"),
+    "<!DOCTYPE html>\n<html><body>\n" .. table.concat(links, "\n") .. "\n</body></html>\n"))
+  return found
 end
 
 -- The file names inside a wheel or sdist, sorted (folders left out).
