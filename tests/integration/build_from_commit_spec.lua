@@ -9,6 +9,8 @@
 --   * a setup.py that reads a file its sdist lacks (MANIFEST.in drops it)
 --     builds a wheel from the tree but not from the sdist: relrun fails the
 --     build, as python -m build does;
+--   * the rest of a partly published version is built from the published
+--     sdist, whose bytes stay as they are (even with build-time stamps);
 --   * a project in a subfolder with package-prefixed tags, and PEP 440 pre,
 --     post and 2-part versions, build with the tag's version.
 local fs = require "relrun.fs"
@@ -114,6 +116,25 @@ describe("build.release builds the commit, not the working tree", function()
     contains(tostring(err), "the wheel, built from the sdist")
     contains(tostring(err), "requirements.txt")
     eq(err.rerun, false, "a rerun cannot fix a broken commit")
+  end)
+
+  it("the wheel from a published sdist: the sdist's bytes are kept, the wheel is the commit's", function()
+    -- an sdist published by hand (python -m build: setuptools stamps the build time into it)
+    local p <close> = projects.make{ fixture = "setuptools-cfg", releases = { "1.2.3" } }
+    local hand = assert(projects.hand_build(p, "v1.2.3", { version = "1.2.3", python = python,
+                                                           outdir = fs.join(tmp.path, "hand") }))
+    local from_commit = assert(release(p, "v1.2.3", "1.2.3", fs.join(tmp.path, "commit")))
+    ok(build.sha256(hand.sdist) ~= from_commit.sdist.sha256, "control: the hand-made sdist has other bytes")
+    local pr = assert(project.open{ dir = p.dir })
+    local made = assert(build.release{ project = pr, commit = assert(pr:commit("v1.2.3")), version = "1.2.3",
+                                       python = python, outdir = fs.join(tmp.path, "rest"), isolation = false,
+                                       sdist = hand.sdist })
+    pr:close()
+    local out = {}
+    for _, f in ipairs(made.files) do out[f.kind] = f end
+    eq(out.sdist.filename, fs.basename(hand.sdist))
+    eq(out.sdist.sha256, build.sha256(hand.sdist), "the published sdist, byte for byte (what the index holds)")
+    eq(out.wheel.sha256, from_commit.wheel.sha256, "the wheel a build of the commit gives")
   end)
 
   it("builds each tag scheme and PEP 440 version kind at the tag's version", function()
