@@ -221,9 +221,10 @@ local function tree_entries(dir, prefix, out)
 end
 
 -- Unpack the sdist into `into` (safely: no absolute names, no ..) and, when
--- its archive carries build-time stamps, write it again from what it holds
--- with the commit's time on every entry. -> the unpacked project folder.
-local function settle_sdist(path, into, epoch)
+-- `rewrite` and its archive carries build-time stamps, write it again from
+-- what it holds with the commit's time on every entry (never a published
+-- sdist: its bytes are what the index holds). -> the unpacked project folder.
+local function settle_sdist(path, into, epoch, rewrite)
   local good, err, code = archive.extract(path, into)
   if not good then return nil, errors.new("BAD_SDIST", "the sdist cannot be unpacked: " .. err .. " [" .. tostring(code) .. "]") end
   local top = fs.list(into) or {}
@@ -232,7 +233,7 @@ local function settle_sdist(path, into, epoch)
       table.concat(top, ", ") .. ")", { rerun = false })
   end
   local root = fs.join(into, top[1])
-  if not is_reproducible(path, epoch) then
+  if rewrite and not is_reproducible(path, epoch) then
     local entries = tree_entries(root, top[1], { { name = top[1] .. "/" } })
     local ok, werr = archive.write(path, { format = "tar.gz", entries = entries, mtime = epoch })
     if not ok then return nil, errors.new("BAD_SDIST", "cannot write the sdist again: " .. tostring(werr)) end
@@ -278,7 +279,7 @@ function M.release(opts)
     if not sdist then return nil, err end
   end
   local unpacked <close> = fs.tempdir("relrun-sdist-")
-  local root, serr = settle_sdist(sdist, unpacked.path, opts.commit.time)
+  local root, serr = settle_sdist(sdist, unpacked.path, opts.commit.time, not opts.sdist)
   if not root then return nil, serr end
   local wheel, werr = run_build(bopts, "wheel", root, outdir)
   if not wheel then return nil, errors.wrap(werr, "the wheel, built from the sdist as `python -m build` does") end
