@@ -10,7 +10,9 @@
 --     the same commit: same names, same METADATA / PKG-INFO text, same members;
 --   * untracked and ignored files of the working tree, and a .relrun/ folder
 --     with junk, are in neither file (the build uses a clean checkout);
---   * no member of either file is newer than the commit.
+--   * no member of either file is newer than the commit;
+--   * the wheel built from the first build's sdist (what a rerun does when
+--     the sdist is published and the wheel is not) is the same wheel.
 -- Each case prints what it saw (whether the sdist needed relrun's rewrite,
 -- whether the wheel equals the hand-run's byte for byte).
 local fs = require "relrun.fs"
@@ -90,6 +92,12 @@ describe("build.release: reproducible builds of the tagged commit, equal to pyth
         no_junk(one[kind].path)
         nothing_newer(one[kind].path, c.time)
       end
+      -- a rerun that finds the sdist published builds the wheel from it: the same wheel
+      local rest = by_kind(assert(build.release{ project = pr, commit = c, version = VERSION, python = python,
+        outdir = fs.join(tmp.path, "rest"), isolation = false, sdist = one.sdist.path,
+        skip_dependency_check = p.fixture.debian.skip_dependency_check }))
+      eq(rest.sdist.sha256, one.sdist.sha256, "the published sdist kept")
+      eq(rest.wheel.sha256, one.wheel.sha256, "the wheel from the published sdist")
       if p.fixture.wheel == "platform" then
         ok(not one.wheel.filename:find("-none-any.whl", 1, true), "a platform wheel: " .. one.wheel.filename)
       else
