@@ -9,10 +9,12 @@
 --
 -- Nothing of the working tree reaches the files: the checkout is a fresh
 -- git checkout of the commit in a private folder (untracked, ignored and
--- .relrun/ files are not in it). SOURCE_DATE_EPOCH is the commit's time and
--- an sdist whose archive still carries build-time stamps is written again
--- without them, so two builds of one commit give the same bytes — which is
--- what lets a rerun on a fresh machine find its files already published.
+-- .relrun/ files are not in it). SOURCE_DATE_EPOCH is the commit's time, an
+-- sdist whose archive still carries build-time stamps is written again
+-- without them, and compilers map the temp build folder to "." — so two
+-- builds of one commit give the same bytes, which is what lets a rerun on a
+-- fresh machine find its files already published. A published sdist given
+-- back (`sdist =`) is kept byte for byte and the wheel built from it.
 local proc = require "relrun.proc"
 local fs = require "relrun.fs"
 local log = require "relrun.log"
