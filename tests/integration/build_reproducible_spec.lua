@@ -13,16 +13,20 @@
 --   * no member of either file is newer than the commit;
 --   * the wheel built from the first build's sdist (what a rerun does when
 --     the sdist is published and the wheel is not) is the same wheel.
+-- Then the files are real: twine check passes them all, and the wheels
+-- install into a fresh venv (fx-depends pulls fx-flit from the same folder)
+-- where each fixture's own tests pass against the installed package.
 -- Each case prints what it saw (whether the sdist needed relrun's rewrite,
 -- whether the wheel equals the hand-run's byte for byte).
 local fs = require "relrun.fs"
+local proc = require "relrun.proc"
 local archive = require "relrun.archive"
 local build = require "relrun.build"
 local project = require "relrun.project"
 local projects = require "projects"
 
 local BACKENDS = { "setuptools-scm", "setuptools-cfg", "setuptools-attr", "setuptools-legacy", "hatch-vcs",
-                   "hatchling", "flit", "poetry", "pdm", "cext" }
+                   "hatchling", "flit", "poetry", "pdm", "cext", "depends" }
 local VERSION = "1.2.3"
 -- Names that must not be in a built file: the working tree's litter and a
 -- file committed after the tag.
@@ -69,6 +73,15 @@ local function stamped_after(path, epoch)
     if (e.mtime or 0) > epoch then return true end
   end
   return false
+end
+
+-- Every built file, kept for the last case.
+local kept <close> = fs.tempdir("relrun-repro-kept-")
+
+local function run(argv, what)
+  local r = assert(proc.run{ argv = argv, cwd = "/", env = { PYTHONDONTWRITEBYTECODE = "1", PIP_NO_INDEX = "1" } })
+  eq(r.code, 0, what .. ": " .. r.stdout .. r.stderr)
+  return r.stdout
 end
 
 describe("build.release: reproducible builds of the tagged commit, equal to python -m build", function()
@@ -119,6 +132,31 @@ describe("build.release: reproducible builds of the tagged commit, equal to pyth
         rewritten and "rewritten by relrun (the backend stamps build time)" or "as the backend made it",
         build.sha256(hand.wheel) == one.wheel.sha256 and "equal to" or "differs from"))
       pr:close()
+      for _, kind in ipairs({ "sdist", "wheel" }) do
+        assert(fs.copy(one[kind].path, fs.join(kept.path, one[kind].filename)))
+      end
     end)
   end
+
+  it("the files pass twine check, install into a fresh venv and pass each fixture's own tests", function()
+    local files = fs.glob(fs.join(kept.path, "*"))
+    eq(#files, 2 * #BACKENDS, "every backend's sdist and wheel")
+    local checked = run({ "twine", "check", table.unpack(files) }, "twine check")
+    local passed = select(2, checked:gsub("PASSED", ""))
+    eq(passed, #files, "twine check: " .. checked)
+    local venv = fs.join(kept.path, "venv")
+    -- Debian's pytest from the system site; the fixtures only from the wheels
+    run({ python, "-m", "venv", "--system-site-packages", venv }, "venv")
+    local pip = { fs.join(venv, "bin/python"), "-m", "pip", "install", "-q", "--no-index", "--find-links", kept.path }
+    for _, name in ipairs(BACKENDS) do pip[#pip + 1] = projects.FIXTURES[name].dist .. "==" .. VERSION end
+    run(pip, "pip install")
+    for _, name in ipairs(BACKENDS) do
+      local f = projects.FIXTURES[name]
+      local where = run({ fs.join(venv, "bin/python"), "-c", "import " .. f.import .. " as m; print(m.__file__)" },
+        "import " .. f.import)
+      contains(where, venv, f.import .. " imported from the venv")
+      run({ fs.join(venv, "bin/python"), "-m", "pytest", "-q", "-p", "no:cacheprovider",
+            fs.join(projects.FIXTURES_DIR, name, "tests") }, name .. "'s tests")
+    end
+  end)
 end)
