@@ -114,7 +114,7 @@ describe("build.release builds the commit, not the working tree", function()
     eq(made, nil, "relrun built a wheel the sdist cannot build")
     eq(err.code, "BUILD_FAILED")
     contains(tostring(err), "the wheel, built from the sdist")
-    contains(tostring(err), "requirements.txt")
+    contains(err.output, "requirements.txt", "the build's output, kept with the one-line error")
     eq(err.rerun, false, "a rerun cannot fix a broken commit")
   end)
 

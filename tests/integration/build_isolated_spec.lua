@@ -87,7 +87,7 @@ describe("build.release with isolation, against a local index of Debian's wheels
     eq(made, nil, "an isolated hatchling build with no hatchling in the index")
     contains(server:output(), "GET /simple/hatchling/", "pip looked for hatchling in the given index")
     eq(err.code, "BUILD_FAILED")
-    contains(tostring(err), "hatchling")
+    contains(err.output, "hatchling", "the build's output, kept with the one-line error")
     contains(err.hint, "--no-isolation")
     contains(err.hint, "index_url")
   end)
