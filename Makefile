@@ -9,9 +9,10 @@ RELRUN     := $(BUILD)/relrun
 
 # Debian packages: to build, then what the tests and the demo talk to.
 BUILD_PKGS := build-essential cmake pkg-config liblua5.4-dev lua5.4 lua-cjson-dev \
-              libssl-dev libcurl4-openssl-dev libgit2-dev libarchive-dev libexpat1-dev
+              libssl-dev libcurl4-openssl-dev libgit2-dev libarchive-dev libexpat1-dev \
+              libsodium-dev
 TEST_PKGS  := git lua-check python3-build python3-setuptools-scm python3-venv python3-pip \
-              python3-pytest python3-yaml twine awscli hyperfine openssl time curl strace jq util-linux
+              python3-pytest python3-yaml python3-nacl python3-cryptography twine awscli hyperfine openssl time curl strace jq util-linux
 
 .PHONY: all deps deps-build build build-asan test test-fast demo bench clean
 
