@@ -68,9 +68,9 @@ end
 local function error_message(resp)
   local data = resp.body and json.decode(resp.body)
   local msg = type(data) == "table" and data.message or (resp.body or ""):sub(1, 200)
-  local errors = type(data) == "table" and type(data.errors) == "table" and data.errors or {}
+  local details = type(data) == "table" and type(data.errors) == "table" and data.errors or {}
   local code
-  for _, e in ipairs(errors) do
+  for _, e in ipairs(details) do
     if type(e) == "table" and e.code then code = e.code end
   end
   return msg, code
