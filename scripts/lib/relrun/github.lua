@@ -300,8 +300,9 @@ end
 -- custom policies), opts.any_ref = true (deployment_branch_policy null).
 function Client:put_environment(name, opts)
   opts = opts or {}
-  local body = { reviewers = opts.reviewers, wait_timer = opts.wait_timer,
-                 prevent_self_review = opts.prevent_self_review }
+  -- an empty Lua table would be sent as {} (not a list): no reviewers is none sent
+  local body = { reviewers = opts.reviewers and #opts.reviewers > 0 and opts.reviewers or nil,
+                 wait_timer = opts.wait_timer, prevent_self_review = opts.prevent_self_review }
   if opts.tags_only then
     body.deployment_branch_policy = { protected_branches = false, custom_branch_policies = true }
   elseif opts.any_ref then
