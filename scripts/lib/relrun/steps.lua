@@ -263,9 +263,9 @@ function Plan:run(ctx, opts)
         if self.set_aside then self.out("note: " .. self.set_aside) end
       end
       local entry = journal and journal.steps[step.name] or nil
-      local done, evidence, note = call_check(step, ctx, entry and entry.evidence)
+      local done, evidence, found_note = call_check(step, ctx, entry and entry.evidence)
       if done then
-        self.out(string.format("✓ %s: %s%s", step.name, note or "already done", entry and " (journal verified)" or ""))
+        self.out(string.format("✓ %s: %s%s", step.name, found_note or "already done", entry and " (journal verified)" or ""))
       else
         if step.kind ~= "check" then self.out(string.format("→ %s: %s", step.name, step.does or "")) end
         local started = host.monotime()
