@@ -171,6 +171,7 @@ describe("setup.lua", function()
     contains(out, "  AWS_ROLE_ARN: " .. ROLE_ARN)
     contains(out, "  CODEARTIFACT_ACCOUNT_ID: " .. W.ACCOUNT)
     contains(out, "  S3_WHEELS_BUCKET: " .. W.BUCKET)
+    contains(out, "Dry run, offline: nothing was asked or changed")
     -- Offline it cannot learn the account, and a real run must ask.
     code, out = w.setup({ "--dry-run", "--offline" }, none)
     eq(code, 2, out)

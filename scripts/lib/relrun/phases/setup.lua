@@ -701,7 +701,9 @@ function M.report(ctx, plan)
   for _, note in ipairs(ctx.workflow_notes or {}) do out("note: " .. note) end
   out("")
   local changed = count.created + count.updated + count.added
-  if ctx.dry_run then
+  if ctx.offline then
+    out("Dry run, offline: nothing was asked or changed; the documents above are what setup writes.")
+  elseif ctx.dry_run then
     out(string.format("Dry run: %d to create, %d to update, %d exist, %d differ; nothing was changed.",
       count.missing, count["to update"] or 0, count.exists, count.differs))
   elseif changed == 0 and count.differs == 0 then
