@@ -567,6 +567,11 @@ class Handler(BaseHTTPRequestHandler):
             # GitHub refuses rules unless the environment uses custom policies.
             if not policy.get("custom_branch_policies"):
                 return self.error(404, "Not Found")
+            # "303: Response if the same branch name pattern already exists" (GitHub's docs)
+            for r in env.get("branch_policies", []):
+                if r["name"] == data.get("name") and r["type"] == data.get("type", "branch"):
+                    return self.send(303, None, {"Location": "%s/repos/%s/environments/%s/deployment-branch-policies/%d" % (
+                        api_base(), ARGS.repository, name, r["id"])})
             rule = {"id": STATE["next_id"], "node_id": "POLICY%d" % STATE["next_id"], "name": data.get("name"),
                     "type": data.get("type", "branch")}
             STATE["next_id"] += 1

@@ -143,6 +143,7 @@ describe("the GitHub fake", function()
     local base = "/repos/" .. REPO .. "/environments/prod2"
     api("PUT", base, { deployment_branch_policy = { protected_branches = false, custom_branch_policies = true } })
     eq((api("POST", base .. "/deployment-branch-policies", { name = "v*", type = "tag" })), 200)
+    eq((api("POST", base .. "/deployment-branch-policies", { name = "v*", type = "tag" })), 303)   -- already there
     api("PUT", base, { reviewers = { { type = "User", id = 2 } },
                        deployment_branch_policy = { protected_branches = false, custom_branch_policies = true } })
     local _, list = api("GET", base .. "/deployment-branch-policies")

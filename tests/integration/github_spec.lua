@@ -167,6 +167,11 @@ describe("github", function()
     ok(gh:put_environment("production", { reviewers = { { type = "User", id = 1 } }, tags_only = true }))
     local env = assert(gh:environment("production"))
     eq(env.protection_rules[1].type, "required_reviewers")
+    ok(gh:add_deployment_branch_policy("production", "v*", "tag"))
+    ok(gh:add_deployment_branch_policy("production", "v*", "tag"))   -- GitHub's 303: already there
+    local rules = assert(gh:deployment_branch_policies("production"))
+    eq(#rules, 1)
+    eq(rules[1].type, "tag")
   end)
 
   it("sets secrets sealed to the repository's key, and variables; resolves users", function()
