@@ -543,7 +543,9 @@ local function reviewers_step(ctx)
       if envev and envev.found == "missing" and not envev.add_rule then
         return missing(ctx, name, { add = ids }, "with the new environment")
       end
-      local env = errors.check(gh:environment(env_name))
+      local env, err = gh:environment(env_name)
+      if env == nil then errors.raise(err) end
+      if env == false then return missing(ctx, name, { add = ids }, "with the new environment") end
       local have = {}
       for _, r in ipairs(kept_settings(env).reviewers) do have[r.id] = true end
       local add, names = {}, {}
