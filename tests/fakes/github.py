@@ -10,13 +10,29 @@ It serves what relrun's release flow uses, with GitHub's shapes and errors:
   PATCH/DELETE /repos/{o}/{r}/releases/{id}
   GET  /repos/{o}/{r}/releases/{id}/assets        (paginated)
   DELETE /repos/{o}/{r}/releases/assets/{id}
-  GET  /repos/{o}/{r}/environments/{name}, PUT to create or update
+  GET  /repos/{o}/{r}/environments/{name}, PUT to create or update (reviewers
+       resolved to the users the fake knows; 422 for an unknown one)
   GET/POST /repos/{o}/{r}/environments/{name}/deployment-branch-policies  (type "branch" or "tag")
+  GET  /repos/{o}/{r}/actions/secrets/public-key  the repository's X25519 key (PyNaCl)
+  GET  /repos/{o}/{r}/actions/secrets[/{name}]    names and dates, never values
+  PUT  /repos/{o}/{r}/actions/secrets/{name}      {encrypted_value, key_id}: a libsodium
+       sealed box, opened here with the private key (201 created, 204 updated;
+       422 when it does not open); the decrypted values are in /__state secrets
+  GET/POST /repos/{o}/{r}/actions/variables, GET/PATCH/DELETE .../variables/{name}
+  GET  /users/{username}                          the users in /__state users
   POST {upload_url}                               on a second port, as github.com uses another host
   GET  /download/{id}/{name}                      browser_download_url
   GET  /oidc/token?audience=A                     the Actions ID token endpoint: {"value": JWT}
   GET  /oidc/jwks                                 the key to verify those JWTs
                                                   (every JWT issued is listed in /__state oidc_issued)
+
+Response shapes follow GitHub's REST API description for API version
+2022-11-28; tests/fakes/github_shapes.json records the documented examples
+and where each comes from, and github_fake_spec checks the fake against it.
+
+PyNaCl (Debian's python3-nacl) is imported only when a secrets endpoint is
+first used, so the fake runs without it for everything else; run it with
+/usr/bin/python3 where the secrets are needed.
 
 Requests need `Authorization: Bearer <token>` (or `token <token>`) equal to
 --token; the OIDC endpoint needs the --request-token instead.
@@ -53,6 +69,9 @@ STATE = {
     "oidc": {},          # claims to add or override
     "requests": [],      # method, path, auth scheme seen
     "oidc_issued": [],   # every JWT handed out
+    "secrets": {},       # name -> {value (decrypted), key_id, created_at, updated_at}
+    "variables": {},     # name -> {name, value, created_at, updated_at}
+    "users": {"octocat": 1, "monalisa": 2},   # login -> id (GitHub's documented examples use octocat, 1)
 }
 FAULTS = []
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -95,6 +114,74 @@ def jwks():
     e = numbers.e.to_bytes(3, "big")
     return {"keys": [{"kty": "RSA", "alg": "RS256", "use": "sig", "kid": "relrun-test",
                       "n": b64url(n), "e": b64url(e)}]}
+
+
+SECRETS_KEY = None   # the repository's PyNaCl PrivateKey, made on first use
+
+
+def secrets_key():
+    global SECRETS_KEY
+    if SECRETS_KEY is None:
+        from nacl.public import PrivateKey   # python3-nacl (Debian)
+        SECRETS_KEY = PrivateKey.generate()
+    return SECRETS_KEY
+
+
+def key_id():
+    """GitHub's key_id is an opaque digit string; here a digest of the key."""
+    raw = bytes(secrets_key().public_key)
+    return str(int.from_bytes(hashlib.sha256(raw).digest()[:8], "big"))
+
+
+def now():
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def user_json(login, uid):
+    """A "Simple User", as GitHub's environment reviewers carry it."""
+    base = "https://api.github.com/users/" + login
+    return {
+        "login": login, "id": uid, "node_id": base64.b64encode(("04:User%d" % uid).encode()).decode(),
+        "avatar_url": "https://avatars.githubusercontent.com/u/%d?v=4" % uid, "gravatar_id": "",
+        "url": base, "html_url": "https://github.com/" + login, "followers_url": base + "/followers",
+        "following_url": base + "/following{/other_user}", "gists_url": base + "/gists{/gist_id}",
+        "starred_url": base + "/starred{/owner}{/repo}", "subscriptions_url": base + "/subscriptions",
+        "organizations_url": base + "/orgs", "repos_url": base + "/repos",
+        "events_url": base + "/events{/privacy}", "received_events_url": base + "/received_events",
+        "type": "User", "site_admin": False,
+    }
+
+
+def user_by_id(uid):
+    for login, i in STATE["users"].items():
+        if i == uid:
+            return login
+    return None
+
+
+def environment_json(env):
+    """The documented "Environment" shape from the fake's own record."""
+    rules = []
+    if env.get("wait_timer"):
+        rules.append({"id": env["id"] * 10 + 1, "node_id": "GATE%d1" % env["id"], "type": "wait_timer",
+                      "wait_timer": env["wait_timer"]})
+    if env.get("reviewers"):
+        reviewers = []
+        for r in env["reviewers"]:
+            login = user_by_id(r["id"])
+            reviewers.append({"type": r["type"], "reviewer": user_json(login, r["id"]) if login else {"id": r["id"]}})
+        rules.append({"id": env["id"] * 10 + 2, "node_id": "GATE%d2" % env["id"], "type": "required_reviewers",
+                      "prevent_self_review": bool(env.get("prevent_self_review")), "reviewers": reviewers})
+    if env.get("deployment_branch_policy"):
+        rules.append({"id": env["id"] * 10 + 3, "node_id": "GATE%d3" % env["id"], "type": "branch_policy"})
+    return {
+        "id": env["id"], "node_id": "ENV%d" % env["id"], "name": env["name"],
+        "url": "%s/repos/%s/environments/%s" % (api_base(), ARGS.repository, env["name"]),
+        "html_url": "https://github.com/%s/deployments/activity_log?environments_filter=%s" % (
+            ARGS.repository, env["name"]),
+        "created_at": env["created_at"], "updated_at": env["updated_at"],
+        "protection_rules": rules, "deployment_branch_policy": env.get("deployment_branch_policy"),
+    }
 
 
 def api_base():
@@ -246,6 +333,16 @@ class Handler(BaseHTTPRequestHandler):
             ("PUT", r"/repos/%s/environments/([^/]+)" % repo, self.put_environment),
             ("GET", r"/repos/%s/environments/([^/]+)/deployment-branch-policies" % repo, self.list_branch_policies),
             ("POST", r"/repos/%s/environments/([^/]+)/deployment-branch-policies" % repo, self.add_branch_policy),
+            ("GET", r"/repos/%s/actions/secrets/public-key" % repo, self.secrets_public_key),
+            ("GET", r"/repos/%s/actions/secrets" % repo, self.list_secrets),
+            ("GET", r"/repos/%s/actions/secrets/([A-Za-z0-9_]+)" % repo, self.get_secret),
+            ("PUT", r"/repos/%s/actions/secrets/([A-Za-z0-9_]+)" % repo, self.put_secret),
+            ("GET", r"/repos/%s/actions/variables" % repo, self.list_variables),
+            ("POST", r"/repos/%s/actions/variables" % repo, self.create_variable),
+            ("GET", r"/repos/%s/actions/variables/([A-Za-z0-9_]+)" % repo, self.get_variable),
+            ("PATCH", r"/repos/%s/actions/variables/([A-Za-z0-9_]+)" % repo, self.update_variable),
+            ("DELETE", r"/repos/%s/actions/variables/([A-Za-z0-9_]+)" % repo, self.delete_variable),
+            ("GET", r"/users/([^/]+)", self.get_user),
         ]
         for m, pattern, fn in routes:
             match = re.fullmatch(pattern, path)
@@ -443,23 +540,33 @@ class Handler(BaseHTTPRequestHandler):
         env = STATE["environments"].get(name)
         if not env:
             return self.error(404, "Not Found")
-        self.send(200, env)
+        self.send(200, environment_json(env))
 
     def put_environment(self, query, name):
         data = json.loads(self.body() or b"{}")
-        rules = []
         reviewers = data.get("reviewers") or []
-        if reviewers:
-            rules.append({"type": "required_reviewers", "reviewers": [{"type": r.get("type"), "reviewer": {"id": r.get("id")}}
-                                                                      for r in reviewers]})
+        for r in reviewers:
+            if r.get("type") == "User" and user_by_id(r.get("id")) is None:
+                return self.error(422, "Validation Failed",
+                                  [{"resource": "Environment", "code": "invalid", "field": "reviewers",
+                                    "message": "reviewer %s is not a user" % r.get("id")}])
         policy = data.get("deployment_branch_policy")
-        if policy:
-            rules.append({"type": "branch_policy"})
-        env = {"name": name, "protection_rules": rules, "deployment_branch_policy": policy,
-               "url": "%s/repos/%s/environments/%s" % (api_base(), ARGS.repository, name)}
         with LOCK:
-            STATE["environments"][name] = env
-        self.send(200, env)
+            env = STATE["environments"].get(name)
+            if not env:
+                env = {"id": STATE["next_id"], "name": name, "created_at": now()}
+                STATE["next_id"] += 1
+                STATE["environments"][name] = env
+            env["updated_at"] = now()
+            env["reviewers"] = [{"type": r.get("type"), "id": r.get("id")} for r in reviewers]
+            env["wait_timer"] = data.get("wait_timer") or 0
+            env["prevent_self_review"] = bool(data.get("prevent_self_review"))
+            env["deployment_branch_policy"] = policy
+            # Name-pattern rules live only while the environment uses custom policies.
+            if not (policy or {}).get("custom_branch_policies"):
+                env.pop("branch_policies", None)
+            out = environment_json(env)
+        self.send(200, out)
 
     def list_branch_policies(self, query, name):
         env = STATE["environments"].get(name)
@@ -476,10 +583,113 @@ class Handler(BaseHTTPRequestHandler):
             # GitHub refuses rules unless the environment uses custom policies.
             if not policy.get("custom_branch_policies"):
                 return self.error(404, "Not Found")
-            rule = {"id": STATE["next_id"], "name": data.get("name"), "type": data.get("type", "branch")}
+            # "303: Response if the same branch name pattern already exists" (GitHub's docs)
+            for r in env.get("branch_policies", []):
+                if r["name"] == data.get("name") and r["type"] == data.get("type", "branch"):
+                    return self.send(303, None, {"Location": "%s/repos/%s/environments/%s/deployment-branch-policies/%d" % (
+                        api_base(), ARGS.repository, name, r["id"])})
+            rule = {"id": STATE["next_id"], "node_id": "POLICY%d" % STATE["next_id"], "name": data.get("name"),
+                    "type": data.get("type", "branch")}
             STATE["next_id"] += 1
             env.setdefault("branch_policies", []).append(rule)
         self.send(200, rule)
+
+    # -- Actions secrets and variables --------------------------------------------------
+    def secrets_public_key(self, query):
+        key = base64.b64encode(bytes(secrets_key().public_key)).decode()
+        self.send(200, {"key_id": key_id(), "key": key})
+
+    def secret_json(self, name):
+        s = STATE["secrets"][name]
+        return {"name": name, "created_at": s["created_at"], "updated_at": s["updated_at"]}
+
+    def list_secrets(self, query):
+        names = sorted(STATE["secrets"])
+        self.send(200, {"total_count": len(names), "secrets": [self.secret_json(n) for n in names]})
+
+    def get_secret(self, query, name):
+        if name not in STATE["secrets"]:
+            return self.error(404, "Not Found")
+        self.send(200, self.secret_json(name))
+
+    def put_secret(self, query, name):
+        data = json.loads(self.body() or b"{}")
+        from nacl.exceptions import CryptoError
+        from nacl.public import SealedBox
+        if data.get("key_id") != key_id():
+            return self.error(422, "Validation Failed", [{"resource": "Secret", "code": "invalid", "field": "key_id"}])
+        try:
+            value = SealedBox(secrets_key()).decrypt(base64.b64decode(data.get("encrypted_value") or "",
+                                                                      validate=True)).decode()
+        except (CryptoError, ValueError, UnicodeDecodeError):
+            return self.error(422, "Bad request - encrypted_value is not a sealed box for this key")
+        with LOCK:
+            old = STATE["secrets"].get(name)
+            STATE["secrets"][name] = {"value": value, "key_id": data["key_id"],
+                                      "created_at": old["created_at"] if old else now(), "updated_at": now()}
+        if old:
+            return self.send(204)
+        self.send(201, {})
+
+    def list_variables(self, query):
+        names = sorted(STATE["variables"])
+        chunk, headers = self.page([STATE["variables"][n] for n in names], query)
+        self.send(200, {"total_count": len(names), "variables": chunk}, headers)
+
+    def create_variable(self, query):
+        data = json.loads(self.body() or b"{}")
+        name, value = data.get("name"), data.get("value")
+        if not isinstance(name, str) or not isinstance(value, str):
+            return self.error(422, "Validation Failed",
+                              [{"resource": "Variable", "code": "missing_field", "field": "name" if not name else "value"}])
+        with LOCK:
+            if name in STATE["variables"]:
+                return self.error(409, "Already exists - Variable already exists")
+            STATE["variables"][name] = {"name": name, "value": value, "created_at": now(), "updated_at": now()}
+        self.send(201, {})
+
+    def get_variable(self, query, name):
+        if name not in STATE["variables"]:
+            return self.error(404, "Not Found")
+        self.send(200, STATE["variables"][name])
+
+    def update_variable(self, query, name):
+        data = json.loads(self.body() or b"{}")
+        with LOCK:
+            var = STATE["variables"].get(name)
+            if not var:
+                return self.error(404, "Not Found")
+            if "value" in data:
+                var["value"] = data["value"]
+            if data.get("name") and data["name"] != name:
+                del STATE["variables"][name]
+                var["name"] = data["name"]
+                STATE["variables"][data["name"]] = var
+            var["updated_at"] = now()
+        self.send(204)
+
+    def delete_variable(self, query, name):
+        self.body()
+        with LOCK:
+            if STATE["variables"].pop(name, None) is None:
+                return self.error(404, "Not Found")
+        self.send(204)
+
+    def get_user(self, query, login):
+        uid = STATE["users"].get(login)
+        if uid is None:
+            # GitHub logins are case-insensitive
+            for name, i in STATE["users"].items():
+                if name.lower() == login.lower():
+                    login, uid = name, i
+        if uid is None:
+            return self.error(404, "Not Found")
+        out = user_json(login, uid)
+        out.update({"name": None, "company": None, "blog": "", "location": None, "email": None,
+                    "hireable": None, "bio": None, "public_repos": 0, "public_gists": 0,
+                    "followers": 0, "following": 0, "created_at": "2008-01-14T04:33:35Z",
+                    "updated_at": "2008-01-14T04:33:35Z"})
+        self.send(200, out)
 
 
 def serve(role, port):

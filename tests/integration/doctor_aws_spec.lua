@@ -263,7 +263,7 @@ describe("doctor: AWS set-ups", function()
     eq(c["policies no wider than RELEASE.md's"].status, "warn")
     contains(c["policies no wider than RELEASE.md's"].found, "everything: statement 1 allows the wildcard action *")
     contains(c["policies no wider than RELEASE.md's"].found, "everything: statement 1 applies to every resource (*)")
-    contains(out, "IAM role github-actions-release (attached policy everything): exists — not relrun's; left alone")
+    contains(out, "✓ role-other-policies: attached policy everything: not relrun's; left alone")
   end)
 
   it("says when the tag does not match the trust policy's pattern", function()

@@ -28,7 +28,8 @@ local function client(opts)
 end
 
 describe("github", function()
-  server = peer.start{ argv = { "python3", "tests/fakes/github.py", "--port-file", peer.PORT_FILE,
+  -- Debian's interpreter: the fake opens secrets with its python3-nacl.
+  server = peer.start{ argv = { "/usr/bin/python3", "tests/fakes/github.py", "--port-file", peer.PORT_FILE,
                                 "--token", TOKEN, "--request-token", REQUEST_TOKEN } }
   local tmp = fs.tempdir("gh")
 
@@ -163,9 +164,33 @@ describe("github", function()
   it("manages environments", function()
     local gh = client()
     eq(gh:environment("production"), false)
-    ok(gh:put_environment("production", { reviewers = { { type = "User", id = 7 } }, tags_only = true }))
+    ok(gh:put_environment("production", { reviewers = { { type = "User", id = 1 } }, tags_only = true }))
     local env = assert(gh:environment("production"))
     eq(env.protection_rules[1].type, "required_reviewers")
+    ok(gh:add_deployment_branch_policy("production", "v*", "tag"))
+    ok(gh:add_deployment_branch_policy("production", "v*", "tag"))   -- GitHub's 303: already there
+    local rules = assert(gh:deployment_branch_policies("production"))
+    eq(#rules, 1)
+    eq(rules[1].type, "tag")
+  end)
+
+  it("sets secrets sealed to the repository's key, and variables; resolves users", function()
+    local gh = client()
+    eq(gh:secret("AWS_REGION"), false)
+    eq(assert(gh:put_secret("AWS_REGION", "us-east-1")), "created")
+    local key = assert(gh:secrets_public_key())
+    eq(assert(gh:put_secret("AWS_REGION", "eu-west-1", key)), "updated")
+    eq(control("/__state").secrets.AWS_REGION.value, "eu-west-1")   -- opened by the fake with PyNaCl
+    eq(assert(gh:secret("AWS_REGION")).name, "AWS_REGION")
+    local bad, err = gh:put_secret("X", "v", { key_id = key.key_id, key = "c2hvcnQ=" })
+    eq(bad, nil)
+    contains(err.message, "not 32 bytes")
+    eq(gh:variable("S3_WHEELS_BUCKET"), false)
+    eq(assert(gh:set_variable("S3_WHEELS_BUCKET", "a")), "created")
+    eq(assert(gh:set_variable("S3_WHEELS_BUCKET", "b")), "updated")
+    eq(assert(gh:variable("S3_WHEELS_BUCKET")).value, "b")
+    eq(assert(gh:user("octocat")).id, 1)
+    eq(gh:user("no-such-user-here"), false)
   end)
 
   it("gets an Actions OIDC token whose RS256 signature verifies", function()

@@ -62,7 +62,8 @@ function M.start()
   w.moto = peers.moto()
   w.ca = peer.start{ argv = { "python3", "tests/fakes/codeartifact.py", "--port-file", peer.PORT_FILE,
                               "--credentials", w.moto.akid .. ":" .. w.moto.secret, "--account", M.ACCOUNT } }
-  w.gh = peer.start{ argv = { "python3", "tests/fakes/github.py", "--port-file", peer.PORT_FILE,
+  -- Debian's interpreter: the fake opens secrets with its python3-nacl.
+  w.gh = peer.start{ argv = { "/usr/bin/python3", "tests/fakes/github.py", "--port-file", peer.PORT_FILE,
                               "--repository", M.REPO, "--token", M.GITHUB_TOKEN,
                               "--request-token", M.REQUEST_TOKEN } }
   w.moto.auth_after(0)

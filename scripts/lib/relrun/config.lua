@@ -217,7 +217,9 @@ local function resolve(s, file, flags, getenv)
 end
 
 -- load{ project_dir, pyproject = decoded table (else read from project_dir),
---       flags = { key = value }, getenv } -> cfg | nil, err.
+--       flags = { key = value }, getenv, partial } -> cfg | nil, err.
+-- partial = true: a CodeArtifact target may lack settings (setup.lua learns
+-- the account from STS and says itself what it needs); values are still checked.
 function M.load(opts)
   opts = opts or {}
   local dir = opts.project_dir or "."
@@ -251,7 +253,7 @@ function M.load(opts)
   cfg.source = source
   cfg.pyproject = py or nil
   cfg.target = cfg.domain and "codeartifact" or "local"
-  local good, why = M.validate(cfg)
+  local good, why = M.validate(cfg, opts.partial)
   if not good then return nil, why end
   return cfg
 end
@@ -270,8 +272,8 @@ function M.read_pyproject(dir)
   return data
 end
 
--- Every set value well formed; a CodeArtifact target complete.
-function M.validate(cfg)
+-- Every set value well formed; a CodeArtifact target complete (unless partial).
+function M.validate(cfg, partial)
   for _, s in ipairs(M.SCHEMA) do
     local v = M.get(cfg, s.key)
     if s.pattern and v ~= nil and not tostring(v):match(s.pattern[1]) then
@@ -279,7 +281,7 @@ function M.validate(cfg)
         cfg.source[s.key] or "?", s.pattern[2]), { exit = 2 })
     end
   end
-  if cfg.target == "codeartifact" then
+  if cfg.target == "codeartifact" and not partial then
     local missing = {}
     for _, pair in ipairs({ { "account_id", "CODEARTIFACT_ACCOUNT_ID" }, { "repository", "CODEARTIFACT_REPOSITORY" },
                             { "region", "AWS_REGION" } }) do

@@ -4,6 +4,8 @@
 --   local ci = gh:ci_status(sha)      -- { state, pending = {...}, failing = {...} }
 --   local rel = gh:ensure_release{ tag = "v1.2.3", name = "v1.2.3", body = notes }
 --   gh:upload_asset(rel, "dist/x.whl")  -- "uploaded" | "identical"; a different file stops
+--   gh:put_secret("AWS_REGION", "us-east-1")   -- sealed to the repository's key; "created" | "updated"
+--   gh:set_variable("S3_WHEELS_BUCKET", "b")   -- "created" | "updated"
 --
 -- Failures return nil and a relrun.errors value with `status` (HTTP) and
 -- `code` (GitHub's error code, e.g. "already_exists", else GITHUB_<status>);
@@ -305,15 +307,107 @@ function Client:environment(name)
   return nil, err
 end
 
--- Create or update an environment; opts.reviewers = { {type="User", id=1} },
--- opts.tags_only = true → deployments only from tags (custom policy).
+-- Create or update an environment. A PUT sets everything it is given and
+-- resets what it is not, so pass the settings to keep: opts.reviewers =
+-- { {type = "User", id = 1} }, opts.wait_timer, opts.prevent_self_review,
+-- opts.tags_only = true (deployments only from the name-pattern rules:
+-- custom policies), opts.any_ref = true (deployment_branch_policy null).
 function Client:put_environment(name, opts)
   opts = opts or {}
-  local body = { reviewers = opts.reviewers }
+  -- an empty Lua table would be sent as {} (not a list): no reviewers is none sent
+  local body = { reviewers = opts.reviewers and #opts.reviewers > 0 and opts.reviewers or nil,
+                 wait_timer = opts.wait_timer, prevent_self_review = opts.prevent_self_review }
   if opts.tags_only then
     body.deployment_branch_policy = { protected_branches = false, custom_branch_policies = true }
+  elseif opts.any_ref then
+    body.deployment_branch_policy = json.null
   end
   return self:request("PUT", self:repo_path("/environments/" .. http.url_encode(name)), { body = body })
+end
+
+-- The environment's name-pattern rules: { {id, name, type = "branch"|"tag"} }.
+function Client:deployment_branch_policies(name)
+  return self:paginate(self:repo_path("/environments/" .. http.url_encode(name) .. "/deployment-branch-policies"),
+    { key = "branch_policies" })
+end
+
+-- Add a rule (type "tag" or "branch"). GitHub answers 303 when the same
+-- pattern is already there: that is success.
+function Client:add_deployment_branch_policy(name, pattern, kind)
+  local rule, err = self:request("POST", self:repo_path("/environments/" .. http.url_encode(name) ..
+    "/deployment-branch-policies"), { body = { name = pattern, type = kind or "branch" } })
+  if rule or err.status == 303 then return rule or true end
+  return nil, err
+end
+
+-- A user by login: { login, id, type, ... } | false (no such user) | nil, err.
+function Client:user(login)
+  local data, err = self:request("GET", "/users/" .. http.url_encode(login))
+  if data then return data end
+  if err.status == 404 then return false end
+  return nil, err
+end
+
+---------------------------------------------------------------------------
+-- Actions secrets and variables (RELEASE.md "Repository Secrets")
+---------------------------------------------------------------------------
+
+-- The repository's public key for secrets: { key_id, key = base64 }.
+function Client:secrets_public_key()
+  return self:request("GET", self:repo_path("/actions/secrets/public-key"))
+end
+
+-- A secret's name and dates (GitHub never returns a value) | false | nil, err.
+function Client:secret(name)
+  local data, err = self:request("GET", self:repo_path("/actions/secrets/" .. http.url_encode(name)))
+  if data then return data end
+  if err.status == 404 then return false end
+  return nil, err
+end
+
+-- Set a secret: the value sealed (libsodium sealed box) to the repository's
+-- public key, as GitHub requires. `key` is secrets_public_key()'s answer
+-- (fetched when not given). -> "created" | "updated" | nil, err. The value
+-- is not registered as a secret here: the caller does that for credentials.
+function Client:put_secret(name, value, key)
+  if not key then
+    local err
+    key, err = self:secrets_public_key()
+    if not key then return nil, err end
+  end
+  local raw = hash.base64_decode(tostring(key.key or ""))
+  if not raw or #raw ~= 32 then
+    return fail("GitHub's public key for secrets is not 32 bytes of base64: " .. tostring(key.key))
+  end
+  local sealed, serr = require("relrun.sodium").seal(value, raw)
+  if not sealed then return fail("sealing " .. name .. ": " .. serr) end
+  local ok, resp = self:request("PUT", self:repo_path("/actions/secrets/" .. http.url_encode(name)),
+    { body = { encrypted_value = hash.base64_encode(sealed), key_id = key.key_id } })
+  if not ok then return nil, resp end
+  return resp.status == 201 and "created" or "updated"
+end
+
+-- A variable: { name, value, created_at, updated_at } | false | nil, err.
+function Client:variable(name)
+  local data, err = self:request("GET", self:repo_path("/actions/variables/" .. http.url_encode(name)))
+  if data then return data end
+  if err.status == 404 then return false end
+  return nil, err
+end
+
+-- Create or update a variable -> "created" | "updated" | nil, err.
+function Client:set_variable(name, value)
+  local existing, err = self:variable(name)
+  if existing == nil then return nil, err end
+  if existing then
+    local ok, uerr = self:request("PATCH", self:repo_path("/actions/variables/" .. http.url_encode(name)),
+      { body = { name = name, value = value } })
+    if not ok then return nil, uerr end
+    return "updated"
+  end
+  local ok, cerr = self:request("POST", self:repo_path("/actions/variables"), { body = { name = name, value = value } })
+  if not ok then return nil, cerr end
+  return "created"
 end
 
 -- The Actions OIDC token for `audience` (never cached: it lives ~5 minutes).

@@ -20,7 +20,8 @@ local M = {}
 local Project = {}
 Project.__index = Project
 
--- open{ dir = ".", flags = {}, getenv, need_repo = true } -> project | nil, err.
+-- open{ dir = ".", flags = {}, getenv, need_repo = true, partial } -> project | nil, err.
+-- partial: the settings may be incomplete (config.load's partial; setup.lua).
 function M.open(opts)
   opts = opts or {}
   local dir = fs.absolute(opts.dir or ".")
@@ -46,7 +47,8 @@ function M.open(opts)
   local py, perr = config.read_pyproject(dir)
   if py == nil then p:close(); return nil, perr end
   p.py = py or nil
-  local cfg, cerr = config.load{ project_dir = dir, pyproject = py, flags = opts.flags, getenv = opts.getenv }
+  local cfg, cerr = config.load{ project_dir = dir, pyproject = py, flags = opts.flags, getenv = opts.getenv,
+                                 partial = opts.partial }
   if not cfg then p:close(); return nil, cerr end
   p.cfg, p.package = cfg, cfg.package
   p.scheme = tags.scheme{ prefix = cfg.tag_prefix, names = p.repo and p:tag_names() or {}, package = p.package }

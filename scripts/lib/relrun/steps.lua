@@ -27,7 +27,10 @@
 --            the next step.
 -- check(ctx, evidence) answers, without changing anything, whether the
 -- step's effect is already there (and with what evidence); evidence is what
--- the journal holds for it, when the journal is this commit's. run(ctx)
+-- the journal holds for it, when the journal is this commit's. A third
+-- value, a short note, says what the check found in the step's own words
+-- ("exists", "differs; left alone", "would create"): shown instead of
+-- "already done" (done) or "will run" (not done, in a dry run). run(ctx)
 -- does the work and returns its evidence, journaled at once, atomically.
 -- Each step's evidence is in ctx.evidence[name] for the steps after it.
 -- Steps raise relrun.errors values; the plan returns the error it stopped
@@ -125,8 +128,8 @@ end
 
 local function call_check(step, ctx, evidence)
   if not step.check then return false end
-  local done, found = step.check(ctx, evidence)
-  return done and true or false, found or evidence
+  local done, found, note = step.check(ctx, evidence)
+  return done and true or false, found or evidence, note
 end
 
 local function message_of(err)
@@ -139,13 +142,13 @@ end
 -- steps run (a local step only when its check says it is not done yet);
 -- a change step is only asked whether it is done.
 local function dry_step(step, ctx, entry)
-  local good, done, found = pcall(call_check, step, ctx, entry and entry.evidence)
+  local good, done, found, note = pcall(call_check, step, ctx, entry and entry.evidence)
   if not good then
     if host.is_interruption(done) then error(done, 0) end
     return "cannot check: " .. message_of(done), entry and entry.evidence
   end
-  if done then return "already done", found end
-  if step.kind == "change" then return "will run", entry and entry.evidence end
+  if done then return note or "already done", found end
+  if step.kind == "change" then return note or "will run", found end
   local ran, evidence = pcall(step.run, ctx)
   if not ran then
     if host.is_interruption(evidence) then error(evidence, 0) end
@@ -260,9 +263,9 @@ function Plan:run(ctx, opts)
         if self.set_aside then self.out("note: " .. self.set_aside) end
       end
       local entry = journal and journal.steps[step.name] or nil
-      local done, evidence = call_check(step, ctx, entry and entry.evidence)
+      local done, evidence, found_note = call_check(step, ctx, entry and entry.evidence)
       if done then
-        self.out(string.format("✓ %s: already done%s", step.name, entry and " (journal verified)" or ""))
+        self.out(string.format("✓ %s: %s%s", step.name, found_note or "already done", entry and " (journal verified)" or ""))
       else
         if step.kind ~= "check" then self.out(string.format("→ %s: %s", step.name, step.does or "")) end
         local started = host.monotime()
