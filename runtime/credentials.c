@@ -319,20 +319,30 @@ static int holds(const char *text, size_t tlen, const char *secret, size_t slen)
 
 /* ---- the checks --------------------------------------------------------------- */
 
+/* An origin as a person writes it: without the scheme's default port. */
+static void add_origin(luaL_Buffer *b, const char *origin) {
+    size_t n = strlen(origin);
+    if (strncmp(origin, "https://", 8) == 0 && n > 4 && strcmp(origin + n - 4, ":443") == 0) n -= 4;
+    else if (strncmp(origin, "http://", 7) == 0 && n > 3 && strcmp(origin + n - 3, ":80") == 0) n -= 3;
+    luaL_addlstring(b, origin, n);
+}
+
 static const char *refuse_unless_allowed(lua_State *L, rule *r, const char *origin) {
     luaL_Buffer b;
     for (int i = 0; i < r->count; i++)
         if (strcmp(r->origins[i], origin) == 0) return NULL;
     luaL_buffinit(L, &b);
-    lua_pushfstring(L, "%s goes only to ", r->label);
-    luaL_addvalue(&b);
+    luaL_addstring(&b, r->label);
+    luaL_addstring(&b, " goes only to ");
     for (int i = 0; i < r->count; i++) {
         if (i > 0) luaL_addstring(&b, ", ");
-        luaL_addstring(&b, r->origins[i]);
+        add_origin(&b, r->origins[i]);
     }
     if (r->count == 0) luaL_addstring(&b, "no server");
-    lua_pushfstring(L, " (%s), not to %s", r->where, origin);
-    luaL_addvalue(&b);
+    luaL_addstring(&b, " (");
+    luaL_addstring(&b, r->where);
+    luaL_addstring(&b, "), not to ");
+    add_origin(&b, origin);
     luaL_pushresult(&b);
     return lua_tostring(L, -1);
 }
