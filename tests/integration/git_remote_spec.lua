@@ -211,17 +211,18 @@ describe("over smart HTTP with a token", function()
       local v, msg, code = r:push(%q, { "refs/heads/main:refs/heads/main" })
       print(v, code) print(msg)
     ]], work, other.url .. "/r.git")
-    -- the default GitHub server (github.com), and one configured on this
-    -- machine at another port: neither makes this remote GitHub
+    -- the default GitHub server (github.com), and a GitHub Enterprise one:
+    -- neither makes this remote GitHub
     local by_default = child(script, "GITHUB_SERVER_URL= GITHUB_API_URL= GITHUB_TOKEN=" .. q(TOKEN))
-    local elsewhere = child(script, github("GITHUB_API_URL= GITHUB_TOKEN=" .. q(TOKEN)))
+    local elsewhere = child(script, "GITHUB_SERVER_URL=https://ghe.example.com GITHUB_API_URL= GITHUB_TOKEN="
+      .. q(TOKEN))
     other:stop()
     contains(by_default, "nil\tGIT_EAUTH")
     contains(by_default, other.url .. "/r.git asks for credentials; the token was not sent: GITHUB_TOKEN goes " ..
       "only to https://github.com, https://api.github.com, https://uploads.github.com (GITHUB_SERVER_URL, " ..
       "GITHUB_API_URL), not to " .. other.url)
     contains(elsewhere, "nil\tGIT_EAUTH")
-    contains(elsewhere, "GITHUB_TOKEN goes only to " .. server.url .. " (GITHUB_SERVER_URL")
+    contains(elsewhere, "GITHUB_TOKEN goes only to https://ghe.example.com (GITHUB_SERVER_URL")
     local f = assert(io.open(log))
     local seen = f:read("a")
     f:close()

@@ -177,9 +177,12 @@ function M.verify_install(ctx)
   -- a full venv when that pip is missing or older.
   python = python or "python3"
   run("python -m venv", { python, "-m", "venv", "--without-pip", venv })
-  local env = ctx.target:pip_env()
+  -- The index's credentials reach pip only through its environment or a
+  -- private config file (the target's pip_env), never its argv; the
+  -- children below get no other credential (relrun.proc leaves them out).
+  local env, private = ctx.target:pip_env()
+  local _ <close> = private
   env.PIP_NO_CACHE_DIR, env.PIP_DISABLE_PIP_VERSION_CHECK, env.PIP_NO_INPUT = "1", "1", "1"
-  local index_url = ctx.target.pip_index_url and ctx.target:pip_index_url() or ctx.target:index_url()
   local wanted = ctx.cfg.package .. "==" .. ctx.version
   local pip = { python, "-m", "pip", "--python", venv .. "/bin/python" }
   local probe = proc.run{ argv = { python, "-m", "pip", "--python", venv .. "/bin/python", "--version" }, cwd = venv,
@@ -189,7 +192,9 @@ function M.verify_install(ctx)
     pip = { venv .. "/bin/pip" }
   end
   local argv = { table.unpack(pip) }
-  for _, a in ipairs({ "install", "--quiet", "--index-url", index_url, wanted }) do argv[#argv + 1] = a end
+  local install = env.PIP_CONFIG_FILE and { "install", "--quiet", wanted }
+    or { "install", "--quiet", "--index-url", ctx.target:index_url(), wanted }
+  for _, a in ipairs(install) do argv[#argv + 1] = a end
   run("pip install " .. wanted .. " --index-url " .. ctx.target:index_url(), argv, env,
     ctx.target.kind == "codeartifact" and " (a refused or expired CodeArtifact token also shows this way; " ..
       "`relrun scripts/verify.lua " .. ctx.version .. "` checks again)" or "")

@@ -180,9 +180,12 @@ local function post(opts, parts, info)
   end
   headers["user-agent"] = opts.user_agent
   local on_progress = M.progress(info.filename, opts.progress)
+  -- no whole-transfer timeout by default (a large file on a slow link takes
+  -- what it takes); a stalled one fails (relrun.http's low-speed limit)
   return http.request {
     method = "POST", url = opts.url, headers = headers, body = { multipart = parts },
     timeout = opts.timeout, connect_timeout = opts.connect_timeout or 30,
+    low_speed_limit = opts.low_speed_limit, low_speed_time = opts.low_speed_time,
     on_progress = on_progress and function(sent, total) on_progress(sent, total) end,
   }
 end

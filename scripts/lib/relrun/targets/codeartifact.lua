@@ -73,6 +73,9 @@ function M:connect()
     fail(string.format("GetRepositoryEndpoint for %s/%s: %s", self.cfg.domain, self.cfg.repository, eerr))
   end
   self.endpoint = endpoint:gsub("/*$", "/")
+  -- the token goes to this repository's endpoint and nowhere else (relrun.http
+  -- refuses any other origin, a redirect included)
+  require("relrun.http").bind(self.token, { self.endpoint }, "the CodeArtifact token")
   return true
 end
 
@@ -90,7 +93,23 @@ function M:pip_index_url()
   return url
 end
 
-function M:pip_env() return {} end
+-- pip's settings for this index, never in its command line (any local user
+-- reads /proc/*/cmdline): a pip.conf (0600) in a private folder (0700)
+-- whose index-url carries the token, named by PIP_CONFIG_FILE; the
+-- PIP_INDEX_URL / PIP_EXTRA_INDEX_URL pip would otherwise prefer are
+-- removed. -> env for pip, the folder (close it once pip is done).
+function M:pip_env()
+  local url = self:pip_index_url()
+  local dir, derr = fs.tempdir("relrun-pip")
+  if not dir then fail("cannot make a private folder for pip's settings: " .. derr) end
+  local conf = fs.join(dir.path, "pip.conf")
+  local wrote, werr = fs.write(conf, "[global]\nindex-url = " .. url .. "\n", "600")
+  if not wrote then
+    dir:close()
+    fail("cannot write pip's settings: " .. werr)
+  end
+  return { PIP_CONFIG_FILE = conf, PIP_INDEX_URL = false, PIP_EXTRA_INDEX_URL = false }, dir
+end
 
 -- The files of a version there, from ListPackageVersionAssets with hashes.
 function M:files(version)
@@ -151,6 +170,13 @@ end
 -- Download a published file into .relrun/dist/VERSION/, checked against
 -- the sha256 CodeArtifact reported for it.
 function M:download(ctx, f)
+  -- the name comes from the repository: it becomes a path only when it is a
+  -- distribution's file name
+  if type(f.filename) ~= "string" or f.filename:find("/", 1, true) or f.filename:sub(1, 1) == "."
+     or not metadata.parse_filename(f.filename) then
+    fail(string.format("the repository lists %q, which is not a wheel or sdist file name: not downloaded",
+      tostring(f.filename)))
+  end
   local headers = { authorization = self:basic_auth() }
   local entry, ferr = index.find(self:index_url(), self.package, f.filename, { headers = headers })
   if not entry then
