@@ -275,9 +275,13 @@ local function s3_step(self, ctx)
       end
       local out = {}
       for _, f in ipairs(self:local_files(ctx)) do
+        -- never over an object already there (If-None-Match): the same bytes
+        -- are fine, other bytes stop the release, even when this role may
+        -- not read objects and the check above could not look
         local r, err = client():upload_file{ bucket = bucket, key = key(f.filename), file = f.path, sha256 = f.sha256,
-                                             metadata = { sha256 = f.sha256 } }
+                                             metadata = { sha256 = f.sha256 }, overwrite = false }
         if not r then fail("upload to s3://" .. bucket .. "/" .. key(f.filename) .. ": " .. err) end
+        if r.status == "identical" then log.info("s3://%s/%s: already there, identical", bucket, key(f.filename)) end
         out[#out + 1] = { key = key(f.filename), sha256 = f.sha256 }
       end
       return { bucket = bucket, objects = out }
