@@ -1043,9 +1043,9 @@ static int prepare(lua_State *L, int b, CURL *c) {
         curl_easy_reset(c);
         return n;
     }
-    if (t->out == NULL) { /* buffered: capped */
+    if (t->out == NULL) { /* buffered: capped (early when Content-Length says; a HEAD has no body) */
         t->max_body = (curl_off_t)opt_number(L, b, "max_body", "RELRUN_HTTP_MAX_BODY", DEFAULT_MAX_BODY);
-        curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, t->max_body);
+        if (strcmp(method, "HEAD") != 0) curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, t->max_body);
     }
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, t->headers);
     if (tracing(L)) trace_request(L, method, url, t);

@@ -354,14 +354,15 @@ static const char *refuse_unless_allowed(lua_State *L, rule *r, const char *orig
     if (allowed(r, origin)) return NULL;
     luaL_buffinit(L, &b);
     luaL_addstring(&b, r->label);
-    luaL_addstring(&b, " goes only to ");
+    luaL_addstring(&b, r->count > 0 ? " goes only to " : " goes to no server");
     for (int i = 0; i < r->count; i++) {
         if (i > 0) luaL_addstring(&b, ", ");
         add_origin(&b, r->origins[i]);
     }
-    if (r->count == 0) luaL_addstring(&b, "no server");
     luaL_addstring(&b, " (");
     luaL_addstring(&b, r->where);
+    if (r->count == 0 && strcmp(r->label, "AWS_SECRET_ACCESS_KEY") != 0)
+        luaL_addstring(&b, ": https, or http on this machine only");
     luaL_addstring(&b, "), not to ");
     add_origin(&b, origin);
     luaL_pushresult(&b);
