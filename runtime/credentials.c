@@ -89,6 +89,19 @@ int rr_env_scrubbed(const char *name, size_t n, const char *value) {
     return in_list(url_vars, name, n) && userinfo_secret(value, &s, &len) != NULL;
 }
 
+char **rr_env_scrubbed_environ(void) {
+    size_t n = 0, k = 0;
+    char **out;
+    while (environ[n] != NULL) n++;
+    if ((out = malloc((n + 1) * sizeof *out)) == NULL) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        const char *eq = strchr(environ[i], '=');
+        if (eq == NULL || !rr_env_scrubbed(environ[i], (size_t)(eq - environ[i]), eq + 1)) out[k++] = environ[i];
+    }
+    out[k] = NULL;
+    return out;
+}
+
 /* Register every credential the environment holds; of an index URL (which
  * may be a list, PIP_EXTRA_INDEX_URL), the userinfo of each. */
 void rr_env_secrets_register(lua_State *L) {

@@ -55,6 +55,9 @@ void rr_env_secrets_register(lua_State *L);
 /* Whether a child must not inherit variable NAME (n bytes) = value by
  * default: a credential, or what fetches one (relrun.proc). */
 int rr_env_scrubbed(const char *name, size_t n, const char *value);
+/* environ without those, for a shell (os.execute): a malloc'd array of
+ * environ's own strings, NULL-terminated; free() it; NULL without memory. */
+char **rr_env_scrubbed_environ(void);
 int rr_host_is_loopback(const char *host, size_t n);
 /* "scheme://host:port" of `url`, lower-case, the port always written (80,
  * 443 by default); 0 when `url` has no scheme://host. */

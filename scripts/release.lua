@@ -270,7 +270,7 @@ local function wanted_version(ctx, last)
 end
 
 local function is_terminal()
-  return os.execute("test -t 0") == true
+  return require("relrun.fs").isatty(0)
 end
 
 local function confirm(ctx, name)

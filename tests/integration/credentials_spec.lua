@@ -295,10 +295,22 @@ describe("the environment", function()
       print("default: " .. names{})
       print("passed: " .. names{ env = { GITHUB_TOKEN = os.getenv("GITHUB_TOKEN") } })
       print("inherit: " .. names{ inherit_credentials = true })
+      local file = os.tmpname()
+      os.execute("env > " .. file)   -- the shell os.execute starts: as relrun.proc's default
+      local f = assert(io.open(file))
+      local shell = {}
+      for name in f:read("a"):gmatch("([%w_]+)=") do shell[#shell + 1] = name end
+      f:close()
+      os.remove(file)
+      table.sort(shell)
+      print("os.execute: " .. table.concat(shell, " "))
     ]], env)
     local default = r.out:match("default: ([^\n]*)")
     for name in pairs(CREDS) do
-      if name ~= "PIP_INDEX_URL" then ok(not (" " .. default .. " "):find(" " .. name .. " ", 1, true), name) end
+      if name ~= "PIP_INDEX_URL" then
+        ok(not (" " .. default .. " "):find(" " .. name .. " ", 1, true), name)
+        ok(not (" " .. r.out:match("os.execute: ([^\n]*)") .. " "):find(" " .. name .. " ", 1, true), name)
+      end
     end
     ok((" " .. default .. " "):find(" PIP_INDEX_URL ", 1, true), "an index URL without userinfo is kept")
     contains(r.out:match("passed: ([^\n]*)"), "GITHUB_TOKEN")

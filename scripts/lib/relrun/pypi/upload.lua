@@ -78,7 +78,7 @@ end
 -- ---- progress ----------------------------------------------------------------
 
 local function stderr_is_terminal()
-  return os.execute("[ -t 2 ]") == true
+  return require("relrun.fs").isatty(2)
 end
 
 -- relrun.log when present (levels, --json, Actions), else plain stderr.
@@ -206,7 +206,7 @@ local function post_with_retries(opts, parts, info)
     if not retry or attempt == attempts then break end
     warn(string.format("%s: %s; retrying (%d of %d)", info.filename,
       res and ("HTTP " .. res.status) or tostring(err), attempt, attempts - 1))
-    if delay > 0 then os.execute("sleep " .. string.format("%.3f", delay)) end
+    if delay > 0 then require("relrun.host").sleep(delay) end
     delay = delay * 2
   end
   return res, err, code
