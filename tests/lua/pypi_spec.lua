@@ -332,10 +332,10 @@ with zipfile.ZipFile(sys.argv[1], "w") as z:
     z.writestr("outside-1.0.dist-info/RECORD", "")
 ]], wheel, name }
       local r, msg, code = pypi.publish_local(repo, wheel)
-      eq({ r, code }, { nil, "METADATA" }, name)
-      contains(msg, "is not a project name (PEP 508")
       eq(fs.exists(outside:lower()), false, "nothing under " .. outside:lower())
       eq(fs.exists(fs.join(tmp.path, "escaped")), false, "nothing escaped")
+      eq({ r, code }, { nil, "METADATA" }, name)
+      contains(msg, "is not a project name (PEP 508")
       eq(fs.glob(fs.join(repo, "packages", "*")), {}, "nothing in the repository either")
     end
     eq({ pypi.localrepo.remove(repo, "../x", "1.0") }, { nil, '"../x" is not a project name (PEP 508)', "EINVAL" })
