@@ -152,7 +152,7 @@ typedef struct {
     curl_off_t upload_left; /* bytes of the file's range still to send */
     curl_off_t max_body;    /* a buffered answer's cap (0: streamed to `output`) */
     membuf body, head;
-    int callback_failed, interrupted, oom, too_big;
+    int callback_failed, interrupted, oom, too_big, head_too_big;
     char errbuf[CURL_ERROR_SIZE];
 } transfer;
 
@@ -210,7 +210,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
     transfer *t = ud;
     /* a new status line (after a redirect or 100 Continue) starts over */
     if (size * n >= 5 && memcmp(p, "HTTP/", 5) == 0) t->head.len = 0;
-    if (t->head.len + size * n > MAX_HEAD) { t->too_big = 1; return 0; }
+    if (t->head.len + size * n > MAX_HEAD) { t->head_too_big = 1; return 0; }
     if (!membuf_add(&t->head, p, size * n)) { t->oom = 1; return 0; }
     return size * n;
 }
@@ -930,10 +930,11 @@ static int next_hop(lua_State *L, int b, CURL *c, long status, int *hops) {
 /* Push what went wrong, saying what to change when a limit stopped it. */
 static const char *push_reason(lua_State *L, int b, const transfer *t, CURLcode rc) {
     if (t->oom) return lua_pushliteral(L, "out of memory");
+    if (t->head_too_big) return lua_pushliteral(L, "the answer's headers are larger than 1 MiB");
     if (rc == CURLE_FILESIZE_EXCEEDED)
         return lua_pushfstring(L, "the answer is larger than %I bytes, the cap on answers held in memory "
                                   "(max_body, RELRUN_HTTP_MAX_BODY); stream it to a file with `output`",
-                               (lua_Integer)(t->max_body > 0 ? t->max_body : MAX_HEAD));
+                               (lua_Integer)t->max_body);
     if (rc == CURLE_OPERATION_TIMEDOUT && strncmp(t->errbuf, "Operation too slow", 18) == 0)
         return lua_pushfstring(L, "fewer than %I bytes/s for %I s: the server stalled (low_speed_limit and "
                                   "low_speed_time, RELRUN_HTTP_LOW_SPEED_TIME to wait longer)",
