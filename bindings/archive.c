@@ -39,6 +39,10 @@
  * what a decompression bomb would fill a disk with. */
 #define DEFAULT_MAX_ENTRIES 100000
 #define DEFAULT_MAX_BYTES ((lua_Integer)2 << 30)
+/* read and read_all hold what they read in memory (twice, briefly, while a
+ * member's buffer becomes a string): a lower default, still far above the
+ * members of any pure-Python wheel. */
+#define DEFAULT_READ_BYTES ((lua_Integer)128 << 20)
 /* 1980-01-01T00:00:00Z: the earliest time a zip entry can hold (DOS time). */
 #define ZIP_EPOCH 315532800
 
@@ -181,21 +185,30 @@ static int list_worker(lua_State *L, Handle *h) {
     return rc < 0 ? 3 : 1;
 }
 
-/* Append the current entry's data to `b`, at most `max` bytes.
- * 0 on success, -1 (pushed nil, msg, code) on failure. The caller's
- * luaL_Buffer sits on the stack above the handle, which stays anchored. */
-static int read_data(lua_State *L, Handle *h, const char *path, const char *member,
+static int too_big(lua_State *L, const char *path, const char *member, lua_Integer max) {
+    return rr_failf(L, "LIMIT", "%s: more than %I bytes uncompressed (at '%s'); "
+                    "raise max_bytes if the archive is trusted", path, max, member), -1;
+}
+
+/* Append the current entry `e`'s data to `b` (initialised here), at most
+ * `max` bytes: a member whose header declares more is refused before any
+ * of it is read, and one whose header lies is stopped at `max`. The buffer
+ * starts at the declared size, so an honest member is read without the
+ * doubling growth. 0 on success, -1 (pushed nil, msg, code) on failure.
+ * The buffer sits on the stack above the handle, which stays anchored. */
+static int read_data(lua_State *L, Handle *h, struct archive_entry *e, const char *path, const char *member,
                      luaL_Buffer *b, lua_Integer max) {
     lua_Integer total = 0;
+    if (archive_entry_size_is_set(e) && (lua_Integer)archive_entry_size(e) > max) return too_big(L, path, member, max);
+    if (archive_entry_size_is_set(e)) luaL_buffinitsize(L, b, (size_t)archive_entry_size(e) + 1);
+    else luaL_buffinit(L, b);
     for (;;) {
         char *p = luaL_prepbuffsize(b, BLOCK);
         la_ssize_t got = archive_read_data(h->r, p, BLOCK);
         if (got < 0) return fail_archive(L, path, h->r), -1;
         if (got == 0) return 0;
         total += got;
-        if (total > max)
-            return rr_failf(L, "LIMIT", "%s: more than %I bytes uncompressed (at '%s'); "
-                            "raise max_bytes if the archive is trusted", path, max, member), -1;
+        if (total > max) return too_big(L, path, member, max);
         luaL_addsize(b, (size_t)got);
     }
 }
@@ -208,8 +221,8 @@ static int read_worker(lua_State *L, Handle *h) {
     luaL_Buffer b;
     int n, rc;
     if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
-    max = lua_istable(L, 3) ? rr_optfield_integer(L, 3, "max_bytes", DEFAULT_MAX_BYTES)
-                            : DEFAULT_MAX_BYTES;
+    max = lua_istable(L, 3) ? rr_optfield_integer(L, 3, "max_bytes", DEFAULT_READ_BYTES)
+                            : DEFAULT_READ_BYTES;
                                                      /* [path, member, opts, h] */
     if ((n = open_reader(L, h, path)) != 0) return n;
     while ((rc = next_entry(L, h, path, &e)) == 1) {
@@ -217,8 +230,7 @@ static int read_worker(lua_State *L, Handle *h) {
         if (archive_entry_filetype(e) != AE_IFREG)
             return rr_failf(L, "EISDIR", "%s: member '%s' is a %s, not a file", path, member,
                             entry_type(e));
-        luaL_buffinit(L, &b);
-        if (read_data(L, h, path, member, &b, max) != 0) return 3;
+        if (read_data(L, h, e, path, member, &b, max) != 0) return 3;
         luaL_pushresult(&b);                         /* [path, member, opts, h, data] */
         return 1;
     }
@@ -236,16 +248,15 @@ static int read_all_worker(lua_State *L, Handle *h) {
     luaL_Buffer b;
     int n, rc;
     if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
-    budget = lua_istable(L, 2) ? rr_optfield_integer(L, 2, "max_bytes", DEFAULT_MAX_BYTES)
-                               : DEFAULT_MAX_BYTES;
+    budget = lua_istable(L, 2) ? rr_optfield_integer(L, 2, "max_bytes", DEFAULT_READ_BYTES)
+                               : DEFAULT_READ_BYTES;
                                                      /* [path, opts, h] */
     if ((n = open_reader(L, h, path)) != 0) return n;
     lua_newtable(L);                                 /* [path, opts, h, files] */
     while ((rc = next_entry(L, h, path, &e)) == 1) {
         if (archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e)) continue;
         lua_pushstring(L, entry_name(e));            /* [.., files, name] */
-        luaL_buffinit(L, &b);
-        if (read_data(L, h, path, lua_tostring(L, 5), &b, budget) != 0) return 3;
+        if (read_data(L, h, e, path, lua_tostring(L, 5), &b, budget) != 0) return 3;
         luaL_pushresult(&b);                         /* [.., files, name, data] */
         budget -= (lua_Integer)luaL_len(L, -1);
         lua_rawset(L, 4);

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <glob.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -179,6 +180,8 @@ static int fs_read(lua_State *L) {
  */
 typedef int (*fill_fn)(lua_State *L, int fd, void *ud, const char **what);
 
+static void sweep_leftovers(lua_State *L, const char *dir);
+
 static int atomic_replace(lua_State *L, const char *path, int has_mode, mode_t mode, int sync,
                           fill_fn fill, void *ud) {
     size_t plen = strlen(path), n;
@@ -190,13 +193,14 @@ static int atomic_replace(lua_State *L, const char *path, int has_mode, mode_t m
 
     if (!has_mode) mode = existed ? (st.st_mode & 07777) : (0666 & ~current_umask());
     push_dirname(L, path, plen);
+    sweep_leftovers(L, lua_tostring(L, -1));
     lua_pushliteral(L, "/.");
     push_basename(L, path, plen);
     if (lua_rawlen(L, -1) > 200) {           /* the temp name must fit NAME_MAX too */
         lua_pushlstring(L, lua_tostring(L, -1), 200);
         lua_remove(L, -2);
     }
-    lua_pushliteral(L, ".relrun-XXXXXX");
+    lua_pushfstring(L, ".relrun-%d-XXXXXX", (int)getpid());   /* whose it is: see sweep_leftovers */
     lua_concat(L, 4);                                /* [.., template] */
     /* mkostemp edits its template: give it a buffer of our own, never a
      * (possibly shared, interned) Lua string. */
@@ -456,6 +460,62 @@ static int rm_tree_at(int parent, const char *name, rm_state *s) {
     return 0;
 }
 
+/* ---- leftovers of dead relrun processes ------------------------------
+ *
+ * Every temporary file and folder relrun makes is named
+ * NAME.relrun-PID-XXXXXX, PID being the process that made it. A process
+ * killed before it could clean up (kill -9, a power cut) leaves one behind:
+ * the next relrun that writes into that folder (fs.write, fs.copy, the
+ * local repository) or makes a temporary folder in $TMPDIR (fs.tempdir,
+ * the verify venv) removes those whose process is gone and which belong to
+ * the same user. Each folder is looked at once per process. A process in
+ * another PID namespace sharing the folder would look gone: relrun's
+ * temporary folders are per user and per machine. */
+
+#define SWEPT_KEY "relrun.fs.swept"   /* registry: folder -> true */
+
+/* The PID in a name ending ".relrun-PID-XXXXXX" (X: mkstemp's letters), or 0. */
+static pid_t leftover_pid(const char *name) {
+    const char *m = NULL, *p, *end;
+    long pid = 0;
+    for (p = strstr(name, ".relrun-"); p != NULL; p = strstr(p + 1, ".relrun-")) m = p;
+    if (m == NULL) return 0;
+    p = m + 8;
+    for (end = p; *end >= '0' && *end <= '9'; end++) pid = pid * 10 + (*end - '0');
+    if (end == p || end - p > 9 || *end != '-' || strlen(end + 1) != 6) return 0;
+    for (const char *x = end + 1; *x; x++)
+        if (!((*x >= 'a' && *x <= 'z') || (*x >= 'A' && *x <= 'Z') || (*x >= '0' && *x <= '9'))) return 0;
+    return (pid_t)pid;
+}
+
+static int process_gone(pid_t pid) {
+    return pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH;
+}
+
+static void sweep_leftovers(lua_State *L, const char *dir) {
+    DIR *d;
+    struct dirent *e;
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, SWEPT_KEY);
+    if (lua_getfield(L, -1, dir) != LUA_TNIL) {
+        lua_pop(L, 2);
+        return;
+    }
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -3, dir);
+    lua_pop(L, 2);
+    if ((d = opendir(dir)) == NULL) return;
+    while ((e = readdir(d)) != NULL) {
+        struct stat st;
+        rm_state s;
+        pid_t pid = leftover_pid(e->d_name);
+        if (pid <= 0 || !process_gone(pid)) continue;
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || st.st_uid != geteuid()) continue;
+        memset(&s, 0, sizeof s);
+        rm_tree_at(dirfd(d), e->d_name, &s); /* what cannot be removed stays */
+    }
+    closedir(d);
+}
+
 static int fs_remove(lua_State *L) {
     const char *path = check_cstr(L, 1);
     int recursive = 0;
@@ -605,14 +665,21 @@ static int tempdir_tostring(lua_State *L) {
     return 1;
 }
 
+/* tempdir([prefix]): $TMPDIR/PREFIX.relrun-PID-XXXXXX (a trailing "-" or
+ * "." of the prefix dropped), leftovers of dead processes removed first. */
 static int fs_tempdir(lua_State *L) {
-    const char *prefix = lua_isnoneornil(L, 1) ? "relrun-" : check_cstr(L, 1);
+    const char *prefix = lua_isnoneornil(L, 1) ? "relrun" : check_cstr(L, 1);
     const char *base = getenv("TMPDIR");
-    size_t n;
+    size_t n, plen = strlen(prefix);
     tempdir *t;
     luaL_argcheck(L, strchr(prefix, '/') == NULL, 1, "prefix must not contain '/'");
     if (base == NULL || *base == '\0') base = "/tmp";
-    lua_pushfstring(L, "%s/%sXXXXXX", base, prefix);
+    sweep_leftovers(L, base);
+    while (plen > 0 && (prefix[plen - 1] == '-' || prefix[plen - 1] == '.')) plen--;
+    lua_pushfstring(L, "%s/", base);
+    lua_pushlstring(L, prefix, plen);
+    lua_pushfstring(L, ".relrun-%d-XXXXXX", (int)getpid());
+    lua_concat(L, 3);
     n = lua_rawlen(L, -1);
     t = rr_newhandle(L, sizeof *t + n + 1, TEMPDIR_T);
     memcpy(t->path, lua_tostring(L, -2), n + 1);

@@ -1958,6 +1958,8 @@ static int r_remotes(lua_State *L) {
 typedef struct {
     char url[1024];       /* the remote's URL without any userinfo */
     const char *token;    /* GITHUB_TOKEN or GIT_TOKEN, registered as a secret */
+    lua_State *L;         /* to ask where the token may go (rr_bound_refusal) */
+    char token_refused[512]; /* why the token was not sent to the server asking */
     int cred_calls, auth_refused, no_token, no_agent, interrupted;
     char rejected[768];   /* the first ref the server refused, with its reason */
     char remote_msg[512]; /* the server's last sideband line ("remote: ...") */
@@ -1991,12 +1993,43 @@ static int poll_interrupt(xfer *x) {
     return -1;
 }
 
-/* A token over https (user x-access-token, as GitHub wants), ssh-agent over
- * ssh. Asked again after handing one out means it was refused: stop there. */
+/* [token, url] -> nil when the token may go to url's origin, else why not.
+ * Run under lua_pcall: no Lua error may cross libgit2's frames. */
+static int token_refusal(lua_State *L) {
+    char origin[RR_ORIGIN_MAX];
+    size_t len;
+    const char *token = lua_tolstring(L, 1, &len);
+    if (!rr_origin(lua_tostring(L, 2), origin, sizeof origin)) {
+        lua_pushliteral(L, "the token goes only to the GitHub server, and this URL names no host");
+        return 1;
+    }
+    if (rr_bound_refusal(L, token, len, origin) == NULL) lua_pushnil(L);
+    return 1;
+}
+
+/* Whether the token may go to `url`: only to the GitHub server
+ * (GITHUB_SERVER_URL, GITHUB_API_URL; https, or http on this machine when
+ * that server is configured there). Otherwise x->token_refused says why. */
+static int token_allowed(xfer *x, const char *url) {
+    lua_State *L = x->L;
+    int top = lua_gettop(L), ok;
+    if (!lua_checkstack(L, 4)) return 0;
+    lua_pushcfunction(L, token_refusal);
+    lua_pushstring(L, x->token);
+    lua_pushstring(L, url ? url : "");
+    ok = lua_pcall(L, 2, 1, 0) == LUA_OK && lua_isnil(L, -1);
+    if (!ok) snprintf(x->token_refused, sizeof x->token_refused, "%s",
+                      lua_isstring(L, -1) ? lua_tostring(L, -1) : "not allowed");
+    lua_settop(L, top);
+    return ok;
+}
+
+/* A token over https (user x-access-token, as GitHub wants) to the GitHub
+ * server only, ssh-agent over ssh. Asked again after handing one out means
+ * it was refused: stop there. */
 static int cred_cb(git_credential **out, const char *url, const char *user, unsigned allowed,
                    void *payload) {
     xfer *x = payload;
-    (void)url;
     if (poll_interrupt(x)) return GIT_EUSER;
     if (allowed & GIT_CREDENTIAL_USERNAME) /* ssh asks who first when the URL does not say */
         return git_credential_username_new(out, user ? user : "git");
@@ -2008,6 +2041,7 @@ static int cred_cb(git_credential **out, const char *url, const char *user, unsi
     }
     if (allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) {
         if (x->token == NULL) { x->no_token = 1; return GIT_EAUTH; }
+        if (!token_allowed(x, url)) return GIT_EAUTH;
         return git_credential_userpass_plaintext_new(out, "x-access-token", x->token);
     }
     return GIT_PASSTHROUGH;
@@ -2069,6 +2103,7 @@ static int remote_get(lua_State *L, git_repository *repo, const char *name, guar
     if (err < 0) return err;
     g->ptr = r;
     memset(x, 0, sizeof *x);
+    x->L = L;
     strip_userinfo(x->url, sizeof x->url, git_remote_url(r) ? git_remote_url(r) : name);
     secret_from_url(L, git_remote_url(r) ? git_remote_url(r) : name);
     if (token == NULL || *token == '\0') token = getenv("GIT_TOKEN");
@@ -2082,6 +2117,9 @@ static int remote_get(lua_State *L, git_repository *repo, const char *name, guar
 /* The one line a user sees when a transfer failed. */
 static int xfer_fail(lua_State *L, int err, xfer *x, const char *verb) {
     if (x->interrupted || rr_interrupted()) return rr_raise_interrupted(L);
+    if (x->token_refused[0] != '\0')
+        return rr_failf(L, "GIT_EAUTH", "%s asks for credentials; the token was not sent: %s", x->url,
+                        x->token_refused);
     if (x->auth_refused)
         return rr_failf(L, "GIT_EAUTH", "authentication refused by %s: check that GITHUB_TOKEN "
                         "(or GIT_TOKEN) is valid and may write to the repository", x->url);

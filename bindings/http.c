@@ -32,14 +32,21 @@
 
 /* The stack slots of one request, from a base index b: the options, the
  * transfer, then values kept alive for curl (the body string, the output's
- * temporary path). request() uses b = 1; request_many() one set per request. */
-enum { S_OPTS, S_XFER, S_PROGRESS, S_BODY, S_HEADERS, S_PARTPATH, NSLOTS };
+ * temporary path), and the URL and method of the hop being sent (they
+ * change when a redirect is followed). request() uses b = 1;
+ * request_many() one set per request. */
+enum { S_OPTS, S_XFER, S_PROGRESS, S_BODY, S_HEADERS, S_PARTPATH, S_URL, S_METHOD, NSLOTS };
 #define OPTS (b + S_OPTS)
 #define XFER (b + S_XFER)
 #define PROGRESS (b + S_PROGRESS)
 #define BODY (b + S_BODY)
 #define HEADERS (b + S_HEADERS)
 #define PARTPATH (b + S_PARTPATH)
+#define URL (b + S_URL)
+#define METHOD (b + S_METHOD)
+
+#define MAX_REDIRECTS 5
+#define MAX_HEAD (1024 * 1024) /* answer headers kept, all together */
 
 /* CURLcode → name, in curl.h's order (libcurl 7.88). */
 static const char *const curle_names[] = {
@@ -143,8 +150,9 @@ typedef struct {
     FILE *upload, *out;
     char *part_path;        /* out's name, removed if the transfer never finishes */
     curl_off_t upload_left; /* bytes of the file's range still to send */
+    curl_off_t max_body;    /* a buffered answer's cap (0: streamed to `output`) */
     membuf body, head;
-    int callback_failed, interrupted, oom;
+    int callback_failed, interrupted, oom, too_big, head_too_big;
     char errbuf[CURL_ERROR_SIZE];
 } transfer;
 
@@ -193,6 +201,7 @@ static int transfer_gc(lua_State *L) {
 static size_t on_write(char *p, size_t size, size_t n, void *ud) {
     transfer *t = ud;
     if (t->out != NULL) return fwrite(p, size, n, t->out);
+    if ((curl_off_t)(t->body.len + size * n) > t->max_body) { t->too_big = 1; return 0; }
     if (!membuf_add(&t->body, p, size * n)) { t->oom = 1; return 0; }
     return size * n;
 }
@@ -201,6 +210,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
     transfer *t = ud;
     /* a new status line (after a redirect or 100 Continue) starts over */
     if (size * n >= 5 && memcmp(p, "HTTP/", 5) == 0) t->head.len = 0;
+    if (t->head.len + size * n > MAX_HEAD) { t->head_too_big = 1; return 0; }
     if (!membuf_add(&t->head, p, size * n)) { t->oom = 1; return 0; }
     return size * n;
 }
@@ -314,12 +324,41 @@ static void push_safe_url(lua_State *L, const char *url) {
     luaL_pushresult(&b);
 }
 
-static int is_loopback(const char *host) {
-    if (strcasecmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0 || strcmp(host, "::1") == 0) return 1;
-    /* 127.0.0.0/8, written as a dotted quad */
-    unsigned a, b2, c, d;
-    char extra;
-    return sscanf(host, "%u.%u.%u.%u%c", &a, &b2, &c, &d, &extra) == 4 && a == 127 && b2 < 256 && c < 256 && d < 256;
+/* Push the origin of `url` as curl parses it ("scheme://host:port",
+ * lower-case, the port always written), or nil. */
+static void push_origin(lua_State *L, const char *url) {
+    urlbox *u;
+    luaL_Buffer b;
+    size_t n;
+    const char *o;
+    char *low;
+    if (push_url(L, url) != CURLUE_OK) {
+        lua_pop(L, 1);
+        lua_pushnil(L);
+        return;
+    }
+    u = lua_touserdata(L, -1);
+    push_part(L, u, CURLUPART_SCHEME, 0);
+    push_part(L, u, CURLUPART_HOST, 0);
+    push_part(L, u, CURLUPART_PORT, CURLU_DEFAULT_PORT);
+    if (lua_isnil(L, -3) || lua_isnil(L, -2) || lua_isnil(L, -1)) {
+        lua_pop(L, 4);
+        lua_pushnil(L);
+        return;
+    }
+    o = lua_pushfstring(L, "%s://%s:%s", lua_tostring(L, -3), lua_tostring(L, -2), lua_tostring(L, -1));
+    n = lua_rawlen(L, -1);
+    low = luaL_buffinitsize(L, &b, n);
+    for (size_t i = 0; i < n; i++) low[i] = (char)((o[i] >= 'A' && o[i] <= 'Z') ? o[i] + 32 : o[i]);
+    luaL_pushresultsize(&b, n);                     /* [urlbox, scheme, host, port, origin, low] */
+    lua_replace(L, -6);
+    lua_pop(L, 4);
+}
+
+/* The host of an origin "scheme://host:port". */
+static int origin_is_loopback(const char *origin) {
+    const char *host = strstr(origin, "://"), *colon = strrchr(origin, ':');
+    return host != NULL && colon > host + 3 && rr_host_is_loopback(host + 3, (size_t)(colon - host - 3));
 }
 
 /* ---- request headers -------------------------------------------------------- */
@@ -399,11 +438,6 @@ static void header_to_slist(lua_State *L, void *ud, const char *name, const char
     add_header(L, ud, name, value);
 }
 
-static void header_has_credential(lua_State *L, void *ud, const char *name, const char *value) {
-    (void)L;
-    (void)value;
-    if (credential_header(name)) *(int *)ud = 1;
-}
 
 /* ---- tracing ---------------------------------------------------------------- */
 
@@ -611,10 +645,47 @@ static void setup_multipart(lua_State *L, int b, transfer *t, CURL *c) {
     lua_pop(L, 2);
 }
 
+/* Defaults in the range aws cli (60 s connect and read timeouts) and pip
+ * (15 s) use; each one an option of the request, its default settable in
+ * the environment (RELRUN_HTTP_<NAME>). A stalled transfer fails once it
+ * moved fewer than LOW_SPEED_LIMIT bytes/s on average for LOW_SPEED_TIME
+ * seconds: a server that trickles a byte now and then does not keep a
+ * release waiting (curl averages over the window; one byte does not reset
+ * it). Buffered answers are capped (an endless answer would otherwise grow
+ * until the process dies); downloads to a file are not. */
+#define DEFAULT_CONNECT_TIMEOUT 30.0
+#define DEFAULT_LOW_SPEED_LIMIT 1024.0  /* bytes/s */
+#define DEFAULT_LOW_SPEED_TIME 60.0     /* s */
+#define DEFAULT_MAX_BODY (100.0 * 1024 * 1024)
+
+/* opts[key], else $RELRUN_HTTP_<KEY> (a number), else def. */
+static double opt_number(lua_State *L, int b, const char *key, const char *var, double def) {
+    const char *env = getenv(var);
+    char *end;
+    if (env != NULL && env[0] != '\0') {
+        double v = strtod(env, &end);
+        if (*end == '\0' && v >= 0) def = v;
+    }
+    def = rr_optfield_number(L, OPTS, key, def);
+    luaL_argcheck(L, def >= 0, 1, "timeouts and limits must not be negative");
+    return def;
+}
+
 static void set_timeout(lua_State *L, int b, CURL *c, const char *key, CURLoption opt, double def) {
     double s = rr_optfield_number(L, OPTS, key, def);
     luaL_argcheck(L, s >= 0, 1, "timeouts must not be negative");
     curl_easy_setopt(c, opt, (long)(s * 1000));
+}
+
+static void set_limits(lua_State *L, int b, CURL *c) {
+    double limit = opt_number(L, b, "low_speed_limit", "RELRUN_HTTP_LOW_SPEED_LIMIT", DEFAULT_LOW_SPEED_LIMIT);
+    double window = opt_number(L, b, "low_speed_time", "RELRUN_HTTP_LOW_SPEED_TIME", DEFAULT_LOW_SPEED_TIME);
+    set_timeout(L, b, c, "timeout", CURLOPT_TIMEOUT_MS, 0);
+    set_timeout(L, b, c, "connect_timeout", CURLOPT_CONNECTTIMEOUT_MS,
+                opt_number(L, b, "connect_timeout", "RELRUN_HTTP_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT));
+    /* curl counts whole seconds; a fraction rounds up so that 0.5 still checks */
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, (long)(limit + 0.5));
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, window > 0 && window < 1 ? 1L : (long)(window + 0.5));
 }
 
 static void set_ca_bundle(CURL *c) {
@@ -630,17 +701,12 @@ static void set_ca_bundle(CURL *c) {
 
 /* Options that do not depend on the body. */
 static void setup_common(lua_State *L, int b, transfer *t, CURL *c, const char *method, const char *url) {
-    int https = strncasecmp(url, "https:", 6) == 0;
-    int follow = rr_optfield_boolean(L, OPTS, "follow_redirects",
-                                     strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0);
     curl_easy_setopt(c, CURLOPT_URL, url);
     /* a User-Agent header in `headers` wins over this */
     curl_easy_setopt(c, CURLOPT_USERAGENT, "relrun/" RELRUN_VERSION " " "libcurl/" LIBCURL_VERSION);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    /* never follow https → http: that would send the next request in clear */
-    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, https ? "https" : "http,https");
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, (long)follow);
-    curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
+    /* redirects are followed by next_hop(), each hop checked */
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     /* bigger buffers than curl's 16/64 KiB: fewer callbacks and system calls
      * for large files, still a few hundred KiB of memory */
@@ -659,8 +725,7 @@ static void setup_common(lua_State *L, int b, transfer *t, CURL *c, const char *
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, t);
-    set_timeout(L, b, c, "timeout", CURLOPT_TIMEOUT_MS, 0);
-    set_timeout(L, b, c, "connect_timeout", CURLOPT_CONNECTTIMEOUT_MS, 30);
+    set_limits(L, b, c);
     if (strcmp(method, "GET") == 0) curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
     else if (strcmp(method, "HEAD") == 0) curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     else curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
@@ -723,20 +788,168 @@ static int setup_output(lua_State *L, int b, transfer *t, const char *method, co
     return 0;
 }
 
-/* Credentials over plain http to a host that is not this machine. */
-static int insecure(lua_State *L, int b, const char *url) {
-    int cred = 0, bad;
-    urlbox *u;
-    if (strncasecmp(url, "http://", 7) != 0) return 0;
-    if (push_url(L, url) != CURLUE_OK) { lua_pop(L, 1); return 0; } /* curl reports it */
-    u = lua_touserdata(L, -1);
+/* ---- where credentials may go ------------------------------------------------- */
+
+/* Query parameters that make a URL a credential (a presigned AWS request). */
+static int credential_query(const char *url) {
+    static const char *const names[] = {"x-amz-signature=", "x-amz-security-token=", "x-amz-credential=", NULL};
+    const char *q = strchr(url, '?');
+    for (const char *p = q; p != NULL && *p; p++) {
+        if (*p != '?' && *p != '&') continue;
+        for (int i = 0; names[i]; i++)
+            if (strncasecmp(p + 1, names[i], strlen(names[i])) == 0) return 1;
+    }
+    return 0;
+}
+
+static void header_has_credential(lua_State *L, void *ud, const char *name, const char *value) {
+    if (credential_header(name) || rr_bound_present(L, value, strlen(value))) *(int *)ud = 1;
+}
+
+/* Whether the request in slots b carries a credential to the URL in the URL
+ * slot: an authorization, proxy-authorization or x-amz-security-token
+ * header, any header holding a bound credential (the GitHub token, ...),
+ * userinfo, or a presigned URL's signature or token. */
+static int carries_credentials(lua_State *L, int b) {
+    const char *url = lua_tostring(L, URL);
+    int cred = 0;
     each_header(L, HEADERS, header_has_credential, &cred);
-    push_part(L, u, CURLUPART_USER, 0);
-    cred = cred || !lua_isnil(L, -1);
-    push_part(L, u, CURLUPART_HOST, 0);
-    bad = cred && !is_loopback(lua_tostring(L, -1));
-    lua_pop(L, 3);
-    return bad;
+    if (cred || credential_query(url) || rr_bound_present(L, url, strlen(url))) return 1;
+    if (push_url(L, url) == CURLUE_OK) {
+        push_part(L, lua_touserdata(L, -1), CURLUPART_USER, 0);
+        cred = !lua_isnil(L, -1);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return cred;
+}
+
+/* The first refusal a header value earns (rr_bound_refusal), copied out:
+ * each_header's callbacks must leave the stack as they found it. */
+typedef struct {
+    const char *origin;
+    char why[512];
+} refusal;
+
+static void header_refused(lua_State *L, void *ud, const char *name, const char *value) {
+    refusal *r = ud;
+    const char *msg;
+    (void)name;
+    if (r->why[0] != '\0' || (msg = rr_bound_refusal(L, value, strlen(value), r->origin)) == NULL) return;
+    snprintf(r->why, sizeof r->why, "%s", msg);
+    lua_pop(L, 1);
+}
+
+/* Check the hop about to be sent: no credential over plain http to a host
+ * that is not this machine, no bound credential to an origin it is not
+ * bound to. Returns 0, or the failure pushed (nil, msg, code). */
+static int refused_destination(lua_State *L, int b) {
+    const char *method = lua_tostring(L, METHOD), *url = lua_tostring(L, URL), *msg;
+    refusal r;
+    int top = lua_gettop(L), n;
+    push_origin(L, url);
+    if (lua_isnil(L, -1)) { lua_settop(L, top); return 0; } /* curl reports a bad url */
+    r.origin = lua_tostring(L, -1);
+    r.why[0] = '\0';
+    if (strncmp(r.origin, "http://", 7) == 0 && !origin_is_loopback(r.origin) && carries_credentials(L, b)) {
+        n = fail_request(L, "INSECURE", method, url,
+                         "refusing to send credentials over plain http to a host that is not loopback; use https");
+        lua_rotate(L, top + 1, n);
+        lua_settop(L, top + n);
+        return n;
+    }
+    if ((msg = rr_bound_refusal(L, url, strlen(url), r.origin)) != NULL) {
+        snprintf(r.why, sizeof r.why, "%s", msg);
+        lua_pop(L, 1);
+    }
+    each_header(L, HEADERS, header_refused, &r);
+    if (r.why[0] == '\0') { lua_settop(L, top); return 0; }
+    lua_pushfstring(L, "not sent: %s", r.why);
+    n = fail_request(L, "CREDENTIAL", method, url, lua_tostring(L, -1));
+    lua_rotate(L, top + 1, n);
+    lua_settop(L, top + n);
+    return n;
+}
+
+/* The request's own follow_redirects (default: GET and HEAD follow). */
+static int follows(lua_State *L, int b) {
+    const char *method = rr_optfield_string(L, OPTS, "method", "GET");
+    return rr_optfield_boolean(L, OPTS, "follow_redirects", strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0);
+}
+
+/* After an answer on `c`: 1 when it is a redirect to follow (the URL,
+ * METHOD and BODY slots now hold the next hop, which prepare() checks as it
+ * checks every hop), 0 when it is the answer, or the failure pushed (nil,
+ * msg, code; returns 3) when the redirect is refused. relrun follows
+ * redirects itself, hop by hop, rather than letting curl do it: curl drops
+ * only Authorization on another host and would forward x-amz-security-token,
+ * and it has no hook to check each hop for plain http. */
+static int next_hop(lua_State *L, int b, CURL *c, long status, int *hops) {
+    const char *method = lua_tostring(L, METHOD), *url = lua_tostring(L, URL), *next = NULL;
+    int top = lua_gettop(L), n;
+    if (status != 301 && status != 302 && status != 303 && status != 307 && status != 308) return 0;
+    if (!follows(L, b) || curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &next) != CURLE_OK || next == NULL) return 0;
+    lua_pushstring(L, next);                          /* [.., next] */
+    push_safe_url(L, next);                           /* [.., next, next shown] */
+    if (++*hops > MAX_REDIRECTS) {
+        n = fail_request(L, "CURLE_TOO_MANY_REDIRECTS", method, url, "more than 5 redirects");
+    } else if (strncasecmp(url, "https:", 6) == 0 && strncasecmp(next, "https:", 6) != 0) {
+        lua_pushfstring(L, "redirected to %s: not followed, it leaves https", lua_tostring(L, top + 2));
+        n = fail_request(L, "REDIRECT", method, url, lua_tostring(L, -1));
+    } else if (strncasecmp(next, "http:", 5) != 0 && strncasecmp(next, "https:", 6) != 0) {
+        lua_pushfstring(L, "redirected to %s: not followed, not http or https", lua_tostring(L, top + 2));
+        n = fail_request(L, "REDIRECT", method, url, lua_tostring(L, -1));
+    } else {
+        push_origin(L, url);
+        push_origin(L, next);
+        if (lua_rawequal(L, -1, -2) || !carries_credentials(L, b)) {
+            if (status == 303 || ((status == 301 || status == 302) && strcmp(method, "POST") == 0)) {
+                /* what browsers and curl do: the next hop is a GET without the body */
+                if (strcmp(method, "HEAD") != 0) {
+                    lua_pushliteral(L, "GET");
+                    lua_replace(L, METHOD);
+                }
+                lua_pushnil(L);
+                lua_replace(L, BODY);
+            }
+            lua_pushvalue(L, top + 1);
+            lua_replace(L, URL);
+            lua_settop(L, top);
+            return 1;
+        }
+        lua_pushfstring(L, "redirected to %s, another origin; not followed because the request carries "
+                           "credentials, which go only to the origin they were made for",
+                        lua_tostring(L, top + 2));
+        n = fail_request(L, "REDIRECT", method, url, lua_tostring(L, -1));
+    }
+    lua_rotate(L, top + 1, n);
+    lua_settop(L, top + n);
+    return n;
+}
+
+/* Push what went wrong, saying what to change when a limit stopped it. */
+static const char *push_reason(lua_State *L, int b, const transfer *t, CURLcode rc) {
+    if (t->oom) return lua_pushliteral(L, "out of memory");
+    if (t->head_too_big) return lua_pushliteral(L, "the answer's headers are larger than 1 MiB");
+    if (rc == CURLE_FILESIZE_EXCEEDED)
+        return lua_pushfstring(L, "the answer is larger than %I bytes, the cap on answers held in memory "
+                                  "(max_body, RELRUN_HTTP_MAX_BODY); stream it to a file with `output`",
+                               (lua_Integer)t->max_body);
+    if (rc == CURLE_OPERATION_TIMEDOUT && strncmp(t->errbuf, "Operation too slow", 18) == 0)
+        return lua_pushfstring(L, "fewer than %I bytes/s for %I s: the server stalled (low_speed_limit and "
+                                  "low_speed_time, RELRUN_HTTP_LOW_SPEED_TIME to wait longer)",
+                               (lua_Integer)opt_number(L, b, "low_speed_limit", "RELRUN_HTTP_LOW_SPEED_LIMIT",
+                                                       DEFAULT_LOW_SPEED_LIMIT),
+                               (lua_Integer)(opt_number(L, b, "low_speed_time", "RELRUN_HTTP_LOW_SPEED_TIME",
+                                                        DEFAULT_LOW_SPEED_TIME) + 0.5));
+    if (rc == CURLE_OPERATION_TIMEDOUT && strncmp(t->errbuf, "Connection timed out", 20) == 0)
+        return lua_pushfstring(L, "no connection within %f s (connect_timeout, RELRUN_HTTP_CONNECT_TIMEOUT); "
+                                  "check the host, the network and any proxy",
+                               opt_number(L, b, "connect_timeout", "RELRUN_HTTP_CONNECT_TIMEOUT",
+                                          DEFAULT_CONNECT_TIMEOUT));
+    if (rc == CURLE_OPERATION_TIMEDOUT)
+        return lua_pushfstring(L, "%s (the request's timeout)", t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc));
+    return lua_pushstring(L, t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc));
 }
 
 /* After curl returned: re-raise a callback's error, report failures, build the answer. */
@@ -752,9 +965,10 @@ static int finish(lua_State *L, int b, transfer *t, CURLcode rc, const char *met
         }
         if (t->interrupted) return rr_raise_interrupted(L);
         if (out_failed) return fail_request(L, "CURLE_WRITE_ERROR", method, url, "cannot write the output file");
+        if (t->too_big) rc = CURLE_FILESIZE_EXCEEDED;
+        push_reason(L, b, t, rc);
         push_curle_name(L, rc);
-        return fail_request(L, lua_tostring(L, -1), method, url,
-                            t->oom ? "out of memory" : t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc));
+        return fail_request(L, lua_tostring(L, -1), method, url, lua_tostring(L, -2));
     }
     if (!lua_isnil(L, PARTPATH)) {
         const char *out = rr_optfield_string(L, OPTS, "output", NULL);
@@ -781,17 +995,23 @@ static int finish(lua_State *L, int b, transfer *t, CURLcode rc, const char *met
 
 /* ---- the request ---------------------------------------------------------------- */
 
-static const char *opt_method(lua_State *L, int b) { return rr_optfield_string(L, OPTS, "method", "GET"); }
-static const char *opt_url(lua_State *L, int b) { return rr_optfield_string(L, OPTS, "url", NULL); }
+/* The hop being sent (the request's own until a redirect is followed). */
+static const char *opt_method(lua_State *L, int b) { return lua_tostring(L, METHOD); }
+static const char *opt_url(lua_State *L, int b) { return lua_tostring(L, URL); }
 
 /* Check the options table at OPTS and fill the other slots from it. */
 static void load_slots(lua_State *L, int b) {
-    const char *method;
+    const char *method, *url;
     luaL_checktype(L, OPTS, LUA_TTABLE);
-    method = opt_method(L, b);
-    luaL_argcheck(L, opt_url(L, b) != NULL, 1, "url is required");
+    method = rr_optfield_string(L, OPTS, "method", "GET");
+    url = rr_optfield_string(L, OPTS, "url", NULL);
+    luaL_argcheck(L, url != NULL, 1, "url is required");
     for (const char *m = method; *m; m++)
         luaL_argcheck(L, *m >= 'A' && *m <= 'Z', 1, "method must be upper-case letters");
+    lua_pushstring(L, method);
+    lua_replace(L, METHOD);
+    lua_pushstring(L, url);
+    lua_replace(L, URL);
     lua_getfield(L, OPTS, "headers");
     lua_replace(L, HEADERS);
     lua_getfield(L, OPTS, "body");
@@ -811,9 +1031,7 @@ static int prepare(lua_State *L, int b, CURL *c) {
     const char *method = opt_method(L, b), *url = opt_url(L, b);
     transfer *t;
     int n;
-    if (insecure(L, b, url))
-        return fail_request(L, "INSECURE", method, url,
-                            "refusing to send credentials over plain http to a host that is not loopback; use https");
+    if ((n = refused_destination(L, b)) != 0) return n;
     t = rr_newhandle(L, sizeof *t, TRANSFER_T);
     lua_replace(L, XFER);
     t->L = L;
@@ -825,6 +1043,10 @@ static int prepare(lua_State *L, int b, CURL *c) {
     if ((n = setup_body(L, b, t, c, method, url)) != 0 || (n = setup_output(L, b, t, method, url)) != 0) {
         curl_easy_reset(c);
         return n;
+    }
+    if (t->out == NULL) { /* buffered: capped (early when Content-Length says; a HEAD has no body) */
+        t->max_body = (curl_off_t)opt_number(L, b, "max_body", "RELRUN_HTTP_MAX_BODY", DEFAULT_MAX_BODY);
+        if (strcmp(method, "HEAD") != 0) curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, t->max_body);
     }
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, t->headers);
     if (tracing(L)) trace_request(L, method, url, t);
@@ -842,12 +1064,18 @@ static int l_request(lua_State *L) {
     load_slots(L, b);
     st = get_state(L);
     if (st->busy) luaL_error(L, "relrun.http: request called from inside on_progress");
-    if ((n = prepare(L, b, st->curl)) != 0) return n;
-    st->busy = 1;
-    rc = curl_easy_perform(st->curl);
-    st->busy = 0;
-    curl_easy_getinfo(st->curl, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_reset(st->curl); /* drop curl's pointers into this transfer */
+    for (int hops = 0;;) {
+        if ((n = prepare(L, b, st->curl)) != 0) return n;
+        st->busy = 1;
+        rc = curl_easy_perform(st->curl);
+        st->busy = 0;
+        curl_easy_getinfo(st->curl, CURLINFO_RESPONSE_CODE, &status);
+        n = rc == CURLE_OK ? next_hop(L, b, st->curl, status, &hops) : 0;
+        curl_easy_reset(st->curl); /* drop curl's pointers into this transfer */
+        if (n == 0) break;
+        transfer_free(lua_touserdata(L, XFER));
+        if (n != 1) return n; /* a refused redirect */
+    }
     return finish(L, b, lua_touserdata(L, XFER), rc, opt_method(L, b), opt_url(L, b), status);
 }
 
@@ -945,11 +1173,11 @@ static void deliver(lua_State *L, lua_Integer i) {
 /* Start request i (on the stack top, popped): 1 when it is running, 0 when
  * it failed at once (its failure already delivered). index[k] records
  * which request pool handle k runs. */
-static int launch(lua_State *L, state *st, lua_Integer i, lua_Integer *index) {
-    int k = pool_take(L, st), b = slot_base(k);
+/* Start the hop in pool handle k's slots on it: 1 when it is running, 0
+ * when it failed at once (its failure delivered as request i's result). */
+static int start(lua_State *L, state *st, int k, lua_Integer i) {
+    int b = slot_base(k);
     CURL *c = st->pool[k];
-    lua_replace(L, OPTS);
-    load_slots(L, b);
     if (prepare(L, b, c) != 0) {
         pool_give(st, k);
         failure_table(L);
@@ -959,25 +1187,48 @@ static int launch(lua_State *L, state *st, lua_Integer i, lua_Integer *index) {
     lua_pushvalue(L, XFER);
     lua_rawseti(L, M_TRANSFERS, k + 1);
     ((transfer *)lua_touserdata(L, XFER))->curl = c;
-    index[k] = i;
     curl_multi_add_handle(st->multi, c);
     return 1;
 }
 
-/* Deliver the finished transfers; returns how many finished. */
-static int collect(lua_State *L, state *st, const lua_Integer *index) {
+static int launch(lua_State *L, state *st, lua_Integer i, lua_Integer *index, int *hops) {
+    int k = pool_take(L, st), b = slot_base(k);
+    lua_replace(L, OPTS);
+    load_slots(L, b);
+    index[k] = i;
+    hops[k] = 0;
+    return start(L, st, k, i);
+}
+
+/* Deliver the finished transfers; returns how many finished (a redirect
+ * followed starts its next hop on the same handle instead). */
+static int collect(lua_State *L, state *st, const lua_Integer *index, int *hops) {
     CURLMsg *msg;
     int left, done = 0, top = lua_gettop(L);
     while ((msg = curl_multi_info_read(st->multi, &left)) != NULL) {
         CURLcode rc = msg->data.result;
-        int k = pool_index(st, msg->easy_handle), b = slot_base(k);
+        int k = pool_index(st, msg->easy_handle), b = slot_base(k), hop;
         long status = 0;
         if (msg->msg != CURLMSG_DONE) continue;
         curl_easy_getinfo(st->pool[k], CURLINFO_RESPONSE_CODE, &status);
-        pool_give(st, k);
-        if (finish(L, b, lua_touserdata(L, XFER), rc, opt_method(L, b), opt_url(L, b), status) == 3)
+        hop = rc == CURLE_OK ? next_hop(L, b, st->pool[k], status, &hops[k]) : 0;
+        if (hop == 1) {
+            curl_multi_remove_handle(st->multi, st->pool[k]);
+            curl_easy_reset(st->pool[k]);
+            transfer_free(lua_touserdata(L, XFER));
+            if (start(L, st, k, index[k])) { lua_settop(L, top); continue; }
+        } else {
+            pool_give(st, k);
+            if (hop != 0) transfer_free(lua_touserdata(L, XFER)); /* refused: its failure is on the stack */
+            else if (finish(L, b, lua_touserdata(L, XFER), rc, opt_method(L, b), opt_url(L, b), status) != 3) {
+                deliver(L, index[k]);
+                lua_settop(L, top);
+                done++;
+                continue;
+            }
             failure_table(L);
-        deliver(L, index[k]);
+            deliver(L, index[k]);
+        }
         lua_settop(L, top);
         done++;
     }
@@ -989,6 +1240,7 @@ static int many_run(lua_State *L) {
     state *st = get_state(L);
     int parallel = (int)lua_tointeger(L, M_PARALLEL), active = 0, more = 1, still, done, top;
     lua_Integer next = 1, index[MAX_PARALLEL] = {0};
+    int hops[MAX_PARALLEL] = {0};
     if (!lua_checkstack(L, parallel * NSLOTS + 20)) luaL_error(L, "relrun.http: out of stack space");
     lua_settop(L, M_TRANSFERS);
     lua_newtable(L); /* M_RESULTS */
@@ -996,14 +1248,14 @@ static int many_run(lua_State *L) {
     while (more || active > 0) {
         while (more && active < parallel) {
             if (!(more = next_request(L, next))) break;
-            active += launch(L, st, next++, index);
+            active += launch(L, st, next++, index, hops);
             lua_settop(L, top); /* a failure leaves its message's pieces */
         }
         if (active == 0) continue;
         st->busy = 1; /* on_progress runs inside curl_multi_perform */
         curl_multi_perform(st->multi, &still);
         st->busy = 0;
-        done = collect(L, st, index);
+        done = collect(L, st, index, hops);
         active -= done;
         /* wait for the network only when no slot came free to refill */
         if (done == 0 && active > 0) curl_multi_poll(st->multi, NULL, 0, 1000, NULL);
@@ -1152,6 +1404,7 @@ int luaopen_relrun_http(lua_State *L) {
         {"url_encode", l_url_encode},
         {"url_decode", l_url_decode},
         {"parse_url", l_parse_url},
+        {"bind", rr_lua_bind},
         {NULL, NULL},
     };
     static const luaL_Reg state_m[] = {{"__gc", state_gc}, {NULL, NULL}};

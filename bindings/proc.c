@@ -225,14 +225,19 @@ static int check_argv(lua_State *L) {
 }
 
 /* Push the child's environment as a list of "NAME=value" strings: the
- * current one (unless clear_env), with opts.env's additions and removals. */
+ * current one (unless clear_env) without the credentials in it (unless
+ * inherit_credentials: runtime/credentials.c names them), with opts.env's
+ * additions and removals. A child that needs a credential gets it through
+ * `env`, so each one is passed on by a line a reader can see. */
 static int build_env(lua_State *L) {
     int clear = rr_optfield_boolean(L, 1, "clear_env", 0);
+    int scrub = !rr_optfield_boolean(L, 1, "inherit_credentials", 0);
     int n = 0;
     lua_newtable(L);                                  /* name -> value */
     for (char **e = environ; !clear && *e != NULL; e++) {
         const char *eq = strchr(*e, '=');
         if (eq == NULL) continue;
+        if (scrub && rr_env_scrubbed(*e, (size_t)(eq - *e), eq + 1)) continue;
         lua_pushlstring(L, *e, (size_t)(eq - *e));
         lua_pushstring(L, eq + 1);
         lua_rawset(L, -3);

@@ -219,8 +219,10 @@ static void push_host(lua_State *L, const request *r) {
 static int is_dot(const char *s, size_t n) { return n == 1 && s[0] == '.'; }
 static int is_dotdot(const char *s, size_t n) { return n == 2 && s[0] == '.' && s[1] == '.'; }
 
-/* Remove dot segments and empty segments (RFC 3986 5.2.4, and "//" -> "/");
- * a path that ends in "/", "/." or "/.." keeps a trailing slash. */
+/* Remove dot segments and empty segments (RFC 3986 5.2.4, and "//" -> "/"),
+ * as botocore signs a non-S3 path (utils.remove_dot_segments): a trailing
+ * slash stays only when the path ends in "/" ("/a/." and "/a/b/.." are
+ * "/a"), and an empty result is "/". */
 static void push_normalized_path(lua_State *L, const char *p, size_t n) {
     size_t *starts = lua_newuserdatauv(L, (n + 1) * 2 * sizeof(size_t), 0);
     size_t *lens = starts + n + 1;
@@ -239,7 +241,7 @@ static void push_normalized_path(lua_State *L, const char *p, size_t n) {
         if (j == n) break;
         i = j + 1;
     }
-    int trailing = last == 0 || is_dot(p + n - last, last) || is_dotdot(p + n - last, last);
+    int trailing = last == 0;
     luaL_buffinit(L, &b);
     for (size_t k = 0; k < depth; k++) {
         luaL_addchar(&b, '/');

@@ -271,6 +271,7 @@ static int open_state(lua_State *L) {
     lua_pushboolean(L, 0);
     lua_setfield(L, LUA_REGISTRYINDEX, "relrun.debug");
     rr_signals_install(L);
+    rr_env_secrets_register(L); /* masked before anything can print them */
     return 0;
 }
 

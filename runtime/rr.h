@@ -49,6 +49,32 @@ void rr_mask_write(lua_State *L, FILE *f, const char *s, size_t len);
  * inert (a line starting with "::", "##[" anywhere); elsewhere `s` as is. */
 void rr_inert_push(lua_State *L, const char *s, size_t len);
 
+/* Credentials (runtime/credentials.c). Register every credential the
+ * environment holds as a secret (the host does it at start). */
+void rr_env_secrets_register(lua_State *L);
+/* Whether a child must not inherit variable NAME (n bytes) = value by
+ * default: a credential, or what fetches one (relrun.proc). */
+int rr_env_scrubbed(const char *name, size_t n, const char *value);
+/* environ without those, for a shell (os.execute): a malloc'd array of
+ * environ's own strings, NULL-terminated; free() it; NULL without memory. */
+char **rr_env_scrubbed_environ(void);
+int rr_host_is_loopback(const char *host, size_t n);
+/* "scheme://host:port" of `url`, lower-case, the port always written (80,
+ * 443 by default); 0 when `url` has no scheme://host. */
+#define RR_ORIGIN_MAX 320
+int rr_origin(const char *url, char *out, size_t size);
+/* NULL when `text` (a header value, a URL, a token) holds no bound
+ * credential that may not go to `origin` (rr_origin's form); otherwise a
+ * message, pushed on the stack, naming it and where it may go. The GitHub
+ * token goes only to the GitHub server (GITHUB_SERVER_URL, GITHUB_API_URL),
+ * the Actions OIDC request token to its URL, AWS_SECRET_ACCESS_KEY nowhere,
+ * and what relrun.http.bind bound to its origins. */
+const char *rr_bound_refusal(lua_State *L, const char *text, size_t len, const char *origin);
+/* Whether `text` holds any bound credential at all. */
+int rr_bound_present(lua_State *L, const char *text, size_t len);
+/* bind(secret, {url, ...} [, label]) for Lua (relrun.http.bind). */
+int rr_lua_bind(lua_State *L);
+
 /* Set once by SIGINT; long-running bindings poll it and abort (curl progress
  * callbacks, libgit2 transfer callbacks, proc waits). */
 int rr_interrupted(void);

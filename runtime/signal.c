@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -117,7 +118,12 @@ static int spawn_shell(const char *cmd, pid_t *pid) {
     sigaddset(&dflt, SIGQUIT);
     posix_spawnattr_setsigdefault(&attr, &dflt);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
-    err = posix_spawn(pid, "/bin/sh", NULL, &attr, argv, environ);
+    {
+        /* the shell gets what relrun.proc gives a child: no credentials */
+        char **env = rr_env_scrubbed_environ();
+        err = env == NULL ? ENOMEM : posix_spawn(pid, "/bin/sh", NULL, &attr, argv, env);
+        free(env);
+    }
     posix_spawnattr_destroy(&attr);
     return err;
 }

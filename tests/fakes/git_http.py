@@ -3,12 +3,16 @@
 HTTP basic auth with a token, as GitHub takes one (user x-access-token).
 
     git_http.py --root DIR --port-file FILE [--token-file FILE] [--stall S]
+                [--auth-log FILE]
     (the token: the file's content, else GIT_HTTP_TOKEN)
 
 Binds 127.0.0.1 on a free port and writes the port to FILE once listening.
 Repositories are the bare ones under DIR (GIT_PROJECT_ROOT); pushes are
 allowed (http.receivepack). A request without the right credentials gets
-401 with a Basic challenge, as a real host answers.
+401 with a Basic challenge, as a real host answers. With --auth-log, each
+request appends a line "METHOD PATH AUTHORIZATION" (the header as received,
+"-" when there was none) to FILE: what a client sent, for tests that check a
+token never reached a server.
 """
 import argparse
 import base64
@@ -26,6 +30,7 @@ class Handler(BaseHTTPRequestHandler):
     root = ""
     token = ""
     stall = 0.0  # seconds to wait before answering (a hung server, for Ctrl-C tests)
+    auth_log = None
 
     def log_message(self, fmt, *args):
         sys.stderr.write("git_http: " + (fmt % args) + "\n")
@@ -64,6 +69,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def cgi(self):
         body = self.read_body()
+        if self.auth_log:
+            with open(self.auth_log, "a") as f:
+                f.write("%s %s %s\n" % (self.command, self.path, self.headers.get("Authorization", "-")))
         if self.stall:
             time.sleep(self.stall)
         if not self.authorized():
@@ -118,8 +126,10 @@ def main():
     ap.add_argument("--port-file", required=True, help="file to write the port to")
     ap.add_argument("--token-file", help="file holding the token (else GIT_HTTP_TOKEN)")
     ap.add_argument("--stall", type=float, default=0.0, help="seconds to wait before answering")
+    ap.add_argument("--auth-log", help="file to append each request's Authorization header to")
     args = ap.parse_args()
     Handler.stall = args.stall
+    Handler.auth_log = args.auth_log
     Handler.root = os.path.abspath(args.root)
     if args.token_file:
         with open(args.token_file) as f:

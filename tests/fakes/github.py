@@ -9,6 +9,10 @@ It serves what relrun's release flow uses, with GitHub's shapes and errors:
   POST /repos/{o}/{r}/releases                    201, or 422 already_exists
   PATCH/DELETE /repos/{o}/{r}/releases/{id}
   GET  /repos/{o}/{r}/releases/{id}/assets        (paginated)
+  GET  /repos/{o}/{r}/releases/assets/{id}         the asset; with Accept: application/octet-stream a
+                                                  302 to its bytes on the uploads port, as github.com
+                                                  sends them from another host (that request's
+                                                  Authorization is listed in /__state download_auth)
   DELETE /repos/{o}/{r}/releases/assets/{id}
   GET  /repos/{o}/{r}/environments/{name}, PUT to create or update (reviewers
        resolved to the users the fake knows; 422 for an unknown one)
@@ -72,6 +76,8 @@ STATE = {
     "secrets": {},       # name -> {value (decrypted), key_id, created_at, updated_at}
     "variables": {},     # name -> {name, value, created_at, updated_at}
     "users": {"octocat": 1, "monalisa": 2},   # login -> id (GitHub's documented examples use octocat, 1)
+    "no_digest": False,  # True: assets come without "digest", as older GitHub answers
+    "download_auth": [], # the Authorization header of each /download request ("-" when none)
 }
 FAULTS = []
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -204,7 +210,7 @@ def asset_json(a):
     return {
         "id": a["id"], "name": a["name"], "label": a.get("label") or "", "size": len(a["data"]),
         "content_type": a["content_type"], "state": a.get("state", "uploaded"),
-        "digest": "sha256:" + hashlib.sha256(a["data"]).hexdigest() if uploaded else None,
+        "digest": "sha256:" + hashlib.sha256(a["data"]).hexdigest() if uploaded and not STATE["no_digest"] else None,
         "browser_download_url": "%s/download/%d/%s" % (api_base(), a["id"], a["name"]),
         "url": "%s/repos/%s/releases/assets/%d" % (api_base(), ARGS.repository, a["id"]),
     }
@@ -328,6 +334,7 @@ class Handler(BaseHTTPRequestHandler):
             ("PATCH", r"/repos/%s/releases/(\d+)" % repo, self.update_release),
             ("DELETE", r"/repos/%s/releases/(\d+)" % repo, self.delete_release),
             ("GET", r"/repos/%s/releases/(\d+)/assets" % repo, self.list_assets),
+            ("GET", r"/repos/%s/releases/assets/(\d+)" % repo, self.get_asset),
             ("DELETE", r"/repos/%s/releases/assets/(\d+)" % repo, self.delete_asset),
             ("GET", r"/repos/%s/environments/([^/]+)" % repo, self.get_environment),
             ("PUT", r"/repos/%s/environments/([^/]+)" % repo, self.put_environment),
@@ -394,6 +401,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send(200, {"count": 1, "value": jwt})
 
     def download(self, path):
+        with LOCK:
+            STATE["download_auth"].append(self.headers.get("Authorization", "-"))
         m = re.fullmatch(r"/download/(\d+)/(.+)", path)
         a = STATE["assets"].get(int(m.group(1))) if m else None
         if not a:
@@ -490,6 +499,15 @@ class Handler(BaseHTTPRequestHandler):
         assets = [asset_json(a) for a in STATE["assets"].values() if a["release_id"] == int(rid)]
         chunk, headers = self.page(assets, query)
         self.send(200, chunk, headers)
+
+    def get_asset(self, query, aid):
+        a = STATE["assets"].get(int(aid))
+        if not a:
+            return self.error(404, "Not Found")
+        if self.headers.get("Accept") != "application/octet-stream":
+            return self.send(200, asset_json(a))
+        where = "http://localhost:%d/download/%d/%s" % (PORTS["uploads"], a["id"], a["name"])
+        self.send(302, headers={"Location": where})
 
     def delete_asset(self, query, aid):
         self.body()

@@ -15,8 +15,17 @@ Answers are "key=value" lines (one per line, easy to read from Lua):
   GET  /release/NAME     lets /hold/NAME answer; "released=NAME"
   GET  /reset            closes the connection with a TCP reset, no answer
   GET  /redirect/N       302 to /redirect/N-1; /redirect/0 is /echo
+  ANY  /to/S/HOST/REST   answers status S with Location http://HOST/echo/REST
+                         (HOST may hold a port: another origin, or this one;
+                         REST is percent-decoded, so it can hold a query)
+  ANY  /trickle/S        reads the body, then sends a 200 with Content-Length
+                         100000, one byte every S seconds (a stalled server)
+  GET  /endless          a chunked answer that never ends
   GET  /repeat           two "X-Multi" headers and two "Set-Cookie" headers
   GET  /connections      "connections=<n>": connections accepted so far
+  GET  /seen             "seen=METHOD PATH auth=A token=T" for every request
+                         so far but these control ones (A: Authorization,
+                         T: X-Amz-Security-Token, "-" when absent)
   GET  /status/N         an empty answer with status N
   GET  /proxied          "proxied=<request>" for each request it got as a
                          proxy: "GET http://..." (answered as /echo) and
@@ -33,10 +42,12 @@ import time
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote
 
 LOCK = threading.Lock()
 CONNECTIONS = [0]
 PROXIED = []
+SEEN = []
 HOLDS = {}  # name -> threading.Event
 
 
@@ -124,6 +135,33 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(piece)
             n -= len(piece)
 
+    def trickle(self, every):
+        for _ in self.body_chunks():
+            pass
+        self.send_response(200)
+        self.send_header("Content-Length", "100000")
+        self.end_headers()
+        try:
+            for _ in range(100000):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(every)
+        except OSError:
+            pass  # the client gave up, as it should
+        self.close_connection = True
+
+    def endless(self):
+        self.send_response(200)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        chunk = b"%x\r\n%s\r\n" % (65536, b"e" * 65536)
+        try:
+            while True:
+                self.wfile.write(chunk)
+        except OSError:
+            pass
+        self.close_connection = True
+
     def reset(self):
         # SO_LINGER with a zero timeout: close() sends RST
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -145,6 +183,11 @@ class Handler(BaseHTTPRequestHandler):
         parts = self.path.split("?")[0].strip("/").split("/")
         what = parts[0]
         arg = parts[1] if len(parts) > 1 else ""
+        if what not in ("seen", "connections", "proxied"):
+            with LOCK:
+                SEEN.append("seen=%s %s auth=%s token=%s" % (
+                    self.command, self.path, self.headers.get("Authorization", "-"),
+                    self.headers.get("X-Amz-Security-Token", "-")))
         if what == "echo":
             self.echo()
         elif what == "multipart":
@@ -166,9 +209,23 @@ class Handler(BaseHTTPRequestHandler):
             n = int(arg)
             self.answer(["redirect=%d" % n], 302,
                         [("Location", "/redirect/%d" % (n - 1) if n > 0 else "/echo/redirected")])
+        elif what == "to":
+            segs = self.path.split("?")[0].split("/", 4) + ["", ""]
+            host, tail = segs[3], unquote(segs[4])
+            for _ in self.body_chunks():
+                pass
+            self.answer(["to=" + unquote(host)], int(arg),
+                        [("Location", "http://%s/echo/%s" % (unquote(host), tail))])
+        elif what == "trickle":
+            self.trickle(float(arg))
+        elif what == "endless":
+            self.endless()
         elif what == "repeat":
             self.answer(["repeat=1"], 200, [("X-Multi", "a"), ("X-Multi", "b"),
                                             ("Set-Cookie", "s=1"), ("Set-Cookie", "t=2")])
+        elif what == "seen":
+            with LOCK:
+                self.answer(list(SEEN))
         elif what == "connections":
             self.answer(["connections=%d" % CONNECTIONS[0]])
         elif what == "proxied":

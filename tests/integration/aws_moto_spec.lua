@@ -215,6 +215,58 @@ print("not reached")
     eq(#list, 3)
   end)
 
+  -- moto 5.2.1 honours If-None-Match: * on PutObject and CompleteMultipartUpload
+  -- (and If-Match on PutObject), as S3 does since 2024.
+  it("never replaces an object with overwrite = false, even for a role that may only put", function()
+    local hash = require "relrun.hash"
+    local full = assert(s3.client{ env = env() })
+    assert(full:create_bucket{ bucket = "no-overwrite" })
+    -- RELEASE.md's S3 policy: s3:PutObject on wheels/*, nothing else
+    raw_iam("CreateUser", { UserName = "putonly" })
+    local key = raw_iam("CreateAccessKey", { UserName = "putonly" })
+    raw_iam("PutUserPolicy", { UserName = "putonly", PolicyName = "put", PolicyDocument = json.encode{
+      Version = "2012-10-17", Statement = { { Effect = "Allow", Action = "s3:PutObject",
+                                              Resource = "arn:aws:s3:::no-overwrite/wheels/*" } } } })
+    local putonly = assert(s3.client{ env = env{ AWS_ACCESS_KEY_ID = core.xml_text(key, "AccessKey/AccessKeyId"),
+      AWS_SECRET_ACCESS_KEY = core.xml_text(key, "AccessKey/SecretAccessKey") } })
+    local mine, theirs = dir .. "/mine.whl", dir .. "/theirs.whl"
+    R.write(mine, string.rep("our wheel ", 3000))
+    R.write(theirs, string.rep("another wheel ", 3000))
+    local function up(c, file, k, extra)
+      local a = { bucket = "no-overwrite", key = k, file = file, overwrite = false,
+                  sha256 = hash.file(file, { "sha256" }).sha256, metadata = { sha256 = hash.file(file, { "sha256" }).sha256 } }
+      for name, v in pairs(extra or {}) do a[name] = v end
+      return c:upload_file(a)
+    end
+    local function content(k)
+      assert(full:get_object{ bucket = "no-overwrite", key = k, output = dir .. "/got" })
+      return R.read(dir .. "/got")
+    end
+    local _, _, hcode = putonly:head_object{ bucket = "no-overwrite", key = "wheels/a.whl" }
+    eq(hcode, "Forbidden", "the put-only user may not look (HeadObject: 403)")
+    for _, case in ipairs({ { "full", full }, { "put-only", putonly } }) do
+      local who, c = case[1], case[2]
+      local k = "wheels/" .. who .. ".whl"
+      local first, again = assert(up(c, mine, k)), assert(up(c, mine, k))
+      local none, msg, code = up(c, theirs, k)
+      eq(content(k), R.read(mine), who .. ": the object is untouched")
+      eq({ first.status, again.status }, { "uploaded", "identical" }, who .. ": the same bytes again")
+      eq({ none, code }, { nil, "CONFLICT" }, who .. ": other bytes")
+      contains(msg, "s3://no-overwrite/" .. k .. " already exists with other content")
+      contains(msg, "never replaced")
+    end
+    -- a multipart upload is completed only where nothing is
+    local big = dir .. "/big.bin"
+    R.write(big, string.rep("0123456789abcdef", 400 * 1024))   -- 6.25 MiB
+    local k = "wheels/big.bin"
+    eq(assert(up(full, big, k, { multipart_threshold = 5 * 1024 * 1024, part_size = 5 * 1024 * 1024 })).status,
+      "uploaded")
+    local none, _, code = up(full, mine, k, { multipart_threshold = 1, part_size = 5 * 1024 * 1024 })
+    eq({ none, code }, { nil, "CONFLICT" }, "CompleteMultipartUpload over an object")
+    eq(content(k), R.read(big))
+    eq(assert(full:list_multipart_uploads{ bucket = "no-overwrite" }), {}, "the refused upload was aborted")
+  end)
+
   it("manages roles, policies and the OIDC provider", function()
     local c = assert(iam.client{ env = env() })
     local role = assert(c:create_role{ role_name = "github-release", assume_role_policy = TRUST,

@@ -129,6 +129,8 @@ describe("over smart HTTP with a token", function()
     url = server.url .. "/r.git"
     run(work, "remote set-url origin " .. q(url))
   end)
+  -- the token goes only to the GitHub server: here, the fake
+  local function github(env) return "GITHUB_SERVER_URL=" .. q(server.url) .. " " .. env end
   after_each(function()
     if server then server:stop() end
     server = nil
@@ -160,7 +162,7 @@ describe("over smart HTTP with a token", function()
       assert(r:push("origin", ":refs/tags/v1.2.3"))
       print("deleted")
     ]], work)
-    local out, good = child(script, "GITHUB_TOKEN=" .. q(TOKEN))
+    local out, good = child(script, github("GITHUB_TOKEN=" .. q(TOKEN)))
     ok(good, out)
     contains(out, "pushed")
     contains(out, "refs/tags/v1.2.3")
@@ -173,7 +175,7 @@ describe("over smart HTTP with a token", function()
       local r = assert(require("relrun.git").open(%q))
       assert(r:fetch("origin"))
       print(r:rev_parse("v5"))
-    ]], work), "GITHUB_TOKEN= GIT_TOKEN=" .. q(TOKEN))
+    ]], work), github("GITHUB_TOKEN= GIT_TOKEN=" .. q(TOKEN)))
     ok(good, out)
     contains(out, c)
   end)
@@ -183,7 +185,7 @@ describe("over smart HTTP with a token", function()
       local r = assert(require("relrun.git").open(%q))
       local v, msg, code = r:push("origin", { "refs/heads/main:refs/heads/main" })
       print(v, code) print(msg)
-    ]], work), "GITHUB_TOKEN=wrong-" .. q(TOKEN))
+    ]], work), github("GITHUB_TOKEN=wrong-" .. q(TOKEN)))
     ok(good, out)
     contains(out, "nil\tGIT_EAUTH")
     contains(out, "authentication refused by " .. url)
@@ -193,9 +195,40 @@ describe("over smart HTTP with a token", function()
     out = child(string.format([[
       local r = assert(require("relrun.git").open(%q))
       print(select(2, r:fetch(%q)))
-    ]], work, with_creds), "GITHUB_TOKEN=wrong")
+    ]], work, with_creds), github("GITHUB_TOKEN=wrong"))
     contains(out, "authentication refused by " .. url)
     ok(not out:find("in-url-secret", 1, true), "URL credentials are not printed: " .. out)
+  end)
+
+  it("GITHUB_TOKEN goes only to the GitHub server: a remote elsewhere that asks (401) gets none", function()
+    local log = root .. "/auth.log"
+    local other = peer.start {
+      argv = { "python3", SOURCE .. "/tests/fakes/git_http.py", "--root", root, "--port-file", peer.PORT_FILE,
+               "--token-file", root .. "/token", "--auth-log", log },
+    }
+    local script = string.format([[
+      local r = assert(require("relrun.git").open(%q))
+      local v, msg, code = r:push(%q, { "refs/heads/main:refs/heads/main" })
+      print(v, code) print(msg)
+    ]], work, other.url .. "/r.git")
+    -- the default GitHub server (github.com), and a GitHub Enterprise one:
+    -- neither makes this remote GitHub
+    local by_default = child(script, "GITHUB_SERVER_URL= GITHUB_API_URL= GITHUB_TOKEN=" .. q(TOKEN))
+    local elsewhere = child(script, "GITHUB_SERVER_URL=https://ghe.example.com GITHUB_API_URL= GITHUB_TOKEN="
+      .. q(TOKEN))
+    other:stop()
+    contains(by_default, "nil\tGIT_EAUTH")
+    contains(by_default, other.url .. "/r.git asks for credentials; the token was not sent: GITHUB_TOKEN goes " ..
+      "only to https://github.com, https://api.github.com, https://uploads.github.com (GITHUB_SERVER_URL, " ..
+      "GITHUB_API_URL), not to " .. other.url)
+    contains(elsewhere, "nil\tGIT_EAUTH")
+    contains(elsewhere, "GITHUB_TOKEN goes only to https://ghe.example.com (GITHUB_SERVER_URL")
+    local f = assert(io.open(log))
+    local seen = f:read("a")
+    f:close()
+    ok(seen:find("GET /r.git/info/refs", 1, true), "the remote was asked: " .. seen)
+    ok(not seen:find("Basic", 1, true), "no credentials reached it: " .. seen)
+    ok(not (by_default .. elsewhere):find(TOKEN, 1, true), "the token is not printed")
   end)
 
   it("no token: says which variable to set", function()
@@ -217,7 +250,7 @@ describe("over smart HTTP with a token", function()
       local r = assert(require("relrun.git").open(%q))
       local v, msg, code = r:push("origin", { "refs/tags/v2:refs/tags/v2" })
       print(v, code) print(msg)
-    ]], work), "GITHUB_TOKEN=" .. q(TOKEN))
+    ]], work), github("GITHUB_TOKEN=" .. q(TOKEN)))
     ok(good, out)
     contains(out, "nil\tGIT_EREJECTED")
     contains(out, "refs/tags/v2")

@@ -97,6 +97,21 @@ describe("github", function()
     eq(#assert(gh:list_assets(rel.id)), 1)
   end)
 
+  -- GitHub sends an asset's bytes from another host: the download follows
+  -- the redirect without the token (relrun.http never forwards credentials
+  -- to another origin), and streams to a file.
+  it("downloads an asset without a digest through GitHub's redirect, the token not forwarded", function()
+    local gh = client()
+    local rel = assert(gh:release_by_tag("v1.0.0"))
+    control("/__state", { no_digest = true, download_auth = json.empty_array })
+    local asset = assert(gh:list_assets(rel.id))[1]
+    local sha, err = gh:asset_sha256(asset)
+    control("/__state", { no_digest = false })
+    eq(asset.digest, json.null)
+    eq({ sha, err }, { hash.sha256(string.rep("wheel bytes ", 5000)) }, "the asset uploaded above")
+    eq(control("/__state").download_auth, { "-" }, "the storage host got no Authorization")
+  end)
+
   it("clears a failed upload's leftover and uploads again, in the same call and on a rerun", function()
     local gh = client()
     local rel = assert(gh:ensure_release{ tag = "v3.0.0" })

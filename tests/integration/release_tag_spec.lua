@@ -397,7 +397,7 @@ describe("over smart HTTP (git http-backend behind tests/fakes/git_http.py, toke
   end)
 
   it("prepare and tag with GITHUB_TOKEN", function()
-    local env = { GITHUB_TOKEN = TOKEN }
+    local env = { GITHUB_TOKEN = TOKEN, GITHUB_SERVER_URL = server.url }
     local code, out, err = release(work, { "prepare" }, { env = env })
     eq(code, 0, err)
     contains(out, "fetched origin (" .. server.url .. "/r.git)")
@@ -408,7 +408,8 @@ describe("over smart HTTP (git http-backend behind tests/fakes/git_http.py, toke
   end)
   it("a wrong token: auth refused, one line, the token not shown", function()
     local wrong = "wrong-" .. TOKEN
-    local code, out, err = release(work, { "tag", "--bump", "patch" }, { env = { GITHUB_TOKEN = wrong } })
+    local code, out, err = release(work, { "tag", "--bump", "patch" }, {
+      env = { GITHUB_TOKEN = wrong, GITHUB_SERVER_URL = server.url } })
     fails(1, "authentication refused", code, out, err)
     ok(not (out .. err):find(wrong, 1, true), "the token is never printed")
     eq(remote_tags(origin)["refs/tags/v1.0.1"], nil)

@@ -145,6 +145,33 @@ describe("read", function()
     eq({ r, code }, { nil, "LIMIT" })
     contains(msg, "a.txt")
   end)
+
+  -- read and read_all hold what they read in memory: by default at most
+  -- 128 MiB, and a member that declares more is refused before any of it
+  -- is read (a 300 MB zip bomb once took 622 MB of memory).
+  it("a 300 MB zip bomb is refused by default, in little memory", function()
+    local bomb = fs.join(tmp.path, "bomb300.zip")
+    python([[
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED) as z:
+    with z.open("zeros.bin", "w", force_zip64=True) as f:
+        block = bytes(1 << 20)
+        for _ in range(300):
+            f.write(block)
+]], bomb)
+    ok(fs.stat(bomb).size < (4 << 20), "the bomb is small on disk")
+    for _, call in ipairs({ "read_all(%q)", "read(%q, 'zeros.bin')" }) do
+      local script = "local a = require('relrun.archive'); local r, msg, code = a." .. call:format(bomb) ..
+        "; print(r == nil, code, msg)"
+      local p = io.popen(string.format("/usr/bin/time -f maxrss_kib=%%M %q -e %q 2>&1",
+        os.getenv("RELRUN") or "build/relrun", script))
+      local out = p:read("a")
+      p:close()
+      contains(out, "true\tLIMIT\t" .. bomb .. ": more than 134217728 bytes uncompressed (at 'zeros.bin')")
+      local kib = tonumber(out:match("maxrss_kib=(%d+)"))
+      ok(kib and kib < 150 * 1024, call .. ": at most 150 MiB of memory, took " .. tostring(kib) .. " KiB")
+    end
+  end)
 end)
 
 describe("extract", function()

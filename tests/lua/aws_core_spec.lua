@@ -64,6 +64,21 @@ describe("request", function()
     contains(msg, "gave up after 3 attempts")
   end)
 
+  -- Each attempt may take up to its timeout: the retries stop by time too.
+  it("stops retrying a failing call after max_elapsed seconds, however many attempts are left", function()
+    local now, attempts = 0, 0
+    local c = client({}, { policy = retry.new{ random = function() return 1 end, max_attempts = 50,
+                                               max_elapsed = 120, clock = function() return now end },
+                           transport = function()
+                             attempts, now = attempts + 1, now + 60   -- each attempt times out after a minute
+                             return nil, "timed out", "CURLE_OPERATION_TIMEDOUT"
+                           end })
+    local res, msg = c:request{ path = "/v1/domain", operation = "DescribeDomain" }
+    eq(res, nil)
+    eq(attempts, 2)
+    contains(msg, "gave up after 2 attempts in 120 s (retries stop at 120 s)")
+  end)
+
   it("does not retry a refusal", function()
     local c, seen = client{ { status = 403, headers = { ["x-amzn-errortype"] = "AccessDeniedException" } } }
     local res, _, code = c:request{ path = "/v1/domain" }

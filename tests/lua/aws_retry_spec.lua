@@ -38,6 +38,21 @@ describe("policy", function()
     eq(big:decide({}, 9, { status = 500 }), 10)   -- 0.5 * min(256, 20)
   end)
 
+  it("starts no retry once max_elapsed seconds have passed since the call began, the wait included", function()
+    local now = 1000
+    local p = retry.new{ random = function() return 1 end, max_attempts = 100, max_elapsed = 30,
+                         clock = function() return now end }
+    local ctx = p:begin()
+    eq(p:decide(ctx, 1, { status = 503 }), 1)
+    now = now + 20
+    eq(p:decide(ctx, 2, { status = 503 }), 2)     -- 20 + 2 <= 30
+    now = now + 7
+    local d, why = p:decide(ctx, 3, { status = 503 })   -- 27 + 4 > 30
+    eq(d, nil)
+    eq(why, "gave up after 3 attempts in 27 s (retries stop at 30 s)")
+    eq(retry.new().max_elapsed, 300, "the default")
+  end)
+
   it("honours Retry-After and x-amz-retry-after, capped at 20 s", function()
     local p = retry.new{ random = function() return 0 end }
     eq(p:decide({}, 1, { status = 429 }, { ["retry-after"] = "3" }), 3)

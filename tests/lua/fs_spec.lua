@@ -226,7 +226,7 @@ describe("tempdir", function()
   it("is removed, contents and all, on close; close is idempotent", function()
     local t = fs.tempdir("mine-")
     local path = t.path
-    contains(fs.basename(path), "mine-")
+    ok(fs.basename(path):match("^mine%.relrun%-" .. require("relrun.proc").pid() .. "%-%w%w%w%w%w%w$"), path)
     fs.mkdir(fs.join(path, "sub"))
     fs.write(fs.join(path, "sub/f"), "x")
     eq(t:close(), true)
@@ -390,5 +390,89 @@ describe("fs.write options", function()
     eq(fs.read(path), "two")
     eq(fs.stat(path).mode & 511, 384, "the mode of the file it replaces is kept")
     eq(#fs.list(d.path), 1, "no temp file left")
+  end)
+end)
+
+-- What a relrun killed with SIGKILL leaves behind (a temporary file
+-- mid-write, a temporary folder such as the verify venv) carries its pid
+-- and is removed by the next relrun that writes into that folder or makes a
+-- temporary folder; what a live process holds is left alone.
+describe("leftovers of a killed relrun", function()
+  local proc = require "relrun.proc"
+  local host = require "relrun.host"
+
+  -- A pid no process has any more.
+  local function dead_pid()
+    local r = assert(proc.spawn{ argv = { "true" } })
+    local pid = r.pid
+    r:wait()
+    r:close()
+    return pid
+  end
+
+  -- Wait (bounded) until fn() is true.
+  local function until_true(fn, what)
+    for _ = 1, 200 do
+      if fn() then return end
+      host.sleep(0.05)
+    end
+    error("never happened: " .. what, 2)
+  end
+
+  local function child(script, env)
+    local r = assert(proc.run{ argv = { RELRUN, "-e", script }, env = env })
+    eq(r.code, 0, r.stderr)
+    return r
+  end
+
+  it("a file half-written by a killed relrun is removed by the next write in that folder", function()
+    local fifo = p("source")
+    assert(os.execute("mkfifo " .. sh_quote(fifo)))
+    fs.mkdir(p("out"))
+    local writer = assert(proc.spawn{ argv = { RELRUN, "-e", string.format(
+      "assert(require('relrun.fs').copy(%q, %q))", fifo, p("out", "wheel.whl")) }, stdout = "null", stderr = "null" })
+    local feed = assert(io.open(fifo, "wb"))   -- returns once the copy opened its end
+    feed:write(string.rep("w", 100000))
+    feed:flush()
+    local temp_pattern = "^%.wheel%.whl%.relrun%-" .. writer.pid .. "%-%w%w%w%w%w%w$"
+    local function temp_file()
+      for _, name in ipairs(fs.list(p("out")) or {}) do
+        if name:match(temp_pattern) then return name end
+      end
+    end
+    until_true(temp_file, "the copy's temporary file, named with its pid")
+    writer:kill("KILL")
+    writer:wait()
+    writer:close()
+    feed:close()
+    local left = temp_file()
+    ok(left, "kill -9 left the partial file behind")
+    -- another process's, alive: this spec's own pid
+    local live = ".other.relrun-" .. proc.pid() .. "-abcdef"
+    fs.write(p("out", live), "in use")
+    local gone_dir = ".venv.relrun-" .. dead_pid() .. "-AbCd12"
+    fs.mkdir(p("out", gone_dir, "bin"))
+    child(string.format("assert(require('relrun.fs').write(%q, 'next'))", p("out", "index.html")))
+    eq(fs.list(p("out")), { live, "index.html" }, "the dead processes' leftovers removed, the live one kept")
+  end)
+
+  it("a temporary folder of a killed relrun is removed by the next tempdir", function()
+    local tmpdir = p("tmp")
+    fs.mkdir(tmpdir)
+    local out = p("venv-path")
+    local holder = assert(proc.spawn{ argv = { RELRUN, "-e",
+      "local t = require('relrun.fs').tempdir('relrun-verify'); io.write(t.path, '\\n'); io.stdout:flush(); " ..
+      "require('relrun.host').sleep(120)" }, env = { TMPDIR = tmpdir }, stdout = { file = out }, stderr = "null" })
+    until_true(function() return (fs.read(out) or ""):find("\n") end, "the folder made")
+    local venv = fs.read(out):gsub("\n$", "")
+    ok(fs.basename(venv):match("^relrun%-verify%.relrun%-" .. holder.pid .. "%-%w+$"), venv)
+    fs.write(fs.join(venv, "pyvenv.cfg"), "home = /usr/bin\n")
+    holder:kill("KILL")
+    holder:wait()
+    holder:close()
+    ok(fs.exists(venv), "kill -9 left the folder behind")
+    local r = child("local t = require('relrun.fs').tempdir('x'); print(t.path); t:close()", { TMPDIR = tmpdir })
+    eq(fs.exists(venv), false, "removed by the next relrun's tempdir")
+    eq(fs.list(tmpdir), {}, "and its own folder closed: " .. r.stdout)
   end)
 end)

@@ -46,6 +46,29 @@ describe("names", function()
     for input, want in pairs(cases) do eq(pypi.normalize(input), want, input) end
   end)
 
+  it("accepts exactly the names PEP 508 allows (checked with the PEP's regular expression in Python)", function()
+    local names = { "a", "stock-pipeline", "Stock_Pipeline", "zope.interface", "a1", "1a", "A.b_c-D",
+                    "/abs/OUTSIDE", "../x", "x/..", "a b", "-x", "x-", ".x", "x.", "_", "", "é", "a\nb", "a/b",
+                    "..", "x\0y" }
+    local code = [[
+import re, sys
+for n in sys.argv[1:]:
+    print(bool(re.match(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])\Z", n, re.IGNORECASE)))
+]]
+    local argv = { "/usr/bin/python3", "-c", code }
+    local sent = {}
+    for _, n in ipairs(names) do
+      if not n:find("\0", 1, true) then argv[#argv + 1] = n; sent[#sent + 1] = n end
+    end
+    local i = 0
+    for line in run(argv):gmatch("[^\n]+") do
+      i = i + 1
+      eq(pypi.metadata.valid_name(sent[i]), line == "True", string.format("%q", sent[i]))
+    end
+    eq(i, #sent)
+    eq(pypi.metadata.valid_name("x\0y"), false)
+  end)
+
   it("gives twine's safe_name", function()
     eq(pypi.safe_name("stock_pipeline"), "stock-pipeline")
     eq(pypi.safe_name("zope.interface"), "zope.interface")
@@ -293,6 +316,29 @@ describe("local repository", function()
     end
     contains(fs.read(fs.join(repo, "simple", "index.html")), 'href="stock-pipeline/"')
     eq(fs.glob(fs.join(repo, "*", "*", "*.tmp-*")), {}, "no temporary files left")
+  end)
+
+  -- The metadata's Name becomes a folder: one that is not a project name
+  -- (an absolute path, "..") is refused before any path is built from it.
+  it("refuses a wheel whose Name is a path, and writes nothing outside", function()
+    local repo, outside = fs.join(tmp.path, "repo"), fs.join(tmp.path, "OUTSIDE")
+    for _, name in ipairs({ outside, "../../escaped", "ok/../../escaped" }) do
+      local wheel = fs.join(tmp.path, "outside-1.0-py3-none-any.whl")
+      run { "/usr/bin/python3", "-c", [[
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1], "w") as z:
+    z.writestr("outside-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: %s\nVersion: 1.0\n" % sys.argv[2])
+    z.writestr("outside-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+    z.writestr("outside-1.0.dist-info/RECORD", "")
+]], wheel, name }
+      local r, msg, code = pypi.publish_local(repo, wheel)
+      eq(fs.exists(outside:lower()), false, "nothing under " .. outside:lower())
+      eq(fs.exists(fs.join(tmp.path, "escaped")), false, "nothing escaped")
+      eq({ r, code }, { nil, "METADATA" }, name)
+      contains(msg, "is not a project name (PEP 508")
+      eq(fs.glob(fs.join(repo, "packages", "*")), {}, "nothing in the repository either")
+    end
+    eq({ pypi.localrepo.remove(repo, "../x", "1.0") }, { nil, '"../x" is not a project name (PEP 508)', "EINVAL" })
   end)
 end)
 

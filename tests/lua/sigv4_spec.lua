@@ -141,37 +141,76 @@ local CASES = {
     service = "codeartifact", token = "tok" },
 }
 
+-- botocore's Authorization and x-amz-content-sha256 for each case, or skip.
+local function botocore(cases)
+  local py = io.popen("python3 -c 'import botocore' 2>/dev/null && echo yes"):read("a")
+  if not py:find("yes") then skip("python3 with botocore is not installed") end
+  local input = {}
+  for _, c in ipairs(cases) do
+    for _, k in ipairs{ "method", "url", "service" } do input[#input + 1] = k .. "=" .. c[k] end
+    input[#input + 1] = "region=us-east-1\naccess_key=AKIDEXAMPLE\nsecret_key=" .. SECRET .. "\ntime=" .. T
+    if c.token then input[#input + 1] = "token=" .. c.token end
+    if c.body then input[#input + 1] = "body=" .. c.body end
+    if c.unsigned then input[#input + 1] = "unsigned=1" end
+    for k, v in pairs(c.headers or {}) do input[#input + 1] = "header=" .. k .. ":" .. v end
+    input[#input + 1] = "---"
+  end
+  local file = os.tmpname()
+  local f = assert(io.open(file, "w"))
+  f:write(table.concat(input, "\n"), "\n")
+  f:close()
+  local src = os.getenv("RELRUN_SOURCE_DIR") or "."
+  local p = assert(io.popen("python3 " .. src .. "/tests/support/sigv4_botocore.py < " .. file))
+  local out = p:read("a")
+  p:close()
+  os.remove(file)
+  local got = lines(out)
+  local answers = {}
+  for i = 1, #cases do
+    local authz, sha = (got[i] or ""):match("^(.-)\t(.*)$")
+    ok(authz, "botocore gave no answer for case " .. i .. ": " .. out)
+    answers[i] = { authz = authz, sha = sha }
+  end
+  return answers
+end
+
+local function ours(c)
+  return sigv4.sign(req{ method = c.method, url = c.url, service = c.service, headers = c.headers,
+    body = c.body, session_token = c.token, payload_hash = c.unsigned and "UNSIGNED-PAYLOAD" or nil })
+end
+
 describe("agrees with botocore", function()
   it("on realistic requests", function()
-    local py = io.popen("python3 -c 'import botocore' 2>/dev/null && echo yes"):read("a")
-    if not py:find("yes") then skip("python3 with botocore is not installed") end
-    local input = {}
-    for _, c in ipairs(CASES) do
-      for _, k in ipairs{ "method", "url", "service" } do input[#input + 1] = k .. "=" .. c[k] end
-      input[#input + 1] = "region=us-east-1\naccess_key=AKIDEXAMPLE\nsecret_key=" .. SECRET .. "\ntime=" .. T
-      if c.token then input[#input + 1] = "token=" .. c.token end
-      if c.body then input[#input + 1] = "body=" .. c.body end
-      if c.unsigned then input[#input + 1] = "unsigned=1" end
-      for k, v in pairs(c.headers or {}) do input[#input + 1] = "header=" .. k .. ":" .. v end
-      input[#input + 1] = "---"
-    end
-    local file = os.tmpname()
-    local f = assert(io.open(file, "w"))
-    f:write(table.concat(input, "\n"), "\n")
-    f:close()
-    local src = os.getenv("RELRUN_SOURCE_DIR") or "."
-    local p = assert(io.popen("python3 " .. src .. "/tests/support/sigv4_botocore.py < " .. file))
-    local out = p:read("a")
-    p:close()
-    os.remove(file)
-    local got = lines(out)
+    local want = botocore(CASES)
     for i, c in ipairs(CASES) do
-      local want_authz, want_sha = (got[i] or ""):match("^(.-)\t(.*)$")
-      ok(want_authz, "botocore gave no answer for case " .. i .. ": " .. out)
-      local add = sigv4.sign(req{ method = c.method, url = c.url, service = c.service, headers = c.headers,
-        body = c.body, session_token = c.token, payload_hash = c.unsigned and "UNSIGNED-PAYLOAD" or nil })
-      eq(add.authorization, want_authz, "case " .. i .. " " .. c.url)
-      eq(add["x-amz-content-sha256"] or "", want_sha, "case " .. i .. " payload hash")
+      local add = ours(c)
+      eq(add.authorization, want[i].authz, "case " .. i .. " " .. c.url)
+      eq(add["x-amz-content-sha256"] or "", want[i].sha, "case " .. i .. " payload hash")
     end
+  end)
+
+  -- botocore normalises a non-S3 path (utils.remove_dot_segments: ".",
+  -- "..", empty segments; a trailing slash kept only when the path ends in
+  -- "/") and leaves S3's alone: relrun signs exactly what botocore signs.
+  it("on 400 random paths with dot and empty segments, S3 and not", function()
+    math.randomseed(20261124)
+    local pieces = { "a", "b%20c", ".", "..", "", "x~y", "%2E", "d.e", "..." }
+    local services = { { "codeartifact", "https://codeartifact.us-east-1.amazonaws.com" },
+                       { "sts", "https://sts.us-east-1.amazonaws.com" },
+                       { "s3", "https://bucket.s3.us-east-1.amazonaws.com" } }
+    local cases = {}
+    for i = 1, 400 do
+      local segs = {}
+      for k = 1, math.random(1, 6) do segs[k] = pieces[math.random(#pieces)] end
+      local svc = services[i % #services + 1]
+      cases[i] = { method = "GET", service = svc[1], url = svc[2] .. "/" .. table.concat(segs, "/") ..
+                   (math.random(2) == 1 and "/" or "") }
+    end
+    local want = botocore(cases)
+    local differ = {}
+    for i, c in ipairs(cases) do
+      if ours(c).authorization ~= want[i].authz then differ[#differ + 1] = c.service .. " " .. c.url end
+    end
+    eq(differ, {}, "requests signed differently from botocore")
   end)
 end)

@@ -143,6 +143,7 @@ end
 function World:env(extra)
   local e = {
     GITHUB_ACTIONS = "true", GITHUB_REPOSITORY = M.GITHUB_REPOSITORY, GITHUB_API_URL = self.gh.url,
+    GITHUB_SERVER_URL = self.githttp.url,
     GITHUB_TOKEN = M.GITHUB_TOKEN, GITHUB_OUTPUT = self.output, GITHUB_STEP_SUMMARY = self.summary,
     ACTIONS_ID_TOKEN_REQUEST_URL = self.gh.url .. "/oidc/token?api-version=2.0",
     ACTIONS_ID_TOKEN_REQUEST_TOKEN = M.REQUEST_TOKEN,

@@ -229,17 +229,35 @@ function Client:delete_asset(id)
   return self:request("DELETE", self:repo_path("/releases/assets/" .. id))
 end
 
--- The sha256 of an asset: its `digest` when GitHub gives one, else downloaded.
+-- A redirect's Location made absolute against the URL that answered it.
+local function location_of(url, resp)
+  local loc = resp.headers.location
+  if not loc or loc:match("^%a[%w+.-]*://") then return loc end
+  if loc:sub(1, 1) == "/" then return url:match("^(%a[%w+.-]*://[^/]+)") .. loc end
+  return url:gsub("[^/]*$", "") .. loc
+end
+
+-- The sha256 of an asset: its `digest` when GitHub gives one, else
+-- downloaded (to a temporary file: an asset may be large). GitHub answers
+-- the download with a redirect to its storage host, another origin: the
+-- token goes only to GitHub, so that URL (signed by GitHub for the
+-- download) is asked without it.
 function Client:asset_sha256(asset)
   local d = type(asset.digest) == "string" and asset.digest:match("^sha256:(%x+)$")
   if d then return d end
-  local resp, err = http.request{ method = "GET", url = asset.url,
-    headers = { accept = "application/octet-stream", authorization = self.token and ("Bearer " .. self.token),
-                ["user-agent"] = USER_AGENT } }
+  local tmp <close> = require("relrun.fs").tempdir("relrun-asset")
+  local path = tmp.path .. "/asset"
+  local headers = { accept = "application/octet-stream", ["user-agent"] = USER_AGENT }
+  local resp, err = http.request{ method = "GET", url = asset.url, output = path, follow_redirects = false,
+    headers = { accept = headers.accept, ["user-agent"] = USER_AGENT,
+                authorization = self.token and ("Bearer " .. self.token) } }
+  if resp and resp.status >= 300 and resp.status < 400 and location_of(asset.url, resp) then
+    resp, err = http.request{ method = "GET", url = location_of(asset.url, resp), output = path, headers = headers }
+  end
   if not resp or resp.status ~= 200 then
     return fail("cannot download asset " .. asset.name .. ": " .. (err or tostring(resp and resp.status)))
   end
-  return hash.sha256(resp.body)
+  return hash.file(path, { "sha256" }).sha256
 end
 
 local function basename(path) return (path:match("([^/]+)$")) end
@@ -418,7 +436,7 @@ function M.oidc_token(audience)
       "(ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN are not set)")
   end
   host.secret(token)
-  local resp, err = http.request{ method = "GET",
+  local resp, err = http.request{ method = "GET", timeout = 60,
     url = url .. (url:find("?", 1, true) and "&" or "?") .. "audience=" .. http.url_encode(audience or "sts.amazonaws.com"),
     headers = { authorization = "Bearer " .. token, accept = "application/json", ["user-agent"] = USER_AGENT } }
   if not resp then return fail("GitHub OIDC token request: " .. err) end

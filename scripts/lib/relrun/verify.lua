@@ -126,11 +126,14 @@ function M.install(opts)
     run("python -m venv", { python, "-m", "venv", "--clear", venv })
     pip = { fs.join(venv, "bin", "pip") }
   end
-  local env = opts.target:pip_env()
+  -- the index's credentials reach pip only through its environment or a
+  -- private config file (the target's pip_env), never its argv
+  local env, private = opts.target:pip_env()
+  local _ <close> = private
   env.PIP_NO_CACHE_DIR, env.PIP_DISABLE_PIP_VERSION_CHECK, env.PIP_NO_INPUT = "1", "1", "1"
   local argv = { table.unpack(pip) }
   for _, a in ipairs({ "install", "--quiet" }) do argv[#argv + 1] = a end
-  if not opts.target.pip_index_in_env then
+  if not env.PIP_CONFIG_FILE then
     argv[#argv + 1] = "--index-url"
     argv[#argv + 1] = opts.target:index_url()
   end

@@ -442,7 +442,7 @@ end
 
 function Client:request(r)
   local base = self:base(r)
-  local ctx, attempt, reskewed = {}, 0, false
+  local ctx, attempt, reskewed = self.policy.begin and self.policy:begin() or {}, 0, false
   while true do
     attempt = attempt + 1
     local res, err = self:attempt(r, base)

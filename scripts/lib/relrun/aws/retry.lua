@@ -6,6 +6,10 @@ local M = {}
 
 M.MAX_ATTEMPTS = 3
 M.MAX_BACKOFF = 20          -- seconds
+-- No retry starts (its wait included) once this many seconds have passed
+-- since the call began: attempts alone do not bound the time when each
+-- one may run up to its timeout.
+M.MAX_ELAPSED = 300
 M.INITIAL_QUOTA = 500
 M.RETRY_COST = 5
 M.TIMEOUT_RETRY_COST = 10
@@ -69,15 +73,23 @@ end
 local Policy = {}
 Policy.__index = Policy
 
--- new{ max_attempts = 3, random = math.random } -> a policy holding one
--- retry quota; share one policy among the requests of one client.
+-- new{ max_attempts = 3, max_elapsed = 300, random = math.random, clock =
+-- relrun.host.monotime } -> a policy holding one retry quota; share one
+-- policy among the requests of one client.
 function M.new(opts)
   opts = opts or {}
   return setmetatable({
     max_attempts = opts.max_attempts or M.MAX_ATTEMPTS,
+    max_elapsed = opts.max_elapsed or M.MAX_ELAPSED,
     random = opts.random or math.random,
+    clock = opts.clock or require("relrun.host").monotime,
     capacity = M.INITIAL_QUOTA,
   }, Policy)
+end
+
+-- begin() -> ctx for one call (decide and success take it): when it began.
+function Policy:begin()
+  return { started = self.clock() }
 end
 
 -- delay(attempt, kind, headers) -> seconds: rand(0,1) * min(2^(attempt-1), 20),
@@ -98,11 +110,17 @@ function Policy:decide(ctx, attempt, outcome, headers)
   if attempt >= self.max_attempts then
     return nil, string.format("gave up after %d attempts", attempt)
   end
+  local delay = self:delay(attempt, headers)
+  local elapsed = ctx.started and (self.clock() - ctx.started) or 0
+  if elapsed + delay > self.max_elapsed then
+    return nil, string.format("gave up after %d attempts in %.0f s (retries stop at %g s)", attempt, elapsed,
+      self.max_elapsed)
+  end
   local cost = kind == "timeout" and M.TIMEOUT_RETRY_COST or M.RETRY_COST
   if cost > self.capacity then return nil, "retry quota exhausted" end
   self.capacity = self.capacity - cost
   ctx.cost = cost
-  return self:delay(attempt, headers), kind
+  return delay, kind
 end
 
 -- success(ctx): a 2xx answer gives back what its retries took, or 1 when

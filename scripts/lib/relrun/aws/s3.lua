@@ -82,15 +82,22 @@ function Client:create_bucket(a)
   return true
 end
 
+-- With overwrite = false a write is conditional (If-None-Match: *, which
+-- S3 honours on PutObject and CompleteMultipartUpload): an object already
+-- there is never replaced, the write fails with 412 PreconditionFailed.
+-- if_match (an ETag) writes only over that object.
 local function headers_for(a)
   local h = { ["content-type"] = a.content_type or "application/octet-stream" }
   for k, v in pairs(a.metadata or {}) do h["x-amz-meta-" .. k:lower()] = v end
+  if a.overwrite == false then h["if-none-match"] = "*" end
+  if a.if_match then h["if-match"] = a.if_match end
   return h
 end
 
--- put_object{ bucket, key, file | body, content_type, metadata, sha256 }
--- -> { etag, sha256 }. A file is streamed from disk; its sha256 (signed as
--- x-amz-content-sha256) is computed streaming unless given.
+-- put_object{ bucket, key, file | body, content_type, metadata, sha256,
+-- overwrite, if_match } -> { etag, sha256 }. A file is streamed from disk;
+-- its sha256 (signed as x-amz-content-sha256) is computed streaming unless
+-- given.
 function Client:put_object(a)
   local headers, body, hash = headers_for(a), a.body, a.sha256
   if a.file then
@@ -239,8 +246,10 @@ end
 
 -- -> the CompleteMultipartUploadResult element | nil, msg, code, err.
 function Client:complete_multipart_upload(a, upload_id, etags, hashes)
+  local headers = { ["content-type"] = "application/xml" }
+  if a.overwrite == false then headers["if-none-match"] = "*" end
   local res, msg, code, err = self:send(a.bucket, a.key, { method = "POST", query = { uploadId = upload_id },
-    body = complete_body(etags, hashes), headers = { ["content-type"] = "application/xml" },
+    body = complete_body(etags, hashes), headers = headers,
     operation = "CompleteMultipartUpload", timeout = 600 })
   if not res then return nil, msg, code, err end
   -- S3 can answer 200 with an <Error> document to a Complete request.
@@ -286,15 +295,53 @@ function Client:multipart_upload(a)
   return nil, msg .. " (the multipart upload was aborted)", code, err
 end
 
--- upload_file{ bucket, key, file, ... } -> put_object below the multipart
--- threshold, multipart_upload above it.
+-- After a conditional write found an object there (412): the same bytes
+-- are success, other bytes a stop. Its sha256 metadata (relrun's uploads
+-- carry one) against ours decides; when HeadObject is refused (RELEASE.md's
+-- policy grants s3:PutObject only) or there is no sha256 to compare, a
+-- PutObject conditional on the object's ETag being the MD5 of our bytes
+-- succeeds only when the bytes are the same (a single-part object's ETag
+-- is its MD5; an SSE-KMS one's is not, and is then reported as different).
+function Client:same_object(a, multipart)
+  local where = "s3://" .. a.bucket .. "/" .. a.key
+  local other = where .. " already exists with other content%s: an object is never replaced; " ..
+    "delete it or release a new version"
+  local head, herr, hcode, e = self:head_object{ bucket = a.bucket, key = a.key }
+  if head and head.metadata.sha256 and a.sha256 then
+    if head.metadata.sha256 == a.sha256 then return { etag = head.etag, sha256 = a.sha256, status = "identical" } end
+    return nil, other:format(string.format(" (sha256 %s, ours %s)", head.metadata.sha256, a.sha256)), "CONFLICT"
+  end
+  if not head and not (type(e) == "table" and e.status == 403) then return nil, where .. ": " .. herr, hcode, e end
+  if multipart then
+    return nil, where .. " already exists and cannot be compared with ours (s3:GetObject is not granted, or it " ..
+      "has no sha256 metadata): it is never replaced; compare it by hand, delete it, or release a new version",
+      "CONFLICT"
+  end
+  local digests, derr, dcode = require("relrun.hash").file(a.file, { "md5" })
+  if not digests then return nil, derr, dcode end
+  local again = setmetatable({ overwrite = true, if_match = '"' .. digests.md5 .. '"' }, { __index = a })
+  local r, msg, code, err = self:put_object(again)
+  if r then r.status = "identical" return r end
+  if code == "PreconditionFailed" then return nil, other:format(" (its ETag is not the MD5 of ours)"), "CONFLICT" end
+  return nil, msg, code, err
+end
+
+-- upload_file{ bucket, key, file, overwrite = true, ... } -> put_object
+-- below the multipart threshold, multipart_upload above it -> { etag,
+-- sha256, status = "uploaded" | "identical" }. With overwrite = false an
+-- object already at the key is never replaced: the same bytes are
+-- "identical", other bytes nil, msg, "CONFLICT" (same_object).
 function Client:upload_file(a)
   local f = io.open(a.file, "rb")
   if not f then return nil, "cannot read " .. a.file, "ENOENT" end
   local size = f:seek("end")
   f:close()
-  if size >= (a.multipart_threshold or M.MULTIPART_THRESHOLD) then return self:multipart_upload(a) end
-  return self:put_object(a)
+  local multipart = size >= (a.multipart_threshold or M.MULTIPART_THRESHOLD)
+  local r, msg, code, err
+  if multipart then r, msg, code, err = self:multipart_upload(a) else r, msg, code, err = self:put_object(a) end
+  if r then r.status = "uploaded" return r end
+  if a.overwrite == false and code == "PreconditionFailed" then return self:same_object(a, multipart) end
+  return nil, msg, code, err
 end
 
 local function object_info(h)

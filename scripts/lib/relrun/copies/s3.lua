@@ -68,10 +68,13 @@ local function run(ctx)
   local bucket = ctx.project.cfg.bucket
   local out = {}
   for _, f in ipairs(release_build.local_files(ctx)) do
+    -- never over an object already there (If-None-Match): the same bytes
+    -- are fine, other bytes stop the release, even when this role may not
+    -- read objects and the check above could not look
     local r, err = client(ctx):upload_file{ bucket = bucket, key = key(f.filename), file = f.path, sha256 = f.sha256,
-                                            metadata = { sha256 = f.sha256 } }
+                                            metadata = { sha256 = f.sha256 }, overwrite = false }
     if not r then errors.raise("S3_UPLOAD", "upload to s3://" .. bucket .. "/" .. key(f.filename) .. ": " .. tostring(err)) end
-    log.info("s3://%s/%s: uploaded", bucket, key(f.filename))
+    log.info("s3://%s/%s: %s", bucket, key(f.filename), r.status == "identical" and "already there, identical" or "uploaded")
     out[#out + 1] = { key = key(f.filename), sha256 = f.sha256 }
   end
   return { bucket = bucket, objects = out, outcome = #out .. " object(s)" }

@@ -45,7 +45,9 @@ function M.index_url(dir)
 end
 
 -- files(dir, name) -> list { filename, url, sha256, requires_python }
+-- (empty for a name that is not a project name: no page can be there).
 function M.files(dir, name)
+  if not metadata.valid_name(name) then return {} end
   local page = fs.join(dir, "simple", metadata.normalize(name), "index.html")
   local text = fs.read(page)
   if not text then return {} end
@@ -93,14 +95,11 @@ local function write_pages(dir, project, files)
   return fs.write(fs.join(dir, "simple", "index.html"), root_page(projects), { sync = false })
 end
 
--- Copy `path` into place atomically: a temporary file beside the target,
--- then a rename.
+-- Copy `path` into place atomically: fs.copy writes a temporary file
+-- beside the target (named with relrun's pid, so the next relrun writing
+-- here removes it if this one is killed mid-copy) and renames it.
 local function place(path, target)
-  local tmp = target .. ".tmp-" .. tostring(os.time()) .. "-" .. tostring(math.random(1 << 30))
-  local ok, err, code = fs.copy(path, tmp)
-  if ok then ok, err, code = fs.rename(tmp, target) end
-  if not ok then fs.remove(tmp) return nil, err, code end
-  return true
+  return fs.copy(path, target)
 end
 
 local function publish_locked(dir, path)
@@ -171,6 +170,9 @@ end
 -- empty), then the files are deleted, so a reader never follows a link to a
 -- file that is gone. For rollback.lua on the local target.
 function M.remove(dir, name, version)
+  if not metadata.valid_name(name) then
+    return nil, string.format("%q is not a project name (PEP 508)", tostring(name)), "EINVAL"
+  end
   if not fs.exists(dir) then return {} end
   return locked(dir, remove_locked, dir, name, version)
 end

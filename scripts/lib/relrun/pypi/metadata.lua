@@ -67,6 +67,15 @@ function M.normalize(name)
   return (name:gsub("[-_.]+", "-"):lower())
 end
 
+-- Whether `name` is a project name PEP 508 allows (the core metadata's
+-- Name): ASCII letters and digits, with ".", "_" and "-" inside but not at
+-- either end. Nothing else may become a folder name: "/abs/x" or "../x"
+-- would put files outside a repository.
+function M.valid_name(name)
+  return type(name) == "string" and (name:match("^[A-Za-z0-9]$") or name:match("^[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]$"))
+    ~= nil
+end
+
 -- The name twine sends (pkg_resources.safe_name): runs of anything but
 -- letters, digits and "." become one "-"; case kept.
 function M.safe_name(name)
@@ -289,7 +298,12 @@ function M.problems(meta)
   elseif not meta.metadata_version:match("^%d+%.%d+$") then
     out[#out + 1] = "Metadata-Version is not a version: " .. meta.metadata_version
   end
-  if not meta.name or meta.name == "" then out[#out + 1] = "Name is missing" end
+  if not meta.name or meta.name == "" then
+    out[#out + 1] = "Name is missing"
+  elseif not M.valid_name(meta.name) then
+    out[#out + 1] = string.format("Name %q is not a project name (PEP 508: letters, digits, '.', '_', '-', " ..
+      "beginning and ending with a letter or digit)", meta.name)
+  end
   if not meta.version or meta.version == "" then out[#out + 1] = "Version is missing" end
   return out
 end

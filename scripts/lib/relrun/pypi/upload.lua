@@ -84,7 +84,7 @@ end
 -- ---- progress ----------------------------------------------------------------
 
 local function stderr_is_terminal()
-  return os.execute("[ -t 2 ]") == true
+  return require("relrun.fs").isatty(2)
 end
 
 -- relrun.log when present (levels, --json, Actions), else plain stderr.
@@ -186,9 +186,12 @@ local function post(opts, parts, info)
   end
   headers["user-agent"] = opts.user_agent
   local on_progress = M.progress(info.filename, opts.progress)
+  -- no whole-transfer timeout by default (a large file on a slow link takes
+  -- what it takes); a stalled one fails (relrun.http's low-speed limit)
   return http.request {
     method = "POST", url = opts.url, headers = headers, body = { multipart = parts },
     timeout = opts.timeout, connect_timeout = opts.connect_timeout or 30,
+    low_speed_limit = opts.low_speed_limit, low_speed_time = opts.low_speed_time,
     on_progress = on_progress and function(sent, total) on_progress(sent, total) end,
   }
 end
@@ -209,7 +212,7 @@ local function post_with_retries(opts, parts, info)
     if not retry or attempt == attempts then break end
     warn(string.format("%s: %s; retrying (%d of %d)", info.filename,
       res and ("HTTP " .. res.status) or tostring(err), attempt, attempts - 1))
-    if delay > 0 then os.execute("sleep " .. string.format("%.3f", delay)) end
+    if delay > 0 then require("relrun.host").sleep(delay) end
     delay = delay * 2
   end
   return res, err, code

@@ -82,8 +82,9 @@ function CodeArtifact:connect()
       tostring(eerr)))
   end
   self.endpoint = endpoint:gsub("/*$", "/")
-  -- the token may go to this endpoint only (relrun.http refuses other hosts)
-  if http.bind_secret then http.bind_secret(self.token, { self.endpoint }) end
+  -- the token goes to this repository's endpoint and nowhere else (relrun.http
+  -- refuses any other origin, a redirect included)
+  http.bind(self.token, { self.endpoint }, "the CodeArtifact token")
   return "endpoint " .. self.endpoint
 end
 
@@ -112,21 +113,24 @@ function CodeArtifact:basic_auth()
   return value
 end
 
--- pip reads the token from a private configuration file (0600, in a 0700
--- folder that lives as long as this target), never from its command line.
+-- pip's settings for this index, never in its command line (any local user
+-- reads /proc/*/cmdline): a pip.conf (0600) in a private folder (0700)
+-- whose index-url carries the token, named by PIP_CONFIG_FILE; the
+-- PIP_INDEX_URL / PIP_EXTRA_INDEX_URL pip would otherwise prefer are
+-- removed. -> env for pip, the folder (close it once pip is done).
 function CodeArtifact:pip_env()
   self:connect()
-  if not self.pip_dir then
-    self.pip_dir = fs.tempdir("relrun-pip-")
-    local url = self:index_url():gsub("^(https?://)", "%1aws:" .. self.token .. "@")
-    local ok, err = fs.write(fs.join(self.pip_dir.path, "pip.conf"), "[global]\nindex-url = " .. url .. "\n", "600")
-    if not ok then errors.raise("PIP_CONFIG", "cannot write pip's configuration: " .. tostring(err)) end
+  local url = self:index_url():gsub("^(https?://)", "%1aws:" .. self.token .. "@")
+  host.secret(url)
+  local dir = fs.tempdir("relrun-pip")
+  local conf = fs.join(dir.path, "pip.conf")
+  local wrote, werr = fs.write(conf, "[global]\nindex-url = " .. url .. "\n", "600")
+  if not wrote then
+    dir:close()
+    errors.raise("PIP_CONFIG", "cannot write pip's settings: " .. tostring(werr))
   end
-  return { PIP_CONFIG_FILE = fs.join(self.pip_dir.path, "pip.conf") }
+  return { PIP_CONFIG_FILE = conf, PIP_INDEX_URL = false, PIP_EXTRA_INDEX_URL = false }, dir
 end
-
--- pip is given the index through its configuration (pip_env), not --index-url.
-CodeArtifact.pip_index_in_env = true
 
 -- The files of a version, from ListPackageVersionAssets with hashes.
 function CodeArtifact:list_files(version)
@@ -182,8 +186,15 @@ local function resolve_url(base, link)
   return dir .. link:gsub("^%./", "")
 end
 
--- A published file back into `dir`, checked against its sha256.
+-- A published file back into `dir`, checked against its sha256. The name
+-- comes from the repository: it becomes a path only when it is a
+-- distribution's file name.
 function CodeArtifact:download(f, dir)
+  if type(f.filename) ~= "string" or f.filename:find("/", 1, true) or f.filename:sub(1, 1) == "."
+     or not metadata.parse_filename(f.filename) then
+    errors.raise("DOWNLOAD", string.format("the repository lists %q, which is not a wheel or sdist file name: " ..
+      "not downloaded", tostring(f.filename)))
+  end
   local headers = { authorization = self:basic_auth() }
   local entry, ferr = index.find(self:index_url(), self.package, f.filename, { headers = headers })
   if not entry then
