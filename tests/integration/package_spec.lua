@@ -46,7 +46,7 @@ describe("the relrun package", function()
     eq(installed.run({ "dpkg-deb", "-x", path, tmp.path }).code, 0)
     local elves = fs.glob(tmp.path .. "/usr/lib/*/relrun/modules/*.so")
     table.insert(elves, tmp.path .. "/usr/bin/relrun")
-    eq(#elves, 4)
+    eq(#elves, 5)   -- the program and relrun_{http,git,archive,sodium}.so
     local checked = 0
     for _, elf in ipairs(elves) do
       local r = installed.run({ "readelf", "-d", elf })
@@ -60,7 +60,7 @@ describe("the relrun package", function()
       end
     end
     ok(checked >= 8, "the program and modules need libraries: " .. checked)
-    for _, pkg in ipairs({ "libgit2-1.5", "libcurl4", "libarchive13", "liblua5.4-0", "libexpat1", "libssl3" }) do
+    for _, pkg in ipairs({ "libgit2-1.5", "libcurl4", "libarchive13", "liblua5.4-0", "libexpat1", "libssl3", "libsodium23" }) do
       ok(depends[pkg], pkg)
     end
   end)
@@ -77,7 +77,7 @@ describe("the relrun package", function()
       if f:match("^usr/lib/[^/]+/relrun/modules/relrun_%a+%.so$") then modules = modules + 1 end
       ok(not f:match("%.a$") and not f:match("%.h$"), "no embedding file in the program's package: " .. f)
     end
-    eq(modules, 3)
+    eq(modules, 4)
   end)
 
   it("passes lintian with no error or warning", function()
