@@ -21,6 +21,7 @@
  */
 #include "rr.h"
 #include "git/describe.h"
+#include "git/dirty.h"
 #include "git/odb.h"
 
 #include <git2.h>
@@ -490,37 +491,94 @@ static void push_status_entry(lua_State *L, const git_status_entry *e) {
     lua_setfield(L, -2, "staged");
 }
 
-/* Tracked changes make the tree dirty; untracked files are listed but do
- * not (as `git describe --dirty` and setuptools_scm decide). */
 static void free_status(void *p) { git_status_list_free(p); }
 
-static int r_status(lua_State *L) {
-    git_repository *repo = check_repo(L);
+static void free_changes(void *p) {
+    rgit_changes_free(p);
+    free(p);
+}
+
+/* The word for a change, as for libgit2's entries above. */
+static const char *change_word(const rgit_change *c) {
+    static const char *const words[] = {"", "added", "deleted", "modified", "typechange", "conflicted"};
+    int order[] = {RGIT_CONFLICTED, RGIT_ADDED, RGIT_DELETED, RGIT_TYPECHANGE, RGIT_MODIFIED};
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
+        if (c->staged == order[i] || c->unstaged == order[i]) return words[order[i]];
+    return c->unstaged == RGIT_UNTRACKED ? "untracked" : "unknown";
+}
+
+/* [t] push the files of `c` into the list at the top; 1 if any is tracked. */
+static int push_changes(lua_State *L, const rgit_changes *c) {
+    int dirty = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        const rgit_change *e = &c->v[i];
+        lua_createtable(L, 0, 3);
+        lua_pushstring(L, e->path);
+        lua_setfield(L, -2, "path");
+        lua_pushstring(L, change_word(e));
+        lua_setfield(L, -2, "status");
+        lua_pushboolean(L, e->staged != 0 && e->staged != RGIT_CONFLICTED && e->unstaged != RGIT_CONFLICTED);
+        lua_setfield(L, -2, "staged");
+        lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+        if (e->unstaged != RGIT_UNTRACKED) dirty = 1;
+    }
+    return dirty;
+}
+
+/* libgit2's status for what bindings/git/dirty.c does not read: untracked
+ * files (GIT_STATUS_WT_NEW only, added to `c`), or every change of an
+ * index it does not support (a split index), pushed onto the list at the
+ * top (then tracked changes count as dirty; 1 when there is one). */
+static int libgit2_status(lua_State *L, git_repository *repo, int untracked, rgit_changes *c, int *dirty) {
     guard *g = guard_new(L, free_status);
     git_status_options opts;
     git_status_list *list;
-    size_t n;
+    int err;
+    git_status_options_init(&opts, GIT_STATUS_OPTIONS_VERSION);
+    opts.show = untracked ? GIT_STATUS_SHOW_WORKDIR_ONLY : GIT_STATUS_SHOW_INDEX_AND_WORKDIR;
+    opts.flags = GIT_STATUS_OPT_SORT_CASE_SENSITIVELY;
+    if (untracked) opts.flags |= GIT_STATUS_OPT_INCLUDE_UNTRACKED | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS;
+    if ((err = git_status_list_new(&list, repo, &opts)) < 0) return err;
+    g->ptr = list;
+    for (size_t i = 0; i < git_status_list_entrycount(list); i++) {
+        const git_status_entry *e = git_status_byindex(list, i);
+        if (e->status == GIT_STATUS_CURRENT || (e->status & GIT_STATUS_IGNORED)) continue;
+        if (untracked && e->status == GIT_STATUS_WT_NEW) {
+            if (rgit_changes_add(c, status_path(e), 0, RGIT_UNTRACKED) < 0) return GIT_ERROR;
+        } else if (!untracked) {
+            push_status_entry(L, e);
+            lua_rawseti(L, -3, (lua_Integer)lua_rawlen(L, -3) + 1); /* [list, guard, entry] */
+            *dirty = 1;
+        }
+    }
+    guard_release(g);
+    lua_pop(L, 1);
+    return 0;
+}
+
+/* status{untracked = false} -> {dirty, files}. Tracked changes make the tree
+ * dirty, found as `git status --porcelain --untracked-files=no` finds them;
+ * untracked files are looked for and listed only when asked, and never make
+ * it dirty (as `git describe --dirty` and setuptools_scm decide). */
+static int r_status(lua_State *L) {
+    git_repository *repo = check_repo(L);
+    int untracked = lua_istable(L, 2) ? rr_optfield_boolean(L, 2, "untracked", 0) : 0;
+    guard *g = guard_new(L, free_changes);
+    rgit_changes *c = calloc(1, sizeof *c);
     int dirty = 0, err;
+    if (c == NULL) return luaL_error(L, "out of memory");
+    g->ptr = c;
     if (git_repository_is_bare(repo))
         return rr_fail(L, "cannot read status: the repository is bare (no working tree)",
                        "GIT_EBAREREPO");
-    git_status_options_init(&opts, GIT_STATUS_OPTIONS_VERSION);
-    opts.show = GIT_STATUS_SHOW_INDEX_AND_WORKDIR;
-    opts.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS |
-                 GIT_STATUS_OPT_RENAMES_HEAD_TO_INDEX | GIT_STATUS_OPT_SORT_CASE_SENSITIVELY;
-    err = git_status_list_new(&list, repo, &opts);
-    if (err < 0) return git_fail(L, err, "cannot read status");
-    g->ptr = list;
-    n = git_status_list_entrycount(list);
     lua_createtable(L, 0, 2);
-    lua_createtable(L, (int)n, 0);
-    for (size_t i = 0; i < n; i++) {
-        const git_status_entry *e = git_status_byindex(list, i);
-        if (e->status == GIT_STATUS_CURRENT || (e->status & GIT_STATUS_IGNORED)) continue;
-        if (e->status != GIT_STATUS_WT_NEW) dirty = 1;
-        push_status_entry(L, e);
-        lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
-    }
+    lua_newtable(L); /* [t, files] */
+    err = rgit_dirty(repo, c);
+    if (err == RGIT_INDEX_UNSUPPORTED) err = libgit2_status(L, repo, 0, c, &dirty);
+    if (err == 0 && untracked) err = libgit2_status(L, repo, 1, c, &dirty);
+    if (err < 0) return git_fail(L, err, "cannot read status");
+    rgit_changes_sort(c);
+    if (push_changes(L, c)) dirty = 1;
     guard_release(g);
     lua_setfield(L, -2, "files");
     lua_pushboolean(L, dirty);

@@ -19,14 +19,6 @@
 #define GRAPH_EXTRA_EDGES 0x80000000u
 #define CDAT_WIDTH 36 /* tree (20), two parents (4 + 4), generation and date (8) */
 
-uint32_t rgit_be32(const unsigned char *p) {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-uint64_t rgit_be64(const unsigned char *p) {
-    return (uint64_t)rgit_be32(p) << 32 | rgit_be32(p + 4);
-}
-
 const unsigned char *rgit_map_file(const char *path, size_t *size) {
     struct stat st;
     void *m;

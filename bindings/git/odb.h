@@ -19,8 +19,13 @@
 #include <stdint.h>
 #include <zlib.h>
 
-uint32_t rgit_be32(const unsigned char *p);
-uint64_t rgit_be64(const unsigned char *p);
+static inline uint32_t rgit_be32(const unsigned char *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline uint64_t rgit_be64(const unsigned char *p) {
+    return (uint64_t)rgit_be32(p) << 32 | rgit_be32(p + 4);
+}
 
 /* mmap a whole file read-only; NULL if it is missing or empty. */
 const unsigned char *rgit_map_file(const char *path, size_t *size);
