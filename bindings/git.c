@@ -527,9 +527,10 @@ static int push_changes(lua_State *L, const rgit_changes *c) {
 
 /* libgit2's status for what bindings/git/dirty.c does not read: untracked
  * files (GIT_STATUS_WT_NEW only, added to `c`), or every change of an
- * index it does not support (a split index), pushed onto the list at the
- * top (then tracked changes count as dirty; 1 when there is one). */
-static int libgit2_status(lua_State *L, git_repository *repo, int untracked, rgit_changes *c, int *dirty) {
+ * index it does not support (a split index), added to the list at `files`
+ * (each one makes the tree dirty). */
+static int libgit2_status(lua_State *L, git_repository *repo, int untracked, rgit_changes *c, int files,
+                          int *dirty) {
     guard *g = guard_new(L, free_status);
     git_status_options opts;
     git_status_list *list;
@@ -547,7 +548,7 @@ static int libgit2_status(lua_State *L, git_repository *repo, int untracked, rgi
             if (rgit_changes_add(c, status_path(e), 0, RGIT_UNTRACKED) < 0) return GIT_ERROR;
         } else if (!untracked) {
             push_status_entry(L, e);
-            lua_rawseti(L, -3, (lua_Integer)lua_rawlen(L, -3) + 1); /* [list, guard, entry] */
+            lua_rawseti(L, files, (lua_Integer)lua_rawlen(L, files) + 1);
             *dirty = 1;
         }
     }
@@ -565,7 +566,7 @@ static int r_status(lua_State *L) {
     int untracked = lua_istable(L, 2) ? rr_optfield_boolean(L, 2, "untracked", 0) : 0;
     guard *g = guard_new(L, free_changes);
     rgit_changes *c = calloc(1, sizeof *c);
-    int dirty = 0, err;
+    int dirty = 0, files, err;
     if (c == NULL) return luaL_error(L, "out of memory");
     g->ptr = c;
     if (git_repository_is_bare(repo))
@@ -573,9 +574,17 @@ static int r_status(lua_State *L) {
                        "GIT_EBAREREPO");
     lua_createtable(L, 0, 2);
     lua_newtable(L); /* [t, files] */
+    files = lua_gettop(L);
     err = rgit_dirty(repo, c);
-    if (err == RGIT_INDEX_UNSUPPORTED) err = libgit2_status(L, repo, 0, c, &dirty);
-    if (err == 0 && untracked) err = libgit2_status(L, repo, 1, c, &dirty);
+    if (err == RGIT_INDEX_UNSUPPORTED) {
+        /* libgit2 may read it; if not, say why ours did not */
+        const git_error *why = git_error_last();
+        lua_pushstring(L, why && why->message ? why->message : "the index is not supported");
+        err = libgit2_status(L, repo, 0, c, files, &dirty);
+        if (err < 0) return rr_failf(L, code_name(err), "cannot read status: %s", lua_tostring(L, files + 1));
+        lua_settop(L, files);
+    }
+    if (err == 0 && untracked) err = libgit2_status(L, repo, 1, c, files, &dirty);
     if (err < 0) return git_fail(L, err, "cannot read status");
     rgit_changes_sort(c);
     if (push_changes(L, c)) dirty = 1;

@@ -212,6 +212,12 @@ static int extensions_read(rgit_index *ix, const unsigned char *p, const unsigne
             const unsigned char *q = data;
             if (ctree_node(ix, &q, data + len, 0) < 0) { free(ix->tree); ix->tree = NULL; ix->ntree = 0; }
         } else if (!(p[0] >= 'A' && p[0] <= 'Z') && memcmp(p, "sdir", 4) != 0) {
+            if (memcmp(p, "link", 4) == 0)
+                git_error_set_str(GIT_ERROR_INDEX, "the index is split (core.splitIndex), which relrun does not "
+                                  "read: run `git update-index --no-split-index`");
+            else
+                git_error_set(GIT_ERROR_INDEX, "the index has an extension relrun does not read ('%.4s'): "
+                              "rewrite it with git (`git update-index --index-version 4`)", (const char *)p);
             return RGIT_INDEX_UNSUPPORTED;
         }
         p = data + len;
@@ -223,7 +229,10 @@ static int index_parse(rgit_index *ix) {
     const unsigned char *p, *end = ix->map + ix->size - 20; /* the trailing checksum */
     if (ix->size < 12 + 20 || memcmp(ix->map, "DIRC", 4) != 0) return RGIT_INDEX_BAD;
     ix->version = rgit_be32(ix->map + 4);
-    if (ix->version < 2 || ix->version > 4) return RGIT_INDEX_UNSUPPORTED;
+    if (ix->version < 2 || ix->version > 4) {
+        git_error_set(GIT_ERROR_INDEX, "the index is version %u, which relrun does not read", (unsigned)ix->version);
+        return RGIT_INDEX_UNSUPPORTED;
+    }
     ix->n = rgit_be32(ix->map + 8);
     if (ix->n > ix->size / 40) return RGIT_INDEX_BAD; /* every entry takes more than 40 bytes */
     if ((ix->e = calloc(ix->n ? ix->n : 1, sizeof *ix->e)) == NULL) return RGIT_INDEX_BAD;
@@ -347,6 +356,7 @@ typedef struct {
     char prefix[MAX_PATH + 2];   /* the folder being compared with HEAD's tree */
     dirs dirs;
     int filemode, symlinks, trustctime, checkstat, depth;
+    int attributes; /* -1 unknown; 1 when attributes or core.autocrlf may filter content */
 } dctx;
 
 static int config_bool(git_config *cfg, const char *key, int def) {
@@ -443,8 +453,67 @@ static int is_empty_blob(const git_oid *id) {
     return git_oid_fromstr(&e, empty) == 0 && git_oid_equal(&e, id);
 }
 
-/* The file's content hashed as git adds it (through the repository's
- * filters); RGIT_MODIFIED when it is not the recorded blob. */
+static int exists(const char *path) {
+    return path != NULL && access(path, F_OK) == 0;
+}
+
+/* A user's attributes file: core.attributesFile, else XDG's git/attributes. */
+static int user_attributes(git_config *cfg) {
+    char path[MAX_PATH];
+    const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+    git_buf buf = GIT_BUF_INIT;
+    if (git_config_get_string_buf(&buf, cfg, "core.attributesfile") == 0) {
+        git_buf_dispose(&buf);
+        return 1;
+    }
+    if (xdg != NULL && *xdg) snprintf(path, sizeof path, "%s/git/attributes", xdg);
+    else if (home != NULL) snprintf(path, sizeof path, "%s/.config/git/attributes", home);
+    else return 0;
+    return exists(path);
+}
+
+/* Could attributes outside the working tree's folders, or core.autocrlf,
+ * change what git hashes for a file? (core.autocrlf true or input; the
+ * system, user and info/attributes files; a tracked .gitattributes.) */
+static int global_attributes(dctx *d) {
+    char path[MAX_PATH + 32];
+    git_config *cfg;
+    git_buf buf = GIT_BUF_INIT;
+    int found = 0;
+    if (git_repository_config_snapshot(&cfg, d->repo) == 0) {
+        if (git_config_get_string_buf(&buf, cfg, "core.autocrlf") == 0) {
+            int on = 0; /* true, input, or a value that is no boolean: assume it converts */
+            found = strcmp(buf.ptr, "input") == 0 || git_config_parse_bool(&on, buf.ptr) != 0 || on;
+            git_buf_dispose(&buf);
+        }
+        found = found || user_attributes(cfg);
+        git_config_free(cfg);
+    }
+    git_error_clear();
+    snprintf(path, sizeof path, "%sinfo/attributes", git_repository_commondir(d->repo));
+    found = found || exists(path) || (getenv("GIT_ATTR_NOSYSTEM") == NULL && exists("/etc/gitattributes"));
+    for (uint32_t i = 0; i < d->ix.n && !found; i++) {
+        const char *p = rgit_entry_path(&d->ix, &d->ix.e[i]), *slash = strrchr(p, '/');
+        found = strcmp(slash ? slash + 1 : p, ".gitattributes") == 0;
+    }
+    return found;
+}
+
+/* Attributes that may apply to a file in the open folder chain: the global
+ * ones, or a .gitattributes (tracked or not) in one of its folders. */
+static int attributes_apply(dctx *d) {
+    if (d->attributes < 0) d->attributes = global_attributes(d);
+    if (d->attributes) return 1;
+    if (faccessat(d->dirs.root, ".gitattributes", F_OK, AT_SYMLINK_NOFOLLOW) == 0) return 1;
+    for (int i = 0; i < d->dirs.n; i++)
+        if (faccessat(d->dirs.fd[i], ".gitattributes", F_OK, AT_SYMLINK_NOFOLLOW) == 0) return 1;
+    return 0;
+}
+
+/* The file's content hashed as git adds it: through the repository's
+ * filters (libgit2) when attributes may apply, else as it is (libgit2's
+ * filters read the index, which fails on a sparse index, and cost more);
+ * RGIT_MODIFIED when it is not the recorded blob. */
 static int content_change(dctx *d, const rgit_index_entry *e, const char *path, int dirfd, const char *name,
                           const struct stat *st) {
     git_oid id;
@@ -454,8 +523,10 @@ static int content_change(dctx *d, const rgit_index_entry *e, const char *path, 
         ssize_t n = readlinkat(dirfd, name, target, sizeof target);
         if (n < 0 || (size_t)n >= sizeof target) return RGIT_MODIFIED;
         err = git_odb_hash(&id, target, (size_t)n, GIT_OBJECT_BLOB);
-    } else {
+    } else if (attributes_apply(d)) {
         err = git_repository_hashfile(&id, d->repo, path, GIT_OBJECT_BLOB, path);
+    } else {
+        err = git_odb_hashfile(&id, full_path(d, path), GIT_OBJECT_BLOB);
     }
     if (err < 0) return err;
     return git_oid_equal(&id, &e->id) ? 0 : RGIT_MODIFIED;
@@ -473,12 +544,36 @@ static int type_change(const dctx *d, const rgit_index_entry *e, const struct st
 
 static int dirty_in(git_repository *repo, rgit_changes *out, int depth);
 
-/* A submodule's `ignore` setting (.gitmodules, config); none by default. */
+/* submodule.<name>.ignore in the repository's config, which for git
+ * overrides .gitmodules (libgit2 1.5's git_submodule_ignore reads only
+ * .gitmodules); `def` when unset or not a known value. */
+static git_submodule_ignore_t ignore_from_config(dctx *d, const char *name, git_submodule_ignore_t def) {
+    static const char *const words[] = {"none", "untracked", "dirty", "all"};
+    static const git_submodule_ignore_t values[] = {GIT_SUBMODULE_IGNORE_NONE, GIT_SUBMODULE_IGNORE_UNTRACKED,
+                                                    GIT_SUBMODULE_IGNORE_DIRTY, GIT_SUBMODULE_IGNORE_ALL};
+    char key[512];
+    git_config *cfg;
+    git_buf buf = GIT_BUF_INIT;
+    git_submodule_ignore_t ignore = def;
+    snprintf(key, sizeof key, "submodule.%s.ignore", name);
+    if (git_repository_config_snapshot(&cfg, d->repo) != 0) return def;
+    if (git_config_get_string_buf(&buf, cfg, key) == 0) {
+        for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+            if (strcmp(buf.ptr, words[i]) == 0) ignore = values[i];
+        git_buf_dispose(&buf);
+    }
+    git_config_free(cfg);
+    return ignore;
+}
+
+/* A submodule's `ignore` setting: the config's, else .gitmodules', else none. */
 static git_submodule_ignore_t submodule_ignore(dctx *d, const char *path) {
     git_submodule *sm;
     git_submodule_ignore_t ignore = GIT_SUBMODULE_IGNORE_NONE;
     if (git_submodule_lookup(&sm, d->repo, path) == 0) {
         ignore = git_submodule_ignore(sm);
+        if (ignore == GIT_SUBMODULE_IGNORE_UNSPECIFIED) ignore = GIT_SUBMODULE_IGNORE_NONE;
+        ignore = ignore_from_config(d, git_submodule_name(sm), ignore);
         git_submodule_free(sm);
     }
     git_error_clear();
@@ -758,6 +853,7 @@ static int dirty_in(git_repository *repo, rgit_changes *out, int depth) {
     d->out = out;
     d->depth = depth;
     d->dirs.root = -1;
+    d->attributes = -1;
     d->workdir = git_repository_workdir(repo);
     snprintf(path, sizeof path, "%sindex", git_repository_path(repo));
     if (d->workdir == NULL) {
