@@ -23,6 +23,7 @@
 #include "git/describe.h"
 #include "git/dirty.h"
 #include "git/odb.h"
+#include "git/repo.h"
 
 #include <git2.h>
 
@@ -89,28 +90,51 @@ static const char *class_name(int klass) {
     return names[klass];
 }
 
+/* libgit2 states initialised by this module and not shut down: its error
+ * state (git_error_last) exists only then. */
+static int libgit2_live;
+
 /* nil, "<what>: <libgit2 message> (libgit2 <class> error)", "GIT_<CODE>". */
 static int git_fail(lua_State *L, int err, const char *what) {
-    const git_error *e = git_error_last();
+    const git_error *e = libgit2_live ? git_error_last() : NULL;
     if (e == NULL || e->message == NULL)
         return rr_failf(L, code_name(err), "%s: libgit2 error %d", what, err);
     return rr_failf(L, code_name(err), "%s: %s (libgit2 %s error)", what, e->message,
                     class_name(e->klass));
 }
 
-/* libgit2 is initialised on the first open and shut down when the Lua state
- * closes: a registry userdata whose __gc runs last among ours, since every
+/* libgit2 is initialised when a repository first needs it (see
+ * bindings/git/repo.h: often never) and shut down when the Lua state closes:
+ * a registry userdata whose __gc runs last among ours, since every
  * repository handle is created after it and finalised before it. */
 static int lib_gc(lua_State *L) {
     int *live = luaL_checkudata(L, 1, LIB_T);
-    if (*live) git_libgit2_shutdown();
+    if (*live) {
+        git_libgit2_shutdown();
+        libgit2_live--;
+    }
     *live = 0;
     return 0;
 }
 
-static void lib_ensure(lua_State *L) {
+/* The repository's hook: initialise libgit2 for this state, once. */
+static int lib_init(void *ctx) {
+    int *live = ctx;
+    if (*live) return 0;
+    if (git_libgit2_init() < 0) return -1;
+    *live = 1;
+    libgit2_live++;
+    return 0;
+}
+
+/* This state's library userdata (its `live` flag), made on first use. */
+static int *lib_ensure(lua_State *L) {
     int *live;
-    if (lua_getfield(L, LUA_REGISTRYINDEX, LIB_T) != LUA_TNIL) { lua_pop(L, 1); return; }
+    if (lua_getfield(L, LUA_REGISTRYINDEX, LIB_T) != LUA_TNIL) {
+        live = lua_touserdata(L, -1);
+        lua_pop(L, 1);
+        return live;
+    }
     lua_pop(L, 1);
     live = lua_newuserdatauv(L, sizeof *live, 0);
     *live = 0;
@@ -119,9 +143,8 @@ static void lib_ensure(lua_State *L) {
         lua_setfield(L, -2, "__gc");
     }
     lua_setmetatable(L, -2);
-    if (git_libgit2_init() < 0) luaL_error(L, "relrun.git: libgit2 failed to initialise");
-    *live = 1;
     lua_setfield(L, LUA_REGISTRYINDEX, LIB_T);
+    return live;
 }
 
 /* A guard owns C memory while Lua values are pushed (which may raise on
@@ -162,70 +185,98 @@ static void guard_release(guard *g) {
 /* ---- the repository handle --------------------------------------------- */
 
 typedef struct {
-    git_repository *repo;
+    int open;
+    rgit_repo r; /* bindings/git/repo.h: libgit2's handle inside, opened on need */
 } repo_handle;
 
 static int repo_close(lua_State *L) {
     repo_handle *h = luaL_checkudata(L, 1, REPO_T);
-    if (h->repo != NULL) git_repository_free(h->repo);
-    h->repo = NULL;
+    if (h->open) rgit_repo_close(&h->r);
+    h->open = 0;
     return 0;
 }
 
-static git_repository *check_repo(lua_State *L) {
+static rgit_repo *check_handle(lua_State *L) {
     repo_handle *h = luaL_checkudata(L, 1, REPO_T);
-    if (h->repo == NULL) luaL_error(L, "attempt to use a closed " REPO_T);
-    return h->repo;
+    if (!h->open) luaL_error(L, "attempt to use a closed " REPO_T);
+    return &h->r;
+}
+
+/* libgit2's repository, opened now if it was not yet. */
+static git_repository *check_repo(lua_State *L) {
+    rgit_repo *r = check_handle(L);
+    git_repository *git = rgit_git(r);
+    if (git == NULL) {
+        const git_error *e = libgit2_live ? git_error_last() : NULL;
+        luaL_error(L, "cannot open git repository %s: %s", r->open_path,
+                   e && e->message ? e->message : "libgit2 failed to initialise");
+    }
+    return git;
 }
 
 static int l_open(lua_State *L) {
     const char *path = luaL_optstring(L, 1, ".");
-    repo_handle *h;
+    int *live = lib_ensure(L);
+    repo_handle *h = rr_newhandle(L, sizeof *h, REPO_T);
+    git_repository *git;
     int err;
-    lib_ensure(L);
-    h = rr_newhandle(L, sizeof *h, REPO_T);
-    err = git_repository_open_ext(&h->repo, path, 0, NULL);
+    if (rgit_repo_discover(&h->r, path, lib_init, live) == 0) {
+        h->open = 1;
+        return 1;
+    }
+    rgit_repo_close(&h->r);
+    if (lib_init(live) < 0) return luaL_error(L, "relrun.git: libgit2 failed to initialise");
+    err = git_repository_open_ext(&git, path, 0, NULL);
     if (err == GIT_ENOTFOUND)
         return rr_failf(L, "GIT_ENOTFOUND",
                         "not a git repository: %s (nor any parent folder); run relrun in "
                         "a checkout or pass its path", path);
     if (err < 0) return git_fail(L, err, "cannot open git repository");
+    rgit_repo_from_git(&h->r, git, 0);
+    h->r.init = lib_init;
+    h->r.init_ctx = live;
+    h->open = 1;
     return 1;
 }
 
 static int l_init(lua_State *L) {
     const char *path = luaL_checkstring(L, 1);
     int bare = lua_istable(L, 2) ? rr_optfield_boolean(L, 2, "bare", 0) : 0;
-    repo_handle *h;
+    int *live = lib_ensure(L);
+    repo_handle *h = rr_newhandle(L, sizeof *h, REPO_T);
+    git_repository *git;
     int err;
-    lib_ensure(L);
-    h = rr_newhandle(L, sizeof *h, REPO_T);
-    err = git_repository_init(&h->repo, path, (unsigned)bare);
+    if (lib_init(live) < 0) return luaL_error(L, "relrun.git: libgit2 failed to initialise");
+    err = git_repository_init(&git, path, (unsigned)bare);
     if (err < 0) return git_fail(L, err, "cannot create git repository");
+    rgit_repo_from_git(&h->r, git, 0);
+    h->r.init = lib_init;
+    h->r.init_ctx = live;
+    h->open = 1;
     return 1;
 }
 
 static int r_tostring(lua_State *L) {
     repo_handle *h = luaL_checkudata(L, 1, REPO_T);
-    if (h->repo == NULL) lua_pushliteral(L, "git repository (closed)");
-    else lua_pushfstring(L, "git repository (%s)", git_repository_path(h->repo));
+    if (!h->open) lua_pushliteral(L, "git repository (closed)");
+    else lua_pushfstring(L, "git repository (%s)", h->r.gitdir);
     return 1;
 }
 
 static int r_path(lua_State *L) {
-    lua_pushstring(L, git_repository_path(check_repo(L)));
+    lua_pushstring(L, check_handle(L)->gitdir);
     return 1;
 }
 
 static int r_workdir(lua_State *L) {
-    const char *w = git_repository_workdir(check_repo(L));
-    if (w == NULL) lua_pushnil(L);
+    const char *w = check_handle(L)->workdir;
+    if (w[0] == '\0') lua_pushnil(L);
     else lua_pushstring(L, w);
     return 1;
 }
 
 static int r_is_shallow(lua_State *L) {
-    lua_pushboolean(L, git_repository_is_shallow(check_repo(L)) == 1);
+    lua_pushboolean(L, rgit_is_shallow(check_handle(L)));
     return 1;
 }
 
@@ -251,7 +302,7 @@ static int r_is_empty(lua_State *L) {
 
 static void push_oid(lua_State *L, const git_oid *id) {
     char hex[GIT_OID_HEXSZ + 1];
-    git_oid_tostr(hex, sizeof hex, id);
+    rgit_oid_tohex(id, hex);
     lua_pushstring(L, hex);
 }
 
@@ -278,10 +329,22 @@ static int resolve_commit(git_repository *repo, const char *spec, git_oid *out) 
     return 0;
 }
 
+/* A revision to a commit id: "HEAD" read by bindings/git/repo.c when it
+ * can (GIT_EUNBORNBRANCH when it has no commit), anything else by libgit2. */
+static int resolve_commit_at(lua_State *L, rgit_repo *r, const char *spec, git_oid *out) {
+    rgit_head h;
+    if (strcmp(spec, "HEAD") == 0 && rgit_read_head(r, &h) == 0) {
+        if (h.unborn) return GIT_EUNBORNBRANCH;
+        git_oid_cpy(out, &h.id);
+        return 0;
+    }
+    return resolve_commit(check_repo(L), spec, out);
+}
+
 static int fail_rev(lua_State *L, int err, const char *spec) {
     if (err == GIT_ENOTFOUND || err == GIT_EINVALIDSPEC || err == GIT_EAMBIGUOUS ||
         err == GIT_EPEEL) {
-        const git_error *e = git_error_last();
+        const git_error *e = libgit2_live ? git_error_last() : NULL;
         return rr_failf(L, code_name(err), "unknown revision '%s': %s", spec,
                         e && e->message ? e->message : "not found");
     }
@@ -322,70 +385,42 @@ static int r_config(lua_State *L) {
 
 /* ---- abbreviated ids, as git prints them --------------------------------- */
 
-/* The length git starts from: core.abbrev, else from the approximate object
- * count (git's find_unique_abbrev_r; bindings/git/odb.c). */
-static int abbrev_base(git_repository *repo) {
-    git_config *cfg;
-    git_buf buf = GIT_BUF_INIT;
-    int len = -1;
-    if (git_repository_config_snapshot(&cfg, repo) == 0) {
-        if (git_config_get_string_buf(&buf, cfg, "core.abbrev") == 0) {
-            if (strcmp(buf.ptr, "no") == 0 || strcmp(buf.ptr, "false") == 0) len = GIT_OID_HEXSZ;
-            else if (strcmp(buf.ptr, "auto") != 0) len = atoi(buf.ptr);
-            if (len != -1 && len < 4) len = 4;
-            if (len > GIT_OID_HEXSZ) len = GIT_OID_HEXSZ;
-            git_buf_dispose(&buf);
-        }
-        git_config_free(cfg);
-    }
-    if (len < 0) {
-        char objects[4096];
-        snprintf(objects, sizeof objects, "%sobjects", git_repository_commondir(repo));
-        len = rgit_auto_abbrev(rgit_approximate_object_count(objects));
-    }
-    return len;
-}
-
-/* Lengthen from `len` while another object shares the prefix. */
-static int abbrev_unique(git_odb *odb, const git_oid *id, int len) {
-    while (len < GIT_OID_HEXSZ) {
-        git_oid found;
-        int err = git_odb_exists_prefix(&found, odb, id, (size_t)len);
-        if (err != GIT_EAMBIGUOUS) break;
-        len++;
-    }
-    return len;
-}
-
 static void free_odb(void *p) { git_odb_free(p); }
 static void free_object(void *p) { git_object_free(p); }
 
-/* Abbreviates ids for the length of one call: the base length is read once.
- * abbrev_open pushes a guard that owns the odb (place it before results). */
+static void free_packs(void *p) {
+    rgit_packs_close(p);
+    free(p);
+}
+
+/* Abbreviates ids for the length of one call (bindings/git/repo.c): the
+ * base length is read and the packs opened once. abbrev_open pushes a guard
+ * that owns the packs (place it before results). */
 typedef struct {
-    git_odb *odb;
+    rgit_repo *r;
+    rgit_packs *packs;
     guard *g;
     int base;
 } abbrev_ctx;
 
-static int abbrev_open(lua_State *L, abbrev_ctx *a, git_repository *repo) {
-    int err;
-    a->g = guard_new(L, free_odb);
-    a->base = abbrev_base(repo);
-    err = git_repository_odb(&a->odb, repo);
-    a->g->ptr = err < 0 ? NULL : a->odb;
-    return err;
+static void abbrev_open(lua_State *L, abbrev_ctx *a, rgit_repo *r) {
+    a->g = guard_new(L, free_packs);
+    if ((a->packs = malloc(sizeof *a->packs)) == NULL) luaL_error(L, "out of memory");
+    rgit_packs_open(a->packs, r->objects);
+    a->g->ptr = a->packs;
+    a->r = r;
+    a->base = rgit_abbrev_base(r);
 }
 
 static void abbrev_close(abbrev_ctx *a) {
     guard_release(a->g);
-    a->odb = NULL;
+    a->packs = NULL;
 }
 
 static void abbrev_push(lua_State *L, abbrev_ctx *a, const git_oid *id) {
     char hex[GIT_OID_HEXSZ + 1];
-    int len = abbrev_unique(a->odb, id, a->base);
-    git_oid_tostr(hex, sizeof hex, id);
+    int len = rgit_abbrev_unique(a->r, a->packs, id, a->base);
+    rgit_oid_tohex(id, hex);
     lua_pushlstring(L, hex, (size_t)len);
 }
 
@@ -396,7 +431,7 @@ static int r_abbrev(lua_State *L) {
     git_oid id;
     int err = resolve(repo, spec, &id);
     if (err < 0) return fail_rev(L, err, spec);
-    if ((err = abbrev_open(L, &a, repo)) < 0) return git_fail(L, err, "cannot open object database");
+    abbrev_open(L, &a, check_handle(L));
     abbrev_push(L, &a, &id);
     abbrev_close(&a);
     return 1;
@@ -444,14 +479,31 @@ static void head_born(lua_State *L, git_repository *repo, git_reference *ref, ab
     }
 }
 
-static int r_head(lua_State *L) {
+/* [t] fields of HEAD as bindings/git/repo.c read it. */
+static void head_here(lua_State *L, const rgit_head *h, abbrev_ctx *a) {
+    set_bool(L, "unborn", h->unborn);
+    set_bool(L, "detached", h->detached);
+    if (strncmp(h->target, "refs/heads/", 11) == 0) {
+        lua_pushstring(L, h->target + 11);
+        lua_setfield(L, -2, "branch");
+    }
+    if (!h->unborn) {
+        push_oid(L, &h->id);
+        lua_setfield(L, -2, "id");
+        abbrev_push(L, a, &h->id);
+        lua_setfield(L, -2, "short");
+    }
+}
+
+/* HEAD through libgit2, for what repo.c does not read. */
+static int head_libgit2(lua_State *L, rgit_repo *r) {
     git_repository *repo = check_repo(L);
     guard *g = guard_new(L, free_ref);
     git_reference *ref = NULL;
     abbrev_ctx a;
-    int err = git_repository_head(&ref, repo), oerr;
+    int err = git_repository_head(&ref, repo);
     g->ptr = ref;
-    if ((oerr = abbrev_open(L, &a, repo)) < 0) return git_fail(L, oerr, "cannot open object database");
+    abbrev_open(L, &a, r);
     if (err < 0 && err != GIT_EUNBORNBRANCH && err != GIT_ENOTFOUND)
         return git_fail(L, err, "cannot read HEAD");
     lua_createtable(L, 0, 5);
@@ -459,6 +511,18 @@ static int r_head(lua_State *L) {
     else head_born(L, repo, ref, &a);
     abbrev_close(&a);
     guard_release(g);
+    return 1;
+}
+
+static int r_head(lua_State *L) {
+    rgit_repo *r = check_handle(L);
+    rgit_head h;
+    abbrev_ctx a;
+    if (rgit_read_head(r, &h) != 0) return head_libgit2(L, r);
+    abbrev_open(L, &a, r);
+    lua_createtable(L, 0, 5);
+    head_here(L, &h, &a);
+    abbrev_close(&a);
     return 1;
 }
 
@@ -562,29 +626,29 @@ static int libgit2_status(lua_State *L, git_repository *repo, int untracked, rgi
  * untracked files are looked for and listed only when asked, and never make
  * it dirty (as `git describe --dirty` and setuptools_scm decide). */
 static int r_status(lua_State *L) {
-    git_repository *repo = check_repo(L);
+    rgit_repo *r = check_handle(L);
     int untracked = lua_istable(L, 2) ? rr_optfield_boolean(L, 2, "untracked", 0) : 0;
     guard *g = guard_new(L, free_changes);
     rgit_changes *c = calloc(1, sizeof *c);
     int dirty = 0, files, err;
     if (c == NULL) return luaL_error(L, "out of memory");
     g->ptr = c;
-    if (git_repository_is_bare(repo))
+    if (r->workdir[0] == '\0')
         return rr_fail(L, "cannot read status: the repository is bare (no working tree)",
                        "GIT_EBAREREPO");
     lua_createtable(L, 0, 2);
     lua_newtable(L); /* [t, files] */
     files = lua_gettop(L);
-    err = rgit_dirty(repo, c);
+    err = rgit_dirty(r, c);
     if (err == RGIT_INDEX_UNSUPPORTED) {
         /* libgit2 may read it; if not, say why ours did not */
-        const git_error *why = git_error_last();
+        const git_error *why = libgit2_live ? git_error_last() : NULL;
         lua_pushstring(L, why && why->message ? why->message : "the index is not supported");
-        err = libgit2_status(L, repo, 0, c, files, &dirty);
+        err = libgit2_status(L, check_repo(L), 0, c, files, &dirty);
         if (err < 0) return rr_failf(L, code_name(err), "cannot read status: %s", lua_tostring(L, files + 1));
         lua_settop(L, files);
     }
-    if (err == 0 && untracked) err = libgit2_status(L, repo, 1, c, files, &dirty);
+    if (err == 0 && untracked) err = libgit2_status(L, check_repo(L), 1, c, files, &dirty);
     if (err < 0) return git_fail(L, err, "cannot read status");
     rgit_changes_sort(c);
     if (push_changes(L, c)) dirty = 1;
@@ -668,10 +732,9 @@ static int describe_not_found(lua_State *L, const rgit_described *d, int pattern
 }
 
 /* [g] push { tag, distance, id, short }. */
-static int push_described(lua_State *L, git_repository *repo, const rgit_described *d, const git_oid *id) {
+static int push_described(lua_State *L, rgit_repo *repo, const rgit_described *d, const git_oid *id) {
     abbrev_ctx a;
-    int err = abbrev_open(L, &a, repo);
-    if (err < 0) return git_fail(L, err, "cannot open object database");
+    abbrev_open(L, &a, repo);
     lua_createtable(L, 0, 4);
     lua_pushstring(L, d->tag);
     lua_setfield(L, -2, "tag");
@@ -687,7 +750,7 @@ static int push_described(lua_State *L, git_repository *repo, const rgit_describ
 
 /* describe{match = "v*" | {...}, tags = true, rev = "HEAD", candidates = 10} */
 static int r_describe(lua_State *L) {
-    git_repository *repo = check_repo(L);
+    rgit_repo *repo = check_handle(L);
     int has_opts = lua_istable(L, 2);
     const char *rev = has_opts ? rr_optfield_string(L, 2, "rev", "HEAD") : "HEAD";
     int tags_too = has_opts ? rr_optfield_boolean(L, 2, "tags", 1) : 1;
@@ -700,8 +763,8 @@ static int r_describe(lua_State *L) {
     guard *g;
     git_oid id;
     luaL_argcheck(L, cands >= 1 && cands <= RGIT_MAX_CANDIDATES, 2, "candidates must be 1..16");
-    if ((err = resolve_commit(repo, rev, &id)) < 0) {
-        if (err == GIT_EUNBORNBRANCH || git_repository_head_unborn(repo) == 1)
+    if ((err = resolve_commit_at(L, repo, rev, &id)) < 0) {
+        if (err == GIT_EUNBORNBRANCH || git_repository_head_unborn(check_repo(L)) == 1)
             return rr_fail(L, "cannot describe: the repository has no commits yet",
                            "GIT_EUNBORNBRANCH");
         return fail_rev(L, err, rev);
@@ -759,7 +822,7 @@ static int r_tags(lua_State *L) {
     guard *g, *obj = guard_new(L, free_object), *godb = guard_new(L, free_odb);
     rgit_taglist *l = taglist_new(L, &g);
     git_odb *odb;
-    int err = rgit_tags_read(repo, NULL, NULL, l);
+    int err = rgit_tags_read(check_handle(L), NULL, NULL, l);
     if (err < 0) return git_fail(L, err, "cannot list tags");
     if ((err = git_repository_odb(&odb, repo)) < 0) return git_fail(L, err, "cannot open object database");
     godb->ptr = odb;
@@ -898,7 +961,7 @@ static int r_log(lua_State *L) {
     gw->ptr = wk;
     git_revwalk_sorting(wk, GIT_SORT_NONE);
     if ((err = walker_push(wk, repo, range)) < 0) return fail_rev(L, err, range);
-    if ((err = abbrev_open(L, &a, repo)) < 0) return git_fail(L, err, "cannot open object database");
+    abbrev_open(L, &a, check_handle(L));
     lua_newtable(L);
     while (limit < 0 || n < limit) {
         git_commit *c;
@@ -918,7 +981,8 @@ static int r_log(lua_State *L) {
 /* count_commits(rev or "a..b") -> n. One revision goes through
  * rgit_count_reachable (shallow clones too); a range through libgit2's revwalk. */
 static int r_count_commits(lua_State *L) {
-    git_repository *repo = check_repo(L);
+    rgit_repo *r = check_handle(L);
+    git_repository *repo;
     const char *range = luaL_optstring(L, 2, "HEAD");
     guard *gw;
     git_revwalk *wk;
@@ -927,12 +991,13 @@ static int r_count_commits(lua_State *L) {
     uint64_t reachable;
     int err;
     if (strstr(range, "..") == NULL) {
-        if ((err = resolve_commit(repo, range, &id)) < 0) return fail_rev(L, err, range);
-        if ((err = rgit_count_reachable(repo, &id, &reachable)) < 0)
+        if ((err = resolve_commit_at(L, r, range, &id)) < 0) return fail_rev(L, err, range);
+        if ((err = rgit_count_reachable(r, &id, &reachable)) < 0)
             return git_fail(L, err, "cannot walk history");
         lua_pushinteger(L, (lua_Integer)reachable);
         return 1;
     }
+    repo = check_repo(L);
     gw = guard_new(L, free_walker);
     if ((err = git_revwalk_new(&wk, repo)) < 0) return git_fail(L, err, "cannot walk history");
     gw->ptr = wk;

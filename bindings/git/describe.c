@@ -1,12 +1,13 @@
 /*
  * git describe and the tag list (see describe.h and docs/git-describe.md).
  *
- * Sections: reading object heads; tags (packed-refs, loose refs, peeling);
+ * Sections: tags (packed-refs, loose refs, peeling);
  * the walk's commits (nodes, parsing, the queue); the describe walk; names;
  * counting reachable commits.
  */
 #include "describe.h"
 #include "odb.h"
+#include "repo.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -17,93 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* ---- reading object heads -----------------------------------------------------
- * The first lines of a commit or tag: from the packs when the object is there
- * undeltified, else whole through libgit2 (loose objects, deltas, alternates). */
-
-typedef struct {
-    git_odb *odb;
-    rgit_packs packs;
-    unsigned char *copy; /* libgit2's answers, copied out */
-    size_t copysize;
-    int error;           /* the first libgit2 error met */
-} reader;
-
-static int reader_open(reader *rd, git_repository *repo, const char *objects) {
-    int err;
-    memset(rd, 0, sizeof *rd);
-    if ((err = git_repository_odb(&rd->odb, repo)) < 0) return err;
-    rgit_packs_open(&rd->packs, objects);
-    return 0;
-}
-
-static void reader_close(reader *rd) {
-    rgit_packs_close(&rd->packs);
-    free(rd->copy);
-    if (rd->odb != NULL) git_odb_free(rd->odb);
-    memset(rd, 0, sizeof *rd);
-}
-
-static int reader_keep(reader *rd, const void *data, size_t len) {
-    if (len + 1 > rd->copysize) {
-        unsigned char *b = realloc(rd->copy, len + 1);
-        if (b == NULL) return -1;
-        rd->copy = b;
-        rd->copysize = len + 1;
-    }
-    memcpy(rd->copy, data, len);
-    rd->copy[len] = '\0';
-    return 0;
-}
-
-/* Through libgit2: the type from the object header, the text only for
- * commits and tags (a tag may point at a big blob). */
-static int reader_odb(reader *rd, const git_oid *id, int *type, const unsigned char **data, size_t *len) {
-    git_odb_object *obj;
-    git_object_t t;
-    size_t size;
-    int err = git_odb_read_header(&size, &t, rd->odb, id);
-    if (err < 0) return rd->error = err;
-    *type = (int)t; /* libgit2's numbering is the pack format's */
-    *data = NULL;
-    *len = 0;
-    if (t != GIT_OBJECT_COMMIT && t != GIT_OBJECT_TAG) return 0;
-    if ((err = git_odb_read(&obj, rd->odb, id)) < 0) return rd->error = err;
-    err = reader_keep(rd, git_odb_object_data(obj), git_odb_object_size(obj));
-    git_odb_object_free(obj);
-    if (err < 0) return rd->error = GIT_ERROR;
-    *data = rd->copy;
-    *len = size;
-    return 0;
-}
-
-/* The head of an object up to the line starting with `until`. 0 or a
- * libgit2 error; *data is valid until the next read. */
-static int reader_head(reader *rd, const git_oid *id, const char *until, int *type,
-                       const unsigned char **data, size_t *len) {
-    if (rgit_packs_read_head(&rd->packs, id, until, type, len) == 1) {
-        *data = rd->packs.buf;
-        return 0;
-    }
-    return reader_odb(rd, id, type, data, len);
-}
-
-/* The value of header `key` ("object ", "tag ") in an object's head. */
-static const char *header_value(const unsigned char *data, size_t len, const char *key, size_t *vlen) {
-    const char *p = (const char *)data, *end = p + len;
-    size_t klen = strlen(key);
-    while (p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        if (eol == NULL) eol = end;
-        if (eol == p) return NULL; /* end of headers */
-        if ((size_t)(eol - p) >= klen && memcmp(p, key, klen) == 0) {
-            *vlen = (size_t)(eol - p) - klen;
-            return p + klen;
-        }
-        p = eol + 1;
-    }
-    return NULL;
-}
+#define PATHBUF (RGIT_PATH + 512) /* a folder of the repository plus a ref name */
 
 /* The time in a "Name <email> 1234567890 +0000" signature (after the last '>'
  * as git's parse_tag and parse_commit_buffer read it: after the first '>'). */
@@ -166,7 +81,7 @@ static tag_entry *tag_set_add(tag_set *s, const char *name, size_t len) {
 }
 
 static int hex_oid(git_oid *out, const char *p, size_t avail) {
-    return avail >= GIT_OID_HEXSZ && git_oid_fromstrn(out, p, GIT_OID_HEXSZ) == 0 ? 0 : -1;
+    return rgit_oid_fromhex(out, p, avail);
 }
 
 /* packed-refs' first line names its traits: with "peeled" every tag is
@@ -230,11 +145,14 @@ static int packed_refs_read(tag_set *s, const char *commondir) {
     return err;
 }
 
-/* A symbolic ref under refs/tags (rare): libgit2 resolves it. */
-static int loose_symbolic(git_repository *repo, const char *refname, git_oid *out) {
+/* A symbolic ref under refs/tags (rare): resolved here, else by libgit2. */
+static int loose_symbolic(rgit_repo *r, const char *refname, git_oid *out) {
+    git_repository *git;
     git_reference *ref, *resolved;
-    int err = git_reference_lookup(&ref, repo, refname);
-    if (err < 0) return err;
+    int err = rgit_resolve_ref(r, refname, out);
+    if (err != RGIT_FALLBACK) return err;
+    if ((git = rgit_git(r)) == NULL) return GIT_ERROR;
+    if ((err = git_reference_lookup(&ref, git, refname)) < 0) return err;
     err = git_reference_resolve(&resolved, ref);
     git_reference_free(ref);
     if (err < 0) return err;
@@ -245,7 +163,7 @@ static int loose_symbolic(git_repository *repo, const char *refname, git_oid *ou
 }
 
 /* The id in a loose ref file; -1 when it is broken (git skips those). */
-static int loose_ref_id(git_repository *repo, const char *file, const char *refname, git_oid *out) {
+static int loose_ref_id(rgit_repo *repo, const char *file, const char *refname, git_oid *out) {
     char buf[256];
     ssize_t n;
     int fd = open(file, O_RDONLY | O_CLOEXEC);
@@ -259,13 +177,11 @@ static int loose_ref_id(git_repository *repo, const char *file, const char *refn
     return 0;
 }
 
-static int loose_add(tag_set *s, git_repository *repo, const char *file, const char *refname) {
+static int loose_add(tag_set *s, rgit_repo *repo, const char *file, const char *refname) {
     tag_entry *e;
     git_oid id;
-    int valid = 0;
     size_t len = strlen(refname);
-    if (len > 5 && strcmp(refname + len - 5, ".lock") == 0) return 0;
-    if (git_reference_name_is_valid(&valid, refname) < 0 || !valid) return 0;
+    if (!rgit_refname_ok(refname)) return 0; /* git skips it, ".lock" files too */
     if (loose_ref_id(repo, file, refname, &id) < 0) return 0;
     if ((e = tag_set_add(s, refname + 10, len - 10)) == NULL) return -1;
     if (e->tag.name != NULL) e->tag.target = id;
@@ -274,7 +190,7 @@ static int loose_add(tag_set *s, git_repository *repo, const char *file, const c
 
 /* Every file under refs/tags/<sub>, recursively. `path` and `refname` are
  * buffers extended in place. */
-static int loose_dir(tag_set *s, git_repository *repo, char *path, size_t plen, char *refname, size_t rlen,
+static int loose_dir(tag_set *s, rgit_repo *repo, char *path, size_t plen, char *refname, size_t rlen,
                      int depth) {
     DIR *d = opendir(path);
     struct dirent *de;
@@ -283,9 +199,9 @@ static int loose_dir(tag_set *s, git_repository *repo, char *path, size_t plen, 
     while (err == 0 && (de = readdir(d)) != NULL) {
         size_t n = strlen(de->d_name);
         struct stat st;
-        if (de->d_name[0] == '.' || plen + n + 2 > 4096 || rlen + n + 2 > 4096) continue;
-        snprintf(path + plen, 4096 - plen, "/%s", de->d_name);
-        snprintf(refname + rlen, 4096 - rlen, "/%s", de->d_name);
+        if (de->d_name[0] == '.' || plen + n + 2 > PATHBUF || rlen + n + 2 > PATHBUF) continue;
+        snprintf(path + plen, PATHBUF - plen, "/%s", de->d_name);
+        snprintf(refname + rlen, PATHBUF - rlen, "/%s", de->d_name);
         if (de->d_type == DT_DIR || (de->d_type == DT_UNKNOWN && stat(path, &st) == 0 && S_ISDIR(st.st_mode))) {
             if (depth < 64) err = loose_dir(s, repo, path, plen + n + 1, refname, rlen + n + 1, depth + 1);
         } else {
@@ -307,20 +223,20 @@ static int by_name_loose_first(const void *a, const void *b) {
 
 /* Peel an unpeeled tag by reading objects: a chain of tag objects ends at
  * the commit (or tree, blob) the name stands for. */
-static int tag_peel(reader *rd, rgit_tag *t) {
+static int tag_peel(rgit_reader *rd, rgit_tag *t) {
     git_oid cur = t->target;
     for (int depth = 0; depth < 32; depth++) {
         const unsigned char *data;
         const char *v;
         size_t len, vlen;
-        int type, err = reader_head(rd, &cur, "object ", &type, &data, &len);
+        int type, err = rgit_reader_head(rd, &cur, "object ", &type, &data, &len);
         if (err < 0) return err;
         if (type != GIT_OBJECT_TAG) {
             t->commit = cur;
             return 0;
         }
         t->annotated = 1;
-        if ((v = header_value(data, len, "object ", &vlen)) == NULL || hex_oid(&cur, v, vlen) < 0)
+        if ((v = rgit_header_value(data, len, "object ", &vlen)) == NULL || hex_oid(&cur, v, vlen) < 0)
             return GIT_ERROR;
     }
     return GIT_ERROR;
@@ -328,7 +244,7 @@ static int tag_peel(reader *rd, rgit_tag *t) {
 
 /* Sort, drop packed duplicates of loose refs, peel what is not peeled and
  * move the result into `out`. */
-static int tag_set_finish(tag_set *s, reader *rd, rgit_taglist *out) {
+static int tag_set_finish(tag_set *s, rgit_reader *rd, rgit_taglist *out) {
     size_t k = 0;
     if (s->n > 1) qsort(s->e, s->n, sizeof *s->e, by_name_loose_first);
     for (size_t i = 0; i < s->n; i++) {
@@ -347,7 +263,7 @@ static int tag_set_finish(tag_set *s, reader *rd, rgit_taglist *out) {
         s->e[i].tag.name = NULL;
         out->n = out->cap = i + 1;
     }
-    git_error_clear();
+    rgit_error_clear(rd->repo);
     return 0;
 }
 
@@ -357,22 +273,17 @@ static void tag_set_free(tag_set *s) {
     memset(s, 0, sizeof *s);
 }
 
-static void objects_dir(git_repository *repo, char *out, size_t size) {
-    snprintf(out, size, "%sobjects", git_repository_commondir(repo));
-}
-
-static int tags_read_with(git_repository *repo, reader *rd, int (*keep)(const char *, void *), void *ctx,
+static int tags_read_with(rgit_repo *repo, rgit_reader *rd, int (*keep)(const char *, void *), void *ctx,
                           rgit_taglist *out) {
-    char path[4096], refname[4096];
-    const char *common = git_repository_commondir(repo);
+    char path[PATHBUF], refname[PATHBUF];
     tag_set s;
     int err;
     memset(&s, 0, sizeof s);
     memset(out, 0, sizeof *out);
     s.keep = keep;
     s.ctx = ctx;
-    err = packed_refs_read(&s, common);
-    snprintf(path, sizeof path, "%srefs/tags", common);
+    err = packed_refs_read(&s, repo->commondir);
+    snprintf(path, sizeof path, "%srefs/tags", repo->commondir);
     snprintf(refname, sizeof refname, "refs/tags");
     if (err == 0) err = loose_dir(&s, repo, path, strlen(path), refname, strlen(refname), 0);
     if (err == 0) err = tag_set_finish(&s, rd, out);
@@ -381,14 +292,12 @@ static int tags_read_with(git_repository *repo, reader *rd, int (*keep)(const ch
     return err < 0 ? GIT_ERROR : 0;
 }
 
-int rgit_tags_read(git_repository *repo, int (*keep)(const char *, void *), void *ctx, rgit_taglist *out) {
-    char objects[4096];
-    reader rd;
+int rgit_tags_read(rgit_repo *repo, int (*keep)(const char *, void *), void *ctx, rgit_taglist *out) {
+    rgit_reader rd;
     int err;
-    objects_dir(repo, objects, sizeof objects);
-    if ((err = reader_open(&rd, repo, objects)) < 0) return err;
+    rgit_reader_open(&rd, repo);
     err = tags_read_with(repo, &rd, keep, ctx, out);
-    reader_close(&rd);
+    rgit_reader_close(&rd);
     return err;
 }
 
@@ -404,7 +313,7 @@ enum {
 };
 
 typedef struct {
-    git_oid oid;
+    git_oid oid;         /* zero for a commit found in the graph: rgit_graph_oid has it */
     int64_t date;
     uint64_t seq;        /* insertion order: ties on date pop first-in first */
     uint32_t flags;
@@ -415,7 +324,8 @@ typedef struct {
 } wnode;
 
 typedef struct {
-    reader rd;
+    rgit_repo *repo;
+    rgit_reader rd;
     rgit_graph graph;
     int use_graph;
     wnode *node;
@@ -472,7 +382,7 @@ static int64_t node_new(walk *w, const git_oid *id, int64_t gpos) {
     if (grow((void **)&w->node, &w->capnodes, w->nnodes + 1, sizeof *w->node) < 0) return -1;
     n = &w->node[w->nnodes];
     memset(n, 0, sizeof *n);
-    git_oid_cpy(&n->oid, id);
+    if (id != NULL) git_oid_cpy(&n->oid, id);
     n->name = -1;
     n->gpos = gpos;
     return w->nnodes++;
@@ -505,11 +415,10 @@ static int add_parent(walk *w, const git_oid *id, int64_t gpos) {
     return 0;
 }
 
+/* A parent by graph position: its id is read only if it must be parsed
+ * from its object (a bad graph entry). */
 static int graph_parent_cb(void *ctx, uint32_t pos) {
-    walk *w = ctx;
-    git_oid id;
-    rgit_graph_oid(&w->graph, pos, &id);
-    return add_parent(w, &id, pos);
+    return add_parent(ctx, NULL, pos);
 }
 
 /* Parse from CDAT; -1 if the entry is inconsistent (then the object is read). */
@@ -544,7 +453,7 @@ static int commit_head_each(const char *p, size_t size, int (*on_parent)(void *,
         if (eol == NULL) eol = end;
         if (eol == line) break; /* end of headers */
         if (eol - line >= 7 + GIT_OID_HEXSZ && memcmp(line, "parent ", 7) == 0) {
-            if (on_parent != NULL && git_oid_fromstrn(&id, line + 7, GIT_OID_HEXSZ) == 0 &&
+            if (on_parent != NULL && rgit_oid_fromhex(&id, line + 7, GIT_OID_HEXSZ) == 0 &&
                 on_parent(ctx, &id) < 0)
                 return -1;
         } else if (eol - line > 10 && memcmp(line, "committer ", 10) == 0) {
@@ -599,9 +508,10 @@ static int parse_from_objects(walk *w, uint32_t n) {
     size_t len;
     git_oid id = w->node[n].oid; /* node_get may move w->node */
     int type;
-    if (reader_head(&w->rd, &id, "committer ", &type, &data, &len) < 0) return -1;
+    if (w->node[n].gpos >= 0) rgit_graph_oid(&w->graph, (uint32_t)w->node[n].gpos, &id);
+    if (rgit_reader_head(&w->rd, &id, "committer ", &type, &data, &len) < 0) return -1;
     if (type != GIT_OBJECT_COMMIT) {
-        git_error_set_str(GIT_ERROR_OBJECT, "object is not a commit");
+        rgit_error_set(w->repo, GIT_ERROR_OBJECT, "object is not a commit");
         w->rd.error = GIT_ERROR;
         return -1;
     }
@@ -657,19 +567,19 @@ static void walk_free(walk *w) {
     free(w->heap);
     free(w->shallow);
     if (w->use_graph) rgit_graph_close(&w->graph);
-    reader_close(&w->rd);
+    rgit_reader_close(&w->rd);
     memset(w, 0, sizeof *w);
 }
 
 /* .git/shallow: commits whose parents this clone does not have. */
-static int read_shallow(walk *w, git_repository *repo) {
-    char path[4352], line[128];
+static int read_shallow(walk *w, rgit_repo *repo) {
+    char path[PATHBUF], line[128];
     FILE *f;
-    snprintf(path, sizeof path, "%sshallow", git_repository_commondir(repo));
+    snprintf(path, sizeof path, "%sshallow", repo->commondir);
     if ((f = fopen(path, "re")) == NULL) return 0;
     while (fgets(line, sizeof line, f) != NULL) {
         git_oid id, *q;
-        if (git_oid_fromstrn(&id, line, GIT_OID_HEXSZ) != 0) continue;
+        if (rgit_oid_fromhex(&id, line, strlen(line)) != 0) continue;
         if ((q = realloc(w->shallow, (w->nshallow + 1) * sizeof *q)) == NULL) { fclose(f); return -1; }
         w->shallow = q;
         w->shallow[w->nshallow++] = id;
@@ -680,25 +590,16 @@ static int read_shallow(walk *w, git_repository *repo) {
 
 /* git reads the commit-graph unless core.commitGraph is false or the
  * repository is shallow (commit-graph.c, commit_graph_compatible). */
-static int graph_wanted(git_repository *repo) {
-    git_config *cfg;
-    int on = 1;
-    if (git_repository_is_shallow(repo) == 1) return 0;
-    if (git_repository_config_snapshot(&cfg, repo) == 0) {
-        if (git_config_get_bool(&on, cfg, "core.commitGraph") != 0) on = 1;
-        git_config_free(cfg);
-    }
-    return on;
+static int graph_wanted(rgit_repo *repo) {
+    return !rgit_is_shallow(repo) && rgit_config_bool(repo, "core.commitgraph", 1);
 }
 
-static int walk_open(walk *w, git_repository *repo) {
-    char objects[4096];
-    int err;
+static int walk_open(walk *w, rgit_repo *repo) {
     memset(w, 0, sizeof *w);
-    objects_dir(repo, objects, sizeof objects);
-    if ((err = reader_open(&w->rd, repo, objects)) < 0) return err;
+    w->repo = repo;
+    rgit_reader_open(&w->rd, repo);
     if (read_shallow(w, repo) < 0) return GIT_ERROR;
-    if (graph_wanted(repo) && rgit_graph_open(&w->graph, objects) == 0) {
+    if (graph_wanted(repo) && rgit_graph_open(&w->graph, repo->objects) == 0) {
         w->bypos = calloc(w->graph.total ? w->graph.total : 1, sizeof *w->bypos);
         if (w->bypos == NULL) { rgit_graph_close(&w->graph); return GIT_ERROR; }
         w->use_graph = 1;
@@ -830,13 +731,13 @@ static int describe_walk(walk *w, search *s, uint32_t start, const rgit_tag *nam
 
 /* ---- names ------------------------------------------------------------------------- */
 
-static int64_t tagger_time(reader *rd, const git_oid *tag) {
+static int64_t tagger_time(rgit_reader *rd, const git_oid *tag) {
     const unsigned char *data;
     const char *v;
     size_t len, vlen;
     int type;
-    if (reader_head(rd, tag, "tagger ", &type, &data, &len) < 0 || type != GIT_OBJECT_TAG) return 0;
-    if ((v = header_value(data, len, "tagger ", &vlen)) == NULL) return 0;
+    if (rgit_reader_head(rd, tag, "tagger ", &type, &data, &len) < 0 || type != GIT_OBJECT_TAG) return 0;
+    if ((v = rgit_header_value(data, len, "tagger ", &vlen)) == NULL) return 0;
     return signature_time(v, vlen);
 }
 
@@ -864,22 +765,23 @@ static int attach_names(walk *w, const rgit_tag *t, size_t n) {
         }
         node->name = (int32_t)i;
     }
-    git_error_clear();
+    rgit_error_clear(w->repo);
     return 0;
 }
 
 /* The name git prints: an annotated tag's own name (the one inside the tag
  * object, which a renamed ref does not change), else the ref's name. */
-static void described_name(reader *rd, const rgit_tag *t, rgit_described *out) {
+static void described_name(rgit_reader *rd, const rgit_tag *t, rgit_described *out) {
     const unsigned char *data;
     const char *v;
     size_t len, vlen = 0;
     int type;
     out->found = 1;
     snprintf(out->tag, sizeof out->tag, "%s", t->name);
-    if (!t->annotated || reader_head(rd, &t->target, "tag ", &type, &data, &len) < 0 || type != GIT_OBJECT_TAG)
+    if (!t->annotated || rgit_reader_head(rd, &t->target, "tag ", &type, &data, &len) < 0 ||
+        type != GIT_OBJECT_TAG)
         return;
-    if ((v = header_value(data, len, "tag ", &vlen)) != NULL && vlen > 0)
+    if ((v = rgit_header_value(data, len, "tag ", &vlen)) != NULL && vlen > 0)
         snprintf(out->tag, sizeof out->tag, "%.*s", (int)vlen, v);
 }
 
@@ -907,7 +809,7 @@ static int describe_in(walk *w, const git_oid *id, const rgit_describe_opts *o, 
     return 0;
 }
 
-int rgit_describe(git_repository *repo, const git_oid *id, const rgit_describe_opts *o, rgit_described *out) {
+int rgit_describe(rgit_repo *repo, const git_oid *id, const rgit_describe_opts *o, rgit_described *out) {
     walk w;
     int err;
     memset(out, 0, sizeof *out);
@@ -945,7 +847,7 @@ done:
     return err;
 }
 
-int rgit_count_reachable(git_repository *repo, const git_oid *id, uint64_t *out) {
+int rgit_count_reachable(rgit_repo *repo, const git_oid *id, uint64_t *out) {
     walk w;
     int err = walk_open(&w, repo);
     *out = 0;

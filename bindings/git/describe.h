@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "repo.h"
+
 #define RGIT_MAX_CANDIDATES 16 /* git's --candidates default is 10 */
 
 /* One tag ref. `commit` is the id it peels to: a commit, or (for a tag of a
@@ -34,7 +36,7 @@ typedef struct {
  * of the same name), sorted by name, peeled: from packed-refs' "^" lines
  * when it has them, else by reading the objects (pack heads, then libgit2).
  * `keep(name, ctx)` filters before any object is read (NULL keeps all). */
-int rgit_tags_read(git_repository *repo, int (*keep)(const char *name, void *ctx), void *ctx,
+int rgit_tags_read(rgit_repo *repo, int (*keep)(const char *name, void *ctx), void *ctx,
                    rgit_taglist *out);
 void rgit_taglist_free(rgit_taglist *l);
 
@@ -54,12 +56,12 @@ typedef struct {
 } rgit_described;
 
 /* describe `commit` (git describe --long [--tags] [--candidates=n]). */
-int rgit_describe(git_repository *repo, const git_oid *commit, const rgit_describe_opts *o,
+int rgit_describe(rgit_repo *repo, const git_oid *commit, const rgit_describe_opts *o,
                   rgit_described *out);
 
 /* The commits reachable from `id` (`git rev-list --count`), stopping at the
  * commits .git/shallow names, as git does. */
-int rgit_count_reachable(git_repository *repo, const git_oid *id, uint64_t *out);
+int rgit_count_reachable(rgit_repo *repo, const git_oid *id, uint64_t *out);
 
 /* Parents and committer date from a commit's header text, as git's
  * parse_commit_buffer reads them (the date after the first '>' of the

@@ -19,6 +19,7 @@
  */
 #include "dirty.h"
 #include "odb.h"
+#include "repo.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -213,11 +214,11 @@ static int extensions_read(rgit_index *ix, const unsigned char *p, const unsigne
             if (ctree_node(ix, &q, data + len, 0) < 0) { free(ix->tree); ix->tree = NULL; ix->ntree = 0; }
         } else if (!(p[0] >= 'A' && p[0] <= 'Z') && memcmp(p, "sdir", 4) != 0) {
             if (memcmp(p, "link", 4) == 0)
-                git_error_set_str(GIT_ERROR_INDEX, "the index is split (core.splitIndex), which relrun does not "
-                                  "read: run `git update-index --no-split-index`");
+                snprintf(ix->why, sizeof ix->why, "the index is split (core.splitIndex), which relrun does not "
+                         "read: run `git update-index --no-split-index`");
             else
-                git_error_set(GIT_ERROR_INDEX, "the index has an extension relrun does not read ('%.4s'): "
-                              "rewrite it with git (`git update-index --index-version 4`)", (const char *)p);
+                snprintf(ix->why, sizeof ix->why, "the index has an extension relrun does not read ('%.4s'): "
+                         "rewrite it with git (`git update-index --index-version 4`)", (const char *)p);
             return RGIT_INDEX_UNSUPPORTED;
         }
         p = data + len;
@@ -230,7 +231,8 @@ static int index_parse(rgit_index *ix) {
     if (ix->size < 12 + 20 || memcmp(ix->map, "DIRC", 4) != 0) return RGIT_INDEX_BAD;
     ix->version = rgit_be32(ix->map + 4);
     if (ix->version < 2 || ix->version > 4) {
-        git_error_set(GIT_ERROR_INDEX, "the index is version %u, which relrun does not read", (unsigned)ix->version);
+        snprintf(ix->why, sizeof ix->why, "the index is version %u, which relrun does not read",
+                 (unsigned)ix->version);
         return RGIT_INDEX_UNSUPPORTED;
     }
     ix->n = rgit_be32(ix->map + 8);
@@ -255,9 +257,10 @@ int rgit_index_read(rgit_index *ix, const char *path) {
     if (ix->map == MAP_FAILED) { ix->map = NULL; return RGIT_INDEX_BAD; }
     if (ix->map == NULL) return RGIT_INDEX_BAD;
     if ((r = index_parse(ix)) != RGIT_INDEX_OK) {
-        struct timespec mtime = ix->mtime;
+        char why[sizeof ix->why];
+        memcpy(why, ix->why, sizeof why);
         rgit_index_free(ix);
-        ix->mtime = mtime;
+        memcpy(ix->why, why, sizeof why);
     }
     return r;
 }
@@ -348,7 +351,7 @@ typedef struct {
 } dirs;
 
 typedef struct {
-    git_repository *repo;
+    rgit_repo *repo;
     rgit_index ix;
     rgit_changes *out;
     const char *workdir;
@@ -359,26 +362,14 @@ typedef struct {
     int attributes; /* -1 unknown; 1 when attributes or core.autocrlf may filter content */
 } dctx;
 
-static int config_bool(git_config *cfg, const char *key, int def) {
-    int v;
-    return git_config_get_bool(&v, cfg, key) == 0 ? v : def;
-}
-
 /* The core.* settings git's stat comparison reads (defaults for Linux). */
 static void read_config(dctx *d) {
-    git_config *cfg;
-    git_buf buf = GIT_BUF_INIT;
-    d->filemode = d->symlinks = d->trustctime = d->checkstat = 1;
-    if (git_repository_config_snapshot(&cfg, d->repo) != 0) { git_error_clear(); return; }
-    d->filemode = config_bool(cfg, "core.filemode", 1);
-    d->symlinks = config_bool(cfg, "core.symlinks", 1);
-    d->trustctime = config_bool(cfg, "core.trustctime", 1);
-    if (git_config_get_string_buf(&buf, cfg, "core.checkstat") == 0) {
-        d->checkstat = strcmp(buf.ptr, "minimal") != 0;
-        git_buf_dispose(&buf);
-    }
-    git_config_free(cfg);
-    git_error_clear();
+    char v[64];
+    d->filemode = rgit_config_bool(d->repo, "core.filemode", 1);
+    d->symlinks = rgit_config_bool(d->repo, "core.symlinks", 1);
+    d->trustctime = rgit_config_bool(d->repo, "core.trustctime", 1);
+    d->checkstat = !(rgit_config_string(d->repo, "core.checkstat", v, sizeof v) == 0 && strcmp(v, "minimal") == 0);
+    rgit_error_clear(d->repo);
 }
 
 static const char *full_path(dctx *d, const char *path) {
@@ -448,9 +439,9 @@ static int stat_changed(const dctx *d, const rgit_index_entry *e, const struct s
 }
 
 static int is_empty_blob(const git_oid *id) {
-    static const char empty[] = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391";
-    git_oid e;
-    return git_oid_fromstr(&e, empty) == 0 && git_oid_equal(&e, id);
+    static const unsigned char empty[20] = {0xe6, 0x9d, 0xe2, 0x9b, 0xb2, 0xd1, 0xd6, 0x43, 0x4b, 0x8b,
+                                            0x29, 0xae, 0x77, 0x5a, 0xd8, 0xc2, 0xe4, 0x8c, 0x53, 0x91};
+    return memcmp(id->id, empty, 20) == 0;
 }
 
 static int exists(const char *path) {
@@ -458,14 +449,10 @@ static int exists(const char *path) {
 }
 
 /* A user's attributes file: core.attributesFile, else XDG's git/attributes. */
-static int user_attributes(git_config *cfg) {
+static int user_attributes(dctx *d) {
     char path[MAX_PATH];
     const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
-    git_buf buf = GIT_BUF_INIT;
-    if (git_config_get_string_buf(&buf, cfg, "core.attributesfile") == 0) {
-        git_buf_dispose(&buf);
-        return 1;
-    }
+    if (rgit_config_string(d->repo, "core.attributesfile", path, sizeof path) == 0) return 1;
     if (xdg != NULL && *xdg) snprintf(path, sizeof path, "%s/git/attributes", xdg);
     else if (home != NULL) snprintf(path, sizeof path, "%s/.config/git/attributes", home);
     else return 0;
@@ -476,21 +463,13 @@ static int user_attributes(git_config *cfg) {
  * change what git hashes for a file? (core.autocrlf true or input; the
  * system, user and info/attributes files; a tracked .gitattributes.) */
 static int global_attributes(dctx *d) {
-    char path[MAX_PATH + 32];
-    git_config *cfg;
-    git_buf buf = GIT_BUF_INIT;
+    char path[MAX_PATH + 32], v[64];
     int found = 0;
-    if (git_repository_config_snapshot(&cfg, d->repo) == 0) {
-        if (git_config_get_string_buf(&buf, cfg, "core.autocrlf") == 0) {
-            int on = 0; /* true, input, or a value that is no boolean: assume it converts */
-            found = strcmp(buf.ptr, "input") == 0 || git_config_parse_bool(&on, buf.ptr) != 0 || on;
-            git_buf_dispose(&buf);
-        }
-        found = found || user_attributes(cfg);
-        git_config_free(cfg);
-    }
-    git_error_clear();
-    snprintf(path, sizeof path, "%sinfo/attributes", git_repository_commondir(d->repo));
+    if (rgit_config_string(d->repo, "core.autocrlf", v, sizeof v) == 0)
+        found = strcmp(v, "input") == 0 || rgit_parse_bool(v) != 0; /* true, input, or no boolean */
+    found = found || user_attributes(d);
+    rgit_error_clear(d->repo);
+    snprintf(path, sizeof path, "%sinfo/attributes", d->repo->commondir);
     found = found || exists(path) || (getenv("GIT_ATTR_NOSYSTEM") == NULL && exists("/etc/gitattributes"));
     for (uint32_t i = 0; i < d->ix.n && !found; i++) {
         const char *p = rgit_entry_path(&d->ix, &d->ix.e[i]), *slash = strrchr(p, '/');
@@ -511,25 +490,25 @@ static int attributes_apply(dctx *d) {
 }
 
 /* The file's content hashed as git adds it: through the repository's
- * filters (libgit2) when attributes may apply, else as it is (libgit2's
- * filters read the index, which fails on a sparse index, and cost more);
- * RGIT_MODIFIED when it is not the recorded blob. */
+ * filters (libgit2) when attributes may apply, else as it is; RGIT_MODIFIED
+ * when it is not the recorded blob. */
 static int content_change(dctx *d, const rgit_index_entry *e, const char *path, int dirfd, const char *name,
                           const struct stat *st) {
+    git_repository *git;
     git_oid id;
     int err;
     if (S_ISLNK(st->st_mode)) {
         char target[MAX_PATH];
         ssize_t n = readlinkat(dirfd, name, target, sizeof target);
         if (n < 0 || (size_t)n >= sizeof target) return RGIT_MODIFIED;
-        err = git_odb_hash(&id, target, (size_t)n, GIT_OBJECT_BLOB);
+        rgit_hash_blob(target, (size_t)n, &id);
     } else if (attributes_apply(d)) {
-        err = git_repository_hashfile(&id, d->repo, path, GIT_OBJECT_BLOB, path);
-    } else {
-        err = git_odb_hashfile(&id, full_path(d, path), GIT_OBJECT_BLOB);
+        if ((git = rgit_git(d->repo)) == NULL) return GIT_ERROR;
+        if ((err = git_repository_hashfile(&id, git, path, GIT_OBJECT_BLOB, path)) < 0) return err;
+    } else if (rgit_hash_file(dirfd, name, &id) < 0) {
+        return RGIT_MODIFIED; /* gone or changing while read */
     }
-    if (err < 0) return err;
-    return git_oid_equal(&id, &e->id) ? 0 : RGIT_MODIFIED;
+    return memcmp(id.id, e->id.id, 20) == 0 ? 0 : RGIT_MODIFIED;
 }
 
 /* The kind of type change between an entry and what lstat found, or 0. */
@@ -542,7 +521,7 @@ static int type_change(const dctx *d, const rgit_index_entry *e, const struct st
     }
 }
 
-static int dirty_in(git_repository *repo, rgit_changes *out, int depth);
+static int dirty_in(rgit_repo *repo, rgit_changes *out, int depth);
 
 /* submodule.<name>.ignore in the repository's config, which for git
  * overrides .gitmodules (libgit2 1.5's git_submodule_ignore reads only
@@ -552,25 +531,20 @@ static git_submodule_ignore_t ignore_from_config(dctx *d, const char *name, git_
     static const git_submodule_ignore_t values[] = {GIT_SUBMODULE_IGNORE_NONE, GIT_SUBMODULE_IGNORE_UNTRACKED,
                                                     GIT_SUBMODULE_IGNORE_DIRTY, GIT_SUBMODULE_IGNORE_ALL};
     char key[512];
-    git_config *cfg;
-    git_buf buf = GIT_BUF_INIT;
+    char v[64];
     git_submodule_ignore_t ignore = def;
     snprintf(key, sizeof key, "submodule.%s.ignore", name);
-    if (git_repository_config_snapshot(&cfg, d->repo) != 0) return def;
-    if (git_config_get_string_buf(&buf, cfg, key) == 0) {
+    if (rgit_config_string(d->repo, key, v, sizeof v) == 0)
         for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
-            if (strcmp(buf.ptr, words[i]) == 0) ignore = values[i];
-        git_buf_dispose(&buf);
-    }
-    git_config_free(cfg);
+            if (strcmp(v, words[i]) == 0) ignore = values[i];
     return ignore;
 }
 
 /* A submodule's `ignore` setting: the config's, else .gitmodules', else none. */
-static git_submodule_ignore_t submodule_ignore(dctx *d, const char *path) {
+static git_submodule_ignore_t submodule_ignore(dctx *d, git_repository *git, const char *path) {
     git_submodule *sm;
     git_submodule_ignore_t ignore = GIT_SUBMODULE_IGNORE_NONE;
-    if (git_submodule_lookup(&sm, d->repo, path) == 0) {
+    if (git_submodule_lookup(&sm, git, path) == 0) {
         ignore = git_submodule_ignore(sm);
         if (ignore == GIT_SUBMODULE_IGNORE_UNSPECIFIED) ignore = GIT_SUBMODULE_IGNORE_NONE;
         ignore = ignore_from_config(d, git_submodule_name(sm), ignore);
@@ -583,10 +557,15 @@ static git_submodule_ignore_t submodule_ignore(dctx *d, const char *path) {
 /* Its own tracked changes count unless `ignore = dirty`. */
 static int submodule_dirty(dctx *d, git_repository *sub, git_submodule_ignore_t ignore) {
     rgit_changes inner;
+    rgit_repo *r;
     int err;
     if (ignore == GIT_SUBMODULE_IGNORE_DIRTY || d->depth >= MAX_SUBMODULE_DEPTH) return 0;
+    if ((r = malloc(sizeof *r)) == NULL) return GIT_ERROR;
+    rgit_repo_from_git(r, sub, 1);
     memset(&inner, 0, sizeof inner);
-    err = dirty_in(sub, &inner, d->depth + 1);
+    err = dirty_in(r, &inner, d->depth + 1);
+    rgit_repo_close(r);
+    free(r);
     if (err == 0 && inner.n > 0) err = RGIT_MODIFIED;
     rgit_changes_free(&inner);
     return err == RGIT_INDEX_UNSUPPORTED ? 0 : err;
@@ -598,13 +577,14 @@ static int gitlink_change(dctx *d, const rgit_index_entry *e, const char *path, 
                           const struct stat *st) {
     char dotgit[300];
     git_submodule_ignore_t ignore;
-    git_repository *sub;
+    git_repository *sub, *git;
     git_oid head;
     int kind = 0;
     if (!S_ISDIR(st->st_mode)) return RGIT_TYPECHANGE;
     snprintf(dotgit, sizeof dotgit, "%s/.git", name);
     if (faccessat(dirfd, dotgit, F_OK, AT_SYMLINK_NOFOLLOW) != 0) return 0;
-    if ((ignore = submodule_ignore(d, path)) == GIT_SUBMODULE_IGNORE_ALL) return 0;
+    if ((git = rgit_git(d->repo)) == NULL) return GIT_ERROR;
+    if ((ignore = submodule_ignore(d, git, path)) == GIT_SUBMODULE_IGNORE_ALL) return 0;
     if (git_repository_open_ext(&sub, full_path(d, path), GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) < 0) {
         git_error_clear();
         return 0;
@@ -616,10 +596,16 @@ static int gitlink_change(dctx *d, const rgit_index_entry *e, const char *path, 
     return kind;
 }
 
-static int lstat_failed(const char *path) {
-    if (errno == ENOENT || errno == ENOTDIR) return RGIT_DELETED;
-    git_error_set(GIT_ERROR_OS, "cannot read '%s': %s", path, strerror(errno));
+static int os_error(dctx *d, const char *what, const char *path) {
+    char msg[MAX_PATH + 256];
+    snprintf(msg, sizeof msg, "cannot %s '%s': %s", what, path, strerror(errno));
+    rgit_error_set(d->repo, GIT_ERROR_OS, msg);
     return GIT_ERROR;
+}
+
+static int lstat_failed(dctx *d, const char *path) {
+    if (errno == ENOENT || errno == ENOTDIR) return RGIT_DELETED;
+    return os_error(d, "read", path);
 }
 
 /* git's ie_modified for one entry: 0, a change kind, or an error. */
@@ -628,7 +614,7 @@ static int worktree_change(dctx *d, const rgit_index_entry *e, const char *path)
     int dirfd = dirs_get(&d->dirs, path, slash ? (size_t)(slash - path) : 0), kind, changed, size_changed;
     struct stat st;
     if (dirfd < 0) return RGIT_DELETED; /* git's check_removed: a leading symlink, a missing folder */
-    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) return lstat_failed(path);
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) return lstat_failed(d, path);
     if (IS_GITLINK(e->mode)) return gitlink_change(d, e, path, dirfd, name, &st);
     if ((kind = type_change(d, e, &st)) != 0) return kind;
     if (d->filemode && S_ISREG(e->mode) && S_ISREG(st.st_mode) && ((e->mode ^ st.st_mode) & 0100))
@@ -642,10 +628,8 @@ static int worktree_change(dctx *d, const rgit_index_entry *e, const char *path)
 
 /* Index against working tree (git's run_diff_files after a refresh). */
 static int worktree_pass(dctx *d) {
-    if ((d->dirs.root = open(d->workdir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
-        git_error_set(GIT_ERROR_OS, "cannot open the working tree %s: %s", d->workdir, strerror(errno));
-        return GIT_ERROR;
-    }
+    if ((d->dirs.root = open(d->workdir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return os_error(d, "open the working tree", d->workdir);
     for (uint32_t i = 0; i < d->ix.n; i++) {
         const rgit_index_entry *e = &d->ix.e[i];
         const char *path = rgit_entry_path(&d->ix, e);
@@ -736,7 +720,7 @@ static int tree_only(dctx *d, const git_tree_entry *te) {
     int err;
     if (git_tree_entry_type(te) != GIT_OBJECT_TREE) return staged_add(d, name, strlen(name), RGIT_DELETED);
     if (plen + strlen(name) + 2 > sizeof d->prefix) return GIT_ERROR;
-    if ((err = git_tree_lookup(&sub, d->repo, git_tree_entry_id(te))) < 0) return err;
+    if ((err = git_tree_lookup(&sub, d->repo->git, git_tree_entry_id(te))) < 0) return err;
     snprintf(d->prefix + plen, sizeof d->prefix - plen, "%s/", name);
     err = git_tree_walk(sub, GIT_TREEWALK_PRE, deleted_cb, &w);
     d->prefix[plen] = '\0';
@@ -810,7 +794,9 @@ static int diff_tree(dctx *d, const git_oid *tree_id, uint32_t lo, uint32_t hi, 
         git_oid_equal(&d->ix.tree[ct].id, tree_id))
         return 0;
     if (tree_id != NULL) {
-        if ((err = git_tree_lookup(&tree, d->repo, tree_id)) < 0) return err;
+        git_repository *git = rgit_git(d->repo); /* the trees themselves are libgit2's to read */
+        if (git == NULL) return GIT_ERROR;
+        if ((err = git_tree_lookup(&tree, git, tree_id)) < 0) return err;
         nt = git_tree_entrycount(tree);
     }
     while (err == 0 && (k < nt || i < hi)) err = merge_step(d, tree, &k, nt, &i, hi, ct);
@@ -818,13 +804,39 @@ static int diff_tree(dctx *d, const git_oid *tree_id, uint32_t lo, uint32_t hi, 
     return err;
 }
 
+/* HEAD's tree id read here: from the commit's first line. 1: no commit yet;
+ * RGIT_FALLBACK: ask libgit2. */
+static int head_tree_here(rgit_repo *r, git_oid *out) {
+    rgit_head h;
+    rgit_reader rd;
+    const unsigned char *data;
+    const char *v;
+    size_t len, vlen;
+    int type, err;
+    if (rgit_read_head(r, &h) != 0) return RGIT_FALLBACK;
+    if (h.unborn) return 1;
+    rgit_reader_open(&rd, r);
+    err = rgit_reader_head(&rd, &h.id, "tree ", &type, &data, &len);
+    if (err == 0 && type == RGIT_OBJ_COMMIT && (v = rgit_header_value(data, len, "tree ", &vlen)) != NULL &&
+        rgit_oid_fromhex(out, v, vlen) == 0)
+        err = 0;
+    else
+        err = err < 0 ? err : RGIT_FALLBACK;
+    rgit_reader_close(&rd);
+    return err;
+}
+
 /* HEAD's tree id; 1 when HEAD has no commit yet. */
-static int head_tree(git_repository *repo, git_oid *out) {
+static int head_tree(rgit_repo *r, git_oid *out) {
+    git_repository *git;
     git_oid head;
     git_commit *c;
-    int err = git_reference_name_to_id(&head, repo, "HEAD");
+    int err = head_tree_here(r, out);
+    if (err != RGIT_FALLBACK) return err;
+    if ((git = rgit_git(r)) == NULL) return GIT_ERROR;
+    err = git_reference_name_to_id(&head, git, "HEAD");
     if (err == GIT_ENOTFOUND || err == GIT_EUNBORNBRANCH) { git_error_clear(); return 1; }
-    if (err < 0 || (err = git_commit_lookup(&c, repo, &head)) < 0) return err;
+    if (err < 0 || (err = git_commit_lookup(&c, git, &head)) < 0) return err;
     git_oid_cpy(out, git_commit_tree_id(c));
     git_commit_free(c);
     return 0;
@@ -838,13 +850,16 @@ static int staged_pass(dctx *d) {
     return diff_tree(d, err == 1 ? NULL : &tree, 0, d->ix.n, d->ix.tree ? 0 : -1);
 }
 
-static int index_error(int r) {
-    if (r == RGIT_INDEX_UNSUPPORTED) return r;
-    git_error_set_str(GIT_ERROR_INDEX, "the index file (.git/index) is damaged or unreadable");
+static int index_error(dctx *d, int r) {
+    if (r == RGIT_INDEX_UNSUPPORTED) {
+        rgit_error_set(d->repo, GIT_ERROR_INDEX, d->ix.why);
+        return r;
+    }
+    rgit_error_set(d->repo, GIT_ERROR_INDEX, "the index file (.git/index) is damaged or unreadable");
     return GIT_ERROR;
 }
 
-static int dirty_in(git_repository *repo, rgit_changes *out, int depth) {
+static int dirty_in(rgit_repo *repo, rgit_changes *out, int depth) {
     char path[MAX_PATH + 16];
     dctx *d = calloc(1, sizeof *d);
     int err;
@@ -854,13 +869,13 @@ static int dirty_in(git_repository *repo, rgit_changes *out, int depth) {
     d->depth = depth;
     d->dirs.root = -1;
     d->attributes = -1;
-    d->workdir = git_repository_workdir(repo);
-    snprintf(path, sizeof path, "%sindex", git_repository_path(repo));
-    if (d->workdir == NULL) {
-        git_error_set_str(GIT_ERROR_REPOSITORY, "the repository is bare (no working tree)");
+    d->workdir = repo->workdir;
+    snprintf(path, sizeof path, "%sindex", repo->gitdir);
+    if (d->workdir[0] == '\0') {
+        rgit_error_set(repo, GIT_ERROR_REPOSITORY, "the repository is bare (no working tree)");
         err = GIT_EBAREREPO;
     } else if ((err = rgit_index_read(&d->ix, path)) != RGIT_INDEX_OK) {
-        err = index_error(err);
+        err = index_error(d, err);
     } else {
         read_config(d);
         if ((err = staged_pass(d)) == 0) err = worktree_pass(d);
@@ -871,7 +886,7 @@ static int dirty_in(git_repository *repo, rgit_changes *out, int depth) {
     return err;
 }
 
-int rgit_dirty(git_repository *repo, rgit_changes *out) {
+int rgit_dirty(rgit_repo *repo, rgit_changes *out) {
     int err;
     memset(out, 0, sizeof *out);
     err = dirty_in(repo, out, 0);

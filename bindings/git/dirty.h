@@ -22,6 +22,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "repo.h"
+
 /* ---- the index ------------------------------------------------------------------ */
 
 #define RGIT_ASSUME_VALID 0x8000u   /* flags: `git update-index --assume-unchanged` */
@@ -57,6 +59,7 @@ typedef struct {
     rgit_ctree *tree; /* NULL when the index has no cache-tree */
     uint32_t ntree, captree;
     struct timespec mtime; /* the index file's: entries as new are "racy" */
+    char why[200];         /* why an index is not supported */
 } rgit_index;
 
 enum { RGIT_INDEX_OK = 0, RGIT_INDEX_UNSUPPORTED = 1, RGIT_INDEX_BAD = -1 };
@@ -104,7 +107,7 @@ typedef struct {
 
 /* The tracked changes, sorted by path. RGIT_INDEX_UNSUPPORTED when the
  * index is one this reader does not read (use libgit2's status). */
-int rgit_dirty(git_repository *repo, rgit_changes *out);
+int rgit_dirty(rgit_repo *repo, rgit_changes *out);
 void rgit_changes_free(rgit_changes *c);
 /* Add one change (a copy of `path`); sort by path joining the records of
  * one path (its staged and worktree sides). 0 or -1 (out of memory). */

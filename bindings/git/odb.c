@@ -271,6 +271,32 @@ uint64_t rgit_pack_find(const rgit_pack *p, const git_oid *id) {
     return 0;
 }
 
+static int hex_common(const unsigned char *a, const unsigned char *b) {
+    int n = 0;
+    for (int i = 0; i < 20; i++) {
+        if (a[i] == b[i]) { n += 2; continue; }
+        if ((a[i] >> 4) == (b[i] >> 4)) n++;
+        break;
+    }
+    return n;
+}
+
+int rgit_pack_common(const rgit_pack *p, const git_oid *id) {
+    uint32_t lo = id->id[0] ? rgit_be32(p->fanout + (id->id[0] - 1) * 4) : 0;
+    uint32_t hi = rgit_be32(p->fanout + id->id[0] * 4);
+    int best = 0, n;
+    if (hi > p->count || lo > hi) return 0;
+    while (lo < hi) { /* the first name not below id */
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (memcmp(p->names + (size_t)mid * 20, id->id, 20) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo > 0) best = hex_common(p->names + (size_t)(lo - 1) * 20, id->id);
+    if (lo < p->count && memcmp(p->names + (size_t)lo * 20, id->id, 20) == 0) lo++;
+    if (lo < p->count && (n = hex_common(p->names + (size_t)lo * 20, id->id)) > best) best = n;
+    return best;
+}
+
 int rgit_head_complete(const unsigned char *buf, size_t len, const char *until) {
     const unsigned char *p = buf, *end = buf + len;
     size_t ulen = strlen(until);
@@ -351,9 +377,79 @@ int rgit_packs_read_head(rgit_packs *r, const git_oid *id, const char *until, in
         if (off < 12 || off >= p->pack_size - 20) return 0;
         data = entry_header(p->pack + off, end, type, &size);
         if (data == NULL || *type < RGIT_OBJ_COMMIT || *type > RGIT_OBJ_TAG) return 0; /* a delta */
+        *len = 0;
+        if (*type == RGIT_OBJ_TREE || *type == RGIT_OBJ_BLOB) return 1; /* only the type is wanted */
         return inflate_head(r, data, end, size, until, len);
     }
     return 0;
+}
+
+/* ---- loose objects ----------------------------------------------------------------
+ * objects/xx/<38 hex digits>: a zlib stream of "<type> <size>\0<content>". */
+
+static int type_of(const unsigned char *word, size_t n) {
+    static const char *const names[] = {"commit", "tree", "blob", "tag"};
+    for (int i = 0; i < 4; i++)
+        if (strlen(names[i]) == n && memcmp(word, names[i], n) == 0) return i + 1;
+    return 0;
+}
+
+void rgit_oid_tohex(const git_oid *id, char *out) {
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 20; i++) {
+        out[2 * i] = digits[id->id[i] >> 4];
+        out[2 * i + 1] = digits[id->id[i] & 15];
+    }
+    out[40] = '\0';
+}
+
+/* Inflate the loose object at m into r->buf until its head is complete;
+ * *hdr: where the content starts. */
+static int inflate_loose(rgit_packs *r, const unsigned char *m, size_t size, const char *until, int *type,
+                         size_t *len, size_t *hdr) {
+    int zerr;
+    *hdr = 0;
+    *len = 0;
+    if (!zstream_ready(r)) return 0;
+    r->z.next_in = (unsigned char *)m;
+    r->z.avail_in = (uInt)(size < (1u << 30) ? size : (1u << 30));
+    do {
+        size_t before = *len;
+        if (!buf_reserve(r, *len + 513)) return 0;
+        r->z.next_out = r->buf + *len;
+        r->z.avail_out = 512;
+        zerr = inflate(&r->z, Z_SYNC_FLUSH);
+        *len += 512 - r->z.avail_out;
+        if (zerr != Z_OK && zerr != Z_STREAM_END && zerr != Z_BUF_ERROR) return 0;
+        if (zerr == Z_BUF_ERROR && *len == before) return 0;
+        if (*hdr == 0) {
+            const unsigned char *nul = memchr(r->buf, 0, *len), *sp;
+            if (nul == NULL) continue;
+            if ((sp = memchr(r->buf, ' ', (size_t)(nul - r->buf))) == NULL) return 0;
+            if ((*type = type_of(r->buf, (size_t)(sp - r->buf))) == 0) return 0;
+            *hdr = (size_t)(nul - r->buf) + 1;
+        }
+        if (*type == RGIT_OBJ_TREE || *type == RGIT_OBJ_BLOB) return 1; /* only the type is wanted */
+        if (rgit_head_complete(r->buf + *hdr, *len - *hdr, until)) return 1;
+    } while (zerr != Z_STREAM_END && r->z.avail_in > 0);
+    return *hdr != 0 && zerr == Z_STREAM_END;
+}
+
+int rgit_loose_read_head(rgit_packs *r, const char *objects, const git_oid *id, const char *until, int *type,
+                         size_t *len) {
+    char hex[41], path[4200];
+    const unsigned char *m;
+    size_t size, hdr;
+    int ok;
+    rgit_oid_tohex(id, hex);
+    snprintf(path, sizeof path, "%s/%.2s/%s", objects, hex, hex + 2);
+    if ((m = rgit_map_file(path, &size)) == NULL) return 0;
+    ok = inflate_loose(r, m, size, until, type, len, &hdr);
+    munmap((void *)m, size);
+    if (!ok) return 0;
+    *len -= hdr;
+    memmove(r->buf, r->buf + hdr, *len);
+    return 1;
 }
 
 /* ---- object counts --------------------------------------------------------------- */

@@ -91,12 +91,21 @@ void rgit_packs_open(rgit_packs *r, const char *objects);
 void rgit_packs_close(rgit_packs *r);
 /* The object's offset in pack p, or 0 when p does not have it. */
 uint64_t rgit_pack_find(const rgit_pack *p, const git_oid *id);
+/* The most leading hex digits another object in p shares with id (its
+ * neighbours in the sorted index: git's find_abbrev_len_for_pack). */
+int rgit_pack_common(const rgit_pack *p, const git_oid *id);
 /* Inflate the head of an object, up to and including the first line that
  * starts with `until` (e.g. "committer "), or the end of the headers, into
  * r->buf. 1: read, *type and *len set; 0: not here in a form read here
  * (absent, deltified, damaged): read it through libgit2 instead. */
 int rgit_packs_read_head(rgit_packs *r, const git_oid *id, const char *until, int *type,
                          size_t *len);
+/* The same from the loose object in `objects`; for a tree or blob only
+ * the type is read. */
+int rgit_loose_read_head(rgit_packs *r, const char *objects, const git_oid *id, const char *until, int *type,
+                         size_t *len);
+/* 40 lower-case hex digits and a NUL. */
+void rgit_oid_tohex(const git_oid *id, char *out);
 /* Does `buf` hold the whole line starting with `until`, or the header end? */
 int rgit_head_complete(const unsigned char *buf, size_t len, const char *until);
 
