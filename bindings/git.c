@@ -388,38 +388,26 @@ static int r_config(lua_State *L) {
 static void free_odb(void *p) { git_odb_free(p); }
 static void free_object(void *p) { git_object_free(p); }
 
-static void free_packs(void *p) {
-    rgit_packs_close(p);
-    free(p);
-}
-
 /* Abbreviates ids for the length of one call (bindings/git/repo.c): the
- * base length is read and the packs opened once. abbrev_open pushes a guard
- * that owns the packs (place it before results). */
+ * base length is read once. */
 typedef struct {
     rgit_repo *r;
-    rgit_packs *packs;
-    guard *g;
     int base;
 } abbrev_ctx;
 
 static void abbrev_open(lua_State *L, abbrev_ctx *a, rgit_repo *r) {
-    a->g = guard_new(L, free_packs);
-    if ((a->packs = malloc(sizeof *a->packs)) == NULL) luaL_error(L, "out of memory");
-    rgit_packs_open(a->packs, r->objects);
-    a->g->ptr = a->packs;
+    (void)L;
     a->r = r;
     a->base = rgit_abbrev_base(r);
 }
 
 static void abbrev_close(abbrev_ctx *a) {
-    guard_release(a->g);
-    a->packs = NULL;
+    a->r = NULL;
 }
 
 static void abbrev_push(lua_State *L, abbrev_ctx *a, const git_oid *id) {
     char hex[GIT_OID_HEXSZ + 1];
-    int len = rgit_abbrev_unique(a->r, a->packs, id, a->base);
+    int len = rgit_abbrev_unique(a->r, id, a->base);
     rgit_oid_tohex(id, hex);
     lua_pushlstring(L, hex, (size_t)len);
 }

@@ -366,6 +366,156 @@ static int inflate_head(rgit_packs *r, const unsigned char *data, const unsigned
     return *len == size;
 }
 
+/* ---- deltified objects ----
+ * An OFS_DELTA (6) entry names its base by a backward offset, a REF_DELTA
+ * (7) by id; the delta holds the base's size, the result's size, then
+ * instructions: copy a range of the base, or insert literal bytes
+ * (gitformat-pack.txt, "Deltified representation"). Commits and tags are
+ * small: the whole result is built. */
+
+#define OBJ_OFS_DELTA 6
+#define OBJ_REF_DELTA 7
+#define MAX_DELTA_DEPTH 64
+#define MAX_WHOLE (16u << 20) /* bigger objects are libgit2's to read */
+
+/* Inflate exactly `size` bytes from `data`; a malloc'd buffer or NULL. */
+static unsigned char *inflate_all(rgit_packs *r, const unsigned char *data, const unsigned char *end, size_t size) {
+    unsigned char *out;
+    int zerr;
+    if (size > MAX_WHOLE || !zstream_ready(r) || (out = malloc(size ? size : 1)) == NULL) return NULL;
+    r->z.next_in = (unsigned char *)data;
+    r->z.avail_in = (uInt)((size_t)(end - data) < (1u << 30) ? (size_t)(end - data) : (1u << 30));
+    r->z.next_out = out;
+    r->z.avail_out = (uInt)size;
+    zerr = inflate(&r->z, Z_FINISH);
+    if (zerr != Z_STREAM_END || r->z.avail_out != 0) { free(out); return NULL; }
+    return out;
+}
+
+/* A delta's size header: 7 bits a byte, least significant first. */
+static int delta_size(const unsigned char **p, const unsigned char *end, size_t *out) {
+    int shift = 0;
+    *out = 0;
+    do {
+        if (*p >= end || shift > 56) return -1;
+        *out |= (size_t)(**p & 0x7f) << shift;
+        shift += 7;
+    } while (*(*p)++ & 0x80);
+    return 0;
+}
+
+/* One copy instruction: offset and size bytes present as cmd's bits say. */
+static int delta_copy(unsigned char cmd, const unsigned char **p, const unsigned char *end, size_t *off, size_t *len) {
+    *off = *len = 0;
+    for (int i = 0; i < 4; i++)
+        if (cmd & (1u << i)) { if (*p >= end) return -1; *off |= (size_t)*(*p)++ << (8 * i); }
+    for (int i = 0; i < 3; i++)
+        if (cmd & (0x10u << i)) { if (*p >= end) return -1; *len |= (size_t)*(*p)++ << (8 * i); }
+    if (*len == 0) *len = 0x10000;
+    return 0;
+}
+
+/* Apply a delta to its base; the result (malloc'd) or NULL. */
+static unsigned char *delta_apply(const unsigned char *base, size_t base_size, const unsigned char *delta,
+                                  size_t delta_size_, size_t *out_size) {
+    const unsigned char *p = delta, *end = delta + delta_size_;
+    size_t want_base, size, at = 0;
+    unsigned char *out;
+    if (delta_size(&p, end, &want_base) < 0 || want_base != base_size || delta_size(&p, end, &size) < 0 ||
+        size > MAX_WHOLE || (out = malloc(size ? size : 1)) == NULL)
+        return NULL;
+    while (p < end) {
+        unsigned char cmd = *p++;
+        size_t off, len;
+        if (cmd & 0x80) {
+            if (delta_copy(cmd, &p, end, &off, &len) < 0 || off > base_size || len > base_size - off ||
+                len > size - at)
+                goto bad;
+            memcpy(out + at, base + off, len);
+        } else if (cmd != 0) {
+            len = cmd;
+            if (len > (size_t)(end - p) || len > size - at) goto bad;
+            memcpy(out + at, p, len);
+            p += len;
+        } else {
+            goto bad;
+        }
+        at += len;
+    }
+    if (at != size) goto bad;
+    *out_size = size;
+    return out;
+bad:
+    free(out);
+    return NULL;
+}
+
+static unsigned char *pack_whole(rgit_packs *r, const rgit_pack *p, uint64_t off, int depth, int *type,
+                                 size_t *size);
+
+/* The base of a delta at `data` (after the entry header), and where the
+ * delta's own zlib stream starts. */
+static unsigned char *delta_base(rgit_packs *r, const rgit_pack *p, uint64_t off, int kind, const unsigned char **data,
+                                 const unsigned char *end, int depth, int *type, size_t *size) {
+    if (kind == OBJ_OFS_DELTA) {
+        const unsigned char *q = *data;
+        uint64_t back;
+        if (q >= end) return NULL;
+        back = *q & 0x7f;
+        while (*q++ & 0x80) {
+            if (q >= end || back > (UINT64_MAX >> 8)) return NULL;
+            back = ((back + 1) << 7) | (*q & 0x7f);
+        }
+        *data = q;
+        if (back == 0 || back > off) return NULL;
+        return pack_whole(r, p, off - back, depth + 1, type, size);
+    }
+    if ((size_t)(end - *data) < 20) return NULL;
+    {
+        git_oid base;
+        memcpy(base.id, *data, 20);
+        *data += 20;
+        for (size_t i = 0; i < r->npacks; i++) {
+            uint64_t at = rgit_pack_find(&r->pack[i], &base);
+            if (at != 0) return pack_whole(r, &r->pack[i], at, depth + 1, type, size);
+        }
+    }
+    return NULL;
+}
+
+/* The whole object at `off`, deltas resolved; malloc'd, or NULL. */
+static unsigned char *pack_whole(rgit_packs *r, const rgit_pack *p, uint64_t off, int depth, int *type,
+                                 size_t *size) {
+    const unsigned char *end = p->pack + p->pack_size - 20, *data;
+    unsigned char *base, *delta, *out;
+    size_t base_size, dsize;
+    int kind;
+    if (depth > MAX_DELTA_DEPTH || off < 12 || off >= p->pack_size - 20) return NULL;
+    if ((data = entry_header(p->pack + off, end, &kind, &dsize)) == NULL) return NULL;
+    if (kind >= RGIT_OBJ_COMMIT && kind <= RGIT_OBJ_TAG) {
+        *type = kind;
+        *size = dsize;
+        return inflate_all(r, data, end, dsize);
+    }
+    if (kind != OBJ_OFS_DELTA && kind != OBJ_REF_DELTA) return NULL;
+    if ((base = delta_base(r, p, off, kind, &data, end, depth, type, &base_size)) == NULL) return NULL;
+    if ((delta = inflate_all(r, data, end, dsize)) == NULL) { free(base); return NULL; }
+    out = delta_apply(base, base_size, delta, dsize, size);
+    free(base);
+    free(delta);
+    return out;
+}
+
+/* A deltified commit or tag, whole, into r->buf: 1, or 0. */
+static int read_deltified(rgit_packs *r, const rgit_pack *p, uint64_t off, int *type, size_t *len) {
+    unsigned char *whole = pack_whole(r, p, off, 0, type, len);
+    if (whole == NULL) return 0;
+    if (!buf_reserve(r, *len + 1)) { free(whole); return 0; }
+    memcpy(r->buf, whole, *len);
+    free(whole);
+    return 1;
+}
+
 int rgit_packs_read_head(rgit_packs *r, const git_oid *id, const char *until, int *type,
                          size_t *len) {
     for (size_t i = 0; i < r->npacks; i++) {
@@ -376,7 +526,9 @@ int rgit_packs_read_head(rgit_packs *r, const git_oid *id, const char *until, in
         if (off == 0) continue;
         if (off < 12 || off >= p->pack_size - 20) return 0;
         data = entry_header(p->pack + off, end, type, &size);
-        if (data == NULL || *type < RGIT_OBJ_COMMIT || *type > RGIT_OBJ_TAG) return 0; /* a delta */
+        if (data == NULL) return 0;
+        if (*type == OBJ_OFS_DELTA || *type == OBJ_REF_DELTA) return read_deltified(r, p, off, type, len);
+        if (*type < RGIT_OBJ_COMMIT || *type > RGIT_OBJ_TAG) return 0;
         *len = 0;
         if (*type == RGIT_OBJ_TREE || *type == RGIT_OBJ_BLOB) return 1; /* only the type is wanted */
         return inflate_head(r, data, end, size, until, len);

@@ -88,7 +88,25 @@ static void config_free(rgit_repo *r) {
     r->ncfg = r->capcfg = 0;
 }
 
+static void stamp_of(const char *path, struct rgit_stamp *s);
+
+rgit_packs *rgit_repo_packs(rgit_repo *r) {
+    char dir[RGIT_PATH + 8];
+    struct rgit_stamp now;
+    snprintf(dir, sizeof dir, "%s/pack", r->objects);
+    stamp_of(dir, &now);
+    if (r->packs != NULL && memcmp(&now, &r->packs_stamp, sizeof now) == 0) return r->packs;
+    if (r->packs == NULL && (r->packs = calloc(1, sizeof *r->packs)) == NULL) return NULL;
+    rgit_packs_close(r->packs);
+    rgit_packs_open(r->packs, r->objects);
+    r->packs_stamp = now;
+    return r->packs;
+}
+
 void rgit_repo_close(rgit_repo *r) {
+    if (r->packs != NULL) rgit_packs_close(r->packs);
+    free(r->packs);
+    r->packs = NULL;
     config_free(r);
     if (r->git != NULL && r->own_git) git_repository_free(r->git);
     r->git = NULL;
@@ -577,11 +595,10 @@ int rgit_is_shallow(rgit_repo *r) {
 void rgit_reader_open(rgit_reader *rd, rgit_repo *r) {
     memset(rd, 0, sizeof *rd);
     rd->repo = r;
-    rgit_packs_open(&rd->packs, r->objects);
+    rd->packs = rgit_repo_packs(r);
 }
 
 void rgit_reader_close(rgit_reader *rd) {
-    rgit_packs_close(&rd->packs);
     free(rd->copy);
     if (rd->odb != NULL) git_odb_free(rd->odb);
     memset(rd, 0, sizeof *rd);
@@ -625,9 +642,9 @@ static int reader_libgit2(rgit_reader *rd, const git_oid *id, int *type, const u
 
 int rgit_reader_head(rgit_reader *rd, const git_oid *id, const char *until, int *type, const unsigned char **data,
                      size_t *len) {
-    if (rgit_packs_read_head(&rd->packs, id, until, type, len) == 1 ||
-        rgit_loose_read_head(&rd->packs, rd->repo->objects, id, until, type, len) == 1) {
-        *data = *type == RGIT_OBJ_COMMIT || *type == RGIT_OBJ_TAG ? rd->packs.buf : NULL;
+    if (rd->packs != NULL && (rgit_packs_read_head(rd->packs, id, until, type, len) == 1 ||
+                              rgit_loose_read_head(rd->packs, rd->repo->objects, id, until, type, len) == 1)) {
+        *data = *type == RGIT_OBJ_COMMIT || *type == RGIT_OBJ_TAG ? rd->packs->buf : NULL;
         return 0;
     }
     return reader_libgit2(rd, id, type, data, len);
@@ -747,8 +764,9 @@ static int loose_common(const char *objects, const git_oid *id) {
 /* git's find_unique_abbrev_r: longer than the longest prefix any other
  * object shares (pack neighbours, loose objects); libgit2 when there are
  * alternates, whose objects are not read here. */
-int rgit_abbrev_unique(rgit_repo *r, rgit_packs *packs, const git_oid *id, int len) {
+int rgit_abbrev_unique(rgit_repo *r, const git_oid *id, int len) {
     char alternates[RGIT_PATH + 32];
+    rgit_packs *packs = rgit_repo_packs(r);
     int common = loose_common(r->objects, id);
     snprintf(alternates, sizeof alternates, "%s/info/alternates", r->objects);
     if (access(alternates, F_OK) == 0) {
@@ -764,7 +782,7 @@ int rgit_abbrev_unique(rgit_repo *r, rgit_packs *packs, const git_oid *id, int l
         git_error_clear();
         return len;
     }
-    for (size_t i = 0; i < packs->npacks; i++) {
+    for (size_t i = 0; packs != NULL && i < packs->npacks; i++) {
         int n = rgit_pack_common(&packs->pack[i], id);
         if (n > common) common = n;
     }

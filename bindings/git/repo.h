@@ -48,6 +48,8 @@ typedef struct rgit_repo {
     struct rgit_stamp {        /* the files cfg was read from, as they were */
         int64_t mtime_ns, size, ino;
     } stamp[4];
+    rgit_packs *packs;         /* the pack files, mapped once (see rgit_repo_packs) */
+    struct rgit_stamp packs_stamp;
 } rgit_repo;
 
 /* Find the repository at or above `path` as git_repository_open_ext(path,
@@ -58,6 +60,10 @@ int rgit_repo_discover(rgit_repo *r, const char *path, int (*init)(void *), void
 /* Take an open libgit2 repository (closed with r unless borrowed). */
 void rgit_repo_from_git(rgit_repo *r, git_repository *git, int borrowed);
 void rgit_repo_close(rgit_repo *r);
+/* The repository's packs, mapped on first use and kept while objects/pack
+ * is unchanged (a fetch or gc changes it: then they are mapped again), so
+ * that every reader in a process shares the pages it touched. NULL on OOM. */
+rgit_packs *rgit_repo_packs(rgit_repo *r);
 /* libgit2's handle, opened (libgit2 initialised) on first need; NULL when
  * it cannot be opened (git_error_last() says why). */
 git_repository *rgit_git(rgit_repo *r);
@@ -101,7 +107,7 @@ int rgit_refname_ok(const char *name);
  * object, else through libgit2 (deltified objects, alternates). */
 typedef struct {
     rgit_repo *repo;
-    rgit_packs packs;
+    rgit_packs *packs;   /* the repository's */
     git_odb *odb;        /* libgit2's, opened on first need */
     unsigned char *copy; /* libgit2's answers, copied out */
     size_t copysize;
@@ -129,8 +135,7 @@ int rgit_hash_file(int dirfd, const char *name, git_oid *out);
 
 /* The length git starts from: core.abbrev, else from the object count. */
 int rgit_abbrev_base(rgit_repo *r);
-/* Lengthened from `base` while another object shares the prefix; `packs`
- * are r's, opened by the caller once for many ids. */
-int rgit_abbrev_unique(rgit_repo *r, rgit_packs *packs, const git_oid *id, int base);
+/* Lengthened from `base` while another object shares the prefix. */
+int rgit_abbrev_unique(rgit_repo *r, const git_oid *id, int base);
 
 #endif
