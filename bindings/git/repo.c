@@ -753,7 +753,8 @@ static int loose_common(const char *objects, const git_oid *id) {
         char full[41];
         int n;
         if (strlen(de->d_name) != 38) continue;
-        snprintf(full, sizeof full, "%.2s%s", hex, de->d_name);
+        memcpy(full, hex, 2);
+        memcpy(full + 2, de->d_name, 39);
         if (rgit_oid_fromhex(&other, full, 40) < 0 || memcmp(other.id, id->id, 20) == 0) continue;
         if ((n = hex_common(other.id, id->id)) > best) best = n;
     }
