@@ -10,9 +10,9 @@
 # (RELRUN_BENCH_GIT_REPO, default /work/.mirror/git+git/repo: any clone
 # works; the clone is made with hardlinks in a temp folder and removed
 # after); otherwise one generated with git fast-import (GIT_BENCH_COMMITS,
-# default 60,000 commits on 40 branches merged back every few commits,
-# 600 annotated tags, clock skew), which has the same shape but not git/git's
-# first commits. Nothing of either is committed to this repository.
+# default 60,000 commits: long-lived topic branches merged late, ~200
+# annotated tags, 3,000 files, clock skew: see generate), which has git/git's
+# shape but not its first commits. Nothing of either is committed here.
 . bench/lib.sh
 set -u
 SRC=$PWD
@@ -23,31 +23,40 @@ export GIT_AUTHOR_NAME=Bench GIT_AUTHOR_EMAIL=b@example.com GIT_COMMITTER_NAME=B
 UPSTREAM=${RELRUN_BENCH_GIT_REPO:-/work/.mirror/git+git/repo}
 GITGIT_FIRST=e83c5163316f89bfbde7d9ab23ca2e25604af290 # "Initial revision of git", tree modes 100664
 
-# generate DIR: a merge-heavy history with many tags (when no clone is at hand).
+# generate DIR: a history shaped like git/git's (when no clone is at hand):
+# a tree of 3,000 files in 60 folders; 40 topic branches that fork from
+# main up to 3,000 main commits back (as topics based on maint do), live for
+# hundreds of commits and are merged back late, so describe walks far, as on
+# git/git; an annotated tag on main every ~300 commits; clock skew.
 generate() {
   git init -q -b main "$1"
   python3 - "${GIT_BENCH_COMMITS:-60000}" <<'EOF' | git -C "$1" fast-import --quiet
 import random, sys
 random.seed(16)
 n, w = int(sys.argv[1]), sys.stdout.write
-heads, date = {}, 1600000000
+heads, mains, date = {}, [], 1600000000
 for k in range(1, n + 1):
-    b = random.randrange(40) if k % 3 else 0  # topic branches, merged into main
+    b = random.randrange(1, 41) if k % 3 else 0  # two commits in three on a topic branch
     date += random.choice((0, 1, 30, 300, 3000, -200))
     w("commit refs/heads/%s\nmark :%d\ncommitter B <b@e> %d +0000\ndata 2\nc\n"
       % ("main" if b == 0 else "t%d" % b, k, date))
     if b in heads:
         w("from :%d\n" % heads[b])
-    elif 0 in heads:
-        w("from :%d\n" % heads[0])
+    elif mains:  # a topic starts from an older main commit, as maint-based topics do
+        w("from :%d\n" % mains[-random.randint(1, min(len(mains), 3000))])
     if b == 0:
         for t, m in list(heads.items()):
-            if t and random.random() < 0.3:
+            if t and random.random() < 0.02:  # a topic is merged some 150 main commits after it forked
                 w("merge :%d\n" % m)
                 del heads[t]
-    w("M 644 inline f%d\ndata %d\n%d\n\n" % (b, len(str(k)), k))
+    if k == 1:
+        for f in range(3000):
+            w("M 644 inline d%d/f%d\ndata 2\n%d\n" % (f % 60, f, f % 10))
+    w("M 644 inline d%d/f%d\ndata %d\n%d\n\n" % (k % 60, k % 3000, len(str(k)), k))
     heads[b] = k
-    if b == 0 and k % (n // 600 or 1) == 0:
+    if b == 0:
+        mains.append(k)
+    if b == 0 and random.random() < 0.01:
         w("tag v%d.%d.%d\nfrom :%d\ntagger B <b@e> %d +0000\ndata 2\nt\n" % (k // 10000, k // 100 % 100, k % 100, k, date))
 EOF
   git -C "$1" repack -adq && git -C "$1" pack-refs --all
