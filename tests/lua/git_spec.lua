@@ -94,12 +94,14 @@ describe("head", function()
 end)
 
 describe("status", function()
-  it("untracked files are listed but do not make the tree dirty", function()
+  it("untracked files are listed when asked, and do not make the tree dirty", function()
     local d = newrepo()
     fx.commit(d, "one")
     local f = assert(io.open(d .. "/new.txt", "w")); f:write("x"); f:close()
-    local s = assert(git.open(d)):status()
-    eq(s, { dirty = false, files = { { path = "new.txt", status = "untracked", staged = false } } })
+    local r = assert(git.open(d))
+    eq(r:status { untracked = true },
+      { dirty = false, files = { { path = "new.txt", status = "untracked", staged = false } } })
+    eq(r:status(), { dirty = false, files = {} }, "not looked for by default")
   end)
 
   it("a modified tracked file makes it dirty, staged or not", function()
