@@ -26,7 +26,7 @@ BACKEND_PKGS := python3-hatchling python3-hatch-vcs flit python3-poetry-core pyt
               python3-setuptools-whl python3-wheel-whl python3-pip-whl python3-nacl python3-readme-renderer
 TEST_PKGS  := git lua-check python3-build python3-setuptools-scm python3-venv python3-pip \
               python3-pytest python3-yaml python3-cryptography twine awscli hyperfine openssl time curl strace jq util-linux \
-              python3-hatchling python3-hatch-vcs lintian shellcheck diffutils dpkg-dev \
+              python3-hatchling python3-hatch-vcs python3-poetry lintian shellcheck diffutils dpkg-dev \
               $(BACKEND_PKGS)
 
 .PHONY: all deps deps-build build build-asan build-release deb install test test-fast demo bench clean

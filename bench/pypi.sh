@@ -27,7 +27,7 @@ for _ in $(seq 100); do [ -s "$T/port" ] && break; sleep 0.05; done
 URL="http://127.0.0.1:$(cat "$T/port")/legacy/"
 
 cat > "$T/up.lua" <<LUA
-local r, err = require("relrun.pypi").upload{ url = "$URL", path = "$W", username = "u",
+local r, err = require("relrun.pypi.upload").upload{ url = "$URL", path = "$W", username = "u",
   password = "p", progress = "none" }
 if not r then io.stderr:write(err, "\n") os.exit(1) end
 LUA

@@ -213,6 +213,13 @@ static int read_data(lua_State *L, Handle *h, struct archive_entry *e, const cha
     }
 }
 
+/* The max_bytes of an optional options table at `arg`. */
+static lua_Integer max_bytes_option(lua_State *L, int arg) {
+    if (lua_isnoneornil(L, arg)) return DEFAULT_READ_BYTES;
+    luaL_checktype(L, arg, LUA_TTABLE);
+    return rr_optfield_integer(L, arg, "max_bytes", DEFAULT_READ_BYTES);
+}
+
 static int read_worker(lua_State *L, Handle *h) {
     const char *path = luaL_checkstring(L, 1);
     const char *member = luaL_checkstring(L, 2);
@@ -220,9 +227,7 @@ static int read_worker(lua_State *L, Handle *h) {
     struct archive_entry *e;
     luaL_Buffer b;
     int n, rc;
-    if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
-    max = lua_istable(L, 3) ? rr_optfield_integer(L, 3, "max_bytes", DEFAULT_READ_BYTES)
-                            : DEFAULT_READ_BYTES;
+    max = max_bytes_option(L, 3);
                                                      /* [path, member, opts, h] */
     if ((n = open_reader(L, h, path)) != 0) return n;
     while ((rc = next_entry(L, h, path, &e)) == 1) {
@@ -247,9 +252,7 @@ static int read_all_worker(lua_State *L, Handle *h) {
     struct archive_entry *e;
     luaL_Buffer b;
     int n, rc;
-    if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
-    budget = lua_istable(L, 2) ? rr_optfield_integer(L, 2, "max_bytes", DEFAULT_READ_BYTES)
-                               : DEFAULT_READ_BYTES;
+    budget = max_bytes_option(L, 2);
                                                      /* [path, opts, h] */
     if ((n = open_reader(L, h, path)) != 0) return n;
     lua_newtable(L);                                 /* [path, opts, h, files] */

@@ -30,16 +30,10 @@
 
 /* ---- errors ------------------------------------------------------------ */
 
-/* The errno's own name ("EFBIG"); rr_errno_name knows only the common ones. */
-static const char *errno_code(int err) {
-    const char *name = strerrorname_np(err);
-    return name != NULL ? name : rr_errno_name(err);
-}
-
 static int fail_errno(lua_State *L, const char *op, const char *path, int err) {
     lua_pushnil(L);
     lua_pushfstring(L, "%s %s: %s", op, path, strerror(err));
-    lua_pushstring(L, errno_code(err));
+    lua_pushstring(L, rr_errno_name(err));
     return 3;
 }
 

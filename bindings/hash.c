@@ -98,107 +98,49 @@ static size_t digest_of(lua_State *L, int alg, const char *s, size_t n, unsigned
     return len;
 }
 
-/* ---- hex and base64 ----------------------------------------------------- */
-
-static void push_hex(lua_State *L, const unsigned char *p, size_t n) {
-    static const char digits[] = "0123456789abcdef";
-    luaL_Buffer b;
-    char *o = luaL_buffinitsize(L, &b, 2 * n);
-    for (size_t i = 0; i < n; i++) {
-        o[2 * i] = digits[p[i] >> 4];
-        o[2 * i + 1] = digits[p[i] & 15];
-    }
-    luaL_pushresultsize(&b, 2 * n);
-}
-
-static int hex_value(unsigned char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
+/* ---- hex and base64 (runtime/codec.c) ------------------------------------ */
 
 static int l_hex_encode(lua_State *L) {
     size_t n;
     const char *s = luaL_checklstring(L, 1, &n);
-    push_hex(L, (const unsigned char *)s, n);
+    rr_push_hex(L, s, n);
     return 1;
 }
 
 static int l_hex_decode(lua_State *L) {
-    size_t n;
-    const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &n);
+    size_t n, bad;
+    const char *s = luaL_checklstring(L, 1, &n);
     luaL_Buffer b;
-    char *o;
+    unsigned char *o;
     if (n % 2 != 0) return rr_failf(L, NULL, "hex_decode: odd length %d", (int)n);
-    o = luaL_buffinitsize(L, &b, n / 2);
-    for (size_t i = 0; i < n; i += 2) {
-        int hi = hex_value(s[i]), lo = hex_value(s[i + 1]);
-        if (hi < 0 || lo < 0)
-            return rr_failf(L, NULL, "hex_decode: not a hex digit at byte %d",
-                            (int)(hi < 0 ? i + 1 : i + 2));
-        o[i / 2] = (char)(hi << 4 | lo);
-    }
+    o = (unsigned char *)luaL_buffinitsize(L, &b, n / 2);
+    if ((bad = rr_hex_decode(s, n / 2, o)) != 0)
+        return rr_failf(L, NULL, "hex_decode: not a hex digit at byte %d", (int)bad);
     luaL_pushresultsize(&b, n / 2);
     return 1;
 }
 
-static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 static int l_base64_encode(lua_State *L) {
-    size_t n, i, j = 0;
-    const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &n);
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
     luaL_Buffer b;
-    size_t outn = (n + 2) / 3 * 4;
-    char *o = luaL_buffinitsize(L, &b, outn);
-    for (i = 0; i + 2 < n; i += 3) {
-        unsigned long v = (unsigned long)s[i] << 16 | s[i + 1] << 8 | s[i + 2];
-        o[j++] = B64[v >> 18];
-        o[j++] = B64[v >> 12 & 63];
-        o[j++] = B64[v >> 6 & 63];
-        o[j++] = B64[v & 63];
-    }
-    if (i < n) {   /* one or two bytes left: pad to four characters */
-        unsigned long v = (unsigned long)s[i] << 16 | (i + 1 < n ? s[i + 1] << 8 : 0);
-        o[j++] = B64[v >> 18];
-        o[j++] = B64[v >> 12 & 63];
-        o[j++] = i + 1 < n ? B64[v >> 6 & 63] : '=';
-        o[j++] = '=';
-    }
-    luaL_pushresultsize(&b, outn);
+    char *o = luaL_buffinitsize(L, &b, RR_BASE64_LEN(n));
+    luaL_pushresultsize(&b, rr_base64_encode(s, n, o));
     return 1;
-}
-
-static int b64_value(unsigned char c) {
-    const char *p = c ? strchr(B64, c) : NULL;
-    return p ? (int)(p - B64) : -1;
 }
 
 /* Strict RFC 4648 base64: the standard alphabet, padded, no whitespace. */
 static int l_base64_decode(lua_State *L) {
-    size_t n, j = 0;
-    const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &n);
-    size_t pad = 0;
+    size_t n, len, bad;
+    const char *s = luaL_checklstring(L, 1, &n);
     luaL_Buffer b;
-    char *o;
+    unsigned char *o;
     if (n % 4 != 0)
         return rr_failf(L, NULL, "base64_decode: length %d is not a multiple of 4", (int)n);
-    while (pad < 2 && n > pad && s[n - 1 - pad] == '=') pad++;
-    o = luaL_buffinitsize(L, &b, n / 4 * 3);
-    for (size_t i = 0; i < n; i += 4) {
-        unsigned long v = 0;
-        for (size_t k = 0; k < 4; k++) {
-            int d = i + k >= n - pad ? 0 : b64_value(s[i + k]);
-            if (d < 0)
-                return rr_failf(L, NULL, "base64_decode: invalid character at byte %d",
-                                (int)(i + k + 1));
-            v = v << 6 | (unsigned long)d;
-        }
-        o[j++] = (char)(v >> 16);
-        o[j++] = (char)(v >> 8);
-        o[j++] = (char)v;
-    }
-    luaL_pushresultsize(&b, j - pad);
+    o = (unsigned char *)luaL_buffinitsize(L, &b, n / 4 * 3);
+    if ((bad = rr_base64_decode(s, n, o, &len)) != 0)
+        return rr_failf(L, NULL, "base64_decode: invalid character at byte %d", (int)bad);
+    luaL_pushresultsize(&b, len);
     return 1;
 }
 
@@ -208,7 +150,7 @@ static int hex_digest(lua_State *L, int alg) {
     size_t n;
     const char *s = luaL_checklstring(L, 1, &n);
     unsigned char out[MAX_DIGEST];
-    push_hex(L, out, digest_of(L, alg, s, n, out));
+    rr_push_hex(L, out, digest_of(L, alg, s, n, out));
     return 1;
 }
 
@@ -246,7 +188,7 @@ static int l_hmac_sha256(lua_State *L) {
 static int l_hmac_sha256_hex(lua_State *L) {
     unsigned char out[32];
     hmac_sha256(L, out);
-    push_hex(L, out, sizeof out);
+    rr_push_hex(L, out, sizeof out);
     return 1;
 }
 
@@ -299,7 +241,7 @@ static size_t h_finish(lua_State *L, unsigned char *out) {
 
 static int h_digest(lua_State *L) {
     unsigned char out[MAX_DIGEST];
-    push_hex(L, out, h_finish(L, out));
+    rr_push_hex(L, out, h_finish(L, out));
     return 1;
 }
 
@@ -510,7 +452,7 @@ static int l_file(lua_State *L) {
     lua_createtable(L, 0, j.n + 1);
     for (int a = 0; a < NALGS; a++) {
         if (outlen[a] == 0) continue;
-        push_hex(L, out[a], outlen[a]);
+        rr_push_hex(L, out[a], outlen[a]);
         lua_setfield(L, -2, ALGS[a].name);
     }
     lua_pushinteger(L, (lua_Integer)j.size);
@@ -638,7 +580,7 @@ static int parts_push(lua_State *L, part_job *p, lua_Integer n, const char *path
     if (interrupted) return rr_raise_interrupted(L);
     if (err == EIO) return rr_failf(L, "ECHANGED", "%s changed size while being read", path_for_errors);
     if (err != 0) return rr_fail_errno(L, path_for_errors, err);
-    push_hex(L, out, p->dlen);
+    rr_push_hex(L, out, p->dlen);
     return 1;
 }
 

@@ -136,11 +136,6 @@ static state *get_state(lua_State *L) {
 /* ---- the transfer --------------------------------------------------------- */
 
 typedef struct {
-    char *data;
-    size_t len, cap;
-} membuf;
-
-typedef struct {
     lua_State *L;
     CURL *curl;         /* request_many: the pool handle it runs on */
     int self;           /* stack index of this userdata (error slot: uservalue 1) */
@@ -151,25 +146,10 @@ typedef struct {
     char *part_path;        /* out's name, removed if the transfer never finishes */
     curl_off_t upload_left; /* bytes of the file's range still to send */
     curl_off_t max_body;    /* a buffered answer's cap (0: streamed to `output`) */
-    membuf body, head;
+    rr_buf body, head;
     int callback_failed, interrupted, oom, too_big, head_too_big;
     char errbuf[CURL_ERROR_SIZE];
 } transfer;
-
-static int membuf_add(membuf *b, const char *s, size_t n) {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 16384;
-        char *p;
-        while (cap < b->len + n + 1) cap *= 2;
-        p = realloc(b->data, cap);
-        if (p == NULL) return 0;
-        b->data = p;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    return 1;
-}
 
 static void transfer_free(transfer *t) {
     curl_slist_free_all(t->headers);
@@ -185,10 +165,8 @@ static void transfer_free(transfer *t) {
     t->upload = t->out = NULL;
     free(t->part_path);
     t->part_path = NULL;
-    free(t->body.data);
-    free(t->head.data);
-    memset(&t->body, 0, sizeof t->body);
-    memset(&t->head, 0, sizeof t->head);
+    rr_buf_free(&t->body);
+    rr_buf_free(&t->head);
 }
 
 static int transfer_gc(lua_State *L) {
@@ -202,7 +180,7 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud) {
     transfer *t = ud;
     if (t->out != NULL) return fwrite(p, size, n, t->out);
     if ((curl_off_t)(t->body.len + size * n) > t->max_body) { t->too_big = 1; return 0; }
-    if (!membuf_add(&t->body, p, size * n)) { t->oom = 1; return 0; }
+    if (rr_buf_add(&t->body, p, size * n) != 0) { t->oom = 1; return 0; }
     return size * n;
 }
 
@@ -211,7 +189,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
     /* a new status line (after a redirect or 100 Continue) starts over */
     if (size * n >= 5 && memcmp(p, "HTTP/", 5) == 0) t->head.len = 0;
     if (t->head.len + size * n > MAX_HEAD) { t->head_too_big = 1; return 0; }
-    if (!membuf_add(&t->head, p, size * n)) { t->oom = 1; return 0; }
+    if (rr_buf_add(&t->head, p, size * n) != 0) { t->oom = 1; return 0; }
     return size * n;
 }
 
@@ -481,7 +459,7 @@ static void trace_request(lua_State *L, const char *method, const char *url, con
 /* ---- the answer --------------------------------------------------------------- */
 
 /* Push {status, headers, header_list} from the raw header block. Stack: [result] */
-static void push_headers(lua_State *L, int result, const membuf *head) {
+static void push_headers(lua_State *L, int result, const rr_buf *head) {
     const char *s = head->data ? head->data : "", *end = s + head->len;
     int map, list, n = 0;
     lua_newtable(L);
@@ -1321,51 +1299,19 @@ static int l_request_many(lua_State *L) {
 
 /* ---- url helpers ------------------------------------------------------------------ */
 
+/* url_encode(s): RFC 3986, every byte but the unreserved ones as %XX. */
 static int l_url_encode(lua_State *L) {
-    static const char digits[] = "0123456789ABCDEF";
     size_t n;
     const char *s = luaL_checklstring(L, 1, &n);
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-            ch == '-' || ch == '_' || ch == '.' || ch == '~') {
-            luaL_addchar(&b, (char)ch);
-        } else {
-            luaL_addchar(&b, '%');
-            luaL_addchar(&b, digits[ch >> 4]);
-            luaL_addchar(&b, digits[ch & 15]);
-        }
-    }
-    luaL_pushresult(&b);
+    rr_push_pct_encoded(L, s, n, NULL);
     return 1;
-}
-
-static int hexval(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
 }
 
 /* url_decode(s [, form]): %XX decoded; with form, '+' is a space. */
 static int l_url_decode(lua_State *L) {
     size_t n;
     const char *s = luaL_checklstring(L, 1, &n);
-    int form = lua_toboolean(L, 2);
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    for (size_t i = 0; i < n; i++) {
-        int hi, lo;
-        if (s[i] == '%' && i + 2 < n && (hi = hexval(s[i + 1])) >= 0 && (lo = hexval(s[i + 2])) >= 0) {
-            luaL_addchar(&b, (char)(hi * 16 + lo));
-            i += 2;
-        } else {
-            luaL_addchar(&b, (form && s[i] == '+') ? ' ' : s[i]);
-        }
-    }
-    luaL_pushresult(&b);
+    rr_push_pct_decoded(L, s, n, lua_toboolean(L, 2));
     return 1;
 }
 

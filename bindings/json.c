@@ -139,7 +139,7 @@ static void random_token(lua_State *L) {
         memcpy(r, &a, sizeof a);
         memcpy(r + 8, &a, sizeof a);
     }
-    for (size_t i = 0; i < sizeof r; i++) snprintf(hex + 2 * i, 3, "%02x", r[i]);
+    rr_hex_encode(r, sizeof r, hex);
     lua_pushfstring(L, "\"relrun.json.swap:%s", hex);
 }
 

@@ -35,25 +35,8 @@ typedef struct {
 
 static LogState *state(lua_State *L) { return lua_touserdata(L, lua_upvalueindex(1)); }
 
-static int actions(void) {
-    const char *v = getenv("GITHUB_ACTIONS");
-    return v != NULL && strcmp(v, "true") == 0;
-}
 
 /* ---- escaping ------------------------------------------------------- */
-
-/* Workflow command data: % CR LF; property values also : and ,. */
-static void add_command_escaped(luaL_Buffer *b, const char *s, size_t len, int property) {
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (c == '%') luaL_addstring(b, "%25");
-        else if (c == '\r') luaL_addstring(b, "%0D");
-        else if (c == '\n') luaL_addstring(b, "%0A");
-        else if (property && c == ':') luaL_addstring(b, "%3A");
-        else if (property && c == ',') luaL_addstring(b, "%2C");
-        else luaL_addchar(b, c);
-    }
-}
 
 /* Length of the valid UTF-8 sequence at s (RFC 3629), 0 when invalid. */
 static size_t utf8_len(const unsigned char *s, size_t left) {
@@ -79,7 +62,6 @@ static size_t utf8_len(const unsigned char *s, size_t left) {
 /* A JSON string literal; bytes that are not UTF-8 become U+FFFD so every
  * line stays valid JSON. */
 static void add_json_string(luaL_Buffer *b, const char *s, size_t len) {
-    static const char hex[] = "0123456789abcdef";
     luaL_addchar(b, '"');
     for (size_t i = 0; i < len;) {
         unsigned char c = (unsigned char)s[i];
@@ -91,9 +73,10 @@ static void add_json_string(luaL_Buffer *b, const char *s, size_t len) {
         else if (c == '\r') luaL_addstring(b, "\\r");
         else if (c == '\t') luaL_addstring(b, "\\t");
         else if (c < 0x20) {
+            char hex[3];
+            rr_hex_encode(&c, 1, hex);
             luaL_addstring(b, "\\u00");
-            luaL_addchar(b, hex[c >> 4]);
-            luaL_addchar(b, hex[c & 15]);
+            luaL_addstring(b, hex);
         } else if ((n = utf8_len((const unsigned char *)s + i, len - i)) == 0) {
             luaL_addstring(b, "\\ufffd");
         } else {
@@ -215,7 +198,7 @@ static int log_set_json(lua_State *L) {
 }
 
 static int log_actions(lua_State *L) {
-    lua_pushboolean(L, actions());
+    lua_pushboolean(L, rr_in_actions());
     return 1;
 }
 
@@ -238,7 +221,7 @@ static void add_property(lua_State *L, luaL_Buffer *b, int *first, const char *k
     *first = 0;
     luaL_addstring(b, key);
     luaL_addchar(b, '=');
-    add_command_escaped(b, v, len, 1);
+    rr_add_command_escaped(b, v, len, 1);
     lua_pop(L, 2);
 }
 
@@ -261,7 +244,7 @@ static void push_annotation_command(lua_State *L, const char *level) {
     add_property(L, &b, &first, "endColumn", "end_col");
     add_property(L, &b, &first, "title", "title");
     luaL_addstring(&b, "::");
-    add_command_escaped(&b, msg, len, 0);
+    rr_add_command_escaped(&b, msg, len, 0);
     luaL_addchar(&b, '\n');
     luaL_pushresult(&b);
 }
@@ -307,7 +290,7 @@ static int log_annotate(lua_State *L) {
     lv = luaL_checkoption(L, -1, "notice", levels);
     lua_pop(L, 1);
     if (lua_getfield(L, 1, "message") != LUA_TSTRING) luaL_error(L, "annotate: 'message' must be a string");
-    if (actions()) {
+    if (rr_in_actions()) {
         push_annotation_command(L, levels[lv]);
         emit_top(L, stdout);
     } else if (lv == 0 || state(L)->level >= L_INFO) {
@@ -324,13 +307,13 @@ static int log_group_start(lua_State *L) {
     size_t len;
     const char *title = luaL_checklstring(L, 1, &len);
     state(L)->groups++;
-    if (actions()) {
+    if (rr_in_actions()) {
         luaL_Buffer b;
         rr_mask_push(L, title, len);
         title = lua_tolstring(L, -1, &len);
         luaL_buffinit(L, &b);
         luaL_addstring(&b, "::group::");
-        add_command_escaped(&b, title, len, 0);
+        rr_add_command_escaped(&b, title, len, 0);
         luaL_addchar(&b, '\n');
         luaL_pushresult(&b);
         emit_top(L, stdout);
@@ -344,7 +327,7 @@ static int log_group_end(lua_State *L) {
     LogState *st = state(L);
     if (st->groups == 0) return luaL_error(L, "group_end: no group is open");
     st->groups--;
-    if (actions()) emit(stdout, "::endgroup::\n", 13);
+    if (rr_in_actions()) emit(stdout, "::endgroup::\n", 13);
     return 0;
 }
 
@@ -413,19 +396,15 @@ static int valid_output_name(const char *s) {
 
 /* A fresh heredoc delimiter from /dev/urandom: "ghadelimiter_<32 hex>". */
 static int push_delimiter(lua_State *L) {
-    static const char hex[] = "0123456789abcdef";
     unsigned char raw[16];
-    char out[sizeof raw * 2];
+    char out[sizeof raw * 2 + 1];
     FILE *f = fopen("/dev/urandom", "rb");
     size_t got = f ? fread(raw, 1, sizeof raw, f) : 0;
     if (f) fclose(f);
     if (got != sizeof raw) return 0;
-    for (size_t i = 0; i < sizeof raw; i++) {
-        out[2 * i] = hex[raw[i] >> 4];
-        out[2 * i + 1] = hex[raw[i] & 15];
-    }
+    rr_hex_encode(raw, sizeof raw, out);
     lua_pushliteral(L, "ghadelimiter_");
-    lua_pushlstring(L, out, sizeof out);
+    lua_pushstring(L, out);
     lua_concat(L, 2);
     return 1;
 }

@@ -48,15 +48,10 @@ enum { UV_OUT_CB = 1, UV_ERR_CB, UV_STDIN, UV_RESULT, UV_COUNT = UV_RESULT };
 enum { M_INHERIT, M_NULL, M_CAPTURE, M_LINES, M_FILE, M_FORWARD, M_DIRECT };
 
 typedef struct {
-    char *data;
-    size_t len, cap;
-} growbuf;
-
-typedef struct {
     int fd;          /* parent's read end, -1 when closed */
     int child_fd;    /* child's write end until the spawn, then -1 */
     int mode;
-    growbuf buf;     /* captured bytes, or the unfinished line */
+    rr_buf buf;      /* captured bytes, or the unfinished line */
     FILE *to;        /* M_FORWARD: relrun's stdout or stderr */
 } stream;
 
@@ -74,11 +69,6 @@ typedef struct {
 
 /* ---- small helpers ----------------------------------------------------- */
 
-static const char *errno_code(int err) {
-    const char *name = strerrorname_np(err);
-    return name != NULL ? name : rr_errno_name(err);
-}
-
 static void close_fd(int *fd) {
     if (*fd >= 0) close(*fd);
     *fd = -1;
@@ -88,28 +78,6 @@ static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int buf_add(growbuf *b, const char *p, size_t n) {
-    if (n == 0) return 0;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        char *d;
-        while (cap < b->len + n) cap *= 2;
-        d = realloc(b->data, cap);
-        if (d == NULL) return -1;
-        b->data = d;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
-    return 0;
-}
-
-static void buf_free(growbuf *b) {
-    free(b->data);
-    b->data = NULL;
-    b->len = b->cap = 0;
 }
 
 /* ---- the handle's life ------------------------------------------------- */
@@ -158,8 +126,8 @@ static void release(process *p) {
     kill_and_reap(p);
     close_pipes(p);
     close_fd(&p->pidfd);
-    buf_free(&p->out.buf);
-    buf_free(&p->err.buf);
+    rr_buf_free(&p->out.buf);
+    rr_buf_free(&p->err.buf);
 }
 
 static int process_gc(lua_State *L) {
@@ -458,8 +426,8 @@ static int do_spawn(process *p, const char *prog, char **argv, char **envp, cons
 static int spawn_failed(lua_State *L, process *p, const char *prog, const char *what, int err) {
     release(p);
     if (what != NULL)
-        return rr_failf(L, errno_code(err), "cannot run %s: %s: %s", prog, what, strerror(err));
-    return rr_failf(L, errno_code(err), "cannot run %s: %s", prog, strerror(err));
+        return rr_failf(L, rr_errno_name(err), "cannot run %s: %s: %s", prog, what, strerror(err));
+    return rr_failf(L, rr_errno_name(err), "cannot run %s: %s", prog, strerror(err));
 }
 
 /*
@@ -561,7 +529,7 @@ static void feed_lines(lua_State *L, waitctx *w, stream *s, int cb, const char *
     for (size_t i = 0; i < n; i++) {
         if (data[i] != '\n') continue;
         if (s->buf.len > 0) {
-            if (buf_add(&s->buf, data + start, i - start) != 0) { w->nomem = 1; return; }
+            if (rr_buf_add(&s->buf, data + start, i - start) != 0) { w->nomem = 1; return; }
             emit(L, w, s, cb, s->buf.data, s->buf.len, 1);
             s->buf.len = 0;
         } else {
@@ -569,7 +537,7 @@ static void feed_lines(lua_State *L, waitctx *w, stream *s, int cb, const char *
         }
         start = i + 1;
     }
-    if (buf_add(&s->buf, data + start, n - start) != 0) { w->nomem = 1; return; }
+    if (rr_buf_add(&s->buf, data + start, n - start) != 0) { w->nomem = 1; return; }
     if (eof && s->buf.len > 0) {
         emit(L, w, s, cb, s->buf.data, s->buf.len, 0);
         s->buf.len = 0;
@@ -591,7 +559,7 @@ static void drain(lua_State *L, waitctx *w, stream *s, int cb) {
             return;
         }
         if (s->mode != M_CAPTURE) feed_lines(L, w, s, cb, chunk, (size_t)r, 0);
-        else if (buf_add(&s->buf, chunk, (size_t)r) != 0) w->nomem = 1;
+        else if (rr_buf_add(&s->buf, chunk, (size_t)r) != 0) w->nomem = 1;
         if (w->nomem) return;
     }
 }
@@ -708,8 +676,8 @@ static void push_result(lua_State *L, process *p) {
     }
     lua_pushboolean(L, p->timed_out);
     lua_setfield(L, -2, "timed_out");
-    buf_free(&p->out.buf);
-    buf_free(&p->err.buf);
+    rr_buf_free(&p->out.buf);
+    rr_buf_free(&p->err.buf);
 }
 
 /*
@@ -737,8 +705,8 @@ static int finish(lua_State *L, int h, double timeout, int kill_on_deadline) {
     if (r == W_INTERRUPTED || w.failed || w.nomem) {
         kill_and_reap(p);
         close_pipes(p);
-        buf_free(&p->out.buf);
-        buf_free(&p->err.buf);
+        rr_buf_free(&p->out.buf);
+        rr_buf_free(&p->err.buf);
         if (r == W_INTERRUPTED) return rr_raise_interrupted(L);
         if (w.nomem) return luaL_error(L, "not enough memory for the output of process %d", (int)p->pid);
         lua_pushvalue(L, w.error_slot);

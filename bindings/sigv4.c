@@ -45,15 +45,6 @@ typedef struct {
 
 /* ---- hashing --------------------------------------------------------- */
 
-static void to_hex(const unsigned char *in, size_t n, char *out) {
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 /* SHA-256, fetched once: OpenSSL 3 looks an algorithm up on every
  * EVP_sha256()/HMAC() call otherwise, which costs more than the hashing of
  * a canonical request. */
@@ -82,7 +73,7 @@ static EVP_MD_CTX *digest_ctx(void) {
 static void sha256_hex(const char *s, size_t n, char out[65]) {
     unsigned char md[32];
     sha256_2(digest_ctx(), s, n, NULL, 0, md);
-    to_hex(md, 32, out);
+    rr_hex_encode(md, 32, out);
 }
 
 /* HMAC-SHA256 (RFC 2104) over the digest above; keys here are at most 64
@@ -100,61 +91,15 @@ static void hmac(EVP_MD_CTX *ctx, const void *key, size_t klen, const char *data
     OPENSSL_cleanse(pad, sizeof pad);
 }
 
-/* ---- percent-encoding ------------------------------------------------ */
-
-static int unreserved(unsigned char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.' || c == '~';
-}
-
-/* Append `s` percent-encoded; `keep_slash` leaves '/' alone (paths). */
-static void add_encoded(luaL_Buffer *b, const char *s, size_t n, int keep_slash) {
-    static const char digits[] = "0123456789ABCDEF";
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (unreserved(c) || (keep_slash && c == '/')) {
-            luaL_addchar(b, (char)c);
-        } else {
-            luaL_addchar(b, '%');
-            luaL_addchar(b, digits[c >> 4]);
-            luaL_addchar(b, digits[c & 15]);
-        }
-    }
-}
-
-static int hexval(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-/* Push `s` decoded; a '%' not followed by two hex digits is kept as is. */
-static void push_decoded(lua_State *L, const char *s, size_t n) {
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    for (size_t i = 0; i < n; i++) {
-        int hi, lo;
-        if (s[i] == '%' && i + 2 < n && (hi = hexval(s[i + 1])) >= 0 && (lo = hexval(s[i + 2])) >= 0) {
-            luaL_addchar(&b, (char)(hi * 16 + lo));
-            i += 2;
-        } else {
-            luaL_addchar(&b, s[i]);
-        }
-    }
-    luaL_pushresult(&b);
-}
+/* ---- percent-encoding (runtime/codec.c: SigV4's UriEncode is RFC 3986's) -- */
 
 /* Push decode-then-encode of `s`: the canonical form of a query key or value. */
 static void push_reencoded(lua_State *L, const char *s, size_t n) {
-    luaL_Buffer b;
     size_t dn;
     const char *d;
-    push_decoded(L, s, n);
+    rr_push_pct_decoded(L, s, n, 0);
     d = lua_tolstring(L, -1, &dn);
-    luaL_buffinit(L, &b);
-    add_encoded(&b, d, dn, 0);
-    luaL_pushresult(&b);
+    rr_push_pct_encoded(L, d, dn, NULL);
     lua_remove(L, -2);
 }
 
@@ -265,7 +210,7 @@ static void push_canonical_path(lua_State *L, const request *r) {
     if (r->double_encode) {
         luaL_Buffer b;
         luaL_buffinit(L, &b);
-        add_encoded(&b, p, n, 1);
+        rr_add_pct_encoded(&b, p, n, "/");
         luaL_pushresult(&b);
         lua_remove(L, -2);
     }
@@ -719,7 +664,7 @@ static void signature(const request *r, const char *sts, size_t n, char out[65])
     EVP_MD_CTX *ctx = digest_ctx();
     signing_key(ctx, r, k);
     hmac(ctx, k, 32, sts, n, k);
-    to_hex(k, 32, out);
+    rr_hex_encode(k, 32, out);
 }
 
 /* ---- Lua functions ------------------------------------------------------ */
@@ -801,7 +746,7 @@ static int l_presign(lua_State *L) {
     luaL_addlstring(&b, q, strcspn(q, "\n"));
     if (r.token && !r.sign_token) {
         luaL_addstring(&b, "&X-Amz-Security-Token=");
-        add_encoded(&b, r.token, strlen(r.token), 0);
+        rr_add_pct_encoded(&b, r.token, strlen(r.token), NULL);
     }
     luaL_addstring(&b, "&X-Amz-Signature=");
     luaL_addstring(&b, sig);

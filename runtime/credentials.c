@@ -297,31 +297,11 @@ static const char *each_bound_rule(lua_State *L, const char *text, size_t tlen,
 
 /* Whether `text` holds `secret`: as is, or inside the Basic credentials of
  * an authorization header ("Basic base64(user:secret)"). */
-static int b64val(int c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+' || c == '-') return 62;
-    if (c == '/' || c == '_') return 63;
-    return -1;
-}
-
 static int holds_basic(const char *text, size_t tlen, const char *secret, size_t slen) {
-    char decoded[1024];
-    size_t n = 0;
-    unsigned acc = 0;
-    int bits = 0;
+    unsigned char decoded[1024];
+    size_t n;
     if (tlen < 6 || strncasecmp(text, "Basic ", 6) != 0) return 0;
-    for (size_t i = 6; i < tlen && n < sizeof decoded; i++) {
-        int v = b64val((unsigned char)text[i]);
-        if (v < 0) continue;
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            decoded[n++] = (char)((acc >> bits) & 0xff);
-        }
-    }
+    n = rr_base64_decode_loose(text + 6, tlen - 6, decoded, sizeof decoded);
     return memmem(decoded, n, secret, slen) != NULL;
 }
 

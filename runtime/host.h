@@ -31,9 +31,6 @@ typedef struct {
 extern const rr_cmodule rr_cmodules[];      /* generated from bindings/NAME.c */
 extern const rr_embedded rr_embedded_modules[];  /* generated from scripts/ and runtime/lua */
 
-/* The embedded entry of `kind` called `name`, or NULL. */
-const rr_embedded *rr_embedded_find(int kind, const char *name);
-
 /* Install the preloads and the override search path (loader.c). */
 void rr_loader_install(lua_State *L);
 /* Set the folders searched before the embedded copies: `script_dir`/lib

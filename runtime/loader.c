@@ -67,12 +67,6 @@ static int load_embedded(lua_State *L) {
     return 1;
 }
 
-const rr_embedded *rr_embedded_find(int kind, const char *name) {
-    for (const rr_embedded *e = rr_embedded_modules; e->name != NULL; e++)
-        if (e->kind == kind && strcmp(e->name, name) == 0) return e;
-    return NULL;
-}
-
 /* Where the build put the loadable modules, relative to the program's
  * folder: relrun-modules/ beside it in a build tree, RELRUN_MODULE_RELDIR
  * (../lib/relrun/modules, set by CMakeLists.txt from the install layout)

@@ -85,57 +85,46 @@ static int secretset_insert(lua_State *L, SecretSet *s, const char *v, size_t le
     return 1;
 }
 
-static void push_urlencoded(lua_State *L, const char *s, size_t len) {
-    static const char hex[] = "0123456789ABCDEF";
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '_' || c == '.' || c == '~') {
-            luaL_addchar(&b, (char)c);
-        } else {
-            luaL_addchar(&b, '%');
-            luaL_addchar(&b, hex[c >> 4]);
-            luaL_addchar(&b, hex[c & 15]);
-        }
-    }
-    luaL_pushresult(&b);
-}
-
+/* The form a value takes inside an Authorization header or a JSON body. */
 static void push_base64(lua_State *L, const char *s, size_t len) {
-    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    for (size_t i = 0; i < len; i += 3) {
-        unsigned v = (unsigned char)s[i] << 16;
-        if (i + 1 < len) v |= (unsigned char)s[i + 1] << 8;
-        if (i + 2 < len) v |= (unsigned char)s[i + 2];
-        luaL_addchar(&b, tbl[(v >> 18) & 63]);
-        luaL_addchar(&b, tbl[(v >> 12) & 63]);
-        luaL_addchar(&b, i + 1 < len ? tbl[(v >> 6) & 63] : '=');
-        luaL_addchar(&b, i + 2 < len ? tbl[v & 63] : '=');
-    }
-    luaL_pushresult(&b);
+    char *o = luaL_buffinitsize(L, &b, RR_BASE64_LEN(len));
+    luaL_pushresultsize(&b, rr_base64_encode(s, len, o));
 }
 
-static int in_actions(void) {
+int rr_in_actions(void) {
     const char *v = getenv("GITHUB_ACTIONS");
     return v != NULL && strcmp(v, "true") == 0;
 }
 
+void rr_add_command_escaped(luaL_Buffer *b, const char *s, size_t len, int property) {
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c == '%') luaL_addstring(b, "%25");
+        else if (c == '\r') luaL_addstring(b, "%0D");
+        else if (c == '\n') luaL_addstring(b, "%0A");
+        else if (property && c == ':') luaL_addstring(b, "%3A");
+        else if (property && c == ',') luaL_addstring(b, "%2C");
+        else luaL_addchar(b, c);
+    }
+}
+
 /* Tell the Actions runner to mask a value in the job log (it masks what
  * child processes print too). Written unmasked, straight to stdout, before
- * anything could print the value. Escaped as workflow command data. */
-static void emit_add_mask(const char *v, size_t len) {
-    fputs("::add-mask::", stdout);
-    for (size_t i = 0; i < len; i++) {
-        if (v[i] == '%') fputs("%25", stdout);
-        else if (v[i] == '\r') fputs("%0D", stdout);
-        else fputc(v[i], stdout);
-    }
-    fputc('\n', stdout);
+ * anything could print the value. */
+static void emit_add_mask(lua_State *L, const char *v, size_t len) {
+    luaL_Buffer b;
+    size_t n;
+    const char *line;
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, "::add-mask::");
+    rr_add_command_escaped(&b, v, len, 0);
+    luaL_addchar(&b, '\n');
+    luaL_pushresult(&b);
+    line = lua_tolstring(L, -1, &n);
+    fwrite(line, 1, n, stdout);
     fflush(stdout);
+    lua_pop(L, 1);
 }
 
 /* One value and the forms it travels in. Returns whether it was new. */
@@ -143,7 +132,7 @@ static int add_forms(lua_State *L, SecretSet *s, const char *v, size_t len) {
     size_t n;
     const char *form;
     int added = secretset_insert(L, s, v, len);
-    push_urlencoded(L, v, len);
+    rr_push_pct_encoded(L, v, len, NULL);
     form = lua_tolstring(L, -1, &n);
     secretset_insert(L, s, form, n);
     lua_pop(L, 1);
@@ -163,16 +152,16 @@ static int add_forms(lua_State *L, SecretSet *s, const char *v, size_t len) {
 void rr_secret_add(lua_State *L, const char *v, size_t len) {
     SecretSet *s = secretset_get(L, 1);
     const char *end = v + len;
-    int actions = in_actions();
+    int actions = rr_in_actions();
     int multiline = memchr(v, '\n', len) != NULL;
     if (len == 0) return;
-    if (add_forms(L, s, v, len) && actions && !multiline) emit_add_mask(v, len);
+    if (add_forms(L, s, v, len) && actions && !multiline) emit_add_mask(L, v, len);
     for (const char *line = v; multiline && line < end;) {
         const char *nl = memchr(line, '\n', (size_t)(end - line));
         const char *stop = nl ? nl : end;
         size_t n = (size_t)(stop - line);
         if (n > 0 && line[n - 1] == '\r') n--;
-        if (add_forms(L, s, line, n) && actions) emit_add_mask(line, n);
+        if (add_forms(L, s, line, n) && actions) emit_add_mask(L, line, n);
         line = stop + 1;
     }
 }
@@ -270,7 +259,7 @@ static size_t blank_len(const unsigned char *s, size_t len, size_t i) {
 void rr_inert_push(lua_State *L, const char *s, size_t len) {
     luaL_Buffer b;
     int line_start = 1;
-    if (!in_actions()) {
+    if (!rr_in_actions()) {
         lua_pushlstring(L, s, len);
         return;
     }

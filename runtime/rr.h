@@ -35,6 +35,55 @@ lua_Integer rr_optfield_integer(lua_State *L, int t, const char *key, lua_Intege
 double rr_optfield_number(lua_State *L, int t, const char *key, double def);
 int rr_optfield_boolean(lua_State *L, int t, const char *key, int def);
 
+/* Encodings (runtime/codec.c), for bytes that are not C strings. */
+/* Lower-case hex of n bytes into out: 2n characters and a NUL. */
+void rr_hex_encode(const void *in, size_t n, char *out);
+/* The value of hex digit c (either case), or -1. */
+int rr_hex_digit(int c);
+/* 2n hex digits (either case) into n bytes: 0, or the 1-based position in
+ * `in` of the first character that is not a hex digit. */
+size_t rr_hex_decode(const char *in, size_t n, unsigned char *out);
+/* Push the lower-case hex of n bytes. */
+void rr_push_hex(lua_State *L, const void *in, size_t n);
+
+/* RFC 4648 base64 (section 4's alphabet, padded): RR_BASE64_LEN(n)
+ * characters into out (no NUL); returns that length. */
+#define RR_BASE64_LEN(n) (((n) + 2) / 3 * 4)
+size_t rr_base64_encode(const void *in, size_t n, char *out);
+/* Strict base64: n a multiple of 4 (the caller checks), section 4's
+ * alphabet, at most two '=' at the end, nothing else. Up to n / 4 * 3 bytes
+ * into out and their count into *outlen: 0, or the 1-based position of the
+ * first character that is not base64 (*outlen untouched). */
+size_t rr_base64_decode(const char *in, size_t n, unsigned char *out, size_t *outlen);
+/* Base64 read the way a secret scanner must: either alphabet (sections 4
+ * and 5), every other character (padding, blanks) skipped, at most `cap`
+ * bytes into out; returns how many. */
+size_t rr_base64_decode_loose(const char *in, size_t n, unsigned char *out, size_t cap);
+
+/* RFC 3986 percent-encoding: the unreserved characters (ALPHA DIGIT - . _ ~)
+ * and those in `keep` (NULL: none; SigV4 paths keep "/") stay, every other
+ * byte is %XX in upper-case hex. That is also SigV4's UriEncode. `out`
+ * holds 3n bytes; returns the length written. */
+size_t rr_pct_encode(const char *in, size_t n, const char *keep, char *out);
+/* %XX decoded (either case); a '%' without two hex digits after it stays;
+ * with plus_space, '+' is a space (form data). `out` holds n bytes; returns
+ * the length written. */
+size_t rr_pct_decode(const char *in, size_t n, int plus_space, char *out);
+/* The same onto a luaL_Buffer, or pushed as a new string. */
+void rr_add_pct_encoded(luaL_Buffer *b, const char *s, size_t n, const char *keep);
+void rr_push_pct_encoded(lua_State *L, const char *s, size_t n, const char *keep);
+void rr_push_pct_decoded(lua_State *L, const char *s, size_t n, int plus_space);
+
+/* A growing byte buffer in C memory (runtime/util.c), for bytes that arrive
+ * in callbacks where no Lua call may raise. Zero it to start. */
+typedef struct {
+    char *data;
+    size_t len, cap;
+} rr_buf;
+/* Append n bytes: 0, or -1 without memory (b unchanged). */
+int rr_buf_add(rr_buf *b, const void *p, size_t n);
+void rr_buf_free(rr_buf *b);
+
 /* Secret registry (runtime/redact.c). */
 void rr_secret_add(lua_State *L, const char *s, size_t len);
 /* Push `s` with every registered secret (and its URL-encoded and base64
@@ -45,6 +94,11 @@ int rr_lua_secret(lua_State *L);
 int rr_lua_mask(lua_State *L);
 /* Write `s` masked to a stream. */
 void rr_mask_write(lua_State *L, FILE *f, const char *s, size_t len);
+/* Whether relrun runs under GitHub Actions (GITHUB_ACTIONS=true). */
+int rr_in_actions(void);
+/* Append `s` escaped as workflow command data (% CR LF become %25 %0D %0A);
+ * `property` escapes a property value's ':' and ',' too. */
+void rr_add_command_escaped(luaL_Buffer *b, const char *s, size_t len, int property);
 /* Under GitHub Actions, push `s` with every workflow command in it made
  * inert (a line starting with "::", "##[" anywhere); elsewhere `s` as is. */
 void rr_inert_push(lua_State *L, const char *s, size_t len);

@@ -1,9 +1,11 @@
-/* Small helpers every binding uses: failure triples, handles, option fields. */
+/* Small helpers every binding uses: failure triples, handles, option
+ * fields, a growing byte buffer. */
 #include "rr.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int rr_fail(lua_State *L, const char *message, const char *code) {
@@ -56,14 +58,21 @@ void rr_newclass(lua_State *L, const char *tname, const luaL_Reg *methods) {
     lua_pop(L, 1);
 }
 
+/* Push field `key` of the options table at `t`; 0 (nothing pushed) when
+ * it is nil. */
+static int push_option(lua_State *L, int t, const char *key) {
+    lua_getfield(L, lua_absindex(L, t), key);
+    if (!lua_isnil(L, -1)) return 1;
+    lua_pop(L, 1);
+    return 0;
+}
+
 /* A string option. Numbers are refused rather than converted: a converted
  * copy would live only on the stack, and the pointer must stay valid while
  * the options table is alive. */
 const char *rr_optfield_string(lua_State *L, int t, const char *key, const char *def) {
     const char *s;
-    t = lua_absindex(L, t);
-    lua_getfield(L, t, key);
-    if (lua_isnil(L, -1)) { lua_pop(L, 1); return def; }
+    if (!push_option(L, t, key)) return def;
     if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "option '%s' must be a string", key);
     s = lua_tostring(L, -1);
     lua_pop(L, 1); /* still anchored by the options table */
@@ -73,9 +82,7 @@ const char *rr_optfield_string(lua_State *L, int t, const char *key, const char 
 lua_Integer rr_optfield_integer(lua_State *L, int t, const char *key, lua_Integer def) {
     lua_Integer v;
     int ok;
-    t = lua_absindex(L, t);
-    lua_getfield(L, t, key);
-    if (lua_isnil(L, -1)) { lua_pop(L, 1); return def; }
+    if (!push_option(L, t, key)) return def;
     v = lua_tointegerx(L, -1, &ok);
     if (!ok) luaL_error(L, "option '%s' must be an integer", key);
     lua_pop(L, 1);
@@ -85,9 +92,7 @@ lua_Integer rr_optfield_integer(lua_State *L, int t, const char *key, lua_Intege
 double rr_optfield_number(lua_State *L, int t, const char *key, double def) {
     double v;
     int ok;
-    t = lua_absindex(L, t);
-    lua_getfield(L, t, key);
-    if (lua_isnil(L, -1)) { lua_pop(L, 1); return def; }
+    if (!push_option(L, t, key)) return def;
     v = (double)lua_tonumberx(L, -1, &ok);
     if (!ok) luaL_error(L, "option '%s' must be a number", key);
     lua_pop(L, 1);
@@ -96,10 +101,32 @@ double rr_optfield_number(lua_State *L, int t, const char *key, double def) {
 
 int rr_optfield_boolean(lua_State *L, int t, const char *key, int def) {
     int v;
-    t = lua_absindex(L, t);
-    lua_getfield(L, t, key);
-    if (lua_isnil(L, -1)) { lua_pop(L, 1); return def; }
+    if (!push_option(L, t, key)) return def;
     v = lua_toboolean(L, -1);
     lua_pop(L, 1);
     return v;
+}
+
+/* Doubling from 4 KiB: a captured stream or an answer body costs a
+ * logarithmic number of reallocs. */
+int rr_buf_add(rr_buf *b, const void *p, size_t n) {
+    if (n == 0) return 0;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        char *d;
+        while (cap < b->len + n) cap *= 2;
+        d = realloc(b->data, cap);
+        if (d == NULL) return -1;
+        b->data = d;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+void rr_buf_free(rr_buf *b) {
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
 }

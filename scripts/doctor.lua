@@ -1,103 +1,89 @@
 -- relrun scripts/doctor.lua — RELEASE.md's "Troubleshooting" as checks.
 --
--- One group per section of RELEASE.md; each check says what it looked at,
--- what it found and what to do. It never changes anything, needs no write
--- permission, and never prints a secret. Exit 0: all good; 3: problems.
+-- One group per section of RELEASE.md (relrun.doctor.groups); each check
+-- says what it looked at, what it found and what to do. It never changes
+-- anything, needs no write permission, and never prints a secret. A check
+-- that fails to run is that check's failure, never the doctor's. Exit 0:
+-- all good; 3: problems; 2: a usage error. With --json, stdout is always
+-- one JSON document, a usage error's too ({"error": {...}, "groups": []}).
 local cli = require "relrun.cli"
-local config = require "relrun.config"
 local checks = require "relrun.checks"
+local errors = require "relrun.errors"
 local log = require "relrun.log"
+local GROUPS = require "relrun.doctor.groups"
+
+local names = {}
+for _, group in ipairs(GROUPS) do names[#names + 1] = group.name end
+local known = table.concat(names, ", ")
 
 local spec = {
   prog = "doctor.lua",
   summary = "Find what is wrong with a release set-up, before or after a release fails.",
   options = {
     { "--project", arg = "DIR", default = ".", help = "the Python project (where pyproject.toml is)" },
-    { "--json", help = "print the results as one JSON document" },
-    { "--offline", help = "skip the checks that call AWS or GitHub" },
-    { "--tag", arg = "TAG", help = "the tag to check the OIDC trust for (default: the last v* tag)" },
+    { "--json", help = "print the results as one JSON document (always, even for a usage error)" },
+    { "--offline", help = "skip the checks that call AWS, GitHub or a package index" },
+    { "--tag", arg = "TAG", help = "the release tag to check (default: the release tag on HEAD; for the OIDC " ..
+      "trust, the last release tag)" },
     { "--environment", arg = "NAME", help = "the GitHub environment the release job runs in (default: the release " ..
       "workflow's `environment:`, and production for the environment check)" },
     { "--region", arg = "REGION", help = "AWS region (overrides AWS_REGION)" },
-    { "--only", arg = "GROUPS", help = "run only these groups, comma-separated: oidc, codeartifact, build, s3, security",
+    { "--dist", arg = "DIR", help = "check these built files' long description (default: .relrun/dist/VERSION/ " ..
+      "of the tag on HEAD, else the project's readme)" },
+    { "--only", arg = "GROUPS", help = "run only these groups, comma-separated: " .. known,
       check = function(v)
         for name in v:gmatch("[^,]+") do
-          if not ({ oidc = 1, codeartifact = 1, build = 1, s3 = 1, security = 1 })[name] then
-            return nil, "unknown group " .. name .. " (oidc, codeartifact, build, s3, security)"
-          end
+          local found = false
+          for _, group in ipairs(GROUPS) do found = found or group.name == name end
+          if not found then return nil, "unknown group " .. name .. " (" .. known .. ")" end
         end
         return true
       end },
   },
 }
 
-local opts = cli.parse_or_exit(spec, arg)
+local wants_json = false
+for _, a in ipairs(arg) do wants_json = wants_json or a == "--json" end
+local list = checks.new{ json = wants_json }
 
--- A malformed setting from the environment (a mistyped secret) is a finding,
--- not a reason to stop: load again without it and report it in its group.
--- A malformed flag is a usage error.
-local function load_settings()
-  local hidden, bad = {}, {}
-  local function getenv(name) if hidden[name] then return nil end return os.getenv(name) end
-  for _ = 1, #config.SETTINGS do
-    local cfg, err = config.load{ project_dir = opts.project, flags = opts, getenv = getenv }
-    if cfg then return cfg, bad end
-    local key, from = err.message:match('^([%w_]+) ".-" %(from ([%w_]+)%)')
-    if not key or not os.getenv(from) then
-      -- Without the bad value another check fails (a CodeArtifact target
-      -- without its account): the bad value is the news.
-      local first = select(2, next(bad))
-      error({ message = tostring(first or err), exit = 2 })
-    end
-    hidden[from], bad[key] = true, err.message
+local function run()
+  local opts, usage = cli.parse(spec, arg)
+  if not opts then errors.raise("USAGE", spec.prog .. ": " .. usage .. " (try --help)", { exit = 2 }) end
+  if opts.help then
+    io.stdout:write(cli.help(spec))
+    return 0
   end
-  error({ message = "the settings could not be read", exit = 2 })
-end
-
-local cfg, bad_settings = load_settings()
-local ctx = { cfg = cfg, project_dir = opts.project, opts = opts, bad_settings = bad_settings }
-do
-  local p = require("relrun.project").open{ dir = opts.project, need_repo = false, flags = opts,
-                                            getenv = function(name) return cfg.source and os.getenv(name) end }
-  ctx.imports = p and p:import_names() or {}
-  if p then p:close() end
-end
-do
-  local git = require "relrun.git"
-  ctx.repo = git.open(opts.project)
-end
-if not opts.offline and os.getenv("GITHUB_TOKEN") then
-  ctx.github = require("relrun.github").new{ repo_dir = opts.project }
-end
-
-local list = checks.new{ json = opts.json }
-local function section(title, name)
-  local module = require(name)
-  list:group(title, function(g)
-    if opts.offline and module.needs_network then
-      g:check(title, function() return checks.skip("--offline") end)
-    else
-      module.register(g, ctx)
+  local ctx = errors.check(require("relrun.doctor.context").open(opts))
+  local _ <close> = setmetatable({}, { __close = function() require("relrun.doctor.context").close(ctx) end })
+  if not opts.offline and os.getenv("GITHUB_TOKEN") then
+    ctx.github = require("relrun.github").new{ repo_dir = ctx.project.dir }
+  end
+  local only
+  if opts.only then
+    only = {}
+    for name in opts.only:gmatch("[^,]+") do only[name] = true end
+  end
+  for _, group in ipairs(GROUPS) do
+    if not only or only[group.name] then
+      list:group(group.title, function(g)
+        local module = require(group.module)
+        if opts.offline and module.needs_network then
+          if module.offline then module.offline(g, ctx) end
+          g:check(group.title, function() return checks.skip("--offline") end)
+        else
+          module.register(g, ctx)
+        end
+      end)
     end
-  end)
+  end
+  local code = list:finish()
+  log.summary(string.format("relrun doctor: %d problem(s), %d warning(s)\n", list.problems, list.warnings))
+  return code
 end
 
-local only
-if opts.only then
-  only = {}
-  for name in opts.only:gmatch("[^,]+") do only[name] = true end
-end
-for _, s in ipairs({
-  { "OIDC Authentication", "oidc" },
-  { "CodeArtifact Permission Denied", "codeartifact" },
-  { "Build Failures", "build" },
-  { "S3 Upload Failures", "s3" },
-  { "Security", "security" },
-}) do
-  if not only or only[s[2]] then section(s[1], "relrun.doctor." .. s[2]) end
-end
-
-if ctx.repo then ctx.repo:close() end
-local code = list:finish()
-log.summary(string.format("relrun doctor: %d problem(s), %d warning(s)\n", list.problems, list.warnings))
-return code
+-- Under --json an error that stops the doctor is part of the document; the
+-- host prints it otherwise.
+local good, result = pcall(run)
+if good then return result end
+if not wants_json then error(result, 0) end
+return list:abort(errors.is(result) and result or errors.new("DOCTOR", tostring(result), { exit = 1 }))

@@ -6,7 +6,9 @@
 --   tag      "2. Create Release Tag": the version from --version or --bump,
 --            newer than the last release and new; the release built from a
 --            clean checkout of HEAD and inspected; only then the tag, created
---            and pushed; the last five release tags listed.
+--            and pushed; the last five release tags listed. With --watch,
+--            the workflow run the tag started is followed to its end, then
+--            the release is verified everywhere (relrun.watch).
 --   publish  "3. Monitor Release Process" and "4. Verify Release": from the
 --            release tag (on HEAD, or --tag): build, publish to the target,
 --            the S3 copy and the GitHub Release, install instructions, verify
@@ -64,6 +66,10 @@ local SPEC = {
     { "--no-deps", help = "verify: install without dependencies" },
     { "--extra-index-url", arg = "URL", help = "verify: where the package's dependencies come from" },
     { "--draft", help = "publish: create the GitHub Release as a draft" },
+    { "--changelog", key = "write_changelog", help = "prepare: with --version or --bump, write the release notes "
+      .. "into CHANGELOG.md ([tool.relrun] changelog) in a release commit, pushed to the branch" },
+    { "--watch", help = "tag: then follow the workflow run the tag started, and verify the release when it succeeds" },
+    { "--timeout", arg = "SECONDS", help = "tag --watch: how long to wait for the run to start (default 180)" },
     { "-v", "--verbose", help = "show the output of the build and of pip as it runs" },
   },
 }
@@ -124,6 +130,15 @@ for _, phase in ipairs(PHASES) do
     local good, err = plan:run(ctx, { dry_run = opts.dry_run })
     if not good then errors.raise(err) end
     shared.commit = ctx.commit
+    if name == "tag" and opts.watch and not opts.dry_run then
+      local wctx = { project = p, tag = ctx.tag, version = ctx.version, commit = ctx.head.id, out = out,
+                     timeout = tonumber(opts.timeout), imports = opts.imports,
+                     command = "relrun " .. (arg[0] or "scripts/release.lua"):gsub("release%.lua$", "watch.lua") ..
+                       " " .. ctx.version }
+      local wplan = require("relrun.watch").plan(wctx)
+      errors.check(wplan:run(wctx))
+      break   -- the workflow publishes; this run does not
+    end
   end
 end
 p:close()

@@ -1,17 +1,23 @@
--- relrun scripts/verify.lua [VERSION] — RELEASE.md "4. Verify Release".
+-- relrun scripts/verify.lua [VERSION] — RELEASE.md "4. Verify Release", in
+-- all four systems a release reaches:
 --
--- The version is in the repository (CodeArtifact: status Published) with
--- files whose hashes equal the ones this checkout built (when it built
--- them); `pip install <package>==VERSION` from that repository into a fresh
--- venv works; the import check passes and importlib.metadata reports
--- VERSION. Nothing is changed anywhere.
+--   the target    the version is there (CodeArtifact: status Published) with
+--                 each file's sha256, equal to what this checkout built (when
+--                 it built them)
+--   S3            each file under s3://$S3_WHEELS_BUCKET/wheels/, its bytes
+--                 hashed (when a bucket is set)
+--   GitHub        the tag's Release holds every file with the same sha256,
+--                 SHA256SUMS lists them, it has notes, and it is a prerelease
+--                 exactly when the version is one (with GH_TOKEN/GITHUB_TOKEN)
+--   install       `pip install <package>==VERSION` from the target into a
+--                 fresh venv works; the import check passes and
+--                 importlib.metadata reports VERSION
+--
+-- Nothing is changed anywhere.
 local cli = require "relrun.cli"
 local errors = require "relrun.errors"
 local project = require "relrun.project"
-local targets = require "relrun.targets"
 local verify = require "relrun.verify"
-local fs = require "relrun.fs"
-local json = require "relrun.json"
 local pep440 = require "relrun.pep440"
 
 local spec = {
@@ -29,7 +35,7 @@ local spec = {
 
 local opts = cli.parse_or_exit(spec, arg)
 local p = errors.check(project.open{ dir = opts.project, flags = opts, need_repo = opts.args[1] == nil })
-local package = p:require_package()
+p:require_package()
 
 -- The version: the argument (a version or a tag), else the newest release tag.
 local version = opts.args[1]
@@ -42,46 +48,7 @@ else
   version = last.version
 end
 
-local target = targets.for_config(p.cfg)
-print(string.format("Verifying %s %s in %s", package, version, target.label))
-target:connect()
-
--- 1. Present (and Published, in CodeArtifact).
-local status = target:status(version)
-if status == "absent" then
-  errors.raise("NOT_PUBLISHED", string.format("%s %s has no files in %s", package, version, target.label),
-    { hint = "publish it (relrun scripts/release.lua publish)" })
-end
-if status ~= "Published" then
-  errors.raise("NOT_PUBLISHED", string.format("%s %s has status %s, not Published", package, version, tostring(status)))
-end
-print("  ✓ status Published")
-
--- 2. The same bytes as this checkout built, when it did.
-local journal = fs.join(p.dir, ".relrun", "journal-" .. version .. ".json")
-local built = {}
-local j = fs.exists(journal) and json.decode(fs.read(journal) or "")
-local build_files = type(j) == "table" and j.steps and j.steps.build and j.steps.build.evidence.files or {}
-for _, f in ipairs(build_files) do built[f.filename] = f end
-local there = target:files(version)
-for _, f in ipairs(there) do
-  local mine = built[f.filename]
-  if mine and f.sha256 and mine.sha256 ~= f.sha256 then
-    errors.raise("MISMATCH", string.format("%s in %s has sha256 %s, but this checkout built %s", f.filename,
-      target.label, f.sha256, mine.sha256))
-  end
-  print(string.format("  ✓ %s sha256 %s%s", f.filename, f.sha256 or "?", mine and " (as built)" or ""))
-end
-
--- 3. Installs into a fresh venv and imports.
-local files = {}
-for _, f in ipairs(there) do
-  local mine = built[f.filename]
-  files[#files + 1] = { filename = f.filename, sha256 = f.sha256, path = mine and mine.path or f.path }
-end
-local ev = verify.install{ project = p, target = target, version = version, files = files, imports = opts.imports }
-print(string.format("  ✓ pip install %s==%s; import %s; version %s%s", package, version,
-  table.concat(ev.imports, ", "), ev.installed, ev.deps ~= "installed" and (" (dependencies " .. ev.deps .. ")") or ""))
+verify.release{ project = p, version = version, imports = opts.imports }
 print("Verified.")
 p:close()
 return 0

@@ -5,6 +5,7 @@
  * them without Lua.
  */
 #include "odb.h"
+#include "rr.h" /* rr_hex_encode */
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -271,7 +272,7 @@ uint64_t rgit_pack_find(const rgit_pack *p, const git_oid *id) {
     return 0;
 }
 
-static int hex_common(const unsigned char *a, const unsigned char *b) {
+int rgit_oid_common_hex(const unsigned char *a, const unsigned char *b) {
     int n = 0;
     for (int i = 0; i < 20; i++) {
         if (a[i] == b[i]) { n += 2; continue; }
@@ -291,9 +292,9 @@ int rgit_pack_common(const rgit_pack *p, const git_oid *id) {
         if (memcmp(p->names + (size_t)mid * 20, id->id, 20) < 0) lo = mid + 1;
         else hi = mid;
     }
-    if (lo > 0) best = hex_common(p->names + (size_t)(lo - 1) * 20, id->id);
+    if (lo > 0) best = rgit_oid_common_hex(p->names + (size_t)(lo - 1) * 20, id->id);
     if (lo < p->count && memcmp(p->names + (size_t)lo * 20, id->id, 20) == 0) lo++;
-    if (lo < p->count && (n = hex_common(p->names + (size_t)lo * 20, id->id)) > best) best = n;
+    if (lo < p->count && (n = rgit_oid_common_hex(p->names + (size_t)lo * 20, id->id)) > best) best = n;
     return best;
 }
 
@@ -547,12 +548,7 @@ static int type_of(const unsigned char *word, size_t n) {
 }
 
 void rgit_oid_tohex(const git_oid *id, char *out) {
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 0; i < 20; i++) {
-        out[2 * i] = digits[id->id[i] >> 4];
-        out[2 * i + 1] = digits[id->id[i] & 15];
-    }
-    out[40] = '\0';
+    rr_hex_encode(id->id, 20, out);
 }
 
 /* Inflate the loose object at m into r->buf until its head is complete;

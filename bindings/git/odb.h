@@ -106,6 +106,8 @@ int rgit_loose_read_head(rgit_packs *r, const char *objects, const git_oid *id, 
                          size_t *len);
 /* 40 lower-case hex digits and a NUL. */
 void rgit_oid_tohex(const git_oid *id, char *out);
+/* How many leading hex digits two 20-byte ids share. */
+int rgit_oid_common_hex(const unsigned char *a, const unsigned char *b);
 /* Does `buf` hold the whole line starting with `until`, or the header end? */
 int rgit_head_complete(const unsigned char *buf, size_t len, const char *until);
 

@@ -8,6 +8,7 @@
  * git_libgit2_init first.
  */
 #include "repo.h"
+#include "rr.h" /* rr_hex_decode */
 
 #include <ctype.h>
 #include <dirent.h>
@@ -492,16 +493,7 @@ int rgit_refname_ok(const char *name) {
 
 int rgit_oid_fromhex(git_oid *out, const char *hex, size_t avail) {
     if (avail < 40) return -1;
-    for (int i = 0; i < 40; i++) {
-        int c = (unsigned char)hex[i], v;
-        if (c >= '0' && c <= '9') v = c - '0';
-        else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
-        else return -1;
-        if (i % 2 == 0) out->id[i / 2] = (unsigned char)(v << 4);
-        else out->id[i / 2] |= (unsigned char)v;
-    }
-    return 0;
+    return rr_hex_decode(hex, 20, out->id) == 0 ? 0 : -1;
 }
 
 /* A loose ref file's content, trimmed: its length, -1 when missing. */
@@ -728,16 +720,6 @@ int rgit_abbrev_base(rgit_repo *r) {
     return len;
 }
 
-/* Common leading hex digits of two ids. */
-static int hex_common(const unsigned char *a, const unsigned char *b) {
-    int n = 0;
-    for (int i = 0; i < 20; i++) {
-        if (a[i] == b[i]) { n += 2; continue; }
-        if ((a[i] >> 4) == (b[i] >> 4)) n++;
-        break;
-    }
-    return n;
-}
 
 /* The most hex digits a loose object shares with `id` (objects/xx/). */
 static int loose_common(const char *objects, const git_oid *id) {
@@ -756,7 +738,7 @@ static int loose_common(const char *objects, const git_oid *id) {
         memcpy(full, hex, 2);
         memcpy(full + 2, de->d_name, 39);
         if (rgit_oid_fromhex(&other, full, 40) < 0 || memcmp(other.id, id->id, 20) == 0) continue;
-        if ((n = hex_common(other.id, id->id)) > best) best = n;
+        if ((n = rgit_oid_common_hex(other.id, id->id)) > best) best = n;
     }
     closedir(d);
     return best;

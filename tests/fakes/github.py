@@ -24,6 +24,13 @@ It serves what relrun's release flow uses, with GitHub's shapes and errors:
        422 when it does not open); the decrypted values are in /__state secrets
   GET/POST /repos/{o}/{r}/actions/variables, GET/PATCH/DELETE .../variables/{name}
   GET  /users/{username}                          the users in /__state users
+  GET  /repos/{o}/{r}/actions/runs?head_sha=&event=  workflow runs (paginated; the filters as GitHub's)
+  GET  /repos/{o}/{r}/actions/runs/{id}           one run
+  GET  /repos/{o}/{r}/actions/runs/{id}/jobs      its jobs and their steps (paginated)
+  GET  /repos/{o}/{r}/actions/jobs/{id}/logs      302 to the job's plain-text log on the uploads port
+                                                  (another origin, as GitHub's log storage; the
+                                                  request's Authorization is listed in download_auth)
+  GET  /repos/{o}/{r}/actions/runs/{id}/logs      302 to a zip of the run's logs, one file per job
   POST {upload_url}                               on a second port, as github.com uses another host
   GET  /download/{id}/{name}                      browser_download_url
   GET  /oidc/token?audience=A                     the Actions ID token endpoint: {"value": JWT}
@@ -42,20 +49,31 @@ Requests need `Authorization: Bearer <token>` (or `token <token>`) equal to
 --token; the OIDC endpoint needs the --request-token instead.
 
 Test control (no auth): POST /__state merges JSON into the state (statuses,
-check_runs, oidc claims), GET /__state returns it, POST /__fault queues
+check_runs, oidc claims), GET /__state returns it, POST /__run adds a
+workflow run: {"head_sha", "head_branch" (the tag), "event": "push", "path",
+"name", "hidden_polls": n (the run is listed only after n list requests),
+"jobs": [{"name", "steps": [{"name", "fail": true}], "log": "text"}]}. A
+run moves on by one step each time its jobs are read (queued, then each
+step in progress and completed in turn; after a failed step the job's other
+steps are skipped and the run ends "failure"), so a watcher sees every
+change in order without any clock. POST /__fault queues
 faults: {"status": 403, "rate_limited": true, "count": 1},
 {"status": 502, "starter": true, "server": "uploads"} (an upload that fails
 and leaves a "starter" asset holding the name, as GitHub's does; "server"
 keeps a fault for the API or the uploads host) or
-{"status": 429, "retry_after": 1} or {"status": 500}.
+{"status": 429, "retry_after": 1} or {"status": 500}; "after": n lets n matching
+requests through first (a token that expires mid-way: {"status": 401,
+"after": 3, "count": 100, "path": "/actions/"}).
 """
 import argparse
 import base64
 import hashlib
+import io
 import json
 import re
 import threading
 import time
+import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
@@ -78,6 +96,7 @@ STATE = {
     "users": {"octocat": 1, "monalisa": 2},   # login -> id (GitHub's documented examples use octocat, 1)
     "no_digest": False,  # True: assets come without "digest", as older GitHub answers
     "download_auth": [], # the Authorization header of each /download request ("-" when none)
+    "runs": [],          # workflow runs (POST /__run), each with its jobs, steps and progress
 }
 FAULTS = []
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -216,6 +235,151 @@ def asset_json(a):
     }
 
 
+# -- workflow runs ------------------------------------------------------------------
+# A run's progress is a position in the list of all its steps: before it the
+# steps are completed, at it one is in progress (see the docstring).
+
+def stamp(base, seconds):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(base + seconds))
+
+
+def add_run(spec):
+    with_ids = {"id": STATE["next_id"], "run_number": len(STATE["runs"]) + 1, "pos": -1,
+                "created": int(time.time()), "hidden_polls": int(spec.get("hidden_polls", 0)),
+                "head_sha": spec["head_sha"], "head_branch": spec.get("head_branch"),
+                "event": spec.get("event", "push"), "path": spec.get("path", ".github/workflows/release.yml"),
+                "name": spec.get("name", "Release to CodeArtifact"), "jobs": []}
+    STATE["next_id"] += 1
+    for j in spec.get("jobs") or [{"name": "release", "steps": [{"name": "Set up job"}]}]:
+        with_ids["jobs"].append({"id": STATE["next_id"], "name": j["name"], "log": j.get("log", ""),
+                                 "steps": [dict(st) for st in j["steps"]]})
+        STATE["next_id"] += 1
+    STATE["runs"].append(with_ids)
+    return {"id": with_ids["id"], "jobs": [j["id"] for j in with_ids["jobs"]]}
+
+
+def flat_steps(run):
+    return [(job, st) for job in run["jobs"] for st in job["steps"]]
+
+
+def step_states(run):
+    """{id(step): (status, conclusion)} at the run's position."""
+    flat = flat_steps(run)
+    pos = run["pos"]
+    failed = None
+    for k, (_, st) in enumerate(flat):
+        if k < pos and st.get("fail"):
+            failed = k
+            break
+    out = {}
+    for k, (_, st) in enumerate(flat):
+        if failed is not None and k > failed:
+            out[id(st)] = ("completed", "skipped")
+        elif k < pos or (failed is not None and k == failed):
+            out[id(st)] = ("completed", "failure" if st.get("fail") else "success")
+        elif k == pos:
+            out[id(st)] = ("in_progress", None)
+        else:
+            out[id(st)] = ("queued", None)
+    return out
+
+
+def job_status(job, states):
+    seen = [states[id(st)] for st in job["steps"]]
+    if all(s == "completed" for s, _ in seen):
+        conclusions = [c for _, c in seen]
+        if "failure" in conclusions:
+            return "completed", "failure"
+        if all(c == "skipped" for c in conclusions):
+            return "completed", "skipped"
+        return "completed", "success"
+    if any(s != "queued" for s, _ in seen):
+        return "in_progress", None
+    return "queued", None
+
+
+def run_status(run):
+    if run["pos"] < 0:
+        return "queued", None
+    states = step_states(run)
+    jobs = [job_status(j, states) for j in run["jobs"]]
+    if all(s == "completed" for s, _ in jobs):
+        return "completed", "failure" if any(c == "failure" for _, c in jobs) else "success"
+    return "in_progress", None
+
+
+def repo_json():
+    owner, name = ARGS.repository.split("/")
+    return {"id": 123456, "node_id": "R_123456", "name": name, "full_name": ARGS.repository,
+            "owner": user_json(owner, 3), "private": True, "html_url": "https://github.com/" + ARGS.repository,
+            "url": "%s/repos/%s" % (api_base(), ARGS.repository), "fork": False, "description": None}
+
+
+def run_json(run):
+    status, conclusion = run_status(run)
+    base = "%s/repos/%s/actions/runs/%d" % (api_base(), ARGS.repository, run["id"])
+    actor = user_json("octocat", 1)
+    return {
+        "id": run["id"], "name": run["name"], "node_id": "WFR_%d" % run["id"], "check_suite_id": run["id"] + 7,
+        "check_suite_node_id": "CS_%d" % run["id"], "head_branch": run["head_branch"], "head_sha": run["head_sha"],
+        "path": run["path"], "display_title": run["head_branch"] or run["name"], "run_number": run["run_number"],
+        "event": run["event"], "status": status, "conclusion": conclusion, "workflow_id": 159038,
+        "url": base, "html_url": "https://github.com/%s/actions/runs/%d" % (ARGS.repository, run["id"]),
+        "pull_requests": [], "created_at": stamp(run["created"], 0), "updated_at": stamp(run["created"], 1),
+        "actor": actor, "run_attempt": 1, "run_started_at": stamp(run["created"], 0), "triggering_actor": actor,
+        "jobs_url": base + "/jobs", "logs_url": base + "/logs",
+        "check_suite_url": "%s/repos/%s/check-suites/%d" % (api_base(), ARGS.repository, run["id"] + 7),
+        "artifacts_url": base + "/artifacts", "cancel_url": base + "/cancel", "rerun_url": base + "/rerun",
+        "workflow_url": "%s/repos/%s/actions/workflows/159038" % (api_base(), ARGS.repository),
+        "head_commit": {"id": run["head_sha"], "tree_id": "0" * 40, "message": "release",
+                        "timestamp": stamp(run["created"], 0),
+                        "author": {"name": "Octo Cat", "email": "octocat@github.com"},
+                        "committer": {"name": "GitHub", "email": "noreply@github.com"}},
+        "repository": repo_json(), "head_repository": repo_json(),
+    }
+
+
+def job_json(run, job, states):
+    status, conclusion = job_status(job, states)
+    steps = []
+    for n, st in enumerate(job["steps"], 1):
+        s, c = states[id(st)]
+        steps.append({"name": st["name"], "status": s, "conclusion": c, "number": n,
+                      "started_at": stamp(run["created"], n) if s != "queued" else None,
+                      "completed_at": stamp(run["created"], n + 1) if s == "completed" else None})
+    return {
+        "id": job["id"], "run_id": run["id"],
+        "run_url": "%s/repos/%s/actions/runs/%d" % (api_base(), ARGS.repository, run["id"]),
+        "node_id": "CR_%d" % job["id"], "head_sha": run["head_sha"],
+        "url": "%s/repos/%s/actions/jobs/%d" % (api_base(), ARGS.repository, job["id"]),
+        "html_url": "https://github.com/%s/actions/runs/%d/job/%d" % (ARGS.repository, run["id"], job["id"]),
+        "status": status, "conclusion": conclusion, "created_at": stamp(run["created"], 0),
+        "started_at": stamp(run["created"], 1), "completed_at": stamp(run["created"], 99) if status == "completed" else None,
+        "name": job["name"], "steps": steps,
+        "check_run_url": "%s/repos/%s/check-runs/%d" % (api_base(), ARGS.repository, job["id"]),
+        "labels": ["ubuntu-latest"], "runner_id": 1, "runner_name": "GitHub Actions 1", "runner_group_id": 2,
+        "runner_group_name": "GitHub Actions", "workflow_name": run["name"], "head_branch": run["head_branch"],
+        "run_attempt": 1,
+    }
+
+
+def job_log(run, job):
+    """The job's log as GitHub writes it: a timestamp on every line, a group per step."""
+    states = step_states(run)
+    lines = []
+    for n, st in enumerate(job["steps"], 1):
+        s, c = states[id(st)]
+        if s == "queued" or c == "skipped":
+            continue
+        lines.append("##[group]Run " + st["name"])
+        lines.append("##[endgroup]")
+        lines.extend((st.get("log") or "").splitlines())
+        if c == "failure":
+            lines.extend(job["log"].splitlines())
+            lines.append("##[error]Process completed with exit code 1.")
+    return "".join("%s.%07dZ %s\n" % (stamp(run["created"], 0)[:-1], i, l) for i, l in enumerate(lines))
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
@@ -260,6 +424,9 @@ class Handler(BaseHTTPRequestHandler):
             if "path" in FAULTS[0] and not re.search(FAULTS[0]["path"], urlparse(self.path).path):
                 return False
             f = FAULTS[0]
+            if f.get("after", 0) > 0:
+                f["after"] -= 1
+                return False
             f["count"] = f.get("count", 1) - 1
             if f["count"] <= 0:
                 FAULTS.pop(0)
@@ -272,6 +439,8 @@ class Handler(BaseHTTPRequestHandler):
             headers["retry-after"] = str(f["retry_after"])
         self.body()
         msg = "API rate limit exceeded" if f.get("rate_limited") or f["status"] == 429 else "Server Error"
+        if f["status"] == 401:
+            msg = "Bad credentials"
         self.send(f["status"], {"message": msg}, headers)
         return True
 
@@ -312,6 +481,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.oidc(query)
         if path.startswith("/download/"):
             return self.download(path)
+        if path.startswith("/logs/"):
+            return self.log_download(path)
         with LOCK:
             STATE["requests"].append({"method": method, "path": path,
                                       "server": self.server.role})
@@ -350,6 +521,11 @@ class Handler(BaseHTTPRequestHandler):
             ("PATCH", r"/repos/%s/actions/variables/([A-Za-z0-9_]+)" % repo, self.update_variable),
             ("DELETE", r"/repos/%s/actions/variables/([A-Za-z0-9_]+)" % repo, self.delete_variable),
             ("GET", r"/users/([^/]+)", self.get_user),
+            ("GET", r"/repos/%s/actions/runs" % repo, self.list_runs),
+            ("GET", r"/repos/%s/actions/runs/(\d+)" % repo, self.get_run),
+            ("GET", r"/repos/%s/actions/runs/(\d+)/jobs" % repo, self.list_jobs),
+            ("GET", r"/repos/%s/actions/runs/(\d+)/logs" % repo, self.run_logs),
+            ("GET", r"/repos/%s/actions/jobs/(\d+)/logs" % repo, self.job_logs),
         ]
         for m, pattern, fn in routes:
             match = re.fullmatch(pattern, path)
@@ -388,6 +564,8 @@ class Handler(BaseHTTPRequestHandler):
             if path == "/__fault":
                 FAULTS.append(json.loads(data))
                 return self.send(200, {"ok": True})
+            if path == "/__run" and method == "POST":
+                return self.send(200, add_run(json.loads(data)))
         self.error(404, "Not Found")
 
     def oidc(self, query):
@@ -408,6 +586,87 @@ class Handler(BaseHTTPRequestHandler):
         if not a:
             return self.error(404, "Not Found")
         self.send(200, raw=a["data"], ctype="application/octet-stream")
+
+    # -- workflow runs ------------------------------------------------------------------
+    def find_run(self, rid):
+        for run in STATE["runs"]:
+            if run["id"] == int(rid):
+                return run
+        return None
+
+    def list_runs(self, query):
+        def wanted(run):
+            for key in ("head_sha", "event", "status"):
+                if key in query and query[key][0] != (run_status(run)[0] if key == "status" else run[key]):
+                    return False
+            return "branch" not in query or query["branch"][0] == run["head_branch"]
+        with LOCK:
+            listed = []
+            for run in STATE["runs"]:
+                if not wanted(run):
+                    continue
+                if run["hidden_polls"] > 0:
+                    run["hidden_polls"] -= 1
+                    continue
+                listed.append(run_json(run))
+        listed.reverse()   # newest first, as GitHub lists them
+        chunk, headers = self.page(listed, query)
+        self.send(200, {"total_count": len(listed), "workflow_runs": chunk}, headers)
+
+    def get_run(self, query, rid):
+        run = self.find_run(rid)
+        if not run:
+            return self.error(404, "Not Found")
+        self.send(200, run_json(run))
+
+    def list_jobs(self, query, rid):
+        with LOCK:
+            run = self.find_run(rid)
+            if not run:
+                return self.error(404, "Not Found")
+            if run_status(run)[0] != "completed":
+                run["pos"] += 1
+            states = step_states(run)
+            jobs = [job_json(run, j, states) for j in run["jobs"]]
+        chunk, headers = self.page(jobs, query)
+        self.send(200, {"total_count": len(jobs), "jobs": chunk}, headers)
+
+    def find_job(self, jid):
+        for run in STATE["runs"]:
+            for job in run["jobs"]:
+                if job["id"] == int(jid):
+                    return run, job
+        return None, None
+
+    def job_logs(self, query, jid):
+        run, job = self.find_job(jid)
+        if not job:
+            return self.error(404, "Not Found")
+        # GitHub answers with a short-lived URL on its log storage, another host
+        self.send(302, headers={"Location": "http://localhost:%d/logs/job/%d" % (PORTS["uploads"], job["id"])})
+
+    def run_logs(self, query, rid):
+        if not self.find_run(rid):
+            return self.error(404, "Not Found")
+        self.send(302, headers={"Location": "http://localhost:%d/logs/run/%s" % (PORTS["uploads"], rid)})
+
+    def log_download(self, path):
+        with LOCK:
+            STATE["download_auth"].append(self.headers.get("Authorization", "-"))
+        m = re.fullmatch(r"/logs/(job|run)/(\d+)", path)
+        if m and m.group(1) == "job":
+            run, job = self.find_job(m.group(2))
+            if job:
+                return self.send(200, raw=job_log(run, job).encode(), ctype="text/plain")
+        elif m:
+            run = self.find_run(m.group(2))
+            if run:
+                buf = io.BytesIO()
+                with zipfile.ZipFile(buf, "w") as z:
+                    for n, job in enumerate(run["jobs"]):
+                        z.writestr("%d_%s.txt" % (n, job["name"]), job_log(run, job))
+                return self.send(200, raw=buf.getvalue(), ctype="application/zip")
+        self.error(404, "Not Found")
 
     # -- statuses --------------------------------------------------------------
     def combined_status(self, query, ref):

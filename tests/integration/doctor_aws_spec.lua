@@ -43,7 +43,8 @@ local function set_permissions(doc)
   w.iam("PutRolePolicy", { RoleName = W.ROLE, PolicyName = "relrun-release", PolicyDocument = json.encode(doc) })
 end
 
-local ENV = { S3_WHEELS_BUCKET = W.BUCKET }
+-- Builds without isolation: the whole doctor's Build group asks no index (no network beyond loopback).
+local ENV = { S3_WHEELS_BUCKET = W.BUCKET, RELRUN_BUILD_ISOLATION = "false" }
 local function doctor(args, env)
   local e = {}
   for k, v in pairs(ENV) do e[k] = v end
@@ -269,7 +270,66 @@ describe("doctor: AWS set-ups", function()
   it("says when the tag does not match the trust policy's pattern", function()
     local code, doc, c = doctor({ "--tag", "1.0.0" })
     found("the trust policy admits this workflow", { "refuses sub repo:acme/stock-pipeline:ref:refs/tags/1.0.0",
-      "does not match the trust policy's tag pattern" }, code, c, doc)
+      "does not match the release tags' pattern (v*)" }, code, c, doc)
+  end)
+
+  -- The workflow as relrun.workflows reads it: the job that publishes, its
+  -- own environment however it is written.
+  local function with_workflow(text, fn)
+    local wf = fs.join(w.project, ".github/workflows/release.yml")
+    assert(fs.write(wf, text))
+    local good, err = pcall(fn)
+    assert(fs.write(wf, world.workflow(false)))
+    if not good then error(err, 0) end
+  end
+
+  it("reads the job's environment in any YAML form (flow mapping)", function()
+    local text = world.workflow(false):gsub("\n    timeout%-minutes:", "\n    environment: { name: production }\n" ..
+      "    timeout-minutes:")
+    with_workflow(text, function()
+      local code, doc, c = doctor()
+      found("the trust policy admits this workflow", { "refuses sub repo:acme/stock-pipeline:environment:production",
+        "--trust-environment production" }, code, c, doc)
+    end)
+  end)
+
+  it("takes the sub of the job that publishes, not another job's environment", function()
+    -- A docs job first, in an environment, with the workflow's id-token: it
+    -- is not the job that assumes the role.
+    local text = world.workflow(false):gsub("\njobs:\n", "\njobs:\n  docs:\n    runs-on: ubuntu-latest\n" ..
+      "    environment: github-pages\n    steps:\n      - run: echo docs\n")
+    with_workflow(text, function()
+      local code, doc, c = doctor()
+      eq(code, 0, json.encode(doc))
+      contains(c["the trust policy admits this workflow"].found, "sub repo:acme/stock-pipeline:ref:refs/tags/v1.0.0 " ..
+        "(.github/workflows/release.yml job release)")
+    end)
+  end)
+
+  it("uses the project's tag prefix for the trust, not v*", function()
+    -- Tags stock-pipeline-v*: setup writes the trust for them, the doctor checks it for them.
+    local env = { RELRUN_TAG_PREFIX = "stock-pipeline-v" }
+    W.git(w.project, "tag", "stock-pipeline-v1.0.0")
+    local good, err = pcall(function()
+      local code, out = w.setup({ "--bucket", W.BUCKET, "--update" }, env)
+      eq(code, 0, out)
+      local doc, c
+      code, doc, c = w.doctor({ "--only", "oidc,security" }, (function()
+        local e = { S3_WHEELS_BUCKET = W.BUCKET }
+        for k, v in pairs(env) do e[k] = v end
+        return e
+      end)())
+      eq(c["the trust policy admits this workflow"].status, "ok", json.encode(c["the trust policy admits this workflow"]))
+      contains(c["the trust policy admits this workflow"].found,
+        "sub repo:acme/stock-pipeline:ref:refs/tags/stock-pipeline-v1.0.0")
+      eq(c["policies no wider than RELEASE.md's"].status, "ok", json.encode(c["policies no wider than RELEASE.md's"]))
+      -- relrun's workflow still runs for v* only: no release would start it
+      found("the release workflow", { "job release runs for tags v*, which no release tag (stock-pipeline-vVERSION) " ..
+        "matches" },
+        code, c, doc)
+    end)
+    W.git(w.project, "tag", "-d", "stock-pipeline-v1.0.0")
+    if not good then error(err, 0) end
   end)
 
   it("checks the real token's claims under simulated Actions, never printing it", function()

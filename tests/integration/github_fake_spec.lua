@@ -16,8 +16,8 @@ local PYTHON = "/usr/bin/python3"
 
 local server
 
-local function api(method, path, body)
-  local res = assert(http.request{ method = method, url = server.url .. path,
+local function api(method, path, body, follow)
+  local res = assert(http.request{ method = method, url = server.url .. path, follow_redirects = follow,
     headers = { authorization = "Bearer " .. TOKEN, accept = "application/vnd.github+json",
                 ["content-type"] = body and "application/json" or nil },
     body = body and json.encode(body) or nil })
@@ -75,21 +75,46 @@ describe("the GitHub fake", function()
   local by_name = {}
   for _, e in ipairs(shapes.endpoints) do by_name[e.name] = e end
 
-  it("answers each endpoint setup uses with GitHub's documented status and shape", function()
+  it("answers each endpoint setup and watch use with GitHub's documented status and shape", function()
     local key
+    -- a workflow run for the run endpoints, read once so that it is under way
+    local sha = string.rep("ab", 20)
+    local res = assert(http.request{ method = "POST", url = server.url .. "/__run", body = json.encode{
+      head_sha = sha, head_branch = "v1.0.0",
+      jobs = { { name = "release", steps = { { name = "Set up job" }, { name = "Publish" } } } } } })
+    local run = json.decode(res.body)
+    api("GET", "/repos/" .. REPO .. "/actions/runs/" .. run.id .. "/jobs")
     for _, e in ipairs(shapes.endpoints) do
-      local path = e.path:gsub("{repo}", REPO)
+      local path = e.path:gsub("{repo}", REPO):gsub("{head_sha}", sha):gsub("{run_id}", run.id)
+        :gsub("{job_id}", run.jobs[1])
       local body = e.body
       if body == "sealed" then
         body = { encrypted_value = pynacl_seal(key.key, "shape check"), key_id = key.key_id }
       end
-      local status, data = api(e.method, path, body)
+      local status, data, raw = api(e.method, path, body, not e.redirect and nil or false)
       eq(status, e.status, e.name .. ": " .. json.encode(data or {}))
-      if e.status == 204 then
+      if e.redirect then
+        -- to another origin, which answers without the token
+        local where = raw.headers.location
+        ok(where and not where:find(server.url, 1, true), e.name .. ": Location " .. tostring(where))
+        local got = assert(http.request{ url = where })
+        eq(got.status, 200, e.name .. ": the download")
+        contains(got.headers["content-type"], e.redirect)
+      elseif e.status == 204 then
         eq(data, nil, e.name .. " has no body")
       else
         local example = e.example or (e.same_example_as and by_name[e.same_example_as].example)
         check_shape(e.name, data, example, e.required, e.nullable)
+        if e.items then
+          ok(#data[e.items] > 0, e.name .. ": no " .. e.items)
+          for _, item in ipairs(data[e.items]) do
+            check_shape(e.name .. " " .. e.items, item, example[e.items][1], e.item_required, e.item_nullable)
+            for _, step in ipairs(item.steps or {}) do
+              check_shape(e.name .. " step", step, example[e.items][1].steps[1], { "name", "status", "number" },
+                { "conclusion", "started_at", "completed_at" })
+            end
+          end
+        end
       end
       if e.name == "Get a repository public key" then key = data end
     end

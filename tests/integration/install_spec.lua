@@ -30,7 +30,7 @@ describe("the installed tree", function()
       installed.one(prefix .. "/lib*/relrun/modules/relrun_" .. name .. ".so")
     end
     installed.one(prefix .. "/share/relrun/scripts/release.lua")
-    installed.one(prefix .. "/share/relrun/scripts/lib/relrun/pypi.lua")
+    installed.one(prefix .. "/share/relrun/scripts/lib/relrun/pypi/upload.lua")
     installed.one(prefix .. "/share/relrun/scripts/templates/release.yml")
     installed.one(prefix .. "/share/doc/relrun/README.md")
     installed.one(prefix .. "/share/man/man1/relrun.1.gz")

@@ -68,7 +68,7 @@ describe("the relrun package", function()
   it("holds the program, its modules, the scripts, the docs, the manual page and no build files", function()
     local files = contents(path)
     local want = { "usr/bin/relrun", "usr/share/relrun/scripts/release.lua",
-      "usr/share/relrun/scripts/lib/relrun/pypi.lua", "usr/share/relrun/scripts/templates/release.yml",
+      "usr/share/relrun/scripts/lib/relrun/pypi/upload.lua", "usr/share/relrun/scripts/templates/release.yml",
       "usr/share/doc/relrun/copyright", "usr/share/doc/relrun/changelog.gz", "usr/share/doc/relrun/README.md",
       "usr/share/man/man1/relrun.1.gz" }
     for _, f in ipairs(want) do ok(files[f], f) end

@@ -1,9 +1,11 @@
--- relrun.pypi against real clients: the upload form relrun posts equals the
+-- relrun.pypi.* against real clients: the upload form relrun posts equals the
 -- one `twine upload` (Debian's twine 4.0.2) posts for the same wheel and
 -- sdist, field by field, both recorded by tests/fakes/pypi_record.py; reruns
 -- are safe (identical skipped, different refused, a 409 judged by hashes);
 -- and pip installs from the local repository.
-local pypi = require "relrun.pypi"
+local upload_api = require "relrun.pypi.upload"
+local index = require "relrun.pypi.index"
+local localrepo = require "relrun.pypi.localrepo"
 local fs = require "relrun.fs"
 local hash = require "relrun.hash"
 local json = require "relrun.json"
@@ -31,7 +33,7 @@ local function upload(server, path, extra)
   local opts = { url = server.url .. "/legacy/", path = path, username = USER, password = PASSWORD,
                  index_url = server.url .. "/simple/", progress = "none" }
   for k, v in pairs(extra or {}) do opts[k] = v end
-  return pypi.upload(opts)
+  return upload_api.upload(opts)
 end
 
 -- The sdist again with other tar timestamps: same name, different bytes.
@@ -170,7 +172,7 @@ describe("upload", function()
     contains(msg, "HTTP 401")
     ok(not msg:find("wrong-password-xyz", 1, true), "the password is not in the message")
     -- a redirect is named, not followed
-    r, msg, code = pypi.upload { url = s.url .. "/redirect/", path = dist.wheel, progress = "none",
+    r, msg, code = upload_api.upload { url = s.url .. "/redirect/", path = dist.wheel, progress = "none",
                                  username = USER, password = PASSWORD }
     eq({ r, code }, { nil, "301" })
     contains(msg, "redirecting to /legacy/")
@@ -181,14 +183,14 @@ describe("upload", function()
     local s = start(fs.join(tmp.path, "rec.jsonl"))
     servers = { s }
     assert(upload(s, dist.wheel))
-    local files = assert(pypi.index_files(s.url .. "/simple/", "Stock_Pipeline"))
+    local files = assert(index.files(s.url .. "/simple/", "Stock_Pipeline"))
     eq({ #files, files[1].filename, files[1].sha256 },
        { 1, "stock_pipeline-0.1.0-py3-none-any.whl", hash.file(dist.wheel, { "sha256" }).sha256 })
     -- an index without PEP 691 answers HTML: the same files
     local html = start(fs.join(tmp.path, "rec2.jsonl"), { "--html-only" })
     servers[#servers + 1] = html
     assert(upload(html, dist.wheel))
-    eq(assert(pypi.index_files(html.url .. "/simple/", "stock.pipeline")), files)
+    eq(assert(index.files(html.url .. "/simple/", "stock.pipeline")), files)
     -- pip itself resolves and downloads from the fake (checks the fake)
     local dl = fs.join(tmp.path, "dl")
     run { "/usr/bin/python3", "-m", "pip", "download", "-q", "--no-deps", "--no-cache-dir",
@@ -203,12 +205,12 @@ describe("local repository", function()
     local tmp = fs.tempdir("pypi-local")
     local repo = fs.join(tmp.path, "repo")
     for _, path in ipairs({ dist.wheel, dist.sdist }) do
-      eq(assert(pypi.publish_local(repo, path)).status, "published")
+      eq(assert(localrepo.publish(repo, path)).status, "published")
     end
     local venv = fs.join(tmp.path, "venv")
     run { "/usr/bin/python3", "-m", "venv", venv }
     run { venv .. "/bin/pip", "install", "-q", "--no-deps", "--no-cache-dir", "--disable-pip-version-check",
-          "--index-url", pypi.local_index_url(repo), "stock-pipeline==0.1.0" }
+          "--index-url", localrepo.index_url(repo), "stock-pipeline==0.1.0" }
     local out = run { venv .. "/bin/python", "-c", "import bronze, silver, ingestion, importlib.metadata as m; "
       .. "print(m.version('stock-pipeline'), silver.refine([]).quotes)" }
     eq(out, "0.1.0 []\n")

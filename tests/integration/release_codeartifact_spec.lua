@@ -151,11 +151,12 @@ describe("tag, publish under simulated Actions, verify", function()
     -- the instructions: stdout and the step summary
     local summary = world.read(w.summary)
     for _, text in ipairs({ r.stdout, summary }) do
-      contains(text, "aws codeartifact login --tool pip --domain acme --domain-owner 111122223333 " ..
-        "--repository python --region us-east-1")
+      contains(text, "relrun scripts/login.lua --tool pip")
       contains(text, "pip install stock-pipeline==" .. V)
-      contains(text, "%pip install stock-pipeline==" .. V .. " --index-url " .. w.ca.url ..
-        "/d/acme-111122223333/pypi/python/simple/")
+      -- Databricks: the form that authenticates, the token from a secret scope
+      contains(text, "%pip install stock-pipeline==" .. V .. " --index-url " ..
+        w.ca.url:gsub("^http://", "http://aws:$token@") .. "/d/acme-111122223333/pypi/python/simple/")
+      contains(text, 'token = dbutils.secrets.get(scope="codeartifact", key="token")')
       contains(text, "secret scope")
     end
     -- the outputs: version, endpoint, hashes

@@ -124,12 +124,3 @@ describe("endpoint", function()
     eq((config.endpoint("codeartifact", "us-east-1", env)), nil)
   end)
 end)
-
-describe("relrun.aws", function()
-  it("loads each part on first use", function()
-    local aws = require "relrun.aws"
-    eq(aws.config, config)
-    eq(aws.retry, require "relrun.aws.retry")
-    eq(aws.nothing, nil)
-  end)
-end)

@@ -54,19 +54,19 @@ describe("relrun vendor", function()
   after_each(function() child.rmtree(dir) end)
 
   it("copies scripts and libraries with their base text, locks them, keeps them out of the sdist", function()
-    local r = run({ "vendor", "release", "relrun.pypi" }, { cwd = dir })
+    local r = run({ "vendor", "release", "relrun.pypi.upload" }, { cwd = dir })
     eq(r.code, 0, r.stderr)
-    contains(r.stdout, "copied .relrun-scripts/release.lua\ncopied .relrun-scripts/lib/relrun/pypi.lua\n")
-    for _, rel in ipairs({ "release.lua", "lib/relrun/pypi.lua" }) do
+    contains(r.stdout, "copied .relrun-scripts/release.lua\ncopied .relrun-scripts/lib/relrun/pypi/upload.lua\n")
+    for _, rel in ipairs({ "release.lua", "lib/relrun/pypi/upload.lua" }) do
       local builtin = host.builtin_text("scripts/" .. rel)
       eq(child.read(dir .. "/.relrun-scripts/" .. rel), builtin, rel)
       eq(child.read(dir .. "/.relrun-scripts/.base/" .. rel), builtin, rel .. " base")
     end
     local lock = lock_of(dir)
     eq(lock.relrun, host.version)
-    local text = host.builtin_text("scripts/lib/relrun/pypi.lua")
-    eq(lock.files[".relrun-scripts/lib/relrun/pypi.lua"], { sha256 = sha(text), builtin = "scripts/lib/relrun/pypi.lua",
-      base = sha(text), base_relrun = host.version })
+    local text = host.builtin_text("scripts/lib/relrun/pypi/upload.lua")
+    eq(lock.files[".relrun-scripts/lib/relrun/pypi/upload.lua"], { sha256 = sha(text),
+      builtin = "scripts/lib/relrun/pypi/upload.lua", base = sha(text), base_relrun = host.version })
     eq(child.read(dir .. "/.gitattributes"), "# relrun's vendored scripts and lock: committed, but not in the "
       .. "package's sdist (relrun vendor)\n/.relrun-scripts export-ignore\n/relrun.lock export-ignore\n")
   end)
@@ -78,9 +78,9 @@ describe("relrun vendor", function()
     end
     ok(not child.read(dir .. "/.relrun-scripts/lib/relrun/util.lua"), "no library without --all")
     eq(run({ "vendor", "--all" }, { cwd = dir }).code, 0)
-    eq(child.read(dir .. "/.relrun-scripts/lib/relrun/aws/init.lua"), host.builtin_text("scripts/lib/relrun/aws/init.lua"))
+    eq(child.read(dir .. "/.relrun-scripts/lib/relrun/aws/core.lua"), host.builtin_text("scripts/lib/relrun/aws/core.lua"))
     local list = run({ "vendor", "--list" }, { cwd = dir }).stdout
-    contains(list, "library  relrun.aws                   .relrun-scripts/lib/relrun/aws/init.lua\n")
+    contains(list, "library  relrun.aws.core              .relrun-scripts/lib/relrun/aws/core.lua\n")
   end)
 
   it("keeps a copy that differs unless --force; an unknown name is a usage error", function()

@@ -1,7 +1,10 @@
--- relrun.pypi without a network: names, file names, core metadata (checked
+-- relrun.pypi.* without a network: names, file names, core metadata (checked
 -- against pkginfo, the parser twine uses), RECORD verification, the upload
 -- form's shape, simple-index pages, and the local repository's rules.
-local pypi = require "relrun.pypi"
+local metadata = require "relrun.pypi.metadata"
+local upload_api = require "relrun.pypi.upload"
+local index = require "relrun.pypi.index"
+local localrepo = require "relrun.pypi.localrepo"
 local fs = require "relrun.fs"
 local hash = require "relrun.hash"
 local json = require "relrun.json"
@@ -43,7 +46,7 @@ describe("names", function()
   it("normalizes as PEP 503 says", function()
     local cases = { ["Stock_Pipeline"] = "stock-pipeline", ["a.b-_c"] = "a-b-c", FOO = "foo",
                     ["foo--__..bar"] = "foo-bar", ["stock-pipeline"] = "stock-pipeline" }
-    for input, want in pairs(cases) do eq(pypi.normalize(input), want, input) end
+    for input, want in pairs(cases) do eq(metadata.normalize(input), want, input) end
   end)
 
   it("accepts exactly the names PEP 508 allows (checked with the PEP's regular expression in Python)", function()
@@ -63,31 +66,31 @@ for n in sys.argv[1:]:
     local i = 0
     for line in run(argv):gmatch("[^\n]+") do
       i = i + 1
-      eq(pypi.metadata.valid_name(sent[i]), line == "True", string.format("%q", sent[i]))
+      eq(metadata.valid_name(sent[i]), line == "True", string.format("%q", sent[i]))
     end
     eq(i, #sent)
-    eq(pypi.metadata.valid_name("x\0y"), false)
+    eq(metadata.valid_name("x\0y"), false)
   end)
 
   it("gives twine's safe_name", function()
-    eq(pypi.safe_name("stock_pipeline"), "stock-pipeline")
-    eq(pypi.safe_name("zope.interface"), "zope.interface")
-    eq(pypi.safe_name("My  Pkg!!x"), "My-Pkg-x")
+    eq(metadata.safe_name("stock_pipeline"), "stock-pipeline")
+    eq(metadata.safe_name("zope.interface"), "zope.interface")
+    eq(metadata.safe_name("My  Pkg!!x"), "My-Pkg-x")
   end)
 end)
 
 describe("file names", function()
   it("parses wheel names (PEP 427)", function()
-    local w = assert(pypi.parse_wheel_filename("dist/stock_pipeline-1.2.0-py3-none-any.whl"))
+    local w = assert(metadata.parse_wheel_filename("dist/stock_pipeline-1.2.0-py3-none-any.whl"))
     eq({ w.name, w.version, w.build, w.python, w.abi, w.platform, w.filename },
        { "stock_pipeline", "1.2.0", nil, "py3", "none", "any", "stock_pipeline-1.2.0-py3-none-any.whl" })
-    w = assert(pypi.parse_wheel_filename("pkg-2.0-1b-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"))
+    w = assert(metadata.parse_wheel_filename("pkg-2.0-1b-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"))
     eq({ w.build, w.python, #w.tags }, { "1b", "cp311", 2 })
-    eq(assert(pypi.parse_wheel_filename("six-1.16.0-py2.py3-none-any.whl")).tags,
+    eq(assert(metadata.parse_wheel_filename("six-1.16.0-py2.py3-none-any.whl")).tags,
        { "py2-none-any", "py3-none-any" })
     for _, bad in ipairs({ "pkg-1.0.whl", "pkg-1.0-py3-none-any.zip", "pkg-1.0-x-py3-none-any.whl",
                            "pkg--py3-none-any.whl" }) do
-      local r, msg = pypi.parse_wheel_filename(bad)
+      local r, msg = metadata.parse_wheel_filename(bad)
       eq(r, nil, bad)
       contains(msg, bad)
     end
@@ -101,16 +104,16 @@ describe("file names", function()
       { "pkg-1.0.dev3+g1234567.tar.gz", "pkg", "1.0.dev3+g1234567" },
     }
     for _, c in ipairs(cases) do
-      local s = assert(pypi.parse_sdist_filename(c[1]))
+      local s = assert(metadata.parse_sdist_filename(c[1]))
       eq({ s.name, s.version }, { c[2], c[3] }, c[1])
     end
     for _, bad in ipairs({ "pkg.tar.gz", "pkg-x.tar.gz", "pkg-1.0.rar", "-1.0.tar.gz" }) do
-      local r, msg = pypi.parse_sdist_filename(bad)
+      local r, msg = metadata.parse_sdist_filename(bad)
       eq(r, nil, bad)
       contains(msg, bad)
     end
-    eq(pypi.parse_filename("a-1-py3-none-any.whl").kind, "wheel")
-    eq(pypi.parse_filename("a-1.tar.gz").kind, "sdist")
+    eq(metadata.parse_filename("a-1-py3-none-any.whl").kind, "wheel")
+    eq(metadata.parse_filename("a-1.tar.gz").kind, "sdist")
   end)
 end)
 
@@ -144,7 +147,7 @@ describe("core metadata", function()
   it("reads headers, continuations, lists, UNKNOWN and the body as pkginfo does", function()
     local path = fs.join(tmp.path, "PKG-INFO")
     assert(fs.write(path, TEXT))
-    local meta = pypi.parse_metadata(TEXT)
+    local meta = metadata.parse(TEXT)
     eq(meta.summary, "a summary continued on a second line")
     eq(meta.home_page, nil, "UNKNOWN is absent")
     eq(meta.classifiers, { "Topic :: One", "Topic :: Two" })
@@ -155,32 +158,32 @@ describe("core metadata", function()
 
   it("keeps an old-style Description header when there is no body; a wheel always takes the body", function()
     local text = TEXT:gsub("\n\nThe body.*$", "\n")
-    eq(pypi.parse_metadata(text).description, "old style\nsecond line")
-    eq(pypi.parse_metadata(text, "wheel").description, "")
+    eq(metadata.parse(text).description, "old style\nsecond line")
+    eq(metadata.parse(text, "wheel").description, "")
     local path = fs.join(tmp.path, "PKG-INFO")
     assert(fs.write(path, text))
-    same_as_pkginfo(pypi.parse_metadata(text), pkginfo(path))
+    same_as_pkginfo(metadata.parse(text), pkginfo(path))
   end)
 
   it("reads the example's wheel and sdist like twine does", function()
     local dist = example.build("0.1.0")
     for _, path in ipairs({ dist.wheel, dist.sdist }) do
-      local meta = assert(pypi.read_metadata(path))
+      local meta = assert(metadata.read(path))
       eq({ meta.name, meta.version, meta.metadata_version, meta.requires_python },
          { "stock-pipeline", "0.1.0", "2.1", ">=3.9" })
       contains(meta.description, "# stock-pipeline")
       same_as_pkginfo(meta, pkginfo(path))
     end
-    eq(assert(pypi.read_metadata(dist.wheel)).member, "stock_pipeline-0.1.0.dist-info/METADATA")
-    eq(assert(pypi.read_metadata(dist.sdist)).member, "stock-pipeline-0.1.0/PKG-INFO")
+    eq(assert(metadata.read(dist.wheel)).member, "stock_pipeline-0.1.0.dist-info/METADATA")
+    eq(assert(metadata.read(dist.sdist)).member, "stock-pipeline-0.1.0/PKG-INFO")
   end)
 
   it("names what an index would reject", function()
-    eq(pypi.metadata_problems(pypi.parse_metadata("Metadata-Version: 2.1\nName: x\n\n")), { "Version is missing" })
+    eq(metadata.problems(metadata.parse("Metadata-Version: 2.1\nName: x\n\n")), { "Version is missing" })
     -- like pkginfo, no Metadata-Version means no known fields at all
-    eq(pypi.metadata_problems(pypi.parse_metadata("Name: x\nVersion: 1\n")),
+    eq(metadata.problems(metadata.parse("Name: x\nVersion: 1\n")),
        { "Metadata-Version is missing", "Name is missing", "Version is missing" })
-    local r, msg, code = pypi.read_metadata(fs.join(tmp.path, "none-1.0-py3-none-any.whl"))
+    local r, msg, code = metadata.read(fs.join(tmp.path, "none-1.0-py3-none-any.whl"))
     eq({ r, code }, { nil, "ENOENT" })
     contains(msg, "none-1.0-py3-none-any.whl")
   end)
@@ -210,7 +213,7 @@ with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
   end
 
   it("verifies the example's wheel", function()
-    eq(pypi.verify_record(example.build("0.1.0").wheel), true)
+    eq(metadata.verify_record(example.build("0.1.0").wheel), true)
   end)
 
   it("names a file whose hash does not match, one missing and one unlisted", function()
@@ -223,7 +226,7 @@ with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
     for action, want in pairs(cases) do
       local bad = fs.join(tmp.path, action .. "-0.1.0-py3-none-any.whl")
       tamper(wheel, bad, action)
-      local r, msg, code, problems = pypi.verify_record(bad)
+      local r, msg, code, problems = metadata.verify_record(bad)
       eq({ r, code }, { nil, "RECORD" }, action)
       contains(msg, "RECORD does not match")
       eq(#problems, 1, action)
@@ -235,7 +238,7 @@ end)
 describe("upload form", function()
   it("has twine's fields in twine's order, digests from one read, the file last", function()
     local dist = example.build("0.1.0")
-    local parts, info = assert(pypi.form(dist.wheel))
+    local parts, info = assert(upload_api.form(dist.wheel))
     local names = {}
     for _, p in ipairs(parts) do
       if names[#names] ~= p.name then names[#names + 1] = p.name end
@@ -251,7 +254,7 @@ describe("upload form", function()
     eq(info.digests.blake2_256, hash.blake2b_256(data))
     eq(parts[#parts], { name = "content", file = dist.wheel, filename = "stock_pipeline-0.1.0-py3-none-any.whl",
                         content_type = "application/octet-stream" })
-    local sparts = assert(pypi.form(dist.sdist))
+    local sparts = assert(upload_api.form(dist.sdist))
     eq({ sparts[3].value, sparts[4].value }, { "sdist", "" })
     eq({ parts[3].value, parts[4].value }, { "bdist_wheel", "py3" })
   end)
@@ -259,7 +262,7 @@ end)
 
 describe("simple index pages", function()
   it("reads PEP 503 links with hashes and escaped names", function()
-    local files = pypi.index.parse_html([[
+    local files = index.parse_html([[
 <html><body><a href="../../p/a-1.0.tar.gz#sha256=ABCDEF" data-requires-python="&gt;=3.9">a-1.0.tar.gz</a>
 <A HREF='https://x/b_1-1.0-py3-none-any.whl#md5=00'>b_1-1.0-py3-none-any.whl</A>
 <a href="/c&amp;d-1.0.zip" data-yanked="">c&amp;d-1.0.zip</a></body></html>]])
@@ -270,10 +273,10 @@ describe("simple index pages", function()
   end)
 
   it("reads PEP 691 JSON", function()
-    local files = assert(pypi.index.parse_json(json.encode({ meta = { ["api-version"] = "1.0" }, name = "a",
+    local files = assert(index.parse_json(json.encode({ meta = { ["api-version"] = "1.0" }, name = "a",
       files = { { filename = "a-1.tar.gz", url = "u", hashes = { sha256 = "AB" }, ["requires-python"] = ">=3" } } })))
     eq(files, { { filename = "a-1.tar.gz", url = "u", sha256 = "ab", requires_python = ">=3", yanked = false } })
-    local r, msg = pypi.index.parse_json("{}")
+    local r, msg = index.parse_json("{}")
     eq(r, nil)
     contains(msg, "PEP 691")
   end)
@@ -287,10 +290,10 @@ describe("local repository", function()
   it("publishes, says identical on a rerun, refuses different bytes", function()
     local dist = example.build("0.1.0")
     local repo = fs.join(tmp.path, "repo")
-    eq(assert(pypi.publish_local(repo, dist.wheel)).status, "published")
-    eq(assert(pypi.publish_local(repo, dist.sdist)).status, "published")
+    eq(assert(localrepo.publish(repo, dist.wheel)).status, "published")
+    eq(assert(localrepo.publish(repo, dist.sdist)).status, "published")
     local before = fs.read(fs.join(repo, "simple", "stock-pipeline", "index.html"))
-    local again = assert(pypi.publish_local(repo, dist.wheel))
+    local again = assert(localrepo.publish(repo, dist.wheel))
     eq(again.status, "identical")
     eq(again.message, "stock_pipeline-0.1.0-py3-none-any.whl: already published, identical")
     eq(fs.read(fs.join(repo, "simple", "stock-pipeline", "index.html")), before, "page unchanged")
@@ -300,7 +303,7 @@ describe("local repository", function()
     assert(fs.mkdir(x))
     run { "tar", "-xzf", dist.sdist, "-C", x }
     run { "tar", "-czf", other, "--mtime=2001-01-01", "-C", x, "stock-pipeline-0.1.0" }
-    local r, msg, code = pypi.publish_local(repo, other)
+    local r, msg, code = localrepo.publish(repo, other)
     eq({ r, code }, { nil, "CONFLICT" })
     contains(msg, hash.file(other, { "sha256" }).sha256)
     contains(msg, hash.file(dist.sdist, { "sha256" }).sha256)
@@ -308,7 +311,7 @@ describe("local repository", function()
     eq(hash.file(fs.join(repo, "packages", "stock-pipeline", "stock-pipeline-0.1.0.tar.gz"), { "sha256" }).sha256,
        hash.file(dist.sdist, { "sha256" }).sha256, "the published file is untouched")
 
-    local files = pypi.localrepo.files(repo, "Stock_Pipeline")
+    local files = localrepo.files(repo, "Stock_Pipeline")
     eq(#files, 2)
     for _, f in ipairs(files) do
       local on_disk = fs.join(repo, "simple", "stock-pipeline", f.url)
@@ -331,21 +334,21 @@ with zipfile.ZipFile(sys.argv[1], "w") as z:
     z.writestr("outside-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
     z.writestr("outside-1.0.dist-info/RECORD", "")
 ]], wheel, name }
-      local r, msg, code = pypi.publish_local(repo, wheel)
+      local r, msg, code = localrepo.publish(repo, wheel)
       eq(fs.exists(outside:lower()), false, "nothing under " .. outside:lower())
       eq(fs.exists(fs.join(tmp.path, "escaped")), false, "nothing escaped")
       eq({ r, code }, { nil, "METADATA" }, name)
       contains(msg, "is not a project name (PEP 508")
       eq(fs.glob(fs.join(repo, "packages", "*")), {}, "nothing in the repository either")
     end
-    eq({ pypi.localrepo.remove(repo, "../x", "1.0") }, { nil, '"../x" is not a project name (PEP 508)', "EINVAL" })
+    eq({ localrepo.remove(repo, "../x", "1.0") }, { nil, '"../x" is not a project name (PEP 508)', "EINVAL" })
   end)
 end)
 
 describe("upload progress", function()
   it("writes a line every interval when not on a terminal, and the last one", function()
     local out, now = {}, 100
-    local p = pypi.upload_api.progress("f.whl", "lines",
+    local p = upload_api.progress("f.whl", "lines",
       { interval = 5, write = function(s) out[#out + 1] = s end, clock = function() return now end })
     p(0, 4 << 20)
     now = 103
@@ -360,11 +363,11 @@ describe("upload progress", function()
 
   it("draws a bar that ends with a newline; none and quiet write nothing", function()
     local out = {}
-    local p = pypi.upload_api.progress("f.whl", "bar", { write = function(s) out[#out + 1] = s end })
+    local p = upload_api.progress("f.whl", "bar", { write = function(s) out[#out + 1] = s end })
     p(512, 1024)
     p(1024, 1024)
     contains(out[1], "\r  f.whl [" .. string.rep("#", 15) .. string.rep(" ", 15) .. "]  50% 512 B/1.0 kB")
     eq(out[#out], "\n")
-    eq(pypi.upload_api.progress("f.whl", "none"), nil)
+    eq(upload_api.progress("f.whl", "none"), nil)
   end)
 end)

@@ -1,7 +1,16 @@
--- relrun.xml and relrun.xmlutil on the answers relrun reads (shapes from the
--- AWS API references / botocore models), malformed input and entity bombs.
+-- relrun.xml and relrun.aws.core's xml_find / xml_text / xml_all on the
+-- answers relrun reads (shapes from the AWS API references / botocore
+-- models), malformed input and entity bombs.
 local xml = require "relrun.xml"
-local x = require "relrun.xmlutil"
+local core = require "relrun.aws.core"
+local find, text, all = core.xml_find, core.xml_text, core.xml_all
+
+-- The text of `name` in every element of a list.
+local function texts(els, name)
+  local out = {}
+  for i, el in ipairs(els) do out[i] = text(el, name) end
+  return out
+end
 
 local STS = [[
 <AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
@@ -70,43 +79,48 @@ describe("decode", function()
     local doc = assert(xml.decode(STS))
     eq(doc.name, "AssumeRoleWithWebIdentityResponse")
     eq(doc.attrs, { xmlns = "https://sts.amazonaws.com/doc/2011-06-15/" })
-    local creds = x.find(doc, "AssumeRoleWithWebIdentityResult/Credentials")
-    eq(x.text(creds, "AccessKeyId"), "ASIAIOSFODNN7EXAMPLE")
-    eq(x.text(creds, "SecretAccessKey"), "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY")
-    eq(x.text(creds, "SessionToken"), "FwoGZXIvYXdzEXAMPLE+/=")
-    eq(x.text(creds, "Expiration"), "2026-11-24T08:00:00Z")
-    eq(x.text(doc, "AssumeRoleWithWebIdentityResult/SourceIdentity"), "", "an empty element has empty text")
-    eq(x.text(doc, "AssumeRoleWithWebIdentityResult/Nope"), nil)
-    eq(x.text(doc, "ResponseMetadata/RequestId"), "ad4156e9-bce1-11e2-82e6-6b6efEXAMPLE")
-    eq(#x.find(doc, "AssumeRoleWithWebIdentityResult").children, 6)
+    local creds = find(doc, "AssumeRoleWithWebIdentityResult/Credentials")
+    eq(text(creds, "AccessKeyId"), "ASIAIOSFODNN7EXAMPLE")
+    eq(text(creds, "SecretAccessKey"), "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY")
+    eq(text(creds, "SessionToken"), "FwoGZXIvYXdzEXAMPLE+/=")
+    eq(text(creds, "Expiration"), "2026-11-24T08:00:00Z")
+    eq(text(doc, "AssumeRoleWithWebIdentityResult/SourceIdentity"), "", "an empty element has empty text")
+    eq(text(doc, "AssumeRoleWithWebIdentityResult/Nope"), nil)
+    eq(text(doc, "Nope/Deeper"), nil, "a missing step anywhere on the path")
+    eq(text(doc, "ResponseMetadata/RequestId"), "ad4156e9-bce1-11e2-82e6-6b6efEXAMPLE")
+    eq(#find(doc, "AssumeRoleWithWebIdentityResult").children, 6)
   end)
 
   it("reads an S3 ListObjectsV2 answer with entities in keys and ETags", function()
     local doc = assert(xml.decode(S3_LIST))
     eq(doc.name, "ListBucketResult")
-    eq(x.text(doc, "IsTruncated"), "true")
-    eq(x.text(doc, "NextContinuationToken"), "1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=")
-    eq(x.texts(doc, "Contents/Key"), { "dist/pkg-1.0.tar.gz", "dist/a & b <c>.whl" })
-    eq(x.texts(doc, "Contents/ETag"), { '"9b2cf535f27731c974343645a3985328"', '"e3b0c44298fc1c149afbf4c8996fb924-2"' })
-    eq(#x.find_all(doc, "Contents"), 2)
+    eq(text(doc, "IsTruncated"), "true")
+    eq(text(doc, "NextContinuationToken"), "1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=")
+    eq(texts(all(doc, "Contents"), "Key"), { "dist/pkg-1.0.tar.gz", "dist/a & b <c>.whl" })
+    eq(texts(all(doc, "Contents"), "ETag"),
+      { '"9b2cf535f27731c974343645a3985328"', '"e3b0c44298fc1c149afbf4c8996fb924-2"' })
+    eq(#all(doc, "Contents"), 2)
+    eq(all(doc, "Nope"), {}, "no such children: an empty list")
+    eq(all(nil, "Contents"), {}, "under a missing element: an empty list")
   end)
 
   it("reads an S3 <Error> with a multi-line field", function()
     local doc = assert(xml.decode(S3_ERROR))
     eq(doc.name, "Error")
-    eq(x.text(doc, "Code"), "SignatureDoesNotMatch")
-    eq(x.text(doc, "StringToSign"), "AWS4-HMAC-SHA256\n20261124T060000Z")
-    eq(x.text(doc, "RequestId"), "4442587FB7D0A2F9")
+    eq(text(doc, "Code"), "SignatureDoesNotMatch")
+    eq(text(doc, "StringToSign"), "AWS4-HMAC-SHA256\n20261124T060000Z")
+    eq(text(doc, "RequestId"), "4442587FB7D0A2F9")
   end)
 
   it("reads an IAM GetRole answer with member lists", function()
     local doc = assert(xml.decode(IAM_GET_ROLE))
-    local role = x.find(doc, "GetRoleResult/Role")
-    eq(x.text(role, "RoleName"), "release")
-    eq(x.text(role, "AssumeRolePolicyDocument"), "%7B%22Version%22%3A%222012-10-17%22%7D")
-    eq(x.text(role, "RoleLastUsed/Region"), "us-east-1")
-    eq(x.texts(role, "Tags/member/Key"), { "team", "env" })
-    eq(x.find(doc, ""), doc, "the empty path is the element itself")
+    local role = find(doc, "GetRoleResult/Role")
+    eq(text(role, "RoleName"), "release")
+    eq(text(role, "AssumeRolePolicyDocument"), "%7B%22Version%22%3A%222012-10-17%22%7D")
+    eq(text(role, "RoleLastUsed/Region"), "us-east-1")
+    eq(texts(all(find(role, "Tags"), "member"), "Key"), { "team", "env" })
+    eq(find(doc, ""), doc, "the empty path is the element itself")
+    eq(text(role), role.text, "no path: the element's own text")
   end)
 
   it("keeps local names, namespace declarations and attributes", function()
@@ -185,8 +199,8 @@ describe("agrees with Python's ElementTree", function()
     p:close()
     os.remove(path)
     local got = {}
-    for _, item in ipairs(x.find_all(assert(xml.decode(doc)), "Item")) do
-      got[#got + 1] = table.concat({ item.attrs.n, x.text(item, "Key"), x.text(item, "V") }, "|")
+    for _, item in ipairs(all(assert(xml.decode(doc)), "Item")) do
+      got[#got + 1] = table.concat({ item.attrs.n, text(item, "Key"), text(item, "V") }, "|")
     end
     eq(table.concat(got, "\n") .. "\n", want)
   end)

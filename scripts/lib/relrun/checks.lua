@@ -7,13 +7,15 @@
 --       -- or checks.fail(found, todo), checks.warn(found, todo), checks.skip(reason)
 --     end)
 --   end)
---   os.exit(list:finish())   -- 0 all good, 3 problems found
+--   return list:finish()     -- 0 all good, 3 problems found
+--   return list:abort(err)   -- the run stopped: with json, the document says why; err.exit
 --
 -- Each result says what it looked at (the check's name and `looked`), what
 -- it found, and what to do. A check that raises is a failure of that check,
 -- never of the run. Under GitHub Actions each problem is also an annotation.
 local log = require "relrun.log"
 local json = require "relrun.json"
+local errors = require "relrun.errors"
 
 local M = {}
 
@@ -71,18 +73,26 @@ end
 function Group:check(name, fn, looked)
   local good, result = pcall(fn, self.data)
   if not good then
-    local msg = type(result) == "table" and (result.message or tostring(result)) or tostring(result)
-    result = M.fail("the check itself failed: " .. msg, "run with --debug and report this")
+    if getmetatable(result) == errors.Error then
+      -- an expected failure a library returned and the check raised: its own words
+      result = M.fail(result.message, result.hint)
+    else
+      local msg = type(result) == "table" and (result.message or tostring(result)) or tostring(result)
+      result = M.fail("the check itself failed: " .. msg, "run with --debug and report this")
+    end
   elseif type(result) ~= "table" or not MARK[result.status] then
     result = M.fail("the check returned nothing", "fix the check")
   end
   return self:record(name, result, looked)
 end
 
+-- The document --json prints: { groups = { {name, checks = { {name, status,
+-- found, todo, looked_at} }} }, problems, warnings [, error = {code, message,
+-- hint, exit}] }; lists are JSON arrays even when empty.
 function List:results()
-  local groups = {}
+  local groups = json.array({})
   for _, g in ipairs(self.groups) do
-    local checks = {}
+    local checks = json.array({})
     for _, c in ipairs(g.checks) do
       checks[#checks + 1] = { name = c.name, status = c.status, found = c.found, todo = c.todo, looked_at = c.looked }
     end
@@ -106,6 +116,18 @@ function List:finish()
     end
   end
   return self.problems == 0 and 0 or 3
+end
+
+-- The run stopped before its checks could finish (a usage error, a project
+-- that cannot be opened): with json, the document with what ran and the
+-- error; otherwise the error is raised for the host to print once.
+-- -> the exit code (err.exit).
+function List:abort(err)
+  if not self.json then error(err, 0) end
+  local doc = self:results()
+  doc.error = { code = err.code, message = err.message, hint = err.hint, exit = err.exit or 1 }
+  print(json.encode(doc))
+  return err.exit or 1
 end
 
 return M

@@ -107,6 +107,24 @@ local function option(by_name, opts, argv, i)
   return i + 2
 end
 
+-- opts with the defaults of options not given, the default command, and
+-- no more arguments than the spec takes; raises a usage error.
+local function completed(spec, options, opts)
+  for _, o in ipairs(options) do
+    if opts[o.key] == nil and o.default ~= nil then opts[o.key] = o.default end
+  end
+  if spec.commands and not opts.command then
+    if spec.default_command then
+      opts.command = spec.default_command
+    elseif not spec.command_optional then
+      usage_error("missing command")
+    end
+  end
+  local max = spec.max_args or (spec.args and #spec.args) or 0
+  if #opts.args > max then usage_error("unexpected argument %q", opts.args[max + 1]) end
+  return opts
+end
+
 local function parse(spec, argv)
   local by_name, list = index(spec)
   local opts = { args = {} }
@@ -124,19 +142,7 @@ local function parse(spec, argv)
     end
   end
   if opts.help then return opts end
-  for _, o in ipairs(list) do
-    if opts[o.key] == nil and o.default ~= nil then opts[o.key] = o.default end
-  end
-  if spec.commands and not opts.command then
-    if spec.default_command then
-      opts.command = spec.default_command
-    elseif not spec.command_optional then
-      usage_error("missing command")
-    end
-  end
-  local max = spec.max_args or (spec.args and #spec.args) or 0
-  if #opts.args > max then usage_error("unexpected argument %q", opts.args[max + 1]) end
-  return opts
+  return completed(spec, list, opts)
 end
 
 -- parse(spec, argv) -> opts | nil, message. opts.help is true for -h/--help.
@@ -162,10 +168,7 @@ local function wrap(text, width, indent)
   return table.concat(lines, "\n" .. string.rep(" ", indent))
 end
 
--- help(spec) -> the --help text.
-function M.help(spec)
-  local _, list = index(spec)
-  local out = {}
+local function usage_line(spec)
   local usage = "usage: " .. (spec.prog or "script")
   if spec.commands then
     local optional = spec.default_command or spec.command_optional
@@ -173,8 +176,19 @@ function M.help(spec)
   end
   usage = usage .. " [options]"
   for _, a in ipairs(spec.args or {}) do usage = usage .. " [" .. a[1] .. "]" end
-  out[#out + 1] = usage
-  if spec.summary then out[#out + 1] = spec.summary end
+  return usage
+end
+
+-- An option's help text with its choices and default.
+local function option_text(o)
+  local text = o.help or ""
+  if o.choices then text = text .. " (" .. table.concat(o.choices, "|") .. ")" end
+  if o.default ~= nil and o.default ~= false then text = text .. " [default: " .. tostring(o.default) .. "]" end
+  return text
+end
+
+-- The rows of the help: { name, text }, a heading when name is "".
+local function help_rows(spec, options)
   local rows = {}
   if spec.commands then
     rows[#rows + 1] = { "", "Commands:" }
@@ -182,13 +196,14 @@ function M.help(spec)
   end
   for _, a in ipairs(spec.args or {}) do rows[#rows + 1] = { "  " .. a[1], a[2] or "" } end
   rows[#rows + 1] = { "", "Options:" }
-  for _, o in ipairs(list) do
-    local names = table.concat(o, ", ") .. (o.arg and (" " .. o.arg) or "")
-    local text = o.help or ""
-    if o.choices then text = text .. " (" .. table.concat(o.choices, "|") .. ")" end
-    if o.default ~= nil and o.default ~= false then text = text .. " [default: " .. tostring(o.default) .. "]" end
-    rows[#rows + 1] = { "  " .. names, text }
+  for _, o in ipairs(options) do
+    rows[#rows + 1] = { "  " .. table.concat(o, ", ") .. (o.arg and (" " .. o.arg) or ""), option_text(o) }
   end
+  return rows
+end
+
+-- The rows as lines: names in one column, texts wrapped beside them.
+local function add_rows(out, rows)
   local width = 0
   for _, r in ipairs(rows) do if r[1] ~= "" then width = math.max(width, #r[1]) end end
   for _, r in ipairs(rows) do
@@ -198,6 +213,14 @@ function M.help(spec)
       out[#out + 1] = r[1] .. string.rep(" ", width - #r[1] + 2) .. wrap(r[2], math.max(30, 78 - width - 2), width + 2)
     end
   end
+end
+
+-- help(spec) -> the --help text.
+function M.help(spec)
+  local _, list = index(spec)
+  local out = { usage_line(spec) }
+  if spec.summary then out[#out + 1] = spec.summary end
+  add_rows(out, help_rows(spec, list))
   if spec.epilog then out[#out + 1] = spec.epilog end
   return table.concat(out, "\n") .. "\n"
 end

@@ -41,11 +41,6 @@ function M.new(code, message, fields)
   return e
 end
 
--- newf(code, fmt, ...) -> err, the message formatted.
-function M.newf(code, fmt, ...)
-  return M.new(code, string.format(fmt, ...))
-end
-
 function M.is(v, code)
   return getmetatable(v) == Error and (code == nil or v.code == code)
 end

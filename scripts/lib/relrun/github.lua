@@ -101,17 +101,17 @@ local function rate_limit_wait(resp)
   return nil
 end
 
--- One call. opts: query (table), body (table → JSON, or {file=}), headers,
--- url (absolute, instead of the API path), accept. Returns data, response.
-function Client:request(method, path, opts)
-  opts = opts or {}
-  local url = opts.url or (self.api .. path)
-  if opts.query then
-    local parts = {}
-    for k, v in pairs(opts.query) do parts[#parts + 1] = http.url_encode(k) .. "=" .. http.url_encode(tostring(v)) end
-    table.sort(parts)
-    url = url .. (url:find("?", 1, true) and "&" or "?") .. table.concat(parts, "&")
-  end
+-- url with the query's pairs added, encoded and sorted.
+local function with_query(url, query)
+  if not query then return url end
+  local parts = {}
+  for k, v in pairs(query) do parts[#parts + 1] = http.url_encode(k) .. "=" .. http.url_encode(tostring(v)) end
+  table.sort(parts)
+  return url .. (url:find("?", 1, true) and "&" or "?") .. table.concat(parts, "&")
+end
+
+-- The request's headers and body: a table body (not {file=}) goes as JSON.
+local function headers_and_body(self, opts)
   local headers = { ["user-agent"] = USER_AGENT, accept = opts.accept or "application/vnd.github+json",
                     ["x-github-api-version"] = "2022-11-28" }
   if self.token then headers.authorization = "Bearer " .. self.token end
@@ -121,6 +121,25 @@ function Client:request(method, path, opts)
     headers["content-type"] = "application/json"
   end
   for k, v in pairs(opts.headers or {}) do headers[k] = v end
+  return headers, body
+end
+
+-- The error of an answer that is not a success (after any rate-limit waits).
+local function failed_answer(method, where, resp, wait)
+  local msg, ecode = error_message(resp)
+  if wait then msg = msg .. string.format(" (rate limited; retry after %d s)", wait) end
+  if resp.status == 401 then msg = msg .. " (check GITHUB_TOKEN)" end
+  return fail(string.format("GitHub %s %s: %d %s", method, where, resp.status, msg), resp.status, ecode)
+end
+
+-- One call. opts: query (table), body (table → JSON, or {file=}), headers,
+-- url (absolute, instead of the API path), accept. Returns data, response.
+-- A rate-limited answer is retried after the wait it asks for, up to
+-- MAX_RATE_WAIT seconds in all.
+function Client:request(method, path, opts)
+  opts = opts or {}
+  local url = with_query(opts.url or (self.api .. path), opts.query)
+  local headers, body = headers_and_body(self, opts)
   local waited = 0
   while true do
     local resp, err, code = http.request{ method = method, url = url, headers = headers, body = body,
@@ -136,10 +155,7 @@ function Client:request(method, path, opts)
       local data = resp.body and resp.body ~= "" and json.decode(resp.body) or nil
       return data or true, resp
     else
-      local msg, ecode = error_message(resp)
-      if wait then msg = msg .. string.format(" (rate limited; retry after %d s)", wait) end
-      if resp.status == 401 then msg = msg .. " (check GITHUB_TOKEN)" end
-      return fail(string.format("GitHub %s %s: %d %s", method, path or url, resp.status, msg), resp.status, ecode)
+      return failed_answer(method, path or url, resp, wait)
     end
   end
 end
@@ -237,25 +253,39 @@ local function location_of(url, resp)
   return url:gsub("[^/]*$", "") .. loc
 end
 
+-- GET an API URL that GitHub answers with a redirect to its storage (release
+-- assets, logs): another origin, so the token goes only to the API and the
+-- URL it redirects to (signed by GitHub for this download) is asked without
+-- it. opts.output: a file for the bytes. -> response | nil, err (`status` set).
+function Client:download(url, accept, opts)
+  opts = opts or {}
+  local ua = { accept = accept, ["user-agent"] = USER_AGENT }
+  local resp, err = http.request{ method = "GET", url = url, output = opts.output, follow_redirects = false,
+    timeout = opts.timeout or 300, headers = { accept = accept, ["user-agent"] = USER_AGENT,
+                                               authorization = self.token and ("Bearer " .. self.token) } }
+  if resp and resp.status >= 300 and resp.status < 400 and location_of(url, resp) then
+    resp, err = http.request{ method = "GET", url = location_of(url, resp), output = opts.output, headers = ua,
+                              timeout = opts.timeout or 300 }
+  end
+  if not resp then return fail(string.format("GitHub GET %s: %s", url, tostring(err))) end
+  if resp.status ~= 200 then
+    local msg = resp.body and error_message(resp) or ""
+    return fail(string.format("GitHub GET %s: %d %s%s", url, resp.status, msg,
+      resp.status == 401 and " (check GITHUB_TOKEN)" or ""), resp.status)
+  end
+  return resp
+end
+
 -- The sha256 of an asset: its `digest` when GitHub gives one, else
--- downloaded (to a temporary file: an asset may be large). GitHub answers
--- the download with a redirect to its storage host, another origin: the
--- token goes only to GitHub, so that URL (signed by GitHub for the
--- download) is asked without it.
+-- downloaded (to a temporary file: an asset may be large) by download().
 function Client:asset_sha256(asset)
   local d = type(asset.digest) == "string" and asset.digest:match("^sha256:(%x+)$")
   if d then return d end
   local tmp <close> = require("relrun.fs").tempdir("relrun-asset")
   local path = tmp.path .. "/asset"
-  local headers = { accept = "application/octet-stream", ["user-agent"] = USER_AGENT }
-  local resp, err = http.request{ method = "GET", url = asset.url, output = path, follow_redirects = false,
-    headers = { accept = headers.accept, ["user-agent"] = USER_AGENT,
-                authorization = self.token and ("Bearer " .. self.token) } }
-  if resp and resp.status >= 300 and resp.status < 400 and location_of(asset.url, resp) then
-    resp, err = http.request{ method = "GET", url = location_of(asset.url, resp), output = path, headers = headers }
-  end
-  if not resp or resp.status ~= 200 then
-    return fail("cannot download asset " .. asset.name .. ": " .. (err or tostring(resp and resp.status)))
+  local resp, err = self:download(asset.url, "application/octet-stream", { output = path })
+  if not resp then
+    return fail("cannot download asset " .. asset.name .. ": " .. err.message, err.status)
   end
   return hash.file(path, { "sha256" }).sha256
 end
@@ -426,6 +456,35 @@ function Client:set_variable(name, value)
   local ok, cerr = self:request("POST", self:repo_path("/actions/variables"), { body = { name = name, value = value } })
   if not ok then return nil, cerr end
   return "created"
+end
+
+---------------------------------------------------------------------------
+-- Actions workflow runs (watch.lua: RELEASE.md "3. Monitor Release Process")
+---------------------------------------------------------------------------
+
+-- The runs matching `filters` (head_sha, event, branch, status), newest first.
+function Client:workflow_runs(filters)
+  local q = {}
+  for k, v in pairs(filters or {}) do q[#q + 1] = http.url_encode(k) .. "=" .. http.url_encode(tostring(v)) end
+  table.sort(q)
+  return self:paginate(self:repo_path("/actions/runs?" .. table.concat(q, "&")), { key = "workflow_runs" })
+end
+
+function Client:workflow_run(id)
+  return self:request("GET", self:repo_path("/actions/runs/" .. id))
+end
+
+-- A run's jobs, each with its steps ({name, status, conclusion, number, started_at, completed_at}).
+function Client:run_jobs(id)
+  return self:paginate(self:repo_path("/actions/runs/" .. id .. "/jobs"), { key = "jobs" })
+end
+
+-- A job's log, plain text (GitHub redirects to its log storage; see download).
+function Client:job_log(job_id)
+  local resp, err = self:download(self.api .. self:repo_path("/actions/jobs/" .. job_id .. "/logs"),
+    "application/vnd.github+json", { timeout = 120 })
+  if not resp then return nil, err end
+  return resp.body or ""
 end
 
 -- The Actions OIDC token for `audience` (never cached: it lives ~5 minutes).

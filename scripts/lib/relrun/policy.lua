@@ -31,14 +31,24 @@ function M.wildcard_match(pattern, value, ignore_case)
   return value:find(lua_pattern) ~= nil
 end
 
--- The documents of RELEASE.md's "Prerequisites", placeholders filled.
-function M.documents(cfg)
-  local partition = cfg.partition or "aws"
-  local provider = string.format("arn:%s:iam::%s:oidc-provider/%s", partition, cfg.account, M.OIDC_HOST)
-  local ca = function(kind, rest)
+-- The ARNs the documents name: the CodeArtifact domain, repository and
+-- package, and the S3 wheels prefix when there is a bucket.
+local function arns_of(cfg, partition)
+  local function ca(kind, rest)
     return string.format("arn:%s:codeartifact:%s:%s:%s/%s", partition, cfg.region, cfg.account, kind, rest)
   end
-  local trust = {
+  local repository = cfg.domain .. "/" .. cfg.repository
+  return {
+    domain = ca("domain", cfg.domain),
+    repository = ca("repository", repository),
+    package = ca("package", repository .. "/pypi/" .. (cfg.package or "stock-pipeline")),
+    wheels = cfg.bucket and string.format("arn:%s:s3:::%s/wheels/", partition, cfg.bucket) or nil,
+  }
+end
+
+-- The role's trust policy: GitHub's OIDC provider, for release tags only.
+local function trust_policy(cfg, provider)
+  return {
     Version = "2012-10-17",
     Statement = { {
       Effect = "Allow",
@@ -51,13 +61,17 @@ function M.documents(cfg)
       },
     } },
   }
+end
+
+-- The role's permissions: publish to the one package, bearer tokens for
+-- CodeArtifact only, and the wheels prefix of the bucket when there is one.
+local function permission_statements(cfg, arns)
   local statements = {
     {
       Effect = "Allow",
       Action = { "codeartifact:GetAuthorizationToken", "codeartifact:GetRepositoryEndpoint",
                  "codeartifact:ReadFromRepository", "codeartifact:PublishPackageVersion" },
-      Resource = { ca("domain", cfg.domain), ca("repository", cfg.domain .. "/" .. cfg.repository),
-                   ca("package", cfg.domain .. "/" .. cfg.repository .. "/pypi/" .. (cfg.package or "stock-pipeline")) },
+      Resource = { arns.domain, arns.repository, arns.package },
     },
     {
       Effect = "Allow",
@@ -70,19 +84,22 @@ function M.documents(cfg)
     statements[#statements + 1] = {
       Effect = "Allow",
       Action = { "s3:PutObject", "s3:PutObjectAcl" },
-      Resource = string.format("arn:%s:s3:::%s/wheels/*", partition, cfg.bucket),
+      Resource = arns.wheels .. "*",
     }
   end
+  return statements
+end
+
+-- The documents of RELEASE.md's "Prerequisites", placeholders filled.
+function M.documents(cfg)
+  local partition = cfg.partition or "aws"
+  local provider = string.format("arn:%s:iam::%s:oidc-provider/%s", partition, cfg.account, M.OIDC_HOST)
+  local arns = arns_of(cfg, partition)
   return {
     oidc_provider_arn = provider,
-    trust = trust,
-    permissions = { Version = "2012-10-17", Statement = statements },
-    arns = {
-      domain = ca("domain", cfg.domain),
-      repository = ca("repository", cfg.domain .. "/" .. cfg.repository),
-      package = ca("package", cfg.domain .. "/" .. cfg.repository .. "/pypi/" .. (cfg.package or "stock-pipeline")),
-      wheels = cfg.bucket and string.format("arn:%s:s3:::%s/wheels/", partition, cfg.bucket) or nil,
-    },
+    trust = trust_policy(cfg, provider),
+    permissions = { Version = "2012-10-17", Statement = permission_statements(cfg, arns) },
+    arns = arns,
   }
 end
 
@@ -134,49 +151,56 @@ local function show(v)
   return string.format("%q", tostring(v))
 end
 
+-- Whether any of the patterns `want` matches `have` under the operator.
+local function operator_matches(op, want, have)
+  local any = false
+  for _, p in ipairs(want) do
+    if op.test(tostring(p), tostring(have)) then any = true break end
+  end
+  if op.negate then return not any end
+  return any
+end
+
+-- Why a StringEquals with a wildcard never matches, or "".
+local function literal_pattern_hint(base, want)
+  if base ~= "StringEquals" then return "" end
+  for _, p in ipairs(want) do
+    if tostring(p):find("[%*%?]") then
+      return " (StringEquals compares literally; a pattern with * needs StringLike)"
+    end
+  end
+  return ""
+end
+
+local function sorted_keys(t)
+  local keys = {}
+  for key in pairs(t) do keys[#keys + 1] = key end
+  table.sort(keys)
+  return keys
+end
+
 -- One operator block: every key must hold (AND); any value of a key may
 -- match (OR). Returns true, or false and why.
 local function check_operator(op_name, block, context)
   local base, if_exists = op_name:gsub("IfExists$", "")
   local op = OPERATORS[base]
   if not op then return false, "condition operator " .. op_name .. " is not understood by relrun" end
-  local keys = {}
-  for key in pairs(block) do keys[#keys + 1] = key end
-  table.sort(keys)
-  for _, key in ipairs(keys) do
+  for _, key in ipairs(sorted_keys(block)) do
     local want = list(block[key])
     local have = context[key] or context[key:lower()]
-    if have == nil then
-      if if_exists == 0 then
-        return false, string.format("%s %s: the request has no %s", op_name, key, key)
-      end
-    else
-      local any = false
-      for _, p in ipairs(want) do
-        if op.test(tostring(p), tostring(have)) then any = true break end
-      end
-      if op.negate then any = not any end
-      if not any then
-        local hint = ""
-        if base == "StringEquals" then
-          for _, p in ipairs(want) do
-            if tostring(p):find("[%*%?]") then
-              hint = " (StringEquals compares literally; a pattern with * needs StringLike)"
-            end
-          end
-        end
-        return false, string.format("%s %s: %s does not match %s%s", op_name, key, show(have), show(block[key]), hint)
-      end
+    if have == nil and if_exists == 0 then
+      return false, string.format("%s %s: the request has no %s", op_name, key, key)
+    end
+    if have ~= nil and not operator_matches(op, want, have) then
+      return false, string.format("%s %s: %s does not match %s%s", op_name, key, show(have), show(block[key]),
+        literal_pattern_hint(base, want))
     end
   end
   return true
 end
 
 local function check_conditions(cond, context)
-  local ops = {}
-  for op in pairs(cond or {}) do ops[#ops + 1] = op end
-  table.sort(ops)
-  for _, op in ipairs(ops) do
+  for _, op in ipairs(sorted_keys(cond or {})) do
     local good, why = check_operator(op, cond[op], context or {})
     if not good then return false, why end
   end
@@ -264,6 +288,32 @@ function M.evaluate(docs, req)
              (#reasons > 0 and (" — " .. table.concat(reasons, "; ")) or "") }
 end
 
+-- Whether every action of a statement is sts:GetServiceBearerToken (which
+-- IAM only grants on the resource "*").
+local function only_bearer_token(st)
+  for _, a in ipairs(list(st.Action)) do
+    if a:lower() ~= "sts:getservicebearertoken" then return false end
+  end
+  return true
+end
+
+-- The findings of one Allow statement named `name`, added to `findings`.
+local function statement_findings(st, name, allowed, findings)
+  if st.NotAction then findings[#findings + 1] = name .. " uses NotAction (allows everything else)" end
+  for _, a in ipairs(list(st.Action)) do
+    if a:find("[%*%?]") then
+      findings[#findings + 1] = name .. " allows the wildcard action " .. a
+    elseif not allowed[a:lower()] then
+      findings[#findings + 1] = name .. " allows " .. a .. ", which the release does not need"
+    end
+  end
+  for _, r in ipairs(list(st.Resource)) do
+    if r == "*" and not (st.Condition and next(st.Condition)) and not only_bearer_token(st) then
+      findings[#findings + 1] = name .. " applies to every resource (*)"
+    end
+  end
+end
+
 -- Findings where `doc` grants more than RELEASE.md's least privilege:
 -- wildcard actions or resources, and actions beyond `allowed`.
 function M.wider_than(doc, allowed_actions)
@@ -271,26 +321,7 @@ function M.wider_than(doc, allowed_actions)
   for _, a in ipairs(allowed_actions) do allowed[a:lower()] = true end
   local findings = {}
   for i, st in ipairs(list(doc.Statement)) do
-    if st.Effect == "Allow" then
-      local name = statement_name(st, i)
-      if st.NotAction then findings[#findings + 1] = name .. " uses NotAction (allows everything else)" end
-      for _, a in ipairs(list(st.Action)) do
-        if a:find("[%*%?]") then
-          findings[#findings + 1] = name .. " allows the wildcard action " .. a
-        elseif not allowed[a:lower()] then
-          findings[#findings + 1] = name .. " allows " .. a .. ", which the release does not need"
-        end
-      end
-      for _, r in ipairs(list(st.Resource)) do
-        if r == "*" and not (st.Condition and next(st.Condition)) then
-          local only_bearer = true
-          for _, a in ipairs(list(st.Action)) do
-            if a:lower() ~= "sts:getservicebearertoken" then only_bearer = false end
-          end
-          if not only_bearer then findings[#findings + 1] = name .. " applies to every resource (*)" end
-        end
-      end
-    end
+    if st.Effect == "Allow" then statement_findings(st, statement_name(st, i), allowed, findings) end
   end
   return findings
 end

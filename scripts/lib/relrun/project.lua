@@ -20,8 +20,10 @@ local M = {}
 local Project = {}
 Project.__index = Project
 
--- open{ dir = ".", flags = {}, getenv, need_repo = true, partial } -> project | nil, err.
+-- open{ dir = ".", flags = {}, getenv, need_repo = true, partial, pyproject } -> project | nil, err.
 -- partial: the settings may be incomplete (config.load's partial; setup.lua).
+-- pyproject: the decoded pyproject.toml to use instead of reading it (false:
+-- none), so the doctor can look at a project whose file does not parse.
 function M.open(opts)
   opts = opts or {}
   local dir = fs.absolute(opts.dir or ".")
@@ -44,7 +46,8 @@ function M.open(opts)
       string.format("%s is not in a git repository (%s)", dir, tostring(err)),
       { hint = "run this from a clone of the project" })
   end
-  local py, perr = config.read_pyproject(dir)
+  local py, perr = opts.pyproject, nil
+  if py == nil then py, perr = config.read_pyproject(dir) end
   if py == nil then p:close(); return nil, perr end
   p.py = py or nil
   local cfg, cerr = config.load{ project_dir = dir, pyproject = py, flags = opts.flags, getenv = opts.getenv,
@@ -140,6 +143,13 @@ local NOT_PACKAGES = { tests = true, test = true, docs = true, doc = true, build
                        scripts = true, benchmarks = true }
 function Project:import_names()
   if self.cfg.imports and #self.cfg.imports > 0 then return self.cfg.imports end
+  return self:source_packages()
+end
+
+-- The project's own top-level packages from its sources alone (the
+-- configured imports left out): [tool.setuptools] packages, else the
+-- folders with an __init__.py at the top of the project or of src/.
+function Project:source_packages()
   local packages = table_at(self.py, "tool", "setuptools", "packages")
   local out, seen = {}, {}
   local function add(name)

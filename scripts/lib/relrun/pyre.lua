@@ -57,6 +57,36 @@ local function lit_pred(ch, icase)
   return function(c) return c == ch end
 end
 
+-- After `lo` and a "-" in a set: the range lo-hi as a predicate (either
+-- case under IGNORECASE).
+function Parser:class_range(lo)
+  self.i = self.i + 1
+  local hi = self:take()
+  if hi == "\\" then hi = self:escape() end
+  if type(hi) ~= "string" or hi < lo then perr("bad character range %s-%s", lo, tostring(hi)) end
+  local icase = self.icase
+  return function(ch)
+    if ch >= lo and ch <= hi then return true end
+    return icase and ((ch:lower() >= lo and ch:lower() <= hi) or (ch:upper() >= lo and ch:upper() <= hi))
+  end
+end
+
+-- Whether a "-" at the parser's position starts a range (not "-]" or a
+-- "-" at the end).
+function Parser:at_range()
+  local after = self.s:sub(self.i + 1, self.i + 1)
+  return self:peek() == "-" and after ~= "]" and after ~= ""
+end
+
+-- One item of a set, as a predicate on a character.
+function Parser:class_item(c)
+  local item = c
+  if c == "\\" then item = self:escape() end
+  if type(item) ~= "string" then return item end
+  if self:at_range() then return self:class_range(item) end
+  return lit_pred(item, self.icase)
+end
+
 function Parser:class()
   local negate = false
   if self:peek() == "^" then negate = true; self.i = self.i + 1 end
@@ -66,24 +96,7 @@ function Parser:class()
     if c == "" then perr("unterminated character set") end
     if c == "]" and not first then break end
     first = false
-    local item
-    if c == "\\" then item = self:escape() else item = c end
-    if type(item) == "string" and self:peek() == "-" and self.s:sub(self.i + 1, self.i + 1) ~= "]"
-        and self.s:sub(self.i + 1, self.i + 1) ~= "" then
-      self.i = self.i + 1
-      local hi = self:take()
-      if hi == "\\" then hi = self:escape() end
-      if type(hi) ~= "string" or hi < item then perr("bad character range %s-%s", item, tostring(hi)) end
-      local lo = item
-      local icase = self.icase
-      item = function(ch)
-        if ch >= lo and ch <= hi then return true end
-        return icase and ((ch:lower() >= lo and ch:lower() <= hi) or (ch:upper() >= lo and ch:upper() <= hi))
-      end
-    elseif type(item) == "string" then
-      item = lit_pred(item, self.icase)
-    end
-    items[#items + 1] = item
+    items[#items + 1] = self:class_item(c)
   end
   return { type = "char", pred = function(ch)
     local hit = false

@@ -91,6 +91,23 @@ local KNOWN_KEYS = {
   git_describe_command = true, fallback_root = true, parse = true,
 }
 
+-- cfg with pyproject.toml's [tool.setuptools_scm] `section` of `doc` (read
+-- from `path`) on top; raises on a setting relrun does not know or support.
+local function apply_section(cfg, path, doc, section)
+  cfg.pyproject = path
+  for k, v in pairs(section) do
+    if not KNOWN_KEYS[k] then fail("CONFIG", "%s: unknown setting tool.setuptools_scm.%s", path, k) end
+    cfg[k] = v
+  end
+  if section.git_describe_command or section.parse or section.version_cls then
+    fail("CONFIG", "%s: git_describe_command, parse and version_cls are not supported by relrun", path)
+  end
+  cfg.root = canonical(dirname(path) .. "/" .. tostring(section.root or "."))
+  cfg.dist_name = section.dist_name or (type(doc.project) == "table" and doc.project.name) or nil
+  cfg.tag_regex = section.tag_regex or M.DEFAULT_TAG_REGEX
+  return cfg
+end
+
 -- config{dir = ".", pyproject = path | false} -> config table | nil, msg, code.
 -- Without [tool.setuptools_scm] the defaults apply and the root is `dir`,
 -- as the setuptools_scm CLI does; with it, the root is the file's folder
@@ -111,18 +128,7 @@ function M.config(opts)
       cfg.note = path .. " has no [tool.setuptools_scm], default configuration"
       return cfg
     end
-    cfg.pyproject = path
-    for k, v in pairs(section) do
-      if not KNOWN_KEYS[k] then fail("CONFIG", "%s: unknown setting tool.setuptools_scm.%s", path, k) end
-      cfg[k] = v
-    end
-    if section.git_describe_command or section.parse or section.version_cls then
-      fail("CONFIG", "%s: git_describe_command, parse and version_cls are not supported by relrun", path)
-    end
-    cfg.root = canonical(dirname(path) .. "/" .. tostring(section.root or "."))
-    cfg.dist_name = section.dist_name or (type(doc.project) == "table" and doc.project.name) or nil
-    cfg.tag_regex = section.tag_regex or M.DEFAULT_TAG_REGEX
-    return cfg
+    return apply_section(cfg, path, doc, section)
   end)
 end
 
@@ -180,21 +186,18 @@ local function git_fail(what, msg, code)
   fail(code or "GIT", "%s: %s", what, msg or "failed")
 end
 
--- facts(root) -> { tag, distance, node, dirty, dirty_files, branch, shallow,
--- head, workdir } read through relrun.git; raises scm errors.
-local function facts(root)
-  local git = require "relrun.git"
-  local repo, err, code = git.open(root)
+local function open_checkout(root)
+  local repo, err, code = require("relrun.git").open(root)
   if not repo then
     fail(code == "GIT_ENOTFOUND" and "NOT_A_REPO" or code, "%s is not a git repository (%s)", root, err)
   end
   local workdir = repo:workdir()
   if not workdir then fail("BARE", "%s is a bare repository: no checkout to version", root) end
-  local f = { workdir = (workdir:gsub("/$", "")), shallow = repo:is_shallow() }
-  local head = repo:head()
-  f.branch = head.branch or (not head.unborn and "HEAD") or nil
-  f.head = head.id
-  f.unborn = head.unborn
+  return repo, (workdir:gsub("/$", ""))
+end
+
+-- f.dirty and f.dirty_files: tracked files with changes.
+local function add_dirty_facts(f, repo)
   local st, serr, scode = repo:status()
   if not st then git_fail("status", serr, scode) end
   f.dirty = st.dirty
@@ -202,23 +205,39 @@ local function facts(root)
   for _, file in ipairs(st.files) do
     if file.status ~= "untracked" and file.status ~= "ignored" then f.dirty_files[#f.dirty_files + 1] = file end
   end
-  if head.unborn then f.distance = 0; return f, repo end
+end
+
+-- f.tag, f.distance, f.node: git describe's, or with no tag the commit
+-- count and HEAD's abbreviated id.
+local function add_describe_facts(f, repo, head)
   local d, derr, dcode = repo:describe({ match = M.DESCRIBE_MATCH, tags = true })
   if d then
     f.tag, f.distance, f.node = d.tag, d.distance, "g" .. d.short
-  elseif dcode == "GIT_ENOTFOUND" then
-    f.node = "g" .. head.id:sub(1, 7)
-    local n, cerr, ccode = repo:count_commits("HEAD")
-    if not n then
-      git_fail("counting the commits of HEAD" .. (f.shallow and " in this shallow clone" or ""), cerr, ccode)
-    end
-    f.distance = n
-  else
-    git_fail("describe", derr, dcode)
+    return
   end
+  if dcode ~= "GIT_ENOTFOUND" then git_fail("describe", derr, dcode) end
+  f.node = "g" .. head.id:sub(1, 7)
+  local n, cerr, ccode = repo:count_commits("HEAD")
+  if not n then
+    git_fail("counting the commits of HEAD" .. (f.shallow and " in this shallow clone" or ""), cerr, ccode)
+  end
+  f.distance = n
+end
+
+-- facts(root) -> { tag, distance, node, dirty, dirty_files, branch, shallow,
+-- head, workdir } read through relrun.git; raises scm errors.
+local function facts(root)
+  local repo, workdir = open_checkout(root)
+  local f = { workdir = workdir, shallow = repo:is_shallow() }
+  local head = repo:head()
+  f.branch = head.branch or (not head.unborn and "HEAD") or nil
+  f.head = head.id
+  f.unborn = head.unborn
+  add_dirty_facts(f, repo)
+  if head.unborn then f.distance = 0; return f, repo end
+  add_describe_facts(f, repo, head)
   return f, repo
 end
-M._facts = facts
 
 ---------------------------------------------------------------------------
 -- Schemes (setuptools_scm/version.py)
@@ -407,6 +426,24 @@ local function has_git(root)
   return exists(root .. "/.git") or exists(root .. "/.git/HEAD")
 end
 
+-- The version when git does not decide it: a pretend variable, or without
+-- a checkout the fallback_version; raises when there is neither. nil when
+-- git decides.
+local function version_without_git(cfg, info)
+  local p, var = pretend(cfg)
+  if p then
+    info.version, info.how, info.pretend_variable = p, "pretend", var
+    return info
+  end
+  if has_git(cfg.root) then return nil end
+  if cfg.fallback_version then
+    info.version, info.how = tostring(cfg.fallback_version), "fallback"
+    return info
+  end
+  fail("NOT_A_REPO", "setuptools-scm was unable to detect version for %s: not a git checkout"
+    .. " (build from a full git clone, or set SETUPTOOLS_SCM_PRETEND_VERSION)", cfg.root)
+end
+
 -- explain(dir | {dir=, config=}) -> info | nil, msg, code. info has
 -- version, how ("pretend"|"git"|"fallback"), root, config, and from git:
 -- tag, tag_version, distance, node, dirty, dirty_files, branch, shallow.
@@ -420,19 +457,7 @@ function M.explain(opts)
       if not cfg then fail(code, "%s", err) end
     end
     local info = { root = cfg.root, config = cfg }
-    local p, var = pretend(cfg)
-    if p then
-      info.version, info.how, info.pretend_variable = p, "pretend", var
-      return info
-    end
-    if not has_git(cfg.root) then
-      if cfg.fallback_version then
-        info.version, info.how = tostring(cfg.fallback_version), "fallback"
-        return info
-      end
-      fail("NOT_A_REPO", "setuptools-scm was unable to detect version for %s: not a git checkout"
-        .. " (build from a full git clone, or set SETUPTOOLS_SCM_PRETEND_VERSION)", cfg.root)
-    end
+    if version_without_git(cfg, info) then return info end
     local f = facts(cfg.root)
     if canonical(f.workdir) ~= canonical(cfg.root) then
       fail("NOT_A_REPO", "%s is not the top of its git checkout (%s is)", cfg.root, f.workdir)
@@ -491,6 +516,19 @@ local function causes(info, tag, repo)
   return out, code
 end
 
+-- explain's info for the gate; raises, naming a shallow clone as the cause
+-- when there is one.
+local function explain_for_gate(dir, cfg, tag)
+  local info, err, code = M.explain({ dir = dir, config = cfg })
+  if info then return info end
+  local repo = require("relrun.git").open(cfg.root)
+  if repo and repo:is_shallow() then
+    fail("SHALLOW", "cannot compute the version of %s: the clone is shallow (%s); check out with"
+      .. " fetch-depth: 0 (actions/checkout) or run `git fetch --unshallow --tags`", tag, err)
+  end
+  fail(code, "%s", err)
+end
+
 -- gate(dir, tag) -> version | nil, message, code. The version setuptools_scm
 -- would build must be exactly the tag's version; otherwise the message names
 -- each cause found (shallow clone, tag missing or not on HEAD, dirty files,
@@ -502,16 +540,7 @@ function M.gate(dir, tag)
     local cfg, err, code = M.config({ dir = dir })
     if not cfg then fail(code, "%s", err) end
     local want = select(2, tag_version(tag, cfg))
-    local info
-    info, err, code = M.explain({ dir = dir, config = cfg })
-    if not info then
-      local repo = require("relrun.git").open(cfg.root)
-      if repo and repo:is_shallow() then
-        fail("SHALLOW", "cannot compute the version of %s: the clone is shallow (%s); check out with"
-          .. " fetch-depth: 0 (actions/checkout) or run `git fetch --unshallow --tags`", tag, err)
-      end
-      fail(code, "%s", err)
-    end
+    local info = explain_for_gate(dir, cfg, tag)
     if info.how ~= "git" then
       if info.version == want then return want end
       fail("MISMATCH", "version %s (from %s) is not the tag's %s", info.version,

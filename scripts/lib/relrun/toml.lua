@@ -95,8 +95,30 @@ function Parser:escape()
   return utf8.char(cp)
 end
 
--- A multi-line string body up to `delim` ("""/'''); up to two more quotes
--- right before the closing delimiter belong to the string.
+-- At the closing `delim`: up to two more quotes right before its end
+-- belong to the string. Returns them and moves past the delimiter.
+function Parser:closing_quotes(delim)
+  local extra = 0
+  while extra < 2 and self.s:sub(self.i + 3 + extra, self.i + 3 + extra) == delim:sub(1, 1) do
+    extra = extra + 1
+  end
+  self:advance(3 + extra)
+  return delim:sub(1, extra)
+end
+
+-- After a backslash in a multi-line basic string: a line-ending backslash
+-- drops the newline and the whitespace after it (""), else an escape.
+function Parser:multiline_escape()
+  self:advance(1)
+  local _, e = self.s:find("^[ \t]*\r?\n", self.i)
+  if not e then return self:escape() end
+  self:advance(e - self.i + 1)
+  local _, e2 = self.s:find("^[ \t\r\n]*", self.i)
+  self:advance(e2 - self.i + 1)
+  return ""
+end
+
+-- A multi-line string body up to `delim` (""" or ''').
 function Parser:multiline(delim, basic)
   self:advance(3)
   if self:peek() == "\n" then self:advance(1) elseif self:peek(2) == "\r\n" then self:advance(2) end
@@ -104,26 +126,12 @@ function Parser:multiline(delim, basic)
   while true do
     if self.i > #self.s then self:fail("unterminated multi-line string") end
     if self:peek(3) == delim then
-      local extra = 0
-      while extra < 2 and self.s:sub(self.i + 3 + extra, self.i + 3 + extra) == delim:sub(1, 1) do
-        extra = extra + 1
-      end
-      out[#out + 1] = delim:sub(1, extra)
-      self:advance(3 + extra)
+      out[#out + 1] = self:closing_quotes(delim)
       return table.concat(out)
     end
     local c = self:peek()
     if basic and c == "\\" then
-      self:advance(1)
-      local _, e = self.s:find("^[ \t]*\r?\n", self.i)
-      if e then
-        -- line-ending backslash: drop the newline and following whitespace
-        self:advance(e - self.i + 1)
-        local _, e2 = self.s:find("^[ \t\r\n]*", self.i)
-        self:advance(e2 - self.i + 1)
-      else
-        out[#out + 1] = self:escape()
-      end
+      out[#out + 1] = self:multiline_escape()
     else
       if c:find("[%z\1-\8\11\12\14-\31\127]") then self:fail("control character in string") end
       out[#out + 1] = c
@@ -201,34 +209,47 @@ local function clean_number(p, text)
   return (text:gsub("_", ""))
 end
 
-function Parser:number()
-  local a, b = self.s:find("^[-+0-9A-Za-z_.:]+", self.i)
-  local text = a and self.s:sub(a, b) or ""
-  if text:find("^%d%d%d%d%-") or text:find("^%d%d:") then self:fail("dates and times are not supported") end
-  self.i = (b or self.i - 1) + 1
-  local sign, body = text:match("^([+-]?)(.*)$")
+-- 0x.., 0o.., 0b..: unsigned integers in base 16, 8 or 2.
+function Parser:prefixed_integer(text, sign, prefix, digits)
+  if sign ~= "" then self:fail("a sign is not allowed on %s", text) end
+  local base = ({ x = 16, o = 8, b = 2 })[prefix]
+  local pat = ({ x = "^[%x_]+$", o = "^[0-7_]+$", b = "^[01_]+$" })[prefix]
+  if not digits:find(pat) then self:fail("invalid number %s", text) end
+  return math.tointeger(tonumber(clean_number(self, digits), base)) or self:fail("number %s too large", text)
+end
+
+local function is_float(body)
+  return body:find("^%d[%d_]*%.%d[%d_]*$") or body:find("^%d[%d_]*%.%d[%d_]*[eE][+-]?%d[%d_]*$")
+    or body:find("^%d[%d_]*[eE][+-]?%d[%d_]*$")
+end
+
+-- The number `text` (sign, then `body`): inf, nan, prefixed or decimal
+-- integer, float.
+function Parser:number_of(text, sign, body)
   if body == "inf" then return sign == "-" and -math.huge or math.huge end
   if body == "nan" then return 0 / 0 end
   local prefix, digits = body:match("^0([xob])(.+)$")
-  if prefix then
-    if sign ~= "" then self:fail("a sign is not allowed on %s", text) end
-    local base = ({ x = 16, o = 8, b = 2 })[prefix]
-    local pat = ({ x = "^[%x_]+$", o = "^[0-7_]+$", b = "^[01_]+$" })[prefix]
-    if not digits:find(pat) then self:fail("invalid number %s", text) end
-    return math.tointeger(tonumber(clean_number(self, digits), base)) or self:fail("number %s too large", text)
-  end
+  if prefix then return self:prefixed_integer(text, sign, prefix, digits) end
   if body:find("^%d[%d_]*$") then
     if body:find("^0.") then self:fail("leading zeros are not allowed in %s", text) end
     local n = math.tointeger(tonumber(sign .. clean_number(self, body)))
     if not n then self:fail("integer %s does not fit 64 bits", text) end
     return n
   end
-  if body:find("^%d[%d_]*%.%d[%d_]*$") or body:find("^%d[%d_]*%.%d[%d_]*[eE][+-]?%d[%d_]*$")
-      or body:find("^%d[%d_]*[eE][+-]?%d[%d_]*$") then
+  if is_float(body) then
     if body:find("^0%d") then self:fail("leading zeros are not allowed in %s", text) end
     return tonumber(sign .. clean_number(self, body))
   end
   self:fail("invalid value %s", text ~= "" and quote(text) or shown(self:peek()))
+end
+
+function Parser:number()
+  local a, b = self.s:find("^[-+0-9A-Za-z_.:]+", self.i)
+  local text = a and self.s:sub(a, b) or ""
+  if text:find("^%d%d%d%d%-") or text:find("^%d%d:") then self:fail("dates and times are not supported") end
+  self.i = (b or self.i - 1) + 1
+  local sign, body = text:match("^([+-]?)(.*)$")
+  return self:number_of(text, sign, body)
 end
 
 function Parser:array()
@@ -316,6 +337,37 @@ function Parser:assign(t)
   target[last] = v
 end
 
+-- [[a.b]]: a new table appended to the array of tables at parent[last].
+function Parser:array_table(parent, last, parts)
+  local existing = parent[last]
+  if existing == nil then
+    existing = {}
+    self.arrays[existing] = true
+    parent[last] = existing
+  elseif not self.arrays[existing] then
+    self:fail("key %s is already defined and is not an array of tables", quote(table.concat(parts, ".")))
+  end
+  local t = {}
+  existing[#existing + 1] = t
+  self.defined[t] = true
+  return t
+end
+
+-- [a.b]: the table at parent[last], which no header, literal or dotted key
+-- may have defined before.
+function Parser:standard_table(parent, last, parts)
+  local existing = parent[last]
+  if existing == nil then
+    existing = {}
+    parent[last] = existing
+  elseif type(existing) ~= "table" or self.frozen[existing] or self.arrays[existing]
+      or self.defined[existing] or self.dotted[existing] then
+    self:fail("table %s is already defined", quote(table.concat(parts, ".")))
+  end
+  self.defined[existing] = true
+  return existing
+end
+
 -- [a.b] or [[a.b]]
 function Parser:header()
   local double = self:peek(2) == "[["
@@ -328,30 +380,8 @@ function Parser:header()
   end
   self:advance(double and 2 or 1)
   local parent = self:descend(self.root, parts, #parts - 1, false)
-  local last = parts[#parts]
-  local existing = parent[last]
-  if double then
-    if existing == nil then
-      existing = {}
-      self.arrays[existing] = true
-      parent[last] = existing
-    elseif not self.arrays[existing] then
-      self:fail("key %s is already defined and is not an array of tables", quote(table.concat(parts, ".")))
-    end
-    local t = {}
-    existing[#existing + 1] = t
-    self.defined[t] = true
-    return t
-  end
-  if existing == nil then
-    existing = {}
-    parent[last] = existing
-  elseif type(existing) ~= "table" or self.frozen[existing] or self.arrays[existing]
-      or self.defined[existing] or self.dotted[existing] then
-    self:fail("table %s is already defined", quote(table.concat(parts, ".")))
-  end
-  self.defined[existing] = true
-  return existing
+  if double then return self:array_table(parent, parts[#parts], parts) end
+  return self:standard_table(parent, parts[#parts], parts)
 end
 
 local function parse(p)

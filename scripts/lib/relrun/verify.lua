@@ -1,6 +1,11 @@
--- relrun.verify: RELEASE.md "4. Verify Release" — the version installs
--- from the target into a fresh venv and its modules import.
+-- relrun.verify: RELEASE.md "4. Verify Release" — the version is in every
+-- system the release went to, with the same bytes, and installs from the
+-- target into a fresh venv where its modules import.
 --
+--   local lines = verify.release{ project = p, version = "1.2.3", out = print }
+--     -- the target (status Published, sha256 of each file, as this checkout
+--     -- built them when it did), the S3 copies (their bytes hashed), the GitHub
+--     -- Release (every file, SHA256SUMS, notes), the install and import
 --   local ev = verify.install{ project = p, target = t, version = "1.2.3", files = built }
 --   ev.installed, ev.imports
 --
@@ -17,6 +22,8 @@ local errors = require "relrun.errors"
 local progress = require "relrun.progress"
 local build = require "relrun.build"
 local metadata = require "relrun.pypi.metadata"
+local json = require "relrun.json"
+local hash = require "relrun.hash"
 
 local M = {}
 
@@ -168,6 +175,176 @@ function M.install(opts)
     errors.raise("VERIFY", string.format("pip installed %s %s, not %s", package, got, opts.version))
   end
   return { installed = got, imports = imports, deps = deps }
+end
+
+---------------------------------------------------------------------------
+-- The whole release, in every system (verify.lua, watch.lua)
+---------------------------------------------------------------------------
+
+-- The files this checkout built for `version`, from its journal, by name.
+local function built_here(project, version)
+  local journal = fs.join(project.dir, ".relrun", "journal-" .. version .. ".json")
+  local j = fs.exists(journal) and json.decode(fs.read(journal) or "")
+  local files = type(j) == "table" and j.steps and j.steps.build and j.steps.build.evidence.files or {}
+  local by_name = {}
+  for _, f in ipairs(files) do by_name[f.filename] = f end
+  return by_name
+end
+
+-- 1. Present (and Published, in CodeArtifact) with each file's sha256, as
+-- this checkout built it when it did. -> the files there.
+local function check_target(c)
+  local status = c.target:status(c.version)
+  if status == "absent" then
+    errors.raise("NOT_PUBLISHED", string.format("%s %s has no files in %s", c.package, c.version, c.target.label),
+      { hint = "publish it (relrun scripts/release.lua publish)" })
+  end
+  if status ~= "Published" then
+    errors.raise("NOT_PUBLISHED", string.format("%s %s has status %s, not Published", c.package, c.version,
+      tostring(status)))
+  end
+  c.ok("status Published")
+  local there = c.target:files(c.version)
+  for _, f in ipairs(there) do
+    local mine = c.built[f.filename]
+    if mine and f.sha256 and mine.sha256 ~= f.sha256 then
+      errors.raise("MISMATCH", string.format("%s in %s has sha256 %s, but this checkout built %s", f.filename,
+        c.target.label, f.sha256, mine.sha256))
+    end
+    c.ok(string.format("%s sha256 %s%s", f.filename, f.sha256 or "?", mine and " (as built)" or ""))
+  end
+  return there
+end
+
+-- 2. The S3 copies: every file under wheels/, its bytes hashed.
+local function check_s3(c, there)
+  local bucket = c.project.cfg.bucket
+  if not bucket then return end
+  local provider = c.target.credentials and c.target:credentials() or nil
+  local s3, err = require("relrun.aws.s3").client{ region = c.project.cfg.region, credentials = provider }
+  if not s3 then errors.raise("S3", "S3 client: " .. tostring(err)) end
+  local tmp <close> = fs.tempdir("relrun-verify-s3")
+  for _, f in ipairs(there) do
+    local key = "wheels/" .. f.filename
+    local path = fs.join(tmp.path, "object")
+    local got, gerr, code, e = s3:get_object{ bucket = bucket, key = key, output = path }
+    if not got and type(e) == "table" and e.status == 403 then
+      c.note(string.format("s3://%s/%s: not readable with these credentials (%s): not checked", bucket, key,
+        tostring(gerr)))
+    elseif not got then
+      errors.raise(code == "NoSuchKey" and "S3_MISSING" or "S3", string.format("s3://%s/%s: %s", bucket, key,
+        tostring(gerr)), { hint = code == "NoSuchKey" and "rerun the publish phase: it copies what is missing" or nil })
+    else
+      local sha = hash.file(path, { "sha256" }).sha256
+      fs.remove(path)
+      if f.sha256 and sha ~= f.sha256 then
+        errors.raise("S3_MISMATCH", string.format("s3://%s/%s has sha256 %s, %s has %s", bucket, key, sha,
+          c.target.label, f.sha256), { hint = "delete that object, then rerun the publish phase" })
+      end
+      c.ok(string.format("s3://%s/%s sha256 %s", bucket, key, sha))
+    end
+  end
+end
+
+-- The release of a tag, a draft included (GitHub lists drafts only to
+-- writers, and not by tag).
+local function release_of(gh, tag)
+  local rel, err = gh:release_by_tag(tag)
+  if rel == nil then errors.raise(err) end
+  if rel then return rel end
+  for _, r in ipairs(errors.check(gh:paginate(gh:repo_path("/releases")))) do
+    if r.tag_name == tag then return r end
+  end
+  return false
+end
+
+-- SHA256SUMS text -> { filename = sha256 }.
+function M.parse_sums(text)
+  local out = {}
+  for sha, name in (text or ""):gmatch("(%x+)%s+%*?([^\n]+)") do out[name] = sha:lower() end
+  return out
+end
+
+-- 3. The GitHub Release: every file with its sha256, SHA256SUMS listing
+-- them, notes, prerelease as the version says.
+local function check_github(c, there)
+  local github = require "relrun.github"
+  local repository = c.project:github_repository()
+  if not github.token() or not repository then
+    c.note("GitHub Release: not checked (" .. (repository and "no GITHUB_TOKEN or GH_TOKEN" or
+      "no GitHub repository: set GITHUB_REPOSITORY") .. ")")
+    return
+  end
+  local gh = errors.check(github.new{ repository = repository })
+  local tag = c.project.scheme:tag(c.version)
+  local rel = release_of(gh, tag)
+  if not rel then
+    errors.raise("NO_GITHUB_RELEASE", string.format("%s has no GitHub Release %s", repository, tag),
+      { hint = "rerun the publish phase with GITHUB_TOKEN set: it creates it" })
+  end
+  local assets = {}
+  for _, a in ipairs(errors.check(gh:list_assets(rel.id))) do assets[a.name] = a end
+  local sums_asset = assets[require("relrun.copies.github_release").SUMS]
+  local sums = {}
+  if sums_asset then
+    local resp = errors.check(gh:download(sums_asset.url, "application/octet-stream"))
+    sums = M.parse_sums(resp.body)
+  end
+  for _, f in ipairs(there) do
+    local a = assets[f.filename]
+    if not a then
+      errors.raise("GITHUB_ASSET_MISSING", string.format("the GitHub Release %s has no %s", tag, f.filename),
+        { hint = "rerun the publish phase: it attaches what is missing" })
+    end
+    local sha = errors.check(gh:asset_sha256(a))
+    if f.sha256 and sha ~= f.sha256 then
+      errors.raise("GITHUB_ASSET_MISMATCH", string.format("the GitHub Release %s has a %s with sha256 %s, %s has %s",
+        tag, f.filename, sha, c.target.label, f.sha256))
+    end
+    if sums_asset and sums[f.filename] ~= sha then
+      errors.raise("GITHUB_SUMS", string.format("SHA256SUMS of the GitHub Release %s says %s for %s, the asset is %s",
+        tag, tostring(sums[f.filename]), f.filename, sha))
+    end
+  end
+  local notes = rel.body or ""
+  local n = select(2, notes:gsub("\n", "")) + (notes ~= "" and 1 or 0)
+  local _, parsed = c.project.scheme:version(tag)
+  local pre = parsed and parsed:is_prerelease() or false
+  if (rel.prerelease or false) ~= pre then
+    errors.raise("GITHUB_PRERELEASE", string.format("the GitHub Release %s is %sa prerelease, but %s is %sone", tag,
+      rel.prerelease and "" or "not ", c.version, pre and "" or "not "))
+  end
+  c.ok(string.format("GitHub Release %s%s%s: %d file(s) with the same sha256%s, notes of %d line(s)", tag,
+    rel.draft and " (draft: publish it on GitHub)" or "", pre and " (prerelease)" or "", #there,
+    sums_asset and ", all in SHA256SUMS" or "", n))
+  if not sums_asset then c.note("GitHub Release " .. tag .. ": no SHA256SUMS asset") end
+end
+
+-- release{ project, version, out, imports, target } -> the lines printed.
+-- Raises a relrun.errors value naming the first thing that is wrong.
+function M.release(opts)
+  local p = opts.project
+  local out = opts.out or print
+  local lines = {}
+  local c = { project = p, version = opts.version, package = p:require_package(), built = built_here(p, opts.version),
+              target = opts.target or require("relrun.targets").for_config(p.cfg) }
+  function c.ok(text) lines[#lines + 1] = text; out("  ✓ " .. text) end
+  function c.note(text) out("  ! " .. text) end
+  out(string.format("Verifying %s %s in %s", c.package, c.version, c.target.label))
+  c.target:connect()
+  local there = check_target(c)
+  check_s3(c, there)
+  check_github(c, there)
+  -- 4. Installs into a fresh venv and imports.
+  local files = {}
+  for _, f in ipairs(there) do
+    local mine = c.built[f.filename]
+    files[#files + 1] = { filename = f.filename, sha256 = f.sha256, path = mine and mine.path or f.path }
+  end
+  local ev = M.install{ project = p, target = c.target, version = c.version, files = files, imports = opts.imports }
+  c.ok(string.format("pip install %s==%s; import %s; version %s%s", c.package, c.version,
+    table.concat(ev.imports, ", "), ev.installed, ev.deps ~= "installed" and (" (dependencies " .. ev.deps .. ")") or ""))
+  return lines
 end
 
 return M

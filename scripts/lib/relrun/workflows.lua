@@ -471,6 +471,40 @@ function M.release_jobs(root, opts)
   return jobs, notes
 end
 
+-- What pushing `tag` starts: the workflow files under root's
+-- .github/workflows. -> { files = n, started = { {file, name} },
+-- not_matching = { {file, name, tags = {patterns}} }, unread = {notes} }.
+-- A workflow starts when its push trigger admits the tag (tag_triggers;
+-- patterns compared as IAM patterns, which admit at least as much).
+function M.tag_workflows(root, tag)
+  local out = { files = 0, started = {}, not_matching = {}, unread = {} }
+  local files = fs.glob(fs.join(root, ".github/workflows/*.yml")) or {}
+  for _, f in ipairs(fs.glob(fs.join(root, ".github/workflows/*.yaml")) or {}) do files[#files + 1] = f end
+  table.sort(files)
+  local policy = require "relrun.policy"
+  for _, path in ipairs(files) do
+    out.files = out.files + 1
+    local rel = path:sub(#root + 2)
+    local doc, err = M.parse_yaml(fs.read(path) or "")
+    if not doc then
+      out.unread[#out.unread + 1] = rel .. ": not read (" .. err .. ")"
+    elseif type(doc) == "table" then
+      local name = type(doc.name) == "string" and doc.name or rel
+      local triggers = tag_triggers(doc.on)
+      local matched = false
+      for _, t in ipairs(triggers or {}) do
+        if policy.wildcard_match(M.iam_pattern(t), tag) then matched = true end
+      end
+      if matched then
+        out.started[#out.started + 1] = { file = rel, name = name }
+      elseif triggers then
+        out.not_matching[#out.not_matching + 1] = { file = rel, name = name, tags = triggers }
+      end
+    end
+  end
+  return out
+end
+
 -- The sub patterns a job presents to AWS, for repository OWNER/REPO.
 function M.subs(job, repository)
   if job.environment then return { string.format("repo:%s:environment:%s", repository, job.environment) } end

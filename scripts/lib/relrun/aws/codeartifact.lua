@@ -114,22 +114,27 @@ function Client:create_repository(a)
   return doc.repository
 end
 
+-- Every item of the `items` list of a paginated POST operation, all pages
+-- (nextToken), and the first page's `extra` field.
+local function all_pages(client, operation, path, a, required, fields, items, extra)
+  local all, page, first = {}, {}, nil
+  for k, v in pairs(a) do page[k] = v end
+  repeat
+    local doc, msg, code, err = client:call(operation, "POST", path, page, required, fields)
+    if not doc then return nil, msg, code, err end
+    for _, v in ipairs(doc[items] or {}) do all[#all + 1] = v end
+    first = first or doc[extra]
+    page.next_token = doc.nextToken
+  until page.next_token == nil or page.next_token == require("relrun.json").null
+  return all, first
+end
+
 -- list_package_versions{ ..., package, status, sort_by } -> every
 -- PackageVersionSummary across all pages (plus defaultDisplayVersion).
 function Client:list_package_versions(a)
-  local all, page = {}, {}
-  for k, v in pairs(a) do page[k] = v end
-  local default
-  repeat
-    local doc, msg, code, err = self:call("ListPackageVersions", "POST", "/v1/package/versions", page,
-      { "domain", "repository", "format", "package" },
-      with(PKG, "status", "sort_by", "max_results", "next_token", "origin_type"))
-    if not doc then return nil, msg, code, err end
-    for _, v in ipairs(doc.versions or {}) do all[#all + 1] = v end
-    default = default or doc.defaultDisplayVersion
-    page.next_token = doc.nextToken
-  until page.next_token == nil or page.next_token == require("relrun.json").null
-  return all, default
+  return all_pages(self, "ListPackageVersions", "/v1/package/versions", a,
+    { "domain", "repository", "format", "package" },
+    with(PKG, "status", "sort_by", "max_results", "next_token", "origin_type"), "versions", "defaultDisplayVersion")
 end
 
 -- describe_package_version{ ..., package, version } -> PackageVersionDescription.
@@ -143,20 +148,12 @@ function Client:describe_package_version(a)
 end
 
 -- list_package_version_assets{ ..., package, version } -> every AssetSummary
--- ({ name, size, hashes = { ["SHA-256"] = ... } }), all pages.
+-- ({ name, size, hashes = { ["SHA-256"] = ... } }), all pages, and the
+-- version's revision.
 function Client:list_package_version_assets(a)
-  local all, page, revision = {}, {}, nil
-  for k, v in pairs(a) do page[k] = v end
-  repeat
-    local doc, msg, code, err = self:call("ListPackageVersionAssets", "POST", "/v1/package/version/assets", page,
-      { "domain", "repository", "format", "package", "version" },
-      with(PKG, "version", "max_results", "next_token"))
-    if not doc then return nil, msg, code, err end
-    for _, v in ipairs(doc.assets or {}) do all[#all + 1] = v end
-    revision = revision or doc.versionRevision
-    page.next_token = doc.nextToken
-  until page.next_token == nil or page.next_token == require("relrun.json").null
-  return all, revision
+  return all_pages(self, "ListPackageVersionAssets", "/v1/package/version/assets", a,
+    { "domain", "repository", "format", "package", "version" },
+    with(PKG, "version", "max_results", "next_token"), "assets", "versionRevision")
 end
 
 local function versions_doc(a)

@@ -195,34 +195,40 @@ function M.endpoint_variable(service)
   return "AWS_ENDPOINT_URL_" .. service:upper():gsub("[%s%-]", "_")
 end
 
+-- The profile's endpoints for `service`, as { url, source }: its services
+-- section's, then its endpoint_url.
+local function profile_endpoints(service, env)
+  local out = {}
+  local p, loaded = M.profile(env)
+  if not p then return out end
+  local where = "profile " .. M.profile_name(env) .. " in " .. loaded.config_path
+  local services = p.services and loaded.sections["services " .. p.services]
+  local svc = services and services[service:lower()]
+  if type(svc) == "table" and svc.endpoint_url then
+    out[#out + 1] = { svc.endpoint_url, "endpoint_url of " .. service .. " in [services " ..
+      p.services .. "] (" .. where .. ")" }
+  end
+  if type(p.endpoint_url) == "string" then out[#out + 1] = { p.endpoint_url, "endpoint_url of " .. where } end
+  return out
+end
+
+-- Every configured endpoint for `service`, first wins: { url | nil, source }.
+local function configured_endpoints(service, env)
+  local getenv = getter(env)
+  if (value(getenv, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS") or ""):lower() == "true" then return {} end
+  local var = M.endpoint_variable(service)
+  local candidates = { { value(getenv, var), var }, { value(getenv, "AWS_ENDPOINT_URL"), "AWS_ENDPOINT_URL" } }
+  for _, c in ipairs(profile_endpoints(service, env)) do candidates[#candidates + 1] = c end
+  return candidates
+end
+
 -- endpoint(service, region, env, opts) -> url, source | nil, msg, "BAD_ENDPOINT".
 -- Order (botocore configprovider): AWS_ENDPOINT_URL_<SERVICE>, AWS_ENDPOINT_URL,
 -- the profile's services section for the service, the profile's endpoint_url,
 -- then the default https://<service>.<region>.amazonaws.com (or opts.global).
 function M.endpoint(service, region, env, opts)
   opts = opts or {}
-  local getenv = getter(env)
-  local candidates = {}
-  local ignore = (value(getenv, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS") or ""):lower() == "true"
-  if not ignore then
-    local var = M.endpoint_variable(service)
-    candidates[#candidates + 1] = { value(getenv, var), var }
-    candidates[#candidates + 1] = { value(getenv, "AWS_ENDPOINT_URL"), "AWS_ENDPOINT_URL" }
-    local p, loaded = M.profile(env)
-    if p then
-      local where = "profile " .. M.profile_name(env) .. " in " .. loaded.config_path
-      local services = p.services and loaded.sections["services " .. p.services]
-      local svc = services and services[service:lower()]
-      if type(svc) == "table" and svc.endpoint_url then
-        candidates[#candidates + 1] = { svc.endpoint_url, "endpoint_url of " .. service .. " in [services " ..
-          p.services .. "] (" .. where .. ")" }
-      end
-      if type(p.endpoint_url) == "string" then
-        candidates[#candidates + 1] = { p.endpoint_url, "endpoint_url of " .. where }
-      end
-    end
-  end
-  for _, c in ipairs(candidates) do
+  for _, c in ipairs(configured_endpoints(service, env)) do
     if c[1] then
       local url, err = M.check_url(c[1], c[2])
       if not url then return nil, err, "BAD_ENDPOINT" end

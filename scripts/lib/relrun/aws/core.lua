@@ -149,8 +149,11 @@ function M.xml_find(el, path)
   return el
 end
 
+-- text(el, "A/B") -> the text of that element, nil when there is none;
+-- without a path, el's own text.
 function M.xml_text(el, path)
-  local e = path and M.xml_find(el, path) or el
+  local e = el
+  if path then e = M.xml_find(el, path) end
   return e and e.text
 end
 
@@ -263,7 +266,6 @@ end
 local function fail(e)
   return nil, e, e.code, e
 end
-M.fail = fail
 
 ---------------------------------------------------------------------------
 -- the client
@@ -293,39 +295,41 @@ function M.service_client(opts, fixed)
   return M.client(o)
 end
 
-function M.client(opts)
-  local env = opts.env
-  local region, source = opts.region, "argument"
-  if not region then
-    local err, code
-    region, err, code = config.region(env)
-    if not region then
-      -- a global service (IAM, STS) may go without a region, not past a broken config file
-      if opts.signing_region and code == "NO_REGION" then region, source = opts.signing_region, "default"
-      else return nil, err, code end
-    else
-      source = err
-    end
-  end
-  local endpoint, where = opts.endpoint, "argument"
-  if endpoint then
-    local err
-    endpoint, err = config.check_url(endpoint, "endpoint")
+-- The client's region and where it came from: the argument, else the
+-- environment or profile; a global service (IAM, STS) may go without one
+-- (its signing region), not past a broken config file.
+local function client_region(opts)
+  if opts.region then return opts.region, "argument" end
+  local region, source, code = config.region(opts.env)
+  if region then return region, source end
+  if opts.signing_region and code == "NO_REGION" then return opts.signing_region, "default" end
+  return nil, source, code
+end
+
+-- The client's endpoint and where it came from: the argument (checked),
+-- else the environment's, the profile's or the service's default.
+local function client_endpoint(opts, region)
+  if opts.endpoint then
+    local endpoint, err = config.check_url(opts.endpoint, "endpoint")
     if not endpoint then return nil, err, "BAD_ENDPOINT" end
-  else
-    local err, code
-    endpoint, err, code = config.endpoint(opts.service, region, env,
-      { global = opts.global_endpoint, prefix = opts.endpoint_prefix })
-    if not endpoint then return nil, err, code end
-    where = err
+    return endpoint, "argument"
   end
+  return config.endpoint(opts.service, region, opts.env,
+    { global = opts.global_endpoint, prefix = opts.endpoint_prefix })
+end
+
+function M.client(opts)
+  local region, source, code = client_region(opts)
+  if not region then return nil, source, code end
+  local endpoint, where, ecode = client_endpoint(opts, region)
+  if not endpoint then return nil, where, ecode end
   return setmetatable({
     service = opts.service, protocol = opts.protocol or "rest-json",
     signing_name = opts.signing_name or opts.service,
     region = region, region_source = source,
     signing_region = opts.signing_region or region,
     endpoint = endpoint, endpoint_source = where,
-    credentials = opts.credentials, unsigned = opts.unsigned, env = env,
+    credentials = opts.credentials, unsigned = opts.unsigned, env = opts.env,
     transport = opts.transport, transport_many = opts.transport_many,
     signer = opts.sign, sleeper = opts.sleep or M.sleep,
     policy = opts.policy or retry.new(), timeout = opts.timeout,

@@ -230,6 +230,28 @@ end
 
 local profile_provider
 
+-- The credentials that assume a profile's role: its source_profile's, or
+-- the environment's (credential_source Environment).
+local function role_source(name, p, loaded, env, depth, where)
+  if p.source_profile then
+    if depth > 5 then return nil, "role chain too deep at " .. where, "CREDENTIALS" end
+    local sp = loaded.profiles[p.source_profile]
+    if not sp then
+      return nil, string.format("source_profile %q of %s does not exist", p.source_profile, where), "CREDENTIALS"
+    end
+    return profile_provider(p.source_profile, sp, loaded, env, depth + 1, p.source_profile == name)
+  end
+  if p.credential_source == "Environment" then
+    local src, err, code = from_env(config.getter(env))
+    if not src then
+      return nil, err or ("credential_source Environment of " .. where .. ": no keys in the environment"), code
+    end
+    return src
+  end
+  return nil, string.format("%s has role_arn but neither source_profile nor web_identity_token_file", where),
+    "CREDENTIALS"
+end
+
 -- The profile's role: AssumeRole with the source profile's credentials, or
 -- AssumeRoleWithWebIdentity with its token file.
 local function from_role(name, p, loaded, env, depth)
@@ -239,29 +261,11 @@ local function from_role(name, p, loaded, env, depth)
     return web_identity("web_identity_token_file of " .. where, env, p.role_arn, sname,
       token_file(p.web_identity_token_file, "web_identity_token_file of " .. where), tonumber(p.duration_seconds))
   end
-  local src
-  if p.source_profile then
-    if depth > 5 then return nil, "role chain too deep at " .. where, "CREDENTIALS" end
-    local sp = loaded.profiles[p.source_profile]
-    if not sp then
-      return nil, string.format("source_profile %q of %s does not exist", p.source_profile, where), "CREDENTIALS"
-    end
-    local err, code
-    src, err, code = profile_provider(p.source_profile, sp, loaded, env, depth + 1, p.source_profile == name)
-    if not src then return nil, err, code end
-  elseif p.credential_source == "Environment" then
-    local err, code
-    src, err, code = from_env(config.getter(env))
-    if not src then
-      return nil, err or ("credential_source Environment of " .. where .. ": no keys in the environment"), code
-    end
-  else
-    return nil, string.format("%s has role_arn but neither source_profile nor web_identity_token_file", where),
-      "CREDENTIALS"
-  end
+  local src, err, code = role_source(name, p, loaded, env, depth, where)
+  if not src then return nil, err, code end
   return provider("role_arn of " .. where, function()
-    local sts, err, code = require("relrun.aws.sts").client{ env = env, credentials = src }
-    if not sts then return nil, err, code end
+    local sts, serr, scode = require("relrun.aws.sts").client{ env = env, credentials = src }
+    if not sts then return nil, serr, scode end
     local c, msg, code2 = sts:assume_role{ role_arn = p.role_arn, session_name = sname,
       external_id = p.external_id, duration = tonumber(p.duration_seconds) }
     if not c then return nil, msg .. " (role " .. p.role_arn .. " of " .. where .. ")", code2 end
@@ -282,6 +286,26 @@ function profile_provider(name, p, loaded, env, depth, static_only)
   return nil
 end
 
+-- The keys of a container or instance metadata answer, registered as
+-- secrets; nil when the body is not such a document.
+local function metadata_keys(body)
+  local doc = require("relrun.json").decode(body or "")
+  if type(doc) ~= "table" or not doc.AccessKeyId then return nil end
+  return { access_key = secret(doc.AccessKeyId), secret_key = secret(doc.SecretAccessKey),
+           session_token = secret(doc.Token), expiration = core.parse_iso8601(doc.Expiration) }
+end
+
+-- The container authorization token: the file's (re-read on every fetch)
+-- over the variable's. -> token | nil | nil, msg, code
+local function container_token(getenv)
+  local token = config.value(getenv, "AWS_CONTAINER_AUTHORIZATION_TOKEN")
+  local token_path = config.value(getenv, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")
+  if not token_path then return token end
+  local t, msg, code = read_file(token_path, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE " .. token_path)
+  if not t then return nil, msg, code end
+  return (t:gsub("%s+$", ""))
+end
+
 -- 6. container credentials
 local function from_container(getenv)
   local rel = config.value(getenv, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
@@ -291,13 +315,8 @@ local function from_container(getenv)
   local var = rel and "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI" or "AWS_CONTAINER_CREDENTIALS_FULL_URI"
   return provider("container credentials (" .. var .. ")", function()
     local headers = { accept = "application/json" }
-    local token = config.value(getenv, "AWS_CONTAINER_AUTHORIZATION_TOKEN")
-    local token_path = config.value(getenv, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")
-    if token_path then
-      local t, msg, code = read_file(token_path, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE " .. token_path)
-      if not t then return nil, msg, code end
-      token = t:gsub("%s+$", "")
-    end
+    local token, terr, tcode = container_token(getenv)
+    if terr then return nil, terr, tcode end
     if token then headers.authorization = secret(token) end
     local res, msg, code = http_get{ url = url, headers = headers }
     if not res then return nil, "container credentials from " .. url .. " (" .. var .. "): " .. msg, code end
@@ -305,13 +324,24 @@ local function from_container(getenv)
       return nil, string.format("container credentials from %s (%s) answered HTTP %d", url, var, res.status),
         "CREDENTIALS"
     end
-    local doc = require("relrun.json").decode(res.body or "")
-    if type(doc) ~= "table" or not doc.AccessKeyId then
+    local keys = metadata_keys(res.body)
+    if not keys then
       return nil, "container credentials from " .. url .. " are not credentials JSON", "MalformedResponse"
     end
-    return { access_key = secret(doc.AccessKeyId), secret_key = secret(doc.SecretAccessKey),
-             session_token = secret(doc.Token), expiration = core.parse_iso8601(doc.Expiration) }
+    return keys
   end)
+end
+
+-- IMDSv2's session token and the instance's role, or nil.
+local function imds_role(base)
+  local res = http_get{ method = "PUT", url = base .. "/latest/api/token", timeout = 1, connect_timeout = 1,
+                        headers = { ["x-aws-ec2-metadata-token-ttl-seconds"] = "21600" } }
+  if not res or res.status ~= 200 then return nil end
+  local h = { ["x-aws-ec2-metadata-token"] = secret(res.body) }
+  local roles = http_get{ url = base .. "/latest/meta-data/iam/security-credentials/", headers = h, timeout = 1,
+                          connect_timeout = 1 }
+  if not roles or roles.status ~= 200 or (roles.body or "") == "" then return nil end
+  return h, roles.body:match("^[^\n]+")
 end
 
 -- 7. IMDSv2: a session token by PUT, then the role's credentials.
@@ -321,51 +351,31 @@ local function from_imds(getenv, tried)
   end
   local base = (config.value(getenv, "AWS_EC2_METADATA_SERVICE_ENDPOINT") or M.IMDS_ENDPOINT):gsub("/+$", "")
   return provider("EC2 instance metadata (" .. base .. ")", function()
-    local none = "no AWS credentials found (looked at " .. table.concat(tried, ", ") ..
-      ", and instance metadata at " .. base .. "): set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, " ..
-      "AWS_PROFILE, or AWS_ROLE_ARN with an OIDC token"
-    local res = http_get{ method = "PUT", url = base .. "/latest/api/token", timeout = 1, connect_timeout = 1,
-                          headers = { ["x-aws-ec2-metadata-token-ttl-seconds"] = "21600" } }
-    if not res or res.status ~= 200 then return nil, none, "NoCredentials" end
-    local token = secret(res.body)
-    local h = { ["x-aws-ec2-metadata-token"] = token }
-    local path = base .. "/latest/meta-data/iam/security-credentials/"
-    local roles = http_get{ url = path, headers = h, timeout = 1, connect_timeout = 1 }
-    if not roles or roles.status ~= 200 or (roles.body or "") == "" then return nil, none, "NoCredentials" end
-    local role = roles.body:match("^[^\n]+")
-    local cr = http_get{ url = path .. role, headers = h, timeout = 1, connect_timeout = 1 }
+    local h, role = imds_role(base)
+    if not h then
+      return nil, "no AWS credentials found (looked at " .. table.concat(tried, ", ") ..
+        ", and instance metadata at " .. base .. "): set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, " ..
+        "AWS_PROFILE, or AWS_ROLE_ARN with an OIDC token", "NoCredentials"
+    end
+    local cr = http_get{ url = base .. "/latest/meta-data/iam/security-credentials/" .. role, headers = h,
+                         timeout = 1, connect_timeout = 1 }
     if not cr or cr.status ~= 200 then
       return nil, "instance metadata has no credentials for role " .. role, "CREDENTIALS"
     end
-    local doc = require("relrun.json").decode(cr.body or "")
-    if type(doc) ~= "table" or not doc.AccessKeyId then
+    local keys = metadata_keys(cr.body)
+    if not keys then
       return nil, "instance metadata credentials for role " .. role .. " are not JSON", "MalformedResponse"
     end
-    return { access_key = secret(doc.AccessKeyId), secret_key = secret(doc.SecretAccessKey),
-             session_token = secret(doc.Token), expiration = core.parse_iso8601(doc.Expiration) }
+    return keys
   end)
 end
 
 ---------------------------------------------------------------------------
 
--- resolve{ env } -> provider | nil, msg, code. Settings that are present but
--- wrong (half a key pair, a malformed file, a missing profile) are errors
--- naming where they came from, not a silent fall through to the next source.
---
--- Without `env` (the process environment) the provider is made once and
--- shared, so every client of a run uses the same credentials and an OIDC
--- role is assumed once, not once per client; reset() forgets it.
-function M.resolve(opts)
-  opts = opts or {}
-  if opts.env == nil then
-    if not M.shared then
-      local p, err, code = M.resolve{ env = os.getenv }
-      if not p then return nil, err, code end
-      M.shared = p
-    end
-    return M.shared
-  end
-  local env = opts.env
+-- The chain for `env`, in botocore's order: environment keys, the
+-- profile's role, a web identity token, GitHub's OIDC token, the profile's
+-- own keys or process, container credentials, instance metadata.
+local function resolve_chain(env)
   local getenv = config.getter(env)
   local tried = { "AWS_ACCESS_KEY_ID" }
   local p, err, code = from_env(getenv)
@@ -388,12 +398,28 @@ function M.resolve(opts)
   if p or err then return p, err, code end
 
   tried[#tried + 1] = "container credentials"
-  p = from_container(getenv)
-  if p then return p end
-  p = from_imds(getenv, tried)
+  p = from_container(getenv) or from_imds(getenv, tried)
   if p then return p end
   return nil, "no AWS credentials found (looked at " .. table.concat(tried, ", ") .. "): set " ..
     "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or AWS_ROLE_ARN with an OIDC token", "NoCredentials"
+end
+
+-- resolve{ env } -> provider | nil, msg, code. Settings that are present but
+-- wrong (half a key pair, a malformed file, a missing profile) are errors
+-- naming where they came from, not a silent fall through to the next source.
+--
+-- Without `env` (the process environment) the provider is made once and
+-- shared, so every client of a run uses the same credentials and an OIDC
+-- role is assumed once, not once per client; reset() forgets it.
+function M.resolve(opts)
+  opts = opts or {}
+  if opts.env ~= nil then return resolve_chain(opts.env) end
+  if not M.shared then
+    local p, err, code = resolve_chain(os.getenv)
+    if not p then return nil, err, code end
+    M.shared = p
+  end
+  return M.shared
 end
 
 function M.reset()

@@ -39,7 +39,7 @@ function Client:call(action, params)
   return self.core:query(action, VERSION, params)
 end
 
-local function text(el, path) return core.xml_text(el, path) end
+local text = core.xml_text
 
 local function role_of(el)
   if not el then return nil end

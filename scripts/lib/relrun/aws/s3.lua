@@ -148,6 +148,63 @@ function Client:part_request(a, upload_id, n, ps, size, sha)
            query = { partNumber = tostring(n), uploadId = upload_id }, timeout = a.timeout or 600 }
 end
 
+-- One upload_parts run: the parts' etags and sha256 so far, the bytes
+-- sent, the next part to start, the transfers running (by pool slot), the
+-- parts that failed in the pool, and what stopped the run ({msg, code, err}).
+local function part_uploader(client, a, upload_id, size, ps, job)
+  return { client = client, a = a, upload_id = upload_id, size = size, ps = ps, job = job,
+           parallel = a.parallel or M.PARALLEL, count = job:count(),
+           etags = {}, hashes = {}, sent = 0, nextp = 1, running = {}, failed = {}, stop = nil }
+end
+
+local function part_done(u, i, res)
+  u.etags[i] = res.headers.etag
+  u.sent = u.sent + math.min(u.ps, u.size - (i - 1) * u.ps)
+  if u.a.on_progress then u.a.on_progress(u.sent, u.size) end
+end
+
+-- The signed request of the next part for pool slot j; nil when no part
+-- should start now (all started, too many failed, or the run stopped).
+local function next_part(u, j)
+  if u.nextp > u.count or #u.failed >= u.parallel or u.stop then return nil end
+  local i = u.nextp
+  u.nextp = i + 1
+  local sha, msg, code = u.job:part(i)
+  if not sha then
+    u.stop = { msg, code }
+    return nil
+  end
+  u.hashes[i] = sha
+  local r = u.client:part_request(u.a, u.upload_id, i, u.ps, u.size, sha)
+  local req, err
+  req, msg, code, err = u.client.core:prepare(r)
+  if not req then
+    u.stop = { msg, code, err }
+    return nil
+  end
+  u.running[j] = { i = i, r = r }
+  return req
+end
+
+local function part_finished(u, j, res)
+  local part = u.running[j]
+  u.running[j] = nil
+  local good = not res.error and u.client.core:judge_answer(part.r, res)
+  if good then part_done(u, part.i, good) else u.failed[#u.failed + 1] = part end
+end
+
+-- The parts that failed in the pool, again one by one through request(),
+-- which retries them as any call. -> true | nil, msg, code, err
+local function retry_failed(u)
+  for _, part in ipairs(u.failed) do
+    local good, msg, code, err = u.client.core:request(part.r)
+    if not good then return nil, msg, code, err end
+    part_done(u, part.i, good)
+  end
+  u.failed = {}
+  return true
+end
+
 -- Every part through one pool of `parallel` transfers (relrun.http.request_many
 -- with a generator): as soon as a transfer finishes, the next part is
 -- signed (SigV4 signatures last 15 minutes, so never before its transfer
@@ -163,54 +220,19 @@ function Client:upload_parts(a, upload_id, size, ps)
   local want_whole = a.want_sha256 and not a.sha256
   local job <close>, herr, hcode = require("relrun.hash").parts(a.file, ps, { whole = want_whole })
   if not job then return nil, herr, hcode end
-  local parallel = a.parallel or M.PARALLEL
-  local count = job:count()
-  local etags, hashes, sent, nextp, failed, running, stop = {}, {}, 0, 1, {}, {}, nil
-  local function done(i, res)
-    etags[i] = res.headers.etag
-    sent = sent + math.min(ps, size - (i - 1) * ps)
-    if a.on_progress then a.on_progress(sent, size) end
-  end
-  local function make(j)
-    if nextp > count or #failed >= parallel or stop then return nil end
-    local i = nextp
-    nextp = i + 1
-    local sha, msg, code = job:part(i)
-    if not sha then
-      stop = { msg, code }
-      return nil
-    end
-    hashes[i] = sha
-    local r = self:part_request(a, upload_id, i, ps, size, sha)
-    local req, err
-    req, msg, code, err = self.core:prepare(r)
-    if not req then
-      stop = { msg, code, err }
-      return nil
-    end
-    running[j] = { i = i, r = r }
-    return req
-  end
-  local function after(j, res)
-    local part = running[j]
-    running[j] = nil
-    local good = not res.error and self.core:judge_answer(part.r, res)
-    if good then done(part.i, good) else failed[#failed + 1] = part end
-  end
+  local u = part_uploader(self, a, upload_id, size, ps, job)
+  local function make(j) return next_part(u, j) end
+  local function after(j, res) part_finished(u, j, res) end
   repeat
-    self.core:send_many(make, { parallel = parallel, after = after })
-    if stop then return nil, stop[1], stop[2], stop[3] end
-    for _, part in ipairs(failed) do
-      local good, msg, code, err = self.core:request(part.r)
-      if not good then return nil, msg, code, err end
-      done(part.i, good)
-    end
-    failed = {}
-  until nextp > count
-  if not want_whole then return etags, a.sha256, hashes end
+    self.core:send_many(make, { parallel = u.parallel, after = after })
+    if u.stop then return nil, u.stop[1], u.stop[2], u.stop[3] end
+    local again, msg, code, err = retry_failed(u)
+    if not again then return nil, msg, code, err end
+  until u.nextp > u.count
+  if not want_whole then return u.etags, a.sha256, u.hashes end
   local whole, msg, code = job:whole()
   if not whole then return nil, msg, code end
-  return etags, whole, hashes
+  return u.etags, whole, u.hashes
 end
 
 local function complete_body(parts, hashes)
@@ -262,11 +284,18 @@ function Client:complete_multipart_upload(a, upload_id, etags, hashes)
   return done or { children = {} }, res
 end
 
+-- The size of the file at `path` | nil, msg, "ENOENT".
+local function file_size(path)
+  local f = io.open(path, "rb")
+  if not f then return nil, "cannot read " .. path, "ENOENT" end
+  local size = f:seek("end")
+  f:close()
+  return size
+end
+
 function Client:multipart_upload(a)
-  local st = io.open(a.file, "rb")
-  if not st then return nil, "cannot read " .. a.file, "ENOENT" end
-  local size = st:seek("end")
-  st:close()
+  local size, serr, scode = file_size(a.file)
+  if not size then return nil, serr, scode end
   local upload_id, msg, code, err = self:create_multipart_upload(a)
   if not upload_id then return nil, msg, code, err end
   -- Abort on a raised error too (Ctrl-C, an on_progress callback), then
@@ -332,10 +361,8 @@ end
 -- object already at the key is never replaced: the same bytes are
 -- "identical", other bytes nil, msg, "CONFLICT" (same_object).
 function Client:upload_file(a)
-  local f = io.open(a.file, "rb")
-  if not f then return nil, "cannot read " .. a.file, "ENOENT" end
-  local size = f:seek("end")
-  f:close()
+  local size, serr, scode = file_size(a.file)
+  if not size then return nil, serr, scode end
   local multipart = size >= (a.multipart_threshold or M.MULTIPART_THRESHOLD)
   local r, msg, code, err
   if multipart then r, msg, code, err = self:multipart_upload(a) else r, msg, code, err = self:put_object(a) end

@@ -1,7 +1,9 @@
--- The GitHub Release of the tag, with the release's files attached and
--- notes from the commits since the previous release; a prerelease for a
--- PEP 440 pre-release, a draft when [tool.relrun.github_release] draft is
--- set. A step any target can add (it needs GITHUB_TOKEN).
+-- The GitHub Release of the tag, with the release's files attached, a
+-- SHA256SUMS asset listing every one of them (`sha256sum -c` reads it), and
+-- notes from the commits since the previous release (relrun.notes); a
+-- prerelease for a PEP 440 pre-release, a draft with --draft or
+-- [tool.relrun.github_release] draft. A step any target can add (it needs
+-- GITHUB_TOKEN).
 local errors = require "relrun.errors"
 local log = require "relrun.log"
 local github = require "relrun.github"
@@ -9,6 +11,18 @@ local notes = require "relrun.notes"
 local release_build = require "relrun.phases.build"
 
 local M = {}
+
+M.SUMS = "SHA256SUMS"
+
+-- The SHA256SUMS text of the files: "<sha256>  <name>" lines, sorted by name.
+function M.sums_text(files)
+  local sorted = {}
+  for _, f in ipairs(files) do sorted[#sorted + 1] = f end
+  table.sort(sorted, function(a, b) return a.filename < b.filename end)
+  local lines = {}
+  for _, f in ipairs(sorted) do lines[#lines + 1] = f.sha256 .. "  " .. f.filename .. "\n" end
+  return table.concat(lines)
+end
 
 local function client(ctx)
   if not ctx.github then
@@ -44,7 +58,9 @@ local function check(ctx)
   if not assets then errors.raise(lerr) end
   local there = {}
   for _, a in ipairs(assets) do there[a.name] = a end
-  for _, f in ipairs(built) do
+  local expected = { table.unpack(built) }
+  expected[#expected + 1] = { filename = M.SUMS, sha256 = require("relrun.hash").sha256(M.sums_text(built)) }
+  for _, f in ipairs(expected) do
     local a = there[f.filename]
     if not a or not github.asset_complete(a) then return false end   -- run() clears a leftover
     local sha, herr = gh:asset_sha256(a)
@@ -70,6 +86,12 @@ local function run(ctx)
     if not asset then errors.raise(status) end
     assets[#assets + 1] = { name = f.filename, status = status }
   end
+  local tmp <close> = require("relrun.fs").tempdir("relrun-sums")
+  local sums = tmp.path .. "/" .. M.SUMS
+  errors.check(require("relrun.fs").write(sums, M.sums_text(ctx.evidence.build.files)))
+  local asset, status = gh:upload_asset(rel, sums, { content_type = "text/plain" })
+  if not asset then errors.raise(status) end
+  assets[#assets + 1] = { name = M.SUMS, status = status }
   log.info("GitHub Release %s %s: %s", ctx.tag, how, rel.html_url or rel.url or "")
   return { release_id = rel.id, url = rel.html_url or rel.url, assets = assets, outcome = how }
 end

@@ -32,15 +32,10 @@ function M.role_name(arn)
   return arn and arn:match(":role/(.+)$") and arn:match(":role/(.+)$"):match("([^/]+)$")
 end
 
--- "owner/repo" for the sub claim: config, then the origin remote.
+-- "owner/repo" for the sub claim: the setting, else the release remote
+-- (relrun.project).
 function M.github_repository(ctx)
-  if ctx.cfg.github_repository then return ctx.cfg.github_repository end
-  if ctx.repo then
-    for _, r in ipairs(ctx.repo:remotes()) do
-      if r.name == "origin" then return require("relrun.github").repository_from_url(r.url) end
-    end
-  end
-  return nil
+  return ctx.project:github_repository()
 end
 
 -- RELEASE.md's documents filled from the configuration.
@@ -49,7 +44,8 @@ function M.expected(ctx)
   return policy.documents{ account = cfg.account_id or "000000000000", region = cfg.region or "us-east-1",
                            domain = cfg.domain or "domain", repository = cfg.repository or "repository",
                            package = cfg.package, bucket = cfg.bucket,
-                           github_repository = M.github_repository(ctx) or "OWNER/REPO" }
+                           github_repository = M.github_repository(ctx) or "OWNER/REPO",
+                           tag_pattern = ctx.prefix .. "*" }
 end
 
 -- The role (with its trust policy) and every permission policy document on
@@ -81,10 +77,9 @@ function M.role(ctx)
   return ctx.role_info
 end
 
--- The checkout's root without a trailing slash (libgit2's workdir has one).
+-- The checkout's root (the project's folder outside git).
 function M.root(ctx)
-  local root = ctx.repo and ctx.repo:workdir() or ctx.project_dir
-  return (root:gsub("(.)/+$", "%1"))
+  return ctx.root
 end
 
 -- The current credentials' access key id and whether they are long-term

@@ -9,7 +9,9 @@ local aws = require "relrun.doctor.aws"
 
 local M = { needs_network = true }
 
-function M.register(g, ctx)
+-- The settings' checks, which need no network (run under --offline too):
+-- -> true when CodeArtifact is the target and its settings are complete.
+function M.offline(g, ctx)
   local cfg = ctx.cfg
   local bad = {}
   for key, msg in pairs(ctx.bad_settings or {}) do
@@ -27,6 +29,18 @@ function M.register(g, ctx)
     end)
     return
   end
+  -- The doctor reads the settings partially; what a release needs is config.validate's.
+  local complete, incomplete = require("relrun.config").validate(cfg)
+  if not complete then
+    g:check("CodeArtifact settings", function() return checks.fail(incomplete.message, incomplete.hint) end)
+    return
+  end
+  return true
+end
+
+function M.register(g, ctx)
+  local cfg = ctx.cfg
+  if not M.offline(g, ctx) then return end
 
   -- RELEASE.md's role may not Describe*; GetRepositoryEndpoint, which it
   -- may call, proves the domain, its owner and the repository exist.

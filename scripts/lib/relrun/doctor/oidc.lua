@@ -5,32 +5,53 @@
 local checks = require "relrun.checks"
 local policy = require "relrun.policy"
 local aws = require "relrun.doctor.aws"
-local fs = require "relrun.fs"
+local jobs = require "relrun.doctor.jobs"
+local workflows = require "relrun.workflows"
 local core = require "relrun.aws.core"
 
 local M = { needs_network = true }
 
--- The environment the release job runs in, read from the workflow file.
-local function workflow_environment(ctx)
-  local root = aws.root(ctx)
-  for _, path in ipairs(fs.glob(fs.join(root, ".github/workflows/*.y*ml")) or {}) do
-    local text = fs.read(path) or ""
-    if text:find("release.lua", 1, true) or text:find("relrun[^\n]* release publish") then
-      local env = text:match("\n%s+environment:%s*([%w_.-]+)%s*\n") or text:match("\n%s+environment:%s*\n%s+name:%s*([%w_.-]+)")
-      return env, path:sub(#root + 2)
-    end
-  end
-  return nil
+-- The tag the trust is checked for: --tag, else the last release tag of
+-- the project's scheme, else an example of it.
+local function release_tag(ctx)
+  if ctx.opts.tag then return ctx.opts.tag end
+  local last = ctx.repo and ctx.project:last_release()
+  return last and last.name or ctx.project.scheme:tag("1.0.0")
 end
 
-local function last_tag(ctx)
-  if ctx.opts.tag then return ctx.opts.tag end
-  local best
-  for _, t in ipairs(ctx.repo and ctx.repo:tags() or {}) do
-    local v = t.name:match("^v(%d+%.%d+%.%d+)$")
-    if v and (not best or require("relrun.semver").compare(v, best:sub(2)) > 0) then best = t.name end
+-- What GitHub sends when `tag` is pushed: one entry per release job
+-- (relrun.workflows) that runs for the tag and publishes — { sub,
+-- environment, job } — or, with --environment or no release job, the one
+-- sub given by that; and the jobs whose environment is an expression.
+function M.presented(ctx, repository, tag)
+  local ref = "refs/tags/" .. tag
+  local env = ctx.opts.environment
+  if env then return { { sub = policy.github_sub(repository, ref, env), environment = env, job = "--environment" } } end
+  local list, seen, unknown = {}, {}, {}
+  -- The jobs that run relrun's publish assume the role; other jobs with a
+  -- token (a docs deployment) matter only when none does.
+  local candidates, publishing = jobs.release(ctx), {}
+  for _, job in ipairs(candidates) do
+    for _, step in ipairs(jobs.steps(ctx, job)) do
+      if jobs.publishes(step) then publishing[#publishing + 1] = job; break end
+    end
   end
-  return best or "v1.0.0"
+  if #publishing > 0 then candidates = publishing end
+  for _, job in ipairs(candidates) do
+    local runs = #job.tags == 0
+    for _, pattern in ipairs(job.tags) do runs = runs or policy.wildcard_match(pattern, tag) end
+    if runs and job.expression then
+      unknown[#unknown + 1] = workflows.describe(job) .. " (environment " .. job.environment .. ")"
+    elseif runs then
+      local sub = policy.github_sub(repository, ref, job.environment)
+      if not seen[sub] then
+        seen[sub] = true
+        list[#list + 1] = { sub = sub, environment = job.environment, job = workflows.describe(job) }
+      end
+    end
+  end
+  if #list == 0 and #unknown == 0 then list[1] = { sub = policy.github_sub(repository, ref, nil) } end
+  return list, unknown
 end
 
 -- The trust policy with its condition values lower-cased, to tell a case
@@ -55,25 +76,27 @@ local function lowered(trust)
 end
 
 -- Why the trust policy refuses this workflow, and what to change.
-local function refusal_hint(trust, try, w)
+local function refusal_hint(trust, try, w, prefix)
   -- A job with an environment is refused by any trust policy that names
   -- only refs, whatever else is wrong with it.
   local names_environment = require("relrun.json").encode(trust):find(":environment:", 1, true)
   if w.environment and not names_environment then
-    return string.format("the job runs in environment %s, so GitHub sends sub %s — a condition on ref:refs/tags/v* " ..
-      "never matches it: trust repo:%s:environment:%s (relrun scripts/setup.lua --trust-environment %s --update) " ..
-      "or remove the environment from the job", w.environment, w.sub, w.repository, w.environment, w.environment)
+    return string.format("the job runs in environment %s, so GitHub sends sub %s — a condition on " ..
+      "ref:refs/tags/%s* never matches it: trust repo:%s:environment:%s (relrun scripts/setup.lua " ..
+      "--trust-environment %s --update) or remove the environment from the job", w.environment, w.sub, prefix,
+      w.repository, w.environment, w.environment)
   end
   if try(w.sub:lower(), nil, lowered(trust)).decision == "allow" then
     return "the trust policy spells the repository in another case than GitHub does (" .. w.repository ..
       "): IAM compares sub case-sensitively"
   end
   if w.why:find("StringEquals compares literally", 1, true) then
-    return "write the sub condition with StringLike: RELEASE.md's StringEquals with v* matches no tag " ..
-      "(relrun scripts/setup.lua --update writes it so)"
+    return "write the sub condition with StringLike: RELEASE.md's StringEquals with " .. prefix .. "* matches no " ..
+      "tag (relrun scripts/setup.lua --update writes it so)"
   end
-  if not w.environment and not w.tag:match("^v") then
-    return "the tag " .. w.tag .. " does not match the trust policy's tag pattern (v*): tag releases vX.Y.Z"
+  if not w.environment and w.tag:sub(1, #prefix) ~= prefix then
+    return "the tag " .. w.tag .. " does not match the release tags' pattern (" .. prefix .. "*): release tags are " ..
+      prefix .. "VERSION"
   end
   return "change the role's trust policy to RELEASE.md's (relrun scripts/setup.lua shows it; --update applies it)"
 end
@@ -92,9 +115,9 @@ local function sts_probe(cfg, jwt, shown)
   return checks.skip("STS did not answer: " .. aerr)
 end
 
-function M.register(g, ctx)
+-- The role ARN's check, which needs no network (run under --offline too).
+function M.offline(g, ctx)
   local cfg = ctx.cfg
-
   g:check("role ARN", function()
     local bad = ctx.bad_settings and ctx.bad_settings.role_arn
     if bad then
@@ -107,9 +130,12 @@ function M.register(g, ctx)
     end
     return checks.ok(cfg.role_arn .. " (from " .. (cfg.source.role_arn or "?") .. ")")
   end, "AWS_ROLE_ARN")
-  if not cfg.role_arn then return end
+  return cfg.role_arn ~= nil
+end
 
-  local docs = aws.expected(ctx)
+-- GitHub's OIDC provider in IAM, with the audience relrun asks for.
+local function provider_check(g, ctx)
+  local cfg = ctx.cfg
   g:check("GitHub's OIDC provider in IAM", function()
     local iam, err = aws.client(ctx, "iam")
     if not iam then return checks.skip(err) end
@@ -136,12 +162,13 @@ function M.register(g, ctx)
     return checks.fail("no " .. want .. " (found " .. (#arns > 0 and table.concat(arns, ", ") or "none") .. ")",
       "create it: relrun scripts/setup.lua (IAM → Identity providers → " .. policy.OIDC_HOST .. ")")
   end, "IAM ListOpenIDConnectProviders, GetOpenIDConnectProvider")
+end
 
-  local environment = ctx.opts.environment or workflow_environment(ctx)
+-- The role's trust policy against every sub the release jobs present.
+local function trust_check(g, ctx, docs)
+  local cfg = ctx.cfg
   local repository = aws.github_repository(ctx)
-  local tag = last_tag(ctx)
-  local sub = policy.github_sub(repository or "OWNER/REPO", "refs/tags/" .. tag, environment)
-
+  local tag = release_tag(ctx)
   g:check("the trust policy admits this workflow", function()
     if not repository then
       return checks.fail("the GitHub repository is unknown", "set GITHUB_REPOSITORY=owner/repo or add an origin remote")
@@ -153,15 +180,34 @@ function M.register(g, ctx)
       return policy.evaluate(doc or info.trust, { action = "sts:AssumeRoleWithWebIdentity", principal = { Federated = provider },
         context = { [policy.OIDC_HOST .. ":sub"] = s, [policy.OIDC_HOST .. ":aud"] = aud or "sts.amazonaws.com" } })
     end
-    local r = try(sub)
-    if r.decision == "allow" then
-      return checks.ok(string.format("sub %s, aud sts.amazonaws.com: %s", sub, r.why))
+    local subs, unknown = M.presented(ctx, repository, tag)
+    local admitted, refused = {}, {}
+    for _, w in ipairs(subs) do
+      local r = try(w.sub)
+      local by = w.job and w.job ~= "--environment" and (" (" .. w.job .. ")") or ""
+      if r.decision == "allow" then
+        admitted[#admitted + 1] = string.format("sub %s%s, aud sts.amazonaws.com: %s", w.sub, by, r.why)
+      else
+        w.repository, w.tag, w.why = repository, tag, r.why
+        refused[#refused + 1] = { text = string.format("role %s refuses sub %s%s: %s", info.name, w.sub, by, r.why),
+                                  hint = refusal_hint(info.trust, try, w, ctx.prefix) }
+      end
     end
-    return checks.fail(string.format("role %s refuses sub %s: %s", info.name, sub, r.why),
-      refusal_hint(info.trust, try, { repository = repository, tag = tag, environment = environment, sub = sub,
-                                      why = r.why }))
-  end, "IAM GetRole (the trust policy), the release workflow's environment, the tag")
+    if #refused > 0 then
+      local texts = {}
+      for i, r in ipairs(refused) do texts[i] = r.text end
+      return checks.fail(table.concat(texts, "; "), refused[1].hint)
+    end
+    if unknown and #unknown > 0 then
+      return checks.warn(table.concat(admitted, "; ") .. "; not known before the job runs: " ..
+        table.concat(unknown, ", "), "name the environment plainly in the job, or check it with --environment NAME")
+    end
+    return checks.ok(table.concat(admitted, "; "))
+  end, "IAM GetRole (the trust policy), the release workflow's jobs (relrun.workflows), the tag")
+end
 
+-- The trust policy's aud condition.
+local function audience_check(g, ctx)
   g:check("the token's audience", function()
     local info, result = aws.role_or_result(ctx)
     if not info then return result end
@@ -181,7 +227,11 @@ function M.register(g, ctx)
     end
     return checks.warn("the trust policy does not check aud", "add StringEquals aud = sts.amazonaws.com")
   end, "IAM GetRole (the trust policy's aud condition)")
+end
 
+-- Under Actions: this job's real token's claims, checked as the release will.
+local function token_check(g, ctx, docs)
+  local cfg = ctx.cfg
   g:check("this job's OIDC token", function()
     if not os.getenv("ACTIONS_ID_TOKEN_REQUEST_URL") then return checks.skip("not running in GitHub Actions") end
     local github = require "relrun.github"
@@ -213,6 +263,15 @@ function M.register(g, ctx)
     if r.decision == "allow" then return checks.ok(shown .. " — admitted") end
     return checks.fail(shown .. " — refused: " .. r.why, "change the trust policy or the workflow's trigger")
   end, "the job's OIDC token (its claims only), the trust policy or STS")
+end
+
+function M.register(g, ctx)
+  if not M.offline(g, ctx) then return end
+  local docs = aws.expected(ctx)
+  provider_check(g, ctx)
+  trust_check(g, ctx, docs)
+  audience_check(g, ctx)
+  token_check(g, ctx, docs)
 end
 
 return M

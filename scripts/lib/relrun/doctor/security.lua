@@ -3,10 +3,11 @@
 -- shape, and the production environment's protection.
 local checks = require "relrun.checks"
 local proc = require "relrun.proc"
-local fs = require "relrun.fs"
 local host = require "relrun.host"
 local policy = require "relrun.policy"
 local aws = require "relrun.doctor.aws"
+local jobs = require "relrun.doctor.jobs"
+local workflows = require "relrun.workflows"
 
 local M = {}
 
@@ -79,22 +80,13 @@ local function commits_ago(dir, commit)
   return r and r.code == 0 and tonumber(r.stdout) or nil
 end
 
--- The workflow files' text, by path.
-local function workflows(dir)
-  local out = {}
-  for _, path in ipairs(fs.glob(fs.join(dir, ".github/workflows/*.y*ml")) or {}) do
-    out[path] = fs.read(path) or ""
-  end
-  return out
-end
-
 -- Who, besides this repository's release tags, the trust policy admits:
 -- probes for what a too-wide `sub` lets in.
-local function trust_findings(trust, provider, repository)
+local function trust_findings(trust, provider, repository, prefix)
   local probes = {
     { sub = "repo:" .. repository .. ":ref:refs/heads/main", what = "a branch push (refs/heads/main)" },
     { sub = "repo:" .. repository .. ":pull_request", what = "a pull request" },
-    { sub = "repo:someone-else/fork:ref:refs/tags/v1.0.0", what = "another repository's tag" },
+    { sub = "repo:someone-else/fork:ref:refs/tags/" .. prefix .. "1.0.0", what = "another repository's tag" },
   }
   local findings = {}
   for _, p in ipairs(probes) do
@@ -126,7 +118,7 @@ local function policies_check(g, ctx)
     local docs = aws.expected(ctx)
     local provider = docs.oidc_provider_arn:gsub("::%d+:", "::" .. ctx.cfg.role_arn:match("::(%d+):") .. ":")
     local repository = aws.github_repository(ctx) or "OWNER/REPO"
-    local wide_trust = trust_findings(info.trust, provider, repository)
+    local wide_trust = trust_findings(info.trust, provider, repository, ctx.prefix)
     local wide = {}
     for _, doc in ipairs(info.permissions) do
       for _, f in ipairs(policy.wider_than(doc, release_actions(docs))) do
@@ -136,7 +128,8 @@ local function policies_check(g, ctx)
     if #wide_trust > 0 then
       return checks.fail("role " .. info.name .. ": " .. table.concat(wide_trust, "; ") ..
         (#wide > 0 and ("; and " .. table.concat(wide, "; ")) or ""),
-        "limit the trust policy's sub to repo:" .. repository .. ":ref:refs/tags/v* (relrun scripts/setup.lua --update)")
+        "limit the trust policy's sub to repo:" .. repository .. ":ref:refs/tags/" .. ctx.prefix ..
+        "* (relrun scripts/setup.lua --update)")
     end
     if #wide > 0 then
       return checks.warn("role " .. info.name .. ": " .. table.concat(wide, "; "),
@@ -190,9 +183,118 @@ local function environment_rules(gh, env, name)
   return nil, nil, tags
 end
 
-function M.register(g, ctx)
-  local root = aws.root(ctx)
+-- What is wrong with a job that runs relrun's publish: the trigger and
+-- the OIDC token (relrun.workflows' release jobs), the checkout's history,
+-- relrun installed before it runs.
+local function publish_job_problems(ctx, j, release, notes)
+  local problems = {}
+  local mismatch = false
+  for _, note in ipairs(notes) do
+    mismatch = mismatch or note:find(j.file .. ": job " .. j.job .. " runs for tags", 1, true) == 1
+  end
+  if not release and not mismatch then   -- a trigger no release tag matches is relrun.workflows' note
+    problems[#problems + 1] = string.format("it gets no OIDC token when a release tag (%s*) is pushed " ..
+      "(on: push: tags: [\"%s*\"] and permissions: id-token: write)", ctx.prefix, ctx.prefix)
+  end
+  local tag = ctx.opts.tag or (ctx.repo and ctx.project:last_release() or {}).name or ctx.project.scheme:tag("1.0.0")
+  if release and #release.tags > 0 then
+    local runs = false
+    for _, pattern in ipairs(release.tags) do runs = runs or policy.wildcard_match(pattern, tag) end
+    if not runs then
+      problems[#problems + 1] = string.format("it runs for tags %s, which the release tag %s does not match: a " ..
+        "release never starts it", table.concat(release.tags, ", "), tag)
+    end
+  end
+  local steps = type(j.def.steps) == "table" and j.def.steps or {}
+  local checkout, installed = nil, false
+  for _, step in ipairs(steps) do
+    if type(step) == "table" and type(step.uses) == "string" and step.uses:find("^actions/checkout@") then
+      checkout = step
+    end
+    if jobs.publishes(step) then break end
+    installed = installed or jobs.installs_relrun(step)
+  end
+  local depth = checkout and type(checkout.with) == "table" and checkout.with["fetch-depth"]
+  if not checkout then
+    problems[#problems + 1] = "no actions/checkout step"
+  elseif depth ~= "0" then
+    problems[#problems + 1] = "checkout without `fetch-depth: 0` (a shallow clone: no tags, wrong version)"
+  end
+  if not installed and not (type(j.def.container) == "string" and j.def.container:find("relrun", 1, true)) then
+    problems[#problems + 1] = "no step installs relrun before it runs"
+  end
+  return problems
+end
 
+local function release_workflow_check(g, ctx)
+  g:check("the release workflow", function()
+    local release_jobs, notes = jobs.release(ctx)
+    local by_key = {}
+    for _, job in ipairs(release_jobs) do by_key[job.file .. "\0" .. job.job] = job end
+    local found, problems = {}, {}
+    for _, j in ipairs(jobs.all(ctx)) do
+      local command
+      for _, step in ipairs(type(j.def.steps) == "table" and j.def.steps or {}) do
+        command = command or jobs.publishes(step)
+      end
+      if command then
+        local release = by_key[j.file .. "\0" .. j.job]
+        local what = workflows.describe(j)
+        for _, p in ipairs(publish_job_problems(ctx, j, release, notes)) do problems[#problems + 1] = what .. ": " .. p end
+        found[#found + 1] = string.format("%s: tags %s, id-token: write, fetch-depth: 0, installs relrun, runs `%s`",
+          what, release and table.concat(release.tags, ", ") or "?", command)
+      end
+    end
+    for _, note in ipairs(notes) do
+      if note:find("no release tag", 1, true) or note:find("not read", 1, true) then problems[#problems + 1] = note end
+    end
+    if #problems > 0 then
+      return checks.fail(table.concat(problems, "; "), "fix the workflow (`relrun workflow` writes relrun's)")
+    end
+    if #found == 0 then
+      return checks.warn("no workflow in .github/workflows runs `relrun --locked release publish`",
+        "add .github/workflows/release.yml (`relrun workflow` writes it)")
+    end
+    return checks.ok(table.concat(found, "; "))
+  end, ".github/workflows (relrun.workflows: the jobs a release tag " .. ctx.prefix .. "* starts with an OIDC token)")
+end
+
+-- The token a step pushes with: GITHUB_TOKEN (or GIT_TOKEN) from the
+-- step's, job's or workflow's env, else the checkout's `token`, else the
+-- one actions/checkout leaves behind — the workflow's own.
+local function push_token(j, step)
+  for _, env in ipairs({ step.env, j.def.env, j.doc.env }) do
+    if type(env) == "table" and (env.GITHUB_TOKEN or env.GIT_TOKEN) then return env.GITHUB_TOKEN or env.GIT_TOKEN end
+  end
+  for _, s in ipairs(type(j.def.steps) == "table" and j.def.steps or {}) do
+    if type(s) == "table" and type(s.uses) == "string" and s.uses:find("^actions/checkout@")
+        and type(s.with) == "table" and s.with.token then
+      return s.with.token
+    end
+  end
+  return "${{ github.token }}"
+end
+
+local function tag_push_check(g, ctx)
+  g:check("tags pushed by a workflow trigger the release", function()
+    for _, j in ipairs(jobs.all(ctx)) do
+      for _, step in ipairs(type(j.def.steps) == "table" and j.def.steps or {}) do
+        local line = jobs.pushes_tags(step)
+        local token = line and tostring(push_token(j, step))
+        if token and (token:find("secrets.GITHUB_TOKEN", 1, true) or token:find("github.token", 1, true)) then
+          return checks.warn(workflows.describe(j) .. " pushes tags (`" .. line .. "`) with the workflow's own " ..
+            "GITHUB_TOKEN, and such pushes do not start other workflows: the release workflow will not run",
+            "push tags with a GitHub App token or a PAT")
+        end
+      end
+    end
+    return checks.ok("no workflow pushes tags with GITHUB_TOKEN")
+  end)
+end
+
+-- Credentials in any commit of any ref, or in uncommitted changes.
+local function credentials_check(g, ctx)
+  local root = aws.root(ctx)
   g:check("no credentials in tracked files or history", function()
     if not ctx.repo then return checks.skip("not a git checkout") end
     local findings, err = M.scan_repository(root)
@@ -213,7 +315,10 @@ function M.register(g, ctx)
     return checks.fail(table.concat(parts, "; "),
       "revoke and rotate each credential now, then remove it from history (git filter-repo) — deleting the file is not enough")
   end)
+end
 
+-- Long-term keys in the environment where OIDC would do.
+local function oidc_keys_check(g, ctx)
   g:check("OIDC rather than long-term keys", function()
     local key = os.getenv("AWS_ACCESS_KEY_ID")
     if key and key:match("^AKIA") then
@@ -226,46 +331,10 @@ function M.register(g, ctx)
     end
     return checks.ok(key and "temporary credentials" or "no static keys in the environment")
   end)
+end
 
-  local files = workflows(root)
-  g:check("the release workflow", function()
-    local release_path, text
-    for path, t in pairs(files) do
-      if (t:find("release.lua", 1, true) or t:find("relrun[^\n]* release publish")) and t:find("publish", 1, true) then
-        release_path, text = path, t
-      end
-    end
-    if not release_path then
-      return checks.warn("no workflow in .github/workflows runs `relrun --locked release publish`",
-        "add .github/workflows/release.yml (`relrun workflow` writes it)")
-    end
-    local problems = {}
-    if not text:find("tags:%s*\n%s*%-%s*[\"']?v%*") and not text:find("tags:%s*%[%s*[\"']?v%*") then
-      problems[#problems + 1] = "it is not triggered by pushed tags v*"
-    end
-    if not text:find("id%-token:%s*write") then problems[#problems + 1] = "no `permissions: id-token: write`" end
-    if not text:find("fetch%-depth:%s*0") then
-      problems[#problems + 1] = "checkout without `fetch-depth: 0` (shallow clone, wrong version)"
-    end
-    local name = release_path:sub(#root + 2)
-    if #problems > 0 then
-      return checks.fail(name .. ": " .. table.concat(problems, "; "), "fix the workflow (see relrun's release.yml)")
-    end
-    return checks.ok(name .. ": tags v*, id-token: write, fetch-depth: 0")
-  end)
-
-  g:check("tags pushed by a workflow trigger the release", function()
-    for path, t in pairs(files) do
-      local pushes_tag = t:find("release.lua tag", 1, true) or t:find("git push[^\n]*tag")
-      local with_default_token = t:find("secrets.GITHUB_TOKEN", 1, true) or t:find("github.token", 1, true)
-      if pushes_tag and with_default_token then
-        return checks.warn(path:sub(#root + 2) .. " pushes tags with GITHUB_TOKEN, and such pushes do not start " ..
-          "other workflows: the release workflow will not run", "push tags with a GitHub App token or a PAT")
-      end
-    end
-    return checks.ok("no workflow pushes tags with GITHUB_TOKEN")
-  end)
-
+-- The GitHub environment of the release job: exists, tag rules only, reviewers.
+local function environment_check(g, ctx)
   g:check("the production environment", function()
     if not ctx.github then return checks.skip("no GITHUB_TOKEN to read environments with") end
     local name = ctx.cfg.environment
@@ -283,8 +352,8 @@ function M.register(g, ctx)
     if rerr then return checks.skip("its deployment rules: " .. rerr) end
     if problem then
       return checks.fail("environment " .. name .. ": " .. problem,
-        "Settings → Environments → " .. name .. " → Deployment branches and tags: selected tags v* only " ..
-        "(relrun scripts/setup.lua --update)")
+        "Settings → Environments → " .. name .. " → Deployment branches and tags: selected tags " .. ctx.prefix ..
+        "* only (relrun scripts/setup.lua --update)")
     end
     if not reviewers then
       return checks.warn("environment " .. name .. ": tags " .. table.concat(tags, ", ") ..
@@ -292,7 +361,14 @@ function M.register(g, ctx)
     end
     return checks.ok("environment " .. name .. ": required reviewers, tags " .. table.concat(tags, ", ") .. " only")
   end, "GitHub environments API")
+end
 
+function M.register(g, ctx)
+  credentials_check(g, ctx)
+  oidc_keys_check(g, ctx)
+  release_workflow_check(g, ctx)
+  tag_push_check(g, ctx)
+  environment_check(g, ctx)
   policies_check(g, ctx)
   access_keys_check(g, ctx)
 end

@@ -1,6 +1,9 @@
 -- RELEASE.md "1. Prepare Release" as a plan of checks: the release branch
 -- is checked out, clean, fetched and level with its upstream; the changes
--- since the last release; the next version for each bump; CI is green.
+-- since the last release; the next version for each bump; CI is green;
+-- with --changelog (and --version or --bump), the release notes of the new
+-- version (relrun.notes) written into CHANGELOG.md ([tool.relrun] changelog)
+-- in a release commit pushed to the branch, which the tag then names.
 --
 --   local plan = prepare.plan(ctx)    -- ctx: { project, opts, out, command }
 --   prepare.ready(plan, ctx)          -- the branch checks alone (tag reuses them)
@@ -210,12 +213,85 @@ local function ci_step(ctx)
   end }
 end
 
+-- The changelog file and the heading of `version` in it.
+local function changelog_path(ctx)
+  local fs = require "relrun.fs"
+  local name = ctx.project.cfg.changelog or "CHANGELOG.md"
+  return fs.join(ctx.project.dir, name), name
+end
+
+local function has_heading(text, version)
+  local v = version:gsub("%p", "%%%0")
+  return text:find("\n##%s+%[?v?" .. v .. "%]?[%s\n]") ~= nil or text:find("^##%s+%[?v?" .. v .. "%]?[%s\n]") ~= nil
+end
+
+-- The new section at the top of the file (under a leading "# " title).
+function M.changelog_text(old, version, body, date)
+  local section = string.format("## %s (%s)\n\n%s\n", version, date, body)
+  if not old or old == "" then return "# Changelog\n\n" .. section end
+  local title, rest = old:match("^(# [^\n]*\n+)(.*)$")
+  if title then return title .. section .. "\n" .. rest end
+  return section .. "\n" .. old
+end
+
+local function changelog_step(ctx)
+  local fs = require "relrun.fs"
+  local notes = require "relrun.notes"
+  local path, name = changelog_path(ctx)
+  local remote, branch = ctx.project.cfg.remote, ctx.project.cfg.branch
+  local function version()
+    local last = M.last_release(ctx)
+    local v = require("relrun.phases.tag").wanted_version(ctx.opts, last)
+    if not v then
+      errors.raise("USAGE", "prepare --changelog needs --version VERSION or --bump PART: the new section names the " ..
+        "version", { exit = 2 })
+    end
+    return v, last
+  end
+  return { name = "changelog", does = "write the release notes into " .. name .. " in a release commit and push it",
+    effect = "committed and pushed " .. name,
+    check = function()
+      local v = version()
+      local text = fs.read(path) or ""
+      if has_heading(text, v) then return true, { version = v }, name .. " has a section for " .. v end
+      return false, nil, "would add a section for " .. v .. " to " .. name
+    end,
+    run = function()
+      local v, last = version()
+      local commits = notes.commits(ctx.project, "HEAD", last)
+      local body = notes.render(commits)
+      local wrote, werr = fs.write(path, M.changelog_text(fs.read(path), v, body, os.date("!%Y-%m-%d")))
+      if not wrote then fail("CHANGELOG", "cannot write " .. path .. ": " .. tostring(werr)) end
+      -- the commit is the user's: the git CLI, with their identity and hooks
+      local proc = require "relrun.proc"
+      for _, argv in ipairs({ { "git", "add", "--", name }, { "git", "commit", "-q", "-m", "Release " .. v ..
+        ": changelog", "--", name } }) do
+        local r, err = proc.run{ argv = argv, cwd = ctx.project.dir }
+        if not r or r.code ~= 0 then
+          fail("CHANGELOG", string.format("`%s` failed: %s", table.concat(argv, " "),
+            r and ((r.stderr or "") .. (r.stdout or "")):gsub("%s+$", "") or tostring(err)),
+            "commit " .. name .. " yourself, push it, then run the tag phase")
+        end
+      end
+      local ref = "refs/heads/" .. branch
+      local good, err, code = ctx.project.repo:push(remote, { ref .. ":" .. ref })
+      if not good then
+        fail("PUSH", string.format("pushing the changelog commit to %s %s failed: %s [%s]", remote, branch,
+          tostring(err), tostring(code)), "push it with `git push " .. remote .. " " .. branch .. "`")
+      end
+      ctx.head = ctx.project.repo:head()
+      return { version = v, outcome = string.format("%s: a section for %s (%d commit(s)), committed as %s and pushed",
+        name, v, #commits, short(ctx.head.id)) }
+    end }
+end
+
 function M.plan(ctx)
   local plan = steps.plan{ title = "prepare", command = ctx.command, out = ctx.out }
   M.ready(plan, ctx)
   plan:add(changes_step(ctx))
   plan:add(versions_step(ctx))
   plan:add(ci_step(ctx))
+  if ctx.opts.write_changelog then plan:add(changelog_step(ctx)) end
   return plan
 end
 

@@ -111,6 +111,10 @@ local function push_step(ctx)
       return ctx.tag ~= nil and prepare.remote_ref(ctx, "refs/tags/" .. ctx.tag) ~= nil, { tag = ctx.tag }
     end,
     run = function()
+      local watch = require "relrun.watch"
+      if watch.pushed_with_actions_token() then
+        require("relrun.log").warn("%s; %s", watch.ACTIONS_TOKEN_WARNING, watch.ACTIONS_TOKEN_FIX)
+      end
       local ref = "refs/tags/" .. ctx.tag
       local good, err, code = ctx.project.repo:push(remote, { ref .. ":" .. ref })
       if good then return { tag = ctx.tag, outcome = string.format("pushed %s to %s", ctx.tag, remote) } end

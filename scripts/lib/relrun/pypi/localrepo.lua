@@ -102,6 +102,31 @@ local function place(path, target)
   return fs.copy(path, target)
 end
 
+-- The file `meta.filename` already in `files`: identical (the result) or a
+-- conflict (nil, msg, "CONFLICT"); false when it is not there.
+local function already_there(files, meta, sha256, dir)
+  for _, f in ipairs(files) do
+    if f.filename == meta.filename then
+      if f.sha256 == sha256 then return true end
+      return nil, string.format("%s: a different file is already published under this name in %s "
+        .. "(repository sha256 %s, local sha256 %s); refusing to overwrite. Publish a new version",
+        meta.filename, dir, tostring(f.sha256), sha256), "CONFLICT"
+    end
+  end
+  return false
+end
+
+-- Copy the file into the project's packages folder, then rewrite its pages.
+local function add_file(dir, project, files, path, meta, sha256)
+  local pdir = project_dir(dir, project, "packages")
+  local ok, err, code = fs.mkdir(pdir)
+  if not ok then return nil, err, code end
+  ok, err, code = place(path, fs.join(pdir, meta.filename))
+  if not ok then return nil, err, code end
+  files[#files + 1] = { filename = meta.filename, sha256 = sha256, requires_python = meta.requires_python }
+  return write_pages(dir, project, files)
+end
+
 local function publish_locked(dir, path)
   local meta, err, code = metadata.read(path)
   if not meta then return nil, err, code end
@@ -115,25 +140,14 @@ local function publish_locked(dir, path)
   local files = M.files(dir, project)
   local result = { filename = meta.filename, sha256 = digest.sha256,
                    url = M.index_url(dir) .. project .. "/" }
-  for _, f in ipairs(files) do
-    if f.filename == meta.filename then
-      if f.sha256 == digest.sha256 then
-        result.status, result.message = "identical", meta.filename .. ": already published, identical"
-        return result
-      end
-      return nil, string.format("%s: a different file is already published under this name in %s "
-        .. "(repository sha256 %s, local sha256 %s); refusing to overwrite. Publish a new version",
-        meta.filename, dir, tostring(f.sha256), digest.sha256), "CONFLICT"
-    end
+  local there, terr, tcode = already_there(files, meta, digest.sha256, dir)
+  if there == nil then return nil, terr, tcode end
+  if there then
+    result.status, result.message = "identical", meta.filename .. ": already published, identical"
+    return result
   end
-  local pdir = project_dir(dir, project, "packages")
-  local ok, merr, mcode = fs.mkdir(pdir)
-  if not ok then return nil, merr, mcode end
-  ok, merr, mcode = place(path, fs.join(pdir, meta.filename))
-  if not ok then return nil, merr, mcode end
-  files[#files + 1] = { filename = meta.filename, sha256 = digest.sha256, requires_python = meta.requires_python }
-  ok, merr, mcode = write_pages(dir, project, files)
-  if not ok then return nil, merr, mcode end
+  local ok, aerr, acode = add_file(dir, project, files, path, meta, digest.sha256)
+  if not ok then return nil, aerr, acode end
   result.status, result.message = "published", meta.filename .. ": published to " .. dir
   return result
 end

@@ -195,26 +195,20 @@ function M.split_headers(text)
   return headers, text:sub(pos)
 end
 
--- Parse METADATA / PKG-INFO text. kind "wheel" makes the body the
--- description even when empty (twine's Wheel.parse); otherwise a non-empty
--- body replaces a Description header. Returns a table with the field keys
--- of M.FIELDS (lists as arrays), `headers` = { lower name = {values} } for
--- everything present, and `body`.
-function M.parse(text, kind)
-  if type(text) ~= "string" then error("metadata text must be a string", 2) end
-  local headers, body = M.split_headers(text)
+-- The headers' values by lower-case name, in order.
+local function values_by_name(headers)
   local by_name = {}
   for _, h in ipairs(headers) do
     local key = h[1]:lower()
     by_name[key] = by_name[key] or {}
     table.insert(by_name[key], h[2])
   end
-  local meta = { headers = by_name, body = body }
-  local mv = by_name["metadata-version"] and collapse("", by_name["metadata-version"][1])
-  meta.metadata_version = mv
-  -- versions newer than twine's pkginfo knows are read with the newest set
-  local fields = M.FIELDS[mv or ""] or (mv and M.FIELDS["2.2"]) or {}
-  meta.known_version = M.FIELDS[mv or ""] ~= nil
+  return by_name
+end
+
+-- meta[key] for each field of `fields` present: lists as arrays, a single
+-- value collapsed ("UNKNOWN" is no value, as pkginfo reads it).
+local function add_fields(meta, fields, by_name)
   for _, f in ipairs(fields) do
     local header, key, multiple = f[1], f[2], f[3]
     local values = by_name[header:lower()]
@@ -229,6 +223,24 @@ function M.parse(text, kind)
       end
     end
   end
+end
+
+-- Parse METADATA / PKG-INFO text. kind "wheel" makes the body the
+-- description even when empty (twine's Wheel.parse); otherwise a non-empty
+-- body replaces a Description header. Returns a table with the field keys
+-- of M.FIELDS (lists as arrays), `headers` = { lower name = {values} } for
+-- everything present, and `body`.
+function M.parse(text, kind)
+  if type(text) ~= "string" then error("metadata text must be a string", 2) end
+  local headers, body = M.split_headers(text)
+  local by_name = values_by_name(headers)
+  local meta = { headers = by_name, body = body }
+  local mv = by_name["metadata-version"] and collapse("", by_name["metadata-version"][1])
+  meta.metadata_version = mv
+  -- versions newer than twine's pkginfo knows are read with the newest set
+  local fields = M.FIELDS[mv or ""] or (mv and M.FIELDS["2.2"]) or {}
+  meta.known_version = M.FIELDS[mv or ""] ~= nil
+  add_fields(meta, fields, by_name)
   if kind == "wheel" or body ~= "" then meta.description = body end
   return meta
 end
@@ -310,27 +322,31 @@ end
 
 -- ---- RECORD ----------------------------------------------------------------
 
+-- The quoted CSV field that starts at line[i] (a '"'), with "" as a quote:
+-- its text and where the field after it starts; nil when it is malformed.
+local function quoted_field(line, i)
+  local buf, j = {}, i + 1
+  while true do
+    local q = line:find('"', j, true)
+    if not q then return nil end
+    buf[#buf + 1] = line:sub(j, q - 1)
+    if line:sub(q + 1, q + 1) ~= '"' then
+      if q < #line and line:sub(q + 1, q + 1) ~= "," then return nil end
+      return table.concat(buf), q + 2
+    end
+    buf[#buf + 1] = '"'
+    j = q + 2
+  end
+end
+
 -- One CSV line (RFC 4180 quoting, as Python's csv module writes it).
 local function csv_fields(line)
   local out, i, n = {}, 1, #line
   while i <= n + 1 do
     if line:sub(i, i) == '"' then
-      local buf, j = {}, i + 1
-      while true do
-        local q = line:find('"', j, true)
-        if not q then return nil end
-        buf[#buf + 1] = line:sub(j, q - 1)
-        if line:sub(q + 1, q + 1) == '"' then
-          buf[#buf + 1] = '"'
-          j = q + 2
-        else
-          i = q + 1
-          break
-        end
-      end
-      out[#out + 1] = table.concat(buf)
-      if i <= n and line:sub(i, i) ~= "," then return nil end
-      i = i + 1
+      local field, after = quoted_field(line, i)
+      if not field then return nil end
+      out[#out + 1], i = field, after
     else
       local c = line:find(",", i, true) or n + 1
       out[#out + 1] = line:sub(i, c - 1)
@@ -352,13 +368,9 @@ function M.parse_record(text)
   return rows
 end
 
--- The RECORD form of a digest: "sha256=" .. urlsafe base64 without padding.
+-- A digest as RECORD writes it after "sha256=": urlsafe base64 without padding.
 local function urlsafe_b64(raw)
   return (hash.base64_encode(raw):gsub("%+", "-"):gsub("/", "_"):gsub("=+$", ""))
-end
-
-function M.record_hash(data)
-  return "sha256=" .. urlsafe_b64(hash.digest("sha256", data))
 end
 
 local function check_row(row, data)
@@ -376,21 +388,18 @@ local function check_row(row, data)
   return nil
 end
 
--- verify_record(wheel_path) -> true | nil, message, "RECORD", problems
--- Every file in the wheel must be listed with a matching hash and size
--- (RECORD itself and its signatures excepted); every listed file must exist.
-function M.verify_record(path)
-  local files, err, code = archive.read_all(path)
-  if not files then return nil, err, code end
-  local record_name
+-- The wheel's *.dist-info/RECORD member name, or nil.
+local function record_member(files)
+  local found
   for name in pairs(files) do
-    if name:match("^[^/]+%.dist%-info/RECORD$") then record_name = name end
+    if name:match("^[^/]+%.dist%-info/RECORD$") then found = name end
   end
-  if not record_name then return nil, path .. ": no *.dist-info/RECORD in the wheel", "RECORD", {} end
-  local rows, perr = M.parse_record(files[record_name])
-  if not rows then return nil, path .. ": " .. perr, "RECORD", {} end
-  local dist_info = record_name:match("^(.-)RECORD$")
-  local exempt = { [record_name] = true, [dist_info .. "RECORD.jws"] = true, [dist_info .. "RECORD.p7s"] = true }
+  return found
+end
+
+-- What is wrong between RECORD's rows and the wheel's files, sorted:
+-- listed files missing or differing, and files not listed.
+local function record_problems(files, rows, exempt)
   local problems, listed = {}, {}
   for _, row in ipairs(rows) do
     listed[row.path] = true
@@ -399,13 +408,26 @@ function M.verify_record(path)
       if why then problems[#problems + 1] = row.path .. ": " .. why end
     end
   end
-  local names = {}
-  for name in pairs(files) do names[#names + 1] = name end
-  table.sort(names)
-  for _, name in ipairs(names) do
+  for name in pairs(files) do
     if not listed[name] and not exempt[name] then problems[#problems + 1] = name .. ": not listed in RECORD" end
   end
   table.sort(problems)
+  return problems
+end
+
+-- verify_record(wheel_path) -> true | nil, message, "RECORD", problems
+-- Every file in the wheel must be listed with a matching hash and size
+-- (RECORD itself and its signatures excepted); every listed file must exist.
+function M.verify_record(path)
+  local files, err, code = archive.read_all(path)
+  if not files then return nil, err, code end
+  local record_name = record_member(files)
+  if not record_name then return nil, path .. ": no *.dist-info/RECORD in the wheel", "RECORD", {} end
+  local rows, perr = M.parse_record(files[record_name])
+  if not rows then return nil, path .. ": " .. perr, "RECORD", {} end
+  local dist_info = record_name:match("^(.-)RECORD$")
+  local exempt = { [record_name] = true, [dist_info .. "RECORD.jws"] = true, [dist_info .. "RECORD.p7s"] = true }
+  local problems = record_problems(files, rows, exempt)
   if #problems > 0 then
     return nil, string.format("%s: RECORD does not match the wheel (%d problem%s; first: %s); rebuild the wheel",
       basename(path), #problems, #problems == 1 and "" or "s", problems[1]), "RECORD", problems

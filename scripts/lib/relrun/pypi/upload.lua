@@ -33,12 +33,8 @@ function M.digests(path)
   return { md5 = d.md5, sha256 = d.sha256, blake2_256 = d.blake2b_256, size = d.size }
 end
 
--- form(path [, {comment, digests}]) -> parts (for relrun.http's multipart),
--- info { meta, digests, filetype, filename } | nil, msg, code. `digests`
--- ({md5, sha256, blake2_256, size} of this file, from an earlier read in the
--- same run) spares reading it once more.
-function M.form(path, opts)
-  opts = opts or {}
+-- The metadata of the file at `path`, refused when an index would refuse it.
+local function acceptable_metadata(path)
   local meta, err, code = metadata.read(path)
   if not meta then return nil, err, code end
   local problems = metadata.problems(meta)
@@ -46,12 +42,17 @@ function M.form(path, opts)
     return nil, string.format("%s: metadata an index would reject: %s", meta.filename,
       table.concat(problems, "; ")), "METADATA"
   end
-  local digests = opts.digests
-  if not (digests and digests.md5 and digests.sha256 and digests.blake2_256) then
-    local derr, dcode
-    digests, derr, dcode = M.digests(path)
-    if not digests then return nil, derr, dcode end
-  end
+  return meta
+end
+
+-- The digests given (from an earlier read in this run), else read now.
+local function digests_of(path, given)
+  if given and given.md5 and given.sha256 and given.blake2_256 then return given end
+  return M.digests(path)
+end
+
+-- The form's values by metadata key: the metadata, then what twine adds.
+local function form_values(meta, digests, comment)
   local values = {}
   for k, v in pairs(meta) do values[k] = v end
   values.name = metadata.safe_name(meta.name)
@@ -63,9 +64,14 @@ function M.form(path, opts)
   else
     values.filetype = "sdist"
   end
-  values.comment = opts.comment
+  values.comment = comment
   values.sha256_digest, values.md5_digest, values.blake2_256_digest = digests.sha256, digests.md5, digests.blake2_256
   values[":action"], values.protocol_version = "file_upload", "1"
+  return values
+end
+
+-- The fields in twine's order, then the file itself.
+local function form_parts(values, path, filename)
   local parts = {}
   for _, f in ipairs(M.FORM_ORDER) do
     local field, key = f[1], f[2] or f[1]
@@ -76,9 +82,24 @@ function M.form(path, opts)
       parts[#parts + 1] = { name = field, value = v or "" }
     end
   end
-  parts[#parts + 1] = { name = "content", file = path, filename = meta.filename,
+  parts[#parts + 1] = { name = "content", file = path, filename = filename,
                         content_type = "application/octet-stream" }
-  return parts, { meta = meta, digests = digests, filetype = values.filetype, filename = meta.filename }
+  return parts
+end
+
+-- form(path [, {comment, digests}]) -> parts (for relrun.http's multipart),
+-- info { meta, digests, filetype, filename } | nil, msg, code. `digests`
+-- ({md5, sha256, blake2_256, size} of this file, from an earlier read in the
+-- same run) spares reading it once more.
+function M.form(path, opts)
+  opts = opts or {}
+  local meta, err, code = acceptable_metadata(path)
+  if not meta then return nil, err, code end
+  local digests, derr, dcode = digests_of(path, opts.digests)
+  if not digests then return nil, derr, dcode end
+  local values = form_values(meta, digests, opts.comment)
+  return form_parts(values, path, meta.filename),
+    { meta = meta, digests = digests, filetype = values.filetype, filename = meta.filename }
 end
 
 -- ---- progress ----------------------------------------------------------------
@@ -105,6 +126,20 @@ local function human(n)
   return string.format("%d B", n)
 end
 
+-- "\r  name [####      ]  40% 4.0 MB/10.0 MB" for a terminal.
+local function bar_line(filename, sent, total)
+  local width = 30
+  local fill = math.floor(width * sent / total)
+  return string.format("\r  %s [%s%s] %3d%% %s/%s", filename, string.rep("#", fill),
+    string.rep(" ", width - fill), math.floor(sent * 100 / total), human(sent), human(total))
+end
+
+-- "  name: 40% (4.0 MB of 10.0 MB)" for a log.
+local function log_line(filename, sent, total)
+  return string.format("  %s: %d%% (%s of %s)\n", filename, math.floor(sent * 100 / total), human(sent),
+    human(total))
+end
+
 -- progress(filename, mode [, {interval, write, clock}]) -> on_progress
 -- function | nil. mode: "auto" (a bar on a terminal, a line every
 -- `interval` (5) seconds otherwise, as CI logs want; nothing when logging is
@@ -123,18 +158,14 @@ function M.progress(filename, mode, opts)
   local last, finished = clock(), false
   return function(sent, total)
     if finished or not total or total <= 0 then return end
-    local pct = math.floor(sent * 100 / total)
     if mode == "bar" then
-      local width = 30
-      local fill = math.floor(width * sent / total)
-      write(string.format("\r  %s [%s%s] %3d%% %s/%s", filename, string.rep("#", fill),
-        string.rep(" ", width - fill), pct, human(sent), human(total)))
-      if sent >= total then write("\n") finished = true end
+      write(bar_line(filename, sent, total))
+      if sent >= total then write("\n") end
     elseif clock() - last >= interval or sent >= total then
       last = clock()
-      write(string.format("  %s: %d%% (%s of %s)\n", filename, pct, human(sent), human(total)))
-      if sent >= total then finished = true end
+      write(log_line(filename, sent, total))
     end
+    finished = sent >= total
   end
 end
 
@@ -218,6 +249,36 @@ local function post_with_retries(opts, parts, info)
   return res, err, code
 end
 
+-- What the index answered to the post, when it is not a plain success:
+-- refused credentials, a redirect, or (409, PyPI's 400 "File already
+-- exists") a file already there, which the index's own hash decides.
+local function refused(opts, info, res)
+  if res.status == 401 or res.status == 403 then
+    return nil, string.format("uploading %s: HTTP %d from %s; the credentials were refused "
+      .. "(for CodeArtifact: get a fresh token)", info.filename, res.status, opts.url), "AUTH"
+  end
+  if res.status >= 300 and res.status < 400 then
+    return nil, string.format("uploading %s: HTTP %d from %s, redirecting to %s; use the upload URL itself "
+      .. "(uploads are not redirected, as with twine)", info.filename, res.status, opts.url,
+      tostring(res.headers.location)), tostring(res.status)
+  end
+  if opts.index_url then
+    local after, aerr, acode = check_index(opts, info)
+    if after == nil and acode == "CONFLICT" then return nil, aerr, acode end
+    if after then return after end
+  end
+  return nil, string.format("uploading %s: HTTP %d from %s: %s", info.filename, res.status, opts.url,
+    first_line(res.body)), tostring(res.status)
+end
+
+-- opts with the upload's credentials for reading the index too (CodeArtifact
+-- needs them there), unless it has index headers of its own.
+local function with_index_credentials(opts)
+  if not (opts.username or opts.password) or opts.index_headers then return opts end
+  return setmetatable({ index_headers = { authorization = basic_auth(opts.username, opts.password) } },
+                      { __index = opts })
+end
+
 -- upload{ url, path, username, password, index_url, index_headers,
 --         comment, progress = "auto"|"bar"|"lines"|"none", timeout,
 --         precheck = true, retries = 2, retry_delay = 1 }
@@ -232,11 +293,7 @@ function M.upload(opts)
   end
   local parts, info, code = M.form(opts.path, opts)
   if not parts then return nil, info, code end
-  if (opts.username or opts.password) and not opts.index_headers then
-    -- the same credentials read the index (CodeArtifact's needs them)
-    opts = setmetatable({ index_headers = { authorization = basic_auth(opts.username, opts.password) } },
-                        { __index = opts })
-  end
+  opts = with_index_credentials(opts)
   if opts.precheck ~= false then
     local before, err, ecode = check_index(opts, info)
     if before == nil then return nil, err, ecode end
@@ -244,28 +301,9 @@ function M.upload(opts)
   end
   local res, perr, pcode = post_with_retries(opts, parts, info)
   if not res then return nil, "uploading " .. info.filename .. " to " .. opts.url .. ": " .. tostring(perr), pcode end
-  if res.status >= 200 and res.status < 300 then
-    return { status = "uploaded", filename = info.filename, sha256 = info.digests.sha256,
-             message = info.filename .. ": uploaded" }
-  end
-  if res.status == 401 or res.status == 403 then
-    return nil, string.format("uploading %s: HTTP %d from %s; the credentials were refused "
-      .. "(for CodeArtifact: get a fresh token)", info.filename, res.status, opts.url), "AUTH"
-  end
-  if res.status >= 300 and res.status < 400 then
-    return nil, string.format("uploading %s: HTTP %d from %s, redirecting to %s; use the upload URL itself "
-      .. "(uploads are not redirected, as with twine)", info.filename, res.status, opts.url,
-      tostring(res.headers.location)), tostring(res.status)
-  end
-  -- 409, or PyPI's 400 "File already exists": whatever the text says, the
-  -- index's own hash decides.
-  if opts.index_url then
-    local after, aerr, acode = check_index(opts, info)
-    if after == nil and acode == "CONFLICT" then return nil, aerr, acode end
-    if after then return after end
-  end
-  return nil, string.format("uploading %s: HTTP %d from %s: %s", info.filename, res.status, opts.url,
-    first_line(res.body)), tostring(res.status)
+  if res.status < 200 or res.status >= 300 then return refused(opts, info, res) end
+  return { status = "uploaded", filename = info.filename, sha256 = info.digests.sha256,
+           message = info.filename .. ": uploaded" }
 end
 
 return M

@@ -66,14 +66,15 @@ function CodeArtifact:connect()
   if self.token and self.endpoint then return "endpoint " .. self.endpoint end
   local ca = self:client()
   local c = self.cfg
+  -- token_seconds: a login (scripts/login.lua) may ask for up to 12 h
   local tok, err, code = ca:get_authorization_token{ domain = c.domain, domain_owner = c.account_id,
-                                                     duration = TOKEN_SECONDS }
+                                                     duration = self.token_seconds or TOKEN_SECONDS }
   if not tok then
     errors.raise("CODEARTIFACT_TOKEN", string.format("GetAuthorizationToken for domain %s (owner %s): %s", c.domain,
       c.account_id, tostring(err)), { hint = code == "AccessDeniedException" and
       "the role needs codeartifact:GetAuthorizationToken and sts:GetServiceBearerToken (RELEASE.md)" or nil })
   end
-  self.token = tok.authorizationToken
+  self.token, self.expiration = tok.authorizationToken, tok.expiration
   host.secret(self.token)
   local endpoint, eerr = ca:get_repository_endpoint{ domain = c.domain, domain_owner = c.account_id,
                                                      repository = c.repository, format = "pypi" }
@@ -113,15 +114,21 @@ function CodeArtifact:basic_auth()
   return value
 end
 
+-- The index URL with the token in it, as pip and uv take it (masked).
+function CodeArtifact:index_url_with_token()
+  self:connect()
+  local url = self:index_url():gsub("^(https?://)", "%1aws:" .. self.token .. "@")
+  host.secret(url)
+  return url
+end
+
 -- pip's settings for this index, never in its command line (any local user
 -- reads /proc/*/cmdline): a pip.conf (0600) in a private folder (0700)
 -- whose index-url carries the token, named by PIP_CONFIG_FILE; the
 -- PIP_INDEX_URL / PIP_EXTRA_INDEX_URL pip would otherwise prefer are
 -- removed. -> env for pip, the folder (close it once pip is done).
 function CodeArtifact:pip_env()
-  self:connect()
-  local url = self:index_url():gsub("^(https?://)", "%1aws:" .. self.token .. "@")
-  host.secret(url)
+  local url = self:index_url_with_token()
   local dir = fs.tempdir("relrun-pip")
   local conf = fs.join(dir.path, "pip.conf")
   local wrote, werr = fs.write(conf, "[global]\nindex-url = " .. url .. "\n", "600")
@@ -238,16 +245,18 @@ function CodeArtifact:remove(version, mode)
 end
 
 function CodeArtifact:instructions(version, package)
-  local c = self.cfg
-  local login = string.format("aws codeartifact login --tool pip --domain %s --domain-owner %s --repository %s " ..
-    "--region %s", c.domain, c.account_id, c.repository, c.region)
+  local databricks = self:index_url():gsub("^(https?://)", "%1aws:$token@")
   return {
-    "# pip, with a token from your AWS credentials (nothing to paste):",
-    login,
+    "# pip (or --tool uv|twine|poetry), with a token from your AWS credentials: nothing to paste, other indexes",
+    "# untouched (pip: the active venv's pip.conf; --env prints exports instead):",
+    "relrun scripts/login.lua --tool pip",
     string.format("pip install %s==%s", package, version),
     "",
-    "# Databricks (keep the token in a secret scope: a CodeArtifact token lasts at most 12 hours):",
-    string.format("%%pip install %s==%s --index-url %s", package, version, self:index_url()),
+    "# Databricks: keep the token in a secret scope (a CodeArtifact token lasts at most 12 hours):",
+    "#   relrun scripts/login.lua --print-token | databricks secrets put-secret codeartifact token",
+    "# then, in the notebook:",
+    'token = dbutils.secrets.get(scope="codeartifact", key="token")',
+    string.format("%%pip install %s==%s --index-url %s", package, version, databricks),
   }
 end
 

@@ -1,0 +1,163 @@
+-- Where a project's version comes from and what version its backend will
+-- build, per build backend (relrun.project's p:backend()), read without
+-- running the backend: the doctor's "version source" and "version gate".
+--
+--   local v = version.read(p)
+--   v.source     -- "static" | "scm" | "attr" | "file" | "setup.py" | "unknown" (p:backend().version_source)
+--   v.version    -- the version the backend will build, when a file says it plainly (static, attr, file, setup.py)
+--   v.where      -- where it is: "pyproject.toml [project] version", "src/pkg/__init__.py __version__", ...
+--   v.why        -- when v.version is nil and the source is not scm: why it could not be told
+--   v.tool       -- scm only: "setuptools_scm" | "hatch-vcs" | "pdm-backend"
+--   version.scm_config(p) -> relrun.scm config for the project's scm tool | nil, why
+local fs = require "relrun.fs"
+local scm = require "relrun.scm"
+
+local M = {}
+
+local function at(t, ...)
+  for _, k in ipairs({ ... }) do
+    if type(t) ~= "table" then return nil end
+    t = t[k]
+  end
+  return t
+end
+
+-- A string literal assigned to `name` at the top of a Python file
+-- (`__version__ = "1.2.3"`, also annotated): what setuptools' attr:, flit
+-- and hatch's regex source read without importing. -> value | nil.
+local function assigned(text, name)
+  local found
+  for line in (text .. "\n"):gmatch("([^\n]*)\n") do
+    local rhs = line:match("^" .. name .. "%s*=%s*(.-)%s*$") or line:match("^" .. name .. "%s*:[^=]*=%s*(.-)%s*$")
+    if rhs then
+      rhs = rhs:gsub("%s+#.*$", "")
+      local q, value = rhs:match("^([\"'])(.-)%1$")
+      if not q or value:find("[\"'\\]") or (found and found ~= value) then return nil end
+      found = value
+    end
+  end
+  return found
+end
+M.assigned = assigned
+
+-- The file of a dotted module under the project or its src/ folder.
+local function module_file(dir, dotted)
+  local rel = dotted:gsub("%.", "/")
+  for _, base in ipairs({ dir, fs.join(dir, "src") }) do
+    for _, candidate in ipairs({ fs.join(base, rel, "__init__.py"), fs.join(base, rel .. ".py") }) do
+      if fs.exists(candidate) then return candidate end
+    end
+  end
+end
+
+local function rel(p, path)
+  return path:sub(1, #p.dir + 1) == p.dir .. "/" and path:sub(#p.dir + 2) or path
+end
+
+local function static_where(p, b)
+  if at(p.py, "project", "version") then return "pyproject.toml [project] version" end
+  if b.name == "poetry-core" then return "pyproject.toml [tool.poetry] version" end
+  return "setup.cfg [metadata] version"
+end
+
+-- attr: "pkg.module.__version__" (setuptools) or "__version__" (flit: in
+-- the module named by [tool.flit.module], else the project's name).
+local function read_attr(p, b, out)
+  local dotted, name = tostring(b.version):match("^(.*)%.([%w_]+)$")
+  if not dotted then
+    dotted = at(p.py, "tool", "flit", "module", "name") or (p.package or ""):gsub("[-.]+", "_")
+    name = b.version
+  end
+  local path = dotted ~= "" and module_file(p.dir, dotted)
+  if not path then
+    out.why = "the module " .. dotted .. " is not under " .. p.dir .. " or its src/"
+    return out
+  end
+  out.where = rel(p, path) .. " " .. name
+  out.version = assigned(fs.read(path) or "", name)
+  if not out.version then out.why = out.where .. " is not a plain string assignment" end
+  return out
+end
+
+-- file: setuptools reads a text file holding only the version; hatchling
+-- and pdm a Python file with __version__ (or VERSION) = "...".
+local function read_file(p, b, out)
+  local name = tostring(b.version):match("^%s*([^,]-)%s*$") or tostring(b.version)
+  local path = fs.join(p.dir, name)
+  local text = fs.read(path)
+  out.where = name
+  if not text then
+    out.why = name .. " does not exist"
+  elseif b.name == "setuptools" then
+    out.version = text:match("^%s*(%S+)%s*$")
+    if not out.version then out.why = name .. " holds more than a version" end
+  else
+    out.version = assigned(text, "__version__") or assigned(text, "VERSION")
+    if not out.version then out.why = name .. " has no plain __version__ = \"...\"" end
+  end
+  return out
+end
+
+-- setup.py: version="..." as one whole literal in the file, else unknown.
+local function read_setup_py(p, out)
+  local text = fs.read(fs.join(p.dir, "setup.py")) or ""
+  local found, n = nil, 0
+  for q, value, after in text:gmatch("%f[%w_]version%s*=%s*([\"'])([^\"'\n]*)%1(%s*[,)\n])") do
+    if q and after then n, found = n + 1, value end
+  end
+  out.where = "setup.py version="
+  if n == 1 then out.version = found else out.why = "setup.py does not set version= to one plain string" end
+  return out
+end
+
+local SCM_TOOLS = { setuptools = "setuptools_scm", hatchling = "hatch-vcs", ["pdm-backend"] = "pdm-backend" }
+
+function M.read(p)
+  local b = p:backend()
+  local out = { source = b.version_source, backend = b.name }
+  if b.version_source == "static" then
+    out.version, out.where = b.version, static_where(p, b)
+  elseif b.version_source == "scm" then
+    out.tool = SCM_TOOLS[b.name] or b.name
+    out.where = "git tags, through " .. out.tool
+  elseif b.version_source == "attr" then
+    read_attr(p, b, out)
+  elseif b.version_source == "file" then
+    read_file(p, b, out)
+  elseif b.version_source == "setup.py" then
+    read_setup_py(p, out)
+  else
+    out.why = "relrun cannot tell where " .. b.name .. " takes the version from"
+  end
+  return out
+end
+
+-- hatch-vcs passes [tool.hatch.version] raw-options to setuptools_scm and
+-- turns tag-pattern and fallback-version into its tag_regex and
+-- fallback_version; the root is the project's folder.
+local RAW_KEYS = { version_scheme = true, local_scheme = true, tag_regex = true, fallback_version = true,
+                   root = true, normalize = true }
+
+local function hatch_config(p)
+  local cfg, err = scm.config{ dir = p.dir, pyproject = false }
+  if not cfg then return nil, err end
+  local v = at(p.py, "tool", "hatch", "version") or {}
+  for k, value in pairs(type(v["raw-options"]) == "table" and v["raw-options"] or {}) do
+    if not RAW_KEYS[k] then return nil, "[tool.hatch.version] raw-options." .. k .. " is not supported by relrun" end
+    cfg[k] = value
+  end
+  if v["tag-pattern"] then cfg.tag_regex = v["tag-pattern"] end
+  if v["fallback-version"] then cfg.fallback_version = v["fallback-version"] end
+  if cfg.root ~= p.dir then cfg.root = fs.realpath(fs.join(p.dir, tostring(cfg.root))) or cfg.root end
+  cfg.dist_name = p.package
+  return cfg
+end
+
+-- The relrun.scm configuration the project's scm tool uses.
+function M.scm_config(p)
+  local b = p:backend()
+  if b.name == "hatchling" then return hatch_config(p) end
+  return scm.config{ dir = p.dir }
+end
+
+return M
