@@ -92,6 +92,14 @@ branch = "trunk"
        tostring(err):find("unknown setting regoin %(did you mean region%?%)"), tostring(err))
   end)
 
+  it("refuses an unknown key inside a sub-table", function()
+    write(dir .. "/pyproject.toml", '[project]\nname = "x"\n[tool.relrun.build]\nisolaton = false\n')
+    local cfg, err = config.load{ project_dir = dir, getenv = env{} }
+    eq(cfg, nil)
+    eq(err.code, "CONFIG_UNKNOWN")
+    contains(err, "unknown setting build.isolaton (did you mean build.isolation?)")
+  end)
+
   it("refuses a value of the wrong type and names its source", function()
     write(dir .. "/pyproject.toml", '[project]\nname = "x"\n[tool.relrun]\nimports = 42\n')
     local _, err = config.load{ project_dir = dir, getenv = env{} }

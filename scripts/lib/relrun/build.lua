@@ -47,13 +47,16 @@ local function cache_path()
   return fs.join(base, "relrun", "python-probes.json")
 end
 
--- The cache key of an interpreter: its real path, size and mtime (a new
--- Python, or one upgraded in place, is probed again).
+-- The cache key of an interpreter: the path it is called by (a venv's
+-- python is a symlink to the system one but sees other packages), its real
+-- path, size and mtime (a new Python, or one upgraded in place, is probed
+-- again).
 local function identity(path)
   local real = fs.realpath(path)
   local st = real and fs.stat(real)
   if not st then return nil end
-  return string.format("%s:%d:%.0f", real, st.size, st.mtime)
+  local called = fs.absolute(path)
+  return string.format("%s=%s:%d:%.0f", called, real, st.size, st.mtime)
 end
 
 local probes   -- { [identity] = { build = bool, pip = "23.0.1" | false } }
@@ -83,7 +86,9 @@ function M.probe(python)
     .. "try:\n import pip\n p = pip.__version__\nexcept Exception:\n p = ''\nprint(b, p)" }, cwd = "/" }
   local b, pip = (r and r.code == 0 and r.stdout or ""):match("^(%d) ?(%S*)")
   local found = { build = b == "1", pip = pip ~= nil and pip ~= "" and pip or false }
-  if key and r and r.code == 0 then
+  -- only a python that has `build` is remembered: installing the module
+  -- (apt, pip) changes neither the interpreter's size nor its mtime
+  if key and r and r.code == 0 and found.build then
     cache[key] = found
     save_probes()
   end

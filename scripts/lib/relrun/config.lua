@@ -117,7 +117,8 @@ local function flatten(tbl, prefix, out, where)
       if s.key:sub(1, #key + 1) == key .. "." then has_children = true; break end
     end
     if type(v) == "table" and has_children and not BY_KEY[key] then
-      flatten(v, key .. ".", out, where)
+      local ok, err = flatten(v, key .. ".", out, where)
+      if not ok then return nil, err end
     elseif BY_KEY[key] then
       out[key] = v
     else
