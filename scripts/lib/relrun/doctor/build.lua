@@ -15,13 +15,7 @@ local version = require "relrun.doctor.version"
 
 local M = {}
 
-local function at(t, ...)
-  for _, k in ipairs({ ... }) do
-    if type(t) ~= "table" then return nil end
-    t = t[k]
-  end
-  return t
-end
+local at = require("relrun.util").at
 
 local function list_has(list, pattern)
   for _, v in ipairs(type(list) == "table" and list or {}) do

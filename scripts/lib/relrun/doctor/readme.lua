@@ -15,13 +15,7 @@ local proc = require "relrun.proc"
 
 local M = {}
 
-local function at(t, ...)
-  for _, k in ipairs({ ... }) do
-    if type(t) ~= "table" then return nil end
-    t = t[k]
-  end
-  return t
-end
+local at = require("relrun.util").at
 
 -- PEP 621: the content type of a readme file from its extension.
 local BY_EXTENSION = { md = "text/markdown", markdown = "text/markdown", rst = "text/x-rst", txt = "text/plain" }

@@ -14,13 +14,7 @@ local scm = require "relrun.scm"
 
 local M = {}
 
-local function at(t, ...)
-  for _, k in ipairs({ ... }) do
-    if type(t) ~= "table" then return nil end
-    t = t[k]
-  end
-  return t
-end
+local at = require("relrun.util").at
 
 -- A string literal assigned to `name` at the top of a Python file
 -- (`__version__ = "1.2.3"`, also annotated): what setuptools' attr:, flit
