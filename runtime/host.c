@@ -541,7 +541,7 @@ static int load_planned(relrun *r) {
             set_error(r, "relrun.launch planned a built-in script that is not in this relrun");
             return RELRUN_ERROR;
         }
-        status = luaL_loadbufferx(L, (const char *)e->source, e->size, e->chunkname, "t");
+        status = rr_load_embedded(L, e);
     } else {
         status = luaL_loadfilex(L, file, "t");
     }

@@ -24,9 +24,17 @@ typedef struct {
     int kind;                /* RR_EMBED_* */
     const char *name;        /* "relrun.aws.s3", "release", "templates/release.yml" */
     const char *chunkname;   /* "@scripts/lib/relrun/aws/s3.lua" */
-    const unsigned char *source;
+    const unsigned char *source;  /* the file as written: vendoring, relrun.lock, diffs */
     size_t size;
+    const unsigned char *code;    /* Lua: the chunk precompiled at build time, with its debug
+                                     information (tracebacks keep names and lines); else NULL */
+    size_t code_size;
 } rr_embedded;
+
+/* Load an embedded Lua file as a chunk: its precompiled code (built by
+ * tools/embed.c with this very Lua) rather than compiling the source on
+ * every run. Pushes the function, or the error message; a lua_load status. */
+int rr_load_embedded(lua_State *L, const rr_embedded *e);
 
 extern const rr_cmodule rr_cmodules[];      /* generated from bindings/NAME.c */
 extern const rr_embedded rr_embedded_modules[];  /* generated from scripts/ and runtime/lua */

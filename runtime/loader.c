@@ -25,6 +25,11 @@ static void push_override_path(lua_State *L) {
     lua_getfield(L, LUA_REGISTRYINDEX, OVERRIDE_PATH_KEY);
 }
 
+int rr_load_embedded(lua_State *L, const rr_embedded *e) {
+    if (e->code != NULL) return luaL_loadbufferx(L, (const char *)e->code, e->code_size, e->chunkname, "b");
+    return luaL_loadbufferx(L, (const char *)e->source, e->size, e->chunkname, "t");
+}
+
 /* upvalue 1: index into rr_embedded_modules. A library of the host itself
  * (RR_EMBED_HOST: the lock verifier, the vendoring) is never looked up on
  * the override path: a project's file must not replace what checks it. */
@@ -48,7 +53,7 @@ static int load_embedded(lua_State *L) {
         status = luaL_loadfilex(L, found, "t");
         source = found;
     } else {
-        status = luaL_loadbufferx(L, (const char *)m->source, m->size, m->chunkname, "t");
+        status = rr_load_embedded(L, m);
     }
     if (status != LUA_OK)
         return luaL_error(L, "error loading module '%s' from file '%s':\n\t%s", name,
