@@ -23,6 +23,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -385,6 +386,25 @@ static const char *real_dest(lua_State *L, const char *dest) {
     return lua_tostring(L, -1);
 }
 
+/* What the disk writer always does: entry times, no ".." (our own checks
+ * come first). SECURE_SYMLINKS, which refuses to write through a symlink on
+ * disk, costs an lstat of every component of every path; it is needed only
+ * where a symlink can be on the way: a destination that was not empty, or
+ * once the archive itself has made one. */
+#define EXTRACT_OPTIONS (ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SECURE_NODOTDOT)
+#define EXTRACT_SECURE_OPTIONS (EXTRACT_OPTIONS | ARCHIVE_EXTRACT_SECURE_SYMLINKS)
+
+static int folder_is_empty(const char *dir) {
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int empty = 1;
+    if (d == NULL) return 0;
+    while (empty && (de = readdir(d)) != NULL)
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) empty = 0;
+    closedir(d);
+    return empty;
+}
+
 static int extract_entries(lua_State *L, Handle *h, const char *path, const char *root,
                            lua_Integer max_entries, lua_Integer max_bytes) {
     struct archive_entry *e;
@@ -404,6 +424,7 @@ static int extract_entries(lua_State *L, Handle *h, const char *path, const char
             return rr_failf(L, "LIMIT", "%s: more than %I bytes uncompressed (at '%s'); "
                             "refusing to extract, raise max_bytes if the archive is trusted",
                             path, max_bytes, name);
+        if (archive_entry_filetype(e) == AE_IFLNK) archive_write_disk_set_options(h->w, EXTRACT_SECURE_OPTIONS);
         reroot(L, e, root);
         rc = archive_write_header(h->w, e);
         if (rc < ARCHIVE_WARN) return fail_disk(L, path, h->w);
@@ -436,8 +457,7 @@ static int extract_worker(lua_State *L, Handle *h) {
      * on disk); SECURE_NOABSOLUTEPATHS cannot be used since entries are
      * rerooted under the absolute destination, and unsafe_entry already
      * refuses absolute names. */
-    archive_write_disk_set_options(h->w, ARCHIVE_EXTRACT_TIME
-        | ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT);
+    archive_write_disk_set_options(h->w, folder_is_empty(root) ? EXTRACT_OPTIONS : EXTRACT_SECURE_OPTIONS);
     if ((n = extract_entries(L, h, path, root, max_entries, max_bytes)) != 0) return n;
     if (archive_write_close(h->w) != ARCHIVE_OK) return fail_disk(L, path, h->w);
     lua_pushboolean(L, 1);

@@ -226,6 +226,21 @@ describe("extract", function()
     end)
   end
 
+  -- Without a symlink on the way (an empty destination, none made yet)
+  -- the disk writer skips its per-component symlink check; a symlink
+  -- already in the destination must still stop a write through it.
+  it("refuses to write through a symlink already in the destination", function()
+    local dest = fs.join(tmp.path, "dest")
+    assert(fs.mkdir(dest))
+    assert(fs.symlink(outside, fs.join(dest, "out")))
+    local path = fs.join(tmp.path, "plain.tar.gz")
+    assert(archive.write(path, { format = "tar.gz", entries = { { name = "out/x.txt", data = "x" } } }))
+    local r, msg = archive.extract(path, dest)
+    eq(r, nil)
+    contains(msg, "symlink")
+    eq(fs.list(outside), {}, "nothing written outside")
+  end)
+
   it("stops a zip bomb at max_bytes, counting what is really decompressed", function()
     local dest = fs.join(tmp.path, "dest")
     local r, msg, code = archive.extract(fs.join(hostile, "bomb.zip"), dest, { max_bytes = 8 << 20 })
