@@ -170,6 +170,52 @@ describe("steps", function()
     eq(effects.build, nil)
   end)
 
+  -- A preflight: a check held back until a step is about to write.
+  local function with_preflight(plan, log, opts)
+    opts = opts or {}
+    local step = { name = "preflight", kind = "check", before_changes = true, does = "can write",
+      run = function()
+        log[#log + 1] = "preflight"
+        if opts.refuse then errors.raise("REFUSED", "the target refuses writes") end
+        return { outcome = "writable" }
+      end }
+    table.insert(plan.steps, 1, step)
+    return plan
+  end
+
+  it("runs a before_changes check just before the first step that writes, and not when nothing is left", function()
+    local log, effects = {}, {}
+    local plan, lines = new_plan(tmp.path, log, effects)
+    with_preflight(plan, log)
+    eq(plan:run({}), true)
+    eq(log, { "preflight", "build", "upload", "verify" })
+    log = {}
+    plan, lines = new_plan(tmp.path, log, effects)
+    with_preflight(plan, log)
+    eq(plan:run({}), true)
+    eq(log, { "verify" }, "a finished release asks no one whether it may write")
+    contains(table.concat(lines, "\n"), "✓ preflight: not needed, nothing left to write")
+  end)
+
+  it("a held-back check that fails is the step reported, with what really was done", function()
+    local log, effects = {}, { build = "build-done" }
+    local plan = new_plan(tmp.path, log, effects)
+    assert(plan:run({}))   -- all done once
+    effects.upload = nil    -- the upload is gone: the rerun must write again
+    log = {}
+    local lines
+    plan, lines = new_plan(tmp.path, log, effects)
+    with_preflight(plan, log, { refuse = true })
+    local good, err = plan:run({})
+    eq(good, nil)
+    eq(err.step, "preflight")
+    eq(log, { "preflight" }, "nothing written after the refusal")
+    local text = table.concat(lines, "\n")
+    contains(text, "FAILED    preflight")
+    contains(text, "done      build")
+    contains(text, "not done  upload, verify")
+  end)
+
   it("refuses a malformed plan", function()
     local plan = steps.plan{ title = "x" }
     plan:add{ name = "a", run = function() end }

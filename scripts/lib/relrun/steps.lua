@@ -211,7 +211,7 @@ local function changed_text(changed)
   return "This run did: " .. table.concat(names, ", ") .. "."
 end
 
-function Plan:report_failure(index, err, interrupted, changed)
+function Plan:report_failure(index, err, interrupted, changed, completed)
   local out = self.out
   local step = self.steps[index]
   out("")
@@ -219,8 +219,8 @@ function Plan:report_failure(index, err, interrupted, changed)
     step.name))
   local later = {}
   for i, s in ipairs(self.steps) do
-    if i < index then out(string.format("  %-9s %s", "done", s.name))
-    elseif i == index then out(string.format("  %-9s %s", interrupted and "STOPPED" or "FAILED", s.name))
+    if i == index then out(string.format("  %-9s %s", interrupted and "STOPPED" or "FAILED", s.name))
+    elseif completed[s.name] then out(string.format("  %-9s %s", "done", s.name))
     else later[#later + 1] = s.name end
   end
   if #later > 0 then out(string.format("  %-9s %s", "not done", table.concat(later, ", "))) end
@@ -242,8 +242,45 @@ local function final_error(self, step, err)
   return out
 end
 
+-- One step of a run: asked whether it is done, else run; its evidence
+-- kept and, unless it is a check, journaled. `before_run()` is called just
+-- before a step that writes runs: a local one (a build) or one with an
+-- effect others see (an upload).
+function Plan:step_once(run, step, before_run)
+  local ctx = run.ctx
+  if step.kind ~= "check" and not run.journal then
+    run.journal = self:load_journal(ctx)
+    if self.set_aside then self.out("note: " .. self.set_aside) end
+  end
+  local entry = run.journal and run.journal.steps[step.name] or nil
+  local done, evidence, found_note = call_check(step, ctx, entry and entry.evidence)
+  if done then
+    self.out(string.format("✓ %s: %s%s", step.name, found_note or "already done", entry and " (journal verified)" or ""))
+  else
+    if step.kind == "local" or step.effect then before_run() end
+    if step.kind ~= "check" then self.out(string.format("→ %s: %s", step.name, step.does or "")) end
+    local started = host.monotime()
+    evidence = step.run(ctx) or {}
+    local took = host.monotime() - started
+    local note = type(evidence) == "table" and evidence.outcome
+    self.out(string.format("✓ %s%s%s", step.name, note and (": " .. note) or "",
+      took >= 1 and (" (" .. progress.elapsed_text(took) .. ")") or ""))
+    if step.effect then run.changed[#run.changed + 1] = step.effect end
+  end
+  ctx.evidence[step.name] = evidence
+  run.completed[step.name] = true
+  if step.kind ~= "check" then
+    run.journal.steps[step.name] = { evidence = evidence, finished_at = os.date("!%Y-%m-%dT%H:%M:%SZ") }
+    self:save_journal(run.journal)
+  end
+end
+
 -- Run every step that is not done. Returns true, or nil and the error
 -- (after the report). An interruption is reported and raised again.
+-- A check marked `before_changes` (publish's preflight: can every target
+-- be written?) is held back until a step is about to change something, and
+-- skipped when nothing is left to do: a rerun of a finished release does
+-- not ask every server again.
 function Plan:run(ctx, opts)
   opts = opts or {}
   ctx = ctx or {}
@@ -253,42 +290,28 @@ function Plan:run(ctx, opts)
     if failure then return nil, final_error(self, step, failure) end
     return true
   end
-  local journal
-  local changed = {}
+  local run = { ctx = ctx, changed = {}, completed = {} }
+  local held, current   -- the held-back check (its index), the step under way
+  local function release_held()
+    if not held then return end
+    local index = held
+    held, current = nil, index
+    self:step_once(run, self.steps[index], function() end)
+  end
   self.out(self.title)
   for i, step in ipairs(self.steps) do
-    local good, err = pcall(function()
-      if step.kind ~= "check" and not journal then
-        journal = self:load_journal(ctx)
-        if self.set_aside then self.out("note: " .. self.set_aside) end
-      end
-      local entry = journal and journal.steps[step.name] or nil
-      local done, evidence, found_note = call_check(step, ctx, entry and entry.evidence)
-      if done then
-        self.out(string.format("✓ %s: %s%s", step.name, found_note or "already done", entry and " (journal verified)" or ""))
-      else
-        if step.kind ~= "check" then self.out(string.format("→ %s: %s", step.name, step.does or "")) end
-        local started = host.monotime()
-        evidence = step.run(ctx) or {}
-        local took = host.monotime() - started
-        local note = type(evidence) == "table" and evidence.outcome
-        self.out(string.format("✓ %s%s%s", step.name, note and (": " .. note) or "",
-          took >= 1 and (" (" .. progress.elapsed_text(took) .. ")") or ""))
-        if step.effect then changed[#changed + 1] = step.effect end
-      end
-      ctx.evidence[step.name] = evidence
-      if step.kind ~= "check" then
-        journal.steps[step.name] = { evidence = evidence, finished_at = os.date("!%Y-%m-%dT%H:%M:%SZ") }
-        self:save_journal(journal)
-      end
-    end)
+    current = i
+    local good, err = true, nil
+    if step.before_changes then held = i
+    else good, err = pcall(self.step_once, self, run, step, function() release_held(); current = i end) end
     if not good then
       local interrupted = host.is_interruption(err)
-      self:report_failure(i, err, interrupted, changed)
+      self:report_failure(current, err, interrupted, run.changed, run.completed)
       if interrupted then error(err, 0) end
-      return nil, final_error(self, step, err)
+      return nil, final_error(self, self.steps[current], err)
     end
   end
+  if held then self.out(string.format("✓ %s: not needed, nothing left to write", self.steps[held].name)) end
   local finished = type(self.finished) == "function" and self.finished(ctx) or self.finished
   if finished then self.out(finished) end
   return true

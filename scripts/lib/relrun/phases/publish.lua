@@ -78,7 +78,8 @@ local function connect_step(ctx)
 end
 
 local function preflight_step(ctx, copies)
-  return { name = "preflight", kind = "check", does = "every place this release writes to accepts it", run = function()
+  return { name = "preflight", kind = "check", before_changes = true,
+           does = "every place this release writes to accepts it", run = function()
     local seen = {}
     seen[#seen + 1] = ctx.target:preflight() or ctx.target.label
     for _, c in ipairs(copies) do seen[#seen + 1] = c.preflight() end
