@@ -185,11 +185,12 @@ describe("steps", function()
 
   it("runs a before_changes check just before the first step that writes, and not when nothing is left", function()
     local log, effects = {}, {}
-    local plan, lines = new_plan(tmp.path, log, effects)
+    local plan = new_plan(tmp.path, log, effects)
     with_preflight(plan, log)
     eq(plan:run({}), true)
     eq(log, { "preflight", "build", "upload", "verify" })
     log = {}
+    local lines
     plan, lines = new_plan(tmp.path, log, effects)
     with_preflight(plan, log)
     eq(plan:run({}), true)
@@ -214,6 +215,17 @@ describe("steps", function()
     contains(text, "FAILED    preflight")
     contains(text, "done      build")
     contains(text, "not done  upload, verify")
+  end)
+
+  it("a failure where nothing was left to write reports the held-back check as skipped", function()
+    local log, effects = {}, {}
+    assert(new_plan(tmp.path, log, effects):run({}))
+    log = {}
+    local plan, lines = new_plan(tmp.path, log, effects, { fail_at = "verify" })
+    with_preflight(plan, log)
+    eq(plan:run({}), nil)
+    eq(log, { "verify" })
+    contains(table.concat(lines, "\n"), "skipped   preflight")
   end)
 
   it("refuses a malformed plan", function()

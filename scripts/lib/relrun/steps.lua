@@ -221,6 +221,7 @@ function Plan:report_failure(index, err, interrupted, changed, completed)
   for i, s in ipairs(self.steps) do
     if i == index then out(string.format("  %-9s %s", interrupted and "STOPPED" or "FAILED", s.name))
     elseif completed[s.name] then out(string.format("  %-9s %s", "done", s.name))
+    elseif i < index and s.before_changes then out(string.format("  %-9s %s", "skipped", s.name))   -- nothing wrote
     else later[#later + 1] = s.name end
   end
   if #later > 0 then out(string.format("  %-9s %s", "not done", table.concat(later, ", "))) end
