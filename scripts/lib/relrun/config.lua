@@ -45,7 +45,7 @@ M.SCHEMA = {
     help = "the local PEP 503 repository folder (the target when CodeArtifact is not set)" },
   { key = "package", type = "string", help = "the distribution name (default: [project] name)" },
   { key = "imports", type = "list", help = "modules the install check imports (default: the wheel's top-level packages)" },
-  { key = "branch", type = "string", default = "main", help = "the release branch (unset: the remote's default branch the clone recorded, else main)" },
+  { key = "branch", type = "string", default = "main", help = "the release branch" },
   { key = "remote", type = "string", default = "origin", help = "the git remote tags are pushed to" },
   { key = "environment", type = "string", default = "production", help = "the GitHub environment of the release job" },
   { key = "tag_prefix", type = "string", env = { "RELRUN_TAG_PREFIX" },

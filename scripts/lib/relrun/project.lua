@@ -127,27 +127,12 @@ function Project:commit(rev)
   return { id = id, tree = tree, time = c.commit_time or c.time, summary = c.summary, short = c.short }
 end
 
-local table_at = require("relrun.util").at
-
--- The release branch: the setting when one is given, else the remote's
--- default branch as the clone recorded it (refs/remotes/<remote>/HEAD,
--- which `git clone` writes), else "main", or "master" in a clone that has
--- that and no main: a team's repository may predate "main".
-function Project:release_branch()
-  local cfg = self.cfg
-  if cfg.source.branch ~= "default" or not self.repo then return cfg.branch end
-  if self._branch then return self._branch end
-  local gitdir = self.repo:path()
-  local common = fs.read(fs.join(gitdir, "commondir"))   -- a linked worktree's refs live there
-  if common then gitdir = fs.join(gitdir, (common:gsub("%s+$", ""))) end
-  local text = fs.read(fs.join(gitdir, "refs", "remotes", cfg.remote, "HEAD")) or ""
-  local prefix = "ref: refs/remotes/" .. cfg.remote .. "/"
-  local branch = text:sub(1, #prefix) == prefix and text:sub(#prefix + 1):match("^(%S+)") or nil
-  if not branch and not self.repo:rev_parse("refs/heads/main") and self.repo:rev_parse("refs/heads/master") then
-    branch = "master"
+local function table_at(t, ...)
+  for _, k in ipairs({ ... }) do
+    if type(t) ~= "table" then return nil end
+    t = t[k]
   end
-  self._branch = branch or cfg.branch
-  return self._branch
+  return t
 end
 
 -- The import names of the project's own packages, before anything is built:

@@ -51,7 +51,7 @@ end
 
 local function branch_step(ctx)
   return { name = "branch", kind = "check", does = "HEAD is the release branch", run = function()
-    local repo, want = ctx.project.repo, ctx.project:release_branch()
+    local repo, want = ctx.project.repo, ctx.project.cfg.branch
     local head = repo:head()
     if head.unborn or repo:is_empty() then
       fail("EMPTY", "the repository has no commits yet", "commit the project and push " .. want .. " first")
@@ -110,7 +110,7 @@ end
 -- remote-tracking ref, or in a dry run from ls-remote's id.
 local function level_step(ctx)
   return { name = "level", kind = "check", does = "level with the remote's branch", run = function()
-    local repo, branch, remote = ctx.project.repo, ctx.project:release_branch(), ctx.project.cfg.remote
+    local repo, branch, remote = ctx.project.repo, ctx.project.cfg.branch, ctx.project.cfg.remote
     local upstream = repo:upstream(branch) or (remote .. "/" .. branch)
     local their = remote_ref(ctx, "refs/heads/" .. branch)
     if not their then
@@ -196,7 +196,7 @@ local function ci_step(ctx)
     local ci, cerr = gh:ci_status(ctx.head.id)
     if not ci then fail("CI", string.format("reading the CI status of %s on %s failed: %s", at, gh.repository,
       tostring(cerr.message or cerr))) end
-    local branch = ctx.project:release_branch()
+    local branch = ctx.project.cfg.branch
     if ci.state == "failure" then
       fail("CI_FAILING", string.format("CI is failing on %s (%s): %s", at, gh.repository, table.concat(ci.failing, ", ")),
         "fix it on " .. branch .. " before releasing")
@@ -238,7 +238,7 @@ local function changelog_step(ctx)
   local fs = require "relrun.fs"
   local notes = require "relrun.notes"
   local path, name = changelog_path(ctx)
-  local remote, branch = ctx.project.cfg.remote, ctx.project:release_branch()
+  local remote, branch = ctx.project.cfg.remote, ctx.project.cfg.branch
   local function version()
     local last = M.last_release(ctx)
     local v = require("relrun.phases.tag").wanted_version(ctx.opts, last)
