@@ -107,62 +107,73 @@ local function last_line(r)
   return "(no output)"
 end
 
--- install{ project, target, version, files, python, imports } -> { installed, imports, deps }.
--- Raises a relrun.errors value naming what failed.
-function M.install(opts)
-  local cfg = opts.project.cfg
-  local package = opts.project.package
-  local python = opts.python or errors.check(build.find_python(cfg.python))
-  local venv_dir <close> = fs.tempdir("relrun-verify-")   -- removed on error too
-  local venv = venv_dir.path
-  -- run from the venv's folder: from the project's checkout, `import x` and
-  -- importlib.metadata would find the sources there, not what pip installed.
-  local function run(what, argv, env, hint)
+-- A runner of verify's commands in `venv`'s folder: from the project's
+-- checkout, `import x` and importlib.metadata would find the sources there,
+-- not what pip installed. run(what, argv, env, hint) -> the output's lines.
+local function runner(venv)
+  return function(what, argv, env, hint)
     local r, err = progress.run{ what = what, argv = argv, env = env, cwd = venv }
     if not r then errors.raise("VERIFY", "cannot run " .. argv[1] .. ": " .. tostring(err)) end
     if r.code ~= 0 then errors.raise("VERIFY", string.format("%s failed: %s", what, last_line(r)), { hint = hint }) end
     return table.concat(r.lines, "\n")
   end
-  -- A venv without pip of its own, filled by the interpreter's pip through
-  -- --python (pip >= 22.3); a full venv when that pip is older.
+end
+
+-- A venv without pip of its own, filled by the interpreter's pip through
+-- --python (pip >= 22.3); a full venv when that pip is older. -> pip's argv.
+local function make_venv(run, python, venv)
   run("python -m venv", { python, "-m", "venv", "--without-pip", venv })
-  local pip = { python, "-m", "pip", "--python", fs.join(venv, "bin", "python") }
-  local pip_version = build.probe(python).pip
-  local major, minor = tostring(pip_version or ""):match("^(%d+)%.(%d+)")
+  local major, minor = tostring(build.probe(python).pip or ""):match("^(%d+)%.(%d+)")
   if not major or tonumber(major) < 22 or (tonumber(major) == 22 and tonumber(minor) < 3) then
     run("python -m venv", { python, "-m", "venv", "--clear", venv })
-    pip = { fs.join(venv, "bin", "pip") }
+    return { fs.join(venv, "bin", "pip") }
   end
-  -- the index's credentials reach pip only through its environment or a
-  -- private config file (the target's pip_env), never its argv
+  return { python, "-m", "pip", "--python", fs.join(venv, "bin", "python") }
+end
+
+-- Whether pip installs the dependencies too, and why not when it does not.
+local function deps_policy(opts, extra)
+  local wheel = wheel_of(opts.files)
+  if opts.project.cfg.verify.no_deps then return "not installed ([tool.relrun.verify] no_deps)" end
+  if opts.target.kind == "local" and not extra and wheel and has_dependencies(wheel) then
+    return "not installed: the local repository holds only this project (set [tool.relrun.verify] extra_index_url)"
+  end
+  return "installed"
+end
+
+-- pip install PACKAGE==VERSION from the target. The index's credentials
+-- reach pip only through its environment or a private config file (the
+-- target's pip_env), never its argv. -> what happened to the dependencies.
+local function pip_install(run, pip, opts)
   local env, private = opts.target:pip_env()
   local _ <close> = private
   env.PIP_NO_CACHE_DIR, env.PIP_DISABLE_PIP_VERSION_CHECK, env.PIP_NO_INPUT = "1", "1", "1"
   local argv = { table.unpack(pip) }
-  for _, a in ipairs({ "install", "--quiet" }) do argv[#argv + 1] = a end
-  if not env.PIP_CONFIG_FILE then
-    argv[#argv + 1] = "--index-url"
-    argv[#argv + 1] = opts.target:index_url()
-  end
-  local extra = cfg.verify.extra_index_url
-  if extra then
-    argv[#argv + 1] = "--extra-index-url"
-    argv[#argv + 1] = extra
-  end
-  local wheel = wheel_of(opts.files)
-  local deps = "installed"
-  if cfg.verify.no_deps then
-    deps = "not installed ([tool.relrun.verify] no_deps)"
-  elseif opts.target.kind == "local" and not extra and wheel and has_dependencies(wheel) then
-    deps = "not installed: the local repository holds only this project (set [tool.relrun.verify] extra_index_url)"
-  end
-  if deps ~= "installed" then argv[#argv + 1] = "--no-deps" end
-  local wanted = package .. "==" .. opts.version
-  argv[#argv + 1] = wanted
+  local function add(...) for _, a in ipairs({ ... }) do argv[#argv + 1] = a end end
+  add("install", "--quiet")
+  if not env.PIP_CONFIG_FILE then add("--index-url", opts.target:index_url()) end
+  local extra = opts.project.cfg.verify.extra_index_url
+  if extra then add("--extra-index-url", extra) end
+  local deps = deps_policy(opts, extra)
+  if deps ~= "installed" then add("--no-deps") end
+  local wanted = opts.project.package .. "==" .. opts.version
+  add(wanted)
   run("pip install " .. wanted .. " from " .. opts.target:index_url(), argv, env,
     opts.target.kind == "codeartifact" and "an expired or refused CodeArtifact token also shows this way, and a " ..
       "dependency the repository cannot serve (connect an upstream, or set [tool.relrun.verify] extra_index_url); " ..
       "`relrun scripts/verify.lua " .. opts.version .. "` checks again" or nil)
+  return deps
+end
+
+-- install{ project, target, version, files, python, imports } -> { installed, imports, deps }.
+-- Raises a relrun.errors value naming what failed.
+function M.install(opts)
+  local package = opts.project.package
+  local python = opts.python or errors.check(build.find_python(opts.project.cfg.python))
+  local venv_dir <close> = fs.tempdir("relrun-verify-")   -- removed on error too
+  local venv = venv_dir.path
+  local run = runner(venv)
+  local deps = pip_install(run, make_venv(run, python, venv), opts)
   local imports = M.imports(opts)
   -- the import check runs code just installed: no credential reaches it
   local printed = run("import " .. (imports and table.concat(imports, ", ") or "the installed packages"),
