@@ -124,8 +124,10 @@ end
 
 -- The subs the trust policy admits, and why: what was asked (checked
 -- against the release jobs), else what the release jobs present, else the
--- release tags.
-local function trust(ctx, p)
+-- release tags. ctx: { opts = { trust_environment, tag_pattern },
+-- github_repository }. Public: the audit judges role assumptions by the
+-- same subs (one source of truth).
+function M.trust(ctx, p)
   local o, repo = ctx.opts, ctx.github_repository
   local jobs, notes = workflows.release_jobs(p.root or p.dir, { prefix = p.scheme.prefix })
   ctx.workflow_notes = notes
@@ -201,7 +203,7 @@ function M.context(p, opts, extra)
   if #missing > 0 then usage("setup needs " .. table.concat(missing, ", ")) end
   ctx.domain, ctx.repository, ctx.region, ctx.bucket = cfg.domain, cfg.repository, cfg.region, cfg.bucket
   ctx.package = cfg.package or "stock-pipeline"
-  ctx.subs, ctx.trust_why = trust(ctx, p)
+  ctx.subs, ctx.trust_why = M.trust(ctx, p)
   ctx.account, ctx.account_source = account(ctx, cfg)
 
   local role = opts.role_name or (cfg.role_arn and cfg.role_arn:match(":role/(.+)$"))
