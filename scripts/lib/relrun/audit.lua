@@ -136,11 +136,19 @@ end
 ---------------------------------------------------------------------------
 -- judging events
 
+-- Text from a record, made safe to print: a control character (a newline
+-- that would start a line with a workflow command under Actions) shows as \xNN.
+function M.clean(v)
+  if v == nil then return nil end
+  return (tostring(v):gsub("%c", function(c) return string.format("\\x%02x", c:byte()) end))
+end
+
 local function finding(kind, ev, p, detail)
   local r = ev.record
   if r.errorCode then detail = detail .. string.format(" (refused: %s)", tostring(r.errorCode)) end
-  return { kind = kind, time = ev.time, event_id = ev.id, event = ev.name, principal = p.label,
-           source_ip = r.sourceIPAddress, user_agent = r.userAgent, detail = detail }
+  return { kind = kind, time = ev.time, event_id = M.clean(ev.id), event = M.clean(ev.name),
+           principal = M.clean(p.label), source_ip = M.clean(r.sourceIPAddress), user_agent = M.clean(r.userAgent),
+           detail = M.clean(detail) }
 end
 
 local function versions_of(params)
