@@ -218,7 +218,7 @@ describe("audit.lua", function()
     srv:stop()
     srv = nil
     code, out, err = audit({}, { AWS_ENDPOINT_URL_CLOUDTRAIL = url })
-    eq(code, 1)
+    eq(code, 1, out)
     contains(one_line(err), "could not reach " .. url)
   end)
 
