@@ -98,10 +98,10 @@ describe("audit.lua", function()
     start({ "release.json", "findings.json" })
     local code, doc = audit_json()
     eq(code, 3)
-    eq(kinds(doc), { "deletion 01", "disposal 02", "foreign-publish 03", "long-term-key 01", "untrusted-sub 04",
-                     "outside-actions 05" })
+    eq(kinds(doc), { "deletion 01", "disposal 02", "foreign-publish 03", "long-term-key 01", "long-term-key 06",
+                     "untrusted-sub 04", "outside-actions 05" })
     local by = {}
-    for _, f in ipairs(doc.findings) do by[f.kind] = f end
+    for _, f in ipairs(doc.findings) do by[f.kind] = by[f.kind] or f end
     eq(by.deletion.principal, "IAM user alice")
     eq(by.deletion.source_ip, "198.51.100.7")
     contains(by.deletion.detail, "version 1.1.0 of stock-pipeline")
@@ -111,7 +111,9 @@ describe("audit.lua", function()
     contains(by["untrusted-sub"].detail, "sub repo:acme/stock-pipeline:ref:refs/heads/main is outside " ..
       "repo:acme/stock-pipeline:ref:refs/tags/v*")
     contains(by["outside-actions"].detail, "not assumed through GitHub's OIDC provider")
-    eq(doc.events, { codeartifact = 8, assumptions = 2 })
+    eq(by["long-term-key"].principal, "IAM user alice")
+    eq(doc.findings[5].principal, "the root account")
+    eq(doc.events, { codeartifact = 9, assumptions = 2 })
     eq(doc.role_arn, ROLE_ARN)
     eq(doc.trusted_subs, { "repo:acme/stock-pipeline:ref:refs/tags/v*" })
   end)
@@ -185,7 +187,7 @@ describe("audit.lua", function()
     eq(doc.start_time, yesterday .. "T00:00:00Z")
     -- between records 03 (-3400) and 04 (-3300)
     doc = select(2, audit_json({ "--since", os.date("!%Y-%m-%dT%H:%M:%SZ", os.time() - 3350) }))
-    eq(kinds(doc), { "untrusted-sub 04", "outside-actions 05" })
+    eq(kinds(doc), { "long-term-key 06", "untrusted-sub 04", "outside-actions 05" })
     for _, bad in ipairs({ { "--since", "yesterday" }, { "--since", "91d" }, { "--since", "2999-01-01" },
                            { "--since", "30" }, { "--burst", "lots" }, { "--burst", "0/1h" }, { "--frobnicate" } }) do
       local c, out, err = audit(bad)
