@@ -445,7 +445,8 @@ describe("doctor: it never crashes, and --json is always one document", function
   it("prints one JSON document for a usage error, a bad flag, a missing project", function()
     local p <close> = projects.make{ fixture = "flit", releases = { "1.2.3" } }
     for _, case in ipairs({
-      { args = { "--only", "nosuch" }, code = "USAGE", text = "unknown group nosuch (oidc, codeartifact, build, s3, security, cloudtrail)" },
+      { args = { "--only", "nosuch" }, code = "USAGE",
+        text = "unknown group nosuch (oidc, codeartifact, build, s3, security, cloudtrail)" },
       { args = { "--no-such-flag" }, code = "USAGE", text = "--no-such-flag" },
       { args = { "--region", "Mars" }, code = "CONFIG_VALUE", text = 'region "Mars" (from --region) is not valid' },
     }) do

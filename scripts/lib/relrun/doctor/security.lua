@@ -252,7 +252,8 @@ local function drift_check(g, ctx)
     local info, result = aws.role_or_result(ctx)
     if not info then return result end
     local setup = require "relrun.phases.setup"
-    local repository = aws.github_repository(ctx) or "OWNER/REPO"
+    local repository = aws.github_repository(ctx)
+    if not repository then return checks.skip("no GitHub repository (GITHUB_REPOSITORY or an origin remote)") end
     local subs = setup.trust({ opts = {}, github_repository = repository }, ctx.project)
     local docs = setup.role_documents(ctx.project, ctx.cfg.role_arn:match("::(%d+):"), repository, subs)
     local lines = drift_lines(info, docs)
