@@ -509,4 +509,14 @@ describe("doctor: static access keys", function()
     eq(aws.old_keys(keys, now, 90), { { id = "AKIAOLD400", age_days = 400 }, { id = "AKIAOLD91", age_days = 91 } })
     eq(aws.old_keys({}, now), {})
   end)
+
+  it("names active keys never used or unused for more than 90 days", function()
+    local now = 1800000000
+    local keys = { { id = "AKIAUSED", status = "Active", last_used = { date = now - 3 * 86400 } },
+                   { id = "AKIANEVER", status = "Active", last_used = {} },
+                   { id = "AKIAIDLE", status = "Active", last_used = { date = now - 200 * 86400 } },
+                   { id = "AKIAEDGE", status = "Active", last_used = { date = now - 90 * 86400 } },
+                   { id = "AKIAOFF", status = "Inactive" } }
+    eq(aws.idle_keys(keys, now, 90), { { id = "AKIANEVER" }, { id = "AKIAIDLE", idle_days = 200 } })
+  end)
 end)
