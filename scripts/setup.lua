@@ -38,7 +38,7 @@ local spec = {
     { "--bucket", arg = "NAME", help = "also create this S3 bucket for the wheels (default: S3_WHEELS_BUCKET)" },
     { "--github-repository", arg = "OWNER/REPO", help = "the GitHub repository (default: the origin remote's)" },
     { "--role-name", arg = "NAME", help = "the IAM role (default: the name in AWS_ROLE_ARN, else github-actions-release)" },
-    { "--policy-name", arg = "NAME", default = "relrun-release", help = "the role's inline permissions policy" },
+    { "--policy-name", arg = "NAME", default = setup.POLICY_NAME, help = "the role's inline permissions policy" },
     { "--tag-pattern", arg = "GLOB", help = "trust jobs running for these tags (sub repo:OWNER/REPO:ref:refs/tags/GLOB);"
       .. " default: what the release workflow presents" },
     { "--trust-environment", arg = "NAME", help = "trust jobs running in this GitHub environment (sub "

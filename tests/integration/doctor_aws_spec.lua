@@ -82,7 +82,8 @@ describe("doctor: AWS set-ups", function()
                             "the token's audience", "the domain exists", "the repository exists",
                             "the role allows what a release does", "the bucket exists in the region",
                             "the role may put objects under wheels/", "the bucket policy lets the role put wheels/",
-                            "policies no wider than RELEASE.md's", "static access keys younger than 90 days" }) do
+                            "policies no wider than RELEASE.md's", "static access keys younger than 90 days",
+                            "role policies as setup.lua writes them", "static access keys in use" }) do
       eq(c[name] and c[name].status, "ok", name .. ": " .. json.encode(c[name]))
     end
     contains(c["the trust policy admits this workflow"].found, "sub repo:acme/stock-pipeline:ref:refs/tags/v1.0.0")
@@ -97,7 +98,13 @@ describe("doctor: AWS set-ups", function()
     local all_code, all, _, raw = w.doctor({ "--tag", "v1.0.0" }, ENV)
     eq(all.problems, 0, json.encode(all))
     eq(all_code, 0, raw.stderr)
-    eq(#all.groups, 5)
+    eq(#all.groups, 6)
+    -- the CloudTrail group read the seeded release: clean
+    local ct = all.groups[6]
+    eq(ct.name, "CloudTrail Monitoring")
+    eq(#ct.checks, 7)
+    for _, check in ipairs(ct.checks) do eq(check.status, "ok", json.encode(check)) end
+    contains(ct.checks[1].found, "none in the last 7 days (4 CodeArtifact events, 1 assumption of the release role)")
   end)
 
   it("finds a wrong sub condition and names it", function()
@@ -405,6 +412,81 @@ describe("doctor: AWS set-ups", function()
     w.github_state{ environments = {} }
   end)
 
+  it("reviews static keys' last use: a key never used is named", function()
+    local key = w.iam("CreateAccessKey", { UserName = "releaser" })
+    local id = require("relrun.aws.core").xml_text(key, "AccessKey/AccessKeyId")
+    local code, doc, c = doctor({ "--only", "security" })
+    w.iam("DeleteAccessKey", { UserName = "releaser", AccessKeyId = id })
+    eq(code, 0, json.encode(doc))   -- a warning
+    eq(c["static access keys in use"].status, "warn", json.encode(c["static access keys in use"]))
+    eq(c["static access keys in use"].found, id:sub(1, 8) .. "… never used")
+    contains(c["static access keys in use"].todo, "deactivate and delete it")
+    code, doc, c = doctor({ "--only", "security" })
+    eq(code, 0, json.encode(doc))
+    eq(c["static access keys in use"].status, "ok", json.encode(doc))
+    contains(c["static access keys in use"].found, w.moto.akid:sub(1, 8) .. "… last used today (iam)")
+  end)
+
+  it("reports drift from setup.lua's documents: the trust, relrun-release, other policies", function()
+    local name = "role policies as setup.lua writes them"
+    local p = permissions()
+    p.Statement[1].Action = { "codeartifact:GetAuthorizationToken", "codeartifact:GetRepositoryEndpoint",
+                              "codeartifact:ReadFromRepository" }
+    set_permissions(p)
+    set_trust(trust("repo:" .. W.REPO .. ":ref:refs/tags/release-*"))
+    w.iam("PutRolePolicy", { RoleName = W.ROLE, PolicyName = "extra", PolicyDocument = json.encode(permissions()) })
+    local code, doc, c = doctor({ "--only", "security" })
+    w.iam("DeleteRolePolicy", { RoleName = W.ROLE, PolicyName = "extra" })
+    eq(code, 0, json.encode(doc))
+    eq(c[name].status, "warn", json.encode(c[name]))
+    contains(c[name].found, "trust policy: Statement[1].Condition.StringLike.token.actions.githubusercontent.com:sub: " ..
+      "want \"repo:acme/stock-pipeline:ref:refs/tags/v*\", have \"repo:acme/stock-pipeline:ref:refs/tags/release-*\"")
+    contains(c[name].found, "relrun-release: Statement[1].Action")
+    contains(c[name].found, "inline policy extra is not one setup writes")
+    contains(c[name].todo, "setup.lua --dry-run")
+    w.iam("DeleteRolePolicy", { RoleName = W.ROLE, PolicyName = "relrun-release" })
+    c = select(3, doctor({ "--only", "security" }))
+    contains(c[name].found, "no inline policy relrun-release")
+  end)
+
+  it("runs the audit's checks for the last 7 days as the cloudtrail group", function()
+    local records = json.decode(assert(fs.read("tests/fixtures/cloudtrail/findings.json")))
+    w.cloudtrail("/__events", records)
+    local code, doc, c = doctor({ "--only", "cloudtrail" })
+    w.cloudtrail("/__reset")
+    w.cloudtrail("/__events", json.decode(assert(fs.read("tests/fixtures/cloudtrail/release.json"))))
+    eq(code, 3, json.encode(doc))
+    eq(#doc.groups, 1)
+    local want = { ["no deletions"] = "warn", ["no disposals or status changes"] = "warn",
+                   ["publishes by the release role only"] = "fail", ["no long-term access keys"] = "warn",
+                   ["role assumed by trusted workflows only"] = "fail",
+                   ["release role used from GitHub Actions only"] = "fail",
+                   ["no bursts of GetAuthorizationToken"] = "ok" }
+    for check, status in pairs(want) do eq(c[check] and c[check].status, status, check .. ": " .. json.encode(c[check])) end
+    eq(doc.problems, 3)
+    contains(c["publishes by the release role only"].found, "by role AWSReservedSSO_Developer_0123456789abcdef")
+    contains(c["no long-term access keys"].found, "IAM user alice")
+    contains(c["no long-term access keys"].found, "the root account")
+    contains(c["no deletions"].todo, "relrun scripts/audit.lua --since 7d")
+    eq(c["no deletions"].looked_at, "CloudTrail LookupEvents: codeartifact.amazonaws.com and " ..
+      "AssumeRoleWithWebIdentity, last 7 days")
+  end)
+
+  it("says once when CloudTrail cannot be read, and skips when LookupEvents is not permitted", function()
+    w.cloudtrail("/__fault", { kind = "garbage", times = 4 })
+    local code, doc, c = doctor({ "--only", "cloudtrail" })
+    w.cloudtrail("/__fault", { kind = "denied", times = 2 })
+    local dcode, ddoc, dc = doctor({ "--only", "cloudtrail" })
+    eq(code, 3, json.encode(doc))
+    eq(doc.problems, 1)
+    eq(c["no deletions"].status, "fail")
+    contains(c["no deletions"].found, "not JSON")
+    eq(c["no disposals or status changes"].status, "skip")
+    eq(dcode, 0, json.encode(ddoc))
+    eq(dc["no deletions"].status, "skip")
+    contains(dc["no deletions"].found, "cloudtrail:LookupEvents is not permitted")
+  end)
+
   it("needs no credentials to say what it could not check", function()
     local code, doc, c = doctor({}, { AWS_ACCESS_KEY_ID = false, AWS_SECRET_ACCESS_KEY = false })
     eq(c["GitHub's OIDC provider in IAM"].status, "skip")
@@ -426,5 +508,15 @@ describe("doctor: static access keys", function()
                    { id = "AKIAEDGE", status = "Active", created = now - 90 * 86400 } }
     eq(aws.old_keys(keys, now, 90), { { id = "AKIAOLD400", age_days = 400 }, { id = "AKIAOLD91", age_days = 91 } })
     eq(aws.old_keys({}, now), {})
+  end)
+
+  it("names active keys never used or unused for more than 90 days", function()
+    local now = 1800000000
+    local keys = { { id = "AKIAUSED", status = "Active", last_used = { date = now - 3 * 86400 } },
+                   { id = "AKIANEVER", status = "Active", last_used = {} },
+                   { id = "AKIAIDLE", status = "Active", last_used = { date = now - 200 * 86400 } },
+                   { id = "AKIAEDGE", status = "Active", last_used = { date = now - 90 * 86400 } },
+                   { id = "AKIAOFF", status = "Inactive" } }
+    eq(aws.idle_keys(keys, now, 90), { { id = "AKIANEVER" }, { id = "AKIAIDLE", idle_days = 200 } })
   end)
 end)

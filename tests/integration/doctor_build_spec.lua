@@ -420,7 +420,7 @@ describe("doctor: it never crashes, and --json is always one document", function
     ok(c["pyproject.toml"].found:match("pyproject%.toml:%d+: "), c["pyproject.toml"].found)
     status(c, GATE, "skip", "pyproject.toml does not parse")
     status(c, README, "skip", "pyproject.toml does not parse")
-    eq(#doc.groups, 5)
+    eq(#doc.groups, 6)
     -- the text output says the same, once
     r = assert(proc.run{ argv = { RELRUN, fs.join(SOURCE, "scripts/doctor.lua"), "--project", p.dir, "--offline" },
                          env = doctor_env() })
@@ -445,7 +445,8 @@ describe("doctor: it never crashes, and --json is always one document", function
   it("prints one JSON document for a usage error, a bad flag, a missing project", function()
     local p <close> = projects.make{ fixture = "flit", releases = { "1.2.3" } }
     for _, case in ipairs({
-      { args = { "--only", "nosuch" }, code = "USAGE", text = "unknown group nosuch (oidc, codeartifact, build, s3, security)" },
+      { args = { "--only", "nosuch" }, code = "USAGE",
+        text = "unknown group nosuch (oidc, codeartifact, build, s3, security, cloudtrail)" },
       { args = { "--no-such-flag" }, code = "USAGE", text = "--no-such-flag" },
       { args = { "--region", "Mars" }, code = "CONFIG_VALUE", text = 'region "Mars" (from --region) is not valid' },
     }) do
@@ -491,10 +492,10 @@ describe("doctor: it never crashes, and --json is always one document", function
     local lib <close> = fs.tempdir("doctor-lib")
     assert(fs.mkdir(fs.join(lib.path, "relrun/doctor")))
     local groups = fs.read(fs.join(SOURCE, "scripts/lib/relrun/doctor/groups.lua")):gsub("\n}%s*$",
-      '\n  { name = "cloudtrail", title = "CloudTrail", module = "relrun.doctor.cloudtrail" },\n' ..
+      '\n  { name = "trail", title = "Trail", module = "relrun.doctor.trail" },\n' ..
       '  { name = "broken", title = "Broken", module = "relrun.doctor.broken" },\n}\n')
     assert(fs.write(fs.join(lib.path, "relrun/doctor/groups.lua"), groups))
-    assert(fs.write(fs.join(lib.path, "relrun/doctor/cloudtrail.lua"), [[
+    assert(fs.write(fs.join(lib.path, "relrun/doctor/trail.lua"), [[
 local checks = require "relrun.checks"
 return { register = function(g, ctx)
   g:check("the trail", function() return checks.ok("tag prefix " .. ctx.prefix) end)
@@ -506,7 +507,7 @@ end }
     local p <close> = projects.make{ fixture = "flit", scheme = "bare", releases = { "1.2.3" } }
     -- by name, as a team runs it: relrun's scripts with the team's modules first (RELRUN_PATH)
     local r = assert(proc.run{ argv = { RELRUN, "doctor", "--project", p.dir, "--json", "--offline", "--only",
-                                        "cloudtrail,broken" }, env = doctor_env{ RELRUN_PATH = lib.path } })
+                                        "trail,broken" }, env = doctor_env{ RELRUN_PATH = lib.path } })
     local doc = assert(json.decode(r.stdout), r.stdout .. r.stderr)
     local code, c = r.code, {}
     for _, g in ipairs(doc.groups) do
@@ -514,7 +515,7 @@ end }
     end
     eq(code, 3)
     eq(#doc.groups, 2)
-    eq(doc.groups[1].name, "CloudTrail")
+    eq(doc.groups[1].name, "Trail")
     status(c, "the trail", "ok", "tag prefix ")
     status(c, "a check with a bug", "fail", "the check itself failed:")
     status(c, "(group)", "fail", "the group itself is broken")

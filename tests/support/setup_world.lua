@@ -1,6 +1,7 @@
 -- The peers setup.lua and doctor.lua talk to, for their specs: moto_server
 -- (IAM, S3, STS, signatures checked), the CodeArtifact fake (signatures
--- checked by botocore, same account as moto's), the GitHub fake; and a
+-- checked by botocore, same account as moto's), the CloudTrail fake (one
+-- clean release seeded), the GitHub fake; and a
 -- project (the example package in a git repository with an origin on GitHub).
 --
 --   local w = require("setup_world").start()
@@ -62,6 +63,10 @@ function M.start()
   w.moto = peers.moto()
   w.ca = peer.start{ argv = { "python3", "tests/fakes/codeartifact.py", "--port-file", peer.PORT_FILE,
                               "--credentials", w.moto.akid .. ":" .. w.moto.secret, "--account", M.ACCOUNT } }
+  -- CloudTrail (the doctor's cloudtrail group): one clean release in the last days.
+  w.ct = peer.start{ argv = { "python3", "tests/fakes/cloudtrail.py", "--port-file", peer.PORT_FILE,
+                              "--credentials", w.moto.akid .. ":" .. w.moto.secret,
+                              "--events", "tests/fixtures/cloudtrail/release.json" } }
   -- Debian's interpreter: the fake opens secrets with its python3-nacl.
   w.gh = peer.start{ argv = { "/usr/bin/python3", "tests/fakes/github.py", "--port-file", peer.PORT_FILE,
                               "--repository", M.REPO, "--token", M.GITHUB_TOKEN,
@@ -72,6 +77,7 @@ function M.start()
 
   function w.env(extra)
     local e = { AWS_REGION = "us-east-1", AWS_ENDPOINT_URL = w.moto.url, AWS_ENDPOINT_URL_CODEARTIFACT = w.ca.url,
+                AWS_ENDPOINT_URL_CLOUDTRAIL = w.ct.url,
                 AWS_ACCESS_KEY_ID = w.moto.akid, AWS_SECRET_ACCESS_KEY = w.moto.secret, AWS_SESSION_TOKEN = false,
                 AWS_PROFILE = false, AWS_CONFIG_FILE = "/dev/null", AWS_SHARED_CREDENTIALS_FILE = "/dev/null",
                 AWS_EC2_METADATA_DISABLED = "true", AWS_ROLE_ARN = false, AWS_WEB_IDENTITY_TOKEN_FILE = false,
@@ -115,8 +121,15 @@ function M.start()
     return json.decode(res.body)
   end
 
+  -- cloudtrail(path, doc): the CloudTrail fake's controls (/__events, /__reset, /__fault).
+  function w.cloudtrail(path, doc)
+    local res = assert(http.request{ method = "POST", url = w.ct.url .. path, body = doc and json.encode(doc) or nil })
+    assert(res.status == 200, res.body)
+  end
+
   function w.stop()
     w.moto.stop()
+    w.ct:stop()
     w.ca:stop()
     w.gh:stop()
     w.tmp:close()

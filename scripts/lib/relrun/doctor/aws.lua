@@ -63,17 +63,26 @@ function M.role(ctx)
       (ctx.cfg.role_arn:match("::(%d+):") or "?") .. ": create it (relrun scripts/setup.lua)") end
     fail("GetRole " .. name .. ": " .. rerr)
   end
-  local docs = {}
+  -- permissions: the documents, each with its name (for messages); policies:
+  -- { name, attached, document } with the documents as IAM has them.
+  local docs, policies = {}, {}
+  local function add(pname, attached, doc)
+    if type(doc) ~= "table" then return end
+    local named = {}
+    for k, v in pairs(doc) do named[k] = v end
+    named.name = pname
+    docs[#docs + 1] = named
+    policies[#policies + 1] = { name = pname, attached = attached, document = doc }
+  end
   for _, pname in ipairs(iam:list_role_policies{ role_name = name } or {}) do
-    local doc = iam:get_role_policy{ role_name = name, policy_name = pname }
-    if doc then doc.name = pname; docs[#docs + 1] = doc end
+    add(pname, false, iam:get_role_policy{ role_name = name, policy_name = pname })
   end
   for _, att in ipairs(iam:list_attached_role_policies{ role_name = name } or {}) do
     local p = iam:get_policy{ policy_arn = att.arn }
     local v = p and iam:get_policy_version{ policy_arn = att.arn, version_id = p.default_version }
-    if v and v.document then v.document.name = att.name; docs[#docs + 1] = v.document end
+    add(att.name, true, v and v.document)
   end
-  ctx.role_info = { name = name, role = role, trust = role.assume_role_policy, permissions = docs }
+  ctx.role_info = { name = name, role = role, trust = role.assume_role_policy, permissions = docs, policies = policies }
   return ctx.role_info
 end
 
@@ -118,6 +127,32 @@ function M.old_keys(keys, now, days)
   end
   table.sort(old, function(a, b) return a.age_days > b.age_days end)
   return old
+end
+
+-- key_last_used(ctx, id) -> { date (epoch) | nil (never), service } | nil, msg, code
+-- (IAM GetAccessKeyLastUsed).
+function M.key_last_used(ctx, id)
+  local iam, err = M.client(ctx, "iam")
+  if not iam then return nil, err, "NoCredentials" end
+  local r, msg, code = iam:call("GetAccessKeyLastUsed", { AccessKeyId = id })
+  if not r then return nil, msg, code end
+  local core = require "relrun.aws.core"
+  return { date = core.parse_iso8601(core.xml_text(r, "AccessKeyLastUsed/LastUsedDate")),
+           service = core.xml_text(r, "AccessKeyLastUsed/ServiceName") }
+end
+
+-- The active keys not used for more than `days` (default 90), or never:
+-- { { id, idle_days | nil (never used) } }. Each key has last_used (from
+-- key_last_used) or none.
+function M.idle_keys(keys, now, days)
+  days = days or 90
+  local idle = {}
+  for _, k in ipairs(keys) do
+    local used = k.last_used and k.last_used.date
+    local idle_days = used and math.floor((now - used) / 86400)
+    if k.status == "Active" and (not used or idle_days > days) then idle[#idle + 1] = { id = k.id, idle_days = idle_days } end
+  end
+  return idle
 end
 
 -- The bucket's own policy (a table), false when it has none.

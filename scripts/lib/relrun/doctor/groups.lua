@@ -11,4 +11,5 @@ return {
   { name = "build", title = "Build Failures", module = "relrun.doctor.build" },
   { name = "s3", title = "S3 Upload Failures", module = "relrun.doctor.s3" },
   { name = "security", title = "Security", module = "relrun.doctor.security" },
+  { name = "cloudtrail", title = "CloudTrail Monitoring", module = "relrun.doctor.cloudtrail" },
 }

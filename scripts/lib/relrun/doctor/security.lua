@@ -166,6 +166,106 @@ local function access_keys_check(g, ctx)
   end, "IAM ListAccessKeys (the caller's keys)")
 end
 
+-- The caller's active keys, each with its last use (IAM GetAccessKeyLastUsed).
+local function keys_with_use(ctx)
+  local keys, err, code = aws.list_access_keys(ctx)
+  if not keys then return nil, err, code end
+  for _, k in ipairs(keys) do
+    if k.status == "Active" then
+      local used, uerr, ucode = aws.key_last_used(ctx, k.id)
+      if not used then return nil, uerr, ucode end
+      k.last_used = used
+    end
+  end
+  return keys
+end
+
+local function days_ago(t, now)
+  local d = math.floor((now - t) / 86400)
+  return d == 0 and "today" or d == 1 and "yesterday" or (d .. " days ago")
+end
+
+-- RELEASE.md "Regularly rotate any static credentials": a long-term key
+-- nobody uses is only a risk; one unused for 90 days should go.
+local function key_use_check(g, ctx)
+  g:check("static access keys in use", function()
+    if ctx.opts.offline then return checks.skip("--offline") end
+    local key, long_term = aws.access_key(ctx)
+    if not key then return checks.skip("no AWS credentials") end
+    if not long_term then return checks.ok("temporary credentials (no static key to review)") end
+    local keys, err, code = keys_with_use(ctx)
+    if not keys then
+      if code == "AccessDenied" or code == "AccessDeniedException" then
+        return checks.skip("ListAccessKeys or GetAccessKeyLastUsed is not permitted for these credentials")
+      end
+      return checks.skip("IAM: " .. tostring(err))
+    end
+    local now = os.time()
+    local idle = aws.idle_keys(keys, now, 90)
+    if #idle > 0 then
+      local parts = {}
+      for _, k in ipairs(idle) do
+        parts[#parts + 1] = k.id:sub(1, 8) .. "… " .. (k.idle_days and ("unused for " .. k.idle_days .. " days")
+          or "never used")
+      end
+      return checks.warn(table.concat(parts, "; "), "deactivate and delete it (IAM → Users → Security credentials)")
+    end
+    local parts = {}
+    for _, k in ipairs(keys) do
+      if k.last_used then
+        parts[#parts + 1] = string.format("%s… last used %s (%s)", k.id:sub(1, 8), days_ago(k.last_used.date, now),
+          tostring(k.last_used.service))
+      end
+    end
+    return checks.ok(#parts > 0 and table.concat(parts, "; ") or "no active keys")
+  end, "IAM ListAccessKeys and GetAccessKeyLastUsed (the caller's keys)")
+end
+
+-- What differs between the role's policies and what setup.lua writes (its
+-- own documents, relrun.phases.setup: one source of truth): the trust, the
+-- inline policy relrun-release, and any other policy on the role.
+local function drift_lines(info, docs)
+  local setup = require "relrun.phases.setup"
+  local lines = {}
+  for _, l in ipairs(policy.diff(docs.trust, info.trust)) do lines[#lines + 1] = "trust policy: " .. l end
+  local found = false
+  for _, p in ipairs(info.policies) do
+    if p.name == setup.POLICY_NAME and not p.attached then
+      found = true
+      for _, l in ipairs(policy.diff(docs.permissions, p.document)) do lines[#lines + 1] = p.name .. ": " .. l end
+    else
+      lines[#lines + 1] = string.format("%s policy %s is not one setup writes", p.attached and "attached" or "inline",
+        p.name)
+    end
+  end
+  if not found then lines[#lines + 1] = "no inline policy " .. setup.POLICY_NAME end
+  return lines
+end
+
+local function drift_check(g, ctx)
+  g:check("role policies as setup.lua writes them", function()
+    if ctx.opts.offline then return checks.skip("--offline") end
+    if not ctx.cfg.role_arn then return checks.skip("AWS_ROLE_ARN is not set") end
+    if not (ctx.cfg.domain and ctx.cfg.repository and ctx.cfg.region) then
+      return checks.skip("CODEARTIFACT_DOMAIN, CODEARTIFACT_REPOSITORY and AWS_REGION are needed to fill RELEASE.md's documents")
+    end
+    local info, result = aws.role_or_result(ctx)
+    if not info then return result end
+    local setup = require "relrun.phases.setup"
+    local repository = aws.github_repository(ctx)
+    if not repository then return checks.skip("no GitHub repository (GITHUB_REPOSITORY or an origin remote)") end
+    local subs = setup.trust({ opts = {}, github_repository = repository }, ctx.project)
+    local docs = setup.role_documents(ctx.project, ctx.cfg.role_arn:match("::(%d+):"), repository, subs)
+    local lines = drift_lines(info, docs)
+    if #lines == 0 then
+      return checks.ok(string.format("role %s: trust and %s exactly as setup.lua writes them", info.name, setup.POLICY_NAME))
+    end
+    return checks.warn("role " .. info.name .. ": " .. table.concat(lines, "; "),
+      "review the change; `relrun scripts/setup.lua --dry-run` shows setup's documents, --update writes them " ..
+      "(other policies are never touched: detach them by hand)")
+  end, "IAM GetRole, ListRolePolicies, ListAttachedRolePolicies against relrun.phases.setup's documents")
+end
+
 -- The environment's deployment rules: a tag rule, and no branch rule.
 local function environment_rules(gh, env, name)
   local dbp = env.deployment_branch_policy
@@ -370,7 +470,9 @@ function M.register(g, ctx)
   tag_push_check(g, ctx)
   environment_check(g, ctx)
   policies_check(g, ctx)
+  drift_check(g, ctx)
   access_keys_check(g, ctx)
+  key_use_check(g, ctx)
 end
 
 return M

@@ -32,6 +32,8 @@ local OIDC_URL = "https://" .. policy.OIDC_HOST
 -- GitHub's published certificate thumbprints; IAM no longer checks them for
 -- this provider but older API versions require at least one.
 local THUMBPRINTS = { "6938fd4d98bab03faadb97b34396831e3780aea1", "1c58a3a8518e8759bf075b76b750d4f2df264fcd" }
+M.POLICY_NAME = "relrun-release"   -- the role's inline permissions policy (--policy-name)
+M.DEFAULT_PACKAGE = "stock-pipeline"
 local RELEASE_ACTIONS = { "codeartifact:GetAuthorizationToken", "codeartifact:GetRepositoryEndpoint",
   "codeartifact:ReadFromRepository", "codeartifact:PublishPackageVersion", "sts:GetServiceBearerToken",
   "s3:PutObject", "s3:PutObjectAcl" }
@@ -124,8 +126,10 @@ end
 
 -- The subs the trust policy admits, and why: what was asked (checked
 -- against the release jobs), else what the release jobs present, else the
--- release tags.
-local function trust(ctx, p)
+-- release tags. ctx: { opts = { trust_environment, tag_pattern },
+-- github_repository }. Public: the audit judges role assumptions by the
+-- same subs (one source of truth).
+function M.trust(ctx, p)
   local o, repo = ctx.opts, ctx.github_repository
   local jobs, notes = workflows.release_jobs(p.root or p.dir, { prefix = p.scheme.prefix })
   ctx.workflow_notes = notes
@@ -174,6 +178,18 @@ local function trust(ctx, p)
     "release tags " .. pattern .. " (no workflow job gets an OIDC token on a release tag)"
 end
 
+-- The role's two documents as setup writes them for project p: RELEASE.md's
+-- (relrun.policy) filled from the settings, the trust admitting `subs`
+-- (M.trust). The doctor compares the live role with these.
+function M.role_documents(p, account_id, repository, subs)
+  local cfg = p.cfg
+  local docs = policy.documents{ account = account_id, region = cfg.region, domain = cfg.domain,
+                                 repository = cfg.repository, package = cfg.package or M.DEFAULT_PACKAGE,
+                                 bucket = cfg.bucket, github_repository = repository }
+  docs.trust.Statement[1].Condition.StringLike[policy.OIDC_HOST .. ":sub"] = #subs == 1 and subs[1] or subs
+  return docs
+end
+
 -- The secrets and variables RELEASE.md lists, with their values.
 local function repository_settings(ctx)
   return {
@@ -200,19 +216,15 @@ function M.context(p, opts, extra)
   if not ctx.github_repository then missing[#missing + 1] = "--github-repository OWNER/REPO (or an origin remote)" end
   if #missing > 0 then usage("setup needs " .. table.concat(missing, ", ")) end
   ctx.domain, ctx.repository, ctx.region, ctx.bucket = cfg.domain, cfg.repository, cfg.region, cfg.bucket
-  ctx.package = cfg.package or "stock-pipeline"
-  ctx.subs, ctx.trust_why = trust(ctx, p)
+  ctx.package = cfg.package or M.DEFAULT_PACKAGE
+  ctx.subs, ctx.trust_why = M.trust(ctx, p)
   ctx.account, ctx.account_source = account(ctx, cfg)
 
   local role = opts.role_name or (cfg.role_arn and cfg.role_arn:match(":role/(.+)$"))
   ctx.role_name = role and role:match("([^/]+)$") or "github-actions-release"
   ctx.role_arn = string.format("arn:aws:iam::%s:role/%s", ctx.account, ctx.role_name)
   ctx.policy_name = opts.policy_name
-  ctx.docs = policy.documents{ account = ctx.account, region = ctx.region, domain = ctx.domain,
-                               repository = ctx.repository, package = ctx.package, bucket = ctx.bucket,
-                               github_repository = ctx.github_repository }
-  ctx.docs.trust.Statement[1].Condition.StringLike[policy.OIDC_HOST .. ":sub"] = #ctx.subs == 1 and ctx.subs[1]
-    or ctx.subs
+  ctx.docs = M.role_documents(p, ctx.account, ctx.github_repository, ctx.subs)
 
   -- The environment: the one the release jobs run in, unless one is named.
   ctx.environment = cfg.environment
