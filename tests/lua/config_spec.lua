@@ -82,6 +82,23 @@ branch = "trunk"
     eq(cfg.source.package, "--package")
   end)
 
+  it("reads the name where each backend declares it: poetry, setup.cfg, setup.py", function()
+    write(dir .. "/pyproject.toml", '[build-system]\nrequires = ["poetry-core"]\n[tool.poetry]\nname = "fx-poetry"\n')
+    local cfg = assert(config.load{ project_dir = dir, getenv = env{} })
+    eq({ cfg.package, cfg.source.package }, { "fx-poetry", "pyproject.toml [tool.poetry] name" })
+    write(dir .. "/pyproject.toml", '[build-system]\nrequires = ["setuptools"]\n')
+    write(dir .. "/setup.cfg", "[metadata]\nname = fx-cfg\nversion = 1.0\n")
+    cfg = assert(config.load{ project_dir = dir, getenv = env{} })
+    eq({ cfg.package, cfg.source.package }, { "fx-cfg", "setup.cfg [metadata] name" })
+    os.remove(dir .. "/setup.cfg")
+    os.remove(dir .. "/pyproject.toml")
+    write(dir .. "/setup.py", 'from setuptools import setup\nsetup(\n    name="fx-legacy",\n    version="1.0",\n)\n')
+    cfg = assert(config.load{ project_dir = dir, getenv = env{} })
+    eq({ cfg.package, cfg.source.package }, { "fx-legacy", "setup.py name=" })
+    write(dir .. "/setup.py", "from setuptools import setup\nsetup(name=NAME)\n")
+    eq(assert(config.load{ project_dir = dir, getenv = env{} }).package, nil, "a computed name is not guessed")
+  end)
+
   it("refuses an unknown key and names the closest known one", function()
     write(dir .. "/pyproject.toml", '[project]\nname = "x"\n[tool.relrun]\nbrnach = "main"\nregoin = "x"\n')
     local cfg, err = config.load{ project_dir = dir, getenv = env{} }
