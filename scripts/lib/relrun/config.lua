@@ -62,8 +62,9 @@ M.SCHEMA = {
   { key = "build.args", type = "list", flag = "build_arg", help = "extra arguments for python -m build" },
   { key = "build.index_url", type = "string", env = { "RELRUN_BUILD_INDEX_URL" },
     help = "the index isolated builds install their requirements from (default: pip's own)" },
-  { key = "expect", type = "list", help = "files a release must have: \"sdist\", \"wheel\", or wheel tags such as " ..
-    "\"cp311-manylinux\" (default: one sdist and at least one wheel)" },
+  { key = "expect", type = "list", count = true, help = "the files a release has: \"sdist\", \"wheel\" or wheel " ..
+    "tag patterns such as \"cp311-manylinux\", each matched by a file and every file matching one; or a count " ..
+    "of files (default: one sdist and at least one wheel)" },
   { key = "verify.no_deps", type = "boolean", default = false, flag = "no_deps",
     help = "install without dependencies when verifying" },
   { key = "verify.extra_index_url", type = "string", env = { "RELRUN_VERIFY_EXTRA_INDEX_URL" }, flag = "extra_index_url",
@@ -152,6 +153,12 @@ local function coerce(s, value, from, textual)
     if textual and t == "string" and FALSE[value:lower()] then return false end
     return wrong("true or false")
   elseif s.type == "list" then
+    -- a list that may also be a count (expect = 5), from TOML or as text
+    local n = s.count and (t == "number" and value or (textual and t == "string" and tonumber(value)))
+    if n then
+      if n == math.floor(n) and n >= 1 then return math.tointeger(n) end
+      return wrong("a list of strings or a whole number")
+    end
     if t == "table" then
       for _, item in ipairs(value) do
         if type(item) ~= "string" then return wrong("a list of strings") end
