@@ -99,6 +99,19 @@ branch = "trunk"
     eq(assert(config.load{ project_dir = dir, getenv = env{} }).package, nil, "a computed name is not guessed")
   end)
 
+  it("takes expect as a list or a count, from the file or a flag", function()
+    write(dir .. "/pyproject.toml", '[project]\nname = "x"\n[tool.relrun]\nexpect = 5\n')
+    eq(assert(config.load{ project_dir = dir, getenv = env{} }).expect, 5)
+    eq(assert(config.load{ project_dir = dir, getenv = env{}, flags = { expect = "sdist,cp311-win" } }).expect,
+      { "sdist", "cp311-win" })
+    eq(assert(config.load{ project_dir = dir, getenv = env{}, flags = { expect = "3" } }).expect, 3)
+    for _, bad in ipairs({ "0", "-1", "2.5" }) do
+      write(dir .. "/pyproject.toml", '[project]\nname = "x"\n[tool.relrun]\nexpect = ' .. bad .. '\n')
+      local _, err = config.load{ project_dir = dir, getenv = env{} }
+      contains(tostring(err), "expect (from pyproject.toml [tool.relrun] expect) must be a list of strings or a whole")
+    end
+  end)
+
   it("refuses an unknown key and names the closest known one", function()
     write(dir .. "/pyproject.toml", '[project]\nname = "x"\n[tool.relrun]\nbrnach = "main"\nregoin = "x"\n')
     local cfg, err = config.load{ project_dir = dir, getenv = env{} }
