@@ -5,8 +5,8 @@
 -- under each tag scheme and each kind of PEP 440 version, to the local
 -- repository and, for a representative subset, to the CodeArtifact fake.
 --
--- A covering design, not the full product: the full product (9 fixtures ×
--- 3 schemes × 4 kinds = 108 releases, each with a venv and a pip install)
+-- A covering design, not the full product: the full product (10 fixtures ×
+-- 3 schemes × 4 kinds = 120 releases, each with a venv and a pip install)
 -- would take most of an hour on 2 cores. These 12 rows hold every
 -- (scheme, kind) pair exactly once, and every backend at least once:
 -- setuptools + setuptools_scm, setuptools `attr:`, setup.cfg-only,
