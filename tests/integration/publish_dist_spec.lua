@@ -12,8 +12,9 @@
 --     installs the version (the cp311 manylinux wheel on this machine) and
 --     imports it, and a rerun does nothing;
 --   * a file of another project, of another version, a missing expected
---     file, an extra file, and a count that differs are each refused with
---     one line naming the file or the pattern, before anything is published;
+--     file, an extra file, a count that differs, and an sdist of another
+--     commit with the tag's version are each refused with one line naming
+--     the file or the pattern, before anything is published;
 --   * a publish that fails after two files is finished by a rerun that skips
 --     the identical ones; a rerun whose files have other bytes is refused and
 --     nothing published is overwritten;
@@ -190,6 +191,21 @@ describe("release.lua publish --dist: files built elsewhere", function()
     c = fresh(without(GOOD, ".tar.gz"))
     refused(c, publish(c, { "--expect", "sdist,wheel" }), "missing sdist (expect = sdist, wheel)")
     os.remove(extra)
+  end)
+
+  it("refuses an sdist of another commit with the tag's version, before anything is published", function()
+    p:write("src/fx_hatchling/__init__.py", p:read("src/fx_hatchling/__init__.py") .. "\nCHANGED = True\n")
+    p:commit("A change after the tag, version unchanged")
+    local later = assert(projects.hand_build(p, "HEAD", { version = VERSION, python = PYTHON,
+                                                          outdir = fs.join(work, "later") }))
+    p:git("reset", "-q", "--hard", TAG)
+    local c = fresh(with(without(GOOD, ".tar.gz"), { later.sdist }))
+    local r = publish(c)
+    eq(r.code, 1, "refused")
+    local last = r.stderr:match("([^\n]*)\n$") or ""
+    contains(last, "relrun: build: the sdist in " .. c.dir .. " was not built from v1.2.3: fx_hatchling-1.2.3.tar.gz "
+      .. "is not commit " .. p.commits[TAG]:sub(1, 12) .. "'s: it differs in src/fx_hatchling/__init__.py")
+    eq(localrepo.files(c.repo, DIST), {}, "nothing published")
   end)
 
   it("finishes a publish that failed after two files; other bytes on a rerun are refused", function()

@@ -7,7 +7,7 @@
 --
 -- A covering design, not the full product: the full product (10 fixtures ×
 -- 3 schemes × 4 kinds = 120 releases, each with a venv and a pip install)
--- would take most of an hour on 2 cores. These 12 rows hold every
+-- would take ten times as long as this spec on 2 cores. These 12 rows hold every
 -- (scheme, kind) pair exactly once, and every backend at least once:
 -- setuptools + setuptools_scm, setuptools `attr:`, setup.cfg-only,
 -- setup.py-only, hatchling, hatchling + hatch-vcs, flit_core, poetry-core,

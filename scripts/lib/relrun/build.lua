@@ -356,6 +356,21 @@ function M.sdist_matches(root, checkout, version)
   return true
 end
 
+-- Whether the sdist at `path` was made from `commit` (sdist_matches on a
+-- clean checkout of it) -> true | nil, err (FOREIGN_SDIST).
+function M.sdist_of_commit(project, commit, path, version)
+  local unpacked <close> = fs.tempdir("relrun-sdist-")
+  local root, err = settle_sdist(path, unpacked.path, commit.time, true)
+  if not root then return nil, err end
+  local co, src = M.checkout(project, commit.id)
+  if not co then return nil, src end
+  local _ <close> = co
+  local same, why = M.sdist_matches(root, src, version)
+  if same then return true end
+  return nil, errors.new("FOREIGN_SDIST", string.format("%s is not commit %s's: it %s", fs.basename(path),
+    commit.id:sub(1, 12), why), { rerun = false })
+end
+
 -- checkout(project, commit) -> tempdir handle, the project's folder in it.
 function M.checkout(project, commit_id)
   local dir = fs.tempdir("relrun-checkout-")

@@ -2,7 +2,8 @@
 -- were built elsewhere (a cibuildwheel matrix, another job), so instead of
 -- building, this step takes every file in DIR, checks that each one is the
 -- project's at the tag's version (file name and metadata, PEP 503 / 440
--- normalised, twine's checks, the wheel's RECORD) and that the set is what
+-- normalised, twine's checks, the wheel's RECORD), that the sdist holds the
+-- tagged commit's files (build.sdist_of_commit), and that the set is what
 -- `[tool.relrun] expect` says (tag patterns or a count), then keeps them in
 -- .relrun/dist/VERSION/ like a build's files.
 --
@@ -76,6 +77,15 @@ local function take(ctx)
   local checked = errors.check(build.inspect(paths, { version = ctx.version, name = p.package, expect = expect,
     what = "the files in " .. ctx.opts.dist,
     hint = "publish the files built from " .. ctx.tag .. " (or set [tool.relrun] expect to the set a release has)" }))
+  for _, f in ipairs(checked.files) do
+    if f.kind == "sdist" then
+      local same, err = build.sdist_of_commit(p, ctx.commit, f.path, ctx.version)
+      if not same then
+        errors.raise(errors.wrap(err, "the sdist in " .. ctx.opts.dist .. " was not built from " .. ctx.tag,
+          "publish the files the build jobs made from " .. ctx.tag .. " (a build of another commit is another release)"))
+      end
+    end
+  end
   local outdir = release_build.outdir(ctx)
   fs.remove(outdir, { recursive = true })
   errors.check(fs.mkdir(outdir))
