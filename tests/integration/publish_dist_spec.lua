@@ -143,11 +143,22 @@ end
 describe("release.lua publish --dist: files built elsewhere", function()
   it("publishes an sdist and three platform wheels as one release, verified; a rerun does nothing", function()
     local c = fresh(GOOD)
-    local r = succeeds(publish(c), "publish --dist")
+    local output = fs.join(work, "github-output")
+    local r = succeeds(publish(c, {}, { GITHUB_OUTPUT = output }), "publish --dist")
     contains(r.stdout, "✓ build: 4 file(s) from " .. c.dir .. ": 3 wheel(s) and the sdist")
     contains(r.stdout, "✓ verify: import fx_hatchling: fx-hatchling 1.2.3 installed")
     contains(r.stdout, "Released fx-hatchling 1.2.3 (v1.2.3) to the local repository")
     eq(repository(c), digests(GOOD), "the repository holds the matrix's bytes")
+    -- the job's outputs: every file's sha256 as `sha256sum -c` reads them; no
+    -- wheel-sha256, which would name one wheel of several
+    local text = assert(fs.read(output))
+    local sums = text:match("sha256sums<<(ghadelimiter_%x+)\n")
+    ok(sums, "sha256sums, multi-line: " .. text)
+    local lines = {}
+    for _, path in ipairs(GOOD) do lines[#lines + 1] = sha(path) .. "  " .. fs.basename(path) end
+    contains(text, "sha256sums<<" .. sums .. "\n" .. table.concat(lines, "\n") .. "\n" .. sums .. "\n")
+    contains(text, "sdist-sha256=" .. sha(GOOD[#GOOD]) .. "\n")
+    ok(not text:find("wheel-sha256", 1, true), "no wheel-sha256 for three wheels")
     local j = journal()
     eq(j.bind.version, VERSION, "the journal's version")
     eq(j.bind.commit, p.commits[TAG], "the journal's commit")

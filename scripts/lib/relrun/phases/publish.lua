@@ -150,9 +150,18 @@ local function instructions_step(ctx)
       wrote(log.output("version", ctx.version))
       wrote(log.output("tag", ctx.tag))
       wrote(log.output("index-url", ctx.target:index_url()))
-      for _, f in ipairs(ctx.evidence.build.files) do
-        wrote(log.output((f.filename:match("%.whl$") and "wheel" or "sdist") .. "-sha256", f.sha256))
+      -- sdist-sha256 / wheel-sha256 name one file each; a release of several
+      -- wheels (publish --dist) has them all in sha256sums, `sha256sum -c` input
+      local files, wheels, sums = ctx.evidence.build.files, 0, {}
+      for _, f in ipairs(files) do
+        if f.filename:match("%.whl$") then wheels = wheels + 1 end
+        sums[#sums + 1] = f.sha256 .. "  " .. f.filename
       end
+      for _, f in ipairs(files) do
+        local kind = f.filename:match("%.whl$") and "wheel" or "sdist"
+        if kind == "sdist" or wheels == 1 then wrote(log.output(kind .. "-sha256", f.sha256)) end
+      end
+      wrote(log.output("sha256sums", table.concat(sums, "\n")))
       return { lines = lines }
     end,
   }
