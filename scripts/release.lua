@@ -53,6 +53,10 @@ local SPEC = {
     { "-C", "--repo", arg = "DIR", default = ".", help = "the clone to release from" },
     { "-y", "--yes", help = "do not ask for confirmation on a terminal" },
     { "--tag", arg = "TAG", help = "publish: the tag to publish (default: the release tag on HEAD)" },
+    { "--dist", arg = "DIR", help = "publish: the files built elsewhere (a build matrix's wheels and sdist) instead"
+      .. " of building; they must be the project's at the tag's version, the set [tool.relrun] expect names" },
+    { "--expect", arg = "LIST", help = "publish: the files a release has: sdist, wheel or wheel tag patterns"
+      .. " (cp311-manylinux), comma-separated, or a count (default: [tool.relrun] expect)" },
     { "--project", arg = "DIR", help = "the Python project's folder (default: the clone, -C)" },
     { "--repository-dir", arg = "DIR", help = "the local repository folder (default .relrun/repository,"
       .. " or RELRUN_REPOSITORY_DIR); used when CODEARTIFACT_DOMAIN is not set" },
@@ -82,6 +86,7 @@ local tagging = opts.command == "tag" or not opts.command
 if tagging and not opts.version and not opts.bump and not opts.dry_run then
   usage((opts.command or "a whole release (prepare, tag, publish)") .. " needs --version VERSION or --bump PART")
 end
+if opts.dist and opts.command ~= "publish" then usage("--dist goes with the publish phase") end
 if opts.verbose then require("relrun.log").set_level("verbose") end
 
 local p = errors.check(project.open{ dir = opts.project or opts.repo, flags = opts,

@@ -82,6 +82,36 @@ branch = "trunk"
     eq(cfg.source.package, "--package")
   end)
 
+  it("reads the name where each backend declares it: poetry, setup.cfg, setup.py", function()
+    write(dir .. "/pyproject.toml", '[build-system]\nrequires = ["poetry-core"]\n[tool.poetry]\nname = "fx-poetry"\n')
+    local cfg = assert(config.load{ project_dir = dir, getenv = env{} })
+    eq({ cfg.package, cfg.source.package }, { "fx-poetry", "pyproject.toml [tool.poetry] name" })
+    write(dir .. "/pyproject.toml", '[build-system]\nrequires = ["setuptools"]\n')
+    write(dir .. "/setup.cfg", "[metadata]\nname = fx-cfg\nversion = 1.0\n")
+    cfg = assert(config.load{ project_dir = dir, getenv = env{} })
+    eq({ cfg.package, cfg.source.package }, { "fx-cfg", "setup.cfg [metadata] name" })
+    os.remove(dir .. "/setup.cfg")
+    os.remove(dir .. "/pyproject.toml")
+    write(dir .. "/setup.py", 'from setuptools import setup\nsetup(\n    name="fx-legacy",\n    version="1.0",\n)\n')
+    cfg = assert(config.load{ project_dir = dir, getenv = env{} })
+    eq({ cfg.package, cfg.source.package }, { "fx-legacy", "setup.py name=" })
+    write(dir .. "/setup.py", "from setuptools import setup\nsetup(name=NAME)\n")
+    eq(assert(config.load{ project_dir = dir, getenv = env{} }).package, nil, "a computed name is not guessed")
+  end)
+
+  it("takes expect as a list or a count, from the file or a flag", function()
+    write(dir .. "/pyproject.toml", '[project]\nname = "x"\n[tool.relrun]\nexpect = 5\n')
+    eq(assert(config.load{ project_dir = dir, getenv = env{} }).expect, 5)
+    eq(assert(config.load{ project_dir = dir, getenv = env{}, flags = { expect = "sdist,cp311-win" } }).expect,
+      { "sdist", "cp311-win" })
+    eq(assert(config.load{ project_dir = dir, getenv = env{}, flags = { expect = "3" } }).expect, 3)
+    for _, bad in ipairs({ "0", "-1", "2.5" }) do
+      write(dir .. "/pyproject.toml", '[project]\nname = "x"\n[tool.relrun]\nexpect = ' .. bad .. '\n')
+      local _, err = config.load{ project_dir = dir, getenv = env{} }
+      contains(tostring(err), "expect (from pyproject.toml [tool.relrun] expect) must be a list of strings or a whole")
+    end
+  end)
+
   it("refuses an unknown key and names the closest known one", function()
     write(dir .. "/pyproject.toml", '[project]\nname = "x"\n[tool.relrun]\nbrnach = "main"\nregoin = "x"\n')
     local cfg, err = config.load{ project_dir = dir, getenv = env{} }

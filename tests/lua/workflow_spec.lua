@@ -147,3 +147,82 @@ describe("relrun workflow", function()
     end
   end)
 end)
+
+describe("the build-matrix workflow template", function()
+  local text = workflow.render{ deb_url = URL, deb_sha256 = SHA, matrix = true }
+  local wf = yaml(text)
+  local single = yaml(workflow.render{ deb_url = URL, deb_sha256 = SHA })
+  local job = wf.jobs.release
+
+  it("fills in the version, URL and sha256, nothing is left unfilled, and actionlint passes it", function()
+    eq(job.env, { RELRUN_VERSION = host.version, RELRUN_DEB_URL = URL, RELRUN_DEB_SHA256 = SHA })
+    ok(not text:find("@[%u%d_]+@"), "no placeholder left")
+    local tmp <close> = fs.tempdir("relrun-wf-")
+    fs.write(tmp.path .. "/release.yml", text)
+    local r = assert(proc.run{ argv = { "node", "tests/support/actionlint.cjs", tmp.path .. "/release.yml",
+      "scripts/templates/release-matrix.yml" } })
+    eq(r.code, 0, r.stdout .. r.stderr)
+    contains(r.stdout, "actionlint: 2 files, 0 problems")
+  end)
+
+  it("has shell steps shellcheck finds nothing in", function()
+    local tmp <close> = fs.tempdir("relrun-wf-")
+    for name, j in pairs(wf.jobs) do
+      for i, s in ipairs(j.steps) do
+        if s.run then
+          local path = tmp.path .. "/" .. name .. i .. ".sh"
+          fs.write(path, "#!/bin/bash\n" .. s.run:gsub("%${{[^}]*}}", "x"))
+          local r = assert(proc.run{ argv = { "shellcheck", "--shell=bash", path } })
+          eq(r.code, 0, name .. " step " .. i .. " (" .. s.name .. "):\n" .. r.stdout)
+        end
+      end
+    end
+  end)
+
+  it("builds on every platform and the sdist, each job uploading what the publish job downloads", function()
+    eq(wf.on.push.tags, single.on.push.tags, "the same release tags as the single-machine workflow")
+    eq(job.needs, { "wheels", "sdist" })
+    eq(wf.jobs.wheels.strategy.matrix.os, { "ubuntu-latest", "windows-latest", "macos-latest" })
+    local download = step(job, "^actions/download%-artifact@")
+    ok(download, "the publish job downloads the artifacts")
+    eq(download.with["merge-multiple"], true, "one flat dist/ folder")
+    local pattern = "^" .. download.with.pattern:gsub("%-", "%%-"):gsub("%*", ".*") .. "$"
+    for _, name in ipairs({ "wheels", "sdist" }) do
+      local upload = step(wf.jobs[name], "^actions/upload%-artifact@")
+      ok(upload, name .. " uploads its files")
+      ok(upload.with.name:gsub("%${{[^}]*}}", "x"):match(pattern), name .. "'s artifact is downloaded")
+      eq(upload.with["if-no-files-found"], "error", name .. ": a job that made nothing fails")
+      eq(step(wf.jobs[name], "^actions/checkout@").with["fetch-depth"], 0, name .. ": tags and history")
+    end
+  end)
+
+  it("gives the OIDC token to the publish job only, in the production environment", function()
+    eq(wf.permissions, { contents = "read" })
+    eq(job.permissions, { ["id-token"] = "write", contents = "write" })
+    eq(job.environment, "production")
+    local tmp <close> = fs.tempdir("relrun-wf-")
+    fs.mkdir(tmp.path .. "/.github/workflows")
+    fs.write(tmp.path .. "/.github/workflows/release.yml", text)
+    local jobs = require("relrun.workflows").release_jobs(tmp.path, { prefix = "v" })
+    eq(#jobs, 1, "one job gets a token")
+    eq({ jobs[1].job, jobs[1].environment }, { "release", "production" })
+  end)
+
+  it("installs relrun as the single-machine workflow does, then publishes --dist with the same settings", function()
+    local mine = {}
+    for i = 1, 3 do mine[i] = job.steps[i] end
+    eq(mine, { single.jobs.release.steps[1], single.jobs.release.steps[2], single.jobs.release.steps[3] },
+      "the tools, the checkout and relrun's pinned install")
+    local publish = step(job, "relrun %-%-locked release publish")
+    eq(publish.run, "relrun --locked release publish --dist dist/")
+    eq(publish.env, step(single.jobs.release, "relrun %-%-locked release publish").env)
+    ok(require("relrun.doctor.jobs").publishes(publish), "the doctor recognises the publish step")
+  end)
+
+  it("is what relrun workflow --matrix prints", function()
+    local r = assert(proc.run{ argv = { os.getenv("RELRUN"), "workflow", "--matrix", "--deb-url", URL,
+                                        "--deb-sha256", SHA } })
+    eq(r.code, 0, r.stderr)
+    eq(r.stdout, text)
+  end)
+end)

@@ -1,19 +1,23 @@
--- relrun workflow --deb-url URL (--deb-sha256 HEX | --deb FILE) [--version V] [-o FILE]
+-- relrun workflow --deb-url URL (--deb-sha256 HEX | --deb FILE) [--version V] [--matrix] [-o FILE]
 --
 -- Print (or write) the release workflow for a package's repository
 -- (relrun.workflow): it installs this relrun's Debian package, checked by its
--- sha256, and runs `relrun --locked release publish`.
+-- sha256, and runs `relrun --locked release publish`; with --matrix, build
+-- jobs make the files on several platforms and the publish job runs
+-- `relrun --locked release publish --dist dist/`.
 local fs = require "relrun.fs"
 local hash = require "relrun.hash"
 local workflow = require "relrun.workflow"
 
 local USAGE = [[
-usage: relrun workflow --deb-url URL (--deb-sha256 HEX | --deb FILE) [--version V] [-o FILE]
+usage: relrun workflow --deb-url URL (--deb-sha256 HEX | --deb FILE) [--version V] [--matrix] [-o FILE]
 Print the GitHub Actions workflow that releases this project on v* tags with a pinned relrun.
   --deb-url URL     where the job downloads relrun's Debian package
   --deb-sha256 HEX  that package's sha256 (the job refuses any other file)
   --deb FILE        compute the sha256 from a copy of the package
   --version V       the relrun version it installs (default: this relrun's)
+  --matrix          build jobs (cibuildwheel on Linux, Windows, macOS, and the sdist) upload their
+                    files; one job publishes them all: relrun --locked release publish --dist dist/
   -o FILE           write FILE (.github/workflows/release.yml) instead of printing
 ]]
 
@@ -25,6 +29,9 @@ while i <= #args do
   if a == "-h" or a == "--help" then
     io.stdout:write(USAGE)
     return 0
+  elseif a == "--matrix" then
+    params.matrix = true
+    i = i + 1
   elseif (a == "--deb-url" or a == "--deb-sha256" or a == "--deb" or a == "--version" or a == "-o") and v then
     if a == "--deb-url" then params.deb_url = v
     elseif a == "--deb-sha256" then params.deb_sha256 = v

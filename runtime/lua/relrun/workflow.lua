@@ -6,6 +6,8 @@
 --   local workflow = require "relrun.workflow"
 --   local text = workflow.render{ deb_url = "https://…/relrun_0.1.0_amd64.deb",
 --                                 deb_sha256 = "…64 hex…" }   -- version: this relrun's
+--   workflow.render{ ..., matrix = true }   -- scripts/templates/release-matrix.yml: build jobs
+--                                           -- (cibuildwheel, sdist) upload, one job publishes --dist
 --
 -- relrun.lock pins the same version, so `relrun --locked release publish`
 -- in the job runs exactly what the project locked. Used by `relrun
@@ -15,13 +17,14 @@ local host = require "relrun.host"
 local M = {}
 
 M.TEMPLATE = "scripts/templates/release.yml"
+M.MATRIX_TEMPLATE = "scripts/templates/release-matrix.yml"
 M.PATH = ".github/workflows/release.yml"
 
 local function bad(message)
   error({ message = message, exit = 2 }, 0)
 end
 
--- render{version = "0.1.0" (default: this relrun's), deb_url =, deb_sha256 =} -> text
+-- render{version = "0.1.0" (default: this relrun's), deb_url =, deb_sha256 =, matrix = bool} -> text
 function M.render(params)
   local version = params.version or host.version
   if not version:match("^%d+%.%d+%.%d+[%w.+~-]*$") then bad("relrun workflow: not a relrun version: " .. version) end
@@ -31,7 +34,8 @@ function M.render(params)
     .. "(--deb-sha256, or --deb FILE to compute it)")):lower()
   if not sha:match("^" .. ("%x"):rep(64) .. "$") then bad("relrun workflow: not a sha256: " .. sha) end
   local values = { RELRUN_VERSION = version, RELRUN_DEB_URL = url, RELRUN_DEB_SHA256 = sha }
-  local text = assert(host.builtin_text(M.TEMPLATE), "the workflow template is built into relrun")
+  local template = params.matrix and M.MATRIX_TEMPLATE or M.TEMPLATE
+  local text = assert(host.builtin_text(template), "the workflow template is built into relrun")
   return (text:gsub("@([%u%d_]+)@", function(name)
     return assert(values[name], "the template names an unknown parameter " .. name)
   end))

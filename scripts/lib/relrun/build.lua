@@ -356,6 +356,21 @@ function M.sdist_matches(root, checkout, version)
   return true
 end
 
+-- Whether the sdist at `path` was made from `commit` (sdist_matches on a
+-- clean checkout of it) -> true | nil, err (FOREIGN_SDIST).
+function M.sdist_of_commit(project, commit, path, version)
+  local unpacked <close> = fs.tempdir("relrun-sdist-")
+  local root, err = settle_sdist(path, unpacked.path, commit.time, true)
+  if not root then return nil, err end
+  local co, src = M.checkout(project, commit.id)
+  if not co then return nil, src end
+  local _ <close> = co
+  local same, why = M.sdist_matches(root, src, version)
+  if same then return true end
+  return nil, errors.new("FOREIGN_SDIST", string.format("%s is not commit %s's: it %s", fs.basename(path),
+    commit.id:sub(1, 12), why), { rerun = false })
+end
+
 -- checkout(project, commit) -> tempdir handle, the project's folder in it.
 function M.checkout(project, commit_id)
   local dir = fs.tempdir("relrun-checkout-")
@@ -454,7 +469,8 @@ end
 -- Inspect built files: names, the version inside equal to `version`
 -- (PEP 440: 24.3 and 24.3.0 are the same release, but the file's own
 -- spelling must be the normalised tag's), the wheel's RECORD, the metadata
--- an index (twine) would reject. expect = { version, name, expect = {"sdist", "wheel", ...} }.
+-- an index (twine) would reject. expect = { version, name, expect = {"sdist", "wheel", ...} | count,
+-- what = "the built files" (how the error names them), hint }.
 -- -> { files = { described } } | nil, err listing every problem.
 function M.inspect(paths, expect)
   local problems, out = {}, {}
@@ -471,7 +487,10 @@ function M.inspect(paths, expect)
         problems[#problems + 1] = string.format("%s: its metadata says version %s, the tag says %s", f.filename,
           tostring(f.version), expect.version)
       end
-      if expect.name and metadata.normalize(f.name or "") ~= metadata.normalize(expect.name) then
+      if expect.name and metadata.normalize(f.parsed.name) ~= metadata.normalize(expect.name) then
+        problems[#problems + 1] = string.format("%s: the file name says %s, expected %s", f.filename,
+          f.parsed.name, expect.name)
+      elseif expect.name and metadata.normalize(f.name or "") ~= metadata.normalize(expect.name) then
         problems[#problems + 1] = string.format("%s: its metadata names %s, expected %s", f.filename,
           tostring(f.name), expect.name)
       end
@@ -486,32 +505,85 @@ function M.inspect(paths, expect)
   end
   for _, p in ipairs(M.missing_kinds(out, expect.expect)) do problems[#problems + 1] = p end
   if #problems > 0 then
-    return nil, errors.new("NOT_FIT", "the built files are not fit to publish: " .. table.concat(problems, "; "),
-      { hint = "fix the project in a new commit (`relrun scripts/doctor.lua` checks it)", rerun = false })
+    return nil, errors.new("NOT_FIT", (expect.what or "the built files") .. " are not fit to publish: " ..
+      table.concat(problems, "; "), { rerun = false,
+      hint = expect.hint or "fix the project in a new commit (`relrun scripts/doctor.lua` checks it)" })
   end
   table.sort(out, function(a, b) return a.filename < b.filename end)
   return { files = out }
 end
 
--- What a release's set of files lacks against `expect` (a list of "sdist",
--- "wheel" or a wheel tag fragment such as "cp311-manylinux"; default: one
--- sdist and at least one wheel) -> list of problems.
+-- Whether one part of an expect pattern names a tag field: the field
+-- itself, its start ("manylinux" for manylinux_2_17_x86_64, "win" for
+-- win_amd64) or a glob with * ("*x86_64").
+local function part_matches(part, field)
+  if field:sub(1, #part) == part then return true end
+  if not part:find("*", 1, true) then return false end
+  local lua = "^" .. part:gsub("[%^%$%(%)%%%.%[%]%+%-%?]", "%%%0"):gsub("%*", ".*") .. "$"
+  return field:match(lua) ~= nil
+end
+
+-- Whether a wheel file name matches a pattern of `expect` such as
+-- "cp311-manylinux", "py3-none-any" or "abi3": its "-" parts name fields of
+-- one of the wheel's tags (python, abi, platform), in that order.
+function M.wheel_matches(filename, pattern)
+  local parsed = metadata.parse_wheel_filename(filename)
+  if not parsed then return false end
+  for _, tag in ipairs(parsed.tags) do
+    local fields, i = {}, 1
+    for field in tag:gmatch("[^-]+") do fields[#fields + 1] = field end
+    local matched = true
+    for part in pattern:gmatch("[^-]+") do
+      while i <= #fields and not part_matches(part, fields[i]) do i = i + 1 end
+      if i > #fields then matched = false; break end
+      i = i + 1
+    end
+    if matched then return true end
+  end
+  return false
+end
+
+-- Whether file f ({filename, kind}) is one `want` of expect names.
+local function is_wanted(f, want)
+  if want == "sdist" or want == "wheel" then return f.kind == want end
+  return f.kind == "wheel" and M.wheel_matches(f.filename, want)
+end
+
+local function kind_of(f)
+  return f.kind or (f.filename:match("%.whl$") and "wheel" or "sdist")
+end
+
+-- What a release's set of files does not match in `expect`: a list of
+-- "sdist", "wheel" or wheel tag patterns (M.wheel_matches; default: an sdist
+-- and at least one wheel), each matched by some file, every file matched by
+-- some pattern; or a count of files. -> list of problems.
 function M.missing_kinds(files, expect)
   expect = expect or { "sdist", "wheel" }
-  local problems = {}
+  local typed = {}
+  for i, f in ipairs(files) do typed[i] = { filename = f.filename, kind = kind_of(f) } end
+  if type(expect) == "number" then
+    if #typed == expect then return {} end
+    return { string.format("%d file(s), expect = %d", #typed, expect) }
+  end
+  local missing, extra = {}, {}
   for _, want in ipairs(expect) do
     local found = false
-    for _, f in ipairs(files) do
-      if want == "sdist" or want == "wheel" then
-        found = found or f.kind == want
-      elseif f.kind == "wheel" then
-        found = found or f.filename:find(want, 1, true) ~= nil
-      end
-    end
-    if not found then
-      problems[#problems + 1] = (want == "sdist" or want == "wheel") and ("no " .. want .. " was built")
-        or ("no wheel matches " .. want)
-    end
+    for _, f in ipairs(typed) do found = found or is_wanted(f, want) end
+    if not found then missing[#missing + 1] = want end
+  end
+  for _, f in ipairs(typed) do
+    local wanted = false
+    for _, want in ipairs(expect) do wanted = wanted or is_wanted(f, want) end
+    if not wanted then extra[#extra + 1] = f.filename end
+  end
+  local problems = {}
+  if #missing > 0 then
+    problems[#problems + 1] = "missing " .. table.concat(missing, ", ") .. " (expect = " ..
+      table.concat(expect, ", ") .. ")"
+  end
+  if #extra > 0 then
+    problems[#problems + 1] = "extra " .. table.concat(extra, ", ") .. " (matches nothing in expect = " ..
+      table.concat(expect, ", ") .. ")"
   end
   return problems
 end

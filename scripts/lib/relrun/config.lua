@@ -62,8 +62,9 @@ M.SCHEMA = {
   { key = "build.args", type = "list", flag = "build_arg", help = "extra arguments for python -m build" },
   { key = "build.index_url", type = "string", env = { "RELRUN_BUILD_INDEX_URL" },
     help = "the index isolated builds install their requirements from (default: pip's own)" },
-  { key = "expect", type = "list", help = "files a release must have: \"sdist\", \"wheel\", or wheel tags such as " ..
-    "\"cp311-manylinux\" (default: one sdist and at least one wheel)" },
+  { key = "expect", type = "list", count = true, help = "the files a release has: \"sdist\", \"wheel\" or wheel " ..
+    "tag patterns such as \"cp311-manylinux\", each matched by a file and every file matching one; or a count " ..
+    "of files (default: one sdist and at least one wheel)" },
   { key = "verify.no_deps", type = "boolean", default = false, flag = "no_deps",
     help = "install without dependencies when verifying" },
   { key = "verify.extra_index_url", type = "string", env = { "RELRUN_VERIFY_EXTRA_INDEX_URL" }, flag = "extra_index_url",
@@ -152,6 +153,12 @@ local function coerce(s, value, from, textual)
     if textual and t == "string" and FALSE[value:lower()] then return false end
     return wrong("true or false")
   elseif s.type == "list" then
+    -- a list that may also be a count (expect = 5), from TOML or as text
+    local n = s.count and (t == "number" and value or (textual and t == "string" and tonumber(value)))
+    if n then
+      if n == math.floor(n) and n >= 1 then return math.tointeger(n) end
+      return wrong("a list of strings or a whole number")
+    end
     if t == "table" then
       for _, item in ipairs(value) do
         if type(item) ~= "string" then return wrong("a list of strings") end
@@ -247,16 +254,35 @@ function M.load(opts)
   cfg.build = cfg.build or {}
   cfg.verify = cfg.verify or {}
   cfg.github_release = cfg.github_release or {}
-  local project = type(py) == "table" and type(py.project) == "table" and py.project or nil
-  if cfg.package == nil and project and type(project.name) == "string" then
-    cfg.package, source.package = project.name, "pyproject.toml [project] name"
-  end
+  if cfg.package == nil then cfg.package, source.package = M.declared_name(dir, py) end
   cfg.source = source
   cfg.pyproject = py or nil
   cfg.target = cfg.domain and "codeartifact" or "local"
   local good, why = M.validate(cfg, opts.partial)
   if not good then return nil, why end
   return cfg
+end
+
+-- The distribution name the project declares, where its backend reads it:
+-- pyproject's [project] name, poetry-core's [tool.poetry] name, setup.cfg's
+-- [metadata] name, or a literal name="..." in setup.py (a setup.cfg- or
+-- setup.py-only project has no pyproject.toml at all) -> name, source | nil.
+function M.declared_name(dir, py)
+  local tool = type(py) == "table" and type(py.tool) == "table" and py.tool or {}
+  local tables = { { type(py) == "table" and py.project, "pyproject.toml [project] name" },
+                   { type(tool.poetry) == "table" and tool.poetry, "pyproject.toml [tool.poetry] name" } }
+  for _, t in ipairs(tables) do
+    if type(t[1]) == "table" and type(t[1].name) == "string" then return t[1].name, t[2] end
+  end
+  local cfg = require("relrun.doctor.setupcfg").read(dir)
+  local name = cfg and cfg.metadata and cfg.metadata.name
+  if name and name:match("^[%w][%w._-]*$") then return name, "setup.cfg [metadata] name" end
+  local f = io.open(dir .. "/setup.py", "rb")
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  name = text:match("[%s,(]name%s*=%s*[\"']([%w][%w._-]*)[\"']")
+  if name then return name, "setup.py name=" end
 end
 
 -- pyproject.toml of `dir`, decoded: table | false (none) | nil, err.

@@ -4,7 +4,8 @@
 --   gate          the tag names a commit of this clone and a release version
 --   connect       the target's credentials and endpoint (CodeArtifact)
 --   preflight     every place this run writes to accepts it, before the first upload
---   build         the files, from a clean checkout of the tagged commit (phases/build.lua)
+--   build         the files, from a clean checkout of the tagged commit (phases/build.lua), or
+--                 with --dist DIR the files built elsewhere, checked (phases/dist.lua)
 --   publish       upload them to the target; identical files are skipped, different ones refused
 --   s3            copy them to s3://$S3_WHEELS_BUCKET/wheels/ (when a bucket is set)
 --   github-release  the GitHub Release of the tag with the files (when GITHUB_TOKEN is set)
@@ -150,9 +151,18 @@ local function instructions_step(ctx)
       wrote(log.output("version", ctx.version))
       wrote(log.output("tag", ctx.tag))
       wrote(log.output("index-url", ctx.target:index_url()))
-      for _, f in ipairs(ctx.evidence.build.files) do
-        wrote(log.output((f.filename:match("%.whl$") and "wheel" or "sdist") .. "-sha256", f.sha256))
+      -- sdist-sha256 / wheel-sha256 name one file each; a release of several
+      -- wheels (publish --dist) has them all in sha256sums, `sha256sum -c` input
+      local files, wheels, sums = ctx.evidence.build.files, 0, {}
+      for _, f in ipairs(files) do
+        if f.filename:match("%.whl$") then wheels = wheels + 1 end
+        sums[#sums + 1] = f.sha256 .. "  " .. f.filename
       end
+      for _, f in ipairs(files) do
+        local kind = f.filename:match("%.whl$") and "wheel" or "sdist"
+        if kind == "sdist" or wheels == 1 then wrote(log.output(kind .. "-sha256", f.sha256)) end
+      end
+      wrote(log.output("sha256sums", table.concat(sums, "\n")))
       return { lines = lines }
     end,
   }
@@ -192,7 +202,7 @@ function M.plan(ctx)
   plan:add(gate_step(ctx))
   if ctx.target.needs_connect then plan:add(connect_step(ctx)) end
   plan:add(preflight_step(ctx, copies))
-  plan:add(release_build.step(ctx))
+  plan:add(ctx.opts.dist and require("relrun.phases.dist").step(ctx) or release_build.step(ctx))
   plan:add(publish_step(ctx))
   for _, c in ipairs(copies) do plan:add(c.step) end
   plan:add(instructions_step(ctx))
