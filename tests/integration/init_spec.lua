@@ -16,6 +16,11 @@ local RELRUN = assert(os.getenv("RELRUN"))
 local URL = "https://packages.example.com/relrun_" .. host.version .. "_amd64.deb"
 local SHA = hash.sha256("relrun's package, as CI downloads it")
 local PIN = { "--deb-url", URL, "--deb-sha256", SHA }
+-- What relrun.vendor adds so relrun's files stay out of the sdist.
+local ATTRIBUTES = "# relrun's vendored scripts and lock: committed, but not in the package's sdist (relrun vendor)\n"
+  .. "/.relrun-scripts export-ignore\n/relrun.lock export-ignore\n"
+local HATCH_EXCLUDE = "\n[tool.hatch.build.targets.sdist]\n# relrun's vendored scripts and lock stay out of the sdist "
+  .. "(relrun vendor)\nexclude = [\"/.relrun-scripts\", \"/relrun.lock\"]\n"
 
 -- relrun with nothing of this machine's CI or relrun settings in its environment.
 local function relrun(cwd, ...)
@@ -81,7 +86,8 @@ describe("relrun init in projects of several backends", function()
       -- pyproject.toml: unchanged, or the old text with the settings appended
       local py_before, py_after = before["pyproject.toml"], after["pyproject.toml"]
       if #added == 0 then
-        eq(py_after, py_before, "pyproject.toml untouched")
+        eq(py_after, py_before .. (p.fixture.backend == "hatchling" and HATCH_EXCLUDE or ""),
+          "pyproject.toml untouched (hatchling: relrun.lock excluded from the sdist)")
         contains(r.stdout, "[tool.relrun]   nothing to add")
       else
         eq(py_after:sub(1, #(py_before or "")), py_before or "", "the old text kept, byte for byte")
@@ -93,10 +99,11 @@ describe("relrun init in projects of several backends", function()
         .. "\n# relrun's working folder: journals, builds, the local repository\n.relrun/\n")
       eq(after[workflow.PATH], workflow.render{ deb_url = URL, deb_sha256 = SHA })
       eq(workflow.pins(after[workflow.PATH]), { version = host.version, deb_url = URL, deb_sha256 = SHA })
-      -- only those four files
+      eq(after[".gitattributes"], ATTRIBUTES, "relrun.lock is kept out of the sdist")
+      -- only those five files
       for key in pairs(after) do
         ok(before[key] == after[key] or key == "pyproject.toml" or key == ".gitignore" or key == workflow.PATH
-          or key == "relrun.lock", key .. " is not init's to change")
+          or key == "relrun.lock" or key == ".gitattributes", key .. " is not init's to change")
       end
       -- the lock is what `relrun lock` writes, and a locked run of a script by name starts
       eq(relrun(p.root, "lock", "--check").code, 0)
@@ -118,7 +125,7 @@ describe("relrun init in projects of several backends", function()
     contains(r.stdout, '  [tool.relrun]   tag_prefix = "" (detected from 2 tags; without tags relrun would use v)\n')
     local text = fs.read(clone .. "/pyproject.toml")
     eq(text, p:read("pyproject.toml") .. "\n[tool.relrun]\n# relrun's settings that differ from its defaults "
-      .. "(relrun init; `relrun release config` shows all)\nbranch = \"trunk\"\ntag_prefix = \"\"\n")
+      .. "(relrun init; `relrun release config` shows all)\nbranch = \"trunk\"\ntag_prefix = \"\"\n" .. HATCH_EXCLUDE)
     local cfg = settings(clone)
     eq({ cfg.branch, cfg.tag_prefix }, { "trunk", "" })
     local wf = fs.read(clone .. "/" .. workflow.PATH)
@@ -158,7 +165,8 @@ describe("relrun init and pyproject.toml", function()
     local r = init(p.root, table.unpack(PIN))
     eq(r.code, 0, r.stdout .. r.stderr)
     local at = ODD:find("\n\n# a comment about the next table", 1, true)
-    eq(fs.read(p.root .. "/pyproject.toml"), ODD:sub(1, at) .. 'branch = "master"\n' .. ODD:sub(at + 1))
+    eq(fs.read(p.root .. "/pyproject.toml"), ODD:sub(1, at) .. 'branch = "master"\n' .. ODD:sub(at + 1) .. "\n"
+      .. HATCH_EXCLUDE)
     eq(settings(p.dir).branch, "master")
     -- a second run adds nothing
     r = init(p.root)
@@ -167,7 +175,7 @@ describe("relrun init and pyproject.toml", function()
   end)
 
   it("keeps a value pyproject.toml sets, even one that differs from what it detects", function()
-    local p <close> = projects.make{ fixture = "hatchling" }
+    local p <close> = projects.make{ fixture = "setuptools-scm" }
     local text = p:read("pyproject.toml") .. "\n[tool.relrun]\nbranch = \"develop\"\n"
     p:write("pyproject.toml", text)
     p:git("checkout", "-q", "-b", "master")

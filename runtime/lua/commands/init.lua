@@ -3,8 +3,9 @@
 -- Set up a package's repository to release with relrun: the [tool.relrun]
 -- settings that differ from the defaults (relrun.adopt: detected, added as
 -- text), the release workflow with relrun pinned (relrun.workflow),
--- `.relrun/` in .gitignore, relrun.lock (relrun.vendor's), and with
--- --vendor copies of relrun's scripts to edit (relrun.vendor).
+-- `.relrun/` in .gitignore, relrun.lock (relrun.vendor's) kept out of the
+-- sdist as vendored files are, and with --vendor copies of relrun's scripts
+-- to edit (relrun.vendor).
 --
 -- Every file is first made in a scratch copy of the files init may touch,
 -- by the same code a real run uses; then the copy is compared with the
@@ -176,7 +177,10 @@ local function make_files(dir, facts, settings, pins, o)
     for _, key in ipairs(done.refused) do
       said[#said + 1] = key .. " differs from relrun's text: kept (relrun vendor --diff shows how)"
     end
-    for _, line in ipairs(vendor.keep_out_of_sdist(dir)) do said[#said + 1] = line:gsub("^wrote ", "") end
+  end
+  -- relrun.lock (and any copies) are relrun's files, not the package's
+  for _, line in ipairs(vendor.keep_out_of_sdist(dir)) do
+    if not line:find("^wrote ") then said[#said + 1] = line end -- the list of files says what was written
   end
   local ignore = fs.read(dir .. "/.gitignore")
   local new_ignore = adopt.ignore_relrun(ignore)
