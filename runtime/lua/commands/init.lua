@@ -252,8 +252,9 @@ local function next_steps(written)
   if #written > 0 then
     step("Review and commit: git add " .. table.concat(written, " ") .. " && git commit -m 'Release with relrun'")
   end
-  step("Create the AWS side and the GitHub environment: relrun setup --dry-run --offline shows every "
-    .. "document; relrun setup creates them (AWS credentials that may create IAM roles)")
+  step("Create the AWS side and the GitHub environment: relrun setup --domain D --repository R --region REGION "
+    .. "(with AWS credentials that may create IAM roles; add --account-id ID --dry-run --offline to see every "
+    .. "document first)")
   step("Secrets: with GITHUB_TOKEN set (a token that administers the repository), relrun setup sets the "
     .. "repository secrets AWS_ROLE_ARN, AWS_REGION, CODEARTIFACT_DOMAIN, CODEARTIFACT_ACCOUNT_ID and "
     .. "CODEARTIFACT_REPOSITORY; without one it lists them to set by hand (Settings > Secrets and variables > Actions)")
