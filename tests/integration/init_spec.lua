@@ -79,7 +79,7 @@ describe("relrun init in projects of several backends", function()
       eq(r.stderr, "")
       contains(r.stdout, "  build backend   " .. p.fixture.backend .. " (")
       if version_said then contains(r.stdout, "  version         " .. version_said .. "\n") end
-      contains(r.stdout, "  release tags    v* (detected from 1 tag); last v1.2.3\n")
+      contains(r.stdout, "  release tags    v*, detected from 1 tag; last v1.2.3\n")
       contains(r.stdout, "  default branch  main (the branch checked out)\n")
       contains(r.stdout, "  import names    " .. p.fixture.import .. "\n")
       local after = snapshot(p.root)
@@ -321,6 +321,22 @@ describe("relrun init refuses, with one line, to run", function()
     eq(r.stderr, "relrun: init: " .. tmp.path .. " has no pyproject.toml, setup.cfg or setup.py (it has "
       .. "package.json, src/): run relrun init in a Python package's repository\n")
     eq(fs.list(tmp.path), { ".git", "package.json", "src" })
+  end)
+
+  it("with a relrun.lock it cannot read, or a --vendor name relrun does not have, writing nothing", function()
+    local p <close> = projects.make{ fixture = "hatchling" }
+    p:write("relrun.lock", "{not json")
+    local before = snapshot(p.root)
+    local r = init(p.root, table.unpack(PIN))
+    eq(r.code, 1)
+    contains(r.stderr, "relrun: init: " .. p.root .. "/relrun.lock is not a relrun.lock (")
+    contains(r.stderr, "): remove it, then run relrun init again\n")
+    fs.remove(p.root .. "/relrun.lock")
+    r = init(p.root, "--vendor", "relrun.nosuch", table.unpack(PIN))
+    eq(r.code, 2)
+    contains(r.stderr, "relrun has no built-in script or library 'relrun.nosuch'")
+    before["relrun.lock"] = nil
+    eq(snapshot(p.root), before)
   end)
 
   it("in a folder below the repository's root", function()

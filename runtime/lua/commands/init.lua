@@ -132,9 +132,10 @@ end
 
 -- A scratch folder holding the files init may change, and those the lock reads.
 local function stage_of(root)
-  local stage = must(fs.tempdir("relrun-init-"), nil, "make a scratch folder")
   local keys = { table.unpack(TOUCHED) }
-  local lock = lockfile.read(root)
+  local lock, err = lockfile.read(root)
+  if err then fail((err:gsub("write it again with `relrun lock`$", "remove it, then run relrun init again"))) end
+  local stage = must(fs.tempdir("relrun-init-"), nil, "make a scratch folder")
   for key in pairs(lock and lock.files or {}) do
     if key:sub(1, 1) ~= "/" and key:sub(1, #lockfile.VENDOR_DIR + 1) ~= lockfile.VENDOR_DIR .. "/" then
       keys[#keys + 1] = key
@@ -187,8 +188,7 @@ local function make_files(dir, facts, settings, pins, o)
   if new_ignore ~= ignore then put(dir, ".gitignore", new_ignore) end
   put(dir, workflow.PATH, workflow.render{ deb_url = pins.deb_url, deb_sha256 = pins.deb_sha256,
                                            tag_prefix = facts.prefix })
-  local old = lockfile.read(dir)
-  lockfile.write(dir, vendor.compute_lock(dir, old, {}))
+  lockfile.write(dir, vendor.compute_lock(dir, lockfile.read(dir), {}))
   return said
 end
 
@@ -231,7 +231,7 @@ local function describe_project(root, f, settings)
   print(string.format("  build backend   %s (%s)", f.backend, f.legacy and "no [build-system]: setuptools' legacy"
     or f.module))
   print(string.format("  version         %s%s", version, f.version and " (" .. f.version .. ")" or ""))
-  print(string.format("  release tags    %s* (%s)%s", f.prefix, f.prefix_how, f.last and "; last " .. f.last or ""))
+  print(string.format("  release tags    %s*, %s%s", f.prefix, f.prefix_how, f.last and "; last " .. f.last or ""))
   print(string.format("  default branch  %s", f.branch and f.branch .. " (" .. f.branch_from .. ")" or "unknown"))
   print(string.format("  import names    %s", table.concat(f.imports, ", ")))
   if #settings == 0 then
@@ -290,9 +290,10 @@ if o.dry_run then
   for _, c in ipairs(todo) do show_diff(root, stage.path, c) end
   return 0
 end
+-- every file first, then what was done: an interrupted report leaves no file half-way
+for _, c in ipairs(todo) do put(root, c.key, c.new) end
 local written, seen = {}, {}
 for _, c in ipairs(todo) do
-  put(root, c.key, c.new)
   print((c.existed and "updated " or "wrote ") .. c.key)
   local top = c.key:match("^(" .. lockfile.VENDOR_DIR:gsub("%p", "%%%0") .. ")/") or c.key
   if not seen[top] then seen[top] = true; written[#written + 1] = top end
