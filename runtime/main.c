@@ -32,6 +32,7 @@ static void print_usage(FILE *f) {
             "  --             stop handling options\n"
             "  -              run standard input\n"
             "Commands:\n"
+            "  relrun init ...           set up a package's repository: settings, pinned workflow, lock\n"
             "  relrun vendor [NAME...]   copy built-in scripts or libraries into .relrun-scripts/ to edit\n"
             "  relrun lock [--check]     record relrun's version and the project's Lua files in relrun.lock\n"
             "  relrun workflow ...       print the release workflow for .github/workflows/\n"

@@ -46,7 +46,7 @@ describe("the relrun package", function()
     eq(installed.run({ "dpkg-deb", "-x", path, tmp.path }).code, 0)
     local elves = fs.glob(tmp.path .. "/usr/lib/*/relrun/modules/*.so")
     table.insert(elves, tmp.path .. "/usr/bin/relrun")
-    eq(#elves, 5)   -- the program and relrun_{http,git,archive,sodium}.so
+    eq(#elves, 7)   -- the program and relrun_{http,git,archive,sodium,hash,sigv4}.so
     local checked = 0
     for _, elf in ipairs(elves) do
       local r = installed.run({ "readelf", "-d", elf })
@@ -74,10 +74,10 @@ describe("the relrun package", function()
     for _, f in ipairs(want) do ok(files[f], f) end
     local modules = 0
     for f in pairs(files) do
-      if f:match("^usr/lib/[^/]+/relrun/modules/relrun_%a+%.so$") then modules = modules + 1 end
+      if f:match("^usr/lib/[^/]+/relrun/modules/relrun_%w+%.so$") then modules = modules + 1 end
       ok(not f:match("%.a$") and not f:match("%.h$"), "no embedding file in the program's package: " .. f)
     end
-    eq(modules, 4)
+    eq(modules, 6)
   end)
 
   it("passes lintian with no error or warning", function()

@@ -1,4 +1,4 @@
--- relrun workflow --deb-url URL (--deb-sha256 HEX | --deb FILE) [--version V] [--matrix] [-o FILE]
+-- relrun workflow --deb-url URL (--deb-sha256 HEX | --deb FILE) [--version V] [--tag-prefix P] [--matrix] [-o FILE]
 --
 -- Print (or write) the release workflow for a package's repository
 -- (relrun.workflow): it installs this relrun's Debian package, checked by its
@@ -10,12 +10,14 @@ local hash = require "relrun.hash"
 local workflow = require "relrun.workflow"
 
 local USAGE = [[
-usage: relrun workflow --deb-url URL (--deb-sha256 HEX | --deb FILE) [--version V] [--matrix] [-o FILE]
-Print the GitHub Actions workflow that releases this project on v* tags with a pinned relrun.
+usage: relrun workflow --deb-url URL (--deb-sha256 HEX | --deb FILE) [--version V] [--tag-prefix P] [--matrix]
+                       [-o FILE]
+Print the GitHub Actions workflow that releases this project on its release tags with a pinned relrun.
   --deb-url URL     where the job downloads relrun's Debian package
   --deb-sha256 HEX  that package's sha256 (the job refuses any other file)
   --deb FILE        compute the sha256 from a copy of the package
   --version V       the relrun version it installs (default: this relrun's)
+  --tag-prefix P    the release tags' prefix: the workflow runs on P* tags (default v; "" for bare tags)
   --matrix          build jobs (cibuildwheel on Linux, Windows, macOS, and the sdist) upload their
                     files; one job publishes them all: relrun --locked release publish --dist dist/
   -o FILE           write FILE (.github/workflows/release.yml) instead of printing
@@ -32,8 +34,10 @@ while i <= #args do
   elseif a == "--matrix" then
     params.matrix = true
     i = i + 1
-  elseif (a == "--deb-url" or a == "--deb-sha256" or a == "--deb" or a == "--version" or a == "-o") and v then
+  elseif (a == "--deb-url" or a == "--deb-sha256" or a == "--deb" or a == "--version" or a == "-o"
+          or a == "--tag-prefix") and v then
     if a == "--deb-url" then params.deb_url = v
+    elseif a == "--tag-prefix" then params.tag_prefix = v
     elseif a == "--deb-sha256" then params.deb_sha256 = v
     elseif a == "--version" then params.version = v
     elseif a == "-o" then out = v
@@ -44,7 +48,8 @@ while i <= #args do
     end
     i = i + 2
   else
-    local known = ({ ["--deb-url"] = 1, ["--deb-sha256"] = 1, ["--deb"] = 1, ["--version"] = 1, ["-o"] = 1 })[a]
+    local known = ({ ["--deb-url"] = 1, ["--deb-sha256"] = 1, ["--deb"] = 1, ["--version"] = 1, ["-o"] = 1,
+                     ["--tag-prefix"] = 1 })[a]
     io.stderr:write("relrun workflow: " .. (known and "missing value for " or "unknown option ") .. a .. "\n" .. USAGE)
     return 2
   end

@@ -56,18 +56,28 @@ local function resolve_name(root, name)
     lockfile.VENDOR_DIR, name), 2)
 end
 
+-- File texts, each read once per run: the notice below and the lock check
+-- look at the same files.
+local function reader()
+  local cache = {}
+  return function(path)
+    if cache[path] == nil then cache[path] = fs.read(path) or false end
+    return cache[path] or nil
+  end
+end
+
 -- Files (absolute paths) that this run would load instead of built-in
 -- ones, with text that differs from them.
-local function differing_overrides(plan, override_path)
+local function differing_overrides(plan, override_path, read)
   local found = {}
-  if plan.replaces and fs.read(plan.file) ~= host.builtin_text(plan.replaces) then
+  if plan.replaces and read(plan.file) ~= host.builtin_text(plan.replaces) then
     found[#found + 1] = fs.absolute(plan.file)
   end
   if override_path == "" then return found end
   for _, f in ipairs(host.builtin_files()) do
     if f.kind == "lib" then
       local path = package.searchpath(f.name, override_path)
-      if path and fs.read(path) ~= host.builtin_text(f.path) then found[#found + 1] = fs.absolute(path) end
+      if path and read(path) ~= host.builtin_text(f.path) then found[#found + 1] = fs.absolute(path) end
     end
   end
   return found
@@ -84,11 +94,14 @@ local function notice(root, files)
     #files == 1 and "file that differs" or "files that differ", host.version, table.concat(names, ", ")))
 end
 
--- Hashes, computed once per file.
-local function hasher()
+-- Hashes, computed once per file, of the texts `read` gives.
+local function hasher(read)
   local cache = {}
   return function(path)
-    if cache[path] == nil then cache[path] = lockfile.sha256_file(path) or false end
+    if cache[path] == nil then
+      local text = read(path)
+      cache[path] = text and require("relrun.hash").sha256(text) or false
+    end
     return cache[path] or nil
   end
 end
@@ -133,7 +146,7 @@ local function check_unlocked(root, lock, plan, override_path, sha)
   end
 end
 
-local function verify(root, plan, override_path)
+local function verify(root, plan, override_path, read)
   local module_dir = os.getenv("RELRUN_MODULE_DIR")
   if module_dir and module_dir ~= "" then
     fail("--locked: RELRUN_MODULE_DIR is set (" .. module_dir .. "): a locked run loads relrun's modules only "
@@ -144,7 +157,7 @@ local function verify(root, plan, override_path)
   if not lock then
     fail("--locked: no relrun.lock in " .. root .. ": run `relrun lock` there and commit relrun.lock")
   end
-  local sha = hasher()
+  local sha = hasher(read)
   check_version(lock)
   check_locked_files(root, lock, sha)
   check_unlocked(root, lock, plan, override_path, sha)
@@ -163,12 +176,12 @@ function M.prepare(opts)
   else
     plan = { file = opts.path, lib_dir = fs.dirname(opts.path) }
   end
-  local override_path = host.override_path(plan.lib_dir)
+  local override_path, read = host.override_path(plan.lib_dir), reader()
   if opts.locked then
-    verify(root, plan, override_path)
+    verify(root, plan, override_path, read)
     plan.restrict = true
   end
-  notice(root, differing_overrides(plan, override_path))
+  notice(root, differing_overrides(plan, override_path, read))
   return plan
 end
 

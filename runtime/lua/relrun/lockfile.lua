@@ -22,7 +22,6 @@
 -- it was copied from (kept in .relrun-scripts/.base/, for the three-way view
 -- after an upgrade). This is relrun's own Lua: a project cannot override it.
 local fs = require "relrun.fs"
-local hash = require "relrun.hash"
 local host = require "relrun.host"
 local json = require "relrun.json"
 
@@ -61,11 +60,13 @@ function M.abs(root, key)
   return key:sub(1, 1) == "/" and key or root .. "/" .. key
 end
 
--- sha256 of a file, or nil, message.
+-- sha256 of a file, or nil, message. relrun.hash (libcrypto) is loaded
+-- here, not when the launcher loads this module: a run that hashes nothing
+-- does not pay for it.
 function M.sha256_file(path)
   local data, err = fs.read(path)
   if not data then return nil, err end
-  return hash.sha256(data)
+  return require("relrun.hash").sha256(data)
 end
 
 -- Every .lua file under `dir` (recursively, sorted), absolute paths.

@@ -24,7 +24,8 @@ local function bad(message)
   error({ message = message, exit = 2 }, 0)
 end
 
--- render{version = "0.1.0" (default: this relrun's), deb_url =, deb_sha256 =, matrix = bool} -> text
+-- render{version = "0.1.0" (default: this relrun's), deb_url =, deb_sha256 =, matrix = bool,
+-- tag_prefix = "v" (default; the workflow runs on PREFIX* tags)} -> text
 function M.render(params)
   local version = params.version or host.version
   if not version:match("^%d+%.%d+%.%d+[%w.+~-]*$") then bad("relrun workflow: not a relrun version: " .. version) end
@@ -33,12 +34,27 @@ function M.render(params)
   local sha = (params.deb_sha256 or bad("relrun workflow: the sha256 of relrun's Debian package is needed "
     .. "(--deb-sha256, or --deb FILE to compute it)")):lower()
   if not sha:match("^" .. ("%x"):rep(64) .. "$") then bad("relrun workflow: not a sha256: " .. sha) end
-  local values = { RELRUN_VERSION = version, RELRUN_DEB_URL = url, RELRUN_DEB_SHA256 = sha }
+  local prefix = params.tag_prefix or "v"
+  if not prefix:match("^[%w._/-]*$") then bad("relrun workflow: not a tag prefix: " .. prefix) end
+  local values = { RELRUN_VERSION = version, RELRUN_DEB_URL = url, RELRUN_DEB_SHA256 = sha,
+                   RELRUN_TAG_PATTERN = prefix .. "*" }
   local template = params.matrix and M.MATRIX_TEMPLATE or M.TEMPLATE
   local text = assert(host.builtin_text(template), "the workflow template is built into relrun")
   return (text:gsub("@([%u%d_]+)@", function(name)
     return assert(values[name], "the template names an unknown parameter " .. name)
   end))
+end
+
+-- The relrun a rendered workflow pins: { version =, deb_url =, deb_sha256 = },
+-- or nil when `text` was not written by relrun (no such pins in it).
+function M.pins(text)
+  local function value(name)
+    return text:match("\n%s+" .. name .. ': "([^"\n]*)"\n')
+  end
+  local pins = { version = value("RELRUN_VERSION"), deb_url = value("RELRUN_DEB_URL"),
+                 deb_sha256 = value("RELRUN_DEB_SHA256") }
+  if pins.version and pins.deb_url and pins.deb_sha256 then return pins end
+  return nil
 end
 
 return M
