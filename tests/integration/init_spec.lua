@@ -65,9 +65,11 @@ describe("relrun init in projects of several backends", function()
     { "hatchling", "written in the project (1.2.3)", {} },
     { "flit", "read from the code (__version__)", {} },
     { "pdm", nil, {} },
-    { "poetry", "written in the project (1.2.3)", { 'package = "fx-poetry"' } },
-    { "setuptools-cfg", "written in the project (1.2.3)", { 'package = "fx-setuptools-cfg"' } },
-    { "setuptools-legacy", nil, { 'package = "fx-setuptools-legacy"' } },
+    -- the name where the backend reads it ([tool.poetry], setup.cfg,
+    -- setup.py) is relrun's too (config.declared_name): nothing to add
+    { "poetry", "written in the project (1.2.3)", {} },
+    { "setuptools-cfg", "written in the project (1.2.3)", {} },
+    { "setuptools-legacy", nil, {} },
   }
   for _, case in ipairs(CASES) do
     local name, version_said, added = case[1], case[2], case[3]
@@ -86,7 +88,7 @@ describe("relrun init in projects of several backends", function()
       -- pyproject.toml: unchanged, or the old text with the settings appended
       local py_before, py_after = before["pyproject.toml"], after["pyproject.toml"]
       if #added == 0 then
-        eq(py_after, py_before .. (p.fixture.backend == "hatchling" and HATCH_EXCLUDE or ""),
+        eq(py_after, py_before and py_before .. (p.fixture.backend == "hatchling" and HATCH_EXCLUDE or ""),
           "pyproject.toml untouched (hatchling: relrun.lock excluded from the sdist)")
         contains(r.stdout, "[tool.relrun]   nothing to add")
       else
@@ -186,17 +188,17 @@ describe("relrun init and pyproject.toml", function()
   end)
 
   it("appends the table to a file without a newline at its end", function()
-    local p <close> = projects.make{ fixture = "poetry" }
+    local p <close> = projects.make{ fixture = "poetry", scheme = "bare", releases = { "0.1.0" } }
     local text = p:read("pyproject.toml"):gsub("\n+$", "")
     p:write("pyproject.toml", text)
     p:commit("no newline at the end")
     eq(init(p.root, table.unpack(PIN)).code, 0)
     eq(fs.read(p.root .. "/pyproject.toml"), text .. "\n\n[tool.relrun]\n# relrun's settings that differ from its "
-      .. "defaults (relrun init; `relrun release config` shows all)\npackage = \"fx-poetry\"\n")
+      .. "defaults (relrun init; `relrun release config` shows all)\ntag_prefix = \"\"\n")
   end)
 
   it("refuses to edit a tool.relrun it cannot add to as text, writing nothing", function()
-    local p <close> = projects.make{ fixture = "poetry" }
+    local p <close> = projects.make{ fixture = "poetry", scheme = "bare", releases = { "0.1.0" } }
     p:write("pyproject.toml", p:read("pyproject.toml") .. "\n[tool]\nrelrun = { remote = \"origin\" }\n")
     p:commit("inline table")
     local before = snapshot(p.root)
@@ -204,7 +206,7 @@ describe("relrun init and pyproject.toml", function()
     eq(r.code, 1)
     eq(r.stdout, "")
     eq(r.stderr, "relrun: init: pyproject.toml sets tool.relrun without a [tool.relrun] table: add "
-      .. "package = \"fx-poetry\" to it by hand, then run relrun init again\n")
+      .. "tag_prefix = \"\" to it by hand, then run relrun init again\n")
     eq(snapshot(p.root), before)
   end)
 end)
@@ -241,7 +243,7 @@ describe("relrun init runs once", function()
   end)
 
   it("--dry-run shows the diff of every file and writes nothing", function()
-    local p <close> = projects.make{ fixture = "poetry" }
+    local p <close> = projects.make{ fixture = "poetry", scheme = "bare", releases = { "0.1.0" } }
     local before = snapshot(p.root)
     local r = init(p.root, "--dry-run", "--vendor", "release", table.unpack(PIN))
     eq(r.code, 0, r.stdout .. r.stderr)
@@ -252,7 +254,7 @@ describe("relrun init runs once", function()
       contains(r.stdout, "--- /dev/null\n+++ b/" .. key .. "\n")
     end
     contains(r.stdout, "--- a/pyproject.toml\n+++ b/pyproject.toml\n")
-    contains(r.stdout, "+package = \"fx-poetry\"\n")
+    contains(r.stdout, "+tag_prefix = \"\"\n")
     contains(r.stdout, "--- a/.gitignore\n+++ b/.gitignore\n")
     contains(r.stdout, "+.relrun/\n")
     -- what it showed is what a real run writes

@@ -33,19 +33,6 @@ local function at(t, ...)
   return t
 end
 
--- The distribution name where [project] name is not: [tool.poetry] name,
--- setup.cfg's [metadata] name, a literal name= in setup.py.
-local function other_name(p)
-  local poetry = at(p.py, "tool", "poetry", "name")
-  if type(poetry) == "string" then return poetry, "pyproject.toml [tool.poetry] name" end
-  local cfg = require("relrun.doctor.setupcfg").read(p.dir)
-  local name = cfg and at(cfg, "metadata", "name")
-  if name and name ~= "" then return name, "setup.cfg [metadata] name" end
-  local setup_py = fs.read(fs.join(p.dir, "setup.py")) or ""
-  name = setup_py:match("[%s,(]name%s*=%s*[\"']([%w._-]+)[\"']")
-  if name then return name, "setup.py name=" end
-end
-
 -- The branch releases are made from: the one the remote's HEAD names (what
 -- `git clone` records), else the one checked out.
 local function default_branch(p, remote)
@@ -85,7 +72,6 @@ function M.detect(root)
               version_source = b.version_source, version = b.version, prefix = p.scheme.prefix,
               prefix_how = p.scheme.how, remote = release_remote(p) }
   f.package, f.package_from = p.cfg.package, p.cfg.source.package
-  if not f.package then f.package, f.package_from = other_name(p) end
   local last = p:last_release()
   f.last = last and last.name
   f.branch, f.branch_from = default_branch(p, f.remote)
@@ -101,7 +87,6 @@ end
 function M.settings(f)
   local source, out = f.cfg.source, {}
   local function add(key, value, why) out[#out + 1] = { key = key, value = value, why = why } end
-  if f.package and not f.cfg.package then add("package", f.package, "from " .. f.package_from) end
   if f.branch and source.branch == "default" and f.branch ~= f.cfg.branch then
     add("branch", f.branch, "from " .. f.branch_from .. "; the default is " .. f.cfg.branch)
   end
