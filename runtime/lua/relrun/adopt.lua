@@ -25,13 +25,7 @@ local function fail(message, exit)
   error({ message = "init: " .. message, exit = exit or 1 }, 0)
 end
 
-local function at(t, ...)
-  for _, k in ipairs({ ... }) do
-    if type(t) ~= "table" then return nil end
-    t = t[k]
-  end
-  return t
-end
+local at = require("relrun.util").at
 
 -- The branch releases are made from: the one the remote's HEAD names (what
 -- `git clone` records), else the one checked out.

@@ -127,13 +127,7 @@ function Project:commit(rev)
   return { id = id, tree = tree, time = c.commit_time or c.time, summary = c.summary, short = c.short }
 end
 
-local function table_at(t, ...)
-  for _, k in ipairs({ ... }) do
-    if type(t) ~= "table" then return nil end
-    t = t[k]
-  end
-  return t
-end
+local table_at = require("relrun.util").at
 
 -- The import names of the project's own packages, before anything is built:
 -- the configured ones, else [tool.setuptools] packages, else the folders
