@@ -126,7 +126,8 @@ local function steps_of(run)
 end
 
 -- Where a killed run was: "build (sdist)", "publish (1 of 2 uploaded)", ...
-local function landed(run, point)
+-- (`there`: how many files of the version the target holds after the kill).
+local function landed(run, point, there)
   local started, ended = steps_of(run)
   local last = started[#started]
   if not last then return "before the first step" end
@@ -135,11 +136,7 @@ local function landed(run, point)
     return seen(run, "python -m build --wheel") and "build (wheel)" or
       seen(run, "python -m build --sdist") and "build (sdist)" or "build (checkout)"
   elseif last.name == "publish" then
-    local n = 0
-    for _, l in ipairs(run.lines) do
-      if l.text:find(": published$") or l.text:find(": already published, identical$") then n = n + 1 end
-    end
-    return string.format("publish (%d of 2 uploaded%s)", n, point.hold and ", one held by the server" or "")
+    return string.format("publish (%d of 2 uploaded%s)", there, point.hold and ", one held by the server" or "")
   end
   return last.name
 end
@@ -260,11 +257,14 @@ local tally, total_kills, killed_pids = {}, 0, {}
 
 -- Nothing wrong is ever published, killed or not: every file the target
 -- holds for v has the sha256 a build of the tag gives.
+-- -> how many files of v the target holds.
 local function nothing_wrong(target, v, sha)
-  local there = target == "local" and local_state(v) or w:state(v).codeartifact
+  local there, n = target == "local" and local_state(v) or w:state(v).codeartifact, 0
   for name, h in pairs(there) do
     if sha[name] then eq(h, sha[name], "after a kill, the published " .. name) end
+    n = n + 1
   end
+  return n
 end
 
 -- One run on a fresh machine, killed at `point` (a window and a random
@@ -288,9 +288,9 @@ local function killed_run(target, point)
     w:control(w.ca, "DELETE", "/__fault")
     host.sleep(point.hold)   -- the held request ends (and stores the file) before the next machine starts
   end
-  if run.result.signal ~= 9 then return run, nil end
+  if run.result.signal ~= 9 then return run, false end
   ok(not run.text:find("FAILED", 1, true) and not run.text:find("\nrelrun: "), "no failure before the kill: " .. run.text)
-  return run, landed(run, point)
+  return run, true
 end
 
 -- A chain on one new version: runs on fresh machines, each killed at the
@@ -301,13 +301,13 @@ local function chain(target, points)
   local t0 = host.monotime()
   local wheres = {}
   for _, point in ipairs(points) do
-    local run, where = killed_run(target, point)
+    local run, killed = killed_run(target, point)
     runs[#runs + 1] = run
-    if not where then break end    -- it ended before the kill: it is the rerun
+    if not killed then break end    -- it ended before the kill: it is the rerun
     kills = kills + 1
+    local where = landed(run, point, nothing_wrong(target, v, built(runs)))
     tally[where] = (tally[where] or 0) + 1
     wheres[#wheres + 1] = where
-    nothing_wrong(target, v, built(runs))
     killed_pids[run.h.pid] = true
     for _, name in ipairs(fs.list(tmpdir)) do   -- what the next relrun sweeps: killed relruns' own folders only
       ok(killed_pids[tonumber(name:match("%.relrun%-(%d+)%-%w+$"))], "after a kill, TMPDIR holds " .. name)
