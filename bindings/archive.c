@@ -530,14 +530,24 @@ static int configure_writer(lua_State *L, Handle *h, const char *format) {
     return 0;
 }
 
-/* A temporary file beside `path`, renamed over it once complete. */
+/* A temporary file beside `path`, renamed over it once complete. Named as
+ * relrun.fs names its own (".NAME.relrun-PID-XXXXXX"), so a relrun killed
+ * while writing leaves a file the next relrun writing in that folder sweeps
+ * (bindings/fs.c, sweep_leftovers): one mechanism for every temporary file. */
 static int open_output(lua_State *L, Handle *h, const char *path) {
-    size_t len = strlen(path);
-    int fd;
-    h->tmp = malloc(len + 16);
+    const char *slash = strrchr(path, '/');
+    size_t dlen = slash ? (size_t)(slash - path) + 1 : 0, blen = strlen(path) - dlen;
+    int fd, n;
+    if (blen > 200) blen = 200;   /* the temp name must fit NAME_MAX too */
+    h->tmp = malloc(dlen + blen + 48);
     if (h->tmp == NULL) return luaL_error(L, "out of memory");
-    memcpy(h->tmp, path, len);
-    memcpy(h->tmp + len, ".tmp-XXXXXX", 12);
+    n = snprintf(h->tmp, dlen + blen + 48, "%.*s.%.*s.relrun-%d-XXXXXX", (int)dlen, path, (int)blen, path + dlen,
+                 (int)getpid());
+    if (n < 0) {
+        free(h->tmp);
+        h->tmp = NULL;
+        return luaL_error(L, "cannot name a temporary file for %s", path);
+    }
     fd = mkstemp(h->tmp);
     if (fd < 0) {
         free(h->tmp);

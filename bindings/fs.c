@@ -277,8 +277,30 @@ static int fs_append(lua_State *L) {
 }
 
 /* copy: streamed (copy_file_range, else a 64 KiB buffer) into an atomic
- * replace of dst, keeping the source's permission bits. */
-typedef struct { int fd; const char *src; } copy_src;
+ * replace of dst, keeping the source's permission bits.
+ *
+ * Ctrl-C stops a copy between two slices (a 200 MB wheel takes seconds to
+ * copy and sync): the copy fails with EINTR before the rename, atomic_replace
+ * removes its temporary file, and fs_copy raises the interruption. A copy
+ * that starts after Ctrl-C (cleanup code) is not cut short. */
+#define COPY_SLICE (8 << 20)
+
+typedef struct { int fd; int was_interrupted; } copy_src;
+
+static int copy_interrupted(const copy_src *c, const char **what) {
+    if (c->was_interrupted || !rr_interrupted()) return 0;
+    *what = "copy to";
+    errno = EINTR;
+    return 1;
+}
+
+/* The data is synced here (atomic_replace's own fsync then finds nothing
+ * to write), so a Ctrl-C during the sync, the slow part, is still seen
+ * before the rename. */
+static int copy_done(copy_src *c, int fd, const char **what) {
+    if (fsync(fd) != 0) return -1;
+    return copy_interrupted(c, what) ? -1 : 0;
+}
 
 static int fill_copy(lua_State *L, int fd, void *ud, const char **what) {
     copy_src *c = ud;
@@ -288,21 +310,26 @@ static int fill_copy(lua_State *L, int fd, void *ud, const char **what) {
     /* In the kernel when the file systems allow it (no copy through user
      * space, reflinks where supported); else the plain loop below. */
     size_t total = 0;
-    while ((n = copy_file_range(c->fd, NULL, fd, NULL, 1 << 30, 0)) > 0) total += (size_t)n;
+    while ((n = copy_file_range(c->fd, NULL, fd, NULL, COPY_SLICE, 0)) > 0) {
+        total += (size_t)n;
+        if (copy_interrupted(c, what)) return -1;
+    }
     /* 0 at once may also be a /proc-like file with no size: read it. */
-    if (n == 0 && total > 0) return 0;
+    if (n == 0 && total > 0) return copy_done(c, fd, what);
+    if (n < 0 && copy_interrupted(c, what)) return -1;
     if (n < 0 && errno != EXDEV && errno != ENOSYS && errno != EINVAL && errno != EOPNOTSUPP) {
         *what = "copy to";
         return -1;
     }
     for (;;) {
         ssize_t r = read(c->fd, buf, sizeof buf);
+        if (copy_interrupted(c, what)) return -1;
         if (r < 0) {
             if (errno == EINTR) continue;
             *what = "copy (reading the source) to";
             return -1;
         }
-        if (r == 0) return 0;
+        if (r == 0) return copy_done(c, fd, what);
         if (write_all(fd, buf, (size_t)r) != 0) return -1;
     }
 }
@@ -324,9 +351,10 @@ static int fs_copy(lua_State *L) {
         return fail_errno(L, "copy", src, err);
     }
     c.fd = g->fd;
-    c.src = src;
+    c.was_interrupted = rr_interrupted();
     n = atomic_replace(L, dst, 1, st.st_mode & 07777, 1, fill_copy, &c);
     guard_release(g);
+    if (!c.was_interrupted && rr_interrupted()) return rr_raise_interrupted(L);   /* its temporary file is gone */
     return n;
 }
 
@@ -508,6 +536,15 @@ static void sweep_leftovers(lua_State *L, const char *dir) {
         rm_tree_at(dirfd(d), e->d_name, &s); /* what cannot be removed stays */
     }
     closedir(d);
+}
+
+/* sweep(dir): remove what dead relruns left in dir now, as the first write
+ * there would (once per folder per process). For a folder a run may not
+ * write to at all: a rerun that finds everything in place. */
+static int fs_sweep(lua_State *L) {
+    sweep_leftovers(L, check_cstr(L, 1));
+    lua_pushboolean(L, 1);
+    return 1;
 }
 
 static int fs_remove(lua_State *L) {
@@ -963,7 +1000,7 @@ static const luaL_Reg fs_funcs[] = {
     {"absolute", fs_absolute}, {"cwd", fs_cwd}, {"realpath", fs_realpath},
     {"chmod", fs_chmod}, {"rename", fs_rename}, {"symlink", fs_symlink},
     {"readlink", fs_readlink}, {"getenv", fs_getenv}, {"isatty", fs_isatty}, {"setenv", fs_setenv},
-    {"lock", fs_lock},
+    {"lock", fs_lock}, {"sweep", fs_sweep},
     {NULL, NULL}};
 
 static const luaL_Reg lock_methods[] = {

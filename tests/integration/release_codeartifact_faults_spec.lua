@@ -232,6 +232,14 @@ describe("a failure at each step, then a rerun", function()
     local r = publish()
     stopped_at(r, "s3", "s3://" .. world.BUCKET .. "/" .. key .. " exists with other content")
     eq(w:state(v).s3[key].content, require("relrun.hash").sha256("not a wheel"), "the object is untouched")
+    -- once it is gone, a rerun on a fresh machine (found by the kill -9
+    -- matrix: the build step found the files published, and the S3 copy
+    -- stopped on a Lua error) copies them from CodeArtifact
+    assert(w:aws("s3"):delete_object{ bucket = world.BUCKET, key = key })
+    os.execute("rm -rf " .. w.clone .. "/.relrun")
+    local rerun = converges(v)
+    contains(rerun.stdout, "✓ build: already done")
+    contains(rerun.stdout, "✓ s3: 2 object(s)")
   end)
 
   it("the GitHub Release already has another file under an asset's name: stops at github-release", function()

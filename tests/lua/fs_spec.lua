@@ -475,4 +475,26 @@ describe("leftovers of a killed relrun", function()
     eq(fs.exists(venv), false, "removed by the next relrun's tempdir")
     eq(fs.list(tmpdir), {}, "and its own folder closed: " .. r.stdout)
   end)
+
+  it("Ctrl-C mid-copy: the temporary file is removed at once, the copy raises the interruption (exit 130)", function()
+    local fifo = p("slow-source")
+    assert(os.execute("mkfifo " .. sh_quote(fifo)))
+    fs.mkdir(p("ctrl-c"))
+    local errfile = p("ctrl-c.err")
+    local writer = assert(proc.spawn{ argv = { RELRUN, "-e", string.format(
+      "assert(require('relrun.fs').copy(%q, %q))", fifo, p("ctrl-c", "big.whl")) }, stdout = "null",
+      stderr = { file = errfile } })
+    local feed = assert(io.open(fifo, "wb"))
+    feed:write(string.rep("w", 100000))
+    feed:flush()
+    until_true(function() return #(fs.list(p("ctrl-c")) or {}) > 0 end, "the copy's temporary file")
+    writer:kill("INT")          -- the copy waits in read(): the source has more to come
+    local r = writer:wait(20)   -- an uninterruptible copy would wait for the rest of the source
+    feed:close()
+    r = r or writer:wait()
+    writer:close()
+    eq(r.code, 130, "exit code")
+    eq(fs.read(errfile), "relrun: interrupted\n", "one line")
+    eq(fs.list(p("ctrl-c")), {}, "no temporary file, no half file")
+  end)
 end)

@@ -147,10 +147,11 @@ end
 
 -- The child's environment: the version the backend must produce (for the
 -- backends that take it from git: setuptools_scm and hatch-vcs, pdm's scm
--- source), the commit's time, no prompts. No credential ever reaches a build.
-local function build_env(opts, srcdir)
+-- source), the commit's time, no prompts, and TMPDIR inside one of relrun's
+-- own temporary folders (M.child_tmp). No credential ever reaches a build.
+local function build_env(opts, srcdir, tmpdir)
   local env = { SETUPTOOLS_SCM_PRETEND_VERSION = opts.version, PDM_BUILD_SCM_VERSION = opts.version,
-                SOURCE_DATE_EPOCH = tostring(opts.source_date_epoch), PIP_NO_INPUT = "1",
+                SOURCE_DATE_EPOCH = tostring(opts.source_date_epoch), PIP_NO_INPUT = "1", TMPDIR = tmpdir,
                 PYTHONDONTWRITEBYTECODE = "1",
                 CFLAGS = prefix_map(srcdir, "CFLAGS"), CXXFLAGS = prefix_map(srcdir, "CXXFLAGS") }
   if opts.index_url then env.PIP_INDEX_URL = opts.index_url end
@@ -211,9 +212,22 @@ local function reason(lines)
   return "no output"
 end
 
--- One `python -m build` run: kind "sdist" or "wheel" from srcdir into outdir.
+-- A child's TMPDIR: a folder "tmp" in one of relrun's temporary folders (a
+-- relrun.fs.tempdir handle). What python -m build, setuptools or pip leave
+-- there when relrun is killed goes with that folder: the next relrun on the
+-- machine sweeps a dead relrun's folders (relrun.fs, "leftovers"), while
+-- their own /tmp/tmpXXXX folders would stay forever. -> path | nil, err
+function M.child_tmp(dir)
+  local path = fs.join(dir.path, "tmp")
+  local good, err = fs.mkdir(path)
+  if not good then return nil, errors.new("TMPDIR", "cannot create " .. path .. ": " .. tostring(err)) end
+  return path
+end
+
+-- One `python -m build` run: kind "sdist" or "wheel" from srcdir into outdir,
+-- the child's temporary files in tmpdir.
 -- -> path of the file made | nil, err
-local function run_build(opts, kind, srcdir, outdir)
+local function run_build(opts, kind, srcdir, outdir, tmpdir)
   local argv = { opts.python, "-m", "build", "--" .. kind, "--outdir", outdir }
   if opts.isolation == false then
     -- relrun checked the project's own requirements (missing_requirements)
@@ -230,7 +244,7 @@ local function run_build(opts, kind, srcdir, outdir)
   -- From outdir: with the project as the working directory `python -m build`
   -- would import a leftover build/ folder instead of the module.
   local r, err = log.group(what, function()
-    return progress.run{ what = what, argv = argv, cwd = outdir, env = build_env(opts, srcdir), show = opts.verbose }
+    return progress.run{ what = what, argv = argv, cwd = outdir, env = build_env(opts, srcdir, tmpdir), show = opts.verbose }
   end)
   if not r then return nil, errors.new("BUILD_START", "cannot run " .. opts.python .. ": " .. tostring(err)) end
   if r.code ~= 0 then
@@ -416,11 +430,18 @@ function M.release(opts)
     local co, src = M.checkout(opts.project, opts.commit.id)
     if not co then return nil, src end
     local _ <close> = co
-    sdist, err = run_build(bopts, "sdist", src, outdir)
+    local tmpdir, terr = M.child_tmp(co)
+    if not tmpdir then return nil, terr end
+    sdist, err = run_build(bopts, "sdist", src, outdir, tmpdir)
     if not sdist then return nil, err end
   end
   local unpacked <close> = fs.tempdir("relrun-sdist-")
-  local root, serr = settle_sdist(sdist, unpacked.path, opts.commit.time, opts.sdist ~= nil)
+  local wheel_tmp, terr = M.child_tmp(unpacked)
+  if not wheel_tmp then return nil, terr end
+  local into = fs.join(unpacked.path, "sdist")
+  local made_into, merr = fs.mkdir(into)
+  if not made_into then return nil, errors.new("BUILD_DIR", "cannot create " .. into .. ": " .. tostring(merr)) end
+  local root, serr = settle_sdist(sdist, into, opts.commit.time, opts.sdist ~= nil)
   if not root then return nil, serr end
   if opts.sdist then
     -- a published sdist: the rest of the release is built from it only
@@ -436,7 +457,7 @@ function M.release(opts)
           "relrun scripts/rollback.lua " .. opts.version .. ")" })
     end
   end
-  local wheel, werr = run_build(bopts, "wheel", root, outdir)
+  local wheel, werr = run_build(bopts, "wheel", root, outdir, wheel_tmp)
   if not wheel then return nil, errors.wrap(werr, "the wheel, built from the sdist as `python -m build` does") end
   -- published files are read by a web server or another user
   for _, path in ipairs({ sdist, wheel }) do fs.chmod(path, "644") end

@@ -107,12 +107,17 @@ local function last_line(r)
   return "(no output)"
 end
 
--- A runner of verify's commands in `venv`'s folder: from the project's
--- checkout, `import x` and importlib.metadata would find the sources there,
--- not what pip installed. run(what, argv, env, hint) -> the output's lines.
-local function runner(venv)
+-- A runner of verify's commands in `folder` (the venv's parent): from the
+-- project's checkout, `import x` and importlib.metadata would find the
+-- sources there, not what pip installed. Their TMPDIR is `tmpdir`, inside
+-- relrun's own temporary folder (build.child_tmp), so a kill -9 leaves
+-- nothing the next relrun does not sweep. run(what, argv, env, hint) -> the
+-- output's lines.
+local function runner(folder, tmpdir)
   return function(what, argv, env, hint)
-    local r, err = progress.run{ what = what, argv = argv, env = env, cwd = venv }
+    env = env or {}
+    env.TMPDIR = tmpdir
+    local r, err = progress.run{ what = what, argv = argv, env = env, cwd = folder }
     if not r then errors.raise("VERIFY", "cannot run " .. argv[1] .. ": " .. tostring(err)) end
     if r.code ~= 0 then errors.raise("VERIFY", string.format("%s failed: %s", what, last_line(r)), { hint = hint }) end
     return table.concat(r.lines, "\n")
@@ -171,8 +176,8 @@ function M.install(opts)
   local package = opts.project.package
   local python = opts.python or errors.check(build.find_python(opts.project.cfg.python))
   local venv_dir <close> = fs.tempdir("relrun-verify-")   -- removed on error too
-  local venv = venv_dir.path
-  local run = runner(venv)
+  local venv = fs.join(venv_dir.path, "venv")
+  local run = runner(venv_dir.path, errors.check(build.child_tmp(venv_dir)))
   local deps = pip_install(run, make_venv(run, python, venv), opts)
   local imports = M.imports(opts)
   -- the import check runs code just installed: no credential reaches it

@@ -27,8 +27,8 @@ end
 -- Whether `f.path` holds the bytes of f.sha256; each file is read once per
 -- run (ctx.verified), however many steps ask.
 local function intact(ctx, f)
+  ctx.verified = ctx.verified or {}   -- before any return: local_files records downloads in it
   if not (f.path and f.sha256) then return false end
-  ctx.verified = ctx.verified or {}
   local key = f.path .. "\0" .. f.sha256
   if ctx.verified[key] == nil then ctx.verified[key] = fs.exists(f.path) and build.sha256(f.path) == f.sha256 end
   return ctx.verified[key]

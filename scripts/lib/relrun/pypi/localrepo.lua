@@ -137,12 +137,25 @@ local function publish_locked(dir, path)
   local digest, derr, dcode = hash.file(path, { "sha256" })
   if not digest then return nil, derr, dcode end
   local project = metadata.normalize(meta.name)
+  -- A relrun killed while publishing here left pid-marked temporary files
+  -- (a copy, a page); a rerun that finds its files in place writes nothing
+  -- that would sweep them, so they go now.
+  for _, sub in ipairs({ "", "simple", fs.join("simple", project), fs.join("packages", project) }) do
+    fs.sweep(fs.join(dir, sub))
+  end
   local files = M.files(dir, project)
   local result = { filename = meta.filename, sha256 = digest.sha256,
                    url = M.index_url(dir) .. project .. "/" }
   local there, terr, tcode = already_there(files, meta, digest.sha256, dir)
   if there == nil then return nil, terr, tcode end
   if there then
+    -- a run killed between the project's page and the root page left the
+    -- root without the project: the rerun finishes the pages
+    local root = fs.read(fs.join(dir, "simple", "index.html")) or ""
+    if not root:find('href="' .. project .. '/"', 1, true) then
+      local ok, perr, pcode = write_pages(dir, project, files)
+      if not ok then return nil, perr, pcode end
+    end
     result.status, result.message = "identical", meta.filename .. ": already published, identical"
     return result
   end

@@ -418,8 +418,19 @@ end
 -- verify_record(wheel_path) -> true | nil, message, "RECORD", problems
 -- Every file in the wheel must be listed with a matching hash and size
 -- (RECORD itself and its signatures excepted); every listed file must exist.
+-- What read_all may inflate: the wheel's own declared sizes (a release with
+-- a 200 MB data file is a real wheel, over read_all's 128 MB default), never
+-- less than that default, never more than 2 GiB; an archive inflating past
+-- what it declares is refused all the same.
+local READ_DEFAULT, READ_MOST = 128 << 20, 2 << 30
+local function wheel_bytes(path)
+  local total = 1 << 20
+  for _, e in ipairs(archive.list(path) or {}) do total = total + (e.size or 0) end
+  return math.max(READ_DEFAULT, math.min(total, READ_MOST))
+end
+
 function M.verify_record(path)
-  local files, err, code = archive.read_all(path)
+  local files, err, code = archive.read_all(path, { max_bytes = wheel_bytes(path) })
   if not files then return nil, err, code end
   local record_name = record_member(files)
   if not record_name then return nil, path .. ": no *.dist-info/RECORD in the wheel", "RECORD", {} end

@@ -38,7 +38,9 @@ function Local:preflight()
   if (fs.stat(dir) or {}).type ~= "directory" then
     errors.raise("TARGET_UNWRITABLE", dir .. " is not a folder", { hint = "choose another folder (--repository-dir)" })
   end
-  local probe = fs.join(dir, ".relrun-write-check-" .. require("relrun.proc").pid())
+  -- named as relrun's temporary files are: if a kill comes before the
+  -- remove, the next relrun writing in this folder sweeps it
+  local probe = fs.join(dir, ".write-check.relrun-" .. require("relrun.proc").pid() .. "-wcheck")
   local ok, err = fs.write(probe, "", { sync = false })
   if not ok then
     errors.raise("TARGET_UNWRITABLE", dir .. " is not writable: " .. tostring(err),
