@@ -323,6 +323,7 @@ describe("doctor: imports and the long description", function()
     local p <close> = projects.make{ fixture = "hatchling" }
     p:write("src/fx_compat/__init__.py", "from fx_hatchling import *\n")
     p:write("src/fx_hatchling/compat.py", "import fx_compat\nimport requests\n")
+    p:write("src/fx_hatchling/__init__.py", "from . import compat\n" .. p:read("src/fx_hatchling/__init__.py"))
     p:write("pyproject.toml", (p:read("pyproject.toml"):gsub('packages = %["src/fx_hatchling"%]',
       'packages = ["src/fx_hatchling", "src/fx_compat"]') .. '\n[tool.relrun]\nimports = ["fx_compat"]\n'))
     p:release("1.2.3")
@@ -331,6 +332,35 @@ describe("doctor: imports and the long description", function()
     status(c, IMPORTS, "fail", "imported but not declared: requests (src/fx_hatchling/compat.py)")
     ok(not c[IMPORTS].found:find("fx_hatchling (", 1, true) and not c[IMPORTS].found:find("fx_compat (", 1, true),
       "the project's own packages are not dependencies: " .. c[IMPORTS].found)
+  end)
+
+  -- The patterns of real projects (attrs, markupsafe, structlog, tomlkit,
+  -- pypa/packaging): only what `import pkg` runs must be declared.
+  it("judges imports as Python runs them: optional ones, tests and integration modules are not failures", function()
+    local p <close> = projects.make{ fixture = "hatchling" }
+    p:write("src/fx_hatchling/__init__.py", table.concat({
+      '"""Chunks.', "", "import not_a_dependency_in_a_docstring", '"""', "from typing import TYPE_CHECKING",
+      "from .core import chunks", "import rich", "if TYPE_CHECKING:", "    import typing_extensions",
+      "try:", "    import colorama", "except ImportError:", "    colorama = None", "" }, "\n"))
+    p:write("src/fx_hatchling/core.py", "def chunks(items, size):\n    import lazy_inside_a_function\n")
+    p:write("src/fx_hatchling/twisted.py", "from twisted.python import log\n")
+    p:write("tests/conftest.py", "import pytest\n")
+    p:write("tests/__init__.py", "")
+    p:write("pyproject.toml", (p:read("pyproject.toml"):gsub("%[project%.urls%]",
+      '[project.optional-dependencies]\nfancy = ["rich>=13"]\n\n[project.urls]')))
+    p:release("1.2.3")
+    local code, c, doc = doctor(p.dir, { "--only", "build" })
+    eq(code, 0, json.encode(doc))
+    status(c, IMPORTS, "warn", "need undeclared twisted (src/fx_hatchling/twisted.py)")
+    for _, name in ipairs({ "pytest", "typing_extensions", "colorama", "lazy_inside", "not_a_dependency", "rich" }) do
+      ok(not c[IMPORTS].found:find(name, 1, true), name .. " is not reported: " .. c[IMPORTS].found)
+    end
+    -- the same import reached from __init__.py through the package's own imports fails
+    p:write("src/fx_hatchling/core.py", "import requests\n\ndef chunks(items, size):\n    return []\n")
+    p:commit("core needs requests")
+    code, c = doctor(p.dir, { "--only", "build" })
+    eq(code, 3)
+    status(c, IMPORTS, "fail", "imported but not declared: requests (src/fx_hatchling/core.py)")
   end)
 
   local BROKEN_RST = "Title\n=====\n\n.. no-such-directive::\n\nText.\n"

@@ -139,8 +139,9 @@ end
 -- the configured ones, else [tool.setuptools] packages, else the folders
 -- with an __init__.py at the top of the project or of src/ (tests and docs
 -- left out). verify takes them from the built wheel instead.
-local NOT_PACKAGES = { tests = true, test = true, docs = true, doc = true, build = true, dist = true, examples = true,
-                       scripts = true, benchmarks = true }
+local NOT_PACKAGES = { tests = true, test = true, testing = true, docs = true, doc = true, build = true, dist = true,
+                       examples = true, scripts = true, benchmarks = true, bench = true, tasks = true, tools = true }
+M.NOT_PACKAGES = NOT_PACKAGES
 function Project:import_names()
   if self.cfg.imports and #self.cfg.imports > 0 then return self.cfg.imports end
   return self:source_packages()
