@@ -398,6 +398,14 @@ describe("doctor: imports and the long description", function()
     status(c, README, "warn", "no content type for setup.cfg [metadata] long_description (README.rst)")
   end)
 
+  it("does not call a readme a build hook makes (dynamic, as attrs' hatch-fancy-pypi-readme) missing", function()
+    local p <close> = projects.make{ fixture = "hatchling" }
+    p:write("pyproject.toml", (p:read("pyproject.toml"):gsub('readme = "README.md"\n', 'dynamic = ["readme"]\n')))
+    p:release("1.2.3")
+    local _, c = doctor(p.dir, { "--only", "build" })
+    status(c, README, "skip", "[project] readme is dynamic, made by the build")
+  end)
+
   it("checks built files' long description as twine check does (--dist)", function()
     local p <close> = projects.make{ fixture = "setuptools-legacy" }
     p:write("README.rst", BROKEN_RST)
