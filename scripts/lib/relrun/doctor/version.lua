@@ -126,32 +126,10 @@ function M.read(p)
   return out
 end
 
--- hatch-vcs passes [tool.hatch.version] raw-options to setuptools_scm and
--- turns tag-pattern and fallback-version into its tag_regex and
--- fallback_version; the root is the project's folder.
-local RAW_KEYS = { version_scheme = true, local_scheme = true, tag_regex = true, fallback_version = true,
-                   root = true, normalize = true }
-
-local function hatch_config(p)
-  local cfg, err = scm.config{ dir = p.dir, pyproject = false }
-  if not cfg then return nil, err end
-  local v = at(p.py, "tool", "hatch", "version") or {}
-  for k, value in pairs(type(v["raw-options"]) == "table" and v["raw-options"] or {}) do
-    if not RAW_KEYS[k] then return nil, "[tool.hatch.version] raw-options." .. k .. " is not supported by relrun" end
-    cfg[k] = value
-  end
-  if v["tag-pattern"] then cfg.tag_regex = v["tag-pattern"] end
-  if v["fallback-version"] then cfg.fallback_version = v["fallback-version"] end
-  if cfg.root ~= p.dir then cfg.root = fs.realpath(fs.join(p.dir, tostring(cfg.root))) or cfg.root end
-  cfg.dist_name = p.package
-  return cfg
-end
-
 -- The relrun.scm configuration the project's scm tool uses.
+-- (relrun.scm reads hatch-vcs' [tool.hatch.version] as hatch-vcs does.)
 function M.scm_config(p)
-  local b = p:backend()
-  if b.name == "hatchling" then return hatch_config(p) end
-  return scm.config{ dir = p.dir }
+  return scm.config{ dir = p.dir, pyproject = p.py and fs.join(p.dir, "pyproject.toml") or false }
 end
 
 return M
