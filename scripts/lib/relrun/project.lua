@@ -18,7 +18,37 @@ local errors = require "relrun.errors"
 
 local M = {}
 local Project = {}
+local detect_branch
 Project.__index = Project
+
+-- The folder holding the repository's shared refs (a worktree's .git
+-- names it in `commondir`).
+local function common_dir(repo)
+  local gitdir = repo:path():gsub("/$", "")
+  local common = fs.read(fs.join(gitdir, "commondir"))
+  if not common then return gitdir end
+  common = common:gsub("%s+$", "")
+  return common:sub(1, 1) == "/" and common or fs.join(gitdir, common)
+end
+
+-- The release branch when none is configured: the remote's default
+-- branch as the clone recorded it (refs/remotes/origin/HEAD: master for
+-- tomlkit, certifi, pypa/hatch), else master when there is no main.
+function detect_branch(p)
+  local cfg, repo = p.cfg, p.repo
+  local head = fs.read(fs.join(common_dir(repo), "refs", "remotes", cfg.remote, "HEAD"))
+  local name = head and head:match("^ref: refs/remotes/" .. cfg.remote:gsub("%p", "%%%0") .. "/(%S+)")
+  if name then
+    cfg.branch, cfg.source.branch = name, "detected: " .. cfg.remote .. "/HEAD"
+    return
+  end
+  local function exists(b)
+    return repo:rev_parse("refs/heads/" .. b) or repo:rev_parse("refs/remotes/" .. cfg.remote .. "/" .. b)
+  end
+  if not exists("main") and exists("master") then
+    cfg.branch, cfg.source.branch = "master", "detected: no main branch, a master branch"
+  end
+end
 
 -- open{ dir = ".", flags = {}, getenv, need_repo = true, partial, pyproject } -> project | nil, err.
 -- partial: the settings may be incomplete (config.load's partial; setup.lua).
@@ -54,6 +84,7 @@ function M.open(opts)
                                  partial = opts.partial }
   if not cfg then p:close(); return nil, cerr end
   p.cfg, p.package = cfg, cfg.package
+  if p.repo and cfg.source.branch == "default" then detect_branch(p) end
   p.scheme = tags.scheme{ prefix = cfg.tag_prefix, names = p.repo and p:tag_names() or {}, package = p.package }
   return p
 end

@@ -38,11 +38,32 @@ function M.wanted_version(opts, last)
   return nil
 end
 
+-- Whether the version a project file states is a release newer than the last one.
+local function written_is_next(written, last)
+  local v = pep440.parse(written.version)
+  return v and not v:is_devrelease() and not v:local_part() and (not last or pep440.compare(v, last.parsed) > 0)
+end
+
+-- A backend that reads the version from a file builds that version,
+-- whatever the tag says: refuse before building when they differ.
+local function check_written(written, version, scheme)
+  if not version then return end
+  local v = pep440.parse(written.version)
+  if v and pep440.compare(v, version) == 0 then return end
+  errors.raise("VERSION_NOT_WRITTEN", string.format("%s says %s, so the build would make %s, not %s", written.where,
+    written.version, written.version, version), { rerun = false, hint = string.format(
+    "write %s there and commit it, then tag (or release what it says: --version %s, tag %s)", version,
+    written.version, scheme:tag(v and tostring(v) or written.version)) })
+end
+
 local function version_step(ctx)
   return { name = "version", kind = "check", does = "the version: newer than the last release, a new tag", run = function()
     local scheme = ctx.project.scheme
     local last = prepare.last_release(ctx)
     local version = M.wanted_version(ctx.opts, last)
+    local written = prepare.written_version(ctx)
+    if not version and written and written_is_next(written, last) then version = tostring(pep440.parse(written.version)) end
+    if written then check_written(written, version, scheme) end
     if not version then
       local n = tags.next_versions(last)
       errors.raise("NO_VERSION", "no version asked for", { exit = 2, hint = string.format(
