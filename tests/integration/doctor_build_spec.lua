@@ -161,6 +161,21 @@ describe("doctor: build and security on the example", function()
     ok(not r.stdout:find(key, 1, true) and not r.stderr:find(key, 1, true), "the key is never printed")
     ok(not r.stdout:find(secret, 1, true) and not r.stderr:find(secret, 1, true), "the secret is never printed")
   end)
+
+  -- pypa/hatch's docs branch holds a 400 KB minified search index: the scan
+  -- reads every branch, and a line that long is read around its candidates.
+  it("finds a token inside a minified line on another branch", function()
+    local dir = healthy(tmp.path)
+    local token = "ghp_" .. string.rep("Ab3", 12)
+    local filler = string.rep('{"title":"secret handshake","text":"<p>no key here</p>"},', 3000)
+    git(dir, "checkout", "-q", "-b", "gh-pages")
+    fs.write(fs.join(dir, "search_index.json"), "[" .. filler .. '{"t":"' .. token .. '"},' .. filler .. "]\n")
+    git(dir, "add", "search_index.json")
+    git(dir, "commit", "-q", "-m", "docs")
+    git(dir, "checkout", "-q", "main")
+    local _, c = doctor(dir, { "--only", "security" })
+    status(c, "no credentials in tracked files or history", "fail", "GitHub token ghp_… in search_index.json")
+  end)
 end)
 
 ---------------------------------------------------------------------------
