@@ -162,6 +162,23 @@ describe("doctor: build and security on the example", function()
     ok(not r.stdout:find(secret, 1, true) and not r.stderr:find(secret, 1, true), "the secret is never printed")
   end)
 
+  -- pypa/hatch releases hatch (hatch-v*) and hatchling (hatchling-v*) from one repository
+  it("leaves other packages' release workflows and unreadable workflows without relrun alone", function()
+    local dir = healthy(tmp.path)
+    fs.mkdir(fs.join(dir, ".github/workflows"))
+    fs.write(fs.join(dir, ".github/workflows/sibling.yml"), "on:\n  push:\n    tags: [\"sibling-v*\"]\n" ..
+      "permissions:\n  id-token: write\njobs:\n  publish:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo\n")
+    fs.write(fs.join(dir, ".github/workflows/anchors.yml"), "x: &a 1\ny: *a\n")
+    git(dir, "add", "-A")
+    git(dir, "commit", "-q", "-m", "workflows")
+    local _, c = doctor(dir, { "--only", "security" })
+    status(c, "the release workflow", "warn", "no workflow in .github/workflows runs `relrun --locked release publish`")
+    fs.write(fs.join(dir, ".github/workflows/anchors.yml"), "x: &a 1\ny: *a\nz: relrun --locked release publish\n")
+    git(dir, "commit", "-q", "-am", "relrun in an unreadable workflow")
+    _, c = doctor(dir, { "--only", "security" })
+    status(c, "the release workflow", "fail", "anchors.yml: not read (line 1: anchors and aliases")
+  end)
+
   -- pypa/hatch's docs branch holds a 400 KB minified search index: the scan
   -- reads every branch, and a line that long is read around its candidates.
   it("finds a token inside a minified line on another branch", function()
