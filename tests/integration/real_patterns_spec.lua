@@ -99,6 +99,21 @@ describe("real projects' patterns", function()
     ok(fs.exists(fs.join(p.dir, ".relrun/dist/1.0.1")), "built")
   end)
 
+  it("tags CalVer as the project spells it (certifi: 2026.07.22), and publishes and verifies it", function()
+    local p <close> = projects.make{ fixture = "setuptools-scm", scheme = "bare", releases = { "2026.07.22" } }
+    p:write("NEWS", "next\n")
+    p:commit("next")
+    p:git("push", "-q", "origin", "main")
+    local r = relrun(p, { "release", "--version", "2026.08.01", "--yes", "--skip-dependency-check", "--no-deps" })
+    eq(r.code, 0, r.stdout .. r.stderr)
+    eq(p:git("ls-remote", "--tags", "origin", "2026.08.01"):match("refs/tags/(%S+)"), "2026.08.01")
+    eq(p:git("tag", "--list", "2026.8.1"), "", "no second spelling")
+    ok(fs.exists(fs.join(p.dir, ".relrun/dist/2026.8.1/fx_setuptools_scm-2026.8.1-py3-none-any.whl")), r.stdout)
+    r = relrun(p, { "verify", "--no-deps" })
+    eq(r.code, 0, r.stdout .. r.stderr)
+    contains(r.stdout, "2026.8.1")
+  end)
+
   it("a whole release stopped before its tag is continued by the same command", function()
     local p <close> = projects.make{ fixture = "setuptools-scm", releases = { "1.0.0" } }
     p:write("NEWS", "dirty\n")

@@ -124,6 +124,16 @@ function Project:tag_target(name)
 end
 
 function Project:releases(names) return self.scheme:releases(names or self:tag_names()) end
+
+-- The tag of `version` in this clone, however it is spelled (certifi's
+-- 2026.07.22 is version 2026.7.22), else the scheme's name for it.
+function Project:release_tag(version)
+  local want = require("relrun.pep440").parse(version)
+  for _, r in ipairs(want and self.repo and self:releases() or {}) do
+    if r.parsed == want then return r.name end
+  end
+  return self.scheme:tag(version)
+end
 function Project:last_release(names) return self.scheme:last(names or self:tag_names()) end
 
 -- OWNER/REPO on GitHub: the setting (GITHUB_REPOSITORY), else the release

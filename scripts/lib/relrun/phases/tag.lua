@@ -56,6 +56,14 @@ local function check_written(written, version, scheme)
     written.version, scheme:tag(v and tostring(v) or written.version)) })
 end
 
+-- The version as the tag spells it: --version as typed when it is plain
+-- numbers and letters (CalVer's 2026.08.01, as certifi tags), else the
+-- normalised form (1.0.0-rc.1 is tagged 1.0.0rc1).
+local function spelled(asked, version)
+  if asked and asked:match("^%d[%w.]*$") then return asked end
+  return version
+end
+
 local function version_step(ctx)
   return { name = "version", kind = "check", does = "the version: newer than the last release, a new tag", run = function()
     local scheme = ctx.project.scheme
@@ -69,7 +77,7 @@ local function version_step(ctx)
       errors.raise("NO_VERSION", "no version asked for", { exit = 2, hint = string.format(
         "pass --version X or --bump PART (patch: %s, minor: %s, major: %s)", n.patch, n.minor, n.major) })
     end
-    local name = scheme:tag(version)
+    local name = scheme:tag(spelled(ctx.opts.version, version))
     local remote = ctx.project.cfg.remote
     if prepare.remote_ref(ctx, "refs/tags/" .. name) then
       errors.raise("TAG_EXISTS", string.format("tag %s already exists on %s: it was released already", name, remote),
