@@ -114,6 +114,25 @@ describe("real projects' patterns", function()
     contains(r.stdout, "2026.8.1")
   end)
 
+  it("reads the version a setup.py takes from its module (certifi's regex, six's import)", function()
+    local p <close> = projects.make{ fixture = "setuptools-legacy" }
+    local setup = p:read("setup.py"):gsub('version="[^"]*",', "version=VERSION,")
+    p:write("setup.py", 'import re\nwith open("fx_setuptools_legacy/__init__.py") as f:\n' ..
+      '    VERSION = re.search(r\'__version__ = "([^"]*)"\', f.read()).group(1)\n' .. setup)
+    p:write("fx_setuptools_legacy/__init__.py", '__version__ = "1.2.3"\n' .. p:read("fx_setuptools_legacy/__init__.py"))
+    p:commit("the version in the module")
+    p:git("tag", "v1.2.3")
+    p:git("push", "-q", "origin", "main", "v1.2.3")
+    local r = relrun(p, { "doctor", "--offline", "--only", "build" })
+    contains(r.stdout, "fx_setuptools_legacy/__init__.py __version__ (read by setup.py) (1.2.3)")
+    p:write("NEWS", "more\n")
+    p:commit("more")
+    p:git("push", "-q", "origin", "main")
+    r = relrun(p, { "release", "tag", "--version", "1.2.4", "--dry-run" })
+    eq(r.code, 1)
+    contains(r.stderr, "fx_setuptools_legacy/__init__.py __version__ (read by setup.py) says 1.2.3")
+  end)
+
   it("a whole release stopped before its tag is continued by the same command", function()
     local p <close> = projects.make{ fixture = "setuptools-scm", releases = { "1.0.0" } }
     p:write("NEWS", "dirty\n")

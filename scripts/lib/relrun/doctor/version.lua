@@ -13,6 +13,7 @@ local fs = require "relrun.fs"
 local scm = require "relrun.scm"
 
 local M = {}
+local version_module
 
 local at = require("relrun.util").at
 
@@ -92,7 +93,23 @@ local function read_file(p, b, out)
   return out
 end
 
--- setup.py: version="..." as one whole literal in the file, else unknown.
+-- The module whose __version__ a setup.py reads: `version=six.__version__`
+-- after `import six`, or the one file it opens that holds __version__
+-- (certifi's `open("certifi/__init__.py")` and a regex). -> path | nil.
+function version_module(p, text)
+  local name = text:match("%f[%w_]version%s*=%s*([%a_][%w_]*)%.__version__")
+  if name then return module_file(p.dir, name) end
+  if not text:find("__version__", 1, true) then return nil end
+  local found
+  for file in text:gmatch("open%(%s*[\"']([%w_./-]+%.py)[\"']") do
+    if found and found ~= file then return nil end
+    found = file
+  end
+  return found and fs.exists(fs.join(p.dir, found)) and fs.join(p.dir, found) or nil
+end
+
+-- setup.py: version="..." as one whole literal in the file, else the
+-- __version__ of the module it reads (version_module), else unknown.
 local function read_setup_py(p, out)
   local text = fs.read(fs.join(p.dir, "setup.py")) or ""
   local found, n = nil, 0
@@ -100,7 +117,14 @@ local function read_setup_py(p, out)
     if q and after then n, found = n + 1, value end
   end
   out.where = "setup.py version="
-  if n == 1 then out.version = found else out.why = "setup.py does not set version= to one plain string" end
+  if n == 1 then out.version = found; return out end
+  local path = version_module(p, text)
+  out.version = path and assigned(fs.read(path) or "", "__version__")
+  if out.version then
+    out.where = rel(p, path) .. " __version__ (read by setup.py)"
+  else
+    out.why = "setup.py does not set version= to one plain string"
+  end
   return out
 end
 
