@@ -50,10 +50,13 @@ local function check_written(written, version, scheme)
   if not version then return end
   local v = pep440.parse(written.version)
   if v and pep440.compare(v, version) == 0 then return end
+  local hint = string.format("write %s there and commit it, then tag", version)
+  if v and not v:is_devrelease() and not v:local_part() then   -- a development version is never released
+    hint = hint .. string.format(" (or release what it says: --version %s, tag %s)", written.version,
+      scheme:tag(tostring(v)))
+  end
   errors.raise("VERSION_NOT_WRITTEN", string.format("%s says %s, so the build would make %s, not %s", written.where,
-    written.version, written.version, version), { rerun = false, hint = string.format(
-    "write %s there and commit it, then tag (or release what it says: --version %s, tag %s)", version,
-    written.version, scheme:tag(v and tostring(v) or written.version)) })
+    written.version, written.version, version), { rerun = false, hint = hint })
 end
 
 -- The version as the tag spells it: --version as typed when it is plain
