@@ -69,6 +69,7 @@ describe("real projects' patterns", function()
     eq(r.code, 1, r.stdout .. r.stderr)
     contains(r.stderr, "pyproject.toml [project] version says 1.0.0, so the build would make 1.0.0, not 1.0.1")
     contains(r.stderr, "write 1.0.1 there and commit it")
+    ok(not r.stderr:find("release what it says", 1, true), "1.0.0 is released already (marko): " .. r.stderr)
     ok(not r.stdout:find("python -m build", 1, true), "nothing was built: " .. r.stdout)
     -- a development version written (markupsafe's 3.1.0.dev, click's 8.5.0.dev) is never offered
     p:set_version("1.0.1.dev0")

@@ -46,12 +46,12 @@ end
 
 -- A backend that reads the version from a file builds that version,
 -- whatever the tag says: refuse before building when they differ.
-local function check_written(written, version, scheme)
+local function check_written(written, version, scheme, last)
   if not version then return end
   local v = pep440.parse(written.version)
   if v and pep440.compare(v, version) == 0 then return end
   local hint = string.format("write %s there and commit it, then tag", version)
-  if v and not v:is_devrelease() and not v:local_part() then   -- a development version is never released
+  if v and written_is_next(written, last) then   -- never a development version, never one released already
     hint = hint .. string.format(" (or release what it says: --version %s, tag %s)", written.version,
       scheme:tag(tostring(v)))
   end
@@ -74,7 +74,7 @@ local function version_step(ctx)
     local version = M.wanted_version(ctx.opts, last)
     local written = prepare.written_version(ctx)
     if not version and written and written_is_next(written, last) then version = tostring(pep440.parse(written.version)) end
-    if written then check_written(written, version, scheme) end
+    if written then check_written(written, version, scheme, last) end
     if not version then
       local n = tags.next_versions(last)
       errors.raise("NO_VERSION", "no version asked for", { exit = 2, hint = string.format(
