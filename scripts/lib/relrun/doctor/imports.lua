@@ -105,31 +105,25 @@ local function python_files(dir, parts, out)
   return out
 end
 
--- of_package(where) -> { eager = { top = file }, lazy = { top = file } }:
--- the top-level names of modules other than the package's own, by whether
--- importing the package reaches them. `where` is a package folder, or a
--- module's path without .py.
-function M.of_package(where)
-  local top = fs.basename(where)
-  local files, root
-  if fs.exists(where .. ".py") then
-    files, root = { [where .. ".py"] = {} }, nil
-  else
-    files, root = python_files(where, {}), where
-  end
+-- The imports of `files` ({ path = parts }) of package `top` (folder
+-- `root`, nil for a single module): external = { path = { top names } },
+-- edges = { path = { files of the package it imports } }.
+local function graph(files, root, top)
   local external, edges = {}, {}
   for path, here in pairs(files) do
     edges[path] = {}
+    local function edge(parts)
+      local target = module_file(root, parts)
+      if target then edges[path][#edges[path] + 1] = target end
+    end
     for _, imp in ipairs(M.scan(path)) do
       local parts = own_parts(imp, top, here, path:match("__init__%.py$") ~= nil)
       if parts and root then
-        local target = module_file(root, parts)
-        if target then edges[path][#edges[path] + 1] = target end
+        edge(parts)
         for _, n in ipairs(imp.names) do   -- `from . import sub` imports a module
           local sub = { table.unpack(parts) }
           sub[#sub + 1] = n
-          target = module_file(root, sub)
-          if target then edges[path][#edges[path] + 1] = target end
+          edge(sub)
         end
       elseif not parts and imp.level == 0 then
         external[path] = external[path] or {}
@@ -137,15 +131,30 @@ function M.of_package(where)
       end
     end
   end
-  -- what `import pkg` runs: the entry file and what it imports of the package, in turn
-  local entry = root and fs.join(root, "__init__.py") or (where .. ".py")
+  return external, edges
+end
+
+-- The files `import pkg` runs: the entry file and what it imports of the package, in turn.
+local function reached_from(entry, edges)
   local reached, queue = { [entry] = true }, { entry }
   while #queue > 0 do
-    local path = table.remove(queue)
-    for _, target in ipairs(edges[path] or {}) do
+    for _, target in ipairs(edges[table.remove(queue)] or {}) do
       if not reached[target] then reached[target] = true; queue[#queue + 1] = target end
     end
   end
+  return reached
+end
+
+-- of_package(where) -> { eager = { top = file }, lazy = { top = file } }:
+-- the top-level names of modules other than the package's own, by whether
+-- importing the package reaches them. `where` is a package folder, or a
+-- module's path without .py.
+function M.of_package(where)
+  local single = fs.exists(where .. ".py")
+  local root = not single and where or nil
+  local files = single and { [where .. ".py"] = {} } or python_files(where, {})
+  local external, edges = graph(files, root, fs.basename(where))
+  local reached = reached_from(root and fs.join(root, "__init__.py") or (where .. ".py"), edges)
   local out = { eager = {}, lazy = {} }
   local paths = {}
   for path in pairs(external) do paths[#paths + 1] = path end
