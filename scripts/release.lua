@@ -82,15 +82,23 @@ local opts = cli.parse_or_exit(SPEC, arg)
 local function usage(msg) errors.raise("USAGE", "release.lua: " .. msg .. " (try --help)", { exit = 2 }) end
 if opts.version and opts.bump then usage("give --version or --bump, not both") end
 if opts.pre and not opts.bump then usage("--pre goes with --bump") end
-local tagging = opts.command == "tag" or not opts.command
-if tagging and not opts.version and not opts.bump and not opts.dry_run then
-  usage((opts.command or "a whole release (prepare, tag, publish)") .. " needs --version VERSION or --bump PART")
-end
 if opts.dist and opts.command ~= "publish" then usage("--dist goes with the publish phase") end
 if opts.verbose then require("relrun.log").set_level("verbose") end
 
 local p = errors.check(project.open{ dir = opts.project or opts.repo, flags = opts,
                                      need_repo = opts.command ~= "config" })
+
+-- A project whose files state a release version (static, attr:, a version
+-- file) releases that one when no version is asked for.
+local function states_release()
+  local v = require("relrun.doctor.version").read(p)
+  local parsed = v.source ~= "scm" and v.version and require("relrun.pep440").parse(v.version)
+  return parsed and not parsed:is_devrelease()
+end
+local tagging = opts.command == "tag" or not opts.command
+if tagging and not opts.version and not opts.bump and not opts.dry_run and not states_release() then
+  usage((opts.command or "a whole release (prepare, tag, publish)") .. " needs --version VERSION or --bump PART")
+end
 
 if opts.command == "config" then
   print(string.format("%-30s %-40s %s", "setting", "value", "from"))
@@ -106,6 +114,8 @@ end
 -- The command that continues a phase, as the user would type it: the
 -- options given, the phase named, the version flags dropped after tagging.
 local function command_for(phase)
+  -- a whole release stopped before its tag exists continues as it started
+  if not opts.command and phase ~= "publish" then return cli.command_line(arg) end
   local words = { phase }
   local skip_next = false
   for _, a in ipairs(arg) do

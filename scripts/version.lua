@@ -45,10 +45,12 @@ end
 print(opts.strip_dev and (info.version:match("^(.-)%.dev") or info.version) or info.version)
 if not opts.explain then return 0 end
 
+local match = table.concat(cfg.git_describe_command and scm.describe_match(cfg.git_describe_command)
+  or { scm.DESCRIBE_MATCH }, "' --match '")
 local out = {}
 local function say(fmt, ...) out[#out + 1] = string.format(fmt, ...) end
 say("root:      %s", info.root)
-say("config:    %s", cfg.pyproject and ("[tool.setuptools_scm] in " .. cfg.pyproject) or cfg.note)
+say("config:    %s", cfg.source or cfg.note)
 say("schemes:   version_scheme=%s local_scheme=%s", cfg.version_scheme, cfg.local_scheme)
 if cfg.tag_regex ~= scm.DEFAULT_TAG_REGEX then say("tag_regex: %s", cfg.tag_regex) end
 if info.how == "pretend" then
@@ -60,9 +62,9 @@ else
     say("tag:       none (no commits yet)")
   elseif info.tag then
     say("tag:       %s (version %s), matched by `git describe --tags --match '%s'`", info.tag, info.tag_version,
-      scm.DESCRIBE_MATCH)
+      match)
   else
-    say("tag:       none matching '%s', so 0.0 and the commit count", scm.DESCRIBE_MATCH)
+    say("tag:       none matching '%s', so 0.0 and the commit count", match)
   end
   say("distance:  %s commit(s) since %s", tostring(info.distance), info.tag or "the first commit")
   say("node:      %s", info.node or "none")

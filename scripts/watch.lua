@@ -42,7 +42,7 @@ else
   if not last then errors.raise("NO_RELEASE", "no VERSION given and no release tag in " .. p.dir, { exit = 2 }) end
   version = last.version
 end
-local tag = p.scheme:tag(version)
+local tag = p:release_tag(version)
 local commit = errors.check(p:commit(tag))
 
 local plan, ctx = watch.plan{ project = p, tag = tag, version = version, commit = commit.id,

@@ -161,6 +161,38 @@ describe("doctor: build and security on the example", function()
     ok(not r.stdout:find(key, 1, true) and not r.stderr:find(key, 1, true), "the key is never printed")
     ok(not r.stdout:find(secret, 1, true) and not r.stderr:find(secret, 1, true), "the secret is never printed")
   end)
+
+  -- pypa/hatch releases hatch (hatch-v*) and hatchling (hatchling-v*) from one repository
+  it("leaves other packages' release workflows and unreadable workflows without relrun alone", function()
+    local dir = healthy(tmp.path)
+    fs.mkdir(fs.join(dir, ".github/workflows"))
+    fs.write(fs.join(dir, ".github/workflows/sibling.yml"), "on:\n  push:\n    tags: [\"sibling-v*\"]\n" ..
+      "permissions:\n  id-token: write\njobs:\n  publish:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo\n")
+    fs.write(fs.join(dir, ".github/workflows/anchors.yml"), "x: &a 1\ny: *a\n")
+    git(dir, "add", "-A")
+    git(dir, "commit", "-q", "-m", "workflows")
+    local _, c = doctor(dir, { "--only", "security" })
+    status(c, "the release workflow", "warn", "no workflow in .github/workflows runs `relrun --locked release publish`")
+    fs.write(fs.join(dir, ".github/workflows/anchors.yml"), "x: &a 1\ny: *a\nz: relrun --locked release publish\n")
+    git(dir, "commit", "-q", "-am", "relrun in an unreadable workflow")
+    _, c = doctor(dir, { "--only", "security" })
+    status(c, "the release workflow", "fail", "anchors.yml: not read (line 1: anchors and aliases")
+  end)
+
+  -- pypa/hatch's docs branch holds a 400 KB minified search index: the scan
+  -- reads every branch, and a line that long is read around its candidates.
+  it("finds a token inside a minified line on another branch", function()
+    local dir = healthy(tmp.path)
+    local token = "ghp_" .. string.rep("Ab3", 12)
+    local filler = string.rep('{"title":"secret handshake","text":"<p>no key here</p>"},', 3000)
+    git(dir, "checkout", "-q", "-b", "gh-pages")
+    fs.write(fs.join(dir, "search_index.json"), "[" .. filler .. '{"t":"' .. token .. '"},' .. filler .. "]\n")
+    git(dir, "add", "search_index.json")
+    git(dir, "commit", "-q", "-m", "docs")
+    git(dir, "checkout", "-q", "main")
+    local _, c = doctor(dir, { "--only", "security" })
+    status(c, "no credentials in tracked files or history", "fail", "GitHub token ghp_… in search_index.json")
+  end)
 end)
 
 ---------------------------------------------------------------------------
@@ -323,6 +355,7 @@ describe("doctor: imports and the long description", function()
     local p <close> = projects.make{ fixture = "hatchling" }
     p:write("src/fx_compat/__init__.py", "from fx_hatchling import *\n")
     p:write("src/fx_hatchling/compat.py", "import fx_compat\nimport requests\n")
+    p:write("src/fx_hatchling/__init__.py", "from . import compat\n" .. p:read("src/fx_hatchling/__init__.py"))
     p:write("pyproject.toml", (p:read("pyproject.toml"):gsub('packages = %["src/fx_hatchling"%]',
       'packages = ["src/fx_hatchling", "src/fx_compat"]') .. '\n[tool.relrun]\nimports = ["fx_compat"]\n'))
     p:release("1.2.3")
@@ -331,6 +364,35 @@ describe("doctor: imports and the long description", function()
     status(c, IMPORTS, "fail", "imported but not declared: requests (src/fx_hatchling/compat.py)")
     ok(not c[IMPORTS].found:find("fx_hatchling (", 1, true) and not c[IMPORTS].found:find("fx_compat (", 1, true),
       "the project's own packages are not dependencies: " .. c[IMPORTS].found)
+  end)
+
+  -- The patterns of real projects (attrs, markupsafe, structlog, tomlkit,
+  -- pypa/packaging): only what `import pkg` runs must be declared.
+  it("judges imports as Python runs them: optional ones, tests and integration modules are not failures", function()
+    local p <close> = projects.make{ fixture = "hatchling" }
+    p:write("src/fx_hatchling/__init__.py", table.concat({
+      '"""Chunks.', "", "import not_a_dependency_in_a_docstring", '"""', "from typing import TYPE_CHECKING",
+      "from .core import chunks", "import rich", "if TYPE_CHECKING:", "    import typing_extensions",
+      "try:", "    import colorama", "except ImportError:", "    colorama = None", "" }, "\n"))
+    p:write("src/fx_hatchling/core.py", "def chunks(items, size):\n    import lazy_inside_a_function\n")
+    p:write("src/fx_hatchling/twisted.py", "from twisted.python import log\n")
+    p:write("tests/conftest.py", "import pytest\n")
+    p:write("tests/__init__.py", "")
+    p:write("pyproject.toml", (p:read("pyproject.toml"):gsub("%[project%.urls%]",
+      '[project.optional-dependencies]\nfancy = ["rich>=13"]\n\n[project.urls]')))
+    p:release("1.2.3")
+    local code, c, doc = doctor(p.dir, { "--only", "build" })
+    eq(code, 0, json.encode(doc))
+    status(c, IMPORTS, "warn", "need undeclared twisted (src/fx_hatchling/twisted.py)")
+    for _, name in ipairs({ "pytest", "typing_extensions", "colorama", "lazy_inside", "not_a_dependency", "rich" }) do
+      ok(not c[IMPORTS].found:find(name, 1, true), name .. " is not reported: " .. c[IMPORTS].found)
+    end
+    -- the same import reached from __init__.py through the package's own imports fails
+    p:write("src/fx_hatchling/core.py", "import requests\n\ndef chunks(items, size):\n    return []\n")
+    p:commit("core needs requests")
+    code, c = doctor(p.dir, { "--only", "build" })
+    eq(code, 3)
+    status(c, IMPORTS, "fail", "imported but not declared: requests (src/fx_hatchling/core.py)")
   end)
 
   local BROKEN_RST = "Title\n=====\n\n.. no-such-directive::\n\nText.\n"
@@ -366,6 +428,14 @@ describe("doctor: imports and the long description", function()
     code, c = doctor(q.dir, { "--only", "build" })
     eq(code, 0)
     status(c, README, "warn", "no content type for setup.cfg [metadata] long_description (README.rst)")
+  end)
+
+  it("does not call a readme a build hook makes (dynamic, as attrs' hatch-fancy-pypi-readme) missing", function()
+    local p <close> = projects.make{ fixture = "hatchling" }
+    p:write("pyproject.toml", (p:read("pyproject.toml"):gsub('readme = "README.md"\n', 'dynamic = ["readme"]\n')))
+    p:release("1.2.3")
+    local _, c = doctor(p.dir, { "--only", "build" })
+    status(c, README, "skip", "[project] readme is dynamic, made by the build")
   end)
 
   it("checks built files' long description as twine check does (--dist)", function()

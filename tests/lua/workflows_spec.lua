@@ -65,6 +65,27 @@ e: plain
   continued here
 f: "esc \"q\" \t \u00e9"
 ]],
+  -- real projects' workflows: a matrix of flow mappings (pallets), a flow
+  -- sequence on the line after its key (pypa/packaging), the document end
+  -- marker (zizmor's workflow in hynek's projects)
+  matrix_forms = [[
+jobs:
+  tests:
+    strategy:
+      matrix:
+        include:
+          - {python: '3.13'}
+          - {name: Windows, python: '3.13', os: windows-latest}
+        python_version:
+          ["3.10", "3.11",
+           "pypy3.10"]
+        os:
+          ubuntu-latest
+    steps:
+      - run: echo
+...
+# trailing comment
+]],
   top_level_list = [[
 - a
 - b: c
@@ -105,6 +126,8 @@ describe("relrun.workflows", function()
     contains(select(2, workflows.parse_yaml("a:\n  b: !!str x\n")), "line 2: YAML tags")
     contains(select(2, workflows.parse_yaml("a:\n\tb: 1\n")), "line 2: a tab in the indentation")
     contains(select(2, workflows.parse_yaml("a: 'open\n")), "does not end on its line")
+    contains(select(2, workflows.parse_yaml("a: 1\n...\nb: 2\n")), "line 3: more than one YAML document")
+    contains(select(2, workflows.parse_yaml("a: 1\n---\nb: 2\n")), "line 2: more than one YAML document")
   end)
 
   it("turns GitHub filter patterns into IAM patterns that admit at least the same tags", function()

@@ -81,8 +81,13 @@ end
 function M.settings(f)
   local source, out = f.cfg.source, {}
   local function add(key, value, why) out[#out + 1] = { key = key, value = value, why = why } end
-  if f.branch and source.branch == "default" and f.branch ~= f.cfg.branch then
-    add("branch", f.branch, "from " .. f.branch_from .. "; the default is " .. f.cfg.branch)
+  -- a branch project.open only detected (origin/HEAD, which CI's checkout
+  -- does not record) is written down, so every clone releases from it
+  local default = "main"
+  for _, s in ipairs(require("relrun.config").SCHEMA) do if s.key == "branch" then default = s.default end end
+  local unset = source.branch == "default" or tostring(source.branch):find("^detected") ~= nil
+  if f.branch and unset and f.branch ~= default then
+    add("branch", f.branch, "from " .. f.branch_from .. "; the default is " .. default)
   end
   if source.remote == "default" and f.remote ~= f.cfg.remote then
     add("remote", f.remote, "the only remote; the default is " .. f.cfg.remote)

@@ -29,6 +29,7 @@ local pep440 = require "relrun.pep440"
 local host = require "relrun.host"
 
 local M = {}
+local installed_requirements
 
 local TAIL_LINES = 25
 M.DOCTOR_HINT = "see RELEASE.md \"Build Failures\", or run `relrun scripts/doctor.lua`"
@@ -193,6 +194,25 @@ function M.missing_requirements(python, requires)
   return json.decode(r.stdout) or {}
 end
 
+-- Whether the interpreter has the project's build requirements, for a build
+-- without isolation -> true | nil, err. With skip_dependency_check (-x) a
+-- shortfall is only said: Debian's older backends often build a project
+-- that asks for newer ones (setuptools-scm 7.1 for pluggy's >=8).
+function installed_requirements(opts)
+  local missing, merr = M.missing_requirements(opts.python, opts.project:backend().requires)
+  if not missing then return nil, merr end
+  if #missing == 0 then return true end
+  local what = string.format("%s cannot build %s without isolation: it lacks %s", opts.python,
+    opts.project.package or "the project", table.concat(missing, ", "))
+  if opts.skip_dependency_check then
+    log.warn("%s; building anyway (--skip-dependency-check)", what)
+    return true
+  end
+  return nil, errors.new("BUILD_REQUIREMENTS", what, { rerun = false, hint = "install them for that interpreter " ..
+    "(Debian: apt install python3-<name>), choose another with --python, build isolated from an index that answers " ..
+    "([tool.relrun.build] isolation = true), or try the installed ones with --skip-dependency-check" })
+end
+
 -- The last lines of a failed build, for the log (the error itself is one line).
 local function show_tail(lines)
   io.stdout:flush()
@@ -200,11 +220,22 @@ local function show_tail(lines)
   io.stderr:flush()
 end
 
--- The line of a build's output that says best what went wrong.
+-- The line of a build's output that says best what went wrong: the last
+-- error line that is not `python -m build`'s own wrapper ("ERROR Backend
+-- subprocess exited when trying to invoke build_sdist" says only where).
+local WRAPPERS = { "^ERROR Backend subprocess exited", "^ERROR Backend operation failed", "^%*+ ?Backend ",
+                   "^ERROR Failed to", "^error: subprocess%-exited%-with%-error" }
+local function wrapper(l)
+  for _, w in ipairs(WRAPPERS) do if l:find(w) then return true end end
+  return false
+end
+
 local function reason(lines)
-  for i = #lines, 1, -1 do
-    local l = lines[i]
-    if l:find("Error") or l:find("ERROR") or l:find("error:") then return (l:gsub("^%s+", "")) end
+  for pass = 1, 2 do
+    for i = #lines, 1, -1 do
+      local l = lines[i]:gsub("^%s+", "")
+      if (l:find("Error") or l:find("ERROR") or l:find("error:")) and (pass == 2 or not wrapper(l)) then return l end
+    end
   end
   for i = #lines, 1, -1 do
     if lines[i]:find("%S") then return (lines[i]:gsub("^%s+", "")) end
@@ -417,15 +448,8 @@ function M.release(opts)
     sdist = copy
   else
     if opts.isolation == false then
-      local backend = opts.project:backend()
-      local missing, merr = M.missing_requirements(opts.python, backend.requires)
-      if not missing then return nil, merr end
-      if #missing > 0 then
-        return nil, errors.new("BUILD_REQUIREMENTS", string.format("%s cannot build %s without isolation: it lacks %s",
-          opts.python, opts.project.package or "the project", table.concat(missing, ", ")),
-          { rerun = false, hint = "install them for that interpreter (Debian: apt install python3-<name>), choose " ..
-            "another with --python, or build isolated from an index (drop --no-isolation)" })
-      end
+      local has, rerr = installed_requirements(opts)
+      if not has then return nil, rerr end
     end
     local co, src = M.checkout(opts.project, opts.commit.id)
     if not co then return nil, src end

@@ -18,7 +18,37 @@ local errors = require "relrun.errors"
 
 local M = {}
 local Project = {}
+local detect_branch
 Project.__index = Project
+
+-- The folder holding the repository's shared refs (a worktree's .git
+-- names it in `commondir`).
+local function common_dir(repo)
+  local gitdir = repo:path():gsub("/$", "")
+  local common = fs.read(fs.join(gitdir, "commondir"))
+  if not common then return gitdir end
+  common = common:gsub("%s+$", "")
+  return common:sub(1, 1) == "/" and common or fs.join(gitdir, common)
+end
+
+-- The release branch when none is configured: the remote's default
+-- branch as the clone recorded it (refs/remotes/origin/HEAD: master for
+-- tomlkit, certifi, pypa/hatch), else master when there is no main.
+function detect_branch(p)
+  local cfg, repo = p.cfg, p.repo
+  local head = fs.read(fs.join(common_dir(repo), "refs", "remotes", cfg.remote, "HEAD"))
+  local name = head and head:match("^ref: refs/remotes/" .. cfg.remote:gsub("%p", "%%%0") .. "/(%S+)")
+  if name then
+    cfg.branch, cfg.source.branch = name, "detected: " .. cfg.remote .. "/HEAD"
+    return
+  end
+  local function exists(b)
+    return repo:rev_parse("refs/heads/" .. b) or repo:rev_parse("refs/remotes/" .. cfg.remote .. "/" .. b)
+  end
+  if not exists("main") and exists("master") then
+    cfg.branch, cfg.source.branch = "master", "detected: no main branch, a master branch"
+  end
+end
 
 -- open{ dir = ".", flags = {}, getenv, need_repo = true, partial, pyproject } -> project | nil, err.
 -- partial: the settings may be incomplete (config.load's partial; setup.lua).
@@ -54,6 +84,7 @@ function M.open(opts)
                                  partial = opts.partial }
   if not cfg then p:close(); return nil, cerr end
   p.cfg, p.package = cfg, cfg.package
+  if p.repo and cfg.source.branch == "default" then detect_branch(p) end
   p.scheme = tags.scheme{ prefix = cfg.tag_prefix, names = p.repo and p:tag_names() or {}, package = p.package }
   return p
 end
@@ -93,6 +124,16 @@ function Project:tag_target(name)
 end
 
 function Project:releases(names) return self.scheme:releases(names or self:tag_names()) end
+
+-- The tag of `version` in this clone, however it is spelled (certifi's
+-- 2026.07.22 is version 2026.7.22), else the scheme's name for it.
+function Project:release_tag(version)
+  local want = require("relrun.pep440").parse(version)
+  for _, r in ipairs(want and self.repo and self:releases() or {}) do
+    if r.parsed == want then return r.name end
+  end
+  return self.scheme:tag(version)
+end
 function Project:last_release(names) return self.scheme:last(names or self:tag_names()) end
 
 -- OWNER/REPO on GitHub: the setting (GITHUB_REPOSITORY), else the release
@@ -133,8 +174,9 @@ local table_at = require("relrun.util").at
 -- the configured ones, else [tool.setuptools] packages, else the folders
 -- with an __init__.py at the top of the project or of src/ (tests and docs
 -- left out). verify takes them from the built wheel instead.
-local NOT_PACKAGES = { tests = true, test = true, docs = true, doc = true, build = true, dist = true, examples = true,
-                       scripts = true, benchmarks = true }
+local NOT_PACKAGES = { tests = true, test = true, testing = true, docs = true, doc = true, build = true, dist = true,
+                       examples = true, scripts = true, benchmarks = true, bench = true, tasks = true, tools = true }
+M.NOT_PACKAGES = NOT_PACKAGES
 function Project:import_names()
   if self.cfg.imports and #self.cfg.imports > 0 then return self.cfg.imports end
   return self:source_packages()

@@ -99,13 +99,71 @@ local function apply_section(cfg, path, doc, section)
     if not KNOWN_KEYS[k] then fail("CONFIG", "%s: unknown setting tool.setuptools_scm.%s", path, k) end
     cfg[k] = v
   end
-  if section.git_describe_command or section.parse or section.version_cls then
-    fail("CONFIG", "%s: git_describe_command, parse and version_cls are not supported by relrun", path)
+  if section.parse or section.version_cls then
+    fail("CONFIG", "%s: parse and version_cls are not supported by relrun", path)
   end
+  if section.git_describe_command then M.describe_match(section.git_describe_command, path) end
   cfg.root = canonical(dirname(path) .. "/" .. tostring(section.root or "."))
   cfg.dist_name = section.dist_name or (type(doc.project) == "table" and doc.project.name) or nil
   cfg.tag_regex = section.tag_regex or M.DEFAULT_TAG_REGEX
   return cfg
+end
+
+-- The --match patterns of a git_describe_command (a list or a command
+-- line): monorepos set it to describe only their package's tags
+-- (`--match "hatch-v*"` in pypa/hatch). Only `git describe` with the flags
+-- setuptools_scm's own walk uses is read; anything else is refused, since
+-- relrun walks the history itself. -> list of patterns.
+local DESCRIBE_FLAGS = { ["--dirty"] = true, ["--tags"] = true, ["--long"] = true, ["--always"] = true }
+
+function M.describe_match(command, where)
+  local argv = command
+  if type(command) == "string" then
+    argv = {}
+    for word in command:gmatch("%S+") do argv[#argv + 1] = (word:gsub("^([\"'])(.*)%1$", "%2")) end
+  end
+  local function refuse(why)
+    fail("CONFIG", "%s: git_describe_command %s is not read by relrun (%s); use tag_regex to choose the tags",
+      where or "pyproject.toml", type(command) == "table" and table.concat(command, " ") or tostring(command), why)
+  end
+  if type(argv) ~= "table" or argv[1] ~= "git" or argv[2] ~= "describe" then refuse("not `git describe`") end
+  local patterns, i = {}, 3
+  while argv[i] do
+    local a = tostring(argv[i])
+    if a == "--match" and argv[i + 1] then
+      patterns[#patterns + 1] = tostring(argv[i + 1]); i = i + 1
+    elseif a:match("^%-%-match=") then
+      patterns[#patterns + 1] = a:sub(9)
+    elseif not (DESCRIBE_FLAGS[a] or a:match("^%-%-abbrev=%d+$") or a:match("^%-%-dirty=")) then
+      refuse("the option " .. a)
+    end
+    i = i + 1
+  end
+  return #patterns > 0 and patterns or { M.DESCRIBE_MATCH }
+end
+
+-- hatch-vcs hands [tool.hatch.version] raw-options to setuptools_scm and
+-- turns tag-pattern and fallback-version into tag_regex and
+-- fallback_version; the root is the project's folder. [tool.setuptools_scm]
+-- is not read then.
+local function apply_hatch(cfg, path, doc, hatch)
+  local raw = type(hatch["raw-options"]) == "table" and hatch["raw-options"] or {}
+  local section = {}
+  for k, v in pairs(raw) do section[k] = v end
+  if hatch["tag-pattern"] then section.tag_regex = hatch["tag-pattern"] end
+  if hatch["fallback-version"] then section.fallback_version = hatch["fallback-version"] end
+  for k in pairs(section) do
+    if not KNOWN_KEYS[k] then fail("CONFIG", "%s: [tool.hatch.version] raw-options.%s is not known", path, k) end
+  end
+  apply_section(cfg, path, doc, section)
+  cfg.source = "[tool.hatch.version] (hatch-vcs) in " .. path
+  return cfg
+end
+
+local function hatch_vcs(doc)
+  local bs = type(doc["build-system"]) == "table" and doc["build-system"] or {}
+  local v = type(doc.tool) == "table" and type(doc.tool.hatch) == "table" and doc.tool.hatch.version
+  if bs["build-backend"] == "hatchling.build" and type(v) == "table" and v.source == "vcs" then return v end
 end
 
 -- config{dir = ".", pyproject = path | false} -> config table | nil, msg, code.
@@ -123,12 +181,16 @@ function M.config(opts)
     if not path then cfg.note = "no pyproject.toml, default configuration"; return cfg end
     local doc, err = toml.read(path)
     if not doc then fail("CONFIG", "%s", err) end
+    local hatch = hatch_vcs(doc)
+    if hatch then return apply_hatch(cfg, path, doc, hatch) end
     local section = type(doc.tool) == "table" and doc.tool.setuptools_scm
     if type(section) ~= "table" then
       cfg.note = path .. " has no [tool.setuptools_scm], default configuration"
       return cfg
     end
-    return apply_section(cfg, path, doc, section)
+    apply_section(cfg, path, doc, section)
+    cfg.source = "[tool.setuptools_scm] in " .. path
+    return cfg
   end)
 end
 
@@ -209,8 +271,9 @@ end
 
 -- f.tag, f.distance, f.node: git describe's, or with no tag the commit
 -- count and HEAD's abbreviated id.
-local function add_describe_facts(f, repo, head)
-  local d, derr, dcode = repo:describe({ match = M.DESCRIBE_MATCH, tags = true })
+local function add_describe_facts(f, repo, head, cfg)
+  local match = cfg.git_describe_command and M.describe_match(cfg.git_describe_command) or M.DESCRIBE_MATCH
+  local d, derr, dcode = repo:describe({ match = match, tags = true })
   if d then
     f.tag, f.distance, f.node = d.tag, d.distance, "g" .. d.short
     return
@@ -226,7 +289,7 @@ end
 
 -- facts(root) -> { tag, distance, node, dirty, dirty_files, branch, shallow,
 -- head, workdir } read through relrun.git; raises scm errors.
-local function facts(root)
+local function facts(root, cfg)
   local repo, workdir = open_checkout(root)
   local f = { workdir = workdir, shallow = repo:is_shallow() }
   local head = repo:head()
@@ -235,7 +298,7 @@ local function facts(root)
   f.unborn = head.unborn
   add_dirty_facts(f, repo)
   if head.unborn then f.distance = 0; return f, repo end
-  add_describe_facts(f, repo, head)
+  add_describe_facts(f, repo, head, cfg or {})
   return f, repo
 end
 
@@ -458,7 +521,7 @@ function M.explain(opts)
     end
     local info = { root = cfg.root, config = cfg }
     if version_without_git(cfg, info) then return info end
-    local f = facts(cfg.root)
+    local f = facts(cfg.root, cfg)
     if canonical(f.workdir) ~= canonical(cfg.root) then
       fail("NOT_A_REPO", "%s is not the top of its git checkout (%s is)", cfg.root, f.workdir)
     end
@@ -546,7 +609,7 @@ function M.gate(dir, tag)
       fail("MISMATCH", "version %s (from %s) is not the tag's %s", info.version,
         info.pretend_variable or "fallback_version", want)
     end
-    local _, repo = facts(cfg.root)
+    local _, repo = facts(cfg.root, cfg)
     local list, why = causes(info, tag, repo)
     if info.version == want and #list == 0 then return want end
     if info.version == want then

@@ -31,22 +31,37 @@ local function split(name)
   return prefix, v
 end
 
--- Most tags win; a tie goes to the package's own prefix, then "v", then "".
-local function choose(counts, package)
-  local best, best_n
-  local function rank(p)
-    if package and p:lower():gsub("[-_.]+", "-"):find("^" .. package:lower():gsub("[-_.]+", "-"):gsub("%-", "%%-"))
-    then return 3 end
-    if p == "v" then return 2 end
-    if p == "" then return 1 end
-    return 0
-  end
-  for p, n in pairs(counts) do
-    if not best or n > best_n or (n == best_n and (rank(p) > rank(best) or (rank(p) == rank(best) and p < best))) then
-      best, best_n = p, n
+-- Whether a tag prefix names the package: "hatch-v", "hatch-", "hatch/v"
+-- for hatch (never "hatchling-v": a repository releasing both is pypa/hatch).
+local function names_package(prefix, package)
+  if not package then return false end
+  local function norm(t) return (t:lower():gsub("[-_.]+", "-")) end
+  local stem = norm(prefix):gsub("[-/]?v?$", ""):gsub("[-/]$", "")
+  return stem ~= "" and stem == norm(package)
+end
+
+-- The scheme in use: the package's own prefix when a repository releases
+-- several packages; else the prefix of the newest release (jaraco's
+-- projects tagged 1.0..2.0 bare, then v2.1..v4.3: 27 bare tags against
+-- 22, yet "v" is the scheme); a tie by most tags, then "v", then "".
+local function choose(found, package)
+  local function rank(p) return p == "v" and 2 or p == "" and 1 or 0 end
+  local best
+  for p, f in pairs(found) do
+    local own, best_own = names_package(p, package), best and names_package(best, package)
+    local better
+    if not best then better = true
+    elseif own ~= best_own then better = own
+    else
+      local c = pep440.compare(f.highest, found[best].highest)
+      if c ~= 0 then better = c > 0
+      elseif f.n ~= found[best].n then better = f.n > found[best].n
+      elseif rank(p) ~= rank(best) then better = rank(p) > rank(best)
+      else better = p < best end
     end
+    if better then best = p end
   end
-  return best, best_n
+  return best, best and found[best].n
 end
 
 -- scheme{ prefix = "v" | "" | nil (detect), names = { tag names }, package = name }.
@@ -56,12 +71,17 @@ function M.scheme(opts)
     s.prefix, s.how = opts.prefix, "configured"
     return s
   end
-  local counts = {}
+  local found = {}
   for _, name in ipairs(opts.names or {}) do
     local prefix, v = split(name)
-    if prefix and not v:is_devrelease() then counts[prefix] = (counts[prefix] or 0) + 1 end
+    if prefix and not v:is_devrelease() then
+      local f = found[prefix] or { n = 0, highest = v }
+      f.n = f.n + 1
+      if pep440.compare(v, f.highest) > 0 then f.highest = v end
+      found[prefix] = f
+    end
   end
-  local best, n = choose(counts, opts.package)
+  local best, n = choose(found, opts.package)
   if best then
     s.prefix, s.how = best, string.format("detected from %d tag%s", n, n == 1 and "" or "s")
   else

@@ -292,7 +292,7 @@ local function check_github(c, there)
     return
   end
   local gh = errors.check(github.new{ repository = repository })
-  local tag = c.project.scheme:tag(c.version)
+  local tag = c.project:release_tag(c.version)
   local rel = release_of(gh, tag)
   if not rel then
     errors.raise("NO_GITHUB_RELEASE", string.format("%s has no GitHub Release %s", repository, tag),

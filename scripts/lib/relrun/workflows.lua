@@ -286,6 +286,12 @@ local function split_key(p, text)
   return key, text:sub(e + 1)
 end
 
+-- Whether text is a "key: value" entry (a flow collection never is one).
+local function is_entry(p, text)
+  local c = text:sub(1, 1)
+  return c ~= "[" and c ~= "{" and split_key(p, text) ~= nil
+end
+
 -- The node whose lines are indented more than `parent` (or a sequence at
 -- the same indent, as YAML allows under a key).
 function Parser:node(parent, allow_same_indent_sequence)
@@ -294,6 +300,8 @@ function Parser:node(parent, allow_same_indent_sequence)
   local is_item = text:match("^%-$") or text:match("^%- ")
   if indent > parent or (allow_same_indent_sequence and indent == parent and is_item) then
     if is_item then return self:sequence(indent) end
+    -- a value on the line after its key (`versions:\n  ["3.10", "3.11"]`)
+    if indent > parent and not is_entry(self, text) then return self:inline_value(text, parent) end
     return self:mapping(indent)
   end
   return ""
@@ -306,7 +314,8 @@ function Parser:mapping(indent)
     if not i or ind < indent then break end
     if ind > indent then yaml_error(self, "unexpected indentation", i) end
     if text:match("^%-$") or text:match("^%- ") then break end
-    if text == "---" or text == "..." then yaml_error(self, "more than one YAML document", i) end
+    if text == "..." then break end   -- the document's end marker
+    if text == "---" then yaml_error(self, "more than one YAML document", i) end
     local key, rest = split_key(self, text)
     if not key then yaml_error(self, "expected `key: value`, found: " .. text, i) end
     if rest:match("^%s*$") or rest:match("^%s*#") then
@@ -333,7 +342,7 @@ function Parser:sequence(indent)
     if body == "" or body:sub(1, 1) == "#" then
       self.pos = i + 1
       list[#list + 1] = self:node(indent, false)
-    elseif split_key(self, body) or body:match("^%- ") or body == "-" then
+    elseif is_entry(self, body) or body:match("^%- ") or body == "-" then
       -- "- key: v" is a mapping (or "- - x" a sequence) indented where its text starts.
       local at = indent + 1 + pad
       self.lines[i] = string.rep(" ", at) .. body
@@ -354,8 +363,13 @@ function M.parse_yaml(text)
     local i, _, first = p:peek()
     if i and first:match("^%-%-%-%s*$") then p.pos = i + 1 end
     local value = p:node(-1, true)
-    local rest = p:peek()
-    if rest then yaml_error(p, "unexpected text", rest) end
+    local rest, _, after = p:peek()
+    if rest and after:match("^%.%.%.%s*$") then   -- the end marker; only comments may follow
+      p.pos = rest + 1
+      rest = p:peek()
+      if rest then yaml_error(p, "more than one YAML document", rest) end
+    end
+    if rest then yaml_error(p, after == "---" and "more than one YAML document" or "unexpected text", rest) end
     return value
   end)
   if good then return result end

@@ -12,6 +12,7 @@ local json = require "relrun.json"
 local pep440 = require "relrun.pep440"
 local scm = require "relrun.scm"
 local version = require "relrun.doctor.version"
+local imports = require "relrun.doctor.imports"
 
 local M = {}
 
@@ -357,34 +358,6 @@ local DIST_OF_IMPORT = {
   google = "google", jose = "python_jose", git = "gitpython", serial = "pyserial", usb = "pyusb",
 }
 
--- The top-level modules a package's .py files import (not relative ones).
-function M.imports_of(dir)
-  local found = {}
-  local function scan_file(path)
-    for line in (fs.read(path) or ""):gmatch("[^\n]+") do
-      local from = line:match("^%s*from%s+([%w_]+)[%w_.]*%s+import")
-      if from then found[from] = found[from] or path end
-      local names = line:match("^%s*import%s+([%w_.,%s]+)")
-      if names then
-        for name in names:gmatch("([%w_]+)[%w_.]*") do
-          if name ~= "as" then found[name] = found[name] or path end
-        end
-        for alias in names:gmatch("%sas%s+([%w_]+)") do found[alias] = nil end   -- "import a as b"
-      end
-    end
-  end
-  local function walk(d)
-    for _, name in ipairs(fs.list(d) or {}) do
-      local path = fs.join(d, name)
-      local st = fs.lstat(path)
-      if st and st.type == "directory" and name ~= "__pycache__" then walk(path)
-      elseif name:match("%.py$") then scan_file(path) end
-    end
-  end
-  if fs.exists(dir .. ".py") then scan_file(dir .. ".py") else walk(dir) end
-  return found
-end
-
 local function stdlib_names(python)
   local r = proc.run{ argv = { python, "-c", "import sys; print('\\n'.join(sorted(sys.stdlib_module_names)))" },
                       cwd = "/" }
@@ -399,10 +372,12 @@ end
 -- imports, and single-file modules in src/. -> { name = folder or file stem }
 local function own_modules(p)
   local own = {}
+  local project = require "relrun.project"
   for _, base in ipairs({ p.dir, fs.join(p.dir, "src") }) do
     for _, name in ipairs(fs.list(base) or {}) do
       local path = fs.join(base, name)
-      if fs.exists(fs.join(path, "__init__.py")) then own[name] = own[name] or path end
+      -- tests/, tasks/ and the like are the project's own, but not shipped: not scanned
+      if fs.exists(fs.join(path, "__init__.py")) then own[name] = own[name] or (not project.NOT_PACKAGES[name] and path) end
       local stem = name:match("^([%a_][%w_]*)%.py$")
       if stem and base ~= p.dir then own[stem] = own[stem] or fs.join(base, stem) end
     end
@@ -417,6 +392,11 @@ end
 -- declaring them -> set | nil, why (not knowable without running setup.py).
 local function declared(p)
   local names = {}
+  -- an extra declares a dependency too: `pip install pkg[extra]` brings it
+  for _, list in pairs(type(at(p.py, "project", "optional-dependencies")) == "table"
+      and p.py.project["optional-dependencies"] or {}) do
+    for _, d in ipairs(type(list) == "table" and list or {}) do names[req_name(d)] = true end
+  end
   local deps = at(p.py, "project", "dependencies")
   if type(deps) == "table" then
     for _, d in ipairs(deps) do names[req_name(d)] = true end
@@ -447,6 +427,30 @@ local function declared(p)
   return names
 end
 
+-- The imports of the project's shipped packages that are neither its own,
+-- standard nor declared: { eager = { "mod (file)" }, lazy = { ... } }, names.
+local function undeclared(p, stdlib, deps)
+  local own, names, missing = own_modules(p), {}, { eager = {}, lazy = {} }
+  local function known(mod)
+    return own[mod] ~= nil or stdlib[mod] or mod == "__future__" or deps[normalize(DIST_OF_IMPORT[mod] or mod)]
+  end
+  for name, where in pairs(own) do
+    if where then
+      names[#names + 1] = name
+      local found = imports.of_package(where)
+      for _, kind in ipairs({ "eager", "lazy" }) do
+        for mod, file in pairs(found[kind]) do
+          if not known(mod) then missing[kind][#missing[kind] + 1] = mod .. " (" .. file:sub(#p.dir + 2) .. ")" end
+        end
+      end
+    end
+  end
+  table.sort(missing.eager)
+  table.sort(missing.lazy)
+  table.sort(names)
+  return missing, names
+end
+
 local function imports_check(g, ctx)
   g:check("imports are declared dependencies or standard library", function()
     local p = ctx.project
@@ -455,24 +459,15 @@ local function imports_check(g, ctx)
     if not stdlib then return checks.skip("cannot ask " .. python .. " for its standard library") end
     local deps, why = declared(p)
     if not deps then return checks.skip(why) end
-    local own, names, missing = own_modules(p), {}, {}
-    for name, where in pairs(own) do
-      if where then
-        names[#names + 1] = name
-        for mod, file in pairs(M.imports_of(where)) do
-          if not (own[mod] ~= nil or stdlib[mod] or mod == "__future__" or deps[normalize(DIST_OF_IMPORT[mod] or mod)])
-          then
-            missing[#missing + 1] = mod .. " (" .. file:sub(#p.dir + 2) .. ")"
-          end
-        end
-      end
-    end
-    table.sort(missing)
-    table.sort(names)
+    local missing, names = undeclared(p, stdlib, deps)
     if #names == 0 then return checks.skip("no package of the project found under " .. p.dir .. " or its src/") end
-    if #missing > 0 then
-      return checks.fail("imported but not declared: " .. table.concat(missing, ", "),
+    if #missing.eager > 0 then
+      return checks.fail("imported but not declared: " .. table.concat(missing.eager, ", "),
         "add them to the project's dependencies, or pip install will give a package that fails to import")
+    end
+    if #missing.lazy > 0 then
+      return checks.warn("modules the package itself does not import need undeclared " ..
+        table.concat(missing.lazy, ", "), "declare them, or an extra that brings them, if users import those modules")
     end
     return checks.ok("every import of " .. table.concat(names, ", ") .. " is the project's own, declared or standard")
   end)

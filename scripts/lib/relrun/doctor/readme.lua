@@ -57,6 +57,11 @@ local function from_pyproject(p)
     return read_files(p, list_of(dyn.file), dyn["content-type"] or "text/x-rst",
       "pyproject.toml [tool.setuptools.dynamic] readme")
   end
+  for _, field in ipairs(list_of(at(p.py, "project", "dynamic"))) do
+    if field == "readme" then   -- a build hook makes it (hatch-fancy-pypi-readme in attrs, structlog)
+      return nil, "[project] readme is dynamic, made by the build: build, then check the files (`doctor --dist DIR`)"
+    end
+  end
   local poetry = at(p.py, "tool", "poetry", "readme")
   if poetry then
     local names = list_of(poetry)

@@ -13,6 +13,7 @@ local fs = require "relrun.fs"
 local scm = require "relrun.scm"
 
 local M = {}
+local version_module
 
 local at = require("relrun.util").at
 
@@ -92,7 +93,23 @@ local function read_file(p, b, out)
   return out
 end
 
--- setup.py: version="..." as one whole literal in the file, else unknown.
+-- The module whose __version__ a setup.py reads: `version=six.__version__`
+-- after `import six`, or the one file it opens that holds __version__
+-- (certifi's `open("certifi/__init__.py")` and a regex). -> path | nil.
+function version_module(p, text)
+  local name = text:match("%f[%w_]version%s*=%s*([%a_][%w_]*)%.__version__")
+  if name then return module_file(p.dir, name) end
+  if not text:find("__version__", 1, true) then return nil end
+  local found
+  for file in text:gmatch("open%(%s*[\"']([%w_./-]+%.py)[\"']") do
+    if found and found ~= file then return nil end
+    found = file
+  end
+  return found and fs.exists(fs.join(p.dir, found)) and fs.join(p.dir, found) or nil
+end
+
+-- setup.py: version="..." as one whole literal in the file, else the
+-- __version__ of the module it reads (version_module), else unknown.
 local function read_setup_py(p, out)
   local text = fs.read(fs.join(p.dir, "setup.py")) or ""
   local found, n = nil, 0
@@ -100,7 +117,14 @@ local function read_setup_py(p, out)
     if q and after then n, found = n + 1, value end
   end
   out.where = "setup.py version="
-  if n == 1 then out.version = found else out.why = "setup.py does not set version= to one plain string" end
+  if n == 1 then out.version = found; return out end
+  local path = version_module(p, text)
+  out.version = path and assigned(fs.read(path) or "", "__version__")
+  if out.version then
+    out.where = rel(p, path) .. " __version__ (read by setup.py)"
+  else
+    out.why = "setup.py does not set version= to one plain string"
+  end
   return out
 end
 
@@ -126,32 +150,10 @@ function M.read(p)
   return out
 end
 
--- hatch-vcs passes [tool.hatch.version] raw-options to setuptools_scm and
--- turns tag-pattern and fallback-version into its tag_regex and
--- fallback_version; the root is the project's folder.
-local RAW_KEYS = { version_scheme = true, local_scheme = true, tag_regex = true, fallback_version = true,
-                   root = true, normalize = true }
-
-local function hatch_config(p)
-  local cfg, err = scm.config{ dir = p.dir, pyproject = false }
-  if not cfg then return nil, err end
-  local v = at(p.py, "tool", "hatch", "version") or {}
-  for k, value in pairs(type(v["raw-options"]) == "table" and v["raw-options"] or {}) do
-    if not RAW_KEYS[k] then return nil, "[tool.hatch.version] raw-options." .. k .. " is not supported by relrun" end
-    cfg[k] = value
-  end
-  if v["tag-pattern"] then cfg.tag_regex = v["tag-pattern"] end
-  if v["fallback-version"] then cfg.fallback_version = v["fallback-version"] end
-  if cfg.root ~= p.dir then cfg.root = fs.realpath(fs.join(p.dir, tostring(cfg.root))) or cfg.root end
-  cfg.dist_name = p.package
-  return cfg
-end
-
 -- The relrun.scm configuration the project's scm tool uses.
+-- (relrun.scm reads hatch-vcs' [tool.hatch.version] as hatch-vcs does.)
 function M.scm_config(p)
-  local b = p:backend()
-  if b.name == "hatchling" then return hatch_config(p) end
-  return scm.config{ dir = p.dir }
+  return scm.config{ dir = p.dir, pyproject = p.py and fs.join(p.dir, "pyproject.toml") or false }
 end
 
 return M

@@ -116,6 +116,9 @@ function M.step(ctx, opts)
       return false
     end,
     run = function()
+      if not ctx.version then   -- a dry run goes on past a failed version step
+        errors.raise("NO_VERSION", "not built: the version is not known (see the version step)", { rerun = false })
+      end
       ctx.commit = ctx.commit or errors.check(ctx.project:commit(opts.at or ctx.tag))
       local bo = build_opts(ctx)
       local there = ctx.target and ctx.target:files(ctx.version) or {}

@@ -144,6 +144,14 @@ function M.ready(plan, ctx)
   plan:add(level_step(ctx))
 end
 
+-- The version a file of the project states, when the backend reads it from
+-- one (static, attr:, a version file, a plain setup.py): { version, where }
+-- | nil (from git tags, or not knowable without running the backend).
+function M.written_version(ctx)
+  local v = require("relrun.doctor.version").read(ctx.project)
+  if v.source ~= "scm" and v.version then return v end
+end
+
 -- The last release: the highest release tag on the remote.
 function M.last_release(ctx)
   return ctx.project.scheme:last(M.remote_tag_names(ctx))
@@ -173,9 +181,11 @@ local function versions_step(ctx)
     local scheme = ctx.project.scheme
     local last = M.last_release(ctx)
     local n = tags.next_versions(last)
-    ctx.out(string.format("  tag scheme: %s+VERSION (%s)", scheme.prefix == "" and "" or ("\"" .. scheme.prefix .. "\""),
-      scheme.how))
+    ctx.out(string.format("  tag scheme: %s (%s)", scheme.prefix == "" and "VERSION, no prefix" or
+      ("\"" .. scheme.prefix .. "\"+VERSION"), scheme.how))
     ctx.out(string.format("  last release: %s", last and last.name or "none"))
+    local written = M.written_version(ctx)
+    if written then ctx.out(string.format("  the project says: %s (%s)", written.version, written.where)) end
     ctx.out(string.format("  next version: --bump major -> %s, --bump minor -> %s, --bump patch -> %s%s",
       scheme:tag(n.major), scheme:tag(n.minor), scheme:tag(n.patch), n.pre and (", --bump pre -> " .. scheme:tag(n.pre)) or ""))
     return { outcome = "last release " .. (last and last.name or "none") }

@@ -108,7 +108,7 @@ end
 function M.plan(ctx)
   local p, o = ctx.project, ctx.opts
   p:require_package()
-  ctx.tag = p.scheme:tag(ctx.version)
+  ctx.tag = p:release_tag(ctx.version)
   ctx.target = targets.for_config(p.cfg)
   local mode = o.unlist and "Unlisted" or (o.archive and "Archived" or "deleted")
   local plan = steps.plan{ title = string.format("roll back %s %s", p.package, ctx.version), out = ctx.out,

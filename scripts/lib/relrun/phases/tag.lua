@@ -38,17 +38,49 @@ function M.wanted_version(opts, last)
   return nil
 end
 
+-- Whether the version a project file states is a release newer than the last one.
+local function written_is_next(written, last)
+  local v = pep440.parse(written.version)
+  return v and not v:is_devrelease() and not v:local_part() and (not last or pep440.compare(v, last.parsed) > 0)
+end
+
+-- A backend that reads the version from a file builds that version,
+-- whatever the tag says: refuse before building when they differ.
+local function check_written(written, version, scheme, last)
+  if not version then return end
+  local v = pep440.parse(written.version)
+  if v and pep440.compare(v, version) == 0 then return end
+  local hint = string.format("write %s there and commit it, then tag", version)
+  if v and written_is_next(written, last) then   -- never a development version, never one released already
+    hint = hint .. string.format(" (or release what it says: --version %s, tag %s)", written.version,
+      scheme:tag(tostring(v)))
+  end
+  errors.raise("VERSION_NOT_WRITTEN", string.format("%s says %s, so the build would make %s, not %s", written.where,
+    written.version, written.version, version), { rerun = false, hint = hint })
+end
+
+-- The version as the tag spells it: --version as typed when it is plain
+-- numbers and letters (CalVer's 2026.08.01, as certifi tags), else the
+-- normalised form (1.0.0-rc.1 is tagged 1.0.0rc1).
+local function spelled(asked, version)
+  if asked and asked:match("^%d[%w.]*$") then return asked end
+  return version
+end
+
 local function version_step(ctx)
   return { name = "version", kind = "check", does = "the version: newer than the last release, a new tag", run = function()
     local scheme = ctx.project.scheme
     local last = prepare.last_release(ctx)
     local version = M.wanted_version(ctx.opts, last)
+    local written = prepare.written_version(ctx)
+    if not version and written and written_is_next(written, last) then version = tostring(pep440.parse(written.version)) end
+    if written then check_written(written, version, scheme, last) end
     if not version then
       local n = tags.next_versions(last)
       errors.raise("NO_VERSION", "no version asked for", { exit = 2, hint = string.format(
         "pass --version X or --bump PART (patch: %s, minor: %s, major: %s)", n.patch, n.minor, n.major) })
     end
-    local name = scheme:tag(version)
+    local name = scheme:tag(spelled(ctx.opts.version, version))
     local remote = ctx.project.cfg.remote
     if prepare.remote_ref(ctx, "refs/tags/" .. name) then
       errors.raise("TAG_EXISTS", string.format("tag %s already exists on %s: it was released already", name, remote),

@@ -1,0 +1,166 @@
+-- What trying relrun on real public projects found (docs/real-projects.md),
+-- each pattern reproduced on a fixture project (tests/support/projects.lua)
+-- and run through the real CLI: a release branch called master
+-- (tomlkit, certifi, pypa/hatch), names written where poetry-core 1.x and
+-- setup.py keep them, a version written in the project that differs from
+-- the one asked for (pypa/sampleproject, tomlkit, click), Debian's older
+-- backends (pluggy asks setuptools-scm>=8) and the rerun line of a whole
+-- release.
+local fs = require "relrun.fs"
+local proc = require "relrun.proc"
+local projects = require "projects"
+
+local RELRUN = os.getenv("RELRUN")
+
+-- relrun ARGS... in the project's folder, with no account anywhere and the
+-- installed backend -> result { code, stdout, stderr }.
+local function relrun(p, args, env)
+  local argv = { RELRUN }
+  for _, a in ipairs(args) do argv[#argv + 1] = a end
+  local e = { GITHUB_TOKEN = false, CODEARTIFACT_DOMAIN = false, AWS_ROLE_ARN = false, RELRUN_BUILD_ISOLATION = "false",
+              RELRUN_TAG_PREFIX = false, PIP_INDEX_URL = false, RELRUN_PYTHON = false }
+  for k, v in pairs(env or {}) do e[k] = v end
+  return assert(proc.run{ argv = argv, cwd = p.dir, env = e })
+end
+
+local function setting(out, key)
+  return out:match("\n" .. key:gsub("%p", "%%%0") .. "%s+(%S+)%s+([^\n]+)")
+end
+
+describe("real projects' patterns", function()
+  it("releases from master when the clone says the remote's default branch is master", function()
+    local p <close> = projects.make{ fixture = "setuptools-scm", releases = { "1.0.0" } }
+    p:git("branch", "-m", "main", "master")
+    p:git("push", "-q", "-u", "origin", "master")
+    p:git("remote", "set-head", "origin", "master")
+    p:commit("a change")
+    p:git("push", "-q", "origin", "master")
+    local r = relrun(p, { "release", "config" })
+    eq(r.code, 0, r.stderr)
+    local value, from = setting(r.stdout, "branch")
+    eq(value, "master")
+    contains(from, "origin/HEAD")
+    r = relrun(p, { "release", "prepare" })
+    eq(r.code, 0, r.stdout .. r.stderr)
+    contains(r.stdout, "on branch master")
+    -- a configured branch still wins
+    r = relrun(p, { "release", "prepare", "--branch", "main" })
+    eq(r.code, 1)
+    contains(r.stderr, "not the release branch main")
+  end)
+
+  it("names the package from [tool.poetry] name and from a plain setup.py name=", function()
+    for fixture, want in pairs({ poetry = "pyproject.toml [tool.poetry] name", ["setuptools-legacy"] = "setup.py name=" }) do
+      local p <close> = projects.make{ fixture = fixture }
+      local r = relrun(p, { "release", "config" })
+      eq(r.code, 0, r.stderr)
+      local value, from = setting(r.stdout, "package")
+      eq(value, p.fixture.dist, fixture)
+      eq(from, want, fixture)
+    end
+  end)
+
+  it("refuses a version the project's files do not state, before building, and releases the one they do", function()
+    local p <close> = projects.make{ fixture = "hatchling", releases = { "1.0.0" } }
+    p:write("NEWS", "more\n")
+    p:commit("more")
+    p:git("push", "-q", "origin", "main")
+    local r = relrun(p, { "release", "tag", "--version", "1.0.1", "--dry-run" })
+    eq(r.code, 1, r.stdout .. r.stderr)
+    contains(r.stderr, "pyproject.toml [project] version says 1.0.0, so the build would make 1.0.0, not 1.0.1")
+    contains(r.stderr, "write 1.0.1 there and commit it")
+    ok(not r.stderr:find("release what it says", 1, true), "1.0.0 is released already (marko): " .. r.stderr)
+    ok(not r.stdout:find("python -m build", 1, true), "nothing was built: " .. r.stdout)
+    -- a development version written (markupsafe's 3.1.0.dev, click's 8.5.0.dev) is never offered
+    p:set_version("1.0.1.dev0")
+    p:commit("back to development")
+    p:git("push", "-q", "origin", "main")
+    r = relrun(p, { "release", "tag", "--version", "1.0.1", "--dry-run" })
+    contains(r.stderr, "says 1.0.1.dev0, so the build would make 1.0.1.dev0, not 1.0.1; write 1.0.1 there")
+    ok(not r.stderr:find("release what it says", 1, true), r.stderr)
+    p:set_version("1.0.1")
+    p:commit("Release 1.0.1")
+    p:git("push", "-q", "origin", "main")
+    r = relrun(p, { "release", "prepare" })
+    contains(r.stdout, "the project says: 1.0.1 (pyproject.toml [project] version)")
+    r = relrun(p, { "release", "tag", "--yes", "--skip-dependency-check" })
+    eq(r.code, 0, r.stdout .. r.stderr)
+    contains(r.stdout, "created v1.0.1")
+    eq(p:git("ls-remote", "--tags", "origin", "v1.0.1"):match("refs/tags/(%S+)"), "v1.0.1")
+  end)
+
+  it("says in one line what Debian's backend lacks, and builds with it anyway when asked (-x)", function()
+    local p <close> = projects.make{ fixture = "setuptools-scm", releases = { "1.0.0" } }
+    p:write("pyproject.toml", (p:read("pyproject.toml"):gsub('"setuptools_scm[^"]*"', '"setuptools_scm>=99"')))
+    p:commit("newer setuptools_scm asked for")
+    p:git("push", "-q", "origin", "main")
+    local r = relrun(p, { "release", "tag", "--version", "1.0.1", "--yes" })
+    eq(r.code, 1)
+    local line = r.stderr:match("relrun: ([^\n]+)")
+    contains(line, "cannot build fx-setuptools-scm without isolation: it lacks setuptools_scm>=99")
+    contains(line, "--skip-dependency-check")
+    ok(not line:find("drop --no-isolation", 1, true), "no advice about a flag not given: " .. line)
+    eq(p:git("tag", "--list", "v1.0.1"), "")
+    r = relrun(p, { "release", "tag", "--version", "1.0.1", "--yes", "--skip-dependency-check" })
+    eq(r.code, 0, r.stdout .. r.stderr)
+    contains(r.stderr, "building anyway (--skip-dependency-check)")
+    ok(fs.exists(fs.join(p.dir, ".relrun/dist/1.0.1")), "built")
+  end)
+
+  it("tags CalVer as the project spells it (certifi: 2026.07.22), and publishes and verifies it", function()
+    local p <close> = projects.make{ fixture = "setuptools-scm", scheme = "bare", releases = { "2026.07.22" } }
+    p:write("NEWS", "next\n")
+    p:commit("next")
+    p:git("push", "-q", "origin", "main")
+    local r = relrun(p, { "release", "--version", "2026.08.01", "--yes", "--skip-dependency-check", "--no-deps" })
+    eq(r.code, 0, r.stdout .. r.stderr)
+    eq(p:git("ls-remote", "--tags", "origin", "2026.08.01"):match("refs/tags/(%S+)"), "2026.08.01")
+    eq(p:git("tag", "--list", "2026.8.1"), "", "no second spelling")
+    ok(fs.exists(fs.join(p.dir, ".relrun/dist/2026.8.1/fx_setuptools_scm-2026.8.1-py3-none-any.whl")), r.stdout)
+    r = relrun(p, { "verify", "--no-deps" })
+    eq(r.code, 0, r.stdout .. r.stderr)
+    contains(r.stdout, "2026.8.1")
+  end)
+
+  it("reads the version a setup.py takes from its module (certifi's regex, six's import)", function()
+    local p <close> = projects.make{ fixture = "setuptools-legacy" }
+    local setup = p:read("setup.py"):gsub('version="[^"]*",', "version=VERSION,")
+    p:write("setup.py", 'import re\nwith open("fx_setuptools_legacy/__init__.py") as f:\n' ..
+      '    VERSION = re.search(r\'__version__ = "([^"]*)"\', f.read()).group(1)\n' .. setup)
+    p:write("fx_setuptools_legacy/__init__.py", '__version__ = "1.2.3"\n' .. p:read("fx_setuptools_legacy/__init__.py"))
+    p:commit("the version in the module")
+    p:git("tag", "v1.2.3")
+    p:git("push", "-q", "origin", "main", "v1.2.3")
+    local r = relrun(p, { "doctor", "--offline", "--only", "build" })
+    contains(r.stdout, "fx_setuptools_legacy/__init__.py __version__ (read by setup.py) (1.2.3)")
+    p:write("NEWS", "more\n")
+    p:commit("more")
+    p:git("push", "-q", "origin", "main")
+    r = relrun(p, { "release", "tag", "--version", "1.2.4", "--dry-run" })
+    eq(r.code, 1)
+    contains(r.stderr, "fx_setuptools_legacy/__init__.py __version__ (read by setup.py) says 1.2.3")
+  end)
+
+  it("a whole release stopped before its tag is continued by the same command", function()
+    local p <close> = projects.make{ fixture = "setuptools-scm", releases = { "1.0.0" } }
+    p:write("NEWS", "dirty\n")
+    p:git("add", "NEWS")   -- a staged change: the clean check stops prepare
+    local r = relrun(p, { "release", "--version", "1.0.1", "--yes" })
+    eq(r.code, 1)
+    contains(r.stderr, "then rerun `")
+    ok(r.stderr:find("release --version 1.0.1 --yes`", 1, true) and not r.stderr:find("release prepare", 1, true),
+      "the rerun is the whole release: " .. r.stderr)
+  end)
+
+  it("names the real cause of a failed build, not python -m build's wrapper line", function()
+    local p <close> = projects.make{ fixture = "setuptools-scm", releases = { "1.0.0" } }
+    p:write("pyproject.toml", (p:read("pyproject.toml"):gsub('"Development Status', '"Not :: A :: Classifier",\n    %0')))
+    p:commit("a classifier Debian's setuptools does not know")
+    p:git("push", "-q", "origin", "main")
+    local r = relrun(p, { "release", "tag", "--version", "1.0.1", "--yes", "--skip-dependency-check" })
+    eq(r.code, 1, r.stdout .. r.stderr)
+    local line = r.stderr:match("relrun: ([^\n]+)")
+    contains(line, "project.classifiers")
+    ok(not line:find("Backend subprocess exited", 1, true), line)
+  end)
+end)
