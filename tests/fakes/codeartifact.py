@@ -16,14 +16,19 @@ Test controls (never part of the real service):
   POST /__fault  {"target": "GetAuthorizationToken" | "pypi" | "*",
                   "kind": "status" | "throttle" | "reset" | "slow" |
                           "truncated" | "garbage" | "denied",
-                  "times": 1, "status": 503, "retry_after": 1, "delay": 5}
-                 queue a fault for the next `times` matching requests.
+                  "times": 1, "status": 503, "retry_after": 1, "delay": 5, "skip": 0}
+                 queue a fault for the next `times` matching requests
+                 (after `skip` of them went through).
   DELETE /__fault           drop every queued fault.
   GET  /__stats             {"requests": {"Operation": n, ...}}
   GET  /__tokens            {"tokens": [every authorization token issued]}
   POST /__reset             forget domains, packages, tokens, faults, stats.
   POST /__clock {"offset": s}  the server's clock runs s seconds off.
   POST /__expire-tokens     every authorization token issued so far expires.
+  POST /__seed {"domain", "repository", "package", "versions": [{"version",
+               "published": epoch s, "status", "assets": [{"name", "size"}]}]}
+               the domain, repository and versions made at once (assets
+               filled with `size` bytes), as a year of releases would leave them.
 """
 import argparse
 import base64
@@ -99,6 +104,9 @@ class State:
             self.stats[target] = self.stats.get(target, 0) + 1
             for f in self.faults:
                 if f["target"] in (target, "*") or (f["target"] == "pypi" and target.startswith("pypi:")):
+                    if f.get("skip", 0) > 0:
+                        f["skip"] -= 1
+                        return None
                     f["times"] -= 1
                     if f["times"] <= 0:
                         self.faults.remove(f)
@@ -122,6 +130,7 @@ class Handler(BaseHTTPRequestHandler):
         ("POST", "/v1/package/version/assets"): "ListPackageVersionAssets",
         ("POST", "/v1/package/versions/delete"): "DeletePackageVersions",
         ("POST", "/v1/package/versions/update_status"): "UpdatePackageVersionsStatus",
+        ("POST", "/v1/package/versions/dispose"): "DisposePackageVersions",
     }
 
     def log_message(self, fmt, *args):
@@ -274,12 +283,35 @@ class Handler(BaseHTTPRequestHandler):
                 st.reset()
             elif path == "/__clock":
                 st.clock_offset = float(doc.get("offset", 0))
+            elif path == "/__seed":
+                self.seed(doc)
             elif path == "/__expire-tokens":
                 for t in st.tokens.values():
                     t["expires"] = 0
             else:
                 return self.send(404, "no control %s" % path, ctype="text/plain")
         self.send_json(200, {"ok": True})
+
+    def seed(self, doc):
+        st = self.state
+        d = st.domains.setdefault(doc["domain"], {"name": doc["domain"], "owner": st.account, "created": st.now(),
+                                                  "encryptionKey": "arn:aws:kms:%s:%s:key/fake" % (st.region, st.account)})
+        st.repos.setdefault((d["name"], doc["repository"]), {"name": doc["repository"], "description": None,
+                                                             "upstreams": []})
+        name = normalize(doc["package"])
+        p = st.packages.setdefault((d["name"], doc["repository"], name), {"name": name, "versions": {}})
+        for v in doc["versions"]:
+            assets = {}
+            for a in v.get("assets", []):
+                data = (a["name"].encode() * (a["size"] // max(1, len(a["name"])) + 1))[:a["size"]]
+                assets[a["name"]] = {"name": a["name"], "size": len(data), "data": data,
+                                     "hashes": {"MD5": hashlib.md5(data).hexdigest(),
+                                                "SHA-1": hashlib.sha1(data).hexdigest(),
+                                                "SHA-256": hashlib.sha256(data).hexdigest(),
+                                                "SHA-512": hashlib.sha512(data).hexdigest()}}
+            p["versions"][v["version"]] = {"version": v["version"], "status": v.get("status", "Published"),
+                                           "revision": base64.b64encode(secrets.token_bytes(24)).decode(),
+                                           "published": v.get("published", st.now()), "assets": assets}
 
     # -- signatures -----------------------------------------------------
 
@@ -569,6 +601,27 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 v["status"] = target
                 ok[ver] = {"revision": v["revision"], "status": target}
+        return 200, {"successfulVersions": ok, "failedVersions": failed}
+
+    def op_DisposePackageVersions(self, query, doc):
+        d, r, p = self.package_of(query)
+        revisions = doc.get("versionRevisions") or {}
+        expected = doc.get("expectedStatus")
+        ok, failed = {}, {}
+        for ver in self.versions_arg(doc):
+            v = p["versions"].get(ver)
+            if v is None:
+                failed[ver] = {"errorCode": "NOT_FOUND", "errorMessage": "version %s not found" % ver}
+            elif ver in revisions and revisions[ver] != v["revision"]:
+                failed[ver] = {"errorCode": "MISMATCHED_REVISION", "errorMessage": "revision mismatch"}
+            elif expected and v["status"] != expected:
+                failed[ver] = {"errorCode": "MISMATCHED_STATUS",
+                               "errorMessage": "status is %s, expected %s" % (v["status"], expected)}
+            elif v["status"] == "Disposed":
+                failed[ver] = {"errorCode": "SKIPPED", "errorMessage": "already Disposed"}
+            else:
+                v["status"], v["assets"] = "Disposed", {}
+                ok[ver] = {"revision": v["revision"], "status": "Disposed"}
         return 200, {"successfulVersions": ok, "failedVersions": failed}
 
     # -- the repository's PyPI endpoint ----------------------------------

@@ -10,7 +10,12 @@
 --   target:status(version)             -- "Published" | "Unlisted" | "Archived" | "Disposed" | "absent"
 --   target:publish(file)               -- "published" | "identical" | nil, err
 --   target:download(file, dir)         -- a published file back, checked against its sha256 -> path
---   target:remove(version, mode)       -- mode "deleted" | "Unlisted" | "Archived" -> true | nil, err
+--   target:remove(version, mode)       -- mode "deleted" | "Unlisted" | "Archived" | "Disposed" -> true | nil, err
+--   target:versions()                  -- every version: { {version, status, published (epoch s | nil),
+--                                      --   files = { {filename, sha256, size} }} }, asked once per run
+--   target:dispose(versions, mode)     -- remove(v, mode) for many at once (maintain.lua prune)
+--                                      -- -> true | nil, err
+--   target.MODES                       -- the remove modes it knows
 --   target:index_url()                 -- the index users install from (no credentials in it)
 --   target:pip_env()                   -- what pip's environment needs to read it (credentials only here)
 --   target:instructions(version)       -- lines telling users how to install
@@ -47,6 +52,21 @@ end
 
 function Base:status(version)
   return #self:files(version) > 0 and "Published" or "absent"
+end
+
+Base.MODES = { deleted = true }
+
+function Base:versions()
+  errors.raise("NOT_SUPPORTED", self.label .. " cannot list its versions")
+end
+
+-- Each version through remove(); a target with a batch call overrides it.
+function Base:dispose(versions, mode)
+  for _, v in ipairs(versions) do
+    local good, err = self:remove(v, mode)
+    if not good then return nil, err end
+  end
+  return true
 end
 
 function Base:pip_env() return {} end

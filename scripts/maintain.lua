@@ -1,0 +1,118 @@
+-- relrun scripts/maintain.lua COMMAND — RELEASE.md "Maintenance", runnable.
+--
+--   versions   "Monitor CodeArtifact storage costs": every version in the
+--              target with status, kind, publish time and size; total storage
+--              and the month's estimate at [tool.relrun] storage_price
+--   prune      "cleanup old versions if needed": the retention policy
+--              ([tool.relrun.retention] or flags) shown as a plan, then applied
+--              (dispose / delete / unlist / archive), journaled; --dry-run
+--              changes nothing
+-- Under GitHub Actions the versions table also goes to the step summary.
+-- Exit 0: done; 2: a usage error or a malformed policy; 1: a failure (the
+-- plan says what was done and what to rerun).
+local cli = require "relrun.cli"
+local errors = require "relrun.errors"
+local project = require "relrun.project"
+local targets = require "relrun.targets"
+local json = require "relrun.json"
+local log = require "relrun.log"
+local fs = require "relrun.fs"
+local versions = require "relrun.maintain.versions"
+local prune = require "relrun.maintain.prune"
+
+local function whole(name)
+  return function(v) return (v:match("^%d+$") and true) or nil, name .. " is a whole number" end
+end
+
+local spec = {
+  prog = "maintain.lua",
+  summary = "RELEASE.md's Maintenance: versions and storage, retention.",
+  commands = {
+    { "versions", "every version in the target: status, kind, publish time, size; storage and its monthly cost" },
+    { "prune", "remove versions per the retention policy ([tool.relrun.retention] or the flags below)" },
+  },
+  options = {
+    { "--project", arg = "DIR", default = ".", help = "the Python project (where pyproject.toml is)" },
+    { "--json", help = "print one JSON document instead of the table" },
+    { "--repository-dir", arg = "DIR", help = "the local repository folder (when CodeArtifact is not set)" },
+    { "--price", arg = "USD", help = "storage price per GB-month (default: storage_price, $0.05)" },
+    { "--keep-dev", arg = "N", check = whole("--keep-dev"), help = "prune: keep the newest N dev versions" },
+    { "--older-than", arg = "DAYS", check = whole("--older-than"),
+      help = "prune: remove dev versions older than DAYS (beyond the newest --keep-dev)" },
+    { "--include-finals", help = "prune: final, pre- and post-releases too (never the latest final)" },
+    { "--action", arg = "ACTION", choices = { "dispose", "delete", "unlist", "archive" },
+      help = "prune: what happens to a version (default: retention.action, dispose)" },
+    { "--s3", help = "prune: also delete the pruned versions' files under s3://$S3_WHEELS_BUCKET/wheels/" },
+    { "-n", "--dry-run", help = "show the plan, change nothing" },
+    { "-y", "--yes", help = "do not ask for confirmation" },
+  },
+}
+
+local opts = cli.parse_or_exit(spec, arg)
+local flags = { repository_dir = opts.repository_dir, storage_price = opts.price, keep_dev = opts.keep_dev,
+                older_than_days = opts.older_than, include_finals = opts.include_finals or nil,
+                retention_action = opts.action, prune_s3 = opts.s3 or nil }
+local p = errors.check(project.open{ dir = opts.project, flags = flags, need_repo = false })
+p:require_package()
+local target = targets.for_config(p.cfg)
+
+-- Ask on a terminal; elsewhere --yes says it.
+local function confirm(question)
+  if opts.yes then return end
+  if not fs.isatty(0) then
+    errors.raise("USAGE", "not a terminal: pass --yes to go ahead without a question", { exit = 2 })
+  end
+  io.stdout:write(question, " [y/N] ")
+  io.stdout:flush()
+  if not (io.stdin:read("l") or ""):lower():find("^y") then errors.raise("CANCELLED", "cancelled: nothing was changed") end
+end
+
+-- versions: the table (or --json), and under Actions the step summary.
+local function list_versions()
+  local rows = versions.collect(target)
+  local sum = versions.totals(rows, p.cfg.storage_price)
+  if opts.json then
+    print(json.encode(versions.document(rows, sum, target)))
+  else
+    print(string.format("%s in %s:", p.package, target.label))
+    for _, line in ipairs(versions.text(rows, sum)) do print(line) end
+  end
+  log.summary(versions.markdown(rows, sum, target.label))
+  return 0
+end
+
+-- prune: the policy, each version's verdict, the plan, then the run.
+local function prune_versions()
+  local policy = errors.check(prune.policy(p.cfg.retention))
+  if not target.MODES[policy.mode] then
+    errors.raise("USAGE", string.format("%s cannot %s a version", target.label, policy.action),
+      { hint = "use --action dispose or --action delete", exit = 2 })
+  end
+  local ctx = { project = p, target = target, policy = policy, rows = versions.collect(target), now = os.time(),
+                command = cli.command_line(arg), out = not opts.json and print or function() end }
+  local plan, decisions = prune.plan(ctx)
+  if not opts.json then
+    print(string.format("Retention for %s in %s:", p.package, target.label))
+    for _, line in ipairs(prune.lines(decisions, policy)) do print(line) end
+  end
+  local todo = #ctx.remove > 0 or (policy.s3 and #ctx.pruned > 0)
+  local good, err
+  if opts.dry_run or not todo then
+    good, err = plan:run(ctx, { dry_run = true })
+  else
+    confirm(string.format("%s %d version(s)?", policy.action, #ctx.remove))
+    good, err = plan:run(ctx)
+  end
+  if opts.json then
+    local list = {}
+    for i, d in ipairs(decisions) do list[i] = { version = d.row.version, status = d.row.status, kind = d.row.kind,
+                                                  action = d.action, why = d.why } end
+    print(json.encode{ target = target.label, dry_run = opts.dry_run or false, policy = policy,
+                       decisions = json.array(list), ok = good or false, error = err and tostring(err) or nil })
+  end
+  if not good then errors.raise(err) end
+  return 0
+end
+
+local COMMANDS = { versions = list_versions, prune = prune_versions }
+return COMMANDS[opts.command]()
