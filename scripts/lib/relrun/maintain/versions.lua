@@ -61,9 +61,8 @@ local function time_text(t)
   return t and os.date("!%Y-%m-%d %H:%M", t) or "-"
 end
 
--- The dollars: cents unless under a cent.
+-- The dollars, in cents.
 function M.money(x)
-  if x > 0 and x < 0.01 then return string.format("$%.4f", x) end
   return string.format("$%.2f", x)
 end
 
