@@ -245,8 +245,10 @@ function CodeArtifact:versions()
       files[k] = { filename = a.name, size = a.size,
                    sha256 = a.hashes and a.hashes["SHA-256"] and a.hashes["SHA-256"]:lower() }
     end
+    -- the service answers epoch seconds with a fraction
+    local published = d.description.publishedTime
     out[i] = { version = v.version, status = v.status, revision = v.revision,
-               published = d.description.publishedTime, files = files }
+               published = published and math.floor(published), files = files }
   end
   table.sort(out, function(a, b) return (a.published or 0) < (b.published or 0) end)
   return out
