@@ -7,6 +7,12 @@
 --              ([tool.relrun.retention] or flags) shown as a plan, then applied
 --              (dispose / delete / unlist / archive), journaled; --dry-run
 --              changes nothing
+--   backup     "Review backup and disaster recovery procedures": every file
+--              the target holds is in s3://$S3_WHEELS_BUCKET/wheels/ with the
+--              same sha256, and every S3 file of the package is in the target
+--              (exit 3 when not)
+--   restore V  the disaster recovery: version V from the S3 copy back into a
+--              new or emptied repository, each file's sha256 checked (a plan)
 -- Under GitHub Actions the versions table also goes to the step summary.
 -- Exit 0: done; 2: a usage error or a malformed policy; 1: a failure (the
 -- plan says what was done and what to rerun).
@@ -18,6 +24,7 @@ local json = require "relrun.json"
 local log = require "relrun.log"
 local fs = require "relrun.fs"
 local versions = require "relrun.maintain.versions"
+local backup = require "relrun.maintain.backup"
 local prune = require "relrun.maintain.prune"
 
 local function whole(name)
@@ -26,11 +33,14 @@ end
 
 local spec = {
   prog = "maintain.lua",
-  summary = "RELEASE.md's Maintenance: versions and storage, retention.",
+  summary = "RELEASE.md's Maintenance: versions and storage, retention, backup and recovery.",
   commands = {
     { "versions", "every version in the target: status, kind, publish time, size; storage and its monthly cost" },
     { "prune", "remove versions per the retention policy ([tool.relrun.retention] or the flags below)" },
+    { "backup", "check every version's files are in s3://$S3_WHEELS_BUCKET/wheels/ with the same sha256, and back" },
+    { "restore", "publish VERSION back into the repository from its S3 copy, hash-checked" },
   },
+  args = { { "VERSION", "restore: the version to put back" } },
   options = {
     { "--project", arg = "DIR", default = ".", help = "the Python project (where pyproject.toml is)" },
     { "--json", help = "print one JSON document instead of the table" },
@@ -49,6 +59,10 @@ local spec = {
 }
 
 local opts = cli.parse_or_exit(spec, arg)
+if opts.command ~= "restore" and opts.args[1] then
+  errors.raise("USAGE", string.format("maintain.lua %s: unexpected argument %q (try --help)", opts.command, opts.args[1]),
+    { exit = 2 })
+end
 local flags = { repository_dir = opts.repository_dir, storage_price = opts.price, keep_dev = opts.keep_dev,
                 older_than_days = opts.older_than, include_finals = opts.include_finals or nil,
                 retention_action = opts.action, prune_s3 = opts.s3 or nil }
@@ -114,5 +128,36 @@ local function prune_versions()
   return 0
 end
 
-local COMMANDS = { versions = list_versions, prune = prune_versions }
+-- backup: the target against its S3 copy, both ways.
+local function check_backup()
+  local ctx = { project = p, target = target, rows = versions.collect(target) }
+  local f = backup.check(ctx)
+  if opts.json then
+    f.target, f.bucket = target.label, p.cfg.bucket
+    for _, k in ipairs({ "missing", "differs", "unrecorded", "orphans" }) do f[k] = json.array(f[k]) end
+    print(json.encode(f))
+  else
+    print(string.format("%s in %s against s3://%s/wheels/:", p.package, target.label, p.cfg.bucket))
+    for _, line in ipairs(backup.lines(f, p.cfg.bucket, target.label)) do print(line) end
+    print(string.format("%d file(s) backed up with the same sha256; %d problem(s)", f.ok, f.problems))
+  end
+  return f.problems > 0 and 3 or 0
+end
+
+-- restore VERSION: a plan, as a release is.
+local function restore_version()
+  local given = opts.args[1]
+  if not given then errors.raise("USAGE", "restore needs the VERSION to put back (e.g. 1.2.3)", { exit = 2 }) end
+  local v = require("relrun.pep440").parse(given)
+  if not v then errors.raise("USAGE", string.format("'%s' is not a PEP 440 version", given), { exit = 2 }) end
+  local ctx = { project = p, target = target, version = tostring(v), command = cli.command_line(arg), out = print,
+                dry_run = opts.dry_run }
+  local plan = backup.restore_plan(ctx)
+  if not opts.dry_run then confirm(string.format("publish %s %s into %s?", p.package, ctx.version, target.label)) end
+  local good, err = plan:run(ctx, { dry_run = opts.dry_run })
+  if not good then errors.raise(err) end
+  return 0
+end
+
+local COMMANDS = { versions = list_versions, prune = prune_versions, backup = check_backup, restore = restore_version }
 return COMMANDS[opts.command]()
