@@ -13,6 +13,9 @@
 --              (exit 3 when not)
 --   restore V  the disaster recovery: version V from the S3 copy back into a
 --              new or emptied repository, each file's sha256 checked (a plan)
+--   actions    "Update GitHub Actions versions in workflows": every `uses:`,
+--              tags and branches flagged (exit 3), the commit each names, newer
+--              releases; --pin rewrites them to owner/repo@<sha> # vX.Y.Z
 -- Under GitHub Actions the versions table also goes to the step summary.
 -- Exit 0: done; 2: a usage error or a malformed policy; 1: a failure (the
 -- plan says what was done and what to rerun).
@@ -25,6 +28,7 @@ local log = require "relrun.log"
 local fs = require "relrun.fs"
 local versions = require "relrun.maintain.versions"
 local backup = require "relrun.maintain.backup"
+local actions = require "relrun.maintain.actions"
 local prune = require "relrun.maintain.prune"
 
 local function whole(name)
@@ -39,6 +43,7 @@ local spec = {
     { "prune", "remove versions per the retention policy ([tool.relrun.retention] or the flags below)" },
     { "backup", "check every version's files are in s3://$S3_WHEELS_BUCKET/wheels/ with the same sha256, and back" },
     { "restore", "publish VERSION back into the repository from its S3 copy, hash-checked" },
+    { "actions", "every `uses:` of .github/workflows: tags and branches, their commits, newer releases (--pin)" },
   },
   args = { { "VERSION", "restore: the version to put back" } },
   options = {
@@ -53,6 +58,9 @@ local spec = {
     { "--action", arg = "ACTION", choices = { "dispose", "delete", "unlist", "archive" },
       help = "prune: what happens to a version (default: retention.action, dispose)" },
     { "--s3", help = "prune: also delete the pruned versions' files under s3://$S3_WHEELS_BUCKET/wheels/" },
+    { "--pin", help = "actions: rewrite tag and branch refs to owner/repo@<sha> # vX.Y.Z" },
+    { "--git-url", arg = "URL", default = "https://github.com/",
+      help = "actions: where action repositories are (URL + owner/repo, for git ls-remote)" },
     { "-n", "--dry-run", help = "show the plan, change nothing" },
     { "-y", "--yes", help = "do not ask for confirmation" },
   },
@@ -67,8 +75,11 @@ local flags = { repository_dir = opts.repository_dir, storage_price = opts.price
                 older_than_days = opts.older_than, include_finals = opts.include_finals or nil,
                 retention_action = opts.action, prune_s3 = opts.s3 or nil }
 local p = errors.check(project.open{ dir = opts.project, flags = flags, need_repo = false })
-p:require_package()
-local target = targets.for_config(p.cfg)
+local target
+if opts.command ~= "actions" then
+  p:require_package()
+  target = targets.for_config(p.cfg)
+end
 
 -- Ask on a terminal; elsewhere --yes says it.
 local function confirm(question)
@@ -159,5 +170,43 @@ local function restore_version()
   return 0
 end
 
-local COMMANDS = { versions = list_versions, prune = prune_versions, backup = check_backup, restore = restore_version }
+-- One `uses:` as a line of the report.
+local function use_line(f, u)
+  local where = string.format("%s:%d", f.shown, u.line)
+  if u.unversioned then return string.format("  %-40s %s: no @ref (unversioned)", where, u.value) end
+  local found = u.kind == "unknown" and ("not found" .. (u.error and (": " .. u.error) or ""))
+    or string.format("%s → %s (%s)", u.kind, u.sha:sub(1, 12), u.pin_comment)
+  local newer = u.newer and ("; newer release: " .. u.latest) or ""
+  return string.format("  %-40s %s  %s%s", where, u.value, found, newer)
+end
+
+-- actions: the report, then with --pin the rewrite of each file.
+local function check_actions()
+  local files = errors.check(actions.read(p.root or p.dir))
+  actions.resolve(files, { git_url = opts.git_url })
+  local flagged, pinned, list = 0, 0, {}
+  for _, f in ipairs(files) do
+    for _, u in ipairs(f.uses) do
+      if actions.unpinned(u) or u.kind == "unknown" or u.unversioned then flagged = flagged + 1 end
+      list[#list + 1] = { file = f.shown, line = u.line, uses = u.value, kind = u.kind or "unversioned", sha = u.sha,
+                          tag = u.pin_comment, latest = u.latest, newer = u.newer or false }
+      if not opts.json then print(use_line(f, u)) end
+    end
+    if opts.pin then
+      local text, n = actions.pin(f)
+      if n > 0 then errors.check(fs.write(f.path, text)) end
+      pinned = pinned + n
+    end
+  end
+  if opts.json then
+    print(json.encode{ uses = json.array(list), flagged = flagged, pinned = pinned })
+  else
+    print(string.format("%d uses in %d workflow file(s); %d not pinned to a commit%s", #list, #files, flagged,
+      opts.pin and string.format("; %d pinned now", pinned) or " (--pin pins them)"))
+  end
+  return flagged - pinned > 0 and 3 or 0
+end
+
+local COMMANDS = { versions = list_versions, prune = prune_versions, backup = check_backup, restore = restore_version,
+                   actions = check_actions }
 return COMMANDS[opts.command]()
