@@ -16,6 +16,11 @@
 --   actions    "Update GitHub Actions versions in workflows": every `uses:`,
 --              tags and branches flagged (exit 3), the commit each names, newer
 --              releases; --pin rewrites them to owner/repo@<sha> # vX.Y.Z
+--   deps       "Review and update dependencies quarterly" and "Review and
+--              update Python version support": requirements against the
+--              target's index (newer versions excluded, unpinned, over-pinned),
+--              requires-python and classifiers against Python's end-of-life
+--              dates (warned six months ahead); exit 3 on a warning
 -- Under GitHub Actions the versions table also goes to the step summary.
 -- Exit 0: done; 2: a usage error or a malformed policy; 1: a failure (the
 -- plan says what was done and what to rerun).
@@ -29,6 +34,7 @@ local fs = require "relrun.fs"
 local versions = require "relrun.maintain.versions"
 local backup = require "relrun.maintain.backup"
 local actions = require "relrun.maintain.actions"
+local deps = require "relrun.maintain.deps"
 local prune = require "relrun.maintain.prune"
 
 local function whole(name)
@@ -44,6 +50,7 @@ local spec = {
     { "backup", "check every version's files are in s3://$S3_WHEELS_BUCKET/wheels/ with the same sha256, and back" },
     { "restore", "publish VERSION back into the repository from its S3 copy, hash-checked" },
     { "actions", "every `uses:` of .github/workflows: tags and branches, their commits, newer releases (--pin)" },
+    { "deps", "requirements against the target's index; requires-python and classifiers against Python's EOL" },
   },
   args = { { "VERSION", "restore: the version to put back" } },
   options = {
@@ -61,6 +68,8 @@ local spec = {
     { "--pin", help = "actions: rewrite tag and branch refs to owner/repo@<sha> # vX.Y.Z" },
     { "--git-url", arg = "URL", default = "https://github.com/",
       help = "actions: where action repositories are (URL + owner/repo, for git ls-remote)" },
+    { "--today", arg = "DATE", check = function(v) return v:match("^%d%d%d%d%-%d%d%-%d%d$") ~= nil, "DATE is YYYY-MM-DD" end,
+      help = "deps: judge end-of-life dates as on DATE (YYYY-MM-DD), to plan ahead" },
     { "-n", "--dry-run", help = "show the plan, change nothing" },
     { "-y", "--yes", help = "do not ask for confirmation" },
   },
@@ -207,6 +216,45 @@ local function check_actions()
   return flagged - pinned > 0 and 3 or 0
 end
 
+-- The versions the target's index has of a project: { "1.2.3", ... } | nil, why.
+local function index_versions(name)
+  local index, metadata = require("relrun.pypi.index"), require("relrun.pypi.metadata")
+  target:connect()
+  local files, err = index.files(target:index_url(), name, { headers = target:index_headers() })
+  if not files then return nil, err end
+  if #files == 0 then return nil, "not in " .. target.label end
+  local seen, out = {}, {}
+  for _, f in ipairs(files) do
+    local parsed = metadata.parse_filename(f.filename)
+    if parsed and not seen[parsed.version] then seen[parsed.version], out[#out + 1] = true, parsed.version end
+  end
+  return out
+end
+
+-- deps: requirements, then Python support.
+local function check_deps()
+  local now = os.time()
+  if opts.today then
+    local y, m, d = opts.today:match("^(%d+)-(%d+)-(%d+)$")
+    now = os.time{ year = tonumber(y), month = tonumber(m), day = tonumber(d), hour = 12 }
+  end
+  local findings = deps.check_requirements(deps.requirements(p.py), index_versions)
+  local python, rp = deps.check_python(p.py, now)
+  table.move(python, 1, #python, #findings + 1, findings)
+  local warnings = 0
+  for _, f in ipairs(findings) do if f.level == "warn" then warnings = warnings + 1 end end
+  if opts.json then
+    print(json.encode{ findings = json.array(findings), requires_python = rp, warnings = warnings,
+                       eol_table_written = deps.EOL_WRITTEN, index = target.label })
+  else
+    print(string.format("%s: requirements against %s; Python support as on %s (EOL table of %s):", p.package,
+      target.label, os.date("!%Y-%m-%d", now), deps.EOL_WRITTEN))
+    for _, f in ipairs(findings) do print(string.format("  %-5s %s: %s", f.level, f.subject, f.message)) end
+    print(string.format("%d warning(s), %d note(s)", warnings, #findings - warnings))
+  end
+  return warnings > 0 and 3 or 0
+end
+
 local COMMANDS = { versions = list_versions, prune = prune_versions, backup = check_backup, restore = restore_version,
-                   actions = check_actions }
+                   actions = check_actions, deps = check_deps }
 return COMMANDS[opts.command]()

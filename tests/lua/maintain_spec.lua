@@ -121,3 +121,87 @@ describe("prune policy", function()
     eq(e4.exit, 2)
   end)
 end)
+
+describe("deps", function()
+  local deps = require "relrun.maintain.deps"
+
+  it("reads PEP 508 requirements and PEP 440 specifiers", function()
+    local r = deps.parse_requirement("Requests[socks,security] >=2.31, <3 ; python_version > '3.8'")
+    eq(r.name, "Requests")
+    eq(r.extras, "socks,security")
+    eq(r.specs, { { op = ">=", version = "2.31" }, { op = "<", version = "3" } })
+    eq(r.marker, "python_version > '3.8'")
+    eq(deps.parse_requirement("pkg @ https://example.com/pkg.whl").url, "https://example.com/pkg.whl")
+    eq(deps.parse_requirement("click").specs, {})
+    eq(deps.parse_requirement("bad >> 1"), nil)
+    local function allows(spec, v) return deps.allows(deps.parse_requirement("x" .. spec).specs, v) end
+    eq(allows(">=2.31,<3", "2.32.3"), true)
+    eq(allows(">=2.31,<3", "3.0"), false)
+    eq(allows("~=2.2", "2.9"), true)
+    eq(allows("~=2.2", "3.0"), false)
+    eq(allows("~=1.4.5", "1.4.9"), true)
+    eq(allows("~=1.4.5", "1.5.0"), false)
+    eq(allows("==1.26.*", "1.26.4"), true)
+    eq(allows("==1.26.*", "2.0.0"), false)
+    eq(allows("!=1.0", "1.0.0"), false)
+    eq(allows("", "9"), true)
+  end)
+
+  it("finds excluded newer versions, unpinned and over-pinned requirements", function()
+    local py = { project = { dependencies = { "requests>=2.31,<2.32", "numpy==1.26.4", "click", "x @ file:///x",
+                                              "not valid !!" },
+                             ["optional-dependencies"] = { test = { "pytest>=7" } } },
+                 ["build-system"] = { requires = { "setuptools==69.0.0" } } }
+    local index = { requests = { "2.31.0", "2.32.3", "2.33.0rc1" }, numpy = { "1.26.4", "2.0.0" },
+                    pytest = { "8.0.0" }, setuptools = { "69.0.0", "75.1.0" } }
+    local found = deps.check_requirements(deps.requirements(py), function(name)
+      if index[name] then return index[name] end
+      return nil, "not in the index"
+    end)
+    local text = {}
+    for _, f in ipairs(found) do text[#text + 1] = f.level .. " " .. f.subject .. ": " .. f.message end
+    text = table.concat(text, "\n")
+    contains(text, "warn requests>=2.31,<2.32 (dependencies): the index has 2.32.3, which this excludes")
+    contains(text, "warn numpy==1.26.4 (dependencies): over-pinned")
+    contains(text, "warn numpy==1.26.4 (dependencies): the index has 2.0.0")
+    contains(text, "note click (dependencies): unpinned")
+    contains(text, "note click (dependencies): not checked: not in the index")
+    contains(text, "note x @ file:///x (dependencies): a direct URL")
+    contains(text, "warn not valid !! (dependencies): not a PEP 508 requirement")
+    ok(not text:find("pytest"), "pytest>=7 allows 8.0.0: " .. text)
+    -- a build requirement may be exact; it is still told of newer releases
+    ok(not text:find("setuptools[^\n]*over%-pinned"), text)
+    contains(text, "warn setuptools==69.0.0 (build-system.requires): the index has 75.1.0")
+  end)
+
+  it("warns of Pythons past or within six months of their end of life", function()
+    local function at(date)
+      local y, m, d = date:match("(%d+)-(%d+)-(%d+)")
+      return os.time{ year = tonumber(y), month = tonumber(m), day = tonumber(d), hour = 12 }
+    end
+    local py = { project = { ["requires-python"] = ">=3.9", classifiers = {
+      "Programming Language :: Python :: 3.9", "Programming Language :: Python :: 3.10",
+      "Programming Language :: Python :: 3.11", "Programming Language :: Python :: 3.8" } } }
+    local found, rp = deps.check_python(py, at("2026-06-01"))
+    eq(rp, ">=3.9")
+    local text = {}
+    for _, f in ipairs(found) do text[#text + 1] = f.level .. " " .. f.subject .. ": " .. f.message end
+    text = table.concat(text, "\n")
+    contains(text, "warn Python 3.9: requires-python allows and a classifier names 3.9, past its end of life (2025-10-31)")
+    contains(text, "warn Python 3.10: requires-python allows and a classifier names 3.10, which reaches its end of " ..
+      "life on 2026-10-31 (in 152 days)")
+    contains(text, "warn Python 3.8: a classifier names 3.8, past its end of life")
+    contains(text, "note Python 3.12: supported but not in the classifiers")
+    ok(not text:find("Python 3.11"), "3.11 is fine in June 2026: " .. text)
+    ok(not text:find("Python 3.7"), "3.7 is neither allowed nor named: " .. text)
+    found = deps.check_python({ project = {} }, at("2026-06-01"))
+    eq(found[1].subject, "requires-python")
+    contains(found[1].message, "not set")
+    found = deps.check_python({ project = { ["requires-python"] = ">=3.12,<3.13",
+      classifiers = { "Programming Language :: Python :: 3.13" } } }, at("2026-06-01"))
+    eq(#found, 2)
+    eq(found[1].message, "supported but not in the classifiers")
+    eq(found[1].subject, "Python 3.12")
+    eq(found[2].message, "a classifier names 3.13, which requires-python excludes")
+  end)
+end)

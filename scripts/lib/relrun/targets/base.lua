@@ -18,6 +18,7 @@
 --   target.MODES                       -- the remove modes it knows
 --   target:index_url()                 -- the index users install from (no credentials in it)
 --   target:pip_env()                   -- what pip's environment needs to read it (credentials only here)
+--   target:index_headers()             -- the headers relrun.pypi.index needs to read it (masked)
 --   target:instructions(version)       -- lines telling users how to install
 local errors = require "relrun.errors"
 local hash = require "relrun.hash"
@@ -70,6 +71,7 @@ function Base:dispose(versions, mode)
 end
 
 function Base:pip_env() return {} end
+function Base:index_headers() return {} end
 
 function Base:download()
   errors.raise("NOT_SUPPORTED", self.label .. " cannot give files back")

@@ -114,6 +114,10 @@ function CodeArtifact:basic_auth()
   return value
 end
 
+function CodeArtifact:index_headers()
+  return { authorization = self:basic_auth() }
+end
+
 -- The index URL with the token in it, as pip and uv take it (masked).
 function CodeArtifact:index_url_with_token()
   self:connect()
