@@ -65,6 +65,8 @@ local spec = {
     { "--action", arg = "ACTION", choices = { "dispose", "delete", "unlist", "archive" },
       help = "prune: what happens to a version (default: retention.action, dispose)" },
     { "--s3", help = "prune: also delete the pruned versions' files under s3://$S3_WHEELS_BUCKET/wheels/" },
+    { "--package", arg = "NAME", help = "versions, prune: another package of the same repository (the " ..
+      "versions the project's latest final requires are kept)" },
     { "--pin", help = "actions: rewrite tag and branch refs to owner/repo@<sha> # vX.Y.Z" },
     { "--git-url", arg = "URL", default = "https://github.com/",
       help = "actions: where action repositories are (URL + owner/repo, for git ls-remote)" },
@@ -80,8 +82,8 @@ if opts.command ~= "restore" and opts.args[1] then
   errors.raise("USAGE", string.format("maintain.lua %s: unexpected argument %q (try --help)", opts.command, opts.args[1]),
     { exit = 2 })
 end
-local flags = { repository_dir = opts.repository_dir, storage_price = opts.price, keep_dev = opts.keep_dev,
-                older_than_days = opts.older_than, include_finals = opts.include_finals or nil,
+local flags = { package = opts.package, repository_dir = opts.repository_dir, storage_price = opts.price,
+                keep_dev = opts.keep_dev, older_than_days = opts.older_than, include_finals = opts.include_finals or nil,
                 retention_action = opts.action, prune_s3 = opts.s3 or nil }
 local p = errors.check(project.open{ dir = opts.project, flags = flags, need_repo = false })
 local target
@@ -115,6 +117,21 @@ local function list_versions()
   return 0
 end
 
+-- The versions of the pruned package that the project's own latest final
+-- requires (relrun.maintain.prune.protected): its requirements from the target.
+local function required_by_latest_final(rows)
+  local own = type(p.py) == "table" and type(p.py.project) == "table" and p.py.project.name or p.package
+  local own_target, own_rows = target, rows
+  if own ~= p.package then
+    local cfg = setmetatable({ package = own }, { __index = p.cfg })
+    own_target = targets.for_config(cfg)
+    own_rows = versions.collect(own_target)
+  end
+  local final = prune.latest_final(own_rows)
+  if not final then return {} end
+  return prune.protected(rows, own_target:requires(final), p.package, own .. " " .. final)
+end
+
 -- prune: the policy, each version's verdict, the plan, then the run.
 local function prune_versions()
   local policy = errors.check(prune.policy(p.cfg.retention))
@@ -124,6 +141,7 @@ local function prune_versions()
   end
   local ctx = { project = p, target = target, policy = policy, rows = versions.collect(target), now = os.time(),
                 command = cli.command_line(arg), out = not opts.json and print or function() end }
+  ctx.protected = required_by_latest_final(ctx.rows)
   local plan, decisions = prune.plan(ctx)
   if not opts.json then
     print(string.format("Retention for %s in %s:", p.package, target.label))

@@ -26,7 +26,8 @@ Test controls (never part of the real service):
   POST /__clock {"offset": s}  the server's clock runs s seconds off.
   POST /__expire-tokens     every authorization token issued so far expires.
   POST /__seed {"domain", "repository", "package", "versions": [{"version",
-               "published": epoch s, "status", "assets": [{"name", "size"}]}]}
+               "published": epoch s, "status", "assets": [{"name", "size"}],
+               "requires": ["name spec", ...]}]}
                the domain, repository and versions made at once (assets
                filled with `size` bytes), as a year of releases would leave them.
 """
@@ -131,6 +132,7 @@ class Handler(BaseHTTPRequestHandler):
         ("POST", "/v1/package/versions/delete"): "DeletePackageVersions",
         ("POST", "/v1/package/versions/update_status"): "UpdatePackageVersionsStatus",
         ("POST", "/v1/package/versions/dispose"): "DisposePackageVersions",
+        ("POST", "/v1/package/version/dependencies"): "ListPackageVersionDependencies",
     }
 
     def log_message(self, fmt, *args):
@@ -311,7 +313,8 @@ class Handler(BaseHTTPRequestHandler):
                                                 "SHA-512": hashlib.sha512(data).hexdigest()}}
             p["versions"][v["version"]] = {"version": v["version"], "status": v.get("status", "Published"),
                                            "revision": base64.b64encode(secrets.token_bytes(24)).decode(),
-                                           "published": v.get("published", st.now()), "assets": assets}
+                                           "published": v.get("published", st.now()), "assets": assets,
+                                           "requires": v.get("requires")}
 
     # -- signatures -----------------------------------------------------
 
@@ -624,6 +627,21 @@ class Handler(BaseHTTPRequestHandler):
                 ok[ver] = {"revision": v["revision"], "status": "Disposed"}
         return 200, {"successfulVersions": ok, "failedVersions": failed}
 
+    def op_ListPackageVersionDependencies(self, query, doc):
+        d, r, p = self.package_of(query)
+        v = self.version_of(query, p)
+        requires = v.get("requires")
+        if requires is None:
+            requires = requires_dist(v["assets"].values())
+        deps = []
+        for text in requires:
+            m = re.match(r"^\s*([A-Za-z0-9][A-Za-z0-9._\-]*)\s*(?:\[[^\]]*\])?\s*\(?([^;)]*)\)?", text)
+            if m:
+                deps.append({"package": normalize(m.group(1)), "dependencyType": "",
+                             "versionRequirement": m.group(2).strip()})
+        return 200, {"format": "pypi", "package": p["name"], "version": v["version"],
+                     "versionRevision": v["revision"], "dependencies": deps}
+
     # -- the repository's PyPI endpoint ----------------------------------
 
     def pypi(self, url, body):
@@ -754,6 +772,24 @@ class Handler(BaseHTTPRequestHandler):
             if v["version"] == version and a["name"] == filename:
                 return self.send(200, a["data"], ctype="application/octet-stream")
         self.send(404, "file not found\n", ctype="text/plain")
+
+
+def requires_dist(assets):
+    """Requires-Dist of the first wheel among the assets (its METADATA)."""
+    import email.parser
+    import io
+    import zipfile
+    for a in assets:
+        if not a["name"].endswith(".whl"):
+            continue
+        try:
+            with zipfile.ZipFile(io.BytesIO(a["data"])) as z:
+                name = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))
+                meta = email.parser.Parser().parsestr(z.read(name).decode())
+                return meta.get_all("Requires-Dist") or []
+        except (zipfile.BadZipFile, StopIteration, UnicodeDecodeError):
+            continue
+    return []
 
 
 def parse_multipart(ctype, body):

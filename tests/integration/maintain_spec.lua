@@ -234,6 +234,30 @@ describe("maintain.lua prune on CodeArtifact", function()
     eq(left, { "1.0.0", "1.1.0.dev151", "1.1.0rc1" })
   end)
 
+  it("--package: prunes another package and keeps what the project's latest final requires", function()
+    control("/__reset")
+    seed{ { "1.0.0", 10 } }
+    control("/__seed", { domain = "acme", repository = "python", package = "stock-pipeline",
+      versions = { { version = "1.0.0", published = os.time() - 10 * DAY, requires = { "stock-utils==0.3.0.dev7" },
+                     assets = { { name = "stock_pipeline-1.0.0-py3-none-any.whl", size = 10 } } } } })
+    local vs = {}
+    for i = 1, 9 do
+      vs[i] = { version = "0.3.0.dev" .. i, published = os.time() - (100 - i) * DAY,
+                assets = { { name = "stock_utils-0.3.0.dev" .. i .. "-py3-none-any.whl", size = 10 } } }
+    end
+    control("/__seed", { domain = "acme", repository = "python", package = "stock-utils", versions = vs })
+    local out = succeeds("prune", maintain({ "prune", "--project", p, "--package", "stock-utils", "--keep-dev", "1",
+                                             "--yes" }))
+    ok(out:find("keep%s+0%.3%.0%.dev7%s+Published%s+dev%s+stock%-pipeline 1%.0%.0 requires stock%-utils==0%.3%.0%.dev7"),
+       out)
+    contains(out, "dispose 7 version(s)")
+    local doc = json.decode((succeeds("versions", maintain({ "versions", "--project", p, "--package", "stock-utils",
+                                                             "--json" }))))
+    local live = {}
+    for _, v in ipairs(doc.versions) do if v.status == "Published" then live[#live + 1] = v.version end end
+    eq(live, { "0.3.0.dev7", "0.3.0.dev9" })
+  end)
+
   it("refuses a malformed policy, unknown flags and nothing to go on", function()
     local bad = project("bad", 'keep_dev = "many"')
     local code, _, err = maintain({ "prune", "--project", bad, "--dry-run" })
@@ -318,5 +342,20 @@ describe("the CodeArtifact fake's DisposePackageVersions", function()
       "--package-version", "2.0.0", "--output", "json" }, env())
     eq(code, 0, out)
     eq(#json.decode(out).assets, 0, "a disposed version keeps no file")
+  end)
+
+  it("answers ListPackageVersionDependencies to the aws cli as the service does", function()
+    control("/__seed", { domain = "acme", repository = "python", package = "stock-pipeline",
+      versions = { { version = "2.1.0", requires = { "stock-utils (==0.3.0.dev7)", "requests>=2.31; extra == 'http'" },
+                     assets = {} } } })
+    local code, out = R.run({ "aws", "codeartifact", "list-package-version-dependencies", "--endpoint-url", srv.url,
+      "--domain", "acme", "--repository", "python", "--format", "pypi", "--package", "stock-pipeline",
+      "--package-version", "2.1.0", "--output", "json" }, env())
+    eq(code, 0, out)
+    local doc = json.decode(out)
+    eq(doc.version, "2.1.0")
+    eq(doc.dependencies[1].package, "stock-utils")
+    eq(doc.dependencies[1].versionRequirement, "==0.3.0.dev7")
+    eq(doc.dependencies[2].versionRequirement, ">=2.31")
   end)
 end)

@@ -93,6 +93,21 @@ describe("prune policy", function()
     eq(done, { "1.0.1.dev1" })
   end)
 
+  it("keeps the version the project's latest final requires", function()
+    local r = rows{ { "0.3.0.dev1", 40 }, { "0.3.0.dev2", 30 }, { "0.3.0.dev3", 20 }, { "0.2.0", 50 },
+                    { "0.2.1", 45 } }
+    local keep = prune.protected(r, { "stock-utils==0.3.0.dev1", "Stock_Utils>=0.2,<0.3 ; python_version>'3'",
+                                      "requests>=2" }, "stock-utils", "stock-pipeline 1.0.0")
+    eq(keep, { ["0.3.0.dev1"] = "stock-pipeline 1.0.0 requires stock-utils==0.3.0.dev1",
+               ["0.2.1"] = "stock-pipeline 1.0.0 requires Stock_Utils>=0.2,<0.3 ; python_version>'3'" })
+    local d = verdicts(prune.decide(r, assert(prune.policy{ keep_dev = 0, include_finals = true }), NOW, keep))
+    eq(d, { ["0.3.0.dev1"] = "keep", ["0.3.0.dev2"] = "remove", ["0.3.0.dev3"] = "remove", ["0.2.0"] = "remove",
+            ["0.2.1"] = "keep" })
+    -- a range that only dev versions satisfy keeps the newest of them
+    eq(prune.protected(r, { "stock-utils>=0.3.0.dev0" }, "stock-utils", "x 1"),
+       { ["0.3.0.dev3"] = "x 1 requires stock-utils>=0.3.0.dev0" })
+  end)
+
   it("leaves a version that is not PEP 440 alone", function()
     local r = rows{ { "nightly-7", 400 }, { "1.0.1.dev1", 40 } }
     local d = verdicts(prune.decide(r, assert(prune.policy{ keep_dev = 0, include_finals = true }), NOW))

@@ -193,6 +193,14 @@ function Client:version_details(a)
   return out
 end
 
+-- list_package_version_dependencies{ ..., package, version } -> every
+-- PackageDependency ({ package, namespace, dependencyType,
+-- versionRequirement }), all pages.
+function Client:list_package_version_dependencies(a)
+  return all_pages(self, "ListPackageVersionDependencies", "/v1/package/version/dependencies", a,
+    { "domain", "repository", "format", "package", "version" }, with(PKG, "version", "next_token"), "dependencies")
+end
+
 local function versions_doc(a)
   local json = require "relrun.json"
   return json.array({ table.unpack(a.versions) })

@@ -12,8 +12,10 @@
 -- age is set); with only an age, every dev version older than it goes.
 -- Final, pre- and post-releases are never touched unless `include_finals`,
 -- and then the same rules apply to them, counted among themselves. The
--- latest final release is never removed. A version whose name is not PEP
--- 440 is left alone.
+-- latest final release is never removed, nor the version of the pruned
+-- package the project's latest final requires (what installing it resolves
+-- to: the newest version its specifier allows). A version whose name is not
+-- PEP 440 is left alone.
 local errors = require "relrun.errors"
 local pep440 = require "relrun.pep440"
 local steps = require "relrun.steps"
@@ -83,7 +85,8 @@ end
 -- decide(rows, policy, now) -> decisions in the rows' order:
 -- { row, action = "keep" | "remove" | "done", why }. "done": the policy
 -- removes it and it already is (a rerun after a kill).
-function M.decide(rows, policy, now)
+function M.decide(rows, policy, now, protected)
+  protected = protected or {}
   local final = latest_final(rows)
   local groups = { dev = {}, release = {} }
   for _, r in ipairs(rows) do
@@ -100,6 +103,7 @@ function M.decide(rows, policy, now)
     local v = verdicts[r.version]
     local d = { row = r }
     if r == final then d.action, d.why = "keep", "the latest final release"
+    elseif protected[r.version] then d.action, d.why = "keep", protected[r.version]
     elseif r.kind == "invalid" then d.action, d.why = "keep", "not a PEP 440 version"
     elseif not v then d.action, d.why = "keep", r.kind .. " release (--include-finals to prune these)"
     elseif v.keep then d.action, d.why = "keep", v.why
@@ -109,6 +113,37 @@ function M.decide(rows, policy, now)
     out[#out + 1] = d
   end
   return out
+end
+
+-- protected(rows, requires, name, by) -> { [version] = why }: for each of
+-- `requires` (PEP 508 strings of `by`, the project's latest final) that names
+-- the pruned package `name`, the newest of its versions the specifier
+-- allows — a final one when any is allowed — is kept.
+function M.protected(rows, requires, name, by)
+  local deps = require "relrun.maintain.deps"
+  local normalize = require("relrun.pypi.metadata").normalize
+  local out = {}
+  for _, text in ipairs(requires) do
+    local req = deps.parse_requirement(text)
+    if req and normalize(req.name) == normalize(name) then
+      local best
+      for _, r in ipairs(rows) do
+        if r.status ~= "Disposed" and r.kind ~= "invalid" and deps.allows(req.specs, r.version) then
+          local better = not best or ((r.kind == "final") == (best.kind == "final") and
+            pep440.compare(r.version, best.version) > 0) or (r.kind == "final" and best.kind ~= "final")
+          if better then best = r end
+        end
+      end
+      if best then out[best.version] = string.format("%s requires %s", by, text) end
+    end
+  end
+  return out
+end
+
+-- The project's latest final version among rows (nil when there is none).
+function M.latest_final(rows)
+  local r = latest_final(rows)
+  return r and r.version
 end
 
 -- The versions decisions remove, and those already done.
@@ -138,7 +173,7 @@ local function target_step(ctx)
   local t, policy = ctx.target, ctx.policy
   local function left()
     local rows = require("relrun.maintain.versions").collect(t)
-    local remove = M.chosen(M.decide(rows, policy, ctx.now))
+    local remove = M.chosen(M.decide(rows, policy, ctx.now, ctx.protected))
     return remove
   end
   return { name = "target", does = string.format("%s %d version(s) in %s", policy.action, #ctx.remove, t.label),
@@ -197,10 +232,11 @@ local function s3_step(ctx)
     end }
 end
 
--- plan(ctx) -> the prune plan. ctx: { project, target, policy, rows, now, command, out }.
+-- plan(ctx) -> the prune plan. ctx: { project, target, policy, rows, now,
+-- protected (M.protected), command, out }.
 -- ctx.pruned: every version the policy removes (to remove now, or done).
 function M.plan(ctx)
-  local decisions = M.decide(ctx.rows, ctx.policy, ctx.now)
+  local decisions = M.decide(ctx.rows, ctx.policy, ctx.now, ctx.protected)
   ctx.remove, ctx.done = M.chosen(decisions)
   ctx.pruned = table.move(ctx.done, 1, #ctx.done, #ctx.remove + 1, table.move(ctx.remove, 1, #ctx.remove, 1, {}))
   local p = ctx.policy

@@ -16,6 +16,7 @@
 --   target:dispose(versions, mode)     -- remove(v, mode) for many at once (maintain.lua prune)
 --                                      -- -> true | nil, err
 --   target.MODES                       -- the remove modes it knows
+--   target:requires(version)           -- its requirements as PEP 508 strings ("requests>=2.31")
 --   target:index_url()                 -- the index users install from (no credentials in it)
 --   target:pip_env()                   -- what pip's environment needs to read it (credentials only here)
 --   target:index_headers()             -- the headers relrun.pypi.index needs to read it (masked)
@@ -56,6 +57,26 @@ function Base:status(version)
 end
 
 Base.MODES = { deleted = true }
+
+-- A version's requirements from its wheel's METADATA (Requires-Dist),
+-- downloaded when the target does not hold it as a file here.
+function Base:requires(version)
+  local metadata = require "relrun.pypi.metadata"
+  for _, f in ipairs(self:files(version)) do
+    if f.filename:match("%.whl$") then
+      local path, dir = f.path, nil
+      if not path then
+        dir = require("relrun.fs").tempdir("relrun-requires")
+        path = self:download(f, dir.path)
+      end
+      local meta, err = metadata.read(path)
+      if dir then dir:close() end
+      if not meta then errors.raise("METADATA", "reading " .. f.filename .. ": " .. tostring(err)) end
+      return meta.requires_dist or {}
+    end
+  end
+  return {}
+end
 
 function Base:versions()
   errors.raise("NOT_SUPPORTED", self.label .. " cannot list its versions")

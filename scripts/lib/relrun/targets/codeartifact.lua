@@ -258,6 +258,19 @@ function CodeArtifact:versions()
   return out
 end
 
+-- A version's requirements, as CodeArtifact read them from its metadata
+-- (ListPackageVersionDependencies).
+function CodeArtifact:requires(version)
+  local list, err = self:client():list_package_version_dependencies(self:repo_args({ version = version }))
+  if not list then
+    errors.raise("CODEARTIFACT", "ListPackageVersionDependencies " .. self.package .. " " .. version .. ": " ..
+      tostring(err))
+  end
+  local out = {}
+  for _, d in ipairs(list) do out[#out + 1] = d.package .. (d.versionRequirement or "") end
+  return out
+end
+
 -- The answer's failedVersions as one error (nil when there are none);
 -- `tolerated` codes are no failure (SKIPPED: already in that state).
 local function refused(r, tolerated)
