@@ -1,3 +1,4 @@
+-- label: slow
 -- scripts/maintain.lua backup and restore, and prune --s3: the CodeArtifact
 -- fake and S3 on moto (signatures checked by both), real wheels made by
 -- tests/support/aws_mkwheel.py. The backup check both ways, a restore into

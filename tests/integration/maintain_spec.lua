@@ -1,3 +1,4 @@
+-- label: slow
 -- scripts/maintain.lua versions and prune against the CodeArtifact fake
 -- (DisposePackageVersions checked with the aws cli here, the rest in
 -- codeartifact_fake_spec) and the local repository: the table, --json, the
@@ -217,6 +218,33 @@ describe("maintain.lua prune on CodeArtifact", function()
     local doc = json.decode((succeeds("versions", maintain({ "versions", "--project", p, "--json" }))))
     -- 1.0.0, 1.1.0rc1, dev150, dev151: the 1st, 2nd, 152nd and 153rd seeded
     eq(doc.total.bytes, 1001 + 1002 + 1152 + 1153 + 4 * 500, "only the kept versions' files")
+  end)
+
+  it("killed while a call is in flight, the rerun converges", function()
+    world()
+    -- the second DisposePackageVersions is held 2 s by the fake: prune is
+    -- killed while it waits (the call then completes on the server, as a
+    -- request already sent does), and the rerun races it
+    control("/__fault", { target = "DisposePackageVersions", kind = "slow", delay = 2, skip = 1 })
+    local argv = { os.getenv("RELRUN") or fs.absolute("build/relrun"), fs.absolute("scripts/maintain.lua"), "prune",
+                   "--project", p, "--yes" }
+    local child = assert(require("relrun.proc").spawn{ argv = argv, env = env(), cwd = dir, stdin = "",
+                                                        stdout = "null", stderr = "null" })
+    local seen = 0
+    for _ = 1, 300 do
+      seen = control("/__stats", nil, "GET").requests.DisposePackageVersions or 0
+      if seen >= 2 then break end
+      os.execute("sleep 0.05")
+    end
+    eq(seen, 2, "the second call was sent")
+    child:kill(9)
+    local r = child:wait()
+    eq(r.signal, 9, "killed")
+    local out = succeeds("rerun", maintain({ "prune", "--project", p, "--yes" }))
+    contains(out, "Pruned: 149 version(s)")
+    local s = statuses()
+    for i = 1, 149 do eq(s["1.1.0.dev" .. i], "Disposed", "dev" .. i) end
+    eq(s["1.1.0.dev150"], "Published")
   end)
 
   it("--include-finals and --action delete, from flags over the file", function()
