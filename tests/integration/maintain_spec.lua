@@ -80,14 +80,15 @@ local function seed(list)
   control("/__seed", { domain = "acme", repository = "python", package = "stock-pipeline", versions = vs })
 end
 
--- The fake's versions and statuses, through ListPackageVersions with the aws cli.
+-- The fake's versions and statuses (ListPackageVersions, which
+-- codeartifact_fake_spec checks with the aws cli).
 local function statuses()
-  local code, out = R.run({ "aws", "codeartifact", "list-package-versions", "--endpoint-url", srv.url,
-    "--domain", "acme", "--repository", "python", "--format", "pypi", "--package", "stock-pipeline",
-    "--output", "json" }, env())
-  if code ~= 0 then return {}, out end
+  local ca = assert(require("relrun.aws.codeartifact").client{ region = "us-east-1", endpoint = srv.url,
+    credentials = require("relrun.aws.credentials").static(AKID, SECRET) })
+  local list = ca:list_package_versions{ domain = "acme", repository = "python", format = "pypi",
+                                         package = "stock-pipeline", max_results = 1000 }
   local map = {}
-  for _, v in ipairs(json.decode(out).versions) do map[v.version] = v.status end
+  for _, v in ipairs(list or {}) do map[v.version] = v.status end
   return map
 end
 
