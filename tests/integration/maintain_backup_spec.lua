@@ -161,6 +161,12 @@ describe("maintain.lua backup and restore", function()
     eq(repository()["stock_pipeline-2.0.0-py3-none-any.whl"], nil)
   end)
 
+  it("an empty case: a package neither in the repository nor in S3 has nothing to report", function()
+    local code, out = maintain({ "backup", "--package", "nothing-here" })
+    eq(code, 0, out)
+    contains(out, "0 file(s) backed up with the same sha256; 0 problem(s)")
+  end)
+
   it("refuses bad input", function()
     local code, _, err = maintain({ "restore" })
     eq(code, 2)
