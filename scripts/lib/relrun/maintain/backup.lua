@@ -18,7 +18,7 @@ local fs = require "relrun.fs"
 
 local M = {}
 
-local PREFIX = "wheels/"
+local PREFIX = require("relrun.copies.s3").PREFIX
 
 local function bucket_of(ctx)
   local bucket = ctx.project.cfg.bucket

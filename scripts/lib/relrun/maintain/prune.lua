@@ -193,13 +193,14 @@ end
 local function s3_objects(ctx, s3)
   local metadata = require "relrun.pypi.metadata"
   local bucket = ctx.project.cfg.bucket
-  local list, err = s3:list_objects{ bucket = bucket, prefix = "wheels/" }
-  if not list then errors.raise("S3", "listing s3://" .. bucket .. "/wheels/: " .. tostring(err)) end
+  local prefix = require("relrun.copies.s3").PREFIX
+  local list, err = s3:list_objects{ bucket = bucket, prefix = prefix }
+  if not list then errors.raise("S3", "listing s3://" .. bucket .. "/" .. prefix .. ": " .. tostring(err)) end
   local wanted = {}
   for _, v in ipairs(ctx.pruned) do wanted[v] = true end
   local out = {}
   for _, o in ipairs(list) do
-    local parsed = metadata.parse_filename(o.key:sub(8))
+    local parsed = metadata.parse_filename(o.key:sub(#prefix + 1))
     if parsed and wanted[parsed.version] and metadata.normalize(parsed.name) == metadata.normalize(ctx.project.package) then
       out[#out + 1] = o.key
     end
