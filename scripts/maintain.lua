@@ -47,7 +47,7 @@ local spec = {
   commands = {
     { "versions", "every version in the target: status, kind, publish time, size; storage and its monthly cost" },
     { "prune", "remove versions per the retention policy ([tool.relrun.retention] or the flags below)" },
-    { "backup", "check every version's files are in s3://$S3_WHEELS_BUCKET/wheels/ with the same sha256, and back" },
+    { "backup", "check every version's files are in s3://$S3_WHEELS_BUCKET/wheels/ with the same sha256, and the reverse" },
     { "restore", "publish VERSION back into the repository from its S3 copy, hash-checked" },
     { "actions", "every `uses:` of .github/workflows: tags and branches, their commits, newer releases (--pin)" },
     { "deps", "requirements against the target's index; requires-python and classifiers against Python's EOL" },
@@ -65,8 +65,8 @@ local spec = {
     { "--action", arg = "ACTION", choices = { "dispose", "delete", "unlist", "archive" },
       help = "prune: what happens to a version (default: retention.action, dispose)" },
     { "--s3", help = "prune: also delete the pruned versions' files under s3://$S3_WHEELS_BUCKET/wheels/" },
-    { "--package", arg = "NAME", help = "versions, prune: another package of the same repository (the " ..
-      "versions the project's latest final requires are kept)" },
+    { "--package", arg = "NAME", help = "versions, prune, backup, restore, deps: another package of the same " ..
+      "repository (prune: the versions the project's latest final requires are kept)" },
     { "--pin", help = "actions: rewrite tag and branch refs to owner/repo@<sha> # vX.Y.Z" },
     { "--git-url", arg = "URL", default = "https://github.com/",
       help = "actions: where action repositories are (URL + owner/repo, for git ls-remote)" },
