@@ -20,7 +20,8 @@ Test controls (never part of the real service):
                  queue a fault for the next `times` matching requests
                  (after `skip` of them went through).
   DELETE /__fault           drop every queued fault.
-  GET  /__stats             {"requests": {"Operation": n, ...}}
+  GET  /__stats             {"requests": {"Operation": n, ...}, "done": {...}}
+                            (done: carried out, so a held request has finished)
   GET  /__tokens            {"tokens": [every authorization token issued]}
   POST /__reset             forget domains, packages, tokens, faults, stats.
   POST /__clock {"offset": s}  the server's clock runs s seconds off.
@@ -95,6 +96,7 @@ class State:
             self.tokens = {}       # token -> {"domain", "expires"}
             self.faults = []
             self.stats = {}
+            self.done = {}         # operation -> requests carried out (not faulted)
             self.clock_offset = 0.0
 
     def now(self):
@@ -259,6 +261,7 @@ class Handler(BaseHTTPRequestHandler):
             doc = json.loads(body) if body.strip() else {}
             with self.state.lock:
                 status, out = getattr(self, "op_" + op)(query, doc)
+                self.state.done[op] = self.state.done.get(op, 0) + 1
             self.send_json(status, out)
         except ApiError as e:
             self.send_error_doc(e)
@@ -278,7 +281,7 @@ class Handler(BaseHTTPRequestHandler):
             elif path == "/__fault" and self.command == "DELETE":
                 st.faults.clear()
             elif path == "/__stats":
-                return self.send_json(200, {"requests": st.stats})
+                return self.send_json(200, {"requests": st.stats, "done": st.done})
             elif path == "/__tokens":
                 return self.send_json(200, {"tokens": sorted(st.tokens)})
             elif path == "/__reset":
