@@ -16,14 +16,21 @@ Test controls (never part of the real service):
   POST /__fault  {"target": "GetAuthorizationToken" | "pypi" | "*",
                   "kind": "status" | "throttle" | "reset" | "slow" |
                           "truncated" | "garbage" | "denied",
-                  "times": 1, "status": 503, "retry_after": 1, "delay": 5}
-                 queue a fault for the next `times` matching requests.
+                  "times": 1, "status": 503, "retry_after": 1, "delay": 5, "skip": 0}
+                 queue a fault for the next `times` matching requests
+                 (after `skip` of them went through).
   DELETE /__fault           drop every queued fault.
-  GET  /__stats             {"requests": {"Operation": n, ...}}
+  GET  /__stats             {"requests": {"Operation": n, ...}, "done": {...}}
+                            (done: carried out, so a held request has finished)
   GET  /__tokens            {"tokens": [every authorization token issued]}
   POST /__reset             forget domains, packages, tokens, faults, stats.
   POST /__clock {"offset": s}  the server's clock runs s seconds off.
   POST /__expire-tokens     every authorization token issued so far expires.
+  POST /__seed {"domain", "repository", "package", "versions": [{"version",
+               "published": epoch s, "status", "assets": [{"name", "size"}],
+               "requires": ["name spec", ...]}]}
+               the domain, repository and versions made at once (assets
+               filled with `size` bytes), as a year of releases would leave them.
 """
 import argparse
 import base64
@@ -89,6 +96,7 @@ class State:
             self.tokens = {}       # token -> {"domain", "expires"}
             self.faults = []
             self.stats = {}
+            self.done = {}         # operation -> requests carried out (not faulted)
             self.clock_offset = 0.0
 
     def now(self):
@@ -99,6 +107,9 @@ class State:
             self.stats[target] = self.stats.get(target, 0) + 1
             for f in self.faults:
                 if f["target"] in (target, "*") or (f["target"] == "pypi" and target.startswith("pypi:")):
+                    if f.get("skip", 0) > 0:
+                        f["skip"] -= 1
+                        return None
                     f["times"] -= 1
                     if f["times"] <= 0:
                         self.faults.remove(f)
@@ -122,6 +133,8 @@ class Handler(BaseHTTPRequestHandler):
         ("POST", "/v1/package/version/assets"): "ListPackageVersionAssets",
         ("POST", "/v1/package/versions/delete"): "DeletePackageVersions",
         ("POST", "/v1/package/versions/update_status"): "UpdatePackageVersionsStatus",
+        ("POST", "/v1/package/versions/dispose"): "DisposePackageVersions",
+        ("POST", "/v1/package/version/dependencies"): "ListPackageVersionDependencies",
     }
 
     def log_message(self, fmt, *args):
@@ -248,6 +261,7 @@ class Handler(BaseHTTPRequestHandler):
             doc = json.loads(body) if body.strip() else {}
             with self.state.lock:
                 status, out = getattr(self, "op_" + op)(query, doc)
+                self.state.done[op] = self.state.done.get(op, 0) + 1
             self.send_json(status, out)
         except ApiError as e:
             self.send_error_doc(e)
@@ -267,19 +281,43 @@ class Handler(BaseHTTPRequestHandler):
             elif path == "/__fault" and self.command == "DELETE":
                 st.faults.clear()
             elif path == "/__stats":
-                return self.send_json(200, {"requests": st.stats})
+                return self.send_json(200, {"requests": st.stats, "done": st.done})
             elif path == "/__tokens":
                 return self.send_json(200, {"tokens": sorted(st.tokens)})
             elif path == "/__reset":
                 st.reset()
             elif path == "/__clock":
                 st.clock_offset = float(doc.get("offset", 0))
+            elif path == "/__seed":
+                self.seed(doc)
             elif path == "/__expire-tokens":
                 for t in st.tokens.values():
                     t["expires"] = 0
             else:
                 return self.send(404, "no control %s" % path, ctype="text/plain")
         self.send_json(200, {"ok": True})
+
+    def seed(self, doc):
+        st = self.state
+        d = st.domains.setdefault(doc["domain"], {"name": doc["domain"], "owner": st.account, "created": st.now(),
+                                                  "encryptionKey": "arn:aws:kms:%s:%s:key/fake" % (st.region, st.account)})
+        st.repos.setdefault((d["name"], doc["repository"]), {"name": doc["repository"], "description": None,
+                                                             "upstreams": []})
+        name = normalize(doc["package"])
+        p = st.packages.setdefault((d["name"], doc["repository"], name), {"name": name, "versions": {}})
+        for v in doc["versions"]:
+            assets = {}
+            for a in v.get("assets", []):
+                data = (a["name"].encode() * (a["size"] // max(1, len(a["name"])) + 1))[:a["size"]]
+                assets[a["name"]] = {"name": a["name"], "size": len(data), "data": data,
+                                     "hashes": {"MD5": hashlib.md5(data).hexdigest(),
+                                                "SHA-1": hashlib.sha1(data).hexdigest(),
+                                                "SHA-256": hashlib.sha256(data).hexdigest(),
+                                                "SHA-512": hashlib.sha512(data).hexdigest()}}
+            p["versions"][v["version"]] = {"version": v["version"], "status": v.get("status", "Published"),
+                                           "revision": base64.b64encode(secrets.token_bytes(24)).decode(),
+                                           "published": v.get("published", st.now()), "assets": assets,
+                                           "requires": v.get("requires")}
 
     # -- signatures -----------------------------------------------------
 
@@ -571,6 +609,42 @@ class Handler(BaseHTTPRequestHandler):
                 ok[ver] = {"revision": v["revision"], "status": target}
         return 200, {"successfulVersions": ok, "failedVersions": failed}
 
+    def op_DisposePackageVersions(self, query, doc):
+        d, r, p = self.package_of(query)
+        revisions = doc.get("versionRevisions") or {}
+        expected = doc.get("expectedStatus")
+        ok, failed = {}, {}
+        for ver in self.versions_arg(doc):
+            v = p["versions"].get(ver)
+            if v is None:
+                failed[ver] = {"errorCode": "NOT_FOUND", "errorMessage": "version %s not found" % ver}
+            elif ver in revisions and revisions[ver] != v["revision"]:
+                failed[ver] = {"errorCode": "MISMATCHED_REVISION", "errorMessage": "revision mismatch"}
+            elif expected and v["status"] != expected:
+                failed[ver] = {"errorCode": "MISMATCHED_STATUS",
+                               "errorMessage": "status is %s, expected %s" % (v["status"], expected)}
+            elif v["status"] == "Disposed":
+                failed[ver] = {"errorCode": "SKIPPED", "errorMessage": "already Disposed"}
+            else:
+                v["status"], v["assets"] = "Disposed", {}
+                ok[ver] = {"revision": v["revision"], "status": "Disposed"}
+        return 200, {"successfulVersions": ok, "failedVersions": failed}
+
+    def op_ListPackageVersionDependencies(self, query, doc):
+        d, r, p = self.package_of(query)
+        v = self.version_of(query, p)
+        requires = v.get("requires")
+        if requires is None:
+            requires = requires_dist(v["assets"].values())
+        deps = []
+        for text in requires:
+            m = re.match(r"^\s*([A-Za-z0-9][A-Za-z0-9._\-]*)\s*(?:\[[^\]]*\])?\s*\(?([^;)]*)\)?", text)
+            if m:
+                deps.append({"package": normalize(m.group(1)), "dependencyType": "",
+                             "versionRequirement": m.group(2).strip()})
+        return 200, {"format": "pypi", "package": p["name"], "version": v["version"],
+                     "versionRevision": v["revision"], "dependencies": deps}
+
     # -- the repository's PyPI endpoint ----------------------------------
 
     def pypi(self, url, body):
@@ -701,6 +775,24 @@ class Handler(BaseHTTPRequestHandler):
             if v["version"] == version and a["name"] == filename:
                 return self.send(200, a["data"], ctype="application/octet-stream")
         self.send(404, "file not found\n", ctype="text/plain")
+
+
+def requires_dist(assets):
+    """Requires-Dist of the first wheel among the assets (its METADATA)."""
+    import email.parser
+    import io
+    import zipfile
+    for a in assets:
+        if not a["name"].endswith(".whl"):
+            continue
+        try:
+            with zipfile.ZipFile(io.BytesIO(a["data"])) as z:
+                name = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))
+                meta = email.parser.Parser().parsestr(z.read(name).decode())
+                return meta.get_all("Requires-Dist") or []
+        except (zipfile.BadZipFile, StopIteration, UnicodeDecodeError):
+            continue
+    return []
 
 
 def parse_multipart(ctype, body):

@@ -91,7 +91,8 @@ describe("relrun NAME", function()
     local r = run({ "relase" }, { cwd = dir })
     eq(r.code, 2)
     eq(r.stdout, "")
-    eq(r.stderr, "relrun: no script named 'relase': relrun's are audit, doctor, login, release, rollback, setup, verify, "
+    eq(r.stderr, "relrun: no script named 'relase': relrun's are audit, doctor, login, maintain, release, rollback, "
+      .. "setup, verify, "
       .. "version, watch, a project's own live in .relrun-scripts/NAME.lua; to run a file, give its path (./relase)\n")
   end)
 

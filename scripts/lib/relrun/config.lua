@@ -74,6 +74,25 @@ M.SCHEMA = {
   { key = "github_release.draft", type = "boolean", default = false, flag = "draft",
     help = "create the GitHub Release as a draft" },
   { key = "changelog", type = "string", help = "a file prepare --changelog writes the release notes into" },
+  -- RELEASE.md "Monitor CodeArtifact storage costs": read from
+  -- https://aws.amazon.com/codeartifact/pricing/ on 2026-12-02 ($0.05 per
+  -- GB-month of storage, every region listed); a setting, since prices change
+  { key = "storage_price", type = "number", default = 0.05, env = { "RELRUN_STORAGE_PRICE" },
+    pattern = { "^%d+%.?%d*$", "a price in US dollars per GB-month, such as 0.05" },
+    help = "the target's storage price in US dollars per GB-month, for maintain.lua versions' estimate" },
+  { key = "retention.keep_dev", type = "number", flag = "keep_dev",
+    pattern = { "^%d+$", "retention.keep_dev is a whole number of versions" },
+    help = "maintain.lua prune keeps the newest N dev versions (unset: no count kept)" },
+  { key = "retention.older_than_days", type = "number", flag = "older_than_days",
+    pattern = { "^%d+$", "retention.older_than_days is a whole number of days" },
+    help = "maintain.lua prune removes dev versions older than D days (beyond the newest keep_dev)" },
+  { key = "retention.include_finals", type = "boolean", default = false, flag = "include_finals",
+    help = "maintain.lua prune may remove final, pre- and post-releases too (never the latest final)" },
+  { key = "retention.action", type = "string", default = "dispose", flag = "retention_action",
+    choices = { "dispose", "delete", "unlist", "archive" },
+    help = "what maintain.lua prune does to a version: dispose (files deleted, record kept), delete, unlist, archive" },
+  { key = "retention.s3", type = "boolean", default = false, flag = "prune_s3",
+    help = "maintain.lua prune also deletes the pruned versions' files under s3://$S3_WHEELS_BUCKET/wheels/" },
 }
 M.SETTINGS = M.SCHEMA   -- the older name
 
@@ -152,6 +171,10 @@ local function coerce(s, value, from, textual)
     if textual and t == "string" and TRUE[value:lower()] then return true end
     if textual and t == "string" and FALSE[value:lower()] then return false end
     return wrong("true or false")
+  elseif s.type == "number" then
+    if t == "number" then return value end
+    if textual and t == "string" and tonumber(value) then return tonumber(value) end
+    return wrong("a number")
   elseif s.type == "list" then
     -- a list that may also be a count (expect = 5), from TOML or as text
     local n = s.count and (t == "number" and value or (textual and t == "string" and tonumber(value)))
@@ -299,6 +322,11 @@ function M.read_pyproject(dir)
   return data
 end
 
+function M.one_of(list, v)
+  for _, c in ipairs(list) do if c == v then return true end end
+  return false
+end
+
 -- Every set value well formed; a CodeArtifact target complete (unless partial).
 function M.validate(cfg, partial)
   for _, s in ipairs(M.SCHEMA) do
@@ -306,6 +334,10 @@ function M.validate(cfg, partial)
     if s.pattern and v ~= nil and not tostring(v):match(s.pattern[1]) then
       return nil, errors.new("CONFIG_VALUE", string.format("%s %q (from %s) is not valid: %s", s.key, tostring(v),
         cfg.source[s.key] or "?", s.pattern[2]), { exit = 2 })
+    end
+    if s.choices and v ~= nil and not M.one_of(s.choices, v) then
+      return nil, errors.new("CONFIG_VALUE", string.format("%s %q (from %s) is not valid: one of %s", s.key,
+        tostring(v), cfg.source[s.key] or "?", table.concat(s.choices, ", ")), { exit = 2 })
     end
   end
   if cfg.target == "codeartifact" and not partial then

@@ -156,6 +156,51 @@ function Client:list_package_version_assets(a)
     with(PKG, "version", "max_results", "next_token"), "assets", "versionRevision")
 end
 
+-- The request table json() / json_many() take for one operation.
+function Client:request_of(op, method, path, a, required, names)
+  need(a, required, op)
+  return { method = method, path = path, query = query(a, names), operation = op }
+end
+
+-- version_details{ ..., package, versions = { "1.2.3", ... }, parallel } ->
+-- { ["1.2.3"] = { description = PackageVersionDescription (publishedTime in
+-- epoch seconds), assets = { AssetSummary } } }: DescribePackageVersion and
+-- ListPackageVersionAssets of every version, several at once. A version
+-- with more assets than one page holds has the rest fetched page by page.
+function Client:version_details(a)
+  local reqs = {}
+  for _, v in ipairs(a.versions) do
+    local one = setmetatable({ version = v, max_results = 1000 }, { __index = a })
+    reqs[#reqs + 1] = self:request_of("DescribePackageVersion", "GET", "/v1/package/version", one,
+      { "domain", "repository", "format", "package", "version" }, with(PKG, "version"))
+    reqs[#reqs + 1] = self:request_of("ListPackageVersionAssets", "POST", "/v1/package/version/assets", one,
+      { "domain", "repository", "format", "package", "version" }, with(PKG, "version", "max_results"))
+  end
+  local docs, msg, code, err = self.core:json_many(reqs, { parallel = a.parallel })
+  if not docs then return nil, msg, code, err end
+  local out = {}
+  for i, v in ipairs(a.versions) do
+    local pv, assets = docs[2 * i - 1].packageVersion or {}, docs[2 * i]
+    pv.publishedTime = core.parse_iso8601(pv.publishedTime)
+    local list = assets.assets or {}
+    if assets.nextToken and assets.nextToken ~= require("relrun.json").null then
+      local one = setmetatable({ version = v }, { __index = a })
+      list, msg, code, err = self:list_package_version_assets(one)
+      if not list then return nil, msg, code, err end
+    end
+    out[v] = { description = pv, assets = list }
+  end
+  return out
+end
+
+-- list_package_version_dependencies{ ..., package, version } -> every
+-- PackageDependency ({ package, namespace, dependencyType,
+-- versionRequirement }), all pages.
+function Client:list_package_version_dependencies(a)
+  return all_pages(self, "ListPackageVersionDependencies", "/v1/package/version/dependencies", a,
+    { "domain", "repository", "format", "package", "version" }, with(PKG, "version", "next_token"), "dependencies")
+end
+
 local function versions_doc(a)
   local json = require "relrun.json"
   return json.array({ table.unpack(a.versions) })
@@ -169,6 +214,20 @@ function Client:delete_package_versions(a)
   local doc, msg, code, err = self:call("DeletePackageVersions", "POST", "/v1/package/versions/delete", a,
     { "domain", "repository", "format", "package" }, PKG,
     { versions = versions_doc(a), expectedStatus = a.expected_status })
+  if not doc then return nil, msg, code, err end
+  doc.successfulVersions = doc.successfulVersions or {}
+  doc.failedVersions = doc.failedVersions or {}
+  return doc
+end
+
+-- dispose_package_versions{ ..., package, versions, expected_status,
+-- version_revisions } -> { successfulVersions, failedVersions }: the
+-- versions' assets are deleted, their records kept with status Disposed.
+function Client:dispose_package_versions(a)
+  need(a, { "versions" }, "dispose_package_versions")
+  local doc, msg, code, err = self:call("DisposePackageVersions", "POST", "/v1/package/versions/dispose", a,
+    { "domain", "repository", "format", "package" }, PKG,
+    { versions = versions_doc(a), expectedStatus = a.expected_status, versionRevisions = a.version_revisions })
   if not doc then return nil, msg, code, err end
   doc.successfulVersions = doc.successfulVersions or {}
   doc.failedVersions = doc.failedVersions or {}

@@ -495,6 +495,16 @@ function Client:retry_delay(ctx, attempt, err, res)
   return delay
 end
 
+-- An answer's JSON document on res.doc, or what is wrong with it.
+function M.json_validator(res)
+  if res.body == nil or res.body == "" then return nil end
+  local doc = require("relrun.json").decode(res.body)
+  if type(doc) ~= "table" then
+    return string.format("the answer is not JSON (%d bytes starting %q)", #res.body, res.body:sub(1, 40))
+  end
+  res.doc = doc
+end
+
 -- Convenience for rest-json: send `doc` (a table, encoded) and decode the answer.
 function Client:json(r)
   local json = require "relrun.json"
@@ -503,17 +513,47 @@ function Client:json(r)
     r.headers = r.headers or {}
     r.headers["content-type"] = "application/x-amz-json-1.1"
   end
-  r.validate = function(res)
-    if res.body == nil or res.body == "" then return nil end
-    local doc = json.decode(res.body)
-    if type(doc) ~= "table" then
-      return string.format("the answer is not JSON (%d bytes starting %q)", #res.body, res.body:sub(1, 40))
-    end
-    res.doc = doc
-  end
+  r.validate = M.json_validator
   local res, msg, code, err = self:request(r)
   if not res then return nil, msg, code, err end
   return res.doc or {}, res
+end
+
+-- json_many(list, {parallel}) -> the decoded answers in order | nil, msg,
+-- code, err: several rest-json calls (each as for json) at once over one pool
+-- of transfers (relrun.http.request_many), each signed just before it
+-- starts; one that fails there goes again through request(), which retries
+-- it as any call, so the answers are what json() would give.
+function Client:json_many(list, opts)
+  local stop
+  local function make(i)
+    local r = list[i]
+    if not r or stop then return nil end
+    if r.doc ~= nil and not r.body then
+      r.body = require("relrun.json").encode(r.doc)
+      r.headers = r.headers or {}
+      r.headers["content-type"] = "application/x-amz-json-1.1"
+    end
+    r.validate = M.json_validator
+    local req, msg, code, err = self:prepare(r)
+    if not req then stop = { msg, code, err } end
+    return req
+  end
+  local out = {}
+  local function after(i, res)
+    local good = not res.error and self:judge_answer(list[i], res)
+    if good then out[i] = good.doc or {} end
+  end
+  self:send_many(make, { parallel = opts and opts.parallel or 8, after = after })
+  if stop then return nil, stop[1], stop[2], stop[3] end
+  for i, r in ipairs(list) do
+    if not out[i] then
+      local res, msg, code, err = self:request(r)
+      if not res then return nil, msg, code, err end
+      out[i] = res.doc or {}
+    end
+  end
+  return out
 end
 
 -- Convenience for the query protocol: Action + Version + params, XML answer.

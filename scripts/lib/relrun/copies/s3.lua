@@ -12,7 +12,10 @@ local release_build = require "relrun.phases.build"
 
 local M = {}
 
-local function key(filename) return "wheels/" .. filename end
+-- Where the copies live in the bucket (RELEASE.md): the one place it is said.
+M.PREFIX = "wheels/"
+
+local function key(filename) return M.PREFIX .. filename end
 
 local function client(ctx)
   if not ctx.s3 then

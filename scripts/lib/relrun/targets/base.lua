@@ -10,9 +10,16 @@
 --   target:status(version)             -- "Published" | "Unlisted" | "Archived" | "Disposed" | "absent"
 --   target:publish(file)               -- "published" | "identical" | nil, err
 --   target:download(file, dir)         -- a published file back, checked against its sha256 -> path
---   target:remove(version, mode)       -- mode "deleted" | "Unlisted" | "Archived" -> true | nil, err
+--   target:remove(version, mode)       -- mode "deleted" | "Unlisted" | "Archived" | "Disposed" -> true | nil, err
+--   target:versions()                  -- every version: { {version, status, published (epoch s | nil),
+--                                      --   files = { {filename, sha256, size} }} }, asked once per run
+--   target:dispose(versions, mode)     -- remove(v, mode) for many at once (maintain.lua prune)
+--                                      -- -> true | nil, err
+--   target.MODES                       -- the remove modes it knows
+--   target:requires(version)           -- its requirements as PEP 508 strings ("requests>=2.31")
 --   target:index_url()                 -- the index users install from (no credentials in it)
 --   target:pip_env()                   -- what pip's environment needs to read it (credentials only here)
+--   target:index_headers()             -- the headers relrun.pypi.index needs to read it (masked)
 --   target:instructions(version)       -- lines telling users how to install
 local errors = require "relrun.errors"
 local hash = require "relrun.hash"
@@ -49,7 +56,43 @@ function Base:status(version)
   return #self:files(version) > 0 and "Published" or "absent"
 end
 
+Base.MODES = { deleted = true }
+
+-- A version's requirements from its wheel's METADATA (Requires-Dist),
+-- downloaded when the target does not hold it as a file here.
+function Base:requires(version)
+  local metadata = require "relrun.pypi.metadata"
+  for _, f in ipairs(self:files(version)) do
+    if f.filename:match("%.whl$") then
+      local path, dir = f.path, nil
+      if not path then
+        dir = require("relrun.fs").tempdir("relrun-requires")
+        path = self:download(f, dir.path)
+      end
+      local meta, err = metadata.read(path)
+      if dir then dir:close() end
+      if not meta then errors.raise("METADATA", "reading " .. f.filename .. ": " .. tostring(err)) end
+      return meta.requires_dist or {}
+    end
+  end
+  return {}
+end
+
+function Base:versions()
+  errors.raise("NOT_SUPPORTED", self.label .. " cannot list its versions")
+end
+
+-- Each version through remove(); a target with a batch call overrides it.
+function Base:dispose(versions, mode)
+  for _, v in ipairs(versions) do
+    local good, err = self:remove(v, mode)
+    if not good then return nil, err end
+  end
+  return true
+end
+
 function Base:pip_env() return {} end
+function Base:index_headers() return {} end
 
 function Base:download()
   errors.raise("NOT_SUPPORTED", self.label .. " cannot give files back")

@@ -114,6 +114,10 @@ function CodeArtifact:basic_auth()
   return value
 end
 
+function CodeArtifact:index_headers()
+  return { authorization = self:basic_auth() }
+end
+
 -- The index URL with the token in it, as pip and uv take it (masked).
 function CodeArtifact:index_url_with_token()
   self:connect()
@@ -217,29 +221,110 @@ function CodeArtifact:download(f, dir)
   return Base.check_download(path, f)
 end
 
--- DeletePackageVersions, or UpdatePackageVersionsStatus to Unlisted/Archived.
+CodeArtifact.MODES = { deleted = true, Disposed = true, Unlisted = true, Archived = true }
+
+-- Every version of the package: ListPackageVersions, then each version's
+-- DescribePackageVersion (publish time) and ListPackageVersionAssets (files,
+-- sizes, sha256), several at once. A package never published is no version.
+function CodeArtifact:versions()
+  local ca = self:client()
+  local list, err, code = ca:list_package_versions(self:repo_args({ max_results = 1000 }))
+  if not list then
+    if code == "ResourceNotFoundException" then return {} end
+    errors.raise("CODEARTIFACT", "ListPackageVersions " .. self.package .. ": " .. tostring(err))
+  end
+  local names = {}
+  for i, v in ipairs(list) do names[i] = v.version end
+  local details
+  details, err = ca:version_details(self:repo_args({ versions = names }))
+  if not details then
+    errors.raise("CODEARTIFACT", "DescribePackageVersion / ListPackageVersionAssets " .. self.package .. ": " ..
+      tostring(err))
+  end
+  local out = {}
+  for i, v in ipairs(list) do
+    local d = details[v.version]
+    local files = {}
+    for k, a in ipairs(d.assets) do
+      files[k] = { filename = a.name, size = a.size,
+                   sha256 = a.hashes and a.hashes["SHA-256"] and a.hashes["SHA-256"]:lower() }
+    end
+    -- the service answers epoch seconds with a fraction
+    local published = d.description.publishedTime
+    out[i] = { version = v.version, status = v.status, revision = v.revision,
+               published = published and math.floor(published), files = files }
+  end
+  table.sort(out, function(a, b) return (a.published or 0) < (b.published or 0) end)
+  return out
+end
+
+-- A version's requirements, as CodeArtifact read them from its metadata
+-- (ListPackageVersionDependencies).
+function CodeArtifact:requires(version)
+  local list, err = self:client():list_package_version_dependencies(self:repo_args({ version = version }))
+  if not list then
+    errors.raise("CODEARTIFACT", "ListPackageVersionDependencies " .. self.package .. " " .. version .. ": " ..
+      tostring(err))
+  end
+  local out = {}
+  for _, d in ipairs(list) do out[#out + 1] = d.package .. (d.versionRequirement or "") end
+  return out
+end
+
+-- The answer's failedVersions as one error (nil when there are none);
+-- `tolerated` codes are no failure (SKIPPED: already in that state).
+local function refused(r, tolerated)
+  local failures = {}
+  for v, e in pairs(r.failedVersions or {}) do
+    if not (tolerated and tolerated[e.errorCode]) then
+      failures[#failures + 1] = string.format("%s: %s %s", v, tostring(e.errorCode), tostring(e.errorMessage or ""))
+    end
+  end
+  if #failures == 0 then return nil end
+  table.sort(failures)
+  return errors.new("CODEARTIFACT_REFUSED", "CodeArtifact refused: " .. table.concat(failures, "; "),
+    { hint = "codes: ALREADY_EXISTS, MISMATCHED_REVISION, MISMATCHED_STATUS, NOT_ALLOWED, NOT_FOUND, SKIPPED" })
+end
+
+local OPERATION = { deleted = "DeletePackageVersions", Disposed = "DisposePackageVersions" }
+
+-- One call for up to 100 versions: DeletePackageVersions,
+-- DisposePackageVersions, or UpdatePackageVersionsStatus to Unlisted/Archived.
+local function remove_batch(self, versions, mode, tolerated)
+  local ca = self:client()
+  local args = self:repo_args({ versions = versions })
+  local r, err
+  if mode == "deleted" then
+    r, err = ca:delete_package_versions(args)
+  elseif mode == "Disposed" then
+    r, err = ca:dispose_package_versions(args)
+  else
+    args.target_status = mode
+    r, err = ca:update_package_versions_status(args)
+  end
+  if not r then
+    return nil, errors.new("CODEARTIFACT", (OPERATION[mode] or "UpdatePackageVersionsStatus") .. " " .. tostring(err))
+  end
+  local e = refused(r, tolerated)
+  if e then return nil, e end
+  return true
+end
+
 -- A 200 answer may still carry failures: each one is reported.
 function CodeArtifact:remove(version, mode)
   self._files = nil
-  local ca = self:client()
-  local r, err
-  if mode == "deleted" then
-    r, err = ca:delete_package_versions(self:repo_args({ versions = { version } }))
-  else
-    r, err = ca:update_package_versions_status(self:repo_args({ versions = { version }, target_status = mode }))
-  end
-  if not r then
-    return nil, errors.new("CODEARTIFACT", (mode == "deleted" and "DeletePackageVersions " or
-      "UpdatePackageVersionsStatus ") .. tostring(err))
-  end
-  local failures = {}
-  for v, e in pairs(r.failedVersions or {}) do
-    failures[#failures + 1] = string.format("%s: %s %s", v, tostring(e.errorCode), tostring(e.errorMessage or ""))
-  end
-  if #failures > 0 then
-    table.sort(failures)
-    return nil, errors.new("CODEARTIFACT_REFUSED", "CodeArtifact refused: " .. table.concat(failures, "; "),
-      { hint = "codes: ALREADY_EXISTS, MISMATCHED_REVISION, MISMATCHED_STATUS, NOT_ALLOWED, NOT_FOUND, SKIPPED" })
+  return remove_batch(self, { version }, mode)
+end
+
+-- Many versions, 100 per call (the API's limit). A version already in the
+-- wanted state (SKIPPED) or already gone (NOT_FOUND, for a delete) is no
+-- failure: a rerun after a kill converges.
+function CodeArtifact:dispose(versions, mode)
+  self._files = nil
+  local tolerated = { SKIPPED = true, NOT_FOUND = mode == "deleted" or nil }
+  for i = 1, #versions, 100 do
+    local good, err = remove_batch(self, { table.unpack(versions, i, math.min(i + 99, #versions)) }, mode, tolerated)
+    if not good then return nil, err end
   end
   return true
 end

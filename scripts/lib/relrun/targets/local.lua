@@ -29,6 +29,33 @@ function Local:list_files(version)
   return out
 end
 
+-- Every version with files here, oldest first. A folder has no statuses:
+-- a version is Published while it has files; its publish time is its
+-- oldest file's modification time.
+function Local:versions()
+  local by_version, order = {}, {}
+  for _, f in ipairs(localrepo.files(self.dir, self.package) or {}) do
+    local parsed = metadata.parse_filename(f.filename)
+    if parsed then
+      local path = fs.join(self.dir, "packages", metadata.normalize(self.package), f.filename)
+      local st = fs.stat(path) or {}
+      local v = by_version[parsed.version]
+      if not v then
+        v = { version = parsed.version, status = "Published", files = {} }
+        by_version[parsed.version], order[#order + 1] = v, v
+      end
+      v.files[#v.files + 1] = { filename = f.filename, sha256 = f.sha256, size = st.size, path = path }
+      if st.mtime and (not v.published or st.mtime < v.published) then v.published = math.floor(st.mtime) end
+    end
+  end
+  table.sort(order, function(a, b) return (a.published or 0) < (b.published or 0) end)
+  return order
+end
+
+-- "Disposed" in CodeArtifact deletes a version's files and keeps its record;
+-- a folder keeps no record, so it is a delete here.
+Local.MODES = { deleted = true, Disposed = true }
+
 -- The folder (or, before the first release, the nearest folder above it
 -- that exists) must be writable: a probe file is written and removed, and
 -- nothing is created.
