@@ -40,6 +40,14 @@ describe("relrun.tags scheme detection", function()
     eq(last.version, "2026.7.22")
   end)
 
+  it("a version-shaped tag that is not a release (nightly-2026, build-17) does not take over the scheme", function()
+    local list = join(names("v", { "0.1.0", "0.2.0" }), { "nightly-2026", "build-17" })
+    eq(tags.scheme{ names = list, package = "stock-pipeline" }.prefix, "v")
+    eq(tags.scheme{ names = join(names("", { "1.0", "1.1" }), { "deploy-99" }) }.prefix, "")
+    -- the only scheme there is, though: a project whose releases are all so named
+    eq(tags.scheme{ names = { "stable-1.0", "stable-1.1" } }.prefix, "stable-")
+  end)
+
   it("breaks a tie by the number of tags, then v before no prefix", function()
     eq(tags.scheme{ names = { "v1.0", "1.0", "1.1" } }.prefix, "")   -- 1.1 is the newest
     eq(tags.scheme{ names = { "v1.0", "1.0" } }.prefix, "v")

@@ -40,18 +40,30 @@ local function names_package(prefix, package)
   return stem ~= "" and stem == norm(package)
 end
 
--- The scheme in use: the package's own prefix when a repository releases
--- several packages; else the prefix of the newest release (jaraco's
--- projects tagged 1.0..2.0 bare, then v2.1..v4.3: 27 bare tags against
--- 22, yet "v" is the scheme); a tie by most tags, then "v", then "".
+-- Prefixes that say "a release" in any project: a tag such as nightly-2026,
+-- build-17 or deploy-3 has a version-shaped tail but names something else.
+local GENERIC = { [""] = true, v = true, V = true, ["release-"] = true, ["release/"] = true, ["release-v"] = true,
+                  ["rel-"] = true, ["version-"] = true, r = true }
+
+-- How strongly a prefix claims to be the project's release scheme: the
+-- package's own (2: a repository releasing several packages), a generic
+-- release prefix (1), anything else (0).
+local function claim(prefix, package)
+  if names_package(prefix, package) then return 2 end
+  return GENERIC[prefix] and 1 or 0
+end
+
+-- The scheme in use: the strongest claim; among equals the prefix of the
+-- newest release (jaraco's projects tagged 1.0..2.0 bare, then v2.1..v4.3:
+-- 27 bare tags against 22, yet "v" is the scheme); a tie by most tags,
+-- then "v", then "".
 local function choose(found, package)
   local function rank(p) return p == "v" and 2 or p == "" and 1 or 0 end
   local best
   for p, f in pairs(found) do
-    local own, best_own = names_package(p, package), best and names_package(best, package)
     local better
     if not best then better = true
-    elseif own ~= best_own then better = own
+    elseif claim(p, package) ~= claim(best, package) then better = claim(p, package) > claim(best, package)
     else
       local c = pep440.compare(f.highest, found[best].highest)
       if c ~= 0 then better = c > 0
