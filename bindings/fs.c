@@ -334,13 +334,23 @@ static int fill_copy(lua_State *L, int fd, void *ud, const char **what) {
     }
 }
 
+/* copy(src, dst [, {mode = bits}]): the source's permission bits unless
+ * `mode` says otherwise (a file others must read, whatever the umask of the
+ * program that wrote the source). */
 static int fs_copy(lua_State *L) {
     const char *src = check_cstr(L, 1);
     const char *dst = check_cstr(L, 2);
+    lua_Integer mode = -1;
     struct stat st = {0};
     copy_src c;
-    guard *g = guard_new(L);
+    guard *g;
     int n;
+    if (!lua_isnoneornil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        mode = rr_optfield_integer(L, 3, "mode", -1);
+        luaL_argcheck(L, mode >= -1 && mode <= 07777, 3, "mode is permission bits (0 to 0o7777)");
+    }
+    g = guard_new(L);
     g->fd = open(src, O_RDONLY | O_CLOEXEC);
     if (g->fd < 0) return fail_errno(L, "copy", src, errno);
     errno = 0;
@@ -352,7 +362,7 @@ static int fs_copy(lua_State *L) {
     }
     c.fd = g->fd;
     c.was_interrupted = rr_interrupted();
-    n = atomic_replace(L, dst, 1, st.st_mode & 07777, 1, fill_copy, &c);
+    n = atomic_replace(L, dst, 1, mode >= 0 ? (mode_t)mode : st.st_mode & 07777, 1, fill_copy, &c);
     guard_release(g);
     if (!c.was_interrupted && rr_interrupted()) return rr_raise_interrupted(L);   /* its temporary file is gone */
     return n;

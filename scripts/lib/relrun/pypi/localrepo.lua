@@ -97,9 +97,12 @@ end
 
 -- Copy `path` into place atomically: fs.copy writes a temporary file
 -- beside the target (named with relrun's pid, so the next relrun writing
--- here removes it if this one is killed mid-copy) and renames it.
+-- here removes it if this one is killed mid-copy) and renames it. The
+-- repository is read by others (a web server, pip as another user): its
+-- files are 0644 whatever mode the build left them in (hatchling: 0600).
+local READABLE = tonumber("644", 8)
 local function place(path, target)
-  return fs.copy(path, target)
+  return fs.copy(path, target, { mode = READABLE })
 end
 
 -- The file `meta.filename` already in `files`: identical (the result) or a
