@@ -11,9 +11,11 @@
 -- `code` (GitHub's error code, e.g. "already_exists", else GITHUB_<status>);
 -- the message is one line with GitHub's own words and what to do.
 local errors = require "relrun.errors"
-local http = require "relrun.http"
+-- libcurl and libcrypto are loaded on the first request or digest, not by
+-- a script that only asks whether there is a token (a local release)
+local http = setmetatable({}, { __index = function(_, k) return require("relrun.http")[k] end })
 local json = require "relrun.json"
-local hash = require "relrun.hash"
+local hash = setmetatable({}, { __index = function(_, k) return require("relrun.hash")[k] end })
 local host = require "relrun.host"
 
 local M = {}

@@ -115,7 +115,11 @@ function Plan:save_journal(journal)
   if not self.journal_path then return end
   journal.title, journal.bind, journal.format = self.title, self.bind, JOURNAL_FORMAT
   journal.updated_at = os.date("!%Y-%m-%dT%H:%M:%SZ")
-  local ok, err = fs.mkdir(fs.dirname(self.journal_path))
+  local ok, err = true, nil
+  if self.journal_dir ~= self.journal_path then   -- its folder made once per plan, not per step
+    ok, err = fs.mkdir(fs.dirname(self.journal_path))
+    if ok then self.journal_dir = self.journal_path end
+  end
   -- atomic, not fsynced: rewritten after every step, it must be consistent,
   -- and a power cut in CI loses the machine anyway
   if ok then ok, err = fs.write(self.journal_path, host.mask(json.encode(journal)) .. "\n", { sync = false }) end

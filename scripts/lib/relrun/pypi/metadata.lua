@@ -294,12 +294,29 @@ end
 
 -- read(path) -> metadata (M.parse's table, plus kind, member, filename)
 -- | nil, msg, code.
+-- A release reads each file's metadata at inspection, upload, the
+-- repository's check and verify: kept per file identity (path, size,
+-- mtime to the nanosecond), so a file replaced in between is read again.
+local read_cache = {}
+
+local function identity(path)
+  local st = require("relrun.fs").stat(path)
+  return st and string.format("%s\0%d\0%.9f", path, st.size, st.mtime)
+end
+
 function M.read(path)
-  local member, text, kind = M.metadata_file(path)
-  if not member then return nil, text, kind end
-  local meta = M.parse(text, kind)
-  meta.kind, meta.member, meta.filename = kind, member, basename(path)
-  return meta
+  local key = identity(path)
+  local meta = key and read_cache[key]
+  if not meta then
+    local member, text, kind = M.metadata_file(path)
+    if not member then return nil, text, kind end
+    meta = M.parse(text, kind)
+    meta.kind, meta.member, meta.filename = kind, member, basename(path)
+    if key then read_cache[key] = meta end
+  end
+  local copy = {}   -- callers may add fields: each gets its own table
+  for k, v in pairs(meta) do copy[k] = v end
+  return copy
 end
 
 -- What twine (and indexes) would reject, as a list of messages.
