@@ -17,7 +17,9 @@ M.PREFIX = "wheels/"
 
 local function key(filename) return M.PREFIX .. filename end
 
-local function client(ctx)
+-- The release's S3 client, made once per run from the target's credentials
+-- (maintain's backup and restore use it too).
+function M.client(ctx)
   if not ctx.s3 then
     local provider = ctx.target.credentials and ctx.target:credentials() or nil
     local s3, err = require("relrun.aws.s3").client{ region = ctx.project.cfg.region, credentials = provider }
@@ -30,7 +32,7 @@ end
 -- A missing or forbidden bucket is said before anything is uploaded.
 local function preflight(ctx)
   local bucket = ctx.project.cfg.bucket
-  local good, berr, _, e = client(ctx):head_bucket{ bucket = bucket }
+  local good, berr, _, e = M.client(ctx):head_bucket{ bucket = bucket }
   if good then return "s3://" .. bucket .. " reachable" end
   if type(e) == "table" and e.status == 403 then
     -- it exists (a missing bucket is 404); this role may only put objects
@@ -51,7 +53,7 @@ local function check(ctx, evidence)
   -- another that exists with other bytes
   local missing = false
   for _, f in ipairs(built) do
-    local head, herr, hcode, e = client(ctx):head_object{ bucket = bucket, key = key(f.filename) }
+    local head, herr, hcode, e = M.client(ctx):head_object{ bucket = bucket, key = key(f.filename) }
     if not head and type(e) == "table" and e.status == 403 then
       if journaled[key(f.filename)] ~= f.sha256 then missing = true end
     elseif not head and hcode ~= "NotFound" and hcode ~= "NoSuchKey" and hcode ~= "NoSuchBucket" then
@@ -74,7 +76,7 @@ local function run(ctx)
     -- never over an object already there (If-None-Match): the same bytes
     -- are fine, other bytes stop the release, even when this role may not
     -- read objects and the check above could not look
-    local r, err = client(ctx):upload_file{ bucket = bucket, key = key(f.filename), file = f.path, sha256 = f.sha256,
+    local r, err = M.client(ctx):upload_file{ bucket = bucket, key = key(f.filename), file = f.path, sha256 = f.sha256,
                                             metadata = { sha256 = f.sha256 }, overwrite = false }
     if not r then errors.raise("S3_UPLOAD", "upload to s3://" .. bucket .. "/" .. key(f.filename) .. ": " .. tostring(err)) end
     log.info("s3://%s/%s: %s", bucket, key(f.filename), r.status == "identical" and "already there, identical" or "uploaded")

@@ -29,15 +29,7 @@ local function bucket_of(ctx)
   return bucket
 end
 
-function M.client(ctx)
-  if not ctx.s3 then
-    local provider = ctx.target.credentials and ctx.target:credentials() or nil
-    local s3, err = require("relrun.aws.s3").client{ region = ctx.project.cfg.region, credentials = provider }
-    if not s3 then errors.raise("S3", "S3 client: " .. tostring(err), { hint = "set AWS credentials and AWS_REGION" }) end
-    ctx.s3 = s3
-  end
-  return ctx.s3
-end
+M.client = require("relrun.copies.s3").client
 
 -- The package's files under wheels/, with the sha256 their metadata records:
 -- { [filename] = { key, size, sha256, version } }.
