@@ -54,4 +54,21 @@ describe("localrepo after a killed publish", function()
     contains(fs.read(fs.join(repo, "simple", "index.html")), 'href="stock-pipeline/"')
     eq(#localrepo.files(repo, "stock-pipeline"), 2, "both files still listed")
   end)
+
+  -- A release's rerun on a fresh machine that finds every file in place
+  -- never calls publish: the publish step's check asks the target to tidy.
+  it("the local target's tidy sweeps the dead publisher's leftovers without publishing", function()
+    local repo = fs.join(tmp.path, "repo")
+    local one = example.build("0.1.0")
+    eq(publish_in_child(repo, one.wheel), "published")
+    local dead = dead_pid()
+    local page = fs.join(repo, "simple", "stock-pipeline", ".index.html.relrun-" .. dead .. "-xYz789")
+    assert(fs.write(page, "partial"))
+    local r = assert(proc.run{ argv = { RELRUN, "-e", string.format(
+      "local t = require('relrun.targets.local').new{ repository_dir = %q, package = 'stock-pipeline' }; t:tidy()",
+      repo) } })
+    eq(r.code, 0, r.stderr)
+    eq(fs.exists(page), false, "swept")
+    eq(#localrepo.files(repo, "stock-pipeline"), 1)
+  end)
 end)

@@ -109,6 +109,7 @@ local function publish_step(ctx)
             ctx.target.label, f.filename, t.sha256, f.sha256), { hint = CONFLICT_HINT })
         end
       end
+      if not ctx.dry_run then ctx.target:tidy() end
       return true, { files = built, index_url = ctx.target:index_url() }
     end,
     run = function()

@@ -46,6 +46,16 @@ end
 
 -- files(dir, name) -> list { filename, url, sha256, requires_python }
 -- (empty for a name that is not a project name: no page can be there).
+-- A relrun killed while publishing here left pid-marked temporary files
+-- (a copy, a page): removed, with those of any other dead relrun, from the
+-- folders a publish of `name` writes.
+function M.sweep(dir, name)
+  local project = metadata.normalize(name)
+  for _, sub in ipairs({ "", "simple", fs.join("simple", project), fs.join("packages", project) }) do
+    fs.sweep(fs.join(dir, sub))
+  end
+end
+
 function M.files(dir, name)
   if not metadata.valid_name(name) then return {} end
   local page = fs.join(dir, "simple", metadata.normalize(name), "index.html")
@@ -140,12 +150,7 @@ local function publish_locked(dir, path)
   local digest, derr, dcode = hash.file(path, { "sha256" })
   if not digest then return nil, derr, dcode end
   local project = metadata.normalize(meta.name)
-  -- A relrun killed while publishing here left pid-marked temporary files
-  -- (a copy, a page); a rerun that finds its files in place writes nothing
-  -- that would sweep them, so they go now.
-  for _, sub in ipairs({ "", "simple", fs.join("simple", project), fs.join("packages", project) }) do
-    fs.sweep(fs.join(dir, sub))
-  end
+  M.sweep(dir, project)
   local files = M.files(dir, project)
   local result = { filename = meta.filename, sha256 = digest.sha256,
                    url = M.index_url(dir) .. project .. "/" }

@@ -39,6 +39,9 @@ end
 
 function Base:connect() return true end
 function Base:preflight() return self.label end
+-- After a rerun finds the release already in place: clear what a killed
+-- run left there that only a write would otherwise have cleared.
+function Base:tidy() end
 
 -- files(version), remembered for the rest of the run; publish and remove
 -- forget it.

@@ -17,6 +17,12 @@ end
 
 function Local:index_url() return localrepo.index_url(self.dir) end
 
+-- A rerun that finds its files in place publishes nothing, so nothing
+-- would sweep a killed run's temporary files: this does.
+function Local:tidy()
+  if fs.exists(self.dir) and self.package and metadata.valid_name(self.package) then localrepo.sweep(self.dir, self.package) end
+end
+
 function Local:list_files(version)
   local out = {}
   for _, f in ipairs(localrepo.files(self.dir, self.package) or {}) do
