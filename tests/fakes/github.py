@@ -781,6 +781,10 @@ class Handler(BaseHTTPRequestHandler):
         data = self.body()
         if method != "POST" or not m:
             return self.error(404, "Not Found")
+        if len(data) < int(self.headers.get("Content-Length") or 0):
+            # the client went away mid-upload (killed): GitHub keeps a
+            # "starter" asset holding the name, not a short file
+            return self.leave_starter()
         name = query.get("name", [None])[0]
         if not name:
             return self.error(422, "Validation Failed", [{"resource": "ReleaseAsset", "code": "missing_field",
