@@ -40,6 +40,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import botocore_signature
+
 TARGET_PREFIX = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101."
 ERROR_PREFIX = "com.amazonaws.cloudtrail.v20131101#"
 ATTRIBUTE_KEYS = ("EventId", "EventName", "ReadOnly", "Username", "ResourceType", "ResourceName",
@@ -287,20 +289,10 @@ class Handler(BaseHTTPRequestHandler):
         if service != "cloudtrail" or region != self.server.region or day != amz_date[:8]:
             raise ApiError(400, "InvalidSignatureException",
                            "Credential should be scoped to a valid region/service: %s/%s" % (region, service))
-        from botocore.auth import SigV4Auth
-        from botocore.awsrequest import AWSRequest
-        from botocore.credentials import Credentials
-        headers = {}
-        for name in signed.split(";"):
-            values = self.headers.get_all(name)
-            if values is None:
-                raise ApiError(400, "InvalidSignatureException", "signed header %s is missing" % name)
-            headers[name] = ",".join(values)
-        req = AWSRequest(method=self.command, url="http://%s%s" % (self.headers["Host"], self.path),
-                         headers=headers, data=body)
-        req.context["timestamp"] = amz_date
-        signer = SigV4Auth(Credentials(akid, keys[akid]), service, region)
-        expected = signer.signature(signer.string_to_sign(req, signer.canonical_request(req)), req)
+        expected, missing = botocore_signature.expected(self, body, signed, amz_date, (akid, keys[akid], None),
+                                                        service, region)
+        if missing:
+            raise ApiError(400, "InvalidSignatureException", "signed header %s is missing" % missing)
         if expected != signature:
             raise ApiError(400, "InvalidSignatureException",
                            "The request signature we calculated does not match the signature you provided.")

@@ -49,6 +49,8 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import botocore_signature
+
 ACCOUNT_RE = re.compile(r"^[0-9]{12}$")
 NAME_RE = re.compile(r"^[a-z][a-z0-9\-]{0,48}[a-z0-9]$")
 REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{1,99}$")
@@ -355,21 +357,10 @@ class Handler(BaseHTTPRequestHandler):
         if service != "codeartifact" or region != self.server.region or day != amz_date[:8]:
             raise ApiError(403, "InvalidSignatureException",
                            "Credential should be scoped to a valid region/service: %s/%s" % (region, service))
-        from botocore.auth import SigV4Auth
-        from botocore.awsrequest import AWSRequest
-        from botocore.credentials import Credentials
-        headers = {}
-        for name in signed.split(";"):
-            values = self.headers.get_all(name)
-            if values is None:
-                raise ApiError(403, "InvalidSignatureException", "signed header %s is missing" % name)
-            headers[name] = ",".join(values)
-        req = AWSRequest(method=self.command, url="http://%s%s" % (self.headers["Host"], self.path),
-                         headers=headers, data=body)
-        req.context["timestamp"] = amz_date
-        signer = SigV4Auth(Credentials(akid, secret, token), service, region)
-        canonical = signer.canonical_request(req)
-        expected = signer.signature(signer.string_to_sign(req, canonical), req)
+        expected, missing = botocore_signature.expected(self, body, signed, amz_date, (akid, secret, token),
+                                                        service, region)
+        if missing:
+            raise ApiError(403, "InvalidSignatureException", "signed header %s is missing" % missing)
         if expected != signature:
             raise ApiError(403, "InvalidSignatureException",
                            "The request signature we calculated does not match the signature you provided. "

@@ -296,18 +296,18 @@ function Plan:run(ctx, opts)
     return true
   end
   local run = { ctx = ctx, changed = {}, completed = {} }
-  local held, current   -- the held-back check (its index), the step under way
+  local held, current = {}, nil   -- the held-back checks (their indexes, in order), the step under way
   local function release_held()
-    if not held then return end
-    local index = held
-    held, current = nil, index
-    self:step_once(run, self.steps[index], function() end)
+    while #held > 0 do
+      current = table.remove(held, 1)
+      self:step_once(run, self.steps[current], function() end)
+    end
   end
   self.out(self.title)
   for i, step in ipairs(self.steps) do
     current = i
     local good, err = true, nil
-    if step.before_changes then held = i
+    if step.before_changes then held[#held + 1] = i
     else good, err = pcall(self.step_once, self, run, step, function() release_held(); current = i end) end
     if not good then
       local interrupted = host.is_interruption(err)
@@ -316,7 +316,9 @@ function Plan:run(ctx, opts)
       return nil, final_error(self, self.steps[current], err)
     end
   end
-  if held then self.out(string.format("✓ %s: not needed, nothing left to write", self.steps[held].name)) end
+  for _, index in ipairs(held) do
+    self.out(string.format("✓ %s: not needed, nothing left to write", self.steps[index].name))
+  end
   local finished = type(self.finished) == "function" and self.finished(ctx) or self.finished
   if finished then self.out(finished) end
   return true

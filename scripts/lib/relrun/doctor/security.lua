@@ -173,19 +173,26 @@ local function policies_check(g, ctx)
   end, "the role's trust and permission policies (IAM)")
 end
 
+-- The caller's static keys, read by `list` (the IAM calls named `calls`),
+-- or the check's result when there are none to look at: offline, no
+-- credentials, temporary ones, or IAM refusing. -> keys | nil, result.
+local function static_keys(ctx, list, calls)
+  if ctx.opts.offline then return nil, checks.skip("--offline") end
+  local key, long_term = aws.access_key(ctx)
+  if not key then return nil, checks.skip("no AWS credentials") end
+  if not long_term then return nil, checks.ok("temporary credentials (no static key to review)") end
+  local keys, err, code = list(ctx)
+  if keys then return keys end
+  if code == "AccessDenied" or code == "AccessDeniedException" then
+    return nil, checks.skip(calls .. " is not permitted for these credentials")
+  end
+  return nil, checks.skip(calls .. ": " .. tostring(err))
+end
+
 local function access_keys_check(g, ctx)
   g:check("static access keys younger than 90 days", function()
-    if ctx.opts.offline then return checks.skip("--offline") end
-    local key, long_term = aws.access_key(ctx)
-    if not key then return checks.skip("no AWS credentials") end
-    if not long_term then return checks.ok("temporary credentials (no static key to rotate)") end
-    local keys, err, code = aws.list_access_keys(ctx)
-    if not keys then
-      if code == "AccessDenied" or code == "AccessDeniedException" then
-        return checks.skip("ListAccessKeys is not permitted for these credentials")
-      end
-      return checks.skip("ListAccessKeys: " .. tostring(err))
-    end
+    local keys, result = static_keys(ctx, aws.list_access_keys, "ListAccessKeys")
+    if not keys then return result end
     local old = aws.old_keys(keys, os.time(), 90)
     if #old > 0 then
       local parts = {}
@@ -222,17 +229,8 @@ end
 -- nobody uses is only a risk; one unused for 90 days should go.
 local function key_use_check(g, ctx)
   g:check("static access keys in use", function()
-    if ctx.opts.offline then return checks.skip("--offline") end
-    local key, long_term = aws.access_key(ctx)
-    if not key then return checks.skip("no AWS credentials") end
-    if not long_term then return checks.ok("temporary credentials (no static key to review)") end
-    local keys, err, code = keys_with_use(ctx)
-    if not keys then
-      if code == "AccessDenied" or code == "AccessDeniedException" then
-        return checks.skip("ListAccessKeys or GetAccessKeyLastUsed is not permitted for these credentials")
-      end
-      return checks.skip("IAM: " .. tostring(err))
-    end
+    local keys, result = static_keys(ctx, keys_with_use, "ListAccessKeys or GetAccessKeyLastUsed")
+    if not keys then return result end
     local now = os.time()
     local idle = aws.idle_keys(keys, now, 90)
     if #idle > 0 then
