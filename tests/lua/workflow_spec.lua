@@ -225,4 +225,17 @@ describe("the build-matrix workflow template", function()
     eq(r.code, 0, r.stderr)
     eq(r.stdout, text)
   end)
+
+  it("runs on the project's release tags: --tag-prefix, for the matrix and the single-machine workflow", function()
+    for _, extra in ipairs({ { "--matrix" }, {} }) do
+      local argv = { os.getenv("RELRUN"), "workflow", "--deb-url", URL, "--deb-sha256", SHA, "--tag-prefix", "" }
+      for _, a in ipairs(extra) do argv[#argv + 1] = a end
+      local r = assert(proc.run{ argv = argv })
+      eq(r.code, 0, r.stderr)
+      contains(r.stdout, '    tags:\n      - "*"\n')
+      argv[#argv - #extra] = "bronze-v"
+      r = assert(proc.run{ argv = argv })
+      contains(r.stdout, '    tags:\n      - "bronze-v*"\n')
+    end
+  end)
 end)
