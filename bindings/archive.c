@@ -651,11 +651,12 @@ static int write_entry(lua_State *L, Handle *h, const char *path, time_t mtime) 
     return 0;
 }
 
-/* Finish the archive, make it durable, then move it over `path`. */
-static int commit_output(lua_State *L, Handle *h, const char *path) {
+/* Finish the archive, make it durable (unless `sync` is false), then move
+ * it over `path`. */
+static int commit_output(lua_State *L, Handle *h, const char *path, int sync) {
     int rc = archive_write_close(h->w);
     if (rc != ARCHIVE_OK) return fail_archive(L, path, h->w);
-    if (fsync(h->out) != 0) return rr_fail_errno(L, path, errno);
+    if (sync && fsync(h->out) != 0) return rr_fail_errno(L, path, errno);
     close(h->out);
     h->out = -1;
     if (rename(h->tmp, path) != 0) return rr_fail_errno(L, path, errno);
@@ -696,7 +697,7 @@ static int write_worker(lua_State *L, Handle *h) {
         if (write_entry(L, h, path, mtime) != 0) return 3;
         lua_pop(L, 1);
     }
-    if ((n = commit_output(L, h, path)) != 0) return n;
+    if ((n = commit_output(L, h, path, rr_optfield_boolean(L, 2, "sync", 1))) != 0) return n;
     lua_pushboolean(L, 1);
     return 1;
 }

@@ -1508,20 +1508,31 @@ static int r_checkout(lua_State *L) {
     const char *dir = luaL_checkstring(L, 2);
     const char *rev = luaL_checkstring(L, 3);
     guard *gr = guard_new(L, free_repo);
+    git_repository_init_options init;
     git_checkout_options opts;
     git_commit *commit;
     git_oid id;
+    char head[GIT_OID_HEXSZ + 2];
     int err = resolve_commit(src, rev, &id);
     git_checkout_options_init(&opts, GIT_CHECKOUT_OPTIONS_VERSION);
+    git_repository_init_options_init(&init, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
+    /* An empty template: no hooks/README.sample, description or info/exclude,
+     * files nothing reads here that would only be written and removed. */
+    init.flags = GIT_REPOSITORY_INIT_MKPATH | GIT_REPOSITORY_INIT_EXTERNAL_TEMPLATE;
+    init.template_path = "";
     if (err < 0) return fail_rev(L, err, rev);
-    if ((err = git_repository_init((git_repository **)&gr->ptr, dir, 0)) < 0)
+    git_oid_tostr(head, sizeof head - 1, &id);
+    strcat(head, "\n");
+    if ((err = git_repository_init_ext((git_repository **)&gr->ptr, dir, &init)) < 0)
         return git_fail(L, err, "cannot create the checkout");
+    /* HEAD detached at the commit, written as git writes it, without the
+     * reflog git_repository_set_head_detached would start */
     if ((err = share_objects(src, git_repository_path(gr->ptr))) < 0 ||
-        (err = copy_tags(src, git_repository_path(gr->ptr))) < 0)
+        (err = copy_tags(src, git_repository_path(gr->ptr))) < 0 ||
+        (err = write_git_file(git_repository_path(gr->ptr), "HEAD", head, strlen(head))) < 0)
         return git_fail(L, err, "cannot prepare the checkout");
     guard_release(gr); /* reopened: the object database reads the alternates at open */
     if ((err = git_repository_open((git_repository **)&gr->ptr, dir)) < 0 ||
-        (err = git_repository_set_head_detached(gr->ptr, &id)) < 0 ||
         (err = git_commit_lookup(&commit, gr->ptr, &id)) < 0)
         return git_fail(L, err, "cannot prepare the checkout");
     opts.checkout_strategy = GIT_CHECKOUT_FORCE;

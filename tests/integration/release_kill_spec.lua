@@ -133,8 +133,8 @@ local function landed(run, point, there)
   if not last then return "before the first step" end
   if ended[last.name] then return "between " .. last.name .. " and the next step" end
   if last.name == "build" then
-    return seen(run, "python -m build --wheel") and "build (wheel)" or
-      seen(run, "python -m build --sdist") and "build (sdist)" or "build (checkout)"
+    return seen(run, "building the wheel from it") and "build (wheel)" or
+      seen(run, "python -m build") and "build (sdist)" or "build (checkout)"
   elseif last.name == "publish" then
     return string.format("publish (%d of 2 uploaded%s)", there, point.hold and ", one held by the server" or "")
   end

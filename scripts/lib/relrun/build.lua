@@ -148,8 +148,11 @@ end
 
 -- The child's environment: the version the backend must produce (for the
 -- backends that take it from git: setuptools_scm and hatch-vcs, pdm's scm
--- source), the commit's time, no prompts, and TMPDIR inside one of relrun's
--- own temporary folders (M.child_tmp). No credential ever reaches a build.
+-- source), the commit's time, no prompts, and TMPDIR one of relrun's own
+-- temporary folders: what python -m build, setuptools or pip leave there
+-- when relrun is killed goes with that folder (the next relrun sweeps a dead
+-- relrun's folders, relrun.fs "leftovers"), while their own /tmp/tmpXXXX
+-- folders would stay forever. No credential ever reaches a build.
 local function build_env(opts, srcdir, tmpdir)
   local env = { SETUPTOOLS_SCM_PRETEND_VERSION = opts.version, PDM_BUILD_SCM_VERSION = opts.version,
                 SOURCE_DATE_EPOCH = tostring(opts.source_date_epoch), PIP_NO_INPUT = "1", TMPDIR = tmpdir,
@@ -243,23 +246,29 @@ local function reason(lines)
   return "no output"
 end
 
--- A child's TMPDIR: a folder "tmp" in one of relrun's temporary folders (a
--- relrun.fs.tempdir handle). What python -m build, setuptools or pip leave
--- there when relrun is killed goes with that folder: the next relrun on the
--- machine sweeps a dead relrun's folders (relrun.fs, "leftovers"), while
--- their own /tmp/tmpXXXX folders would stay forever. -> path | nil, err
-function M.child_tmp(dir)
-  local path = fs.join(dir.path, "tmp")
-  local good, err = fs.mkdir(path)
-  if not good then return nil, errors.new("TMPDIR", "cannot create " .. path .. ": " .. tostring(err)) end
-  return path
+-- What `python -m build` is asked for: "sdist", "wheel", or "both" (no
+-- flag: the sdist, then the wheel from it, as a plain `python -m build`).
+local BUILD_FLAGS = { sdist = { "--sdist" }, wheel = { "--wheel" }, both = {} }
+local MADE = { sdist = "%.tar%.gz$", wheel = "%.whl$" }
+
+-- The files a build added to outdir since `before` (a set of names):
+-- { sdist = path, wheel = path }.
+local function new_files(outdir, before)
+  local made = {}
+  for _, n in ipairs(fs.list(outdir) or {}) do
+    for kind, pattern in pairs(MADE) do
+      if not before[n] and n:match(pattern) then made[kind] = fs.join(outdir, n) end
+    end
+  end
+  return made
 end
 
--- One `python -m build` run: kind "sdist" or "wheel" from srcdir into outdir,
--- the child's temporary files in tmpdir.
--- -> path of the file made | nil, err
+-- One `python -m build` run of `kind` (BUILD_FLAGS) from srcdir into
+-- outdir, the child's temporary files in tmpdir.
+-- -> { sdist = path, wheel = path } (what it was asked for) | nil, err
 local function run_build(opts, kind, srcdir, outdir, tmpdir)
-  local argv = { opts.python, "-m", "build", "--" .. kind, "--outdir", outdir }
+  local argv = { opts.python, "-m", "build", table.unpack(BUILD_FLAGS[kind]) }
+  for _, a in ipairs({ "--outdir", outdir }) do argv[#argv + 1] = a end
   if opts.isolation == false then
     -- relrun checked the project's own requirements (missing_requirements)
     argv[#argv + 1] = "--no-isolation"
@@ -269,15 +278,24 @@ local function run_build(opts, kind, srcdir, outdir, tmpdir)
   end
   for _, a in ipairs(opts.args or {}) do argv[#argv + 1] = a end
   argv[#argv + 1] = srcdir
-  local what = "python -m build --" .. kind .. " (" .. opts.version .. ")"
+  local what = "python -m build" .. (kind == "both" and "" or " --" .. kind) .. " (" .. opts.version .. ")"
   local before = {}
   for _, n in ipairs(fs.list(outdir) or {}) do before[n] = true end
+  -- a plain `python -m build` says when the wheel starts: say it too, so a
+  -- log shows which half is running (and how long the sdist took)
+  local function on_line(line)
+    if kind == "both" and line:find("^%* Building wheel from sdist") then
+      return "  the sdist is built; building the wheel from it"
+    end
+  end
   -- From outdir: with the project as the working directory `python -m build`
   -- would import a leftover build/ folder instead of the module.
   local r, err = log.group(what, function()
-    return progress.run{ what = what, argv = argv, cwd = outdir, env = build_env(opts, srcdir, tmpdir), show = opts.verbose }
+    return progress.run{ what = what, argv = argv, cwd = outdir, env = build_env(opts, srcdir, tmpdir),
+                         show = opts.verbose, on_line = on_line }
   end)
   if not r then return nil, errors.new("BUILD_START", "cannot run " .. opts.python .. ": " .. tostring(err)) end
+  local made = new_files(outdir, before)
   if r.code ~= 0 then
     local why = r.code and ("exit " .. r.code) or ("signal " .. tostring(r.signal))
     local hint = M.DOCTOR_HINT
@@ -288,21 +306,23 @@ local function run_build(opts, kind, srcdir, outdir, tmpdir)
         "PIP_INDEX_URL) or build with the installed backend (--no-isolation, [tool.relrun.build] isolation = false)"
     end
     if not opts.verbose then show_tail(r.lines) end
-    return nil, errors.new("BUILD_FAILED", string.format("the %s build failed (%s): %s", kind, why, reason(r.lines)),
+    local failed = (kind == "both" and made.sdist) and "wheel" or (kind == "both" and "sdist" or kind)
+    local e = errors.new("BUILD_FAILED", string.format("the %s build failed (%s): %s", failed, why, reason(r.lines)),
       { hint = hint, rerun = false, output = text })
+    return nil, failed == "wheel" and errors.wrap(e, "the wheel, built from the sdist as `python -m build` does") or e
   end
-  for _, n in ipairs(fs.list(outdir) or {}) do
-    if not before[n] and ((kind == "wheel" and n:match("%.whl$")) or (kind == "sdist" and n:match("%.tar%.gz$"))) then
-      return fs.join(outdir, n)
+  for _, k in ipairs(kind == "both" and { "sdist", "wheel" } or { kind }) do
+    if not made[k] then
+      return nil, errors.new("BUILD_NOTHING", "the " .. k .. " build made no " .. k .. " in " .. outdir,
+        { hint = M.DOCTOR_HINT, rerun = false })
     end
   end
-  return nil, errors.new("BUILD_NOTHING", "the " .. kind .. " build made no " .. kind .. " in " .. outdir,
-    { hint = M.DOCTOR_HINT, rerun = false })
+  return made
 end
 
 -- Whether an sdist already is what a reproducible build gives: no gzip
--- time stamp later than `epoch`, no member newer than it.
-local function is_reproducible(path, epoch)
+-- time stamp later than `epoch`, no member (`listed`: archive.list) newer.
+local function is_reproducible(path, listed, epoch)
   local f = io.open(path, "rb")
   if not f then return false end
   local head = f:read(8) or ""
@@ -310,7 +330,7 @@ local function is_reproducible(path, epoch)
   if #head < 8 then return false end
   local mtime = head:byte(5) | (head:byte(6) << 8) | (head:byte(7) << 16) | (head:byte(8) << 24)
   if mtime > epoch then return false end
-  for _, e in ipairs(archive.list(path) or {}) do
+  for _, e in ipairs(listed) do
     if (e.mtime or 0) > epoch then return false end
   end
   return true
@@ -333,6 +353,56 @@ local function tree_entries(dir, prefix, out)
   return out
 end
 
+-- The sdist's entries read in memory, as archive.write takes them: every
+-- folder (named, or implied by a member's path) and every file with its
+-- mode — the same entries unpacking it and archiving the folder again
+-- (tree_entries) gives, without a file on disk. nil when unpacking is the
+-- safer way: links, names with . or .., or more than IN_MEMORY bytes.
+local IN_MEMORY = 64 * 1024 * 1024
+local function entries_in_memory(path, listed)
+  local total = 0
+  for _, e in ipairs(listed) do
+    local name = e.name:gsub("/+$", "")
+    if (e.type ~= "file" and e.type ~= "directory") or name == "" or name:sub(1, 1) == "/"
+        or ("/" .. name .. "/"):find("/%.%.?/") then
+      return nil
+    end
+    total = total + (e.size or 0)
+  end
+  if total > IN_MEMORY then return nil end
+  local data = archive.read_all(path, { max_bytes = IN_MEMORY })
+  if not data then return nil end
+  local folders, files = {}, {}
+  for _, e in ipairs(listed) do
+    local name = e.name:gsub("/+$", "")
+    for at in name:gmatch("()/") do folders[name:sub(1, at - 1)] = true end
+    if e.type == "directory" then folders[name] = true
+    else files[name] = { name = name, data = data[name], mode = e.mode } end   -- a later copy wins, as on disk
+  end
+  local entries = {}
+  for name in pairs(folders) do entries[#entries + 1] = { name = name .. "/" } end
+  for _, f in pairs(files) do
+    if not f.data or folders[f.name] then return nil end
+    entries[#entries + 1] = f
+  end
+  return entries
+end
+
+-- The one top folder an sdist must hold (listed: archive.list), or nil, err.
+local function top_folder(listed, filename)
+  local tops, order = {}, {}
+  for _, e in ipairs(listed) do
+    local top, slash = e.name:match("^([^/]*)(/?)")
+    if not tops[top] then order[#order + 1] = top end
+    tops[top] = tops[top] == "folder" and "folder" or ((slash ~= "" or e.type == "directory") and "folder" or "file")
+  end
+  if #order ~= 1 or tops[order[1]] ~= "folder" then
+    return nil, errors.new("BAD_SDIST", filename .. " does not hold one top folder (it holds " ..
+      table.concat(order, ", ") .. ")", { rerun = false })
+  end
+  return order[1]
+end
+
 -- Unpack the sdist into `into` (safely: no absolute names, no ..) and, when
 -- its archive carries build-time stamps, write it again from what it holds
 -- with the commit's time on every entry (never a published one: keep_bytes).
@@ -348,12 +418,36 @@ local function settle_sdist(path, into, epoch, keep_bytes)
       table.concat(top, ", ") .. ")", { rerun = false })
   end
   local root = fs.join(into, top[1])
-  if not keep_bytes and not is_reproducible(path, epoch) then
+  if not keep_bytes and not is_reproducible(path, archive.list(path) or {}, epoch) then
     local entries = tree_entries(root, top[1], { { name = top[1] .. "/" } })
-    local ok, werr = archive.write(path, { format = "tar.gz", entries = entries, mtime = epoch })
+    local ok, werr = archive.write(path, { format = "tar.gz", entries = entries, mtime = epoch, sync = false })
     if not ok then return nil, errors.new("BAD_SDIST", "cannot write the sdist again: " .. tostring(werr)) end
   end
   return root
+end
+
+-- The sdist a plain `python -m build` made (the wheel already built from
+-- it): checked for one top folder and, when it carries build-time stamps,
+-- written again with the commit's time — in memory, or through an unpacked
+-- copy when that is the safer way (or `unpack`: the same bytes either way).
+-- -> true | nil, err
+function M.settle(path, epoch, unpack)
+  local listed, lerr, code = archive.list(path)
+  if not listed then
+    return nil, errors.new("BAD_SDIST", "the sdist cannot be read: " .. tostring(lerr) .. " [" .. tostring(code) .. "]")
+  end
+  local top, terr = top_folder(listed, fs.basename(path))
+  if not top then return nil, terr end
+  if is_reproducible(path, listed, epoch) then return true end
+  local entries = not unpack and entries_in_memory(path, listed)
+  if not entries then
+    local unpacked <close> = fs.tempdir("relrun-sdist-")
+    local root, err = settle_sdist(path, fs.join(unpacked.path, "sdist"), epoch, false)
+    return root and true, err
+  end
+  local ok, werr = archive.write(path, { format = "tar.gz", entries = entries, mtime = epoch, sync = false })
+  if not ok then return nil, errors.new("BAD_SDIST", "cannot write the sdist again: " .. tostring(werr)) end
+  return true
 end
 
 -- Files an sdist may hold that its commit does not: what the backend writes.
@@ -405,7 +499,7 @@ end
 -- clean checkout of it) -> true | nil, err (FOREIGN_SDIST).
 function M.sdist_of_commit(project, commit, path, version)
   local unpacked <close> = fs.tempdir("relrun-sdist-")
-  local root, err = settle_sdist(path, unpacked.path, commit.time, true)
+  local root, err = settle_sdist(path, fs.join(unpacked.path, "sdist"), commit.time, true)
   if not root then return nil, err end
   local co, src = M.checkout(project, commit.id)
   if not co then return nil, src end
@@ -428,6 +522,69 @@ function M.checkout(project, commit_id)
   return dir, (project.subdir ~= "" and fs.join(into, project.subdir) or into)
 end
 
+-- Sources a compiler reads. A wheel compiled from them records the folder
+-- it was built in; relrun maps that folder to "." (prefix_map), so it must
+-- choose it: such projects get their sdist unpacked by relrun, the others
+-- are built by one plain `python -m build` (which unpacks it in a folder
+-- with a random name).
+local COMPILED = { c = true, cc = true, cpp = true, cxx = true, ["c++"] = true, m = true, mm = true, pyx = true,
+                   f = true, f90 = true, f95 = true, ["for"] = true, rs = true, go = true, cu = true, zig = true }
+local BUILD_FILES = { ["CMakeLists.txt"] = true, ["meson.build"] = true, ["Cargo.toml"] = true }
+
+-- Whether the tree under `dir` holds a compiled source (COMPILED, BUILD_FILES).
+function M.compiled_sources(dir)
+  for _, name in ipairs(fs.list(dir) or {}) do
+    local path = fs.join(dir, name)
+    local ext = name:match("%.([^.]+)$")
+    if BUILD_FILES[name] or (ext and COMPILED[ext:lower()]) then return true end
+    if name ~= ".git" and (fs.lstat(path) or {}).type == "directory" and M.compiled_sources(path) then return true end
+  end
+  return false
+end
+
+-- The sdist, and the wheel from it, from a clean checkout of the commit:
+-- one plain `python -m build`, or (compiled sources) the sdist alone, its
+-- wheel to be built by wheel_from_sdist. -> { sdist, wheel | nil } | nil, err
+local function from_commit(opts, bopts, outdir)
+  if opts.isolation == false then
+    local has, rerr = installed_requirements(opts)
+    if not has then return nil, rerr end
+  end
+  local co, src = M.checkout(opts.project, opts.commit.id)
+  if not co then return nil, src end
+  local _ <close> = co
+  if M.compiled_sources(src) then return run_build(bopts, "sdist", src, outdir, co.path) end
+  local made, err = run_build(bopts, "both", src, outdir, co.path)
+  if not made then return nil, err end
+  local settled, serr = M.settle(made.sdist, opts.commit.time)
+  if not settled then return nil, serr end
+  return made
+end
+
+-- The wheel built from `sdist`, unpacked by relrun: written again when it
+-- carries build-time stamps (never a published one: then it must be the
+-- tagged commit's, sdist_matches). -> { sdist, wheel } | nil, err
+local function wheel_from_sdist(opts, bopts, sdist, outdir, published)
+  local unpacked <close> = fs.tempdir("relrun-sdist-")
+  local root, serr = settle_sdist(sdist, fs.join(unpacked.path, "sdist"), opts.commit.time, published)
+  if not root then return nil, serr end
+  if published then
+    local co, src = M.checkout(opts.project, opts.commit.id)
+    if not co then return nil, src end
+    local _ <close> = co
+    local same, why = M.sdist_matches(root, src, opts.version)
+    if not same then
+      return nil, errors.new("FOREIGN_SDIST", string.format("the published %s is not commit %s's: it %s",
+        fs.basename(opts.sdist), opts.commit.id:sub(1, 12), why), { rerun = false,
+        hint = "a published file is never overwritten; release a new version (or remove the version first: " ..
+          "relrun scripts/rollback.lua " .. opts.version .. ")" })
+    end
+  end
+  local made, werr = run_build(bopts, "wheel", root, outdir, unpacked.path)
+  if not made then return nil, werr end
+  return { sdist = sdist, wheel = made.wheel }
+end
+
 -- release{ project, commit = {id, time}, version, python, outdir, isolation,
 --   skip_dependency_check, args, index_url, sdist = path (build the wheel from
 --   this sdist, e.g. one already published) } -> { files = inspected } | nil, err.
@@ -440,52 +597,24 @@ function M.release(opts)
   local bopts = { python = opts.python, version = opts.version, source_date_epoch = opts.commit.time,
                   isolation = opts.isolation, skip_dependency_check = opts.skip_dependency_check,
                   args = opts.args, index_url = opts.index_url, verbose = opts.verbose }
-  local sdist = opts.sdist
-  if sdist then
-    local copy = fs.join(outdir, fs.basename(sdist))
-    local okc, cerr = fs.copy(sdist, copy)
-    if not okc then return nil, errors.new("BUILD_DIR", "cannot copy " .. sdist .. ": " .. tostring(cerr)) end
-    sdist = copy
-  else
-    if opts.isolation == false then
-      local has, rerr = installed_requirements(opts)
-      if not has then return nil, rerr end
-    end
-    local co, src = M.checkout(opts.project, opts.commit.id)
-    if not co then return nil, src end
-    local _ <close> = co
-    local tmpdir, terr = M.child_tmp(co)
-    if not tmpdir then return nil, terr end
-    sdist, err = run_build(bopts, "sdist", src, outdir, tmpdir)
-    if not sdist then return nil, err end
-  end
-  local unpacked <close> = fs.tempdir("relrun-sdist-")
-  local wheel_tmp, terr = M.child_tmp(unpacked)
-  if not wheel_tmp then return nil, terr end
-  local into = fs.join(unpacked.path, "sdist")
-  local made_into, merr = fs.mkdir(into)
-  if not made_into then return nil, errors.new("BUILD_DIR", "cannot create " .. into .. ": " .. tostring(merr)) end
-  local root, serr = settle_sdist(sdist, into, opts.commit.time, opts.sdist ~= nil)
-  if not root then return nil, serr end
+  local made
   if opts.sdist then
-    -- a published sdist: the rest of the release is built from it only
-    -- when it is the tagged commit's
-    local co, src = M.checkout(opts.project, opts.commit.id)
-    if not co then return nil, src end
-    local _ <close> = co
-    local same, why = M.sdist_matches(root, src, opts.version)
-    if not same then
-      return nil, errors.new("FOREIGN_SDIST", string.format("the published %s is not commit %s's: it %s",
-        fs.basename(opts.sdist), opts.commit.id:sub(1, 12), why), { rerun = false,
-        hint = "a published file is never overwritten; release a new version (or remove the version first: " ..
-          "relrun scripts/rollback.lua " .. opts.version .. ")" })
-    end
+    local copy = fs.join(outdir, fs.basename(opts.sdist))
+    local okc, cerr = fs.copy(opts.sdist, copy)
+    if not okc then return nil, errors.new("BUILD_DIR", "cannot copy " .. opts.sdist .. ": " .. tostring(cerr)) end
+    made = { sdist = copy }
+  else
+    made, err = from_commit(opts, bopts, outdir)
+    if not made then return nil, err end
   end
-  local wheel, werr = run_build(bopts, "wheel", root, outdir, wheel_tmp)
-  if not wheel then return nil, errors.wrap(werr, "the wheel, built from the sdist as `python -m build` does") end
+  if not made.wheel then
+    made, err = wheel_from_sdist(opts, bopts, made.sdist, outdir, opts.sdist ~= nil)
+    if not made then return nil, err end
+  end
   -- published files are read by a web server or another user
-  for _, path in ipairs({ sdist, wheel }) do fs.chmod(path, "644") end
-  return M.inspect({ sdist, wheel }, { version = opts.version, name = opts.project.package, expect = opts.expect })
+  for _, path in ipairs({ made.sdist, made.wheel }) do fs.chmod(path, "644") end
+  return M.inspect({ made.sdist, made.wheel }, { version = opts.version, name = opts.project.package,
+                                                 expect = opts.expect })
 end
 
 ---------------------------------------------------------------------------

@@ -67,19 +67,21 @@ function Ticker:finish()
   return self:elapsed()
 end
 
--- run{ what, argv, env, clear_env, cwd, stdin, show = bool } -> result | nil, msg, code.
+-- run{ what, argv, env, clear_env, cwd, stdin, show = bool, on_line = fn } -> result | nil, msg, code.
 -- The child's output lines are kept (r.lines) and shown as they come with
 -- `show` or at the verbose log level; otherwise the ticker says it runs.
+-- on_line(line) sees each line as it comes and may return a line to say
+-- (log.info), e.g. which half of a build has started.
 function M.run(opts)
   local t = M.start(opts.what or opts.argv[1])
   local lines = {}
   local show = opts.show or log.level() == "verbose" or log.level() == "debug"
   local function keep(line)
     lines[#lines + 1] = line
-    if show then
-      t:clear()
-      io.stderr:write(host.mask("    " .. line), "\n")
-    end
+    local say = opts.on_line and opts.on_line(line)
+    if show or say then t:clear() end
+    if show then io.stderr:write(host.mask("    " .. line), "\n") end
+    if say then log.info("%s", say) end
   end
   local child, err, code = proc.spawn{ argv = opts.argv, env = opts.env, clear_env = opts.clear_env, cwd = opts.cwd,
                                        stdin = opts.stdin or false, stdout = keep, stderr = keep }

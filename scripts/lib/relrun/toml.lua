@@ -35,9 +35,12 @@ function Parser:peek(n)
 end
 
 function Parser:advance(n)
-  local chunk = self.s:sub(self.i, self.i + n - 1)
-  local _, nl = chunk:gsub("\n", "")
-  self.line = self.line + nl
+  if n == 1 then
+    if self.s:byte(self.i) == 10 then self.line = self.line + 1 end
+  else
+    local _, nl = self.s:sub(self.i, self.i + n - 1):gsub("\n", "")
+    self.line = self.line + nl
+  end
   self.i = self.i + n
 end
 
@@ -129,13 +132,21 @@ function Parser:multiline(delim, basic)
       out[#out + 1] = self:closing_quotes(delim)
       return table.concat(out)
     end
-    local c = self:peek()
-    if basic and c == "\\" then
-      out[#out + 1] = self:multiline_escape()
+    -- a run of plain characters at once (what is not a quote, a backslash
+    -- or a control character other than tab and newline)
+    local a, b = self.s:find(basic and '^[^"\\%z\1-\8\11-\31\127]+' or "^[^'%z\1-\8\11-\31\127]+", self.i)
+    if a then
+      out[#out + 1] = self.s:sub(a, b)
+      self:advance(b - a + 1)
     else
-      if c:find("[%z\1-\8\11\12\14-\31\127]") then self:fail("control character in string") end
-      out[#out + 1] = c
-      self:advance(1)
+      local c = self:peek()
+      if basic and c == "\\" then
+        out[#out + 1] = self:multiline_escape()
+      else
+        if c:find("[%z\1-\8\11\12\14-\31\127]") then self:fail("control character in string") end
+        out[#out + 1] = c
+        self:advance(1)
+      end
     end
   end
 end
@@ -147,7 +158,11 @@ function Parser:basic_string()
     local c = self:peek()
     if c == "" or c == "\n" then self:fail("unterminated string") end
     if c == '"' then self:advance(1); return table.concat(out) end
-    if c == "\\" then
+    local a, b = self.s:find('^[^"\\%z\1-\31\127]+', self.i)   -- plain characters, at once
+    if a then
+      out[#out + 1] = self.s:sub(a, b)
+      self.i = b + 1
+    elseif c == "\\" then
       self:advance(1)
       out[#out + 1] = self:escape()
     else

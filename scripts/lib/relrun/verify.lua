@@ -109,14 +109,15 @@ end
 
 -- A runner of verify's commands in `folder` (the venv's parent): from the
 -- project's checkout, `import x` and importlib.metadata would find the
--- sources there, not what pip installed. Their TMPDIR is `tmpdir`, inside
--- relrun's own temporary folder (build.child_tmp), so a kill -9 leaves
--- nothing the next relrun does not sweep. run(what, argv, env, hint) -> the
+-- sources there, not what pip installed. It is one of relrun's own
+-- temporary folders and their TMPDIR, so a kill -9 leaves nothing the next
+-- relrun does not sweep; nothing writes bytecode there (the folder is
+-- thrown away). run(what, argv, env, hint) -> the
 -- output's lines.
-local function runner(folder, tmpdir)
+local function runner(folder)
   return function(what, argv, env, hint)
     env = env or {}
-    env.TMPDIR = tmpdir
+    env.TMPDIR, env.PYTHONDONTWRITEBYTECODE = folder, "1"
     local r, err = progress.run{ what = what, argv = argv, env = env, cwd = folder }
     if not r then errors.raise("VERIFY", "cannot run " .. argv[1] .. ": " .. tostring(err)) end
     if r.code ~= 0 then errors.raise("VERIFY", string.format("%s failed: %s", what, last_line(r)), { hint = hint }) end
@@ -155,7 +156,7 @@ local function pip_install(run, pip, opts)
   env.PIP_NO_CACHE_DIR, env.PIP_DISABLE_PIP_VERSION_CHECK, env.PIP_NO_INPUT = "1", "1", "1"
   local argv = { table.unpack(pip) }
   local function add(...) for _, a in ipairs({ ... }) do argv[#argv + 1] = a end end
-  add("install", "--quiet")
+  add("install", "--quiet", "--no-compile")
   if not env.PIP_CONFIG_FILE then add("--index-url", opts.target:index_url()) end
   local extra = opts.project.cfg.verify.extra_index_url
   if extra then add("--extra-index-url", extra) end
@@ -177,7 +178,7 @@ function M.install(opts)
   local python = opts.python or errors.check(build.find_python(opts.project.cfg.python))
   local venv_dir <close> = fs.tempdir("relrun-verify-")   -- removed on error too
   local venv = fs.join(venv_dir.path, "venv")
-  local run = runner(venv_dir.path, errors.check(build.child_tmp(venv_dir)))
+  local run = runner(venv_dir.path)
   local deps = pip_install(run, make_venv(run, python, venv), opts)
   local imports = M.imports(opts)
   -- the import check runs code just installed: no credential reaches it

@@ -102,7 +102,11 @@ local function write_pages(dir, project, files)
   for _, name in ipairs(fs.list(fs.join(dir, "simple")) or {}) do
     if fs.exists(fs.join(dir, "simple", name, "index.html")) then projects[#projects + 1] = name end
   end
-  return fs.write(fs.join(dir, "simple", "index.html"), root_page(projects), { sync = false })
+  -- the root page changes only when a project is new: a release's second
+  -- file leaves it as it is
+  local root, text = fs.join(dir, "simple", "index.html"), root_page(projects)
+  if fs.read(root) == text then return true end
+  return fs.write(root, text, { sync = false })
 end
 
 -- Copy `path` into place atomically: fs.copy writes a temporary file
