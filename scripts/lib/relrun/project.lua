@@ -107,7 +107,7 @@ function Project:tag_names()
   if not self._tags then
     self._tags = {}
     self._tag_targets = {}
-    for _, t in ipairs(self.repo:tags()) do
+    for _, t in ipairs(self.repo:tags{ details = false }) do
       self._tags[#self._tags + 1] = t.name
       self._tag_targets[t.name] = t.target
     end
