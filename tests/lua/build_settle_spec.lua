@@ -5,7 +5,8 @@
 -- sdists here are made by Python's tarfile, as setuptools makes them: the
 -- build time on every member and in the gzip header, some folders without
 -- an entry of their own, an executable file. And build.compiled_sources,
--- which decides between one `python -m build` and relrun's own unpacking.
+-- and build.compiles, which decide between one `python -m build` and
+-- relrun's own unpacking.
 local build = require "relrun.build"
 local archive = require "relrun.archive"
 local fs = require "relrun.fs"
@@ -144,6 +145,15 @@ describe("build.compiled_sources", function()
       assert(fs.mkdir(fs.dirname(path)))
       assert(fs.write(path, "x"))
       eq(build.compiled_sources(d.path), true, rel)
+    end
+  end)
+
+  it("counts a build requirement that compiles (cffi, Cython, mypyc, native build systems) as compiled", function()
+    put("pyproject.toml")
+    eq(build.compiles({ "setuptools>=61", "setuptools-scm[toml]>=7" }, dir.path), false, "pure")
+    for _, req in ipairs({ "Cython>=3", "cffi >= 1.15", "mypy[mypyc]==1.8", "scikit_build_core", "maturin>=1,<2",
+                           "setuptools-rust", "meson-python" }) do
+      eq(build.compiles({ "setuptools", req }, dir.path), true, req)
     end
   end)
 end)

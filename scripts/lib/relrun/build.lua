@@ -522,14 +522,18 @@ function M.checkout(project, commit_id)
   return dir, (project.subdir ~= "" and fs.join(into, project.subdir) or into)
 end
 
--- Sources a compiler reads. A wheel compiled from them records the folder
--- it was built in; relrun maps that folder to "." (prefix_map), so it must
--- choose it: such projects get their sdist unpacked by relrun, the others
--- are built by one plain `python -m build` (which unpacks it in a folder
--- with a random name).
+-- Sources a compiler reads, and build requirements that compile (C made
+-- from Python by cffi or mypyc, native build systems). A wheel compiled in
+-- a folder records it; relrun maps that folder to "." (prefix_map), so it
+-- must choose it: such projects get their sdist unpacked by relrun, the
+-- others are built by one plain `python -m build` (which unpacks it in a
+-- folder with a random name).
 local COMPILED = { c = true, cc = true, cpp = true, cxx = true, ["c++"] = true, m = true, mm = true, pyx = true,
                    f = true, f90 = true, f95 = true, ["for"] = true, rs = true, go = true, cu = true, zig = true }
 local BUILD_FILES = { ["CMakeLists.txt"] = true, ["meson.build"] = true, ["Cargo.toml"] = true }
+local COMPILING = { cffi = true, cython = true, mypy = true, ["hatch-mypyc"] = true, pybind11 = true, nanobind = true,
+                    ["scikit-build"] = true, ["scikit-build-core"] = true, ["meson-python"] = true, maturin = true,
+                    ["setuptools-rust"] = true, ["py-build-cmake"] = true }
 
 -- Whether the tree under `dir` holds a compiled source (COMPILED, BUILD_FILES).
 function M.compiled_sources(dir)
@@ -540,6 +544,16 @@ function M.compiled_sources(dir)
     if name ~= ".git" and (fs.lstat(path) or {}).type == "directory" and M.compiled_sources(path) then return true end
   end
   return false
+end
+
+-- Whether a project builds compiled code: a build requirement that
+-- compiles (COMPILING), or a compiled source under `src`.
+function M.compiles(requires, src)
+  for _, r in ipairs(requires or {}) do
+    local name = tostring(r):match("^%s*([%w._-]+)")
+    if name and COMPILING[metadata.normalize(name)] then return true end
+  end
+  return M.compiled_sources(src)
 end
 
 -- The sdist, and the wheel from it, from a clean checkout of the commit:
@@ -553,7 +567,7 @@ local function from_commit(opts, bopts, outdir)
   local co, src = M.checkout(opts.project, opts.commit.id)
   if not co then return nil, src end
   local _ <close> = co
-  if M.compiled_sources(src) then return run_build(bopts, "sdist", src, outdir, co.path) end
+  if M.compiles(opts.project:backend().requires, src) then return run_build(bopts, "sdist", src, outdir, co.path) end
   local made, err = run_build(bopts, "both", src, outdir, co.path)
   if not made then return nil, err end
   local settled, serr = M.settle(made.sdist, opts.commit.time)
