@@ -193,6 +193,28 @@ describe("doctor: build and security on the example", function()
     local _, c = doctor(dir, { "--only", "security" })
     status(c, "no credentials in tracked files or history", "fail", "GitHub token ghp_… in search_index.json")
   end)
+
+  -- psf/requests commits TLS test keys under tests/certs/: a warning that
+  -- says so, not a problem that fails doctor forever; a key anywhere else
+  -- still fails, naming both.
+  it("warns about a private key only in a test folder, fails when one is elsewhere too", function()
+    local dir = healthy(tmp.path)
+    local key = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n"
+    fs.mkdir(fs.join(dir, "tests/certs/server"))
+    fs.write(fs.join(dir, "tests/certs/server/server.key"), key)
+    git(dir, "add", "-A")
+    git(dir, "commit", "-q", "-m", "test certificates")
+    local code, c = doctor(dir, { "--only", "security" })
+    status(c, "no credentials in tracked files or history", "warn",
+      "only in test folders: private key -----BEGIN PRIVATE KEY----- in tests/certs/server/server.key")
+    ok(code ~= 3, "no problem: exit " .. tostring(code))
+    fs.write(fs.join(dir, "deploy.pem"), key)
+    git(dir, "add", "-A")
+    git(dir, "commit", "-q", "-m", "a deploy key")
+    code, c = doctor(dir, { "--only", "security" })
+    status(c, "no credentials in tracked files or history", "fail", "in deploy.pem in commit")
+    eq(code, 3, "a problem")
+  end)
 end)
 
 ---------------------------------------------------------------------------

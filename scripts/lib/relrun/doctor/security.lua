@@ -440,7 +440,22 @@ local function tag_push_check(g, ctx)
   end)
 end
 
--- Credentials in any commit of any ref, or in uncommitted changes.
+-- Folders that hold test data: a private key in tests/certs/ is, almost
+-- always, a fixture the project's TLS tests need (psf/requests has four).
+local TEST_FOLDERS = { test = true, tests = true, testing = true, testdata = true, test_data = true, fixtures = true,
+                       fixture = true, spec = true, specs = true, __tests__ = true }
+
+-- Whether a finding's file lies in a test folder.
+function M.in_tests(file)
+  for part in (file or ""):gmatch("([^/]+)/") do
+    if TEST_FOLDERS[part:lower()] then return true end
+  end
+  return false
+end
+
+-- Credentials in any commit of any ref, or in uncommitted changes. Found
+-- only in test folders, they are a warning: fixtures are committed on
+-- purpose, but a real key there would still need rotating.
 local function credentials_check(g, ctx)
   local root = aws.root(ctx)
   g:check("no credentials in tracked files or history", function()
@@ -448,6 +463,8 @@ local function credentials_check(g, ctx)
     local findings, err = M.scan_repository(root)
     if not findings then return checks.skip(err) end
     if #findings == 0 then return checks.ok("no AWS keys, GitHub tokens or private keys in any commit") end
+    local only_tests = true
+    for _, f in ipairs(findings) do only_tests = only_tests and M.in_tests(f.file) end
     local parts = {}
     for _, f in ipairs(findings) do
       local where = f.file or "?"
@@ -459,6 +476,11 @@ local function credentials_check(g, ctx)
         where = where .. " (uncommitted)"
       end
       parts[#parts + 1] = string.format("%s %s in %s", f.kind, f.shown, where)
+    end
+    if only_tests then
+      return checks.warn("only in test folders: " .. table.concat(parts, "; "),
+        "nothing to do for test fixtures that never protected anything; a real credential among them: revoke and " ..
+        "rotate it, then remove it from history (git filter-repo)")
     end
     return checks.fail(table.concat(parts, "; "),
       "revoke and rotate each credential now, then remove it from history (git filter-repo) — deleting the file is not enough")
