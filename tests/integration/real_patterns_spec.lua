@@ -49,6 +49,27 @@ describe("real projects' patterns", function()
     contains(r.stderr, "not the release branch main")
   end)
 
+  it("releases from master when there is no origin/HEAD and no main, loose or packed", function()
+    local p <close> = projects.make{ fixture = "setuptools-scm", releases = { "1.0.0" } }
+    p:git("branch", "-m", "main", "master")
+    p:git("push", "-q", "-u", "origin", "master")
+    p:git("update-ref", "-d", "refs/remotes/origin/main")   -- the clone knows no main anywhere
+    p:git("remote", "set-head", "origin", "-d")
+    local function branch()
+      local r = relrun(p, { "release", "config" })
+      eq(r.code, 0, r.stderr)
+      return setting(r.stdout, "branch")
+    end
+    local value, from = branch()
+    eq(value, "master", "loose refs")
+    contains(from, "no main branch")
+    p:git("pack-refs", "--all")
+    eq(branch(), "master", "packed refs")
+    p:git("branch", "main")   -- a main branch appears: the default again
+    p:git("pack-refs", "--all")
+    eq(branch(), "main", "a packed main")
+  end)
+
   it("names the package from [tool.poetry] name and from a plain setup.py name=", function()
     for fixture, want in pairs({ poetry = "pyproject.toml [tool.poetry] name", ["setuptools-legacy"] = "setup.py name=" }) do
       local p <close> = projects.make{ fixture = fixture }

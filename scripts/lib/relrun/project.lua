@@ -42,8 +42,15 @@ function detect_branch(p)
     cfg.branch, cfg.source.branch = name, "detected: " .. cfg.remote .. "/HEAD"
     return
   end
+  -- a ref exists as a loose file or a packed-refs line: read from the
+  -- files, as asking libgit2 would start it (~3 ms) for a name
+  local common = common_dir(repo)
+  local packed = (fs.read(fs.join(common, "packed-refs")) or "") .. "\n"
+  local function has_ref(ref)
+    return (fs.stat(fs.join(common, ref)) or {}).type == "file" or packed:find(" " .. ref .. "\n", 1, true) ~= nil
+  end
   local function exists(b)
-    return repo:rev_parse("refs/heads/" .. b) or repo:rev_parse("refs/remotes/" .. cfg.remote .. "/" .. b)
+    return has_ref("refs/heads/" .. b) or has_ref("refs/remotes/" .. cfg.remote .. "/" .. b)
   end
   if not exists("main") and exists("master") then
     cfg.branch, cfg.source.branch = "master", "detected: no main branch, a master branch"
