@@ -39,4 +39,23 @@ describe("progress", function()
       { RELRUN_LOG = "quiet" })
     eq(r.stderr, "")
   end)
+
+  it("does queued housekeeping while the next child runs, and what is left when settled", function()
+    local r = child([[
+      local progress, host = require "relrun.progress", require "relrun.host"
+      local seen = {}
+      local started = host.monotime()
+      progress.meanwhile(function() seen[#seen + 1] = string.format("first %.1f", host.monotime() - started) end)
+      progress.meanwhile(function() error("a cleanup that fails") end)
+      -- the child prints when it starts: the housekeeping ran before it ended
+      local run = progress.run{ what = "a child", argv = { "sh", "-c", "sleep 0.5; echo done" } }
+      seen[#seen + 1] = "child " .. run.lines[1]
+      progress.meanwhile(function() seen[#seen + 1] = "second" end)
+      progress.settle()
+      progress.settle()   -- nothing left: nothing runs twice
+      print(table.concat(seen, ", "))]])
+    eq(r.code, 0, r.stderr)
+    ok(r.stdout:match("^first 0%.0, child done, second\n$"), r.stdout)
+    contains(r.stderr, "a cleanup that fails")
+  end)
 end)

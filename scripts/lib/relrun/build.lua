@@ -556,9 +556,21 @@ function M.compiles(requires, src)
   return M.compiled_sources(src)
 end
 
--- The sdist, and the wheel from it, from a clean checkout of the commit:
--- one plain `python -m build`, or (compiled sources) the sdist alone, its
--- wheel to be built by wheel_from_sdist. -> { sdist, wheel | nil } | nil, err
+-- The sdist, and the wheel from it, from the checkout `src`: one plain
+-- `python -m build`, or (compiled sources) the sdist alone, its wheel to be
+-- built by wheel_from_sdist. -> { sdist, wheel | nil } | nil, err
+local function build_checkout(opts, bopts, outdir, src, tmpdir)
+  if M.compiles(opts.project:backend().requires, src) then return run_build(bopts, "sdist", src, outdir, tmpdir) end
+  local made, err = run_build(bopts, "both", src, outdir, tmpdir)
+  if not made then return nil, err end
+  local settled, serr = M.settle(made.sdist, opts.commit.time)
+  if not settled then return nil, serr end
+  return made
+end
+
+-- build_checkout on a clean checkout of the commit, removed afterwards
+-- while the next child process runs (progress.meanwhile); a raised error
+-- leaves it to the handle's collector.
 local function from_commit(opts, bopts, outdir)
   if opts.isolation == false then
     local has, rerr = installed_requirements(opts)
@@ -566,13 +578,9 @@ local function from_commit(opts, bopts, outdir)
   end
   local co, src = M.checkout(opts.project, opts.commit.id)
   if not co then return nil, src end
-  local _ <close> = co
-  if M.compiles(opts.project:backend().requires, src) then return run_build(bopts, "sdist", src, outdir, co.path) end
-  local made, err = run_build(bopts, "both", src, outdir, co.path)
-  if not made then return nil, err end
-  local settled, serr = M.settle(made.sdist, opts.commit.time)
-  if not settled then return nil, serr end
-  return made
+  local made, err = build_checkout(opts, bopts, outdir, src, co.path)
+  progress.meanwhile(function() co:close() end)
+  return made, err
 end
 
 -- The wheel built from `sdist`, unpacked by relrun: written again when it

@@ -67,6 +67,26 @@ function Ticker:finish()
   return self:elapsed()
 end
 
+-- Housekeeping that can wait for the next child process (removing a
+-- finished build's checkout): run() does it while that child runs, so its
+-- time overlaps the child's instead of adding to the run's; a plan's end
+-- (relrun.steps) does what is left. A failure is a warning: it is cleanup.
+local meanwhile = {}
+
+function M.meanwhile(fn)
+  meanwhile[#meanwhile + 1] = fn
+end
+
+function M.settle()
+  while #meanwhile > 0 do
+    local good, err = pcall(table.remove(meanwhile, 1))
+    if not good then
+      if host.is_interruption(err) then error(err, 0) end
+      log.warn("%s", tostring(err))
+    end
+  end
+end
+
 -- run{ what, argv, env, clear_env, cwd, stdin, show = bool, on_line = fn } -> result | nil, msg, code.
 -- The child's output lines are kept (r.lines) and shown as they come with
 -- `show` or at the verbose log level; otherwise the ticker says it runs.
@@ -88,6 +108,7 @@ function M.run(opts)
   if not child then t:finish(); return nil, err, code end
   local result
   local good, werr = pcall(function()
+    M.settle()
     while true do
       result = child:wait(0.25)
       if result then break end

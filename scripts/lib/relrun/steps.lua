@@ -311,11 +311,13 @@ function Plan:run(ctx, opts)
     else good, err = pcall(self.step_once, self, run, step, function() release_held(); current = i end) end
     if not good then
       local interrupted = host.is_interruption(err)
+      pcall(progress.settle)
       self:report_failure(current, err, interrupted, run.changed, run.completed)
       if interrupted then error(err, 0) end
       return nil, final_error(self, self.steps[current], err)
     end
   end
+  progress.settle()
   for _, index in ipairs(held) do
     self.out(string.format("✓ %s: not needed, nothing left to write", self.steps[index].name))
   end
