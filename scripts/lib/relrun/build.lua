@@ -19,7 +19,7 @@ local proc = require "relrun.proc"
 local fs = require "relrun.fs"
 local log = require "relrun.log"
 local json = require "relrun.json"
-local archive = require "relrun.archive"
+local archive = require("relrun.util").lazy("relrun.archive")   -- loaded on first use (util.lazy)
 local hash = require "relrun.hash"
 local errors = require "relrun.errors"
 local progress = require "relrun.progress"
@@ -578,6 +578,8 @@ local function from_commit(opts, bopts, outdir)
   end
   local co, src = M.checkout(opts.project, opts.commit.id)
   if not co then return nil, src end
+  -- libarchive, which reads the build's files next, loads while it builds
+  progress.meanwhile(function() require "relrun.archive" end)
   local made, err = build_checkout(opts, bopts, outdir, src, co.path)
   progress.meanwhile(function() co:close() end)
   return made, err

@@ -13,9 +13,9 @@
 local errors = require "relrun.errors"
 -- libcurl and libcrypto are loaded on the first request or digest, not by
 -- a script that only asks whether there is a token (a local release)
-local http = setmetatable({}, { __index = function(_, k) return require("relrun.http")[k] end })
+local http = require("relrun.util").lazy("relrun.http")
 local json = require "relrun.json"
-local hash = setmetatable({}, { __index = function(_, k) return require("relrun.hash")[k] end })
+local hash = require("relrun.util").lazy("relrun.hash")
 local host = require "relrun.host"
 
 local M = {}

@@ -16,4 +16,12 @@ function M.at(t, ...)
   return t
 end
 
+-- A module loaded on its first use, not when the file naming it loads: a C
+-- module brings shared libraries (libarchive: a dozen, ICU among them)
+-- that a run may never need, or may load while a child process runs
+-- (relrun.build).
+function M.lazy(name)
+  return setmetatable({}, { __index = function(_, k) return require(name)[k] end })
+end
+
 return M

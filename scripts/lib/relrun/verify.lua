@@ -17,7 +17,7 @@
 -- [tool.relrun.verify] extra_index_url; with no index for them on the local
 -- repository they are not installed (`--no-deps`), and verify says so.
 local fs = require "relrun.fs"
-local archive = require "relrun.archive"
+local archive = require("relrun.util").lazy("relrun.archive")   -- loaded on first use (util.lazy)
 local errors = require "relrun.errors"
 local progress = require "relrun.progress"
 local build = require "relrun.build"

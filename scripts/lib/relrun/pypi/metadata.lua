@@ -10,7 +10,7 @@
 --     8-space indent continuation lines carry;
 --   * a single-value field that reads "UNKNOWN" counts as absent;
 --   * the body, when present, is the description (for a wheel, always).
-local archive = require "relrun.archive"
+local archive = require("relrun.util").lazy("relrun.archive")   -- loaded on first use (util.lazy)
 local hash = require "relrun.hash"
 
 local M = {}
