@@ -268,7 +268,8 @@ end
 -- -> { sdist = path, wheel = path } (what it was asked for) | nil, err
 local function run_build(opts, kind, srcdir, outdir, tmpdir)
   local argv = { opts.python, "-m", "build", table.unpack(BUILD_FLAGS[kind]) }
-  for _, a in ipairs({ "--outdir", outdir }) do argv[#argv + 1] = a end
+  argv[#argv + 1] = "--outdir"
+  argv[#argv + 1] = outdir
   if opts.isolation == false then
     -- relrun checked the project's own requirements (missing_requirements)
     argv[#argv + 1] = "--no-isolation"
@@ -306,7 +307,8 @@ local function run_build(opts, kind, srcdir, outdir, tmpdir)
         "PIP_INDEX_URL) or build with the installed backend (--no-isolation, [tool.relrun.build] isolation = false)"
     end
     if not opts.verbose then show_tail(r.lines) end
-    local failed = (kind == "both" and made.sdist) and "wheel" or (kind == "both" and "sdist" or kind)
+    local failed = kind   -- a plain build failed in its wheel half when the sdist is there
+    if kind == "both" then failed = made.sdist and "wheel" or "sdist" end
     local e = errors.new("BUILD_FAILED", string.format("the %s build failed (%s): %s", failed, why, reason(r.lines)),
       { hint = hint, rerun = false, output = text })
     return nil, failed == "wheel" and errors.wrap(e, "the wheel, built from the sdist as `python -m build` does") or e
