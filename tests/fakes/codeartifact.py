@@ -554,36 +554,11 @@ class Handler(BaseHTTPRequestHandler):
             out["nextToken"] = nxt
         return 200, out
 
-    def versions_arg(self, doc):
-        versions = doc.get("versions")
-        if not isinstance(versions, list) or not versions or len(versions) > 100:
-            raise validation("versions must be a list of 1 to 100 versions")
-        return versions
-
-    def op_DeletePackageVersions(self, query, doc):
-        d, r, p = self.package_of(query)
-        expected = doc.get("expectedStatus")
-        ok, failed = {}, {}
-        for ver in self.versions_arg(doc):
-            v = p["versions"].get(ver)
-            if v is None:
-                failed[ver] = {"errorCode": "NOT_FOUND", "errorMessage": "version %s not found" % ver}
-            elif expected and v["status"] != expected:
-                failed[ver] = {"errorCode": "MISMATCHED_STATUS",
-                               "errorMessage": "status is %s, expected %s" % (v["status"], expected)}
-            else:
-                del p["versions"][ver]
-                ok[ver] = {"revision": v["revision"], "status": "Deleted"}
-        return 200, {"successfulVersions": ok, "failedVersions": failed}
-
-    def op_UpdatePackageVersionsStatus(self, query, doc):
-        d, r, p = self.package_of(query)
-        target = doc.get("targetStatus")
-        if target not in ("Published", "Unlisted", "Archived"):
-            raise validation("targetStatus must be Published, Unlisted or Archived")
+    def changeable_versions(self, p, doc, target, failed):
+        """The versions a status change names that it may change, as (version,
+        record); the others go into `failed` with CodeArtifact's error codes."""
         revisions = doc.get("versionRevisions") or {}
         expected = doc.get("expectedStatus")
-        ok, failed = {}, {}
         for ver in self.versions_arg(doc):
             v = p["versions"].get(ver)
             if v is None:
@@ -596,29 +571,40 @@ class Handler(BaseHTTPRequestHandler):
             elif v["status"] == target:
                 failed[ver] = {"errorCode": "SKIPPED", "errorMessage": "already %s" % target}
             else:
-                v["status"] = target
-                ok[ver] = {"revision": v["revision"], "status": target}
+                yield ver, v
+
+    def versions_arg(self, doc):
+        versions = doc.get("versions")
+        if not isinstance(versions, list) or not versions or len(versions) > 100:
+            raise validation("versions must be a list of 1 to 100 versions")
+        return versions
+
+    def op_DeletePackageVersions(self, query, doc):
+        d, r, p = self.package_of(query)
+        ok, failed = {}, {}
+        # no versionRevisions in this call; a deleted version is gone, never "already Deleted"
+        for ver, v in self.changeable_versions(p, doc, "Deleted", failed):
+            del p["versions"][ver]
+            ok[ver] = {"revision": v["revision"], "status": "Deleted"}
+        return 200, {"successfulVersions": ok, "failedVersions": failed}
+
+    def op_UpdatePackageVersionsStatus(self, query, doc):
+        d, r, p = self.package_of(query)
+        target = doc.get("targetStatus")
+        if target not in ("Published", "Unlisted", "Archived"):
+            raise validation("targetStatus must be Published, Unlisted or Archived")
+        ok, failed = {}, {}
+        for ver, v in self.changeable_versions(p, doc, target, failed):
+            v["status"] = target
+            ok[ver] = {"revision": v["revision"], "status": target}
         return 200, {"successfulVersions": ok, "failedVersions": failed}
 
     def op_DisposePackageVersions(self, query, doc):
         d, r, p = self.package_of(query)
-        revisions = doc.get("versionRevisions") or {}
-        expected = doc.get("expectedStatus")
         ok, failed = {}, {}
-        for ver in self.versions_arg(doc):
-            v = p["versions"].get(ver)
-            if v is None:
-                failed[ver] = {"errorCode": "NOT_FOUND", "errorMessage": "version %s not found" % ver}
-            elif ver in revisions and revisions[ver] != v["revision"]:
-                failed[ver] = {"errorCode": "MISMATCHED_REVISION", "errorMessage": "revision mismatch"}
-            elif expected and v["status"] != expected:
-                failed[ver] = {"errorCode": "MISMATCHED_STATUS",
-                               "errorMessage": "status is %s, expected %s" % (v["status"], expected)}
-            elif v["status"] == "Disposed":
-                failed[ver] = {"errorCode": "SKIPPED", "errorMessage": "already Disposed"}
-            else:
-                v["status"], v["assets"] = "Disposed", {}
-                ok[ver] = {"revision": v["revision"], "status": "Disposed"}
+        for ver, v in self.changeable_versions(p, doc, "Disposed", failed):
+            v["status"], v["assets"] = "Disposed", {}
+            ok[ver] = {"revision": v["revision"], "status": "Disposed"}
         return 200, {"successfulVersions": ok, "failedVersions": failed}
 
     def op_ListPackageVersionDependencies(self, query, doc):
