@@ -13,19 +13,6 @@ local w = world.start{}
 local _ <close> = setmetatable({}, { __close = function() w:stop() end })
 
 local STEPS = { "gate", "connect", "preflight", "build", "publish", "s3", "github-release", "instructions", "verify" }
-local minor = 2
-
--- A new commit on main, pushed, tagged vX and the tag pushed (as `release.lua
--- tag` does, checked in release_codeartifact_spec).
-local function next_release()
-  minor = minor + 1
-  local v = "0." .. minor .. ".0"
-  world.write(w.clone .. "/CHANGES.md", world.read(w.clone .. "/CHANGES.md") .. "- release " .. v .. "\n")
-  w:git("commit -q -am " .. "'changes for " .. v .. "'")
-  w:git("tag v" .. v)
-  w:git("push -q origin main v" .. v)
-  return v
-end
 
 local function publish(env)
   return w:relrun({ "scripts/release.lua", "publish" }, env)
@@ -93,14 +80,14 @@ end
 
 describe("a failure at each step, then a rerun", function()
   it("a clean run leaves the expected state (the reference)", function()
-    local v = next_release()
+    local v = w:next_release()
     local r = publish()
     eq(r.code, 0, "clean run")
     eq(final_state(v), expected(v), "clean state")
   end)
 
   it("gate: a tag that is not a release tag of the project's scheme", function()
-    local v = next_release()
+    local v = w:next_release()
     w:git("tag nightly-2026")
     local r = w:relrun({ "scripts/release.lua", "publish", "--tag", "nightly-2026" })
     eq(r.code, 2, "a usage error: " .. r.stderr)
@@ -109,7 +96,7 @@ describe("a failure at each step, then a rerun", function()
   end)
 
   it("connect: the OIDC request token is refused", function()
-    local v = next_release()
+    local v = w:next_release()
     stopped_at(publish{ ACTIONS_ID_TOKEN_REQUEST_TOKEN = "refused-request-token-0000" }, "connect",
       "GitHub OIDC")
     converges(v)
@@ -118,7 +105,7 @@ describe("a failure at each step, then a rerun", function()
   it("build: the tagged commit does not build (its output's tail and the doctor hint shown); nothing published", function()
     world.write(w.clone .. "/setup.py", "import sys\nprint('setup.py: cannot find the moon')\nsys.exit(3)\n")
     w:git("add setup.py")
-    local v = next_release()
+    local v = w:next_release()
     local r = publish()
     local last = stopped_at(r, "build", "the sdist build failed", false)
     contains(r.stderr, "cannot find the moon")
@@ -130,7 +117,7 @@ describe("a failure at each step, then a rerun", function()
   end)
 
   it("publish: CodeArtifact's PyPI endpoint answers 503", function()
-    local v = next_release()
+    local v = w:next_release()
     w:control(w.ca, "POST", "/__fault", { target = "pypi", kind = "status", status = 503, times = 50 })
     stopped_at(publish(), "publish", "503")
     w:control(w.ca, "DELETE", "/__fault")
@@ -141,7 +128,7 @@ describe("a failure at each step, then a rerun", function()
   end)
 
   it("s3: the bucket is gone (NoSuchBucket from moto)", function()
-    local v = next_release()
+    local v = w:next_release()
     local s3 = w:aws("s3")
     for _, o in ipairs(assert(s3:list_objects{ bucket = world.BUCKET })) do
       assert(s3:delete_object{ bucket = world.BUCKET, key = o.key })
@@ -161,14 +148,14 @@ describe("a failure at each step, then a rerun", function()
   end)
 
   it("github-release: the GitHub API answers 502", function()
-    local v = next_release()
+    local v = w:next_release()
     w:control(w.gh, "POST", "/__fault", { status = 502, count = 1, path = "/releases" })
     stopped_at(publish(), "github-release", "502")
     converges(v)
   end)
 
   it("github-release: an asset upload fails twice and leaves a starter asset holding its name", function()
-    local v = next_release()
+    local v = w:next_release()
     w:control(w.gh, "POST", "/__fault", { status = 502, starter = true, server = "uploads", count = 2 })
     stopped_at(publish(), "github-release", "502")
     local starters = 0
@@ -180,7 +167,7 @@ describe("a failure at each step, then a rerun", function()
   end)
 
   it("instructions: $GITHUB_OUTPUT cannot be written", function()
-    local v = next_release()
+    local v = w:next_release()
     stopped_at(publish{ GITHUB_OUTPUT = w.tmp .. "/no-such-dir/output" }, "instructions", "GITHUB_OUTPUT")
     local r = converges(v)
     contains(world.read(w.output), "version=" .. v .. "\n")
@@ -190,7 +177,7 @@ describe("a failure at each step, then a rerun", function()
   end)
 
   it("verify: pip finds nothing (the index answers 404)", function()
-    local v = next_release()
+    local v = w:next_release()
     -- up to the instructions first, so that only pip meets the fault
     stopped_at(publish{ GITHUB_OUTPUT = w.tmp .. "/no-such-dir/output" }, "instructions", "GITHUB_OUTPUT")
     w:control(w.ca, "POST", "/__fault", { target = "pypi", kind = "status", status = 404, times = 1000 })
@@ -201,7 +188,7 @@ describe("a failure at each step, then a rerun", function()
   end)
 
   it("a different sdist already in CodeArtifact under the name: stops at publish, never overwrites", function()
-    local v = next_release()
+    local v = w:next_release()
     local dir = w.tmp .. "/other-" .. v
     os.execute("mkdir -p " .. dir .. "/stock-pipeline-" .. v)
     world.write(dir .. "/stock-pipeline-" .. v .. "/PKG-INFO",
@@ -225,7 +212,7 @@ describe("a failure at each step, then a rerun", function()
   end)
 
   it("S3 already holds other bytes under a file's key: stops at s3 and names it", function()
-    local v = next_release()
+    local v = w:next_release()
     local key = "wheels/stock_pipeline-" .. v .. "-py3-none-any.whl"
     assert(w:aws("s3"):put_object{ bucket = world.BUCKET, key = key, body = "not a wheel",
                                    metadata = { sha256 = require("relrun.hash").sha256("not a wheel") } })
@@ -243,7 +230,7 @@ describe("a failure at each step, then a rerun", function()
   end)
 
   it("the GitHub Release already has another file under an asset's name: stops at github-release", function()
-    local v = next_release()
+    local v = w:next_release()
     local gh = assert(require("relrun.github").new{ api_url = w.gh.url, token = world.GITHUB_TOKEN,
                                                     repository = world.GITHUB_REPOSITORY })
     local rel = assert(gh:ensure_release{ tag = "v" .. v })

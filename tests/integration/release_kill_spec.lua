@@ -47,16 +47,6 @@ for _, t in pairs(TARGETS) do   -- no index to probe: build with the installed b
   t.env.RELRUN_BUILD_ISOLATION = "false"
 end
 
-local minor = 9
-local function next_release()
-  minor = minor + 1
-  local v = "0." .. minor .. ".0"
-  world.write(w.clone .. "/CHANGES.md", world.read(w.clone .. "/CHANGES.md") .. "- release " .. v .. "\n")
-  w:git("commit -q -am " .. "'changes for " .. v .. "'")
-  w:git("tag v" .. v)
-  w:git("push -q origin main v" .. v)
-  return v
-end
 
 local function names(v)
   return { "stock-pipeline-" .. v .. ".tar.gz", "stock_pipeline-" .. v .. "-py3-none-any.whl" }
@@ -297,7 +287,7 @@ end
 -- next of `points` (in the order of the run), then a last rerun that must
 -- converge. -> the number of kills that landed.
 local function chain(target, points)
-  local v, runs, kills = next_release(), {}, 0
+  local v, runs, kills = w:next_release(), {}, 0
   local t0 = host.monotime()
   local wheres = {}
   for _, point in ipairs(points) do
@@ -350,7 +340,7 @@ for _, target in ipairs({ "local", "codeartifact" }) do
   describe("kill -9 then a fresh rerun: " .. target .. " target", function()
     local ref
     it("a clean run (the reference for the kill windows)", function()
-      local v = next_release()
+      local v = w:next_release()
       ref = finish(start(target))
       converged(target, v, { ref }, ref)
     end)

@@ -66,6 +66,19 @@ function World:git(args)
   return G.git(self.clone, "-c " .. q("http.extraHeader=" .. auth) .. " " .. args)
 end
 
+-- A new commit on main and a new version v0.N.0 for it (the world starts
+-- at v0.1.0; the first call makes 0.3.0), tagged and both pushed, as
+-- `release.lua tag` does (checked in release_codeartifact_spec). -> "0.N.0"
+function World:next_release()
+  self.minor = (self.minor or 2) + 1
+  local v = "0." .. self.minor .. ".0"
+  M.write(self.clone .. "/CHANGES.md", M.read(self.clone .. "/CHANGES.md") .. "- release " .. v .. "\n")
+  self:git("commit -q -am " .. "'changes for " .. v .. "'")
+  self:git("tag v" .. v)
+  self:git("push -q origin main v" .. v)
+  return v
+end
+
 function World:control(p, method, path, doc)
   local res = assert(http.request{ method = method, url = p.url .. path, body = doc and json.encode(doc),
                                    headers = { ["content-type"] = "application/json" } })
