@@ -908,6 +908,99 @@ static int r_tag_delete(lua_State *L) {
     return 1;
 }
 
+/* ---- one commit ---------------------------------------------------------- */
+
+/* git's order for a short name after the name itself (refs.c's
+ * ref_rev_parse_rules). */
+static const char *const REF_RULES[] = {"refs/%s", "refs/tags/%s", "refs/heads/%s", "refs/remotes/%s",
+                                        "refs/remotes/%s/HEAD"};
+
+/* HEAD, a full id or a ref name, read from the ref files: 0, or
+ * RGIT_FALLBACK for anything else (an expression, a short id, a name at the
+ * top of the git folder, a linked worktree, nothing found): libgit2's
+ * revparse reads those, and says why when they do not exist. */
+static int resolve_plain(rgit_repo *r, const char *spec, git_oid *out) {
+    char name[600], top[RGIT_PATH + 600];
+    struct stat st;
+    rgit_head h;
+    if (strcmp(r->gitdir, r->commondir) != 0) return RGIT_FALLBACK;
+    if (strcmp(spec, "HEAD") == 0) {
+        if (rgit_read_head(r, &h) != 0 || h.unborn) return RGIT_FALLBACK;
+        git_oid_cpy(out, &h.id);
+        return 0;
+    }
+    if (strlen(spec) == GIT_OID_HEXSZ && rgit_oid_fromhex(out, spec, GIT_OID_HEXSZ) == 0) return 0;
+    if (strncmp(spec, "refs/", 5) == 0) return rgit_resolve_ref(r, spec, out) == 0 ? 0 : RGIT_FALLBACK;
+    snprintf(top, sizeof top, "%s%s", r->gitdir, spec);
+    if (strlen(spec) >= 500 || lstat(top, &st) == 0) return RGIT_FALLBACK;
+    for (size_t i = 0; i < sizeof REF_RULES / sizeof *REF_RULES; i++) {
+        int err;
+        snprintf(name, sizeof name, REF_RULES[i], spec);
+        if ((err = rgit_resolve_ref(r, name, out)) != GIT_ENOTFOUND) return err == 0 ? 0 : RGIT_FALLBACK;
+    }
+    return RGIT_FALLBACK;
+}
+
+/* Peel tags down to the commit and read its tree and committer date with
+ * relrun's own object reader: 0, or RGIT_FALLBACK. */
+static int peel_plain(rgit_repo *r, git_oid *id, git_oid *tree, int64_t *date) {
+    rgit_reader rd;
+    int result = RGIT_FALLBACK;
+    rgit_reader_open(&rd, r);
+    for (int depth = 0; depth < 16; depth++) {
+        const unsigned char *data;
+        const char *v;
+        size_t len, vlen;
+        int type;
+        if (rgit_reader_head(&rd, id, "committer ", &type, &data, &len) < 0 || data == NULL) break;
+        if (type == RGIT_OBJ_TAG) {
+            v = rgit_header_value(data, len, "object ", &vlen);
+            if (v == NULL || rgit_oid_fromhex(id, v, vlen) < 0) break;
+            continue;
+        }
+        v = type == RGIT_OBJ_COMMIT ? rgit_header_value(data, len, "tree ", &vlen) : NULL;
+        if (v != NULL && rgit_oid_fromhex(tree, v, vlen) == 0) {
+            *date = rgit_commit_date((const char *)data, len);
+            result = 0;
+        }
+        break;
+    }
+    rgit_reader_close(&rd);
+    if (libgit2_live) git_error_clear();
+    return result;
+}
+
+static void push_commit_info(lua_State *L, const git_oid *id, const git_oid *tree, int64_t date) {
+    lua_createtable(L, 0, 3);
+    push_oid(L, id);
+    lua_setfield(L, -2, "id");
+    push_oid(L, tree);
+    lua_setfield(L, -2, "tree");
+    lua_pushinteger(L, (lua_Integer)date);
+    lua_setfield(L, -2, "time");
+}
+
+/* commit(rev) -> {id, tree, time (the committer's: SOURCE_DATE_EPOCH)}.
+ * A tag, branch, HEAD or full id is read without libgit2, whose start costs
+ * more than the answer (bindings/git/repo.h); anything else through it. */
+static int r_commit(lua_State *L) {
+    rgit_repo *r = check_handle(L);
+    const char *spec = luaL_checkstring(L, 2);
+    git_oid id, tree;
+    int64_t date;
+    git_commit *c;
+    int err;
+    if (resolve_plain(r, spec, &id) == 0 && peel_plain(r, &id, &tree, &date) == 0) {
+        push_commit_info(L, &id, &tree, date);
+        return 1;
+    }
+    if ((err = resolve_commit(check_repo(L), spec, &id)) < 0) return fail_rev(L, err, spec);
+    if ((err = git_commit_lookup(&c, check_repo(L), &id)) < 0) return git_fail(L, err, "cannot read commit");
+    push_commit_info(L, &id, git_commit_tree_id(c), git_commit_time(c));
+    git_commit_free(c);
+    return 1;
+}
+
 /* ---- log and graph queries ------------------------------------------------- */
 
 static void free_walker(void *p) { git_revwalk_free(p); }
@@ -1567,6 +1660,7 @@ static const luaL_Reg repo_methods[] = {
     {"tag_create", r_tag_create},
     {"tag_delete", r_tag_delete},
     {"rev_parse", r_rev_parse},
+    {"commit", r_commit},
     {"log", r_log},
     {"count_commits", r_count_commits},
     {"merge_base", r_merge_base},

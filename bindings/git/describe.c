@@ -483,6 +483,12 @@ int rgit_parse_commit_head(const char *text, size_t len, git_oid *parents, int m
     return a.n;
 }
 
+int64_t rgit_commit_date(const char *text, size_t len) {
+    int64_t date;
+    commit_head_each(text, len, NULL, NULL, &date);
+    return date;
+}
+
 static int walk_parent_cb(void *ctx, const git_oid *id) {
     return add_parent(ctx, id, -2);
 }

@@ -68,5 +68,7 @@ int rgit_count_reachable(rgit_repo *repo, const git_oid *id, uint64_t *out);
  * committer line); for tests. Returns the parent count, -1 on bad input. */
 int rgit_parse_commit_head(const char *text, size_t len, git_oid *parents, int max_parents,
                            int64_t *date);
+/* The committer date alone, however many parents the commit has. */
+int64_t rgit_commit_date(const char *text, size_t len);
 
 #endif

@@ -24,6 +24,26 @@ after_each(function()
   dirs = {}
 end)
 
+-- Does running `script` initialise libgit2? Seen from the outside: Debian's
+-- libgit2 reads the system CA bundle (mbedTLS) when it starts. `with` must
+-- start it, `without` must not; skipped where that cannot be seen.
+local function never_initialises_libgit2(with, without, what)
+  local function opens_ca_bundle(script)
+    local trace = tempdir()
+    -- (LeakSanitizer cannot run under ptrace: the sanitizer build's leak check is off for this one run)
+    sh("ASAN_OPTIONS=detect_leaks=0 strace -f -e trace=openat -o " .. q(trace .. "/trace") .. " " ..
+      q(sh("realpath " .. q(RELRUN))) .. " -e " .. q(script))
+    return (fs.read(trace .. "/trace") or ""):find("ca%-certificates") ~= nil
+  end
+  if not proc.which("strace") then
+    print("  (strace is not installed: libgit2's initialisation not traced)")
+  elseif opens_ca_bundle(with) then
+    eq(opens_ca_bundle(without), false, what .. " never initialises libgit2")
+  else
+    print("  (this libgit2 reads no CA bundle at initialisation: nothing to compare)")
+  end
+end
+
 describe("open", function()
   it("discovers the repository from a subfolder", function()
     local d = newrepo()
@@ -202,25 +222,43 @@ describe("tags", function()
     eq(loose[4].target, nil, "a tag of a tree has no commit target")
     run(d, "gc -q")   -- packed-refs with peeled lines, objects in a pack
     eq(assert(git.open(d)):tags{ details = false }, loose, "packed")
-    -- libgit2's initialisation (which reads the CA bundle with mbedTLS, as
-    -- Debian builds it) happens for details, not without them
-    local function opens_ca_bundle(details)
-      local trace = fx.tempdir()
-      dirs[#dirs + 1] = trace
-      local script = string.format("assert(require'relrun.git'.open(%q)):tags{ details = %s }", d, details)
-      -- (LeakSanitizer cannot run under ptrace: the sanitizer build's leak check is off for this one run)
-      sh("ASAN_OPTIONS=detect_leaks=0 strace -f -e trace=openat -o " .. q(trace .. "/trace") .. " " ..
-        q(sh("realpath " .. q(RELRUN))) ..
-        " -e " .. q(script))
-      return (fs.read(trace .. "/trace") or ""):find("ca%-certificates") ~= nil
+    -- libgit2's initialisation happens for details, not without them
+    never_initialises_libgit2(
+      string.format("assert(require'relrun.git'.open(%q)):tags{ details = true }", d),
+      string.format("assert(require'relrun.git'.open(%q)):tags{ details = false }", d),
+      "listing tags without details")
+  end)
+
+  it("reads a revision's commit, tree and committer time as git does, without libgit2 for names and ids", function()
+    local d = newrepo()
+    fx.commit(d, "one")
+    run(d, "tag v1.0.0")
+    run(d, "tag -a v1.0.1 -m annotated")
+    run(d, "-c advice.nestedTag=false tag -a v1.0.1-outer -m outer v1.0.1")   -- a tag of a tag
+    fx.commit(d, "two")
+    run(d, "branch feature")
+    run(d, "tag -a v9-tree -m tree HEAD^{tree}")
+    local revs = { "v1.0.0", "v1.0.1", "v1.0.1-outer", "HEAD", "main", "feature", "refs/tags/v1.0.1",
+                   "HEAD~1", run(d, "rev-parse HEAD"), run(d, "rev-parse --short HEAD") }
+    local function check(r, what)
+      for _, rev in ipairs(revs) do
+        eq(assert(r:commit(rev)), { id = run(d, "rev-parse " .. q(rev .. "^{commit}")),
+          tree = run(d, "rev-parse " .. q(rev .. "^{tree}")),
+          time = tonumber(run(d, "log -1 --format=%ct " .. q(rev))) }, what .. ": " .. rev)
+      end
+      local none, msg, code = r:commit("nope")
+      eq({ none, code }, { nil, "GIT_ENOTFOUND" }, what)
+      contains(msg, "nope")
+      eq(select(3, r:commit("v9-tree")) ~= nil, true, what .. ": a tag of a tree names no commit")
     end
-    if not proc.which("strace") then
-      print("  (strace is not installed: libgit2's initialisation not traced)")
-    elseif opens_ca_bundle(true) then
-      eq(opens_ca_bundle(false), false, "listing tags without details never initialises libgit2")
-    else
-      print("  (this libgit2 reads no CA bundle at initialisation: nothing to compare)")
-    end
+    check(assert(git.open(d)), "loose")
+    run(d, "gc -q")
+    check(assert(git.open(d)), "packed")
+    never_initialises_libgit2(
+      string.format("assert(require'relrun.git'.open(%q)):commit('HEAD~1')", d),
+      string.format("local r = assert(require'relrun.git'.open(%q)) assert(r:commit('v1.0.1-outer')) "
+        .. "assert(r:commit('main')) assert(r:commit('HEAD'))", d),
+      "reading a tag's, branch's or HEAD's commit")
   end)
 
   it("creates a lightweight tag and deletes tags", function()

@@ -164,15 +164,12 @@ end
 
 -- commit(rev) -> { id, tree, time (the committer's, SOURCE_DATE_EPOCH), summary } | nil, err.
 function Project:commit(rev)
-  local id, err, code = self.repo:rev_parse(rev .. "^{commit}")
-  if not id then
+  local c, err, code = self.repo:commit(rev)
+  if not c then
     return nil, errors.new(code == "GIT_ENOTFOUND" and "NO_REVISION" or tostring(code),
       string.format("%s is not in this clone (%s)", rev, tostring(err)), { hint = "run `git fetch --tags`" })
   end
-  local tree = self.repo:rev_parse(id .. "^{tree}")
-  local log = self.repo:log(id, { limit = 1 })
-  local c = log and log[1] or {}
-  return { id = id, tree = tree, time = c.commit_time or c.time, summary = c.summary, short = c.short }
+  return c
 end
 
 local table_at = require("relrun.util").at
