@@ -22,10 +22,13 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/pidfd.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -373,50 +376,113 @@ static int open_stdin(lua_State *L, int h, process *p, int mode, const char **wh
     return p->in_child_fd < 0 ? -1 : 0;
 }
 
-/* What the child's fd `target` gets. */
-static int plan_fd(posix_spawn_file_actions_t *fa, int mode, int child_fd, int target) {
-    if (mode == M_NULL)  /* O_RDWR: no child trips over a read-only stdout */
-        return posix_spawn_file_actions_addopen(fa, target, "/dev/null", O_RDWR, 0);
-    if (child_fd >= 0) return posix_spawn_file_actions_adddup2(fa, child_fd, target);
-    return 0;
+/*
+ * Starting a child. posix_spawn cannot ask the kernel to kill the child when
+ * relrun dies, so a relrun killed with SIGKILL alone (a CI runner stopping
+ * one process, the OOM killer) would leave `python -m build` or pip running
+ * on, writing into the release's folders while the next run starts. So the
+ * child is started as glibc's posix_spawn starts one — clone(CLONE_VM |
+ * CLONE_VFORK) on a stack of its own, relrun suspended until the exec — and
+ * before the exec it also asks for SIGKILL when relrun goes
+ * (PR_SET_PDEATHSIG). Between the clone and the exec the child shares
+ * relrun's memory: it only makes system calls, and reports a failure
+ * through `err`, which relrun reads once it resumes.
+ */
+
+#define CHILD_STACK (256 * 1024)   /* ample for the system calls (and sanitizer interceptors) */
+enum { FD_KEEP = -1, FD_NULL = -2 };
+
+typedef struct {
+    const char *prog, *cwd;
+    char **argv, **envp;
+    int fd[3];         /* what the child's 0, 1, 2 become: a descriptor, FD_KEEP or FD_NULL */
+    pid_t parent;
+    int err;           /* errno of the step that failed, written by the child */
+} child_plan;
+
+static int child_fail(child_plan *c) {
+    c->err = errno ? errno : EINVAL;
+    _exit(127);
+}
+
+/* fd `target` of the child becomes `fd` (FD_NULL: /dev/null, read-write so
+ * no child trips over a read-only stdout). */
+static int child_fd(int fd, int target) {
+    if (fd == FD_KEEP) return 0;
+    if (fd == FD_NULL) {
+        int n = open("/dev/null", O_RDWR);
+        if (n < 0) return -1;
+        if (n == target) return 0;
+        fd = n;
+    }
+    if (fd == target) return fcntl(target, F_SETFD, 0);   /* clear close-on-exec */
+    return dup2(fd, target) < 0 ? -1 : 0;
+}
+
+/* Descriptors some library opened without O_CLOEXEC stay with us. */
+static void child_close_rest(void) {
+    if (close_range(3, ~0U, 0) == 0) return;
+    for (int fd = 3; fd < 65536; fd++) close(fd);
+}
+
+static int child_main(void *arg) {
+    child_plan *c = arg;
+    struct sigaction dfl;
+    sigset_t none;
+    /* SIGKILL when relrun goes; if it went already, do not start at all */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) child_fail(c);
+    if (getppid() != c->parent) _exit(127);
+    /* default signal handling and nothing blocked, whatever relrun ignores or blocks */
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; sig++) sigaction(sig, &dfl, NULL);   /* SIGKILL/SIGSTOP refuse: fine */
+    for (int t = 0; t < 3; t++)
+        if (child_fd(c->fd[t], t) != 0) child_fail(c);
+    child_close_rest();
+    if (c->cwd != NULL && chdir(c->cwd) != 0) child_fail(c);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execve(c->prog, c->argv, c->envp);
+    return child_fail(c);
+}
+
+static int plan_of(int mode, int fd) {
+    if (mode == M_NULL) return FD_NULL;
+    return fd >= 0 ? fd : FD_KEEP;
 }
 
 /*
- * Spawn with everything prepared in Lua-owned memory; nothing here raises
- * between init and destroy of the spawn objects. posix_spawn reports an exec
- * failure (glibc waits for the exec), so a missing program is an errno here.
+ * Spawn with everything prepared in Lua-owned memory; nothing here raises.
+ * A failure before or at the exec (a missing program, EACCES, a folder that
+ * cannot be entered) is an errno here, the child reaped.
  */
 static int do_spawn(process *p, const char *prog, char **argv, char **envp, const char *cwd,
                     int in_mode) {
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    sigset_t all, none;
-    int rc;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&attr);
-    sigfillset(&all);
-    sigemptyset(&none);
-    /* The child starts with default signal handling and nothing blocked,
-     * whatever relrun itself ignores or blocks. */
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-    rc = plan_fd(&fa, in_mode, p->in_child_fd, 0);
-    if (rc == 0) rc = plan_fd(&fa, p->out.mode, p->out.child_fd, 1);
-    if (rc == 0) rc = plan_fd(&fa, p->err.mode, p->err.child_fd, 2);
-    /* Descriptors some library opened without O_CLOEXEC stay with us. */
-    if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    if (rc == 0 && cwd != NULL) rc = posix_spawn_file_actions_addchdir_np(&fa, cwd);
+    child_plan c = {prog, cwd, argv, envp,
+                    {plan_of(in_mode, p->in_child_fd), plan_of(p->out.mode, p->out.child_fd),
+                     plan_of(p->err.mode, p->err.child_fd)},
+                    getpid(), 0};
+    sigset_t all, old;
+    int err;
+    pid_t pid;
+    void *stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) return errno;
     /* What relrun wrote before must come out before what the child writes. */
     fflush(stdout);
     fflush(stderr);
-    if (rc == 0) rc = posix_spawn(&p->pid, prog, &fa, &attr, argv, envp);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    if (rc != 0) {
-        p->pid = 0;
-        return rc;
+    /* No handler of relrun's may run in the child while it shares our memory. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    pid = clone(child_main, (char *)stack + CHILD_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, &c);
+    err = pid < 0 ? errno : 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    munmap(stack, CHILD_STACK);
+    if (pid < 0) return err;
+    if (c.err != 0) {
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+        return c.err;
     }
+    p->pid = pid;
     p->pidfd = pidfd_open(p->pid, 0);   /* -1 on old kernels: we tick instead */
     if (p->pidfd >= 0) fcntl(p->pidfd, F_SETFD, FD_CLOEXEC);
     return 0;
@@ -461,7 +527,7 @@ static int start(lua_State *L, process **out) {
         return rr_failf(L, "ENOENT", "cannot run %s: not found on PATH", name);
     }
     prog = lua_tostring(L, -1);                     /* [.., handle, name, prog] */
-    if (cwd != NULL) {      /* checked here: posix_spawn would blame the program */
+    if (cwd != NULL) {      /* checked here: the exec's errno would seem the program's */
         int err = stat(cwd, &st) != 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
         if (err != 0) return spawn_failed(L, p, name, lua_pushfstring(L, "folder %s", cwd), err);
     }

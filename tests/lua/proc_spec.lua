@@ -13,6 +13,12 @@ local function gone(pid)
   return not fs.exists("/proc/" .. pid)
 end
 
+-- Gone, or a zombie no one reaps (a container whose first process does not).
+local function dead(pid)
+  local stat = fs.read("/proc/" .. pid .. "/stat")
+  return stat == nil or stat:match("^%d+ %b() (%a)") == "Z"
+end
+
 local function sh(script, opts)
   opts = opts or {}
   opts.argv = { "sh", "-c", script }
@@ -288,6 +294,37 @@ describe("Ctrl-C", function()
     eq(r.code, 130)
     eq(r.stdout, "")
     ok(gone(child), "the program relrun ran is gone too")
+  end)
+end)
+
+describe("relrun killed alone", function()
+  -- a CI runner or the OOM killer may SIGKILL relrun and not its children
+  it("takes its running child with it, as the kernel's parent-death signal", function()
+    local pidfile = fs.join(tmp.path, "child.pid")
+    local script = fs.join(tmp.path, "waits.lua")
+    fs.write(script, ([[
+      require("relrun.proc").run{ argv = { "sh", "-c", "echo $$ > %s.tmp; mv %s.tmp %s; exec sleep 60" } }
+    ]]):format(pidfile, pidfile, pidfile))
+    local p = proc.spawn{ argv = { RELRUN, script }, stdout = "null", stderr = "null" }
+    ok(wait_for_file(pidfile), "the child started")
+    local child = tonumber(fs.read(pidfile))
+    ok(not dead(child), "the child runs while relrun does")
+    p:kill("KILL")
+    p:wait(20)
+    p:close()
+    local stopped = false
+    for _ = 1, 200 do
+      stopped = dead(child)
+      if stopped then break end
+      proc.run{ argv = { "sleep", "0.05" } }
+    end
+    ok(stopped, "the child was killed with relrun")
+  end)
+
+  it("starts children with default signal handling, nothing blocked", function()
+    local status = proc.run{ argv = { "cat", "/proc/self/status" } }.stdout
+    eq(status:match("SigIgn:%s*(%x+)"), "0000000000000000")
+    eq(status:match("SigBlk:%s*(%x+)"), "0000000000000000")
   end)
 end)
 
