@@ -321,7 +321,7 @@ describe("relrun init refuses, with one line, to run", function()
     local r = init(tmp.path, table.unpack(PIN))
     eq(r.code, 1)
     eq(r.stderr, "relrun: init: " .. tmp.path .. " has no pyproject.toml, setup.cfg or setup.py (it has "
-      .. "package.json, src/): run relrun init in a Python package's repository\n")
+      .. "package.json, src/): run relrun init in a Python package's folder\n")
     eq(fs.list(tmp.path), { ".git", "package.json", "src" })
   end)
 
@@ -341,11 +341,63 @@ describe("relrun init refuses, with one line, to run", function()
     eq(snapshot(p.root), before)
   end)
 
-  it("in a folder below the repository's root", function()
+  it("in a subfolder of a package's folder, naming the folder to run it in", function()
     local p <close> = projects.make{ fixture = "hatchling" }
     local r = init(p.root .. "/src", table.unpack(PIN))
+    eq(r, { code = 1, stdout = "", timed_out = false,
+            stderr = "relrun: init: run relrun init in the package's folder, " .. p.root .. "\n" })
+  end)
+end)
+
+describe("relrun init for a package in a subfolder of its repository", function()
+  it("writes the package's files in its folder, the workflow (publishing from there) and the lock at the root",
+    function()
+    local p <close> = projects.make{ fixture = "hatchling", subdir = "python" }
+    local before = snapshot(p.root)
+    local r = init(p.dir, table.unpack(PIN))
+    eq(r.code, 0, r.stderr)
+    contains(r.stdout, "relrun init in " .. p.dir .. ": ")
+    local wf = ".github/workflows/release-python.yml"
+    local after = snapshot(p.root)
+    local changed = {}
+    for key, text in pairs(after) do
+      if before[key] ~= text then changed[#changed + 1] = key end
+    end
+    table.sort(changed)
+    eq(changed, { wf, "python/.gitignore", "relrun.lock" }, "pyproject.toml needs nothing; the root's files untouched")
+    eq(after[wf], workflow.render{ deb_url = URL, deb_sha256 = SHA, working_directory = "python" })
+    contains(after[wf], "      - name: Publish\n        working-directory: python\n")
+    contains(after["python/.gitignore"], ".relrun/\n")
+    actionlint(p.root .. "/" .. wf)
+    eq(relrun(p.root, "workflow", "--working-directory", "python", table.unpack(PIN)).stdout, after[wf],
+      "relrun workflow writes the same")
+    -- the workflow's step: the locked scripts run from the package's folder
+    p:git("add", "-A")
+    p:commit("Release with relrun")
+    r = relrun(p.dir, "--locked", "release", "config")
+    eq(r.code, 0, r.stderr)
+    contains(r.stdout, "package ")
+    -- a second run changes nothing
+    r = init(p.dir, table.unpack(PIN))
+    eq(r.code, 0, r.stderr)
+    contains(r.stdout, "Nothing to change")
+    -- the repository's root holds no package: init says what is there
+    r = init(p.root, table.unpack(PIN))
     eq(r.code, 1)
-    eq(r.stderr, "relrun: init: run relrun init at the repository's root, " .. p.root
-      .. " (the release workflow publishes the project there)\n")
+    contains(r.stderr, "has no pyproject.toml, setup.cfg or setup.py (it has ")
+    contains(r.stderr, "python/")
+  end)
+
+  it("refuses the matrix workflow and a folder outside the repository for the publish step", function()
+    local bad = { "../x", "/abs", "a b" }
+    for _, dir in ipairs(bad) do
+      local good, err = pcall(workflow.render, { deb_url = URL, deb_sha256 = SHA, working_directory = dir })
+      eq(good, false, dir)
+      contains(err.message, "not a folder of the repository: " .. dir)
+    end
+    local good, err = pcall(workflow.render, { deb_url = URL, deb_sha256 = SHA, working_directory = "python",
+                                                matrix = true })
+    eq(good, false)
+    contains(err.message, "the matrix workflow is for a package at the repository's root")
   end)
 end)

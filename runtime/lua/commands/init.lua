@@ -24,7 +24,8 @@ local USAGE = [==[
 usage: relrun init [--deb-url URL (--deb FILE | --deb-sha256 HEX)] [--vendor [NAME...]] [--dry-run] [--force]
 Set up this package's repository to release with relrun: [tool.relrun] settings that differ
 from the defaults, .github/workflows/release.yml (relrun pinned by version and sha256, running
-the locked scripts), .relrun/ in .gitignore, and relrun.lock. Run it at the repository's root.
+the locked scripts), .relrun/ in .gitignore, and relrun.lock. Run it in the package's folder: the
+repository's root, or a subfolder holding the package (its workflow is then release-FOLDER.yml).
   --deb-url URL     where CI downloads this relrun's Debian package (kept from the workflow
                     init wrote before when not given)
   --deb FILE        that package, to pin its sha256 (or --deb-sha256 HEX)
@@ -66,37 +67,59 @@ end
 
 local PYTHON_FILES = { "pyproject.toml", "setup.cfg", "setup.py" }
 
--- The repository's root, which must be the current folder and hold a Python project.
-local function the_root()
-  local here = fs.absolute(fs.cwd())
+-- Where init runs: the repository's root and the project's folder in it,
+-- relative ("" at the root). A package in a subfolder (a monorepo, a
+-- `python/` beside other languages) is set up from its own folder.
+local function has_python_project(dir)
+  for _, name in ipairs(PYTHON_FILES) do
+    if fs.exists(dir .. "/" .. name) then return true end
+  end
+  return false
+end
+
+local function the_project()
+  local here = fs.realpath(fs.absolute(fs.cwd())) or fs.absolute(fs.cwd())
   local root = lockfile.root(here)
   if not fs.exists(root .. "/.git") then
     fail(here .. " is not in a git repository: run relrun init in a clone of the package (or `git init` first)")
   end
-  if fs.realpath(root) ~= fs.realpath(here) then
-    fail("run relrun init at the repository's root, " .. root .. " (the release workflow publishes the project there)")
-  end
-  for _, name in ipairs(PYTHON_FILES) do
-    if fs.exists(root .. "/" .. name) then return root end
+  root = fs.realpath(root) or root
+  local sub = here == root and "" or here:sub(#root + 2)
+  if has_python_project(here) then return root, sub end
+  local up = here
+  while up ~= root and #up > #root do
+    up = fs.dirname(up)
+    if has_python_project(up) then fail("run relrun init in the package's folder, " .. up) end
   end
   local found = {}
-  for _, name in ipairs(fs.list(root) or {}) do
+  for _, name in ipairs(fs.list(here) or {}) do
     if name ~= ".git" and #found < 8 then
-      local st = fs.stat(root .. "/" .. name)
+      local st = fs.stat(here .. "/" .. name)
       found[#found + 1] = name .. (st and st.type == "directory" and "/" or "")
     end
   end
   fail(string.format("%s has no pyproject.toml, setup.cfg or setup.py (%s): run relrun init in a Python "
-    .. "package's repository", root, #found > 0 and "it has " .. table.concat(found, ", ") or "it is empty"))
+    .. "package's folder", here, #found > 0 and "it has " .. table.concat(found, ", ") or "it is empty"))
+end
+
+-- Where init writes each file, relative to the root: the project's own
+-- files in its folder; the workflow, relrun.lock and vendored scripts at
+-- the root, where GitHub and `relrun --locked` look. A subfolder's
+-- workflow is named after it, so packages of one repository do not share one.
+local function places(sub)
+  local function in_project(name) return sub == "" and name or sub .. "/" .. name end
+  return { sub = sub, pyproject = in_project("pyproject.toml"), gitignore = in_project(".gitignore"),
+           workflow = sub == "" and workflow.PATH
+             or ".github/workflows/release-" .. sub:gsub("[^%w._-]", "-") .. ".yml" }
 end
 
 -- The relrun the workflow installs: { deb_url, deb_sha256 }, from the
 -- options, else from the workflow init wrote before (same relrun version).
-local function pins_for(root, o)
-  local have = fs.read(root .. "/" .. workflow.PATH)
+local function pins_for(root, o, at)
+  local have = fs.read(root .. "/" .. at.workflow)
   local old = have and workflow.pins(have)
   if have and not old and not o.force then
-    fail(workflow.PATH .. " exists and relrun did not write it: move it away, or pass --force to replace it")
+    fail(at.workflow .. " exists and relrun did not write it: move it away, or pass --force to replace it")
   end
   if o.deb_url or o.deb or o.deb_sha256 then
     if not o.deb_url then fail("--deb-url URL is needed with --deb or --deb-sha256", 2) end
@@ -112,7 +135,7 @@ local function pins_for(root, o)
   if old and old.version == host.version then return old end
   if old then
     fail(string.format("%s installs relrun %s; this is relrun %s: give its package (--deb-url URL --deb FILE)",
-      workflow.PATH, old.version, host.version), 2)
+      at.workflow, old.version, host.version), 2)
   end
   fail(string.format("CI installs relrun %s from its Debian package, pinned by sha256: give where it downloads "
     .. "it and the file (--deb-url URL --deb relrun_%s_amd64.deb, or --deb-sha256 HEX)", host.version,
@@ -123,7 +146,6 @@ end
 -- The scratch copy
 ---------------------------------------------------------------------------
 
-local TOUCHED = { "pyproject.toml", ".gitignore", ".gitattributes", lockfile.FILE, workflow.PATH }
 
 local function must(ok, err, what)
   if not ok then fail("cannot " .. what .. ": " .. tostring(err)) end
@@ -131,8 +153,8 @@ local function must(ok, err, what)
 end
 
 -- A scratch folder holding the files init may change, and those the lock reads.
-local function stage_of(root)
-  local keys = { table.unpack(TOUCHED) }
+local function stage_of(root, at)
+  local keys = { at.pyproject, at.gitignore, ".gitattributes", lockfile.FILE, at.workflow }
   local lock, err = lockfile.read(root)
   if err then fail((err:gsub("write it again with `relrun lock`$", "remove it, then run relrun init again"))) end
   local stage = must(fs.tempdir("relrun-init-"), nil, "make a scratch folder")
@@ -161,11 +183,11 @@ end
 
 -- Make every file in `dir` as init wants it. Returns the lines to say
 -- about vendoring.
-local function make_files(dir, facts, settings, pins, o)
+local function make_files(dir, at, facts, settings, pins, o)
   local said = {}
-  local py = fs.read(dir .. "/pyproject.toml")
+  local py = fs.read(dir .. "/" .. at.pyproject)
   local new_py = adopt.add_settings(py, settings)
-  if new_py ~= py then put(dir, "pyproject.toml", new_py) end
+  if new_py ~= py then put(dir, at.pyproject, new_py) end
   if o.vendor then
     local paths = {}
     for _, name in ipairs(o.names) do paths[#paths + 1] = vendor.resolve(name) end
@@ -179,15 +201,18 @@ local function make_files(dir, facts, settings, pins, o)
       said[#said + 1] = key .. " differs from relrun's text: kept (relrun vendor --diff shows how)"
     end
   end
-  -- relrun.lock (and any copies) are relrun's files, not the package's
-  for _, line in ipairs(vendor.keep_out_of_sdist(dir)) do
-    if not line:find("^wrote ") then said[#said + 1] = line end -- the list of files says what was written
+  -- relrun.lock (and any copies) are relrun's files, not the package's; a
+  -- package in a subfolder never packs the root's files
+  if at.sub == "" then
+    for _, line in ipairs(vendor.keep_out_of_sdist(dir)) do
+      if not line:find("^wrote ") then said[#said + 1] = line end -- the list of files says what was written
+    end
   end
-  local ignore = fs.read(dir .. "/.gitignore")
+  local ignore = fs.read(dir .. "/" .. at.gitignore)
   local new_ignore = adopt.ignore_relrun(ignore)
-  if new_ignore ~= ignore then put(dir, ".gitignore", new_ignore) end
-  put(dir, workflow.PATH, workflow.render{ deb_url = pins.deb_url, deb_sha256 = pins.deb_sha256,
-                                           tag_prefix = facts.prefix })
+  if new_ignore ~= ignore then put(dir, at.gitignore, new_ignore) end
+  put(dir, at.workflow, workflow.render{ deb_url = pins.deb_url, deb_sha256 = pins.deb_sha256,
+                                         tag_prefix = facts.prefix, working_directory = at.sub ~= "" and at.sub or nil })
   lockfile.write(dir, vendor.compute_lock(dir, lockfile.read(dir), {}))
   return said
 end
@@ -224,10 +249,11 @@ end
 -- What init says
 ---------------------------------------------------------------------------
 
-local function describe_project(root, f, settings)
+local function describe_project(root, at, f, settings)
   local version = ({ static = "written in the project", scm = "from the git tags", attr = "read from the code",
                      file = "read from a file" })[f.version_source] or f.version_source
-  print(string.format("relrun init in %s: %s", root, f.package or "(no distribution name found)"))
+  print(string.format("relrun init in %s: %s", at.sub == "" and root or root .. "/" .. at.sub,
+    f.package or "(no distribution name found)"))
   print(string.format("  build backend   %s (%s)", f.backend, f.legacy and "no [build-system]: setuptools' legacy"
     or f.module))
   print(string.format("  version         %s%s", version, f.version and " (" .. f.version .. ")" or ""))
@@ -270,15 +296,16 @@ if o.help then
   io.stdout:write(USAGE)
   return 0
 end
-local root = the_root()
-local facts = adopt.detect(root)
+local root, sub = the_project()
+local at = places(sub)
+local facts = adopt.detect(sub == "" and root or root .. "/" .. sub)
 local settings = adopt.settings(facts)
-local pins = pins_for(root, o)
-local stage <close> = stage_of(root)
-local said = make_files(stage.path, facts, settings, pins, o)
+local pins = pins_for(root, o, at)
+local stage <close> = stage_of(root, at)
+local said = make_files(stage.path, at, facts, settings, pins, o)
 local todo = changes(root, stage.path)
 
-describe_project(root, facts, settings)
+describe_project(root, at, facts, settings)
 for _, line in ipairs(said) do print("  " .. line) end
 if #todo == 0 then
   print("Nothing to change: relrun " .. host.version .. " is set up here.")

@@ -1,4 +1,5 @@
--- relrun workflow --deb-url URL (--deb-sha256 HEX | --deb FILE) [--version V] [--tag-prefix P] [--matrix] [-o FILE]
+-- relrun workflow --deb-url URL (--deb-sha256 HEX | --deb FILE) [--version V] [--tag-prefix P] [--matrix]
+--                 [--working-directory DIR] [-o FILE]
 --
 -- Print (or write) the release workflow for a package's repository
 -- (relrun.workflow): it installs this relrun's Debian package, checked by its
@@ -11,7 +12,7 @@ local workflow = require "relrun.workflow"
 
 local USAGE = [[
 usage: relrun workflow --deb-url URL (--deb-sha256 HEX | --deb FILE) [--version V] [--tag-prefix P] [--matrix]
-                       [-o FILE]
+                       [--working-directory DIR] [-o FILE]
 Print the GitHub Actions workflow that releases this project on its release tags with a pinned relrun.
   --deb-url URL     where the job downloads relrun's Debian package
   --deb-sha256 HEX  that package's sha256 (the job refuses any other file)
@@ -20,6 +21,9 @@ Print the GitHub Actions workflow that releases this project on its release tags
   --tag-prefix P    the release tags' prefix: the workflow runs on P* tags (default v; "" for bare tags)
   --matrix          build jobs (cibuildwheel on Linux, Windows, macOS, and the sdist) upload their
                     files; one job publishes them all: relrun --locked release publish --dist dist/
+  --working-directory DIR
+                    the package's folder in the repository, when it is not the root: the publish
+                    step runs there (relrun init in that folder writes this for you)
   -o FILE           write FILE (.github/workflows/release.yml) instead of printing
 ]]
 
@@ -35,8 +39,9 @@ while i <= #args do
     params.matrix = true
     i = i + 1
   elseif (a == "--deb-url" or a == "--deb-sha256" or a == "--deb" or a == "--version" or a == "-o"
-          or a == "--tag-prefix") and v then
+          or a == "--tag-prefix" or a == "--working-directory") and v then
     if a == "--deb-url" then params.deb_url = v
+    elseif a == "--working-directory" then params.working_directory = v
     elseif a == "--tag-prefix" then params.tag_prefix = v
     elseif a == "--deb-sha256" then params.deb_sha256 = v
     elseif a == "--version" then params.version = v
@@ -49,7 +54,7 @@ while i <= #args do
     i = i + 2
   else
     local known = ({ ["--deb-url"] = 1, ["--deb-sha256"] = 1, ["--deb"] = 1, ["--version"] = 1, ["-o"] = 1,
-                     ["--tag-prefix"] = 1 })[a]
+                     ["--tag-prefix"] = 1, ["--working-directory"] = 1 })[a]
     io.stderr:write("relrun workflow: " .. (known and "missing value for " or "unknown option ") .. a .. "\n" .. USAGE)
     return 2
   end

@@ -24,8 +24,24 @@ local function bad(message)
   error({ message = message, exit = 2 }, 0)
 end
 
+-- The publish step run in the package's folder (a package in a subfolder
+-- of the repository; relrun.lock stays at the root, where `relrun --locked`
+-- finds it from there).
+local function in_folder(text, params)
+  local dir = params.working_directory
+  if params.matrix then bad("relrun workflow: the matrix workflow is for a package at the repository's root") end
+  if not dir:match("^[%w._/-]+$") or dir:find("%.%.") or dir:sub(1, 1) == "/" then
+    bad("relrun workflow: not a folder of the repository: " .. dir)
+  end
+  local n
+  text, n = text:gsub("(\n      %- name: Publish\n)", "%1        working-directory: " .. dir .. "\n")
+  assert(n == 1, "the workflow template has one Publish step")
+  return text
+end
+
 -- render{version = "0.1.0" (default: this relrun's), deb_url =, deb_sha256 =, matrix = bool,
--- tag_prefix = "v" (default; the workflow runs on PREFIX* tags)} -> text
+-- tag_prefix = "v" (default; the workflow runs on PREFIX* tags), working_directory = "python"
+-- (a package in that folder of the repository; default: at the root)} -> text
 function M.render(params)
   local version = params.version or host.version
   if not version:match("^%d+%.%d+%.%d+[%w.+~-]*$") then bad("relrun workflow: not a relrun version: " .. version) end
@@ -40,9 +56,10 @@ function M.render(params)
                    RELRUN_TAG_PATTERN = prefix .. "*" }
   local template = params.matrix and M.MATRIX_TEMPLATE or M.TEMPLATE
   local text = assert(host.builtin_text(template), "the workflow template is built into relrun")
-  return (text:gsub("@([%u%d_]+)@", function(name)
+  text = text:gsub("@([%u%d_]+)@", function(name)
     return assert(values[name], "the template names an unknown parameter " .. name)
-  end))
+  end)
+  return params.working_directory and in_folder(text, params) or text
 end
 
 -- The relrun a rendered workflow pins: { version =, deb_url =, deb_sha256 = },
