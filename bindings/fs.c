@@ -706,11 +706,12 @@ static int tempdir_tostring(lua_State *L) {
     return 1;
 }
 
-/* tempdir([prefix]): $TMPDIR/PREFIX.relrun-PID-XXXXXX (a trailing "-" or
- * "." of the prefix dropped), leftovers of dead processes removed first. */
+/* tempdir([prefix [, dir]]): DIR (default $TMPDIR)/PREFIX.relrun-PID-XXXXXX
+ * (a trailing "-" or "." of the prefix dropped), leftovers of dead
+ * processes in that folder removed first. */
 static int fs_tempdir(lua_State *L) {
     const char *prefix = lua_isnoneornil(L, 1) ? "relrun" : check_cstr(L, 1);
-    const char *base = getenv("TMPDIR");
+    const char *base = lua_isnoneornil(L, 2) ? getenv("TMPDIR") : check_cstr(L, 2);
     size_t n, plen = strlen(prefix);
     tempdir *t;
     luaL_argcheck(L, strchr(prefix, '/') == NULL, 1, "prefix must not contain '/'");

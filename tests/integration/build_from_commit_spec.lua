@@ -39,6 +39,15 @@ local function release(p, tag, version, outdir)
   return out
 end
 
+-- A pid no process has any more.
+local function dead_pid()
+  local r = assert(proc.spawn{ argv = { "true" } })
+  local pid = r.pid
+  r:wait()
+  r:close()
+  return pid
+end
+
 -- `python -m build ARGS DIR` by hand, with the pretend version -> outdir's files or nil, output.
 local function python_build(dir, args, outdir, env)
   local argv = { python, "-m", "build", "--no-isolation", "--skip-dependency-check", "--outdir", outdir }
@@ -116,6 +125,25 @@ describe("build.release builds the commit, not the working tree", function()
     contains(tostring(err), "the wheel, built from the sdist")
     contains(err.output, "requirements.txt", "the build's output, kept with the one-line error")
     eq(err.rerun, false, "a rerun cannot fix a broken commit")
+    eq(fs.list(tmp.path), { "control", "hand" }, "a failed build leaves no outdir, nor a folder of its own")
+  end)
+
+  it("makes the files in a folder of its own that becomes outdir when whole; a killed run's folder goes", function()
+    local p <close> = projects.make{ fixture = "hatchling", releases = { "1.2.3" } }
+    local outdir = fs.join(tmp.path, "1.2.3")
+    -- a relrun SIGKILLed alone: the backend process it orphaned still wrote into that run's folder
+    local left = fs.join(tmp.path, "1.2.3.relrun-" .. dead_pid() .. "-AbCd12")
+    fs.mkdir(left)
+    fs.write(fs.join(left, "fx_hatchling-1.2.3.tar.gz"), "written after its relrun died")
+    fs.mkdir(outdir)
+    fs.write(fs.join(outdir, "fx_hatchling-1.2.2.tar.gz"), "an older build")
+    local built = assert(release(p, "v1.2.3", "1.2.3", outdir))
+    eq(fs.list(tmp.path), { "1.2.3" }, "the killed run's folder removed, this run's became outdir")
+    local names = { built.sdist.filename, built.wheel.filename }
+    table.sort(names)
+    eq(fs.list(outdir), names)
+    eq(built.sdist.path, fs.join(outdir, built.sdist.filename))
+    eq(build.sha256(built.wheel.path), built.wheel.sha256)
   end)
 
   it("the wheel from a published sdist: the sdist's bytes are kept, the wheel is the commit's", function()

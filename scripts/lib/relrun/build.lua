@@ -615,19 +615,13 @@ local function wheel_from_sdist(opts, bopts, sdist, outdir, published)
   return { sdist = sdist, wheel = made.wheel }
 end
 
--- release{ project, commit = {id, time}, version, python, outdir, isolation,
---   skip_dependency_check, args, index_url, sdist = path (build the wheel from
---   this sdist, e.g. one already published) } -> { files = inspected } | nil, err.
-function M.release(opts)
-  local outdir = opts.outdir
-  fs.remove(outdir, { recursive = true })
-  local good, err = fs.mkdir(outdir)
-  if not good then return nil, errors.new("BUILD_DIR", "cannot create " .. outdir .. ": " .. tostring(err)) end
-  outdir = fs.absolute(outdir)
+-- The sdist and the wheel of release(opts), made in `outdir`.
+-- -> { sdist, wheel } | nil, err
+local function make_files(opts, outdir)
   local bopts = { python = opts.python, version = opts.version, source_date_epoch = opts.commit.time,
                   isolation = opts.isolation, skip_dependency_check = opts.skip_dependency_check,
                   args = opts.args, index_url = opts.index_url, verbose = opts.verbose }
-  local made
+  local made, err
   if opts.sdist then
     local copy = fs.join(outdir, fs.basename(opts.sdist))
     local okc, cerr = fs.copy(opts.sdist, copy)
@@ -637,15 +631,41 @@ function M.release(opts)
     made, err = from_commit(opts, bopts, outdir)
     if not made then return nil, err end
   end
-  if not made.wheel then
-    made, err = wheel_from_sdist(opts, bopts, made.sdist, outdir, opts.sdist ~= nil)
-    if not made then return nil, err end
+  if not made.wheel then return wheel_from_sdist(opts, bopts, made.sdist, outdir, opts.sdist ~= nil) end
+  return made
+end
+
+-- release{ project, commit = {id, time}, version, python, outdir, isolation,
+--   skip_dependency_check, args, index_url, sdist = path (build the wheel from
+--   this sdist, e.g. one already published) } -> { files = inspected } | nil, err.
+--
+-- The files are made in a folder of this run's beside outdir (named with
+-- relrun's pid), which becomes outdir once they are complete: a build cut
+-- short leaves no half of itself in outdir, and what a backend process
+-- orphaned by a killed relrun still writes lands in that folder, which the
+-- next run removes (relrun.fs's leftovers).
+function M.release(opts)
+  local outdir = fs.absolute(opts.outdir)
+  fs.remove(outdir, { recursive = true })
+  local good, err = fs.mkdir(fs.dirname(outdir))
+  local stage
+  if good then stage, err = fs.tempdir(fs.basename(outdir), fs.dirname(outdir)) end
+  if not stage then
+    return nil, errors.new("BUILD_DIR", "cannot create a folder in " .. fs.dirname(outdir) .. ": " .. tostring(err))
   end
+  local _ <close> = stage
+  local made
+  made, err = make_files(opts, stage.path)
+  if not made then return nil, err end
   -- published files are read by a web server or another user
   for _, path in ipairs({ made.sdist, made.wheel }) do fs.chmod(path, "644") end
-  return M.inspect({ made.sdist, made.wheel }, { version = opts.version, name = opts.project.package,
-                                                 expect = opts.expect })
+  fs.chmod(stage.path, "755")
+  good, err = fs.rename(stage.path, outdir)
+  if not good then return nil, errors.new("BUILD_DIR", "cannot create " .. outdir .. ": " .. tostring(err)) end
+  local paths = { fs.join(outdir, fs.basename(made.sdist)), fs.join(outdir, fs.basename(made.wheel)) }
+  return M.inspect(paths, { version = opts.version, name = opts.project.package, expect = opts.expect })
 end
+
 
 ---------------------------------------------------------------------------
 -- Inspection
