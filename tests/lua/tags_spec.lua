@@ -32,6 +32,24 @@ describe("relrun.tags scheme detection", function()
     eq(tags.scheme{ names = names("pkg/", { "1.0" }), package = "pkg" }.prefix, "pkg/")
   end)
 
+  it("follows a package prefix renamed to a generic one: the same releases tagged both ways (pyparsing)", function()
+    -- pyparsing_3.0.9 .. pyparsing_3.1.2, the last three tagged bare as well
+    -- on the same commits, then bare only up to 3.3.2
+    local prefixed = { "3.0.9", "3.1.0", "3.1.1", "3.1.2" }
+    local bare = { "3.1.0", "3.1.1", "3.1.2", "3.2.0", "3.3.2" }
+    local list, targets = join(names("pyparsing_", prefixed), bare), {}
+    for _, v in ipairs(prefixed) do targets["pyparsing_" .. v] = "commit-of-" .. v end
+    for _, v in ipairs(bare) do targets[v] = "commit-of-" .. v end
+    local s = tags.scheme{ names = list, package = "pyparsing", targets = targets }
+    eq(s.prefix, "")
+    eq(s:last(list).name, "3.3.2")
+    -- a monorepo: the root's bare tags are another package's, on other
+    -- commits, however high: the package's own prefix stays
+    for _, v in ipairs(bare) do targets[v] = "root-commit-" .. v end
+    eq(tags.scheme{ names = list, package = "pyparsing", targets = targets }.prefix, "pyparsing_")
+    eq(tags.scheme{ names = list, package = "pyparsing" }.prefix, "pyparsing_", "no targets known: as before")
+  end)
+
   it("reads bare CalVer tags and ignores branch-like ones (certifi's 2026.07.22, markupsafe's 2.1.x)", function()
     local s = tags.scheme{ names = { "2026.07.22", "2026.06.17", "2.1.x", "1.1.x", "2025.1.31" }, package = "certifi" }
     eq(s.prefix, "")

@@ -92,7 +92,8 @@ function M.open(opts)
   if not cfg then p:close(); return nil, cerr end
   p.cfg, p.package = cfg, cfg.package
   if p.repo and cfg.source.branch == "default" then detect_branch(p) end
-  p.scheme = tags.scheme{ prefix = cfg.tag_prefix, names = p.repo and p:tag_names() or {}, package = p.package }
+  p.scheme = tags.scheme{ prefix = cfg.tag_prefix, names = p.repo and p:tag_names() or {}, package = p.package,
+                          targets = p._tag_targets }
   return p
 end
 

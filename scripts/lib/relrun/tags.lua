@@ -47,10 +47,22 @@ local GENERIC = { [""] = true, v = true, V = true, ["release-"] = true, ["releas
 
 -- How strongly a prefix claims to be the project's release scheme: the
 -- package's own (2: a repository releasing several packages), a generic
--- release prefix (1), anything else (0).
-local function claim(prefix, package)
+-- release prefix (1), anything else (0). A generic prefix that tagged one of
+-- the package prefix's releases again (same version, same commit) is the
+-- same package's, renamed, and claims as much: pyparsing tagged
+-- pyparsing_3.1.0 .. pyparsing_3.1.2 and 3.1.0 .. 3.1.2 on the same commits,
+-- then went on bare to 3.3.2.
+local function claim(prefix, package, found)
   if names_package(prefix, package) then return 2 end
-  return GENERIC[prefix] and 1 or 0
+  if not GENERIC[prefix] then return 0 end
+  for other, f in pairs(found) do
+    if names_package(other, package) then
+      for version, commit in pairs(f.commits) do
+        if found[prefix].commits[version] == commit then return 2 end
+      end
+    end
+  end
+  return 1
 end
 
 -- The scheme in use: the strongest claim; among equals the prefix of the
@@ -63,7 +75,8 @@ local function choose(found, package)
   for p, f in pairs(found) do
     local better
     if not best then better = true
-    elseif claim(p, package) ~= claim(best, package) then better = claim(p, package) > claim(best, package)
+    elseif claim(p, package, found) ~= claim(best, package, found) then
+      better = claim(p, package, found) > claim(best, package, found)
     else
       local c = pep440.compare(f.highest, found[best].highest)
       if c ~= 0 then better = c > 0
@@ -76,7 +89,8 @@ local function choose(found, package)
   return best, best and found[best].n
 end
 
--- scheme{ prefix = "v" | "" | nil (detect), names = { tag names }, package = name }.
+-- scheme{ prefix = "v" | "" | nil (detect), names = { tag names }, package = name,
+--   targets = { [name] = commit id } (optional: how a renamed scheme is recognised) }.
 function M.scheme(opts)
   local s = setmetatable({}, Scheme)
   if opts.prefix ~= nil then
@@ -87,9 +101,10 @@ function M.scheme(opts)
   for _, name in ipairs(opts.names or {}) do
     local prefix, v = split(name)
     if prefix and not v:is_devrelease() then
-      local f = found[prefix] or { n = 0, highest = v }
+      local f = found[prefix] or { n = 0, highest = v, commits = {} }
       f.n = f.n + 1
       if pep440.compare(v, f.highest) > 0 then f.highest = v end
+      f.commits[tostring(v)] = opts.targets and opts.targets[name] or nil
       found[prefix] = f
     end
   end
