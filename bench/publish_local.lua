@@ -24,6 +24,7 @@ local function timed(fn)
 end
 proc.run = timed(proc.run)
 progress.run = timed(progress.run)
+progress.capture = timed(progress.capture)
 
 local checkout = 0
 local real_checkout = build.checkout

@@ -908,6 +908,19 @@ static int r_tag_delete(lua_State *L) {
     return 1;
 }
 
+/* warm() -> bool: start libgit2 and open its handle now, so the next call
+ * that needs it (a checkout) finds it ready: its start parses the system's
+ * CA bundle (~3 ms), which a caller can do while a child process runs.
+ * False when libgit2 cannot open the repository (the call that needs it
+ * says why). */
+static int r_warm(lua_State *L) {
+    rgit_repo *r = check_handle(L);
+    int ready = rgit_git(r) != NULL;
+    if (!ready && libgit2_live) git_error_clear();
+    lua_pushboolean(L, ready);
+    return 1;
+}
+
 /* ---- one commit ---------------------------------------------------------- */
 
 /* git's order for a short name after the name itself (refs.c's
@@ -1661,6 +1674,7 @@ static const luaL_Reg repo_methods[] = {
     {"tag_delete", r_tag_delete},
     {"rev_parse", r_rev_parse},
     {"commit", r_commit},
+    {"warm", r_warm},
     {"log", r_log},
     {"count_commits", r_count_commits},
     {"merge_base", r_merge_base},

@@ -58,4 +58,20 @@ describe("progress", function()
     ok(r.stdout:match("^first 0%.0, child done, second\n$"), r.stdout)
     contains(r.stderr, "a cleanup that fails")
   end)
+
+  it("capture: a probe's output whole, as proc.run gives it, the housekeeping done while it runs", function()
+    local r = child([[
+      local progress, host = require "relrun.progress", require "relrun.host"
+      local started, at = host.monotime(), nil
+      progress.meanwhile(function() at = host.monotime() - started end)
+      local got = progress.capture{ argv = { "sh", "-c", "sleep 0.3; echo out; echo err >&2; exit 3" } }
+      local took = host.monotime() - started
+      print(got.stdout:gsub("\n", ""), got.stderr:gsub("\n", ""), got.code, at < 0.2, took >= 0.3)
+      print(progress.capture{ argv = { "relrun-no-such-program" } })]])
+    eq(r.code, 0, r.stderr)
+    local lines = {}
+    for l in r.stdout:gmatch("[^\n]+") do lines[#lines + 1] = l end
+    eq(lines[1], "out\terr\t3\ttrue\ttrue")
+    contains(lines[2], "nil\tcannot run relrun-no-such-program: not found on PATH\tENOENT")
+  end)
 end)

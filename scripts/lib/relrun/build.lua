@@ -189,7 +189,8 @@ print(json.dumps(out))
 
 -- missing_requirements(python, requires) -> list of "req (why)" | nil, err
 function M.missing_requirements(python, requires)
-  local r = proc.run{ argv = { python, "-c", REQUIREMENTS_CHECK, json.encode(requires or {}) }, cwd = "/" }
+  local r = progress.capture{ argv = { python, "-c", REQUIREMENTS_CHECK, json.encode(requires or {}) }, cwd = "/",
+                              stdin = false }
   if not r or r.code ~= 0 then
     return nil, errors.new("BUILD_CHECK", "cannot check the build requirements with " .. python .. ": " ..
       tostring(r and (r.stderr:match("([^\n]+)\n?$")) or "it did not run"))
@@ -574,6 +575,8 @@ end
 -- while the next child process runs (progress.meanwhile); a raised error
 -- leaves it to the handle's collector.
 local function from_commit(opts, bopts, outdir)
+  -- libgit2, which the checkout needs, starts while a probe runs (when one does)
+  progress.meanwhile(function() opts.project.repo:warm() end)
   if opts.isolation == false then
     local has, rerr = installed_requirements(opts)
     if not has then return nil, rerr end

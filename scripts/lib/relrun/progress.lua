@@ -125,6 +125,18 @@ function M.run(opts)
   return result
 end
 
+-- proc.run(opts) for a short child whose output is read whole (a probe),
+-- the housekeeping done while it runs: -> result | nil, msg, code.
+function M.capture(opts)
+  local child, err, code = proc.spawn(opts)
+  if not child then return nil, err, code end
+  local good, serr = pcall(M.settle)
+  local result = child:wait()
+  child:close()
+  if not good then error(serr, 0) end
+  return result
+end
+
 M.elapsed_text = elapsed_text
 
 return M
