@@ -39,14 +39,7 @@ local function release(p, tag, version, outdir)
   return out
 end
 
--- A pid no process has any more.
-local function dead_pid()
-  local r = assert(proc.spawn{ argv = { "true" } })
-  local pid = r.pid
-  r:wait()
-  r:close()
-  return pid
-end
+local dead_pid = require "dead_pid"
 
 -- `python -m build ARGS DIR` by hand, with the pretend version -> outdir's files or nil, output.
 local function python_build(dir, args, outdir, env)

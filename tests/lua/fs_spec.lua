@@ -404,14 +404,7 @@ describe("leftovers of a killed relrun", function()
   local proc = require "relrun.proc"
   local host = require "relrun.host"
 
-  -- A pid no process has any more.
-  local function dead_pid()
-    local r = assert(proc.spawn{ argv = { "true" } })
-    local pid = r.pid
-    r:wait()
-    r:close()
-    return pid
-  end
+  local dead_pid = require "dead_pid"
 
   -- Wait (bounded) until fn() is true.
   local function until_true(fn, what)

@@ -11,13 +11,7 @@ local example = require "pypi_example"
 
 local RELRUN = os.getenv("RELRUN") or "build/relrun"
 
-local function dead_pid()
-  local r = assert(proc.spawn{ argv = { "true" } })
-  local pid = r.pid
-  r:wait()
-  r:close()
-  return pid
-end
+local dead_pid = require "dead_pid"
 
 local function publish_in_child(repo, path)
   local r = assert(proc.run{ argv = { RELRUN, "-e", string.format(
