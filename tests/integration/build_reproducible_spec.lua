@@ -27,7 +27,7 @@ local project = require "relrun.project"
 local projects = require "projects"
 
 local BACKENDS = { "setuptools-scm", "setuptools-cfg", "setuptools-attr", "setuptools-legacy", "hatch-vcs",
-                   "hatchling", "flit", "poetry", "pdm", "cext", "depends" }
+                   "hatchling", "flit", "poetry", "pdm", "cext", "cext-generated", "depends" }
 local FROM_SDIST = { ["setuptools-scm"] = true, hatchling = true, flit = true, poetry = true, pdm = true, cext = true }
 local VERSION = "1.2.3"
 -- Names that must not be in a built file: the working tree's litter and a

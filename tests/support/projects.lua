@@ -88,6 +88,10 @@ M.FIXTURES = {
     version_at = { file = "pyproject.toml", pattern = '(\nversion = ")[^"]*(")' } },
   ["cext"] = { backend = "setuptools", dist = "fx-cext", import = "fx_cext", version = "static", wheel = "platform",
     version_at = { file = "pyproject.toml", pattern = '(\nversion = ")[^"]*(")' } },
+  -- the same with its C source written by setup.py at build time: no C file
+  -- in the checkout, no compiling requirement (build.lua sees the platform wheel)
+  ["cext-generated"] = { backend = "setuptools", dist = "fx-cgen", import = "fx_cgen", version = "static",
+    wheel = "platform", version_at = { file = "pyproject.toml", pattern = '(\nversion = ")[^"]*(")' } },
   ["depends"] = { backend = "hatchling", dist = "fx-depends", import = "fx_depends", version = "static",
     version_at = { file = "pyproject.toml", pattern = '(\nversion = ")[^"]*(")' }, requires = { "flit" },
     debian = { skip_dependency_check = true } },

@@ -568,7 +568,22 @@ local function build_checkout(opts, bopts, outdir, src, tmpdir)
   if not made then return nil, err end
   local settled, serr = M.settle(made.sdist, opts.commit.time)
   if not settled then return nil, serr end
+  if not M.pure_wheel(made.wheel) then
+    -- compiled by something the check above does not see (a build hook, a
+    -- source the build generates): the wheel is made again from the sdist
+    -- in relrun's own folder, which the compiler's path mapping names
+    log.info("%s is compiled: building it again from the sdist, so that every build gives the same bytes",
+      fs.basename(made.wheel))
+    fs.remove(made.wheel)
+    return { sdist = made.sdist }
+  end
   return made
+end
+
+-- Whether a wheel's name says it holds no compiled code (any platform, no ABI).
+function M.pure_wheel(path)
+  local w = metadata.parse_wheel_filename(path)
+  return w ~= nil and w.abi == "none" and w.platform == "any"
 end
 
 -- build_checkout on a clean checkout of the commit, removed afterwards
