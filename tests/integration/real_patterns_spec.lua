@@ -162,6 +162,21 @@ describe("real projects' patterns", function()
     contains(r.stderr, "fx_setuptools_legacy/__init__.py __version__ (read by setup.py) says 1.2.3")
   end)
 
+  it("reads hatchling's version file when hatchling builds itself from a subfolder (pypa/hatch's backend/)",
+    function()
+    local p <close> = projects.make{ fixture = "hatchling", subdir = "backend" }
+    local py = p:read("pyproject.toml"):gsub('build%-backend = "hatchling.build"', 'build-backend = "hatchling.ouroboros"')
+      :gsub('\nversion = "[^"]*"', '\ndynamic = ["version"]')
+    p:write("pyproject.toml", py .. '\n[tool.hatch.version]\npath = "src/fx_hatchling/__about__.py"\n')
+    p:write("src/fx_hatchling/__about__.py", '__version__ = "1.32.0"\n')
+    p:commit("hatchling builds itself; the version in __about__.py")
+    p:git("tag", "fx-hatchling-v1.32.0")
+    p:git("push", "-q", "origin", "main", "fx-hatchling-v1.32.0")
+    local r = relrun(p, { "release", "prepare" })
+    contains(r.stdout, "the project says: 1.32.0 (src/fx_hatchling/__about__.py)")
+    contains(r.stdout, "last release: fx-hatchling-v1.32.0")
+  end)
+
   it("a whole release stopped before its tag is continued by the same command", function()
     local p <close> = projects.make{ fixture = "setuptools-scm", releases = { "1.0.0" } }
     p:write("NEWS", "dirty\n")
