@@ -219,7 +219,8 @@ end
 local BACKENDS = {
   ["setuptools.build_meta"] = "setuptools", ["setuptools.build_meta:__legacy__"] = "setuptools",
   -- hatchling.ouroboros: hatchling building itself from its own tree (pypa/hatch's backend/)
-  ["hatchling.build"] = "hatchling", ["hatchling.ouroboros"] = "hatchling", ["flit_core.buildapi"] = "flit_core", ["flit.buildapi"] = "flit_core",
+  ["hatchling.build"] = "hatchling", ["hatchling.ouroboros"] = "hatchling",
+  ["flit_core.buildapi"] = "flit_core", ["flit.buildapi"] = "flit_core",
   ["poetry.core.masonry.api"] = "poetry-core", ["poetry.masonry.api"] = "poetry-core",
   ["pdm.backend"] = "pdm-backend", ["pdm.pep517.api"] = "pdm-backend", ["maturin"] = "maturin",
   ["scikit_build_core.build"] = "scikit-build-core", ["mesonpy"] = "meson-python",
