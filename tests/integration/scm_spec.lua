@@ -227,6 +227,23 @@ describe("[tool.setuptools_scm]", function()
       same(r.dir)
     end)
   end
+  it("a project in a subfolder: search_parent_directories reads the checkout above; without it both refuse",
+    function()
+    local r = repo()
+    local head = "[project]\nname = \"stock-pipeline\"\ndynamic = [\"version\"]\n\n[tool.setuptools_scm]\n"
+    r:write("python/pyproject.toml", head .. "search_parent_directories = true\n")
+    r:git("add python/pyproject.toml")
+    r:git("commit -q -m subfolder")
+    r:git("tag v1.2.3")
+    eq(same(r.dir .. "/python"), "1.2.3")
+    r:commit(1)
+    same(r.dir .. "/python")
+    r:write("python/pyproject.toml", head .. 'version_scheme = "guess-next-dev"\n')
+    r:git("commit -q -a -m 'no search'")
+    local err = both_refuse(r.dir .. "/python")
+    ok(err:find('is a subfolder of the git checkout', 1, true) and err:find('set root = ".."', 1, true), err)
+  end)
+
   it("release-branch-semver on a maintenance branch", function()
     local r = repo()
     project(r, 'version_scheme = "release-branch-semver"')

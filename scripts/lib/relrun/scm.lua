@@ -489,6 +489,25 @@ local function has_git(root)
   return exists(root .. "/.git") or exists(root .. "/.git/HEAD")
 end
 
+-- The nearest folder above `root` with a checkout, and how far up it is
+-- ("..", "../.."), or nil.
+local function parent_checkout(root)
+  local d, up = root, {}
+  while d ~= "/" and d ~= "" and d ~= "." do
+    d = dirname(d)
+    up[#up + 1] = ".."
+    if has_git(d) then return d, table.concat(up, "/") end
+  end
+end
+
+-- setuptools_scm's search_parent_directories: the checkout above a project
+-- in a subfolder becomes the root git is read at.
+local function find_root(cfg)
+  if not cfg.search_parent_directories or has_git(cfg.root) then return end
+  local parent = parent_checkout(cfg.root)
+  if parent then cfg.root = parent end
+end
+
 -- The version when git does not decide it: a pretend variable, or without
 -- a checkout the fallback_version; raises when there is neither. nil when
 -- git decides.
@@ -502,6 +521,13 @@ local function version_without_git(cfg, info)
   if cfg.fallback_version then
     info.version, info.how = tostring(cfg.fallback_version), "fallback"
     return info
+  end
+  local parent, up = parent_checkout(cfg.root)
+  if parent then
+    fail("NOT_A_REPO", "setuptools-scm was unable to detect version for %s: it is a subfolder of the git checkout "
+      .. "%s, and setuptools_scm reads the checkout at the project's root: set root = %q in "
+      .. "[tool.setuptools_scm] (hatch-vcs: in [tool.hatch.version] raw-options), or search_parent_directories = "
+      .. "true", cfg.root, parent, up)
   end
   fail("NOT_A_REPO", "setuptools-scm was unable to detect version for %s: not a git checkout"
     .. " (build from a full git clone, or set SETUPTOOLS_SCM_PRETEND_VERSION)", cfg.root)
@@ -519,6 +545,7 @@ function M.explain(opts)
       cfg, err, code = M.config({ dir = opts.dir })
       if not cfg then fail(code, "%s", err) end
     end
+    find_root(cfg)
     local info = { root = cfg.root, config = cfg }
     if version_without_git(cfg, info) then return info end
     local f = facts(cfg.root, cfg)
