@@ -684,7 +684,6 @@ function M.release(opts)
   return M.inspect(paths, { version = opts.version, name = opts.project.package, expect = opts.expect })
 end
 
-
 ---------------------------------------------------------------------------
 -- Inspection
 ---------------------------------------------------------------------------
