@@ -276,17 +276,24 @@ describe("spawn", function()
   end)
 end)
 
+-- relrun running a script whose proc.run child (a long sleep) has written
+-- its pid; `after` is Lua the script runs once the child is gone.
+-- -> relrun's handle, the child's pid.
+local function relrun_running_a_child(after)
+  local pidfile = fs.join(tmp.path, "child.pid")
+  local script = fs.join(tmp.path, "waits.lua")
+  fs.write(script, ([[
+    require("relrun.proc").run{ argv = { "sh", "-c", "echo $$ > %s.tmp; mv %s.tmp %s; exec sleep 60" } }
+    %s
+  ]]):format(pidfile, pidfile, pidfile, after))
+  local p = proc.spawn{ argv = { RELRUN, script } }
+  ok(wait_for_file(pidfile), "the child started")
+  return p, tonumber(fs.read(pidfile))
+end
+
 describe("Ctrl-C", function()
   it("kills the child and ends relrun with 130", function()
-    local pidfile = fs.join(tmp.path, "child.pid")
-    local script = fs.join(tmp.path, "waits.lua")
-    fs.write(script, ([[
-      require("relrun.proc").run{ argv = { "sh", "-c", "echo $$ > %s.tmp; mv %s.tmp %s; exec sleep 30" } }
-      print("not reached")
-    ]]):format(pidfile, pidfile, pidfile))
-    local p = proc.spawn{ argv = { RELRUN, script } }
-    ok(wait_for_file(pidfile), "the grandchild started")
-    local child = tonumber(fs.read(pidfile))
+    local p, child = relrun_running_a_child('print("not reached")')
     p:kill("INT")
     local r = p:wait(20)
     p:close()
@@ -300,14 +307,7 @@ end)
 describe("relrun killed alone", function()
   -- a CI runner or the OOM killer may SIGKILL relrun and not its children
   it("takes its running child with it, as the kernel's parent-death signal", function()
-    local pidfile = fs.join(tmp.path, "child.pid")
-    local script = fs.join(tmp.path, "waits.lua")
-    fs.write(script, ([[
-      require("relrun.proc").run{ argv = { "sh", "-c", "echo $$ > %s.tmp; mv %s.tmp %s; exec sleep 60" } }
-    ]]):format(pidfile, pidfile, pidfile))
-    local p = proc.spawn{ argv = { RELRUN, script }, stdout = "null", stderr = "null" }
-    ok(wait_for_file(pidfile), "the child started")
-    local child = tonumber(fs.read(pidfile))
+    local p, child = relrun_running_a_child("")
     ok(not dead(child), "the child runs while relrun does")
     p:kill("KILL")
     p:wait(20)
