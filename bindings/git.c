@@ -22,6 +22,7 @@
 #include "rr.h"
 #include "git/describe.h"
 #include "git/dirty.h"
+#include "git/libs.h"
 #include "git/odb.h"
 #include "git/repo.h"
 
@@ -99,6 +100,7 @@ static int libgit2_live;
 /* nil, "<what>: <libgit2 message> (libgit2 <class> error)", "GIT_<CODE>". */
 static int git_fail(lua_State *L, int err, const char *what) {
     const git_error *e = libgit2_live ? git_error_last() : NULL;
+    if (e == NULL && rgit_libs_error() != NULL) return rr_failf(L, "GIT_ERROR", "%s: %s", what, rgit_libs_error());
     if (e == NULL || e->message == NULL)
         return rr_failf(L, code_name(err), "%s: libgit2 error %d", what, err);
     return rr_failf(L, code_name(err), "%s: %s (libgit2 %s error)", what, e->message,
@@ -119,11 +121,16 @@ static int lib_gc(lua_State *L) {
     return 0;
 }
 
+/* Why lib_init failed: libgit2 could not be loaded, or its init failed. */
+static const char *lib_init_failure(void) {
+    return rgit_libs_error() != NULL ? rgit_libs_error() : "libgit2 failed to initialise";
+}
+
 /* The repository's hook: initialise libgit2 for this state, once. */
 static int lib_init(void *ctx) {
     int *live = ctx;
     if (*live) return 0;
-    if (git_libgit2_init() < 0) return -1;
+    if (rgit_need_libgit2() < 0 || git_libgit2_init() < 0) return -1;
     *live = 1;
     libgit2_live++;
     return 0;
@@ -211,7 +218,7 @@ static git_repository *check_repo(lua_State *L) {
     if (git == NULL) {
         const git_error *e = libgit2_live ? git_error_last() : NULL;
         luaL_error(L, "cannot open git repository %s: %s", r->open_path,
-                   e && e->message ? e->message : "libgit2 failed to initialise");
+                   e && e->message ? e->message : lib_init_failure());
     }
     return git;
 }
@@ -227,7 +234,7 @@ static int l_open(lua_State *L) {
         return 1;
     }
     rgit_repo_close(&h->r);
-    if (lib_init(live) < 0) return luaL_error(L, "relrun.git: libgit2 failed to initialise");
+    if (lib_init(live) < 0) return luaL_error(L, "relrun.git: %s", lib_init_failure());
     err = git_repository_open_ext(&git, path, 0, NULL);
     if (err == GIT_ENOTFOUND)
         return rr_failf(L, "GIT_ENOTFOUND",
@@ -248,7 +255,7 @@ static int l_init(lua_State *L) {
     repo_handle *h = rr_newhandle(L, sizeof *h, REPO_T);
     git_repository *git;
     int err;
-    if (lib_init(live) < 0) return luaL_error(L, "relrun.git: libgit2 failed to initialise");
+    if (lib_init(live) < 0) return luaL_error(L, "relrun.git: %s", lib_init_failure());
     err = git_repository_init(&git, path, (unsigned)bare);
     if (err < 0) return git_fail(L, err, "cannot create git repository");
     rgit_repo_from_git(&h->r, git, 0);
@@ -313,7 +320,7 @@ static int resolve(git_repository *repo, const char *spec, git_oid *out) {
     git_object *obj;
     int err = git_revparse_single(&obj, repo, spec);
     if (err < 0) return err;
-    git_oid_cpy(out, git_object_id(obj));
+    rgit_oid_cpy(out, git_object_id(obj));
     git_object_free(obj);
     return 0;
 }
@@ -326,7 +333,7 @@ static int resolve_commit(git_repository *repo, const char *spec, git_oid *out) 
     err = git_object_peel(&peeled, obj, GIT_OBJECT_COMMIT);
     git_object_free(obj);
     if (err < 0) return err;
-    git_oid_cpy(out, git_object_id(peeled));
+    rgit_oid_cpy(out, git_object_id(peeled));
     git_object_free(peeled);
     return 0;
 }
@@ -337,7 +344,7 @@ static int resolve_commit_at(lua_State *L, rgit_repo *r, const char *spec, git_o
     rgit_head h;
     if (strcmp(spec, "HEAD") == 0 && rgit_read_head(r, &h) == 0) {
         if (h.unborn) return GIT_EUNBORNBRANCH;
-        git_oid_cpy(out, &h.id);
+        rgit_oid_cpy(out, &h.id);
         return 0;
     }
     return resolve_commit(check_repo(L), spec, out);
@@ -666,7 +673,7 @@ static rgit_taglist *taglist_new(lua_State *L, guard **g) {
 
 static int is_zero(const git_oid *id) {
     static const git_oid zero;
-    return git_oid_equal(id, &zero);
+    return rgit_oid_equal(id, &zero);
 }
 
 /* The describe patterns as C strings (anchored in the options table). */
@@ -939,7 +946,7 @@ static int resolve_plain(rgit_repo *r, const char *spec, git_oid *out) {
     if (strcmp(r->gitdir, r->commondir) != 0) return RGIT_FALLBACK;
     if (strcmp(spec, "HEAD") == 0) {
         if (rgit_read_head(r, &h) != 0 || h.unborn) return RGIT_FALLBACK;
-        git_oid_cpy(out, &h.id);
+        rgit_oid_cpy(out, &h.id);
         return 0;
     }
     if (strlen(spec) == GIT_OID_HEXSZ && rgit_oid_fromhex(out, spec, GIT_OID_HEXSZ) == 0) return 0;

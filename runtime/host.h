@@ -9,6 +9,8 @@ typedef struct {
     const char *name;        /* "relrun.hash" */
     lua_CFunction open;      /* linked in; or NULL and: */
     const char *module;      /* "relrun_http": relrun-modules/relrun_http.so, opened on first require */
+    const char *deferred;    /* "libgit2.so.1.5 libcrypto.so.3": libraries the module loads itself on
+                                first need (bindings/git/libs.c), or NULL/"" */
 } rr_cmodule;
 
 /* What an embedded file is (tools/embed.c). */

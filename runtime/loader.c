@@ -114,7 +114,28 @@ static int find_module_file(lua_State *L, const char *file) {
     return 0;
 }
 
-/* upvalue 1: the module file's name ("relrun_http"). [name] -> [module]
+/* A module that loads some of its libraries on first need cannot be opened
+ * when the dynamic loader binds every symbol at once (LD_BIND_NOW set in
+ * the environment): those libraries are loaded first then. 1 if `deferred`
+ * (space-separated sonames) named any and all loaded. */
+static int load_deferred(const char *deferred) {
+    char soname[256];
+    int any = 0;
+    while (deferred != NULL && *deferred) {
+        size_t n = strcspn(deferred, " ");
+        if (n > 0 && n < sizeof soname) {
+            memcpy(soname, deferred, n);
+            soname[n] = '\0';
+            if (dlopen(soname, RTLD_LAZY | RTLD_GLOBAL) == NULL) return 0;
+            any = 1;
+        }
+        deferred += n + (deferred[n] == ' ');
+    }
+    return any;
+}
+
+/* upvalue 1: the module file's name ("relrun_http"); upvalue 2: the
+ * libraries it loads on first need ("" for none). [name] -> [module]
  * The library stays loaded until the process ends (dlopen keeps one copy
  * for every state): libcurl and libgit2 keep process-wide state that
  * unloading would strand. Symbols are bound lazily: libgit2 and libarchive
@@ -133,6 +154,7 @@ static int load_module_file(lua_State *L) {
                           "folder too, or RELRUN_MODULE_DIR naming it)", name, file, lua_tostring(L, -1));
     path = lua_tostring(L, -1);
     h = dlopen(path, RTLD_LAZY | RTLD_LOCAL);
+    if (h == NULL && load_deferred(lua_tostring(L, lua_upvalueindex(2)))) h = dlopen(path, RTLD_LAZY | RTLD_LOCAL);
     if (h == NULL && access(path, F_OK) != 0)
         return luaL_error(L, "cannot load %s: %s does not exist (RELRUN_MODULE_DIR names a folder without "
                           "relrun's modules: unset it or point it at one)", name, path);
@@ -155,7 +177,8 @@ void rr_loader_install(lua_State *L) {
             lua_pushcfunction(L, c->open);
         } else {
             lua_pushstring(L, c->module);
-            lua_pushcclosure(L, load_module_file, 1);
+            lua_pushstring(L, c->deferred != NULL ? c->deferred : "");
+            lua_pushcclosure(L, load_module_file, 2);
         }
         lua_setfield(L, -2, c->name);
     }

@@ -117,7 +117,7 @@ static int packed_line(tag_set *s, const char *p, const char *eol, const char *e
     e->packed = 1;
     e->tag.target = id;
     if (eol + 1 < end && eol[1] == '^' && hex_oid(&e->tag.commit, eol + 2, (size_t)(end - eol - 2)) == 0) {
-        e->tag.annotated = !git_oid_equal(&e->tag.commit, &id);
+        e->tag.annotated = !rgit_oid_equal(&e->tag.commit, &id);
         e->peeled = 1;
     } else if (peeled) {
         e->tag.commit = id;
@@ -157,7 +157,7 @@ static int loose_symbolic(rgit_repo *r, const char *refname, git_oid *out) {
     git_reference_free(ref);
     if (err < 0) return err;
     if (git_reference_target(resolved) == NULL) err = GIT_ENOTFOUND;
-    else git_oid_cpy(out, git_reference_target(resolved));
+    else rgit_oid_cpy(out, git_reference_target(resolved));
     git_reference_free(resolved);
     return err;
 }
@@ -382,7 +382,7 @@ static int64_t node_new(walk *w, const git_oid *id, int64_t gpos) {
     if (grow((void **)&w->node, &w->capnodes, w->nnodes + 1, sizeof *w->node) < 0) return -1;
     n = &w->node[w->nnodes];
     memset(n, 0, sizeof *n);
-    if (id != NULL) git_oid_cpy(&n->oid, id);
+    if (id != NULL) rgit_oid_cpy(&n->oid, id);
     n->name = -1;
     n->gpos = gpos;
     return w->nnodes++;
@@ -401,7 +401,7 @@ static int64_t node_get(walk *w, const git_oid *id, int64_t gpos) {
     }
     if (w->nnodes * 2 >= w->capslots && slots_rehash(w, w->capslots ? w->capslots * 2 : 1024) < 0) return -1;
     for (j = oid_hash(id) & (w->capslots - 1); w->slot[j] != 0; j = (j + 1) & (w->capslots - 1))
-        if (git_oid_equal(&w->node[w->slot[j] - 1].oid, id)) return w->slot[j] - 1;
+        if (rgit_oid_equal(&w->node[w->slot[j] - 1].oid, id)) return w->slot[j] - 1;
     if ((n = node_new(w, id, -1)) >= 0) w->slot[j] = (int32_t)n + 1;
     return n;
 }
@@ -437,7 +437,7 @@ static int parse_from_graph(walk *w, uint32_t n) {
 
 static int is_shallow(const walk *w, const git_oid *id) {
     for (size_t i = 0; i < w->nshallow; i++)
-        if (git_oid_equal(&w->shallow[i], id)) return 1;
+        if (rgit_oid_equal(&w->shallow[i], id)) return 1;
     return 0;
 }
 
@@ -749,7 +749,7 @@ static int64_t tagger_time(rgit_reader *rd, const git_oid *tag) {
 
 static int is_zero(const git_oid *id) {
     static const git_oid zero;
-    return git_oid_equal(id, &zero);
+    return rgit_oid_equal(id, &zero);
 }
 
 /* Attach names to commits as git's add_to_known_names/replace_name choose:

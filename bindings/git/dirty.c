@@ -590,7 +590,7 @@ static int gitlink_change(dctx *d, const rgit_index_entry *e, const char *path, 
         return 0;
     }
     if (git_reference_name_to_id(&head, sub, "HEAD") == 0)
-        kind = git_oid_equal(&head, &e->id) ? submodule_dirty(d, sub, ignore) : RGIT_MODIFIED;
+        kind = rgit_oid_equal(&head, &e->id) ? submodule_dirty(d, sub, ignore) : RGIT_MODIFIED;
     git_error_clear();
     git_repository_free(sub);
     return kind;
@@ -744,7 +744,7 @@ static int both_dirs(dctx *d, const group *g, const git_tree_entry *te, int64_t 
     size_t plen = strlen(d->prefix);
     int err;
     if ((e->mode & S_IFMT) == S_IFDIR)
-        return git_oid_equal(&e->id, git_tree_entry_id(te)) ? 0 : staged_add(d, g->name, g->len + 1, RGIT_MODIFIED);
+        return rgit_oid_equal(&e->id, git_tree_entry_id(te)) ? 0 : staged_add(d, g->name, g->len + 1, RGIT_MODIFIED);
     if (plen + g->len + 2 > sizeof d->prefix) return GIT_ERROR;
     memcpy(d->prefix + plen, g->name, g->len);
     d->prefix[plen + g->len] = '/';
@@ -761,7 +761,7 @@ static int both_files(dctx *d, const group *g, const git_tree_entry *te) {
     if (g->end - g->start > 1 || rgit_entry_stage(e) != 0) return 0; /* a conflict: the worktree pass's */
     if (e->xflags & RGIT_INTENT_TO_ADD) return staged_add(d, g->name, g->len, RGIT_DELETED);
     if ((tm & S_IFMT) != (im & S_IFMT)) return staged_add(d, g->name, g->len, RGIT_TYPECHANGE);
-    if (tm != im || !git_oid_equal(&e->id, git_tree_entry_id(te))) return staged_add(d, g->name, g->len, RGIT_MODIFIED);
+    if (tm != im || !rgit_oid_equal(&e->id, git_tree_entry_id(te))) return staged_add(d, g->name, g->len, RGIT_MODIFIED);
     return 0;
 }
 
@@ -791,7 +791,7 @@ static int diff_tree(dctx *d, const git_oid *tree_id, uint32_t lo, uint32_t hi, 
     uint32_t i = lo;
     int err = 0;
     if (ct >= 0 && tree_id != NULL && d->ix.tree[ct].entries == (int32_t)(hi - lo) &&
-        git_oid_equal(&d->ix.tree[ct].id, tree_id))
+        rgit_oid_equal(&d->ix.tree[ct].id, tree_id))
         return 0;
     if (tree_id != NULL) {
         git_repository *git = rgit_git(d->repo); /* the trees themselves are libgit2's to read */
@@ -800,7 +800,7 @@ static int diff_tree(dctx *d, const git_oid *tree_id, uint32_t lo, uint32_t hi, 
         nt = git_tree_entrycount(tree);
     }
     while (err == 0 && (k < nt || i < hi)) err = merge_step(d, tree, &k, nt, &i, hi, ct);
-    git_tree_free(tree);
+    if (tree != NULL) git_tree_free(tree); /* no tree: libgit2 may never have been loaded (libs.c) */
     return err;
 }
 
@@ -837,7 +837,7 @@ static int head_tree(rgit_repo *r, git_oid *out) {
     err = git_reference_name_to_id(&head, git, "HEAD");
     if (err == GIT_ENOTFOUND || err == GIT_EUNBORNBRANCH) { git_error_clear(); return 1; }
     if (err < 0 || (err = git_commit_lookup(&c, git, &head)) < 0) return err;
-    git_oid_cpy(out, git_commit_tree_id(c));
+    rgit_oid_cpy(out, git_commit_tree_id(c));
     git_commit_free(c);
     return 0;
 }

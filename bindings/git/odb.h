@@ -17,6 +17,7 @@
 #include <git2.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <zlib.h>
 
 static inline uint32_t rgit_be32(const unsigned char *p) {
@@ -25,6 +26,16 @@ static inline uint32_t rgit_be32(const unsigned char *p) {
 
 static inline uint64_t rgit_be64(const unsigned char *p) {
     return (uint64_t)rgit_be32(p) << 32 | rgit_be32(p + 4);
+}
+
+/* Object ids compared and copied here, not with libgit2's functions of the
+ * same name: relrun's own readers run before libgit2 is loaded (libs.c). */
+static inline int rgit_oid_equal(const git_oid *a, const git_oid *b) {
+    return memcmp(a->id, b->id, sizeof a->id) == 0;
+}
+
+static inline void rgit_oid_cpy(git_oid *out, const git_oid *src) {
+    memcpy(out->id, src->id, sizeof out->id);
 }
 
 /* mmap a whole file read-only; NULL if it is missing or empty. */

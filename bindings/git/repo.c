@@ -8,6 +8,7 @@
  * git_libgit2_init first.
  */
 #include "repo.h"
+#include "libs.h"
 #include "rr.h" /* rr_hex_decode */
 
 #include <ctype.h>
@@ -27,6 +28,7 @@
 
 static int ensure_init(rgit_repo *r) {
     if (r->inited) return 0;
+    if (rgit_need_libgit2() < 0) return -1;
     if (r->init != NULL ? r->init(r->init_ctx) < 0 : git_libgit2_init() < 0) return -1;
     r->inited = r->init != NULL ? 1 : 2; /* 2: ours to undo */
     return 0;
@@ -661,8 +663,8 @@ const char *rgit_header_value(const unsigned char *data, size_t len, const char 
 static EVP_MD_CTX *blob_hash_start(size_t size) {
     char head[48];
     int n = snprintf(head, sizeof head, "blob %zu", size);
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (ctx == NULL) return NULL;
+    EVP_MD_CTX *ctx;
+    if (rgit_need_libcrypto() < 0 || (ctx = EVP_MD_CTX_new()) == NULL) return NULL;
     if (EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) != 1 || EVP_DigestUpdate(ctx, head, (size_t)n + 1) != 1) {
         EVP_MD_CTX_free(ctx);
         return NULL;

@@ -262,6 +262,42 @@ describe("tags", function()
       "reading a tag's, branch's or HEAD's commit")
   end)
 
+  it("loads libgit2 and libcrypto only when something needs them (the program's build)", function()
+    local d = newrepo()
+    fx.commit(d, "one")
+    run(d, "tag -a v1.0.0 -m first")
+    fx.commit(d, "two")
+    local tracked = sh("cd " .. q(d) .. " && git ls-files | head -n 1")
+    fs.write(d .. "/" .. tracked, "an unstaged change\n")   -- (a staged one is compared with HEAD's tree: libgit2's)
+    local unborn = newrepo()
+    fs.write(unborn .. "/staged.txt", "x\n")
+    run(unborn, "add staged.txt")   -- no HEAD: a tree-less dirty check
+    -- each in a process of its own, which reports what it has mapped
+    local function mapped(script)
+      local out = sh(q(sh("realpath " .. q(RELRUN))) .. " -e " .. q(script
+        .. " local m = io.open('/proc/self/maps'):read('a')"
+        .. " io.write(tostring(m:find('libgit2', 1, true) ~= nil), ' ', tostring(m:find('libcrypto', 1, true) ~= nil))"))
+      return out
+    end
+    if mapped("") ~= "false false" then
+      print("  (this relrun links libgit2 and libcrypto in: the sanitizer build; nothing to see)")
+      return
+    end
+    eq(mapped(string.format("local r = assert(require'relrun.git'.open(%q)) assert(r:head()) "
+      .. "assert(r:describe{ tags = true }) assert(r:commit('v1.0.0')) assert(r:tags{ details = false })", d)),
+      "false false", "HEAD, describe, a tag's commit, tags")
+    -- (files written in the index's second are hashed to be sure: SHA-1 is libcrypto's)
+    eq(mapped(string.format("assert(require'relrun.git'.open(%q):status()) "
+      .. "assert(require'relrun.git'.open(%q):status())", d, unborn)):match("^%a+"), "false",
+      "status, with and without a HEAD")
+    eq(mapped(string.format("assert(require'relrun.git'.open(%q):warm())", d)), "true true", "warm() loads them")
+    -- a dynamic loader binding every symbol at load (LD_BIND_NOW) gets them loaded first
+    eq(sh("LD_BIND_NOW=1 " .. q(sh("realpath " .. q(RELRUN))) .. " -e "
+      .. q(string.format("local t = assert(require'relrun.git'.open(%q):describe{ tags = true }) "
+        .. "io.write(t.tag, '-', t.distance, '-g', t.short)", d))),
+      run(d, "describe --tags"))
+  end)
+
   it("creates a lightweight tag and deletes tags", function()
     local d = newrepo()
     fx.commit(d, "one")
