@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <iconv.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -489,6 +490,67 @@ static int attributes_apply(dctx *d) {
     return 0;
 }
 
+/* The whole file at dirfd/name in malloc'd memory (*len bytes); NULL if it
+ * cannot be read. */
+static char *read_all(int dirfd, const char *name, size_t *len) {
+    struct stat st;
+    char *buf = NULL;
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return NULL;
+    if (fstat(fd, &st) == 0 && (buf = malloc((size_t)st.st_size + 1)) != NULL) {
+        ssize_t n = read(fd, buf, (size_t)st.st_size + 1);
+        if (n != st.st_size) { free(buf); buf = NULL; } /* changing while read */
+        else *len = (size_t)n;
+    }
+    close(fd);
+    return buf;
+}
+
+/* `in` converted from `encoding` to UTF-8 (malloc'd, *out_len bytes), or
+ * NULL when it is not valid in that encoding (git refuses to add it). */
+static char *to_utf8(const char *encoding, const char *in, size_t len, size_t *out_len) {
+    iconv_t cd = iconv_open("UTF-8", encoding);
+    size_t cap = len * 4 + 16, left = cap;
+    char *out, *dst, *src = (char *)in;
+    if (cd == (iconv_t)-1) return NULL;
+    if ((out = malloc(cap)) != NULL) {
+        dst = out;
+        if (iconv(cd, &src, &len, &dst, &left) == (size_t)-1) { free(out); out = NULL; }
+        else *out_len = cap - left;
+    }
+    iconv_close(cd);
+    return out;
+}
+
+/* The blob id git would store for a file with a working-tree-encoding
+ * attribute, which libgit2 1.5 does not know: git converts such a file to
+ * UTF-8 first (gitattributes(5)), then runs its other filters (crlf,
+ * ident: libgit2's). RGIT_FALLBACK when the attribute is not set, or the
+ * file cannot be read or converted (an unknown encoding, bytes invalid in
+ * it): git then hashes the file unconverted (with "failed to encode" on
+ * stderr), as libgit2 does. */
+static int hash_encoded(git_repository *git, const char *path, int dirfd, const char *name, git_oid *out) {
+    const char *encoding = NULL;
+    git_filter_list *filters = NULL;
+    git_buf filtered = GIT_BUF_INIT;
+    size_t len = 0, ulen = 0;
+    char *raw, *utf8;
+    int err;
+    if (git_attr_get(&encoding, git, 0, path, "working-tree-encoding") < 0 || !GIT_ATTR_HAS_VALUE(encoding))
+        return RGIT_FALLBACK;
+    if ((raw = read_all(dirfd, name, &len)) == NULL) return RGIT_FALLBACK;
+    utf8 = to_utf8(encoding, raw, len, &ulen);
+    free(raw);
+    if (utf8 == NULL) return RGIT_FALLBACK;
+    err = git_filter_list_load(&filters, git, NULL, path, GIT_FILTER_TO_ODB, GIT_FILTER_DEFAULT);
+    if (err == 0 && filters != NULL) err = git_filter_list_apply_to_buffer(&filtered, filters, utf8, ulen);
+    if (err == 0) rgit_hash_blob(filters != NULL ? filtered.ptr : utf8, filters != NULL ? filtered.size : ulen, out);
+    git_filter_list_free(filters);
+    git_buf_dispose(&filtered);
+    free(utf8);
+    return err;
+}
+
 /* The file's content hashed as git adds it: through the repository's
  * filters (libgit2) when attributes may apply, else as it is; RGIT_MODIFIED
  * when it is not the recorded blob. */
@@ -504,7 +566,10 @@ static int content_change(dctx *d, const rgit_index_entry *e, const char *path, 
         rgit_hash_blob(target, (size_t)n, &id);
     } else if (attributes_apply(d)) {
         if ((git = rgit_git(d->repo)) == NULL) return GIT_ERROR;
-        if ((err = git_repository_hashfile(&id, git, path, GIT_OBJECT_BLOB, path)) < 0) return err;
+        err = hash_encoded(git, path, dirfd, name, &id);
+        if (err == RGIT_FALLBACK && (err = git_repository_hashfile(&id, git, path, GIT_OBJECT_BLOB, path)) < 0)
+            return err;
+        if (err < 0) return err;
     } else if (rgit_hash_file(dirfd, name, &id) < 0) {
         return RGIT_MODIFIED; /* gone or changing while read */
     }
