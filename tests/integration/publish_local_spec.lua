@@ -312,3 +312,33 @@ describe("verify.lua and rollback.lua on the local target", function()
     eq(#state("0.3.0"), 2, "nothing changed")
   end)
 end)
+
+-- sqlalchemy and boto3 import a dependency as they load. With no index for
+-- dependencies (the local repository holds this project only) pip runs with
+-- --no-deps: such an import is not checked, and said so, rather than failed;
+-- a module of the project's own that is missing still fails.
+describe("a project whose package imports a dependency as it loads", function()
+  it("is verified without the dependency: that import is not checked, and said so", function()
+    local pyproject = fs.read(clone .. "/pyproject.toml")
+    write(clone .. "/pyproject.toml",
+      (pyproject:gsub("dependencies = %[%]", 'dependencies = ["relrun-absent-dependency>=1"]')))
+    local init = fs.read(clone .. "/silver/__init__.py")
+    write(clone .. "/silver/__init__.py", "import relrun_absent_dependency  # noqa\n" .. init)
+    local v = next_release()
+    local r = succeeds(publish(), "publish")
+    contains(r.stdout, "✓ verify: import bronze, ingestion: stock-pipeline " .. v .. " installed; "
+      .. "not imported: silver (needs relrun_absent_dependency); dependencies not installed: "
+      .. "the local repository holds only this project")
+    r = succeeds(relrun{ "scripts/verify.lua", v }, "verify.lua")
+    contains(r.stdout, "not imported: silver (needs relrun_absent_dependency)")
+  end)
+
+  it("a module of the project's own that is missing still fails", function()
+    write(clone .. "/bronze/__init__.py", "from . import gone  # noqa\n" .. fs.read(clone .. "/bronze/__init__.py"))
+    next_release()
+    local r = publish()
+    eq(r.code, 1, "exit code")
+    contains(r.stderr, "relrun: verify: import ")
+    contains(r.stderr, "gone")
+  end)
+end)

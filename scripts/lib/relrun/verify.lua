@@ -79,24 +79,36 @@ function M.imports(opts)
 end
 
 -- In the venv: import the names given, or the top-level packages and
--- modules of the installed distribution's files when none are; print them
--- and the installed version.
+-- modules of the installed distribution's files when none are; print the
+-- names imported, those not checked, and the installed version. With
+-- --deps-missing (pip ran with --no-deps), a name whose import stops on a
+-- module from outside the distribution (a dependency) is not checked,
+-- "name:module", rather than failed; a module of its own still fails.
 local IMPORT_CHECK = [[
 import importlib, importlib.metadata as m, sys
-names = sys.argv[2:]
+deps_missing, package, names = sys.argv[1] == "--deps-missing", sys.argv[2], sys.argv[3:]
 if not names:
     seen = set()
-    for f in m.files(sys.argv[1]) or []:
+    for f in m.files(package) or []:
         top = f.parts[0]
         if len(f.parts) > 1 and top.isidentifier() and top != "__pycache__":
             seen.add(top)
         elif len(f.parts) == 1 and f.suffix == ".py" and f.stem.isidentifier():
             seen.add(f.stem)
     names = sorted(seen)
+imported, unchecked = [], []
 for n in names:
-    importlib.import_module(n)
-print(",".join(names))
-print(m.version(sys.argv[1]))
+    try:
+        importlib.import_module(n)
+        imported.append(n)
+    except ModuleNotFoundError as e:
+        needed = (e.name or "").split(".")[0]
+        if not deps_missing or not needed or needed in names:
+            raise
+        unchecked.append(n + ":" + needed)
+print(",".join(imported))
+print(",".join(unchecked))
+print(m.version(package))
 ]]
 
 local function last_line(r)
@@ -171,7 +183,14 @@ local function pip_install(run, pip, opts)
   return deps
 end
 
--- install{ project, target, version, files, python, imports } -> { installed, imports, deps }.
+-- "a,b" -> { "a", "b" }
+local function split_names(text)
+  local list = {}
+  for n in (text or ""):gmatch("[^,]+") do list[#list + 1] = n end
+  return list
+end
+
+-- install{ project, target, version, files, python, imports } -> { installed, imports, unchecked, deps }.
 -- Raises a relrun.errors value naming what failed.
 function M.install(opts)
   local package = opts.project.package
@@ -183,17 +202,30 @@ function M.install(opts)
   local imports = M.imports(opts)
   -- the import check runs code just installed: no credential reaches it
   local printed = run("import " .. (imports and table.concat(imports, ", ") or "the installed packages"),
-    { fs.join(venv, "bin", "python"), "-c", IMPORT_CHECK, package, table.unpack(imports or {}) }, {}, nil)
-  local names, got = printed:match("([^\n]*)\n([^\n]*)%s*$")
+    { fs.join(venv, "bin", "python"), "-c", IMPORT_CHECK, deps == "installed" and "--deps-installed" or "--deps-missing",
+      package, table.unpack(imports or {}) }, {}, nil)
+  local names, skipped, got = printed:match("([^\n]*)\n([^\n]*)\n([^\n]*)%s*$")
   got = got or ""
-  imports = {}
-  for n in (names or ""):gmatch("[^,]+") do imports[#imports + 1] = n end
   if got ~= opts.version then
     errors.raise("VERIFY", string.format("pip installed %s %s, not %s", package, got, opts.version))
   end
-  return { installed = got, imports = imports, deps = deps }
+  local unchecked = {}
+  for name, needed in (skipped or ""):gmatch("([^,:]+):([^,]+)") do
+    unchecked[#unchecked + 1] = { name = name, needs = needed }
+  end
+  return { installed = got, imports = split_names(names), unchecked = unchecked, deps = deps }
 end
 
+-- What verify.install could not check, in words ("" when nothing): the
+-- imports a missing dependency stopped, and why dependencies were not
+-- installed. "; not imported: a (needs b); dependencies not installed: ..."
+function M.caveats(ev)
+  local text, skipped = "", {}
+  for _, u in ipairs(ev.unchecked or {}) do skipped[#skipped + 1] = u.name .. " (needs " .. u.needs .. ")" end
+  if #skipped > 0 then text = "; not imported: " .. table.concat(skipped, ", ") end
+  if ev.deps and ev.deps ~= "installed" then text = text .. "; dependencies " .. ev.deps end
+  return text
+end
 ---------------------------------------------------------------------------
 -- The whole release, in every system (verify.lua, watch.lua)
 ---------------------------------------------------------------------------
@@ -360,7 +392,7 @@ function M.release(opts)
   end
   local ev = M.install{ project = p, target = c.target, version = c.version, files = files, imports = opts.imports }
   c.ok(string.format("pip install %s==%s; import %s; version %s%s", c.package, c.version,
-    table.concat(ev.imports, ", "), ev.installed, ev.deps ~= "installed" and (" (dependencies " .. ev.deps .. ")") or ""))
+    table.concat(ev.imports, ", "), ev.installed, M.caveats(ev)))
   return lines
 end
 
