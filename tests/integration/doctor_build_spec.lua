@@ -331,6 +331,12 @@ describe("doctor: the version gate per backend", function()
     code, c = doctor(p.dir, { "--only", "build" })
     eq(code, 0)
     status(c, GATE, "ok", "the next release tag is v1.3.0")
+    p:set_version("1.4.0.dev0")   -- pip's way between releases: 26.3.dev0
+    p:commit("back to development")
+    code, c = doctor(p.dir, { "--only", "build" })
+    eq(code, 0)
+    status(c, GATE, "warn", "set 1.4.0 there")
+    status(c, GATE, "warn", "a development version: not a release")
   end)
 
   it("reads hatchling's version file, and says when it cannot tell", function()

@@ -653,6 +653,12 @@ local function written_gate(ctx, v, tag)
     return checks.warn(string.format("the project says %s (%s), and %s is already released (%s)", says, v.where,
       last.version, last.name), "set the next version in " .. v.where .. " before tagging")
   end
+  if parsed:is_devrelease() then
+    -- pip's 26.3.dev0 between releases: the tag step refuses a dev version
+    return checks.warn(string.format("%s builds %s (%s), a development version: not a release", b.name, says,
+      v.where), string.format("to release: set %s there in a commit, then tag that",
+      (says:gsub("%.dev%d+$", ""))))
+  end
   return checks.ok(string.format("%s builds %s (%s): the next release tag is %s", b.name, says, v.where,
     p.scheme:tag(says)))
 end
