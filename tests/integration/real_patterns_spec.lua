@@ -162,6 +162,51 @@ describe("real projects' patterns", function()
     contains(r.stderr, "fx_setuptools_legacy/__init__.py __version__ (read by setup.py) says 1.2.3")
   end)
 
+  it("reads a setup.py's `from pkg.version import __version__` (mypy) and os.path.join's parts (boto3)", function()
+    local p <close> = projects.make{ fixture = "setuptools-legacy" }
+    local setup = p:read("setup.py")
+    local init = p:read("fx_setuptools_legacy/__init__.py")
+    p:write("fx_setuptools_legacy/version.py", '__version__ = "2.4.0+dev"\n')
+    p:write("setup.py", "from fx_setuptools_legacy.version import __version__ as version\n"
+      .. setup:gsub('version="[^"]*",', "version=version,"))
+    p:commit("mypy's way")
+    p:git("push", "-q", "origin", "main")
+    local r = relrun(p, { "doctor", "--offline", "--only", "build" })
+    contains(r.stdout, "fx_setuptools_legacy/version.py __version__ (read by setup.py) (2.4.0+dev)")
+    r = relrun(p, { "release", "tag", "--version", "2.4.0", "--dry-run" })
+    eq(r.code, 1)
+    contains(r.stderr, "fx_setuptools_legacy/version.py __version__ (read by setup.py) says 2.4.0+dev")
+    p:write("setup.py", "import os, re\nROOT = os.path.dirname(__file__)\n\ndef get_version():\n"
+      .. "    init = open(os.path.join(ROOT, 'fx_setuptools_legacy', '__init__.py')).read()\n"
+      .. [[    return re.search(r'''__version__ = ['"]([0-9.]+)['"]''', init).group(1)]] .. "\n\n"
+      .. setup:gsub('version="[^"]*",', "version=get_version(),"))
+    p:write("fx_setuptools_legacy/__init__.py", "__version__ = '1.43.78'\n" .. init)
+    p:commit("boto3's way")
+    r = relrun(p, { "doctor", "--offline", "--only", "build" })
+    contains(r.stdout, "fx_setuptools_legacy/__init__.py __version__ (read by setup.py) (1.43.78)")
+  end)
+
+  it("finds the package where setup.cfg or pyproject.toml keeps it (sqlalchemy's lib/)", function()
+    local p <close> = projects.make{ fixture = "setuptools-attr" }
+    p:git("mv", "src", "lib")
+    p:write("setup.cfg", (p:read("setup.cfg"):gsub("= src", "= lib")))
+    p:commit("the package in lib/")
+    p:git("push", "-q", "origin", "main")
+    local r = relrun(p, { "doctor", "--offline", "--only", "build" })
+    contains(r.stdout, "lib/fx_setuptools_attr/__init__.py __version__")
+    r = relrun(p, { "release", "tag", "--version", "9.9.9", "--dry-run" })
+    eq(r.code, 1)
+    contains(r.stderr, "lib/fx_setuptools_attr/__init__.py __version__ says")
+    -- the same place named in pyproject.toml instead
+    p:write("setup.cfg", (p:read("setup.cfg"):gsub("package_dir =\n%s*= lib\n", "")
+      :gsub("\n%[options.packages.find%]\nwhere = lib\n", "")))
+    p:write("pyproject.toml", p:read("pyproject.toml") .. '\n[tool.setuptools.packages.find]\nwhere = ["lib"]\n')
+    p:commit("where = lib in pyproject.toml")
+    ok(not p:read("setup.cfg"):find("lib", 1, true), p:read("setup.cfg"))
+    r = relrun(p, { "doctor", "--offline", "--only", "build" })
+    contains(r.stdout, "lib/fx_setuptools_attr/__init__.py __version__")
+  end)
+
   it("reads hatchling's version file when hatchling builds itself from a subfolder (pypa/hatch's backend/)",
     function()
     local p <close> = projects.make{ fixture = "hatchling", subdir = "backend" }

@@ -187,9 +187,48 @@ function Project:import_names()
   return self:source_packages()
 end
 
+-- The folders the project's top-level packages are in, absolute: those
+-- its build configuration names (setuptools' package-dir "" and
+-- packages.find where, in pyproject.toml or setup.cfg; poetry's packages
+-- `from`; the folders of hatch's wheel packages), then the project's own
+-- folder and src/. sqlalchemy keeps its package in lib/.
+function Project:source_roots()
+  local roots, seen = {}, {}
+  local function add(rel)
+    if type(rel) ~= "string" or rel:find("^/") or rel:find("%.%.") then return end
+    rel = rel:gsub("^%./", ""):gsub("/+$", "")
+    local path = (rel == "" or rel == ".") and self.dir or fs.join(self.dir, rel)
+    if not seen[path] and fs.stat(path) then seen[path] = true; roots[#roots + 1] = path end
+  end
+  local function each(list, fn)
+    if type(list) == "string" then fn(list) elseif type(list) == "table" then for _, v in ipairs(list) do fn(v) end end
+  end
+  local py = self.py or {}
+  add(table_at(py, "tool", "setuptools", "package-dir", ""))
+  each(table_at(py, "tool", "setuptools", "packages", "find", "where"), add)
+  local setupcfg = require "relrun.doctor.setupcfg"
+  local cfg = setupcfg.read(self.dir) or {}
+  add(((cfg.options or {}).package_dir or ""):match("^%s*=%s*([^\n]+)"))   -- package_dir = =lib
+  each(setupcfg.list((cfg["options.packages.find"] or {}).where), add)
+  each(table_at(py, "tool", "poetry", "packages"), function(pk) if type(pk) == "table" then add(pk.from) end end)
+  each(table_at(py, "tool", "hatch", "build", "targets", "wheel", "packages"), function(path)
+    add(type(path) == "string" and (path:match("^(.*)/[^/]+$") or "") or nil)
+  end)
+  add(".")
+  add("src")
+  return roots
+end
+
+-- "/p or /p/src" (the source roots, for a message).
+function Project:describe_source_roots()
+  local roots = self:source_roots()
+  if #roots <= 1 then return roots[1] or self.dir end
+  return table.concat(roots, ", ", 1, #roots - 1) .. " or " .. roots[#roots]
+end
+
 -- The project's own top-level packages from its sources alone (the
 -- configured imports left out): [tool.setuptools] packages, else the
--- folders with an __init__.py at the top of the project or of src/.
+-- folders with an __init__.py in the project's source roots.
 function Project:source_packages()
   local packages = table_at(self.py, "tool", "setuptools", "packages")
   local out, seen = {}, {}
@@ -200,7 +239,7 @@ function Project:source_packages()
     for _, pkg in ipairs(packages) do add(tostring(pkg):match("^[^.]+")) end
     return out
   end
-  for _, base in ipairs({ self.dir, fs.join(self.dir, "src") }) do
+  for _, base in ipairs(self:source_roots()) do
     for _, name in ipairs(fs.list(base) or {}) do
       if name:match("^[%a_][%w_]*$") and not NOT_PACKAGES[name] and fs.exists(fs.join(base, name, "__init__.py")) then
         add(name)

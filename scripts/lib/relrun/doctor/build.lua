@@ -373,7 +373,7 @@ end
 local function own_modules(p)
   local own = {}
   local project = require "relrun.project"
-  for _, base in ipairs({ p.dir, fs.join(p.dir, "src") }) do
+  for _, base in ipairs(p:source_roots()) do
     for _, name in ipairs(fs.list(base) or {}) do
       local path = fs.join(base, name)
       -- tests/, tasks/ and the like are the project's own, but not shipped: not scanned
@@ -460,7 +460,7 @@ local function imports_check(g, ctx)
     local deps, why = declared(p)
     if not deps then return checks.skip(why) end
     local missing, names = undeclared(p, stdlib, deps)
-    if #names == 0 then return checks.skip("no package of the project found under " .. p.dir .. " or its src/") end
+    if #names == 0 then return checks.skip("no package of the project found in " .. p:describe_source_roots()) end
     if #missing.eager > 0 then
       return checks.fail("imported but not declared: " .. table.concat(missing.eager, ", "),
         "add them to the project's dependencies, or pip install will give a package that fails to import")

@@ -35,10 +35,11 @@ local function assigned(text, name)
 end
 M.assigned = assigned
 
--- The file of a dotted module under the project or its src/ folder.
-local function module_file(dir, dotted)
+-- The file of a dotted module in the project's source roots (its folder,
+-- src/, or where its build configuration keeps packages).
+local function module_file(p, dotted)
   local rel = dotted:gsub("%.", "/")
-  for _, base in ipairs({ dir, fs.join(dir, "src") }) do
+  for _, base in ipairs(p:source_roots()) do
     for _, candidate in ipairs({ fs.join(base, rel, "__init__.py"), fs.join(base, rel .. ".py") }) do
       if fs.exists(candidate) then return candidate end
     end
@@ -63,9 +64,9 @@ local function read_attr(p, b, out)
     dotted = at(p.py, "tool", "flit", "module", "name") or (p.package or ""):gsub("[-.]+", "_")
     name = b.version
   end
-  local path = dotted ~= "" and module_file(p.dir, dotted)
+  local path = dotted ~= "" and module_file(p, dotted)
   if not path then
-    out.why = "the module " .. dotted .. " is not under " .. p.dir .. " or its src/"
+    out.why = "the module " .. dotted .. " is not in " .. p:describe_source_roots()
     return out
   end
   out.where = rel(p, path) .. " " .. name
@@ -93,19 +94,38 @@ local function read_file(p, b, out)
   return out
 end
 
--- The module whose __version__ a setup.py reads: `version=six.__version__`
--- after `import six`, or the one file it opens that holds __version__
--- (certifi's `open("certifi/__init__.py")` and a regex). -> path | nil.
-function version_module(p, text)
-  local name = text:match("%f[%w_]version%s*=%s*([%a_][%w_]*)%.__version__")
-  if name then return module_file(p.dir, name) end
-  if not text:find("__version__", 1, true) then return nil end
+-- The file a setup.py names as a path: open("certifi/__init__.py") or
+-- os.path.join(ROOT, "boto3", "__init__.py") (its literal parts joined),
+-- when it names exactly one .py file that exists. -> path | nil.
+local function opened_file(p, text)
   local found
-  for file in text:gmatch("open%(%s*[\"']([%w_./-]+%.py)[\"']") do
-    if found and found ~= file then return nil end
+  local function consider(file)
+    if not file or not file:find("%.py$") then return true end
+    if found and found ~= file then return false end
     found = file
+    return true
+  end
+  for file in text:gmatch("open%(%s*[\"']([%w_./-]+%.py)[\"']") do
+    if not consider(file) then return nil end
+  end
+  for args in text:gmatch("os%.path%.join(%b())") do
+    local parts = {}
+    for _, part in args:gmatch("([\"'])([%w_.-]+)%1") do parts[#parts + 1] = part end
+    if not consider(#parts > 0 and table.concat(parts, "/") or nil) then return nil end
   end
   return found and fs.exists(fs.join(p.dir, found)) and fs.join(p.dir, found) or nil
+end
+
+-- The module whose __version__ a setup.py reads: `version=six.__version__`
+-- after `import six`; `from mypy.version import __version__ as version`;
+-- or the one file it opens that holds __version__ (certifi, boto3: a
+-- regex over the file). -> path | nil.
+function version_module(p, text)
+  local name = text:match("%f[%w_]version%s*=%s*([%a_][%w_]*)%.__version__")
+    or ("\n" .. text):match("\nfrom%s+([%a_][%w_.]*)%s+import%s+__version__%f[^%w_]")
+  if name then return module_file(p, name) end
+  if not text:find("__version__", 1, true) then return nil end
+  return opened_file(p, text)
 end
 
 -- setup.py: version="..." as one whole literal in the file, else the
