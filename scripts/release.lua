@@ -44,7 +44,8 @@ local SPEC = {
     { "--bump", arg = "PART", choices = { "major", "minor", "patch", "pre", "post" },
       help = "tag: the next version after the last release" },
     { "--pre", arg = "LABEL", choices = { "a", "b", "rc" },
-      help = "tag: with --bump major|minor|patch, the first pre-release of it (1.3.0rc1); with --bump pre, the label" },
+      help = "tag: with --bump major|minor|patch, the first pre-release of it (1.3.0rc1); with --bump pre, the label " ..
+        "(after a final release, of the next patch: 9.1.1rc1)" },
     { "--branch", arg = "NAME", help = "the release branch (default: [tool.relrun] branch, else main)" },
     { "--remote", arg = "NAME", help = "the remote to fetch from and push to (default: origin)" },
     { "--tag-prefix", arg = "PREFIX", help = "release tags are PREFIX+VERSION (default: detected from the tags, else v)" },
@@ -107,7 +108,7 @@ if opts.command == "config" then
     if type(v) == "table" then v = table.concat(v, ",") end
     print(string.format("%-30s %-40s %s", r.key, v == nil and "-" or tostring(v), r.source))
   end
-  print(string.format("%-30s %-40s %s", "(tag scheme)", p.scheme.prefix .. "VERSION", p.scheme.how))
+  print(string.format("%-30s %-40s %s", "(tag scheme)", p.scheme:pattern(), p.scheme.how))
   return 0
 end
 

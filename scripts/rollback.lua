@@ -42,7 +42,7 @@ local p = errors.check(project.open{ dir = opts.project, flags = opts, need_repo
 -- VERSION, or the tag itself
 local version = p.scheme:version(given) or (pep440.parse(given) and tostring(pep440.parse(given)))
 if not version then
-  errors.raise("USAGE", string.format("'%s' is neither a version nor a release tag (%sVERSION)", given, p.scheme.prefix),
+  errors.raise("USAGE", string.format("'%s' is neither a version nor a release tag (%s)", given, p.scheme:pattern()),
     { exit = 2 })
 end
 

@@ -73,3 +73,77 @@ describe("relrun.tags scheme detection", function()
     eq(tags.scheme{ names = { "v1.0" }, prefix = "" }.prefix, "")
   end)
 end)
+
+describe("relrun.tags spelling", function()
+  -- SQLAlchemy: rel_0_9_0 .. rel_2_0_36, rel_2_1_0b3
+  local sqlalchemy = { "rel_0_9_0", "rel_1_4_54", "rel_2_0_35", "rel_2_0_36", "rel_2_1_0b2", "rel_2_1_0b3" }
+
+  it("reads and writes versions with _ between numbers (SQLAlchemy's rel_2_1_0b3)", function()
+    local s = tags.scheme{ names = join(sqlalchemy, { "rel_1.0" }), package = "SQLAlchemy" }
+    eq(s.prefix, "rel_")
+    eq(s.how, "detected from 6 tags")
+    eq(s:pattern(), "rel_VERSION with _ between numbers")
+    eq(s:version("rel_2_1_0b3"), "2.1.0b3")
+    eq(s:version("rel_1.0"), nil, "the other spelling is not this scheme's")
+    eq(s:last(sqlalchemy).name, "rel_2_1_0b3")
+    eq(s:tag("2.1.0b4"), "rel_2_1_0b4")
+    eq(s:tag(s:bump(s:last(sqlalchemy).parsed, "pre")), "rel_2_1_0b4")
+    eq(s:tag("VERSION"), "rel_VERSION")
+    local configured = tags.scheme{ names = sqlalchemy, prefix = "rel_" }
+    eq({ configured:tag("2.1.0"), (configured:version("rel_2_0_36")) }, { "rel_2_1_0", "2.0.36" })
+    -- only a "_" between digits is a dot; a dotted project is unchanged
+    eq(tags.scheme{ names = { "rel_1_0_rc1" } }:version("rel_1_0_rc1"), "1.0rc1")
+    local dotted = tags.scheme{ names = { "v1.0.0", "v1.1.0", "v1_2_0" } }
+    eq({ dotted:pattern(), dotted:tag("1.2.0"), (dotted:version("v1_2_0")) }, { "vVERSION", "v1.2.0", nil })
+  end)
+
+  it("finds the tag of a version however it is spelled (rollback, verify)", function()
+    local G = require "git_fixtures"
+    local project = require "relrun.project"
+    local dir = G.repo()
+    require("relrun.fs").write(dir .. "/pyproject.toml", '[project]\nname = "SQLAlchemy"\n')
+    G.git(dir, "add pyproject.toml")
+    G.git(dir, "commit -q -m start")
+    for _, name in ipairs({ "rel_2_0_36", "rel_2_1_0b4" }) do G.git(dir, "tag " .. name) end
+    local p = assert(project.open{ dir = dir, getenv = function() return nil end })
+    eq(p:release_tag("2.1.0b4"), "rel_2_1_0b4")
+    eq(p:release_tag("2.1.0"), "rel_2_1_0")
+    eq(p:last_release().name, "rel_2_1_0b4")
+    p:close()
+    G.rmrf(dir)
+  end)
+
+  it("says so when a repository has tags but none reads as a version", function()
+    local s = tags.scheme{ names = { "latest", "nightly", "docs-site" } }
+    eq(s.prefix, "v")
+    eq(s.how, "default (3 tags, none reads as a release version)")
+    eq(tags.scheme{ names = {} }.how, "default (no release tags yet)")
+  end)
+
+  it("writes x.y.0 as x.y when the project's tags do (pip's 26.0, 26.1, 26.2, 26.2.1)", function()
+    local pip = tags.scheme{ names = { "25.3", "26.0", "26.1", "26.2", "26.2.1" }, package = "pip" }
+    local last = pip:last({ "26.2", "26.2.1" })
+    eq({ pip:bump(last.parsed, "minor"), pip:bump(last.parsed, "major"), pip:bump(last.parsed, "patch") },
+       { "26.3", "27.0", "26.2.2" })
+    eq(pip:bump("26.2.1", "minor", "b"), "26.3b1")
+    local n = pip:next_versions(last)
+    eq({ n.major, n.minor, n.patch }, { "27.0", "26.3", "26.2.2" })
+    -- a project that writes 1.2.0 keeps three numbers
+    local three = tags.scheme{ names = { "1.1", "1.2.0", "1.2.1" } }
+    eq({ three:bump("1.2.1", "minor"), three:bump("1.2.1", "major") }, { "1.3.0", "2.0.0" })
+    eq(tags.bump("26.2.1", "minor"), "26.3.0", "tags.bump alone does not know the project")
+  end)
+end)
+
+describe("relrun.tags bump", function()
+  it("starts a pre-release of a final version at the next patch (9.1.0 + rc -> 9.1.1rc1)", function()
+    eq(tags.bump("9.1.0", "pre", "rc"), "9.1.1rc1")
+    eq(tags.bump("26.2", "pre", "b"), "26.2.1b1")
+    eq(tags.bump("1!9.1.0", "pre", "a"), "1!9.1.1a1")
+    eq(tags.bump("9.1.1rc1", "pre"), "9.1.1rc2")
+    eq(tags.bump("9.1.1rc1", "pre", "rc"), "9.1.1rc2")
+    eq(tags.bump("9.1.1b2", "pre", "rc"), "9.1.1rc1")
+    eq(select(2, tags.bump("9.1.1rc1", "pre", "b")).code, "BUMP_PRE")
+    eq(select(2, tags.bump("9.1.0", "pre")).code, "BUMP_PRE")
+  end)
+end)

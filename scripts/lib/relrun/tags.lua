@@ -3,6 +3,8 @@
 -- "v"), "1.2.3" (no prefix, as pluggy and attrs tag), "bronze-v1.2.3" (one
 -- prefix per package of a repository that releases several). Semver-style
 -- spellings are read as setuptools_scm reads them: "v1.2.3-rc.1" is 1.2.3rc1.
+-- A scheme also keeps its tags' spelling: "_" between numbers (SQLAlchemy's
+-- rel_2_0_36 is 2.0.36) and x.y for x.y.0 (pip's 26.3).
 --
 --   local tags = require "relrun.tags"
 --   local scheme = tags.scheme{ prefix = cfg.tag_prefix, names = { "v1.0.0", "v1.1.0" } }
@@ -10,6 +12,8 @@
 --   scheme:version("v1.1.0")                   --> "1.1.0" (nil for a tag of another scheme)
 --   scheme:tag("1.2.0")                        --> "v1.2.0"
 --   local list = scheme:releases(names)        --> { {name, version, parsed}, ... } lowest first
+--   scheme:pattern()                           --> "vVERSION" ("rel_VERSION with _ between numbers")
+--   scheme:bump("26.2.1", "minor")             --> "26.3.0" ("26.3" when the tags write 26.3)
 --   tags.bump("1.2.0", "minor")                --> "1.3.0"
 --   tags.bump("1.3.0rc1", "pre")               --> "1.3.0rc2"
 local pep440 = require "relrun.pep440"
@@ -20,15 +24,33 @@ local M = {}
 local Scheme = {}
 Scheme.__index = Scheme
 
--- The prefix and version text of a tag name: the prefix is everything before
--- the first digit, and the rest must be a PEP 440 version without a local
--- segment (a build's "+..." is not a release).
+-- Release numbers written with "_" for "." (SQLAlchemy's rel_2_0_36): only
+-- a "_" between two digits stands for a dot, so rel_2_1_0b3 is 2.1.0b3.
+local function dotted(text)
+  local n
+  repeat text, n = text:gsub("(%d)_(%d)", "%1.%2") until n == 0
+  return text
+end
+
+-- How a version's numbers are separated: "_", ".", nil for one number alone
+-- (it reads the same in both), false for both at once (not a release).
+local function separator(text)
+  local under, dot = text:find("%d_%d") ~= nil, text:find("%d%.%d") ~= nil
+  if under and dot then return false end
+  return under and "_" or dot and "." or nil
+end
+
+-- The prefix, version and separator of a tag name: the prefix is everything
+-- before the first digit, and the rest must be a PEP 440 version without a
+-- local segment (a build's "+..." is not a release).
 local function split(name)
   local prefix, rest = name:match("^(%D*)(%d.*)$")
   if not prefix then return nil end
-  local v = pep440.parse(rest)
+  local sep = separator(rest)
+  if sep == false then return nil end
+  local v = pep440.parse(sep == "_" and dotted(rest) or rest)
   if not v or v:local_part() then return nil end
-  return prefix, v
+  return prefix, v, sep
 end
 
 -- Whether a tag prefix names the package: "hatch-v", "hatch-", "hatch/v"
@@ -43,7 +65,7 @@ end
 -- Prefixes that say "a release" in any project: a tag such as nightly-2026,
 -- build-17 or deploy-3 has a version-shaped tail but names something else.
 local GENERIC = { [""] = true, v = true, V = true, ["release-"] = true, ["release/"] = true, ["release-v"] = true,
-                  ["rel-"] = true, ["version-"] = true, r = true }
+                  ["rel-"] = true, ["rel_"] = true, ["release_"] = true, ["version-"] = true, r = true }
 
 -- How strongly a prefix claims to be the project's release scheme: the
 -- package's own (2: a repository releasing several packages), a generic
@@ -89,18 +111,30 @@ local function choose(found, package)
   return best, best and found[best].n
 end
 
--- scheme{ prefix = "v" | "" | nil (detect), names = { tag names }, package = name,
---   targets = { [name] = commit id } (optional: how a renamed scheme is recognised) }.
-function M.scheme(opts)
-  local s = setmetatable({}, Scheme)
-  if opts.prefix ~= nil then
-    s.prefix, s.how = opts.prefix, "configured"
-    return s
+-- The separator most of each prefix's tags write their numbers with: "_"
+-- when more of them use it than ".". -> { [prefix] = "_" | "." }
+local function separators(names)
+  local count = {}
+  for _, name in ipairs(names) do
+    local prefix, _, sep = split(name)
+    if sep then
+      local c = count[prefix] or { ["."] = 0, _ = 0 }
+      c[sep] = c[sep] + 1
+      count[prefix] = c
+    end
   end
+  local out = {}
+  for prefix, c in pairs(count) do out[prefix] = c._ > c["."] and "_" or "." end
+  return out
+end
+
+-- The release tags of each prefix, in its usual separator: { [prefix] =
+-- { n, highest, commits = { [version] = commit } } }.
+local function releases_by_prefix(opts, seps)
   local found = {}
   for _, name in ipairs(opts.names or {}) do
-    local prefix, v = split(name)
-    if prefix and not v:is_devrelease() then
+    local prefix, v, sep = split(name)
+    if prefix and not v:is_devrelease() and (sep == nil or sep == seps[prefix]) then
       local f = found[prefix] or { n = 0, highest = v, commits = {} }
       f.n = f.n + 1
       if pep440.compare(v, f.highest) > 0 then f.highest = v end
@@ -108,26 +142,84 @@ function M.scheme(opts)
       found[prefix] = f
     end
   end
-  local best, n = choose(found, opts.package)
-  if best then
-    s.prefix, s.how = best, string.format("detected from %d tag%s", n, n == 1 and "" or "s")
-  else
-    s.prefix, s.how = "v", "default (no release tags yet)"
+  return found
+end
+
+local function plural(n, word) return string.format("%d %s%s", n, word, n == 1 and "" or "s") end
+
+-- The detected prefix and how it was found.
+local function detect(opts, seps)
+  local best, n = choose(releases_by_prefix(opts, seps), opts.package)
+  if best then return best, "detected from " .. plural(n, "tag") end
+  -- tags that are all something else (latest, nightly) are not "no tags"
+  local all = #(opts.names or {})
+  if all > 0 then return "v", string.format("default (%s, none reads as a release version)", plural(all, "tag")) end
+  return "v", "default (no release tags yet)"
+end
+
+-- Whether the project writes x.y.0 as x.y (pip: 26.0, 26.1, 26.2, 26.2.1):
+-- a release has two numbers and none has three ending in 0.
+local function spells_two_parts(s, names)
+  local two = false
+  for _, r in ipairs(s:releases(names)) do
+    local release = r.parsed.release
+    if #release == 3 and release[3] == 0 then return false end
+    two = two or #release == 2
   end
+  return two
+end
+
+-- scheme{ prefix = "v" | "" | nil (detect), names = { tag names }, package = name,
+--   targets = { [name] = commit id } (optional: how a renamed scheme is recognised) }.
+-- The separator ("." or "_") and the two-part spelling come from the tags
+-- even when the prefix is configured.
+function M.scheme(opts)
+  local s = setmetatable({}, Scheme)
+  local seps = separators(opts.names or {})
+  if opts.prefix ~= nil then
+    s.prefix, s.how = opts.prefix, "configured"
+  else
+    s.prefix, s.how = detect(opts, seps)
+  end
+  s.sep = seps[s.prefix] or "."
+  s.two_parts = spells_two_parts(s, opts.names or {})
   return s
 end
 
 -- The normalised version a tag names in this scheme, or nil.
 function Scheme:version(name)
   if name:sub(1, #self.prefix) ~= self.prefix then return nil end
-  local prefix, v = split(name)
+  local prefix, v, sep = split(name)
   -- "v1.0" in the "" scheme is not a release tag: its prefix is "v"
-  if prefix ~= self.prefix then return nil end
+  if prefix ~= self.prefix or (sep and sep ~= self.sep) then return nil end
   return tostring(v), v
 end
 
 function Scheme:tag(version)
+  if self.sep == "_" then
+    local n
+    repeat version, n = version:gsub("(%d)%.(%d)", "%1_%2") until n == 0
+  end
   return self.prefix .. version
+end
+
+-- The tags' form for people: "vVERSION", "rel_VERSION with _ between numbers".
+function Scheme:pattern()
+  return self.prefix .. "VERSION" .. self:note()
+end
+
+-- What the prefix alone does not say about the spelling: "" or " with _ between numbers".
+function Scheme:note()
+  return self.sep == "_" and " with _ between numbers" or ""
+end
+
+-- tags.bump and tags.next_versions in this project's spelling (x.y for x.y.0).
+function Scheme:bump(version, part, pre)
+  return M.bump(version, part, pre, { two_parts = self.two_parts })
+end
+
+function Scheme:next_versions(last)
+  return M.next_versions(last, { two_parts = self.two_parts })
 end
 
 -- Release tags among `names`, lowest first: { name, version, parsed }.
@@ -171,15 +263,46 @@ local function pre_label(label)
   return PRE_LABELS[l] == true and l or PRE_LABELS[l]
 end
 
--- bump(version, part [, pre_label]) -> version | nil, err.
+-- The next pre-release: the same label's next number, or the first of
+-- pre_label (1.3.0b2 + rc -> 1.3.0rc1); of a final release, the first of the
+-- next patch (9.1.0 + rc -> 9.1.1rc1: 9.1.0rc1 would come before 9.1.0).
+local function bump_pre(v, label, epoch)
+  if not v.pre then return M.bump(v, "patch", label) end
+  local rel = release_text(v.release, #v.release)
+  if not label or label == v.pre[1] then return epoch .. rel .. v.pre[1] .. (v.pre[2] + 1) end
+  if label < v.pre[1] then
+    return nil, errors.new("BUMP_PRE", string.format("%s%s would come before %s", rel, label .. "1", tostring(v)),
+      { exit = 2 })
+  end
+  return epoch .. rel .. label .. "1"
+end
+
+-- The release numbers after bumping part `index`, and how many to write.
+local function bump_release(v, index, two_parts)
+  local release = { table.unpack(v.release) }
+  local lower_zero = true
+  for i = index + 1, #release do lower_zero = lower_zero and release[i] == 0 end
+  local n = math.max(#release, index)
+  if not (v.pre and lower_zero and index <= #release) then
+    release[index] = (release[index] or 0) + 1
+    for i = index + 1, n do release[i] = 0 end
+  end
+  -- a project that tags 26.3, not 26.3.0 (pip)
+  if two_parts and index < 3 and n == 3 and release[3] == 0 then release[3], n = nil, 2 end
+  return release, n
+end
+
+-- bump(version, part [, pre_label [, opts]]) -> version | nil, err.
 --   part: "major" | "minor" | "patch" (keep the number of parts, adding
 --   one only when the part is not there: 24.3 --patch-> 24.3.1),
 --   "pre" (the next pre-release of the same label, or of pre_label:
---   1.3.0rc1 -> 1.3.0rc2, 1.3.0b2 + rc -> 1.3.0rc1), "post" (1.2.0 -> 1.2.0.post1).
+--   1.3.0rc1 -> 1.3.0rc2, 1.3.0b2 + rc -> 1.3.0rc1, 9.1.0 + rc -> 9.1.1rc1),
+--   "post" (1.2.0 -> 1.2.0.post1).
 --   With pre_label, major/minor/patch give the first pre-release of that
 --   version (1.2.0 --minor --pre rc-> 1.3.0rc1). Bumping a pre-release whose
 --   lower parts are zero finishes it (1.3.0rc1 --minor-> 1.3.0), as semver does.
-function M.bump(version, part, pre)
+--   opts.two_parts: major and minor write x.y.0 as x.y (26.2.1 --minor-> 26.3).
+function M.bump(version, part, pre, opts)
   local v = type(version) == "string" and pep440.parse(version) or version
   if not v then return nil, errors.new("BAD_VERSION", string.format("%q is not a PEP 440 version", tostring(version))) end
   local label = pre and pre_label(pre)
@@ -193,39 +316,26 @@ function M.bump(version, part, pre)
       return nil, errors.new("BUMP_PRE", string.format("%s is not a pre-release", tostring(v)),
         { hint = "start one with --bump minor --pre rc (or major/patch)", exit = 2 })
     end
-    local rel = release_text(v.release, #v.release)
-    if v.pre and (not label or label == v.pre[1]) then return epoch .. rel .. v.pre[1] .. (v.pre[2] + 1) end
-    if v.pre and label < v.pre[1] then
-      return nil, errors.new("BUMP_PRE", string.format("%s%s would come before %s", rel, label .. "1", tostring(v)),
-        { exit = 2 })
-    end
-    return epoch .. rel .. label .. "1"
+    return bump_pre(v, label, epoch)
   end
   if part == "post" then
     return epoch .. v:public():gsub("%.post%d+$", "") .. ".post" .. ((v.post or 0) + 1)
   end
   local index = PARTS[part]
   if not index then error("tags.bump: part must be major, minor, patch, pre or post", 2) end
-  local release = { table.unpack(v.release) }
-  local lower_zero = true
-  for i = index + 1, #release do lower_zero = lower_zero and release[i] == 0 end
-  local n = math.max(#release, index)
-  if not (v.pre and lower_zero and index <= #release) then
-    release[index] = (release[index] or 0) + 1
-    for i = index + 1, n do release[i] = 0 end
-  end
-  local text = epoch .. release_text(release, n)
+  local text = epoch .. release_text(bump_release(v, index, opts and opts.two_parts))
   if label then text = text .. label .. "1" end
   return text
 end
 
 -- The next version for each bump of `last` (a release entry or nil):
 -- { major, minor, patch [, pre] }; with no release yet, from 0.0.0.
-function M.next_versions(last)
+-- opts: as bump's.
+function M.next_versions(last, opts)
   local base = last and last.parsed or pep440.parse("0.0.0")
   local out = {}
-  for _, part in ipairs({ "major", "minor", "patch" }) do out[part] = M.bump(base, part) end
-  if base.pre then out.pre = M.bump(base, "pre") end
+  for _, part in ipairs({ "major", "minor", "patch" }) do out[part] = M.bump(base, part, nil, opts) end
+  if base.pre then out.pre = M.bump(base, "pre", nil, opts) end
   return out
 end
 

@@ -13,7 +13,6 @@
 -- never released).
 local steps = require "relrun.steps"
 local errors = require "relrun.errors"
-local tags = require "relrun.tags"
 local project_mod = require "relrun.project"
 
 local M = {}
@@ -180,9 +179,9 @@ local function versions_step(ctx)
   return { name = "versions", kind = "check", does = "the last release and the next versions", run = function()
     local scheme = ctx.project.scheme
     local last = M.last_release(ctx)
-    local n = tags.next_versions(last)
-    ctx.out(string.format("  tag scheme: %s (%s)", scheme.prefix == "" and "VERSION, no prefix" or
-      ("\"" .. scheme.prefix .. "\"+VERSION"), scheme.how))
+    local n = scheme:next_versions(last)
+    ctx.out(string.format("  tag scheme: %s%s (%s)", scheme.prefix == "" and "VERSION, no prefix" or
+      ("\"" .. scheme.prefix .. "\"+VERSION"), scheme:note(), scheme.how))
     ctx.out(string.format("  last release: %s", last and last.name or "none"))
     local written = M.written_version(ctx)
     if written then ctx.out(string.format("  the project says: %s (%s)", written.version, written.where)) end
@@ -251,7 +250,7 @@ local function changelog_step(ctx)
   local remote, branch = ctx.project.cfg.remote, ctx.project.cfg.branch
   local function version()
     local last = M.last_release(ctx)
-    local v = require("relrun.phases.tag").wanted_version(ctx.opts, last)
+    local v = require("relrun.phases.tag").wanted_version(ctx.opts, last, ctx.project.scheme)
     if not v then
       errors.raise("USAGE", "prepare --changelog needs --version VERSION or --bump PART: the new section names the " ..
         "version", { exit = 2 })

@@ -51,8 +51,8 @@ function M.resolve(ctx)
   ctx.tag = M.find_tag(ctx)
   local version, parsed = p.scheme:version(ctx.tag)
   if not version then
-    errors.raise("BAD_TAG", string.format("%s is not a release tag of this project's scheme (%s+VERSION, %s)", ctx.tag,
-      p.scheme.prefix == "" and "no prefix" or ("\"" .. p.scheme.prefix .. "\""), p.scheme.how),
+    errors.raise("BAD_TAG", string.format("%s is not a release tag of this project's scheme (%s+VERSION%s, %s)",
+      ctx.tag, p.scheme.prefix == "" and "no prefix" or ("\"" .. p.scheme.prefix .. "\""), p.scheme:note(), p.scheme.how),
       { hint = "set [tool.relrun] tag_prefix, or pass the right --tag", exit = 2 })
   end
   if parsed:is_devrelease() then

@@ -8,7 +8,6 @@
 -- uploads when it runs on this machine (the journal binds them to the commit).
 local steps = require "relrun.steps"
 local errors = require "relrun.errors"
-local tags = require "relrun.tags"
 local pep440 = require "relrun.pep440"
 local fs = require "relrun.fs"
 local prepare = require "relrun.phases.prepare"
@@ -19,8 +18,8 @@ local M = {}
 local function short(id) return id and id:sub(1, 7) or "?" end
 
 -- The version asked for: --version (PEP 440, normalised) or --bump of the
--- last release. -> version text, or nil when neither was given.
-function M.wanted_version(opts, last)
+-- last release in the scheme's spelling. -> version text, or nil when neither was given.
+function M.wanted_version(opts, last, scheme)
   if opts.version then
     local v, err = pep440.parse(opts.version)
     if not v then errors.raise("BAD_VERSION", err, { exit = 2 }) end
@@ -34,7 +33,7 @@ function M.wanted_version(opts, last)
     end
     return tostring(v)
   end
-  if opts.bump then return errors.check(tags.bump(last and last.parsed or "0.0.0", opts.bump, opts.pre)) end
+  if opts.bump then return errors.check(scheme:bump(last and last.parsed or "0.0.0", opts.bump, opts.pre)) end
   return nil
 end
 
@@ -71,12 +70,12 @@ local function version_step(ctx)
   return { name = "version", kind = "check", does = "the version: newer than the last release, a new tag", run = function()
     local scheme = ctx.project.scheme
     local last = prepare.last_release(ctx)
-    local version = M.wanted_version(ctx.opts, last)
+    local version = M.wanted_version(ctx.opts, last, scheme)
     local written = prepare.written_version(ctx)
     if not version and written and written_is_next(written, last) then version = tostring(pep440.parse(written.version)) end
     if written then check_written(written, version, scheme, last) end
     if not version then
-      local n = tags.next_versions(last)
+      local n = scheme:next_versions(last)
       errors.raise("NO_VERSION", "no version asked for", { exit = 2, hint = string.format(
         "pass --version X or --bump PART (patch: %s, minor: %s, major: %s)", n.patch, n.minor, n.major) })
     end
@@ -84,7 +83,7 @@ local function version_step(ctx)
     local remote = ctx.project.cfg.remote
     if prepare.remote_ref(ctx, "refs/tags/" .. name) then
       errors.raise("TAG_EXISTS", string.format("tag %s already exists on %s: it was released already", name, remote),
-        { hint = "choose another version (--bump patch: " .. scheme:tag(tags.next_versions(last).patch) .. ")" })
+        { hint = "choose another version (--bump patch: " .. scheme:tag(scheme:next_versions(last).patch) .. ")" })
     end
     local here = ctx.project.repo:rev_parse("refs/tags/" .. name)
     if here then
@@ -100,7 +99,7 @@ local function version_step(ctx)
     end
     if last and pep440.compare(version, last.parsed) <= 0 then
       errors.raise("NOT_NEWER", string.format("%s is not newer than the last release %s", name, last.name),
-        { hint = "use --bump patch (" .. scheme:tag(tags.next_versions(last).patch) .. ") or a higher --version" })
+        { hint = "use --bump patch (" .. scheme:tag(scheme:next_versions(last).patch) .. ") or a higher --version" })
     end
     ctx.version, ctx.tag = version, name
     ctx.shared.tag, ctx.shared.version = name, version   -- the publish phase of the same run
