@@ -205,6 +205,13 @@ describe("real projects' patterns", function()
     ok(not p:read("setup.cfg"):find("lib", 1, true), p:read("setup.cfg"))
     r = relrun(p, { "doctor", "--offline", "--only", "build" })
     contains(r.stdout, "lib/fx_setuptools_attr/__init__.py __version__")
+    -- sqlalchemy's main builds dev versions: setuptools appends egg_info's tag_build
+    local written = p:read("lib/fx_setuptools_attr/__init__.py"):match('__version__ = "([^"]+)"')
+    p:write("pyproject.toml", p:read("pyproject.toml") .. '\n[tool.distutils.egg_info]\ntag-build = "dev"\n')
+    p:commit("tag-build")
+    r = relrun(p, { "doctor", "--offline", "--only", "build" })
+    contains(r.stdout, 'lib/fx_setuptools_attr/__init__.py __version__ with egg_info tag_build = "dev" ('
+      .. written .. ".dev0)")
   end)
 
   it("reads hatchling's version file when hatchling builds itself from a subfolder (pypa/hatch's backend/)",

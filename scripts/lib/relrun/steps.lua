@@ -295,7 +295,11 @@ function Plan:run(ctx, opts)
     if failure then return nil, final_error(self, step, failure) end
     return true
   end
-  local run = { ctx = ctx, changed = {}, completed = {} }
+  -- a whole release runs its phases as plans of their own: what an earlier
+  -- phase changed (the tag pushed) is this run's too, in the report
+  local changed = ctx.shared and ctx.shared.changed or {}
+  if ctx.shared then ctx.shared.changed = changed end
+  local run = { ctx = ctx, changed = changed, completed = {} }
   local held, current = {}, nil   -- the held-back checks (their indexes, in order), the step under way
   local function release_held()
     while #held > 0 do

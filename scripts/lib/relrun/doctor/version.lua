@@ -148,6 +148,24 @@ local function read_setup_py(p, out)
   return out
 end
 
+-- setuptools appends egg_info's tag_build to every version it builds
+-- (sqlalchemy's main: `[tool.distutils.egg_info] tag-build = "dev"` makes
+-- 2.1.0b4 build as 2.1.0b4.dev0). -> the suffix | nil.
+local function tag_build(p)
+  local egg_info = at(p.py, "tool", "distutils", "egg_info") or {}
+  local tag = egg_info["tag-build"] or egg_info.tag_build
+  if tag == nil then tag = ((require("relrun.doctor.setupcfg").read(p.dir) or {}).egg_info or {}).tag_build end
+  return type(tag) == "string" and tag:match("%S") and tag or nil
+end
+
+local function apply_tag_build(p, out)
+  local tag = out.version and tag_build(p)
+  if not tag then return out end
+  out.version = require("relrun.pep440").normalize(out.version .. tag) or (out.version .. tag)
+  out.where = out.where .. " with egg_info tag_build = \"" .. tag .. "\""
+  return out
+end
+
 local SCM_TOOLS = { setuptools = "setuptools_scm", hatchling = "hatch-vcs", ["pdm-backend"] = "pdm-backend" }
 
 function M.read(p)
@@ -167,6 +185,7 @@ function M.read(p)
   else
     out.why = "relrun cannot tell where " .. b.name .. " takes the version from"
   end
+  if b.name == "setuptools" and out.source ~= "scm" then apply_tag_build(p, out) end
   return out
 end
 
