@@ -73,7 +73,6 @@ local function version_step(ctx)
     local version = M.wanted_version(ctx.opts, last, scheme)
     local written = prepare.written_version(ctx)
     if not version and written and written_is_next(written, last) then version = tostring(pep440.parse(written.version)) end
-    if written then check_written(written, version, scheme, last) end
     if not version then
       local n = scheme:next_versions(last)
       errors.raise("NO_VERSION", "no version asked for", { exit = 2, hint = string.format(
@@ -90,16 +89,19 @@ local function version_step(ctx)
       errors.raise("TAG_EXISTS", string.format("tag %s already exists locally (at %s) but not on %s", name, short(here),
         remote), { hint = "delete it with `git tag -d " .. name .. "` and rerun, or choose another version" })
     end
+    if last and pep440.compare(version, last.parsed) <= 0 then
+      errors.raise("NOT_NEWER", string.format("%s is not newer than the last release %s", name, last.name),
+        { hint = "use --bump patch (" .. scheme:tag(scheme:next_versions(last).patch) .. ") or a higher --version" })
+    end
+    -- only a version worth releasing is compared with the one written (a
+    -- released one is refused as such, not with "write 9.1.0 there")
+    if written then check_written(written, version, scheme, last) end
     -- a commit is released once: a new version needs new commits
     for _, r in ipairs(ctx.project:releases()) do
       if ctx.project:tag_target(r.name) == ctx.head.id then
         errors.raise("ALREADY_RELEASED", string.format("HEAD (%s) is already released as %s", short(ctx.head.id),
           r.name), { hint = "commit the changes of the next release first", exit = 1, rerun = false })
       end
-    end
-    if last and pep440.compare(version, last.parsed) <= 0 then
-      errors.raise("NOT_NEWER", string.format("%s is not newer than the last release %s", name, last.name),
-        { hint = "use --bump patch (" .. scheme:tag(scheme:next_versions(last).patch) .. ") or a higher --version" })
     end
     ctx.version, ctx.tag = version, name
     ctx.shared.tag, ctx.shared.version = name, version   -- the publish phase of the same run
