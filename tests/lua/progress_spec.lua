@@ -34,6 +34,15 @@ describe("progress", function()
     contains(shown.stderr, "    two\n")
   end)
 
+  it("with keep = false, hands each line to on_line and keeps none (output that may be gigabytes)", function()
+    local r = child([[
+      local seen = 0
+      local r = require("relrun.progress").run{ what = "talk", argv = { "seq", "1", "1000" }, keep = false,
+                                                on_line = function() seen = seen + 1 end }
+      print(r.code, seen, #r.lines)]])
+    eq(r.stdout, "0\t1000\t0\n", r.stderr)
+  end)
+
   it("says nothing at the quiet level", function()
     local r = child([[require("relrun.progress").run{ what = "a nap", argv = { "sleep", "1" } }]],
       { RELRUN_LOG = "quiet" })

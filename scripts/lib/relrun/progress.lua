@@ -87,17 +87,19 @@ function M.settle()
   end
 end
 
--- run{ what, argv, env, clear_env, cwd, stdin, show = bool, on_line = fn } -> result | nil, msg, code.
--- The child's output lines are kept (r.lines) and shown as they come with
--- `show` or at the verbose log level; otherwise the ticker says it runs.
--- on_line(line) sees each line as it comes and may return a line to say
--- (log.info), e.g. which half of a build has started.
+-- run{ what, argv, env, clear_env, cwd, stdin, show = bool, on_line = fn, keep = bool } -> result | nil, msg, code.
+-- The child's output lines are kept (r.lines; not with keep = false, for
+-- output read as it comes that may be huge: the doctor's history scan) and
+-- shown as they come with `show` or at the verbose log level; otherwise
+-- the ticker says it runs. on_line(line) sees each line as it comes and may
+-- return a line to say (log.info), e.g. which half of a build has started.
 function M.run(opts)
   local t = M.start(opts.what or opts.argv[1])
   local lines = {}
   local show = opts.show or log.level() == "verbose" or log.level() == "debug"
+  local keep_lines = opts.keep ~= false
   local function keep(line)
-    lines[#lines + 1] = line
+    if keep_lines then lines[#lines + 1] = line end
     local say = opts.on_line and opts.on_line(line)
     if show or say then t:clear() end
     if show then io.stderr:write(host.mask("    " .. line), "\n") end

@@ -79,12 +79,13 @@ end
 -- { kind, shown, file, commit (short) | nil }.
 function M.scan_repository(dir)
   local findings, seen = {}, {}
-  local commit, file
+  local commit, file, last_other
   local function on_line(line)
     local c = line:match("^commit (%x+)$")
     if c then commit = c; return end
     local f = line:match("^%+%+%+ b/(.+)$")
     if f then file = f; return end
+    if line:sub(1, 1) ~= "+" then last_other = line end   -- git's complaint, if it fails
     if line:sub(1, 1) ~= "+" or line:sub(1, 3) == "+++" then return end
     for _, hit in ipairs(M.scan_line(line:sub(2))) do
       local key = hit.value .. "\0" .. (file or "")
@@ -102,9 +103,10 @@ function M.scan_repository(dir)
   local r, err = require("relrun.progress").run{ what = "reading every commit's changes for credentials",
     argv = { "bash", "-c", "set -o pipefail; git log -p --all --no-color --no-ext-diff " ..
     "--format='commit %H' --diff-filter=AM --no-renames | { grep -aE \"$1\" || [ $? = 1 ]; }", "scan", M.PREFILTER },
-    cwd = dir, env = { LC_ALL = "C" }, on_line = function(line) on_line(line) end }
+    cwd = dir, env = { LC_ALL = "C" }, keep = false,   -- pydantic's candidate lines are 5.6 GB: read, never kept
+    on_line = function(line) on_line(line) end }
   if not r then return nil, err end
-  if r.code ~= 0 then return nil, "git log failed: " .. (r.lines[#r.lines] or "") end
+  if r.code ~= 0 then return nil, "git log failed: " .. (last_other or "") end
   commit = nil
   proc.run{ argv = { "git", "diff", "HEAD", "--no-color", "--no-ext-diff" }, cwd = dir, stdout = on_line }
   return findings
