@@ -96,6 +96,26 @@ function M.probe(python)
   return found
 end
 
+-- admits_python(python, spec) -> admitted (bool), "3.11.2" | nil, why.
+-- Whether the interpreter's version is in a Requires-Python specifier, read
+-- by the interpreter's own `packaging` (what pip decides with).
+function M.admits_python(python, spec)
+  local r = proc.run{ argv = { python, "-c", [[
+import sys
+from packaging.specifiers import SpecifierSet
+v = "%d.%d.%d" % sys.version_info[:3]
+print(v, "yes" if SpecifierSet(sys.argv[1]).contains(v) else "no")]], spec }, cwd = "/" }
+  if not r then return nil, "no interpreter " .. python end
+  if r.stderr:find("No module named 'packaging'", 1, true) then
+    return nil, python .. " has no `packaging` module to read the specifier with"
+  end
+  if r.code ~= 0 then
+    return nil, "requires-python " .. spec .. " could not be read: " .. (r.stderr:match("([^\n]+)\n?$") or "")
+  end
+  local found, yes = r.stdout:match("(%S+) (%S+)")
+  return yes == "yes", found
+end
+
 -- The interpreter to build with: the one asked for, else the first python3
 -- on PATH that has the `build` module (Debian's /usr/bin/python3 when the
 -- PATH's python3 is a pyenv without it).

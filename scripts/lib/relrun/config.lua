@@ -306,6 +306,10 @@ function M.declared_name(dir, py)
   f:close()
   name = text:match("[%s,(]name%s*=%s*[\"']([%w][%w._-]*)[\"']")
   if name then return name, "setup.py name=" end
+  -- name=NAME with NAME = "celery" at the top of the file (celery's setup.py)
+  local var = text:match("[%s,(]name%s*=%s*([%a_][%w_]*)%s*[,)\n]")
+  name = var and ("\n" .. text):match("\n" .. var .. "%s*=%s*[\"']([%w][%w._-]*)[\"']%s*\n")
+  if name then return name, "setup.py name=" .. var end
 end
 
 -- pyproject.toml of `dir`, decoded: table | false (none) | nil, err.

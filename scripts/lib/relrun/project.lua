@@ -105,6 +105,12 @@ end
 -- The project's name, or an error saying there is nothing to release.
 function Project:require_package()
   if self.package then return self.package end
+  local here = self.py or fs.exists(fs.join(self.dir, "setup.py")) or fs.exists(fs.join(self.dir, "setup.cfg"))
+  if here then   -- a project whose name relrun cannot read (a setup.py that computes it)
+    errors.raise("NO_PACKAGE", self.dir .. ": relrun cannot read the project's name (no [project] name, setup.cfg " ..
+      "[metadata] name or plain setup.py name=)", { hint = "add [tool.relrun] package = \"NAME\" to " ..
+      "pyproject.toml and commit it", exit = 2 })
+  end
   errors.raise("NO_PACKAGE", self.dir .. " has no Python project to release (no pyproject.toml with [project] name, " ..
     "no [tool.relrun] package)", { hint = "run this in the project's folder or pass --project DIR", exit = 2 })
 end

@@ -12,6 +12,8 @@ local pep440 = require "relrun.pep440"
 local fs = require "relrun.fs"
 local prepare = require "relrun.phases.prepare"
 local release_build = require "relrun.phases.build"
+local build = require "relrun.build"
+local metadata = require "relrun.pypi.metadata"
 
 local M = {}
 
@@ -178,9 +180,36 @@ local function listed_step(ctx)
   end }
 end
 
+-- Publish's verify installs the release with the build's interpreter: a
+-- Requires-Python that leaves it out would fail there, after the tag is
+-- pushed, so it is refused here (a project on >=3.12 with a 3.11 relrun).
+local function installable_step(ctx)
+  return { name = "python", kind = "check",
+    does = "the release's Requires-Python admits the interpreter verify installs it with", run = function()
+    if ctx.project.cfg.verify.skip then return { outcome = "not checked ([tool.relrun.verify] skip)" } end
+    local spec
+    for _, f in ipairs(ctx.evidence.build and ctx.evidence.build.files or {}) do
+      local meta = f.path and metadata.read(f.path)
+      spec = spec or (meta and meta.requires_python)
+    end
+    if not spec then return { outcome = "no Requires-Python" } end
+    local python = release_build.python(ctx)
+    local yes, found = build.admits_python(python, spec)
+    if yes == nil then return { outcome = "not checked: " .. found } end
+    if not yes then
+      errors.raise("NOT_INSTALLABLE", string.format("the release's Requires-Python %s leaves out %s %s, the " ..
+        "interpreter that verifies it after publishing", spec, python, found), { hint = "name one it admits " ..
+        "([tool.relrun] python, RELRUN_PYTHON), or widen requires-python" })
+    end
+    return { outcome = python .. " " .. found .. " is in " .. spec }
+  end }
+end
+
 -- plan(ctx) -> plan. The journal is the version's, bound to HEAD's commit,
 -- so the build proven here is the one publish uploads.
 function M.plan(ctx)
+  -- publish needs the name: known before a tag exists, not after (celery)
+  ctx.project:require_package()
   local function journal()
     ctx.commit = ctx.commit or errors.check(ctx.project:commit(ctx.head.id))
     return fs.join(ctx.project.dir, ".relrun", "journal-" .. ctx.version .. ".json"),
@@ -190,6 +219,7 @@ function M.plan(ctx)
   prepare.ready(plan, ctx)
   plan:add(version_step(ctx))
   plan:add(release_build.step(ctx))
+  plan:add(installable_step(ctx))
   plan:add(create_step(ctx))
   plan:add(push_step(ctx))
   plan:add(listed_step(ctx))
