@@ -358,6 +358,24 @@ describe("doctor: the version gate per backend", function()
     eq(code, 0)
   end)
 
+  it("reads a hatch version file through its pattern (scrapy's VERSION file)", function()
+    local p <close> = projects.make{ fixture = "hatchling" }
+    local py = p:read("pyproject.toml"):gsub('\nversion = "[^"]*"', '\ndynamic = ["version"]')
+    p:write("pyproject.toml", py .. '\n[tool.hatch.version]\npath = "src/fx_hatchling/VERSION"\n'
+      .. 'pattern = "^(?P<version>.+)$"\n')
+    p:write("src/fx_hatchling/VERSION", "2.0.0\n")
+    p:commit("version in a plain file")
+    p:git("tag", "v2.0.1")
+    local code, c = doctor(p.dir, { "--only", "build" })
+    eq(code, 3)
+    status(c, GATE, "fail", "HEAD is tagged v2.0.1, but hatchling builds version 2.0.0 (src/fx_hatchling/VERSION)")
+    p:git("tag", "-d", "v2.0.1")
+    p:write("pyproject.toml", (p:read("pyproject.toml"):gsub('pattern = "[^\n]*"', 'pattern = "^VERSION: (.+)$"')))
+    p:commit("another pattern")
+    code, c = doctor(p.dir, { "--only", "build" })
+    status(c, SOURCE_CHECK, "warn", "matches nothing there")
+  end)
+
   it("judges hatch-vcs projects by hatch-vcs, never asking for [tool.setuptools_scm]", function()
     local p <close> = projects.make{ fixture = "hatch-vcs", releases = { "1.2.3" } }
     local code, c, doc = doctor(p.dir, { "--only", "build" })

@@ -75,8 +75,26 @@ local function read_attr(p, b, out)
   return out
 end
 
+-- hatch's regex version source: `pattern` searched in the file line by
+-- line (hatch searches with re.MULTILINE), its `version` group (or its
+-- first) the version. scrapy: path = "scrapy/VERSION", pattern = "^(?P<version>.+)$".
+-- -> version | nil, why.
+local function hatch_pattern(text, pattern)
+  local re, err = require("relrun.pyre").compile(pattern)
+  if not re then return nil, err end
+  local anchored = pattern:gsub("^%(%?i%)", ""):sub(1, 1) == "^"
+  for line in (text .. "\n"):gmatch("([^\n]*)\n") do
+    for i = 1, anchored and 1 or math.max(#line, 1) do
+      local m = re:match(line:sub(i))
+      if m then return re.names.version and m:group("version") or m:group(1) end
+    end
+  end
+  return nil, "pattern " .. pattern .. " matches nothing there"
+end
+
 -- file: setuptools reads a text file holding only the version; hatchling
--- and pdm a Python file with __version__ (or VERSION) = "...".
+-- and pdm a Python file with __version__ (or VERSION) = "...", or what
+-- hatch's [tool.hatch.version] pattern finds.
 local function read_file(p, b, out)
   local name = tostring(b.version):match("^%s*([^,]-)%s*$") or tostring(b.version)
   local path = fs.join(p.dir, name)
@@ -87,6 +105,11 @@ local function read_file(p, b, out)
   elseif b.name == "setuptools" then
     out.version = text:match("^%s*(%S+)%s*$")
     if not out.version then out.why = name .. " holds more than a version" end
+  elseif b.name == "hatchling" and type(at(p.py, "tool", "hatch", "version", "pattern")) == "string" then
+    local pattern = at(p.py, "tool", "hatch", "version", "pattern")
+    local why
+    out.version, why = hatch_pattern(text, pattern)
+    if not out.version then out.why = name .. ": " .. why end
   else
     out.version = assigned(text, "__version__") or assigned(text, "VERSION")
     if not out.version then out.why = name .. " has no plain __version__ = \"...\"" end
