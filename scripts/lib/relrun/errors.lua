@@ -19,7 +19,8 @@ Error.__index = Error
 M.Error = Error
 
 function Error:__tostring()
-  if self.hint and self.hint ~= "" then return self.message .. "; " .. self.hint end
+  -- (a message quoting a tool's last line may end with its full stop)
+  if self.hint and self.hint ~= "" then return (self.message:gsub("%.$", "")) .. "; " .. self.hint end
   return self.message
 end
 

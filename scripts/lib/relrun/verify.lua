@@ -216,6 +216,12 @@ function M.install(opts)
   return { installed = got, imports = split_names(names), unchecked = unchecked, deps = deps }
 end
 
+-- "import a, b", or "nothing imported" (every import stopped by a
+-- dependency not installed: pydantic needs pydantic_core).
+function M.imported(ev)
+  return #ev.imports > 0 and ("import " .. table.concat(ev.imports, ", ")) or "nothing imported"
+end
+
 -- What verify.install could not check, in words ("" when nothing): the
 -- imports a missing dependency stopped, and why dependencies were not
 -- installed. "; not imported: a (needs b); dependencies not installed: ..."
@@ -391,8 +397,8 @@ function M.release(opts)
     files[#files + 1] = { filename = f.filename, sha256 = f.sha256, path = mine and mine.path or f.path }
   end
   local ev = M.install{ project = p, target = c.target, version = c.version, files = files, imports = opts.imports }
-  c.ok(string.format("pip install %s==%s; import %s; version %s%s", c.package, c.version,
-    table.concat(ev.imports, ", "), ev.installed, M.caveats(ev)))
+  c.ok(string.format("pip install %s==%s; %s; version %s%s", c.package, c.version, M.imported(ev), ev.installed,
+    M.caveats(ev)))
   return lines
 end
 

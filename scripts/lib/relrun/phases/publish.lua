@@ -179,8 +179,8 @@ local function verify_step(ctx)
       if cfg.verify.skip then return { outcome = "skipped ([tool.relrun.verify] skip)" } end
       local ev = verify.install{ project = ctx.project, target = ctx.target, version = ctx.version,
                                  python = ctx.python, files = ctx.evidence.build.files, imports = ctx.opts.imports }
-      ev.outcome = string.format("import %s: %s %s installed%s", table.concat(ev.imports, ", "),
-        ctx.project.package, ev.installed, verify.caveats(ev))
+      ev.outcome = string.format("%s: %s %s installed%s", verify.imported(ev), ctx.project.package, ev.installed,
+        verify.caveats(ev))
       return ev
     end,
   }

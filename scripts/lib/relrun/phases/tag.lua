@@ -84,7 +84,8 @@ local function version_step(ctx)
     local remote = ctx.project.cfg.remote
     if prepare.remote_ref(ctx, "refs/tags/" .. name) then
       errors.raise("TAG_EXISTS", string.format("tag %s already exists on %s: it was released already", name, remote),
-        { hint = "choose another version (--bump patch: " .. scheme:tag(scheme:next_versions(last).patch) .. ")" })
+        { hint = "choose another version (--bump patch: " .. scheme:tag(scheme:next_versions(last).patch) .. ")",
+          rerun = false })   -- the same command would be refused the same way
     end
     local here = ctx.project.repo:rev_parse("refs/tags/" .. name)
     if here then
@@ -93,7 +94,8 @@ local function version_step(ctx)
     end
     if last and pep440.compare(version, last.parsed) <= 0 then
       errors.raise("NOT_NEWER", string.format("%s is not newer than the last release %s", name, last.name),
-        { hint = "use --bump patch (" .. scheme:tag(scheme:next_versions(last).patch) .. ") or a higher --version" })
+        { hint = "use --bump patch (" .. scheme:tag(scheme:next_versions(last).patch) .. ") or a higher --version",
+          rerun = false })
     end
     -- only a version worth releasing is compared with the one written (a
     -- released one is refused as such, not with "write 9.1.0 there")
