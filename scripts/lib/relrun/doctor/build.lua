@@ -187,6 +187,11 @@ local function requirements_check(g, ctx)
     if not python then return checks.fail(tostring(perr and perr.message or perr),
       perr and perr.hint or "install python3-build (apt) or `pip install build`") end
     local what = string.format("%s (%s%s)", b.name, b.module, b.legacy and ", no [build-system]: PEP 517's default" or "")
+    local in_tree = at(p.py, "build-system", "backend-path")
+    if #b.requires == 0 and in_tree then   -- setuptools and poetry-core build themselves so
+      return checks.ok(what .. ": the backend is the project's own (backend-path " ..
+        table.concat(type(in_tree) == "table" and in_tree or { tostring(in_tree) }, ", ") .. "), nothing to install")
+    end
     if #b.requires == 0 then
       return checks.fail(what .. ": [build-system] requires is empty",
         "list the backend in [build-system] requires (e.g. \"" .. b.name .. "\")")
@@ -422,8 +427,20 @@ end
 -- standard nor declared: { eager = { "mod (file)" }, lazy = { ... } }, names.
 local function undeclared(p, stdlib, deps)
   local own, names, missing = own_modules(p), {}, { eager = {}, lazy = {} }
+  -- a package that ships its dependencies in _vendor/ and puts that folder
+  -- on sys.path (setuptools' jaraco, pip's vendored libraries)
+  local function vendored(mod)
+    for _, where in pairs(own) do
+      for _, dir in ipairs(where and { "_vendor", "vendor" } or {}) do
+        local base = fs.join(where, dir, mod)
+        if fs.exists(base) or fs.exists(base .. ".py") then return true end
+      end
+    end
+    return false
+  end
   local function known(mod)
     return own[mod] ~= nil or stdlib[mod] or mod == "__future__" or deps[normalize(DIST_OF_IMPORT[mod] or mod)]
+      or vendored(mod)
   end
   for name, where in pairs(own) do
     if where then
@@ -442,6 +459,57 @@ local function undeclared(p, stdlib, deps)
   return missing, names
 end
 
+-- Which of the undeclared imports ("mod (file)") a declared dependency
+-- brings with it, read from the interpreter's installed distributions
+-- (fastapi imports anyio, which starlette requires). -> the entries
+-- brought ("anyio by starlette"), the rest, and the declared dependencies
+-- not installed here ("a, b") when they leave the answer open, else nil.
+local BROUGHT = [[
+import sys, json, re, importlib.metadata as md
+from packaging.requirements import Requirement
+norm = lambda n: re.sub(r"[-_.]+", "-", n).lower()
+declared, modules = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+by_module = md.packages_distributions()
+via, absent = {}, []
+stack = [(norm(d), norm(d)) for d in declared]
+while stack:
+    name, root = stack.pop()
+    if name in via:
+        continue
+    via[name] = root
+    try:
+        requires = md.requires(name) or []
+    except md.PackageNotFoundError:
+        absent.append(name)
+        continue
+    for text in requires:
+        r = Requirement(text)
+        if not r.marker or r.marker.evaluate({"extra": ""}):
+            stack.append((norm(r.name), root))
+out = {}
+for m in modules:
+    for d in by_module.get(m, []):
+        if norm(d) in via:
+            out[m] = via[norm(d)]
+print(json.dumps({"brought": out, "absent": sorted(absent)}))
+]]
+
+local function brought_by_dependencies(python, deps, entries)
+  local wanted, modules = {}, {}
+  for name in pairs(deps) do wanted[#wanted + 1] = name end
+  for k, e in ipairs(entries) do modules[k] = e:match("^(%S+)") end
+  local r = proc.run{ argv = { python, "-c", BROUGHT, json.encode(wanted), json.encode(modules) }, cwd = "/" }
+  local answer = r and r.code == 0 and json.decode(r.stdout) or nil
+  if type(answer) ~= "table" then return {}, entries, #wanted > 0 and table.concat(wanted, ", ") or nil end
+  local brought, rest = {}, {}
+  for k, m in ipairs(modules) do
+    if answer.brought[m] then brought[#brought + 1] = m .. " by " .. answer.brought[m]
+    else rest[#rest + 1] = entries[k] end
+  end
+  local absent = answer.absent or {}
+  return brought, rest, #absent > 0 and table.concat(absent, ", ") or nil
+end
+
 local function imports_check(g, ctx)
   g:check("imports are declared dependencies or standard library", function()
     local p = ctx.project
@@ -453,7 +521,17 @@ local function imports_check(g, ctx)
     local missing, names = undeclared(p, stdlib, deps)
     if #names == 0 then return checks.skip("no package of the project found in " .. p:describe_source_roots()) end
     if #missing.eager > 0 then
-      return checks.fail("imported but not declared: " .. table.concat(missing.eager, ", "),
+      local brought, rest, unknown = brought_by_dependencies(python, deps, missing.eager)
+      if #rest == 0 then
+        return checks.ok("every import is the project's own, declared, standard or brought by a declared " ..
+          "dependency (" .. table.concat(brought, ", ") .. ")")
+      end
+      if unknown then
+        return checks.warn("imported but not declared: " .. table.concat(rest, ", ") .. "; unless a declared " ..
+          "dependency brings them (" .. unknown .. " not installed here, so relrun cannot tell)",
+          "declare what the package imports itself")
+      end
+      return checks.fail("imported but not declared: " .. table.concat(rest, ", "),
         "add them to the project's dependencies, or pip install will give a package that fails to import")
     end
     if #missing.lazy > 0 then

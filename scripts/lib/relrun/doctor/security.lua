@@ -447,7 +447,7 @@ end
 -- Folders that hold test data: a private key in tests/certs/ is, almost
 -- always, a fixture the project's TLS tests need (psf/requests has four).
 local TEST_FOLDERS = { test = true, tests = true, testing = true, testdata = true, test_data = true, fixtures = true,
-                       fixture = true, spec = true, specs = true, __tests__ = true }
+                       fixture = true, spec = true, specs = true, __tests__ = true, t = true }   -- t/: celery's
 
 -- Whether a finding's file lies in a test folder.
 function M.in_tests(file)
