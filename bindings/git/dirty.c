@@ -507,7 +507,7 @@ static char *read_all(int dirfd, const char *name, size_t *len) {
 }
 
 /* `in` converted from `encoding` to UTF-8 (malloc'd, *out_len bytes), or
- * NULL when it is not valid in that encoding (git refuses to add it). */
+ * NULL when it is not valid in that encoding (git then hashes it unconverted). */
 static char *to_utf8(const char *encoding, const char *in, size_t len, size_t *out_len) {
     iconv_t cd = iconv_open("UTF-8", encoding);
     size_t cap = len * 4 + 16, left = cap;

@@ -199,6 +199,7 @@ end
 -- `from`; the folders of hatch's wheel packages), then the project's own
 -- folder and src/. sqlalchemy keeps its package in lib/.
 function Project:source_roots()
+  if self._source_roots then return self._source_roots end   -- asked per module looked up: read once
   local roots, seen = {}, {}
   local function add(rel)
     if type(rel) ~= "string" or rel:find("^/") or rel:find("%.%.") then return end
@@ -222,6 +223,7 @@ function Project:source_roots()
   end)
   add(".")
   add("src")
+  self._source_roots = roots
   return roots
 end
 

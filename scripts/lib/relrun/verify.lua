@@ -232,6 +232,7 @@ function M.caveats(ev)
   if ev.deps and ev.deps ~= "installed" then text = text .. "; dependencies " .. ev.deps end
   return text
 end
+
 ---------------------------------------------------------------------------
 -- The whole release, in every system (verify.lua, watch.lua)
 ---------------------------------------------------------------------------

@@ -104,7 +104,7 @@ function M.scan_repository(dir)
     argv = { "bash", "-c", "set -o pipefail; git log -p --all --no-color --no-ext-diff " ..
     "--format='commit %H' --diff-filter=AM --no-renames | { grep -aE \"$1\" || [ $? = 1 ]; }", "scan", M.PREFILTER },
     cwd = dir, env = { LC_ALL = "C" }, keep = false,   -- pydantic's candidate lines are 5.6 GB: read, never kept
-    on_line = function(line) on_line(line) end }
+    on_line = on_line }
   if not r then return nil, err end
   if r.code ~= 0 then return nil, "git log failed: " .. (last_other or "") end
   commit = nil
