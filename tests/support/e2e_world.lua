@@ -221,7 +221,10 @@ function World:state(version)
     if rel.tag_name == "v" .. version then s.release = { id = rel.id, body = rel.body } end
   end
   for _, a in ipairs(gh.assets) do
-    if a.name:find("-" .. version, 1, true) then s.github[a.name] = a.digest:gsub("^sha256:", "") end
+    -- a failed upload's "starter" asset has no digest: named so, for the comparison to show
+    if a.name:find("-" .. version, 1, true) then
+      s.github[a.name] = type(a.digest) == "string" and a.digest:gsub("^sha256:", "") or ("(" .. tostring(a.state) .. ")")
+    end
   end
   return s
 end
