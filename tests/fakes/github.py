@@ -777,31 +777,45 @@ class Handler(BaseHTTPRequestHandler):
         self.send(204)
 
     def upload(self, method, path, query):
+        # GitHub creates the asset record ("starter") when an upload begins
+        # and completes it when the last byte arrives: a client killed
+        # mid-upload leaves the starter holding the name, whatever it does
+        # next (a rerun that lists the assets at once already sees it).
         m = re.fullmatch(r"/repos/%s/releases/(\d+)/assets" % re.escape(ARGS.repository), path)
-        data = self.body()
         if method != "POST" or not m:
+            self.body()
             return self.error(404, "Not Found")
-        if len(data) < int(self.headers.get("Content-Length") or 0):
-            # the client went away mid-upload (killed): GitHub keeps a
-            # "starter" asset holding the name, not a short file
-            return self.leave_starter()
         name = query.get("name", [None])[0]
         if not name:
+            self.body()
             return self.error(422, "Validation Failed", [{"resource": "ReleaseAsset", "code": "missing_field",
                                                           "field": "name"}])
         with LOCK:
             if not self.find_release(m.group(1)):
+                aid = None
+            elif any(a["release_id"] == int(m.group(1)) and a["name"] == name for a in STATE["assets"].values()):
+                aid = 0
+            else:
+                aid = STATE["next_id"]
+                STATE["next_id"] += 1
+                STATE["assets"][aid] = {"id": aid, "release_id": int(m.group(1)), "name": name,
+                                        "label": query.get("label", [""])[0], "data": b"", "state": "starter",
+                                        "content_type": self.headers.get("Content-Type", "application/octet-stream")}
+        data = self.body()
+        if aid is None:
+            return self.error(404, "Not Found")
+        if aid == 0:
+            return self.error(422, "Validation Failed",
+                              [{"resource": "ReleaseAsset", "code": "already_exists", "field": "name"}])
+        if len(data) < int(self.headers.get("Content-Length") or 0):
+            return None   # the client went away: the starter stays
+        with LOCK:
+            a = STATE["assets"].get(aid)
+            if a is None:   # deleted while it was being uploaded
                 return self.error(404, "Not Found")
-            for a in STATE["assets"].values():
-                if a["release_id"] == int(m.group(1)) and a["name"] == name:
-                    return self.error(422, "Validation Failed",
-                                      [{"resource": "ReleaseAsset", "code": "already_exists", "field": "name"}])
-            aid = STATE["next_id"]
-            STATE["next_id"] += 1
-            STATE["assets"][aid] = {"id": aid, "release_id": int(m.group(1)), "name": name,
-                                    "label": query.get("label", [""])[0], "data": data,
-                                    "content_type": self.headers.get("Content-Type", "application/octet-stream")}
-            out = asset_json(STATE["assets"][aid])
+            a["data"] = data
+            a.pop("state", None)
+            out = asset_json(a)
         self.send(201, out)
 
     # -- the repository ---------------------------------------------------------------
