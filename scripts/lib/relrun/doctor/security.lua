@@ -26,9 +26,13 @@ M.PATTERNS = {
 }
 
 -- The lines of `git log -p` the scan reads (a POSIX extended regex for
--- grep): commit and file lines, and added lines holding what M.PATTERNS match.
-M.PREFILTER = "^(commit [0-9a-f]{40}$|\\+\\+\\+ b/|\\+.*(A[KS]IA[0-9A-Z]{16}|[Ss][Ee][Cc][Rr][Ee][Tt]|gh[pousr]_|" ..
-  "github_pat_|-----BEGIN [A-Z ]*PRIVATE KEY))"
+-- grep): commit and file lines, and added lines holding what M.PATTERNS
+-- match, spelled as strictly as they are. A bare "secret" admitted every
+-- version of pydantic's docs search index (SecretStr): 5.6 GB of lines for
+-- Lua to read, four minutes; the whole pattern admits 5 MB.
+M.PREFILTER = "^(commit [0-9a-f]{40}$|\\+\\+\\+ b/|\\+.*(A[KS]IA[0-9A-Z]{16}|" ..
+  "[Ss][Ee][Cc][Rr][Ee][Tt][_A-Za-z0-9]*[\"']?[[:space:]]*[=:][[:space:]]*[\"']?[A-Za-z0-9/+]{40}|" ..
+  "gh[pousr]_[A-Za-z0-9]{36}|github_pat_|-----BEGIN [A-Z ]*PRIVATE KEY))"
 
 -- Documentation examples are not leaks.
 local function is_example(value)
@@ -103,7 +107,7 @@ function M.scan_repository(dir)
   local r, err = require("relrun.progress").run{ what = "reading every commit's changes for credentials",
     argv = { "bash", "-c", "set -o pipefail; git log -p --all --no-color --no-ext-diff " ..
     "--format='commit %H' --diff-filter=AM --no-renames | { grep -aE \"$1\" || [ $? = 1 ]; }", "scan", M.PREFILTER },
-    cwd = dir, env = { LC_ALL = "C" }, keep = false,   -- pydantic's candidate lines are 5.6 GB: read, never kept
+    cwd = dir, env = { LC_ALL = "C" }, keep = false,   -- read, never kept
     on_line = on_line }
   if not r then return nil, err end
   if r.code ~= 0 then return nil, "git log failed: " .. (last_other or "") end
