@@ -18,9 +18,9 @@ static void print_usage(FILE *f) {
     fprintf(f,
             "usage: %s [options] [script [args]]\n"
             "Run a Lua 5.4 script with relrun's modules (git, http, sigv4, hash, ...).\n"
-            "A script is a path (scripts/release.lua) or a name: release, doctor, rollback,\n"
-            "setup, verify, version run the project's .relrun-scripts/NAME.lua if it has one,\n"
-            "else the one built into relrun.\n"
+            "A script is a path (scripts/release.lua) or a name: release, doctor, version,\n"
+            "verify, rollback, watch, setup, login, audit, maintain run the project's\n"
+            ".relrun-scripts/NAME.lua if it has one, else the one built into relrun.\n"
             "Options:\n"
             "  -e CODE        run CODE\n"
             "  -l [G=]MODULE  require MODULE into global G (default: its last name part)\n"

@@ -1,4 +1,4 @@
--- relrun scripts/audit.lua — RELEASE.md's "Monitor CloudTrail logs for
+-- relrun audit — RELEASE.md's "Monitor CloudTrail logs for
 -- unusual CodeArtifact activity", as one command.
 --
 -- Looks up, over a window (--since 30d by default; CloudTrail keeps 90

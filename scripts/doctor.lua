@@ -1,4 +1,4 @@
--- relrun scripts/doctor.lua — RELEASE.md's "Troubleshooting" as checks.
+-- relrun doctor — RELEASE.md's "Troubleshooting" as checks.
 --
 -- One group per section of RELEASE.md (relrun.doctor.groups); each check
 -- says what it looked at, what it found and what to do. It never changes

@@ -1,10 +1,10 @@
--- relrun scripts/login.lua --tool pip|uv|twine|poetry — RELEASE.md "4. Verify
+-- relrun login --tool pip|uv|twine|poetry — RELEASE.md "4. Verify
 -- Release" starts with `aws codeartifact login --tool pip`, which rewrites the
 -- global pip index and knows no uv. This fetches a CodeArtifact token with
 -- your AWS credentials and writes it where the one tool reads it, without
 -- taking over its other indexes (relrun.login says where), every file 0600,
 -- and says when the token expires. --env prints shell exports instead
--- (`eval "$(relrun scripts/login.lua --tool uv --env)"`); --print-token
+-- (`eval "$(relrun login --tool uv --env)"`); --print-token
 -- prints the token alone, for a Databricks secret scope; --dry-run says
 -- what it would write.
 local cli = require "relrun.cli"
@@ -48,7 +48,7 @@ if opts.env or opts.print_token then
   -- onto a terminal's screen (and its scrollback)
   if require("relrun.fs").isatty(1) then
     errors.raise("USAGE", "login.lua: --env and --print-token print the token: pipe them, e.g. " ..
-      "eval \"$(relrun scripts/login.lua --tool " .. (opts.tool or "pip") .. " --env)\"", { exit = 2 })
+      "eval \"$(relrun login --tool " .. (opts.tool or "pip") .. " --env)\"", { exit = 2 })
   end
   login.connect(ctx)
   -- io.stdout masks every registered secret (the token is one): the token is

@@ -1,4 +1,4 @@
--- relrun scripts/maintain.lua COMMAND — RELEASE.md "Maintenance", runnable.
+-- relrun maintain COMMAND — RELEASE.md "Maintenance", runnable.
 --
 --   versions   "Monitor CodeArtifact storage costs": every version in the
 --              target with status, kind, publish time and size; total storage

@@ -1,4 +1,4 @@
--- relrun scripts/release.lua [PHASE] [options] — RELEASE.md "Release Steps".
+-- relrun release [PHASE] [options] — RELEASE.md "Release Steps".
 --
 --   prepare  "1. Prepare Release": on the release branch, clean, fetched and
 --            level with its upstream; the changes since the last release; the
@@ -46,7 +46,8 @@ local SPEC = {
     { "--pre", arg = "LABEL", choices = { "a", "b", "rc" },
       help = "tag: with --bump major|minor|patch, the first pre-release of it (1.3.0rc1); with --bump pre, the label " ..
         "(after a final release, of the next patch: 9.1.1rc1)" },
-    { "--branch", arg = "NAME", help = "the release branch (default: [tool.relrun] branch, else main)" },
+    { "--branch", arg = "NAME", help = "the release branch (default: [tool.relrun] branch, else the remote's " ..
+      "default branch: origin/HEAD, else main, else master)" },
     { "--remote", arg = "NAME", help = "the remote to fetch from and push to (default: origin)" },
     { "--tag-prefix", arg = "PREFIX", help = "release tags are PREFIX+VERSION (default: detected from the tags, else v)" },
     { "--message", arg = "TEXT", help = "tag: make an annotated tag with this message (default: lightweight,"
@@ -149,8 +150,8 @@ for _, phase in ipairs(PHASES) do
     if name == "tag" and opts.watch and not opts.dry_run then
       local wctx = { project = p, tag = ctx.tag, version = ctx.version, commit = ctx.head.id, out = out,
                      timeout = tonumber(opts.timeout), imports = opts.imports,
-                     command = "relrun " .. (arg[0] or "scripts/release.lua"):gsub("release%.lua$", "watch.lua") ..
-                       " " .. ctx.version }
+                     command = cli.command_line(arg, { ctx.version }):gsub("release%.lua ", "watch.lua ", 1)
+                       :gsub("^(%S+ )release ", "%1watch ", 1) }
       local wplan = require("relrun.watch").plan(wctx)
       errors.check(wplan:run(wctx))
       break   -- the workflow publishes; this run does not

@@ -1,4 +1,4 @@
--- relrun scripts/rollback.lua VERSION — RELEASE.md "Version Rollback".
+-- relrun rollback VERSION — RELEASE.md "Version Rollback".
 --
 -- The version leaves the repository (CodeArtifact: DeletePackageVersions,
 -- or --unlist / --archive; the local repository: its files), its tag is

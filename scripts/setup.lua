@@ -1,4 +1,4 @@
--- relrun scripts/setup.lua — RELEASE.md's "Prerequisites" as one command.
+-- relrun setup — RELEASE.md's "Prerequisites" as one command.
 --
 -- Creates what a release needs and is missing: the CodeArtifact domain and
 -- repository, the S3 bucket (when one is asked for), GitHub's OIDC provider

@@ -1,4 +1,4 @@
--- relrun scripts/verify.lua [VERSION] — RELEASE.md "4. Verify Release", in
+-- relrun verify [VERSION] — RELEASE.md "4. Verify Release", in
 -- all four systems a release reaches:
 --
 --   the target    the version is there (CodeArtifact: status Published) with

@@ -1,4 +1,4 @@
--- relrun scripts/version.lua [--root DIR] [--explain] [--strict]
+-- relrun version [--root DIR] [--explain] [--strict]
 --
 -- Prints the version setuptools_scm would give this checkout (what
 -- `python3 -m setuptools_scm` prints), one line. --explain says how: the

@@ -1,4 +1,4 @@
--- relrun scripts/watch.lua [VERSION] — RELEASE.md "3. Monitor Release
+-- relrun watch [VERSION] — RELEASE.md "3. Monitor Release
 -- Process" without a browser: the workflow run the release tag started
 -- (GitHub API: the push runs of the tag's commit), its jobs and steps as
 -- they change, and then the full verification (scripts/verify.lua's). A run

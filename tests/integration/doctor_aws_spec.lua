@@ -467,7 +467,7 @@ describe("doctor: AWS set-ups", function()
     contains(c["publishes by the release role only"].found, "by role AWSReservedSSO_Developer_0123456789abcdef")
     contains(c["no long-term access keys"].found, "IAM user alice")
     contains(c["no long-term access keys"].found, "the root account")
-    contains(c["no deletions"].todo, "relrun scripts/audit.lua --since 7d")
+    contains(c["no deletions"].todo, "relrun audit --since 7d")
     eq(c["no deletions"].looked_at, "CloudTrail LookupEvents: codeartifact.amazonaws.com and " ..
       "AssumeRoleWithWebIdentity, last 7 days")
   end)

@@ -97,7 +97,7 @@ describe("maintain.lua backup and restore", function()
     control("/__seed", { domain = "acme", repository = "python", package = "stock-pipeline", versions = {} })
     local code, out = maintain({ "backup" })
     eq(code, 3, out)
-    contains(out, "only in S3:      " .. name1 .. " (1.0.0): `relrun scripts/maintain.lua restore 1.0.0` puts it back")
+    contains(out, "only in S3:      " .. name1 .. " (1.0.0): `relrun maintain restore 1.0.0` puts it back")
     contains(out, "0 file(s) backed up with the same sha256; 2 problem(s)")
   end)
 

@@ -151,7 +151,7 @@ describe("tag, publish under simulated Actions, verify", function()
     -- the instructions: stdout and the step summary
     local summary = world.read(w.summary)
     for _, text in ipairs({ r.stdout, summary }) do
-      contains(text, "relrun scripts/login.lua --tool pip")
+      contains(text, "relrun login --tool pip")
       contains(text, "pip install stock-pipeline==" .. V)
       -- Databricks: the form that authenticates, the token from a secret scope
       contains(text, "%pip install stock-pipeline==" .. V .. " --index-url " ..

@@ -142,6 +142,18 @@ describe("prepare", function()
     work:git("checkout -q -b feature")
     fails(1, "on branch feature, not the release branch main", release(work, { "prepare" }))
   end)
+  -- a dry run goes on after the branch check fails (pytest's 9.1.x): the
+  -- level check compares HEAD, and says so rather than naming main
+  it("a dry run on another branch names HEAD, not main, in the level check", function()
+    local _, work = project()
+    work:git("checkout -q -b feature")
+    work:commit(1, "feature work")
+    local code, out = release(work, { "prepare", "--dry-run" })
+    eq(code, 1)
+    contains(out, "on branch feature, not the release branch main")
+    contains(out, "HEAD (feature) is 1 commit(s) ahead of origin/main")
+    ok(not out:find("main is 1 commit", 1, true), "main is level with origin/main")
+  end)
   it("without a branch setting, the remote's default branch a clone recorded is the release branch", function()
     local origin, work = project()
     -- a team whose repository releases from master: origin's HEAD names it

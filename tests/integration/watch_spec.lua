@@ -110,7 +110,7 @@ describe("a run that never starts: each cause named", function()
     local r = fails(watch{ "0.2.0", "--timeout", "0" }, "watch without a run")
     contains(r.stderr, "no workflow run started for v0.2.0")
     contains(r.stderr, "was the tag pushed from a workflow with its GITHUB_TOKEN")
-    contains(r.stderr, "`relrun scripts/watch.lua 0.2.0` follows it")
+    contains(r.stderr, "`relrun watch 0.2.0` follows it")
   end)
 end)
 
@@ -177,7 +177,7 @@ describe("a run that fails at a step", function()
     contains(r.stdout, "    error: Process completed with exit code 1.")
     ok(not r.stdout:find("\n%s*::error::"), "a workflow command from the log is neutralised")
     contains(r.stderr, "the release workflow failed (failure) at step 'Publish' of job 'release'")
-    contains(r.stderr, "relrun scripts/doctor.lua --only codeartifact")
+    contains(r.stderr, "relrun doctor --only codeartifact")
     contains(r.stderr, "gh run rerun ")
     -- the log came from the other origin without the token
     local auth = w:control(w.gh, "GET", "/__state").download_auth

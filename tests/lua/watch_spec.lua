@@ -33,7 +33,7 @@ describe("relrun.watch", function()
     contains(watch.doctor_hint("Copy", { "upload to s3://b/wheels/x.whl: AccessDenied" }), "--only s3")
     contains(watch.doctor_hint("Build", { "python -m build failed" }), "--only build")
     contains(watch.doctor_hint("Release", { "Resource not accessible by integration" }), "contents: write")
-    eq(watch.doctor_hint("Lint", { "E501 line too long" }), "`relrun scripts/doctor.lua` checks the whole set-up")
+    eq(watch.doctor_hint("Lint", { "E501 line too long" }), "`relrun doctor` checks the whole set-up")
   end)
 
   it("judges the push credential: GITHUB_TOKEN under Actions, a ghs_ token", function()

@@ -37,7 +37,7 @@ M.KINDS = {
   { kind = "long-term-key", title = "no long-term access keys", severity = "warn",
     todo = "use OIDC (RELEASE.md), then deactivate and delete the key" },
   { kind = "untrusted-sub", title = "role assumed by trusted workflows only", severity = "fail",
-    todo = "limit the trust policy's sub (relrun scripts/setup.lua --update) and review what that run did" },
+    todo = "limit the trust policy's sub (relrun setup --update) and review what that run did" },
   { kind = "outside-actions", title = "release role used from GitHub Actions only", severity = "fail",
     todo = "the role's trust or another policy lets it be assumed elsewhere: review both" },
   { kind = "token-burst", title = "no bursts of GetAuthorizationToken", severity = "warn",

@@ -32,7 +32,7 @@ local M = {}
 local installed_requirements
 
 local TAIL_LINES = 25
-M.DOCTOR_HINT = "see RELEASE.md \"Build Failures\", or run `relrun scripts/doctor.lua`"
+M.DOCTOR_HINT = "run `relrun doctor` (it names what a build needs)"
 
 ---------------------------------------------------------------------------
 -- The interpreter, probed once per machine
@@ -645,7 +645,7 @@ local function wheel_from_sdist(opts, bopts, sdist, outdir, published)
       return nil, errors.new("FOREIGN_SDIST", string.format("the published %s is not commit %s's: it %s",
         fs.basename(opts.sdist), opts.commit.id:sub(1, 12), why), { rerun = false,
         hint = "a published file is never overwritten; release a new version (or remove the version first: " ..
-          "relrun scripts/rollback.lua " .. opts.version .. ")" })
+          "relrun rollback " .. opts.version .. ")" })
     end
   end
   local made, werr = run_build(bopts, "wheel", root, outdir, unpacked.path)
@@ -768,7 +768,7 @@ function M.inspect(paths, expect)
   if #problems > 0 then
     return nil, errors.new("NOT_FIT", (expect.what or "the built files") .. " are not fit to publish: " ..
       table.concat(problems, "; "), { rerun = false,
-      hint = expect.hint or "fix the project in a new commit (`relrun scripts/doctor.lua` checks it)" })
+      hint = expect.hint or "fix the project in a new commit (`relrun doctor` checks it)" })
   end
   table.sort(out, function(a, b) return a.filename < b.filename end)
   return { files = out }

@@ -249,7 +249,7 @@ local function shell_word(s)
 end
 
 -- command_line(argv, words) -> the command that ran this script, as a user
--- retypes it ("relrun scripts/release.lua publish --repository-dir x"), with
+-- retypes it ("relrun release publish --repository-dir x"), with
 -- `words` instead of the script's own arguments when given. The program's
 -- name is argv's lowest index (relrun's own options left out).
 function M.command_line(argv, words)

@@ -144,7 +144,7 @@ local function flatten(tbl, prefix, out, where)
     else
       local near = M.closest(key)
       return nil, errors.new("CONFIG_UNKNOWN", string.format("%s: unknown setting %s%s", where, key,
-        near and (" (did you mean " .. near .. "?)") or ""), { hint = "`relrun scripts/release.lua config " ..
+        near and (" (did you mean " .. near .. "?)") or ""), { hint = "`relrun release config " ..
         "--keys` lists the settings", exit = 2 })
     end
   end

@@ -9,7 +9,7 @@
 --     bind = { version = "1.2.3", commit = id, tree = id },   -- a journal of anything else is not trusted
 --     -- or journal = function(ctx) return path, bind end, asked before the
 --     -- first step that is not a check (when the version is known)
---     command = "relrun scripts/release.lua publish",   -- what a rerun runs, as the user typed it
+--     command = "relrun release publish",   -- what a rerun runs, as the user typed it
 --     finished = "Released stock-pipeline 1.2.3",       -- the last line of a good run (or a function of ctx)
 --   }
 --   plan:add{ name = "build", does = "build the sdist, then the wheel from it", kind = "local",

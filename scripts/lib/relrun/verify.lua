@@ -152,7 +152,11 @@ end
 -- Whether pip installs the dependencies too, and why not when it does not.
 local function deps_policy(opts, extra)
   local wheel = wheel_of(opts.files)
-  if opts.project.cfg.verify.no_deps then return "not installed ([tool.relrun.verify] no_deps)" end
+  local cfg = opts.project.cfg
+  if cfg.verify.no_deps then
+    local from = cfg.source and cfg.source["verify.no_deps"] or ""
+    return "not installed (" .. (from:find("^pyproject") and "[tool.relrun.verify] no_deps" or from) .. ")"
+  end
   if opts.target.kind == "local" and not extra and wheel and has_dependencies(wheel) then
     return "not installed: the local repository holds only this project (set [tool.relrun.verify] extra_index_url)"
   end
@@ -179,7 +183,7 @@ local function pip_install(run, pip, opts)
   run("pip install " .. wanted .. " from " .. opts.target:index_url(), argv, env,
     opts.target.kind == "codeartifact" and "an expired or refused CodeArtifact token also shows this way, and a " ..
       "dependency the repository cannot serve (connect an upstream, or set [tool.relrun.verify] extra_index_url); " ..
-      "`relrun scripts/verify.lua " .. opts.version .. "` checks again" or nil)
+      "`relrun verify " .. opts.version .. "` checks again" or nil)
   return deps
 end
 
@@ -253,7 +257,7 @@ local function check_target(c)
   local status = c.target:status(c.version)
   if status == "absent" then
     errors.raise("NOT_PUBLISHED", string.format("%s %s has no files in %s", c.package, c.version, c.target.label),
-      { hint = "publish it (relrun scripts/release.lua publish)" })
+      { hint = "publish it (relrun release publish)" })
   end
   if status ~= "Published" then
     errors.raise("NOT_PUBLISHED", string.format("%s %s has status %s, not Published", c.package, c.version,

@@ -250,7 +250,7 @@ local function find_step(ctx)
         local why = M.reasons(ctx)
         errors.raise("NO_RUN", string.format("no workflow run started for %s (commit %s) within %s: %s", ctx.tag,
           ctx.commit:sub(1, 12), progress.elapsed_text(ctx.timeout), table.concat(why, "; ")),
-          { hint = "when it starts later, `relrun scripts/watch.lua " .. ctx.version .. "` follows it", rerun = false })
+          { hint = "when it starts later, `relrun watch " .. ctx.version .. "` follows it", rerun = false })
       end
       ctx.sleep(ctx.interval)
       waited = waited + math.max(ctx.interval, 0.001)
@@ -285,16 +285,16 @@ end
 -- The doctor check that fits a failure, from the step's name and its log.
 local HINTS = {
   { { "assumerolewithwebidentity", "not authorized to perform sts", "oidc", "id%-token", "web identity" },
-    "`relrun scripts/doctor.lua --only oidc` checks the role's trust policy against this repository " ..
+    "`relrun doctor --only oidc` checks the role's trust policy against this repository " ..
     "(RELEASE.md \"OIDC Authentication Failures\")" },
   { { "codeartifact", "getauthorizationtoken", "publishpackageversion" },
-    "`relrun scripts/doctor.lua --only codeartifact` checks the domain, the repository and the role's permissions" },
+    "`relrun doctor --only codeartifact` checks the domain, the repository and the role's permissions" },
   { { "s3://", "s3 bucket", "s3_", "putobject", "nosuchbucket" },
-    "`relrun scripts/doctor.lua --only s3` checks the bucket and the role's s3:PutObject" },
+    "`relrun doctor --only s3` checks the bucket and the role's s3:PutObject" },
   { { "github release", "release asset", "resource not accessible by integration", "contents: write" },
-    "the release job needs `permissions: contents: write`; `relrun scripts/doctor.lua --only security` checks the workflow" },
+    "the release job needs `permissions: contents: write`; `relrun doctor --only security` checks the workflow" },
   { { "python %-m build", "build failed", "backend", "setup%.py", "sdist", "wheel" },
-    "`relrun scripts/doctor.lua --only build` builds the tag here and names what fails" },
+    "`relrun doctor --only build` builds the tag here and names what fails" },
 }
 
 function M.doctor_hint(step_name, tail)
@@ -304,7 +304,7 @@ function M.doctor_hint(step_name, tail)
       if text:find(word) then return h[2] end
     end
   end
-  return "`relrun scripts/doctor.lua` checks the whole set-up"
+  return "`relrun doctor` checks the whole set-up"
 end
 
 -- The failing job and step of a finished run -> job, step (either may be nil).

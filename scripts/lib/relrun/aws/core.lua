@@ -198,7 +198,7 @@ local HINTS = {
   AccessDenied = "the identity lacks a permission: check the role's policies",
   AccessDeniedException = "the identity lacks a permission: check the role's policies",
   PermanentRedirect = "the bucket is in another region: set AWS_REGION to the bucket's region",
-  NoSuchBucket = "create it first (relrun scripts/setup.lua) or check S3_WHEELS_BUCKET",
+  NoSuchBucket = "create it first (relrun setup) or check S3_WHEELS_BUCKET",
 }
 
 -- new_error{ code, message (AWS's words), status, request_id, service,

@@ -79,7 +79,7 @@ local function trust_hint(role_arn, token)
   local claims = M.jwt_claims(token) or {}
   local aud = type(claims.aud) == "table" and table.concat(claims.aud, ",") or claims.aud
   return string.format("the trust policy of %s did not accept this token (sub %q, aud %q): its conditions must " ..
-    "match both (a GitHub environment makes sub repo:ORG/REPO:environment:NAME); run relrun scripts/doctor.lua",
+    "match both (a GitHub environment makes sub repo:ORG/REPO:environment:NAME); run relrun doctor",
     tostring(role_arn), tostring(claims.sub or "?"), tostring(aud or "?"))
 end
 

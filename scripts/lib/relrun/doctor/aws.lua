@@ -60,7 +60,7 @@ function M.role(ctx)
   if not role then
     if code == "AccessDenied" or code == "AccessDeniedException" then fail("GetRole " .. name .. " is not permitted", true) end
     if code == "NoSuchEntity" then fail("the role " .. name .. " does not exist in account " ..
-      (ctx.cfg.role_arn:match("::(%d+):") or "?") .. ": create it (relrun scripts/setup.lua)") end
+      (ctx.cfg.role_arn:match("::(%d+):") or "?") .. ": create it (relrun setup)") end
     fail("GetRole " .. name .. ": " .. rerr)
   end
   -- permissions: the documents, each with its name (for messages); policies:
@@ -179,7 +179,7 @@ function M.role_or_result(ctx, owner)
   local checks = require "relrun.checks"
   local msg = type(info) == "table" and info.message or tostring(info)
   if not owner or (type(info) == "table" and info.skip) then return nil, checks.skip(msg) end
-  return nil, checks.fail(msg, "relrun scripts/setup.lua creates the role as RELEASE.md describes")
+  return nil, checks.fail(msg, "relrun setup creates the role as RELEASE.md describes")
 end
 
 return M

@@ -77,7 +77,7 @@ local function settings_check(g, ctx)
       local lines, hint = {}, nil
       for _, err in ipairs(bad) do lines[#lines + 1] = err.message; hint = hint or err.hint end
       return checks.fail(table.concat(lines, "; "), "fix pyproject.toml; " ..
-        (hint or "`relrun scripts/release.lua config --keys` lists the settings"))
+        (hint or "`relrun release config --keys` lists the settings"))
     end
     local n = 0
     for _, source in pairs(ctx.cfg.source) do
@@ -677,7 +677,7 @@ local function scm_gate(ctx, v, tag)
     return checks.ok(string.format("HEAD is %s and setuptools_scm builds %s", tag.name, built))
   end
   local info, err = scm.explain{ dir = p.dir, config = cfg }
-  if not info then return checks.fail(tostring(err), "see `relrun scripts/version.lua --explain`") end
+  if not info then return checks.fail(tostring(err), "see `relrun version --explain`") end
   if not tag then
     if info.version:find("+", 1, true) or info.version:find("dev", 1, true) then
       return checks.ok(string.format("HEAD builds as %s with %s (not a release: publish runs from a tag)",

@@ -56,7 +56,7 @@ local function kind_check(g, ctx, k)
     local shown = table.move(lines, 1, math.min(#lines, SHOWN), 1, {})
     if #lines > SHOWN then shown[#shown + 1] = string.format("and %d more", #lines - SHOWN) end
     local found = table.concat(shown, "; ")
-    local todo = k.todo .. " (relrun scripts/audit.lua --since " .. M.DAYS .. "d lists them all)"
+    local todo = k.todo .. " (relrun audit --since " .. M.DAYS .. "d lists them all)"
     return k.severity == "fail" and checks.fail(found, todo) or checks.warn(found, todo)
   end, "CloudTrail LookupEvents: codeartifact.amazonaws.com and AssumeRoleWithWebIdentity, last " .. M.DAYS .. " days")
 end

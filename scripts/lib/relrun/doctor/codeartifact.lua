@@ -64,7 +64,7 @@ local function domain_exists(ctx)
   if d then return checks.ok(string.format("domain %s, owner %s, status %s", d.name, d.owner, tostring(d.status))) end
   if code == "ResourceNotFoundException" then
     return checks.fail(string.format("no domain %s owned by %s in %s", cfg.domain, cfg.account_id, cfg.region),
-      "check CODEARTIFACT_DOMAIN, CODEARTIFACT_ACCOUNT_ID and AWS_REGION, or create it (relrun scripts/setup.lua)")
+      "check CODEARTIFACT_DOMAIN, CODEARTIFACT_ACCOUNT_ID and AWS_REGION, or create it (relrun setup)")
   end
   if code == "AccessDeniedException" then return by_endpoint(cfg, ca, "DescribeDomain") end
   return checks.fail(derr, "check the credentials and the region")
@@ -79,7 +79,7 @@ local function repository_exists(ctx)
   if r then return checks.ok(string.format("repository %s in %s", r.name, r.domainName or cfg.domain)) end
   if code == "ResourceNotFoundException" then
     return checks.fail(string.format("no repository %s in domain %s", cfg.repository, cfg.domain),
-      "check CODEARTIFACT_REPOSITORY or create it (relrun scripts/setup.lua)")
+      "check CODEARTIFACT_REPOSITORY or create it (relrun setup)")
   end
   if code == "AccessDeniedException" then return by_endpoint(cfg, ca, "DescribeRepository") end
   return checks.fail(rerr, "check the credentials and the region")
@@ -92,7 +92,7 @@ local function role_allows_release(ctx, docs)
   if not info then return result end
   if #info.permissions == 0 then
     return checks.fail("role " .. info.name .. " has no permission policies",
-      "attach RELEASE.md's permissions policy (relrun scripts/setup.lua)")
+      "attach RELEASE.md's permissions policy (relrun setup)")
   end
   local missing = {}
   for _, req in ipairs(policy.required_requests(docs, {})) do

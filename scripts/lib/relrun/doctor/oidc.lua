@@ -82,7 +82,7 @@ local function refusal_hint(trust, try, w, prefix)
   local names_environment = require("relrun.json").encode(trust):find(":environment:", 1, true)
   if w.environment and not names_environment then
     return string.format("the job runs in environment %s, so GitHub sends sub %s — a condition on " ..
-      "ref:refs/tags/%s* never matches it: trust repo:%s:environment:%s (relrun scripts/setup.lua " ..
+      "ref:refs/tags/%s* never matches it: trust repo:%s:environment:%s (relrun setup " ..
       "--trust-environment %s --update) or remove the environment from the job", w.environment, w.sub, prefix,
       w.repository, w.environment, w.environment)
   end
@@ -92,13 +92,13 @@ local function refusal_hint(trust, try, w, prefix)
   end
   if w.why:find("StringEquals compares literally", 1, true) then
     return "write the sub condition with StringLike: RELEASE.md's StringEquals with " .. prefix .. "* matches no " ..
-      "tag (relrun scripts/setup.lua --update writes it so)"
+      "tag (relrun setup --update writes it so)"
   end
   if not w.environment and w.tag:sub(1, #prefix) ~= prefix then
     return "the tag " .. w.tag .. " does not match the release tags' pattern (" .. prefix .. "*): release tags are " ..
       prefix .. "VERSION"
   end
-  return "change the role's trust policy to RELEASE.md's (relrun scripts/setup.lua shows it; --update applies it)"
+  return "change the role's trust policy to RELEASE.md's (relrun setup shows it; --update applies it)"
 end
 
 -- AssumeRoleWithWebIdentity with the job's token (unsigned: no AWS
@@ -121,7 +121,7 @@ function M.offline(g, ctx)
   g:check("role ARN", function()
     local bad = ctx.bad_settings and ctx.bad_settings.role_arn
     if bad then
-      return checks.fail(bad, "fix the repository secret AWS_ROLE_ARN (relrun scripts/setup.lua " ..
+      return checks.fail(bad, "fix the repository secret AWS_ROLE_ARN (relrun setup " ..
         "prints the value to set)")
     end
     if not cfg.role_arn then
@@ -156,11 +156,11 @@ local function provider_check(g, ctx)
         end
         return checks.fail(arn .. " does not list the client id (audience) sts.amazonaws.com (it lists " ..
           (#ids > 0 and table.concat(ids, ", ") or "none") .. ")",
-          "add the audience sts.amazonaws.com to the provider (relrun scripts/setup.lua --update)")
+          "add the audience sts.amazonaws.com to the provider (relrun setup --update)")
       end
     end
     return checks.fail("no " .. want .. " (found " .. (#arns > 0 and table.concat(arns, ", ") or "none") .. ")",
-      "create it: relrun scripts/setup.lua (IAM → Identity providers → " .. policy.OIDC_HOST .. ")")
+      "create it: relrun setup (IAM → Identity providers → " .. policy.OIDC_HOST .. ")")
   end, "IAM ListOpenIDConnectProviders, GetOpenIDConnectProvider")
 end
 

@@ -15,7 +15,7 @@ local function bucket_in_region(ctx)
   if not head then
     if code == "NotFound" or code == "NoSuchBucket" or code == "404" then
       return checks.fail("no bucket " .. cfg.bucket, "create it (aws s3 mb s3://" .. cfg.bucket ..
-        " --region " .. tostring(cfg.region) .. ", or relrun scripts/setup.lua --bucket)")
+        " --region " .. tostring(cfg.region) .. ", or relrun setup --bucket)")
     end
     if code == "Forbidden" or code == "403" or code == "AccessDenied" then
       -- S3 answers 404 for a bucket that does not exist whoever asks; a

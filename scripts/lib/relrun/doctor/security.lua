@@ -170,11 +170,11 @@ local function policies_check(g, ctx)
       return checks.fail("role " .. info.name .. ": " .. table.concat(wide_trust, "; ") ..
         (#wide > 0 and ("; and " .. table.concat(wide, "; ")) or ""),
         "limit the trust policy's sub to repo:" .. repository .. ":ref:refs/tags/" .. ctx.prefix ..
-        "* (relrun scripts/setup.lua --update)")
+        "* (relrun setup --update)")
     end
     if #wide > 0 then
       return checks.warn("role " .. info.name .. ": " .. table.concat(wide, "; "),
-        "limit the role to RELEASE.md's actions and resources (relrun scripts/setup.lua --update)")
+        "limit the role to RELEASE.md's actions and resources (relrun setup --update)")
     end
     return checks.ok(string.format("role %s: trust limited to %s's tags, %d permission polic%s within RELEASE.md's",
       info.name, repository, #info.permissions, #info.permissions == 1 and "y" or "ies"))
@@ -300,7 +300,7 @@ local function drift_check(g, ctx)
       return checks.ok(string.format("role %s: trust and %s exactly as setup.lua writes them", info.name, setup.POLICY_NAME))
     end
     return checks.warn("role " .. info.name .. ": " .. table.concat(lines, "; "),
-      "review the change; `relrun scripts/setup.lua --dry-run` shows setup's documents, --update writes them " ..
+      "review the change; `relrun setup --dry-run` shows setup's documents, --update writes them " ..
       "(other policies are never touched: detach them by hand)")
   end, "IAM GetRole, ListRolePolicies, ListAttachedRolePolicies against relrun.phases.setup's documents")
 end
@@ -520,7 +520,7 @@ local function environment_check(g, ctx)
     if env == nil then return checks.skip(err.message) end
     if env == false then
       return checks.fail("environment " .. name .. " does not exist",
-        "create it (relrun scripts/setup.lua) with required reviewers and tag-only deployments")
+        "create it (relrun setup) with required reviewers and tag-only deployments")
     end
     local reviewers = false
     for _, rule in ipairs(env.protection_rules or {}) do
@@ -531,7 +531,7 @@ local function environment_check(g, ctx)
     if problem then
       return checks.fail("environment " .. name .. ": " .. problem,
         "Settings → Environments → " .. name .. " → Deployment branches and tags: selected tags " .. ctx.prefix ..
-        "* only (relrun scripts/setup.lua --update)")
+        "* only (relrun setup --update)")
     end
     if not reviewers then
       return checks.warn("environment " .. name .. ": tags " .. table.concat(tags, ", ") ..

@@ -111,7 +111,7 @@ function M.lines(f, bucket, label)
       u.filename)
   end
   for _, o in ipairs(f.orphans) do
-    out[#out + 1] = string.format("  only in S3:      %s (%s): `relrun scripts/maintain.lua restore %s` puts it back",
+    out[#out + 1] = string.format("  only in S3:      %s (%s): `relrun maintain restore %s` puts it back",
       o.filename, o.version, o.version)
   end
   return out
@@ -135,7 +135,7 @@ local function copies_step(ctx)
       end
       if #list == 0 then
         errors.raise("NO_BACKUP", string.format("no file of %s %s under s3://%s/%s", ctx.project.package, ctx.version,
-          bucket_of(ctx), PREFIX), { hint = "`relrun scripts/maintain.lua backup` lists what S3 holds", exit = 1,
+          bucket_of(ctx), PREFIX), { hint = "`relrun maintain backup` lists what S3 holds", exit = 1,
           rerun = false })
       end
       table.sort(list, function(a, b) return a.filename < b.filename end)

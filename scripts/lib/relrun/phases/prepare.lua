@@ -121,14 +121,20 @@ local function level_step(ctx)
       fail("BEHIND", string.format("%s has commits this clone does not have (%s is at %s)", upstream, branch,
         short(their)), string.format("run `git pull %s %s`", remote, branch))
     end
-    local ahead, behind = repo:ahead_behind(ctx.head.id, their)
-    if not ahead then fail("GIT", string.format("comparing %s with %s failed: %s", branch, upstream, tostring(behind))) end
+    -- HEAD is compared; a dry run goes on after the branch check failed,
+    -- and then HEAD is not the branch: name what was compared
+    local head = ctx.head or repo:head()
+    if not head.id then fail("EMPTY", "the repository has no commits yet", "commit the project first") end
+    local what = head.branch == branch and branch or
+      ("HEAD (" .. (head.detached and ("detached at " .. short(head.id)) or tostring(head.branch)) .. ")")
+    local ahead, behind = repo:ahead_behind(head.id, their)
+    if not ahead then fail("GIT", string.format("comparing %s with %s failed: %s", what, upstream, tostring(behind))) end
     if behind > 0 then
-      fail("BEHIND", string.format("%s is %d commit(s) behind %s (and %d ahead)", branch, behind, upstream, ahead),
+      fail("BEHIND", string.format("%s is %d commit(s) behind %s (and %d ahead)", what, behind, upstream, ahead),
         string.format("run `git pull %s %s`", remote, branch))
     end
     if ahead > 0 then
-      fail("AHEAD", string.format("%s is %d commit(s) ahead of %s", branch, ahead, upstream),
+      fail("AHEAD", string.format("%s is %d commit(s) ahead of %s", what, ahead, upstream),
         string.format("push them first (`git push %s %s`) so the tag points at a published commit", remote, branch))
     end
     return { outcome = string.format("up to date with %s (ahead 0, behind 0)", upstream) }

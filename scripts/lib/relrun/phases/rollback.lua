@@ -113,7 +113,7 @@ function M.plan(ctx)
   local mode = o.unlist and "Unlisted" or (o.archive and "Archived" or "deleted")
   local plan = steps.plan{ title = string.format("roll back %s %s", p.package, ctx.version), out = ctx.out,
                            command = ctx.command,
-                           finished = string.format("Rolled back. To release again: relrun scripts/release.lua " ..
+                           finished = string.format("Rolled back. To release again: relrun release " ..
                              "tag --version %s (or a new version), then publish.", ctx.version) }
   plan:add(target_step(ctx, mode))
   if not o.keep_tag then

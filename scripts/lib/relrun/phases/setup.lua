@@ -16,7 +16,7 @@
 -- present, or exactly what was asked — and an asked trust that would refuse
 -- those jobs stops setup before anything is changed.
 --
---   local ctx = setup.context(project, opts, { out = print, command = "relrun scripts/setup.lua ..." })
+--   local ctx = setup.context(project, opts, { out = print, command = "relrun setup ..." })
 --   local plan = setup.plan(ctx)
 --   plan:run(ctx, { dry_run = opts.dry_run }); setup.report(ctx) -> exit code
 local steps = require "relrun.steps"
@@ -457,7 +457,7 @@ local function other_policies_step(ctx)
       end
       if #names == 0 then return { outcome = "none" } end
       return { outcome = table.concat(names, ", ") .. ": not relrun's; left alone — review them " ..
-        "(relrun scripts/doctor.lua says whether they are wider)" }
+        "(relrun doctor says whether they are wider)" }
     end }
 end
 

@@ -31,7 +31,7 @@ function M.wanted_version(opts, last, scheme)
     end
     if v:is_devrelease() then
       errors.raise("BAD_VERSION", opts.version .. " is a development version; release tags name releases",
-        { hint = "development versions come from setuptools_scm between tags (scripts/version.lua)", exit = 2 })
+        { hint = "development versions come from setuptools_scm between tags (`relrun version`)", exit = 2 })
     end
     return tostring(v)
   end

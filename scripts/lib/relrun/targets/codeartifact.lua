@@ -42,11 +42,11 @@ function CodeArtifact:credentials()
   local provider, err = credentials.resolve{}
   if not provider then
     errors.raise("NO_CREDENTIALS", "no AWS credentials: " .. tostring(err), { hint = "RELEASE.md: IAM Role for " ..
-      "GitHub Actions OIDC; `relrun scripts/doctor.lua` checks the trust policy" })
+      "GitHub Actions OIDC; `relrun doctor` checks the trust policy" })
   end
   local _, cerr = provider:get()
   if cerr then
-    errors.raise("CREDENTIALS", "AWS credentials: " .. tostring(cerr), { hint = "run `relrun scripts/doctor.lua` (OIDC checks)" })
+    errors.raise("CREDENTIALS", "AWS credentials: " .. tostring(cerr), { hint = "run `relrun doctor` (OIDC checks)" })
   end
   self.provider = provider
   return provider
@@ -95,7 +95,7 @@ function CodeArtifact:preflight()
                                                     repository = c.repository }
   if not r then
     errors.raise("CODEARTIFACT_REPOSITORY", string.format("repository %s/%s: %s", c.domain, c.repository, tostring(err)),
-      { hint = "check CODEARTIFACT_DOMAIN, CODEARTIFACT_REPOSITORY and the account (`relrun scripts/setup.lua` creates them)" })
+      { hint = "check CODEARTIFACT_DOMAIN, CODEARTIFACT_REPOSITORY and the account (`relrun setup` creates them)" })
   end
   return string.format("%s reachable (PublishPackageVersion is proven by the upload itself)", self.label)
 end
@@ -175,7 +175,7 @@ function CodeArtifact:publish(file)
     local hint
     if code == "AUTH" then
       hint = "the CodeArtifact token was refused: check the role's codeartifact:PublishPackageVersion on the package " ..
-        "(`relrun scripts/doctor.lua`)"
+        "(`relrun doctor`)"
     elseif code == "CONFLICT" then
       hint = Base.CONFLICT_HINT
     end
@@ -334,11 +334,11 @@ function CodeArtifact:instructions(version, package)
   return {
     "# pip (or --tool uv|twine|poetry), with a token from your AWS credentials: nothing to paste, other indexes",
     "# untouched (pip: the active venv's pip.conf; --env prints exports instead):",
-    "relrun scripts/login.lua --tool pip",
+    "relrun login --tool pip",
     string.format("pip install %s==%s", package, version),
     "",
     "# Databricks: keep the token in a secret scope (a CodeArtifact token lasts at most 12 hours):",
-    "#   relrun scripts/login.lua --print-token | databricks secrets put-secret codeartifact token",
+    "#   relrun login --print-token | databricks secrets put-secret codeartifact token",
     "# then, in the notebook:",
     'token = dbutils.secrets.get(scope="codeartifact", key="token")',
     string.format("%%pip install %s==%s --index-url %s", package, version, databricks),
