@@ -14,6 +14,58 @@ local function join(...)
   return out
 end
 
+describe("relrun.tags last release", function()
+  local s = tags.scheme{ names = { "0.18.0", "1.0.0.beta0", "0.19.0", "0.28.1" } }
+  local function standing(map) return function(name) return map[name] end end
+
+  it("is the highest release without knowing the repository", function()
+    eq(s:last({ "0.18.0", "1.0.0.beta0", "0.28.1" }).name, "1.0.0.beta0")
+  end)
+
+  -- commits a1 (1.0.0.beta0) <- a2 (0.28.1) on one line; b1 (a 1.x fix) on its own branch
+  local function holds(a, b) return a == b or (a == "a2" and b == "a1") end
+
+  it("leaves out a pre-release a lower final release was made on top of later (httpx's 1.0.0.beta0)", function()
+    local at = standing{ ["0.18.0"] = { contained = true, time = 100, id = "a0" },
+                         ["1.0.0.beta0"] = { contained = true, time = 200, id = "a1" },
+                         ["0.28.1"] = { contained = true, time = 900, id = "a2" } }
+    eq(s:last({ "0.18.0", "1.0.0.beta0", "0.28.1" }, at, holds).name, "0.28.1")
+  end)
+
+  it("keeps a pre-release when the later lower final release is another branch's (sqlalchemy's 2.1.0b3, 2.0.52)", function()
+    local at = standing{ ["2.1.0b3"] = { time = 200, id = "a1" }, ["2.0.52"] = { time = 900, id = "b1" } }
+    eq(s:last({ "2.1.0b3", "2.0.52" }, at, holds).name, "2.1.0b3")
+  end)
+
+  it("keeps a pre-release made after the last final release", function()
+    local at = standing{ ["0.28.1"] = { contained = true, time = 100, id = "a1" },
+                         ["1.0.0rc1"] = { contained = true, time = 200, id = "a2" } }
+    eq(s:last({ "0.28.1", "1.0.0rc1" }, at, holds).name, "1.0.0rc1")
+    eq(s:last({ "1.0.0rc1" }, at, holds).name, "1.0.0rc1")
+  end)
+
+  it("leaves out tags HEAD does not hold (9.2.0 seen from the 9.1.x branch)", function()
+    local at = standing{ ["9.1.3"] = { contained = true, time = 300 }, ["9.2.0"] = { contained = false, time = 200 } }
+    eq(s:last({ "9.1.3", "9.2.0" }, at, holds).name, "9.1.3")
+  end)
+
+  it("counts a tag whose standing is unknown as held (a shallow clone)", function()
+    local at = standing{ ["9.1.3"] = { contained = true, time = 300 } }
+    eq(s:last({ "9.1.3", "9.2.0" }, at, holds).name, "9.2.0")
+  end)
+end)
+
+describe("relrun.phases.tag wanted_version", function()
+  it("reads --version spelled as the scheme tags it (alembic's rel_1_19_3) and as PEP 440", function()
+    local scheme = tags.scheme{ names = { "rel_1_19_1", "rel_1_19_2" } }
+    local wanted = require("relrun.phases.tag").wanted_version
+    eq(wanted({ version = "rel_1_19_3" }, nil, scheme), "1.19.3")
+    eq(wanted({ version = "1.19.3" }, nil, scheme), "1.19.3")
+    local good, err = pcall(wanted, { version = "rel_banana" }, nil, scheme)
+    ok(not good and tostring(err):find("invalid version", 1, true), tostring(err))
+  end)
+end)
+
 describe("relrun.tags scheme detection", function()
   it("takes the scheme of the newest release, not of the most tags (jaraco.functools: bare, then v)", function()
     local old = {}

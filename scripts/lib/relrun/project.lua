@@ -18,7 +18,6 @@ local errors = require "relrun.errors"
 
 local M = {}
 local Project = {}
-local detect_branch
 Project.__index = Project
 
 -- The folder holding the repository's shared refs (a worktree's .git
@@ -31,30 +30,32 @@ local function common_dir(repo)
   return common:sub(1, 1) == "/" and common or fs.join(gitdir, common)
 end
 
--- The release branch when none is configured: the remote's default
--- branch as the clone recorded it (refs/remotes/origin/HEAD: master for
--- tomlkit, certifi, pypa/hatch), else master when there is no main.
-function detect_branch(p)
-  local cfg, repo = p.cfg, p.repo
-  local head = fs.read(fs.join(common_dir(repo), "refs", "remotes", cfg.remote, "HEAD"))
-  local name = head and head:match("^ref: refs/remotes/" .. cfg.remote:gsub("%p", "%%%0") .. "/(%S+)")
-  if name then
-    cfg.branch, cfg.source.branch = name, "detected: " .. cfg.remote .. "/HEAD"
-    return
+-- The repository's default branch and how it is known: the remote's as
+-- the clone recorded it (refs/remotes/origin/HEAD: master for tomlkit,
+-- certifi, pypa/hatch), else master when there is no main, else main.
+-- It is the release branch when none is configured.
+function Project:default_branch()
+  if self._default_branch then return self._default_branch, self._default_why end
+  local remote, repo = self.cfg.remote, self.repo
+  local head = fs.read(fs.join(common_dir(repo), "refs", "remotes", remote, "HEAD"))
+  local name = head and head:match("^ref: refs/remotes/" .. remote:gsub("%p", "%%%0") .. "/(%S+)")
+  local why = name and ("detected: " .. remote .. "/HEAD")
+  if not name then
+    -- a ref exists as a loose file or a packed-refs line: read from the
+    -- files, as asking libgit2 would start it (~3 ms) for a name
+    local common = common_dir(repo)
+    local packed = (fs.read(fs.join(common, "packed-refs")) or "") .. "\n"
+    local function has_ref(ref)
+      return (fs.stat(fs.join(common, ref)) or {}).type == "file" or packed:find(" " .. ref .. "\n", 1, true) ~= nil
+    end
+    local function exists(b)
+      return has_ref("refs/heads/" .. b) or has_ref("refs/remotes/" .. remote .. "/" .. b)
+    end
+    if not exists("main") and exists("master") then name, why = "master", "detected: no main branch, a master branch"
+    else name, why = "main", "default" end
   end
-  -- a ref exists as a loose file or a packed-refs line: read from the
-  -- files, as asking libgit2 would start it (~3 ms) for a name
-  local common = common_dir(repo)
-  local packed = (fs.read(fs.join(common, "packed-refs")) or "") .. "\n"
-  local function has_ref(ref)
-    return (fs.stat(fs.join(common, ref)) or {}).type == "file" or packed:find(" " .. ref .. "\n", 1, true) ~= nil
-  end
-  local function exists(b)
-    return has_ref("refs/heads/" .. b) or has_ref("refs/remotes/" .. cfg.remote .. "/" .. b)
-  end
-  if not exists("main") and exists("master") then
-    cfg.branch, cfg.source.branch = "master", "detected: no main branch, a master branch"
-  end
+  self._default_branch, self._default_why = name, why
+  return name, why
 end
 
 -- open{ dir = ".", flags = {}, getenv, need_repo = true, partial, pyproject } -> project | nil, err.
@@ -91,7 +92,7 @@ function M.open(opts)
                                  partial = opts.partial }
   if not cfg then p:close(); return nil, cerr end
   p.cfg, p.package = cfg, cfg.package
-  if p.repo and cfg.source.branch == "default" then detect_branch(p) end
+  if p.repo and cfg.source.branch == "default" then cfg.branch, cfg.source.branch = p:default_branch() end
   p.scheme = tags.scheme{ prefix = cfg.tag_prefix, names = p.repo and p:tag_names() or {}, package = p.package,
                           targets = p._tag_targets }
   return p
@@ -148,7 +149,34 @@ function Project:release_tag(version)
   end
   return self.scheme:tag(version)
 end
-function Project:last_release(names) return self.scheme:last(names or self:tag_names()) end
+
+-- The last release HEAD builds on (tags.Scheme:last): among `names` (this
+-- clone's tags by default), leaving out tags HEAD does not hold and
+-- abandoned pre-releases. `ids`: name -> commit id for tags this clone has
+-- not fetched (the remote's). -> { name, version, parsed } | nil.
+function Project:last_release(names, ids)
+  local repo = self.repo
+  local head = repo and repo:head()
+  if not (head and head.id) then return self.scheme:last(names or self:tag_names()) end
+  -- From the default branch every release counts, held or not: pytest
+  -- tags its releases on release branches main never merges (main holds
+  -- 8.3.0, the last release is 9.1.1). From another release branch (a
+  -- maintenance branch: --branch 1.0.x) only what it holds does.
+  local every = self.cfg.branch == self:default_branch()
+  local function holds(a, b)
+    local base = repo:merge_base(a, b)
+    if base then return base == b end
+    if not repo:is_shallow() then return false end   -- shallow: the commits between may be missing
+  end
+  return self.scheme:last(names or self:tag_names(), function(name)
+    local id = self:tag_target(name) or (ids and ids[name])
+    local c = id and repo:commit(id)
+    if not c then return nil end
+    local contained
+    if not every then contained = holds(head.id, c.id) end
+    return { contained = contained, time = c.time, id = c.id }
+  end, holds)
+end
 
 -- OWNER/REPO on GitHub: the setting (GITHUB_REPOSITORY), else the release
 -- remote's URL when it is a GitHub one; nil otherwise.

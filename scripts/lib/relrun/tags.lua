@@ -241,10 +241,37 @@ function Scheme:releases(names)
   return list
 end
 
--- The highest release among `names` (pre-releases included), or nil.
-function Scheme:last(names)
+-- The last release among `names`, or nil: the highest (pre-releases
+-- included). With `standing(name)` -> { contained, time, id } | nil (what
+-- the repository knows of a tag: whether HEAD holds its commit, the
+-- commit's time and id) and `holds(a, b)` (whether commit a holds commit
+-- b; nil when unknown): a tag HEAD does not hold is another branch's
+-- (9.2.0 seen from a 9.1.x maintenance branch) and is left out, and a
+-- pre-release is left out when a lower final release was made after it on
+-- top of it: abandoned (httpx tagged 1.0.0.beta0 in 2021, then released
+-- 0.19 … 0.28.1 from the same line; sqlalchemy's 2.0.x fixes, released
+-- on their own branch after 2.1.0b3, abandon nothing). Unknown standing
+-- counts as held.
+function Scheme:last(names, standing, holds)
   local list = self:releases(names)
-  return list[#list]
+  if not standing then return list[#list] end
+  local function abandoned(pre, final)
+    return pre.time and final.time and pre.time < final.time and pre.id and final.id and holds(final.id, pre.id)
+  end
+  local pres = {}   -- held pre-releases above the highest held final release, highest first
+  for i = #list, 1, -1 do
+    local r, at = list[i], standing(list[i].name) or {}
+    if at.contained ~= false then
+      if not r.parsed:is_prerelease() then
+        for _, p in ipairs(pres) do
+          if not abandoned(p, at) then return p.release end
+        end
+        return r
+      end
+      pres[#pres + 1] = { release = r, time = at.time, id = at.id }
+    end
+  end
+  return pres[1] and pres[1].release
 end
 
 -- A parsed version's release tuple as text with `n` parts at least.

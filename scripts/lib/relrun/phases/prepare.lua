@@ -157,9 +157,15 @@ function M.written_version(ctx)
   if v.source ~= "scm" and v.version then return v end
 end
 
--- The last release: the highest release tag on the remote.
+-- The last release: of the release tags on the remote, the one HEAD
+-- builds on (Project:last_release).
 function M.last_release(ctx)
-  return ctx.project.scheme:last(M.remote_tag_names(ctx))
+  local ids = {}
+  for _, r in ipairs(ctx.remote_refs or {}) do
+    local name, peeled = r.name:match("^refs/tags/([^%^]+)(%^?)")
+    if name and (peeled ~= "" or not ids[name]) then ids[name] = r.id end
+  end
+  return ctx.project:last_release(M.remote_tag_names(ctx), ids)
 end
 
 local function changes_step(ctx)

@@ -24,6 +24,9 @@ local function short(id) return id and id:sub(1, 7) or "?" end
 function M.wanted_version(opts, last, scheme)
   if opts.version then
     local v, err = pep440.parse(opts.version)
+    -- or the version as the scheme tags it (sqlalchemy's rel_2_1_0)
+    local _, tagged = scheme:version(opts.version)
+    v = v or tagged
     if not v then errors.raise("BAD_VERSION", err, { exit = 2 }) end
     if v:local_part() then
       errors.raise("BAD_VERSION", string.format("%s has a local segment (+%s), which package indexes reject",
