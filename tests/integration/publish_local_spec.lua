@@ -333,6 +333,25 @@ describe("a project whose package imports a dependency as it loads", function()
     contains(r.stdout, "not imported: silver (needs relrun_absent_dependency)")
   end)
 
+  -- black's blackd needs the [d] extra (aiohttp) and says so with an
+  -- ImportError of its own: pip installs no extras, so it is not checked
+  it("a top-level module that needs an extra is not imported, and said so", function()
+    local pyproject = fs.read(clone .. "/pyproject.toml")
+    pyproject = pyproject:gsub('dependencies = %["relrun%-absent%-dependency>=1"%]', "dependencies = []")
+      :gsub('test = %["pytest"%]', 'test = ["pytest"]\nd = ["relrun-absent-extra>=1"]')
+      :gsub('packages = %["bronze", "silver", "ingestion"%]', 'packages = ["bronze", "silver", "ingestion", "silverd"]')
+    write(clone .. "/pyproject.toml", pyproject)
+    write(clone .. "/silver/__init__.py", (fs.read(clone .. "/silver/__init__.py"):gsub("import relrun_absent_dependency  # noqa\n", "")))
+    fs.mkdir(clone .. "/silverd")
+    write(clone .. "/silverd/__init__.py", "try:\n    import relrun_absent_extra  # noqa\nexcept ImportError as ie:\n" ..
+      "    raise ImportError(f'{ie}: install stock-pipeline[d]') from None\n")
+    local v = next_release()
+    local r = succeeds(publish(), "publish")
+    contains(r.stdout, "✓ verify: import bronze, ingestion, silver: stock-pipeline " .. v .. " installed; "
+      .. "not imported: silverd (needs relrun_absent_extra from extra [d])")
+    ok(not r.stdout:find("dependencies not installed", 1, true), "the dependencies were installed: there are none")
+  end)
+
   it("a module of the project's own that is missing still fails", function()
     write(clone .. "/bronze/__init__.py", "from . import gone  # noqa\n" .. fs.read(clone .. "/bronze/__init__.py"))
     next_release()

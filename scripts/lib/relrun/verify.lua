@@ -83,9 +83,11 @@ end
 -- names imported, those not checked, and the installed version. With
 -- --deps-missing (pip ran with --no-deps), a name whose import stops on a
 -- module from outside the distribution (a dependency) is not checked,
--- "name:module", rather than failed; a module of its own still fails.
+-- "name:module", rather than failed; a module of its own still fails. A
+-- module only an extra brings (pip installs none) is never checked:
+-- "name:module from extra [x]".
 local IMPORT_CHECK = [[
-import importlib, importlib.metadata as m, sys
+import importlib, importlib.metadata as m, re, sys
 deps_missing, package, names = sys.argv[1] == "--deps-missing", sys.argv[2], sys.argv[3:]
 if not names:
     seen = set()
@@ -96,16 +98,38 @@ if not names:
         elif len(f.parts) == 1 and f.suffix == ".py" and f.stem.isidentifier():
             seen.add(f.stem)
     names = sorted(seen)
+def canon(name):
+    return re.sub(r"[-_.]+", "_", name).lower()
+# the top-level module a failed import lacked: black's blackd raises its own
+# ImportError "from None" over aiohttp's ModuleNotFoundError
+def lacked(e):
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, ModuleNotFoundError) and e.name:
+            return e.name.split(".")[0]
+        e = e.__cause__ or e.__context__
+# what only an extra brings: pip installed the package without extras
+extras = {}
+for req in m.requires(package) or []:
+    extra = re.search(r"extra\s*==\s*['\"]([^'\"]+)", req)
+    if extra:
+        extras.setdefault(canon(re.match(r"[A-Za-z0-9._-]+", req).group(0)), extra.group(1))
 imported, unchecked = [], []
 for n in names:
     try:
         importlib.import_module(n)
         imported.append(n)
-    except ModuleNotFoundError as e:
-        needed = (e.name or "").split(".")[0]
-        if not deps_missing or not needed or needed in names:
+    except ImportError as e:
+        needed = lacked(e)
+        if not needed or needed in names:
             raise
-        unchecked.append(n + ":" + needed)
+        if canon(needed) in extras:
+            unchecked.append("%s:%s from extra [%s]" % (n, needed, extras[canon(needed)]))
+        elif deps_missing:
+            unchecked.append(n + ":" + needed)
+        else:
+            raise
 print(",".join(imported))
 print(",".join(unchecked))
 print(m.version(package))
