@@ -64,3 +64,21 @@ describe("relrun.doctor.security prefilter", function()
     eq(r.stdout, "commit " .. string.rep("a1", 20) .. "\n+++ b/settings.ini\n")
   end)
 end)
+
+describe("relrun.doctor.security test folders", function()
+  it("knows the folders real projects keep test keys in", function()
+    for _, file in ipairs({ "tests/certs/server.key", "test/x.pem", "t/unit/security/__init__.py",
+                            "dummyserver/certs/client_password.key", "src/integration_tests/ca.key",
+                            "testdata/key.pem", "spec/fixtures/id_rsa", "Lib/test/certdata/keycert.pem",
+                            "examples/tls/key.pem", "pkg/__tests__/k.pem" }) do
+      ok(security.in_tests(file), file)
+    end
+  end)
+
+  it("does not take other folders for test folders", function()
+    for _, file in ipairs({ "deploy.pem", "docs/latest/key.pem", "config/prod.key", "src/pkg/keys/signing.pem",
+                            "contest/key.pem", "t.pem" }) do
+      ok(not security.in_tests(file), file)
+    end
+  end)
+end)

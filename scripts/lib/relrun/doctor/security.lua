@@ -449,14 +449,26 @@ local function tag_push_check(g, ctx)
 end
 
 -- Folders that hold test data: a private key in tests/certs/ is, almost
--- always, a fixture the project's TLS tests need (psf/requests has four).
-local TEST_FOLDERS = { test = true, tests = true, testing = true, testdata = true, test_data = true, fixtures = true,
-                       fixture = true, spec = true, specs = true, __tests__ = true, t = true }   -- t/: celery's
+-- always, a fixture the project's TLS tests need (psf/requests has four,
+-- urllib3's dummyserver/certs/ sixteen). A folder named for tests (exactly
+-- t/, celery's; spec/), or whose name starts with a test word or ends with
+-- one (integration_tests, but not latest).
+local TEST_NAMES = { t = true, spec = true, specs = true, __tests__ = true }
+local TEST_STARTS = { "test", "fixture", "dummy", "sample", "example", "mock", "fake" }
+local TEST_ENDS = { "tests", "testing", "_test", "-test", "fixtures" }
+
+local function is_test_folder(name)
+  name = name:lower()
+  if TEST_NAMES[name] then return true end
+  for _, w in ipairs(TEST_STARTS) do if name:sub(1, #w) == w then return true end end
+  for _, w in ipairs(TEST_ENDS) do if #name > #w and name:sub(-#w) == w then return true end end
+  return false
+end
 
 -- Whether a finding's file lies in a test folder.
 function M.in_tests(file)
   for part in (file or ""):gmatch("([^/]+)/") do
-    if TEST_FOLDERS[part:lower()] then return true end
+    if is_test_folder(part) then return true end
   end
   return false
 end
