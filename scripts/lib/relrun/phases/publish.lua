@@ -78,13 +78,34 @@ local function connect_step(ctx)
   end }
 end
 
+-- Ask every place a release writes to whether it accepts it: the target
+-- (connected first when it needs it) and the copies. -> what each said.
+function M.check_targets(ctx, copies)
+  local seen = {}
+  if ctx.target.needs_connect then ctx.target:connect() end
+  seen[#seen + 1] = ctx.target:preflight() or ctx.target.label
+  for _, c in ipairs(copies or targets.copies(ctx)) do seen[#seen + 1] = c.preflight() end
+  return table.concat(seen, "; ")
+end
+
+-- A whole release (prepare, tag and publish in one run) asks before its
+-- tag exists: a pushed tag starts the release workflow, so a folder that
+-- is not one or a repository that does not answer must stop the run
+-- first. The publish phase of the same run takes the target as it is.
+function M.targets_step(ctx)
+  return { name = "targets", kind = "check", does = "every place publish writes to accepts it", run = function()
+    ctx.target = ctx.target or targets.for_config(ctx.project.cfg)
+    ctx.shared.target = ctx.target
+    ctx.shared.checked = M.check_targets(ctx)
+    return { outcome = ctx.shared.checked }
+  end }
+end
+
 local function preflight_step(ctx, copies)
   return { name = "preflight", kind = "check", before_changes = true,
            does = "every place this release writes to accepts it", run = function()
-    local seen = {}
-    seen[#seen + 1] = ctx.target:preflight() or ctx.target.label
-    for _, c in ipairs(copies) do seen[#seen + 1] = c.preflight() end
-    return { outcome = table.concat(seen, "; ") }
+    if ctx.shared and ctx.shared.checked then return { outcome = ctx.shared.checked .. " (asked before the tag)" } end
+    return { outcome = M.check_targets(ctx, copies) }
   end }
 end
 
@@ -191,7 +212,7 @@ function M.plan(ctx)
   local p = ctx.project
   p:require_package()
   M.resolve(ctx)
-  ctx.target = targets.for_config(p.cfg)
+  ctx.target = ctx.shared and ctx.shared.target or targets.for_config(p.cfg)
   local copies = targets.copies(ctx)
   local plan = steps.plan{
     title = string.format("publish %s %s to %s", p.package, ctx.version, ctx.target.label),

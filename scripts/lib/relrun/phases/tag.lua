@@ -225,6 +225,8 @@ function M.plan(ctx)
   plan:add(version_step(ctx))
   plan:add(release_build.step(ctx))
   plan:add(installable_step(ctx))
+  -- a whole release publishes from this run (with --watch, the workflow does)
+  if not ctx.opts.command and not ctx.opts.watch then plan:add(require("relrun.phases.publish").targets_step(ctx)) end
   plan:add(create_step(ctx))
   plan:add(push_step(ctx))
   plan:add(listed_step(ctx))
