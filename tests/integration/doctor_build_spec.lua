@@ -482,6 +482,24 @@ describe("doctor: imports and the long description", function()
       .. "dependency brings them (relrun-absent-dependency not installed here")
   end)
 
+  -- urllib3 keeps a test server (dummyserver/) at the top beside src/;
+  -- black's hatch-vcs writes src/_black_version.py as it builds; tox
+  -- imports _pytest (pytest, declared in an extra) in a module `import tox`
+  -- does not run
+  it("a src layout's top folders, a version module the build writes, an import named unlike its dependency", function()
+    local p <close> = projects.make{ fixture = "hatchling" }
+    p:write("dummyserver/__init__.py", "import trio_undeclared\n")
+    p:write("src/fx_hatchling/__init__.py", "from _fx_version import version\n" .. p:read("src/fx_hatchling/__init__.py"))
+    p:write("src/fx_hatchling/plugin.py", "import _pytest\n")
+    p:write("pyproject.toml", (p:read("pyproject.toml"):gsub("%[project%.urls%]",
+      '[project.optional-dependencies]\ntesting = ["pytest>=7"]\n\n[project.urls]') ..
+      '\n[tool.hatch.build.hooks.vcs]\nversion-file = "src/_fx_version.py"\n'))
+    p:release("1.2.3")
+    local code, c, doc = doctor(p.dir, { "--only", "build" })
+    eq(code, 0, json.encode(doc))
+    status(c, IMPORTS, "ok", "every import of fx_hatchling is the project's own, declared or standard")
+  end)
+
   local BROKEN_RST = "Title\n=====\n\n.. no-such-directive::\n\nText.\n"
 
   -- twine check itself on the files, the reference the doctor follows.

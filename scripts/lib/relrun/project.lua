@@ -221,11 +221,24 @@ function Project:import_names()
   return self:source_packages()
 end
 
+-- Whether `dir` holds a Python package or module at its top.
+local function holds_python(dir)
+  for _, name in ipairs(fs.list(dir) or {}) do
+    if name:match("^[%a_][%w_]*%.py$") then return true end
+    if name:match("^[%a_][%w_]*$") and (fs.stat(fs.join(dir, name)) or {}).type == "directory" then
+      for _, inner in ipairs(fs.list(fs.join(dir, name)) or {}) do
+        if inner:match("%.py$") or (fs.stat(fs.join(dir, name, inner)) or {}).type == "directory" then return true end
+      end
+    end
+  end
+  return false
+end
+
 -- The folders the project's top-level packages are in, absolute: those
 -- its build configuration names (setuptools' package-dir "" and
 -- packages.find where, in pyproject.toml or setup.cfg; poetry's packages
--- `from`; the folders of hatch's wheel packages), then the project's own
--- folder and src/. sqlalchemy keeps its package in lib/.
+-- `from`; the folders of hatch's wheel packages), else src/ or the
+-- project's own folder. sqlalchemy keeps its package in lib/.
 function Project:source_roots()
   if self._source_roots then return self._source_roots end   -- asked per module looked up: read once
   local roots, seen = {}, {}
@@ -249,8 +262,10 @@ function Project:source_roots()
   each(table_at(py, "tool", "hatch", "build", "targets", "wheel", "packages"), function(path)
     add(type(path) == "string" and (path:match("^(.*)/[^/]+$") or "") or nil)
   end)
-  add(".")
-  add("src")
+  -- none configured: src/ when it holds Python (the src layout every
+  -- backend finds first: urllib3's dummyserver/ at the top is not shipped),
+  -- else the project's own folder
+  if #roots == 0 then add(holds_python(fs.join(self.dir, "src")) and "src" or ".") end
   self._source_roots = roots
   return roots
 end

@@ -352,6 +352,10 @@ local DIST_OF_IMPORT = {
   yaml = "pyyaml", PIL = "pillow", sklearn = "scikit_learn", bs4 = "beautifulsoup4", dateutil = "python_dateutil",
   attr = "attrs", dotenv = "python_dotenv", jwt = "pyjwt", magic = "python_magic", cv2 = "opencv_python",
   google = "google", jose = "python_jose", git = "gitpython", serial = "pyserial", usb = "pyusb",
+  _pytest = "pytest", markdown_it = "markdown_it_py", pkg_resources = "setuptools", OpenSSL = "pyopenssl",
+  Crypto = "pycryptodome", zmq = "pyzmq", skimage = "scikit_image", socks = "pysocks", nacl = "pynacl",
+  dns = "dnspython", grpc = "grpcio", multipart = "python_multipart", slugify = "python_slugify",
+  docx = "python_docx", _cffi_backend = "cffi", mpl_toolkits = "matplotlib", ruamel = "ruamel_yaml",
 }
 
 local function stdlib_names(python)
@@ -380,6 +384,15 @@ local function own_modules(p)
   end
   for _, list in ipairs({ p:source_packages(), p:import_names() }) do
     for _, name in ipairs(list) do own[name] = own[name] or false end
+  end
+  -- a version module the build writes (black's src/_black_version.py, from
+  -- hatch-vcs) is not in the checkout, but it is shipped
+  for _, file in ipairs({ at(p.py, "tool", "hatch", "build", "hooks", "vcs", "version-file"),
+                          at(p.py, "tool", "hatch", "build", "targets", "wheel", "hooks", "vcs", "version-file"),
+                          at(p.py, "tool", "setuptools_scm", "write_to"),
+                          at(p.py, "tool", "setuptools_scm", "version_file") }) do
+    local stem = type(file) == "string" and file:match("([%a_][%w_]*)%.py$")
+    if stem then own[stem] = own[stem] or false end
   end
   return own
 end
@@ -534,9 +547,10 @@ local function imports_check(g, ctx)
       return checks.fail("imported but not declared: " .. table.concat(rest, ", "),
         "add them to the project's dependencies, or pip install will give a package that fails to import")
     end
-    if #missing.lazy > 0 then
+    local lazy = #missing.lazy > 0 and select(2, brought_by_dependencies(python, deps, missing.lazy)) or {}
+    if #lazy > 0 then
       return checks.warn("modules the package itself does not import need undeclared " ..
-        table.concat(missing.lazy, ", "), "declare them, or an extra that brings them, if users import those modules")
+        table.concat(lazy, ", "), "declare them, or an extra that brings them, if users import those modules")
     end
     return checks.ok("every import of " .. table.concat(names, ", ") .. " is the project's own, declared or standard")
   end)
