@@ -286,6 +286,20 @@ describe("real projects' patterns", function()
       "the rerun is the whole release: " .. r.stderr)
   end)
 
+  -- pytest's SPDX license string under Debian's setuptools 66: the line
+  -- that names the cause, not the heading of the schema below it
+  it("names the cause of a failed build, not a heading that ends in a colon", function()
+    local p <close> = projects.make{ fixture = "setuptools-scm", releases = { "1.0.0" } }
+    p:write("pyproject.toml", (p:read("pyproject.toml"):gsub('license = {[^}]*}', 'license = "MIT"')))
+    p:commit("an SPDX license string")
+    p:git("push", "-q", "origin", "main")
+    local r = relrun(p, { "release", "tag", "--version", "1.0.1", "--yes", "--skip-dependency-check" })
+    eq(r.code, 1, r.stdout .. r.stderr)
+    local line = r.stderr:match("relrun: ([^\n]+)")
+    contains(line, "project.license")
+    ok(not line:find("2 matches found):", 1, true), line)
+  end)
+
   it("names the real cause of a failed build, not python -m build's wrapper line", function()
     local p <close> = projects.make{ fixture = "setuptools-scm", releases = { "1.0.0" } }
     p:write("pyproject.toml", (p:read("pyproject.toml"):gsub('"Development Status', '"Not :: A :: Classifier",\n    %0')))

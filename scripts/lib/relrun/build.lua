@@ -246,7 +246,10 @@ end
 
 -- The line of a build's output that says best what went wrong: the last
 -- error line that is not `python -m build`'s own wrapper ("ERROR Backend
--- subprocess exited when trying to invoke build_sdist" says only where).
+-- subprocess exited when trying to invoke build_sdist" says only where)
+-- nor a heading of details below it (setuptools' "configuration error:
+-- `project.license` must be valid exactly by one definition (2 matches
+-- found):" over a schema; the ValueError above it names the cause).
 local WRAPPERS = { "^ERROR Backend subprocess exited", "^ERROR Backend operation failed", "^%*+ ?Backend ",
                    "^ERROR Failed to", "^error: subprocess%-exited%-with%-error" }
 local function wrapper(l)
@@ -258,7 +261,8 @@ local function reason(lines)
   for pass = 1, 2 do
     for i = #lines, 1, -1 do
       local l = lines[i]:gsub("^%s+", "")
-      if (l:find("Error") or l:find("ERROR") or l:find("error:")) and (pass == 2 or not wrapper(l)) then return l end
+      if (l:find("Error") or l:find("ERROR") or l:find("error:")) and
+          (pass == 2 or not (wrapper(l) or l:find(":%s*$"))) then return l end
     end
   end
   for i = #lines, 1, -1 do
