@@ -208,6 +208,23 @@ describe("real projects' patterns", function()
     contains(r.stderr, "fx_setuptools_legacy/__init__.py __version__ (read by setup.py) says 1.2.3")
   end)
 
+  -- pyyaml: its own backend (backend-path) over setuptools, and
+  -- `VERSION = '7.0.0.dev0'` then `version=VERSION` in setup.py
+  it("reads the version a project's own setuptools backend builds, from a name setup.py assigns", function()
+    local p <close> = projects.make{ fixture = "setuptools-legacy" }
+    p:write("_custom/fx_backend.py", "from setuptools.build_meta import *  # noqa\n")
+    p:write("pyproject.toml", '[build-system]\nrequires = ["setuptools", "wheel"]\nbuild-backend = "fx_backend"\n' ..
+      'backend-path = ["_custom"]\n')
+    p:write("setup.py", "VERSION = '2.0.0.dev0'\n" .. p:read("setup.py"):gsub('version="[^"]*",', "version=VERSION,"))
+    p:commit("pyyaml's way")
+    p:git("push", "-q", "origin", "main")
+    local r = relrun(p, { "doctor", "--offline", "--only", "build" })
+    contains(r.stdout, "setup.py VERSION (2.0.0.dev0)")
+    r = relrun(p, { "release", "tag", "--version", "1.9.0", "--dry-run" })
+    eq(r.code, 1)
+    contains(r.stderr, "setup.py VERSION says 2.0.0.dev0")
+  end)
+
   it("reads a setup.py's `from pkg.version import __version__` (mypy) and os.path.join's parts (boto3)", function()
     local p <close> = projects.make{ fixture = "setuptools-legacy" }
     local setup = p:read("setup.py")

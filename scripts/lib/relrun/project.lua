@@ -316,6 +316,9 @@ local BACKENDS = {
   ["scikit_build_core.build"] = "scikit-build-core", ["mesonpy"] = "meson-python",
 }
 
+local KNOWN_BACKEND = {}
+for _, name in pairs(BACKENDS) do KNOWN_BACKEND[name] = true end
+
 local function list_has(list, pattern)
   for _, item in ipairs(type(list) == "table" and list or {}) do
     if type(item) == "string" and item:lower():find(pattern) then return item end
@@ -335,7 +338,11 @@ local function version_source(self, name, requires)
     local v = table_at(py, "tool", "poetry", "version")
     if v then return "static", tostring(v) end
   end
-  if name == "setuptools" then
+  -- a backend of the project's own (backend-path) over setuptools takes
+  -- the version as setuptools does (pyyaml's _pyyaml_pep517)
+  local in_tree = not KNOWN_BACKEND[name] and table_at(py, "build-system", "backend-path")
+    and list_has(requires, "^setuptools%f[^%w_.-]")
+  if name == "setuptools" or in_tree then
     if table_at(py, "tool", "setuptools_scm") or list_has(requires, "^setuptools[%-_]scm") then return "scm" end
     local dyn = table_at(py, "tool", "setuptools", "dynamic", "version")
     if type(dyn) == "table" and dyn.attr then return "attr", dyn.attr end

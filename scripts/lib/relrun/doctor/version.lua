@@ -161,6 +161,13 @@ local function read_setup_py(p, out)
   end
   out.where = "setup.py version="
   if n == 1 then out.version = found; return out end
+  -- version=VERSION over VERSION = '7.0.0.dev0' in setup.py itself (pyyaml)
+  local name = text:match("%f[%w_]version%s*=%s*([%a_][%w_]*)%s*[,)\n]")
+  local value = name and assigned(text, name)
+  if value then
+    out.version, out.where = value, "setup.py " .. name
+    return out
+  end
   local path = version_module(p, text)
   out.version = path and assigned(fs.read(path) or "", "__version__")
   if out.version then
