@@ -73,3 +73,15 @@ describe("pyre errors", function()
     end)
   end
 end)
+
+describe("relrun.scm tags tag_regex does not read", function()
+  it("says what to set when the nearest tag holds no version (alembic's rel_1_19_2)", function()
+    local scm = require "relrun.scm"
+    local v, err = scm.tag_to_version("rel_1_19_2")
+    eq(v, nil)
+    eq(err.code, "BAD_TAG")
+    contains(err.message, 'tag "rel_1_19_2" holds no version')
+    contains(err.hint, "[tool.setuptools_scm] tag_regex")
+    eq(scm.tag_to_version("v1.19.2"), "1.19.2")
+  end)
+end)

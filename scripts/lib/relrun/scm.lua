@@ -224,7 +224,9 @@ end
 local function tag_version(tag, cfg)
   local text = version_group(tag, cfg)
   if not text or text == "" then
-    fail("BAD_TAG", "tag %q holds no version (tag_regex %s)", tag, cfg.tag_regex or M.DEFAULT_TAG_REGEX)
+    errors.raise("BAD_TAG", string.format("tag %q holds no version (tag_regex %s)", tag,
+      cfg.tag_regex or M.DEFAULT_TAG_REGEX), { hint = "the nearest tag is read as setuptools_scm reads it: set " ..
+      "[tool.setuptools_scm] tag_regex to a pattern whose version group matches it (setuptools_scm fails there too)" })
   end
   local v, err = pep440.parse(text)
   if not v then fail("BAD_TAG", "tag %q: %s", tag, err) end
