@@ -192,8 +192,10 @@ local function installable_step(ctx)
   return { name = "python", kind = "check",
     does = "the release's Requires-Python admits the interpreter verify installs it with", run = function()
     if ctx.project.cfg.verify.skip then return { outcome = "not checked ([tool.relrun.verify] skip)" } end
+    local files = ctx.evidence.build and ctx.evidence.build.files
+    if not files then return { outcome = "not checked: nothing was built" } end
     local spec
-    for _, f in ipairs(ctx.evidence.build and ctx.evidence.build.files or {}) do
+    for _, f in ipairs(files) do
       local meta = f.path and metadata.read(f.path)
       spec = spec or (meta and meta.requires_python)
     end
