@@ -153,14 +153,14 @@ describe("doctor: AWS set-ups", function()
     -- Well formed, but no such role: one failure, the other checks skip.
     code, doc, c = doctor({}, { AWS_ROLE_ARN = "arn:aws:iam::" .. W.ACCOUNT .. ":role/no-such-role" })
     found("the trust policy admits this workflow", { "the role no-such-role does not exist in account " .. W.ACCOUNT,
-      "setup.lua" }, code, c, doc)
+      "relrun setup" }, code, c, doc)
     eq(doc.problems, 1, json.encode(doc))
   end)
 
   it("finds a missing OIDC provider", function()
     w.iam("DeleteOpenIDConnectProvider", { OpenIDConnectProviderArn = PROVIDER })
     local code, doc, c = doctor()
-    found("GitHub's OIDC provider in IAM", { "no " .. PROVIDER, "setup.lua" }, code, c, doc)
+    found("GitHub's OIDC provider in IAM", { "no " .. PROVIDER, "relrun setup" }, code, c, doc)
   end)
 
   it("falls back to GetRepositoryEndpoint when the role may not Describe* (RELEASE.md's role may not)", function()
@@ -387,7 +387,7 @@ describe("doctor: AWS set-ups", function()
     local gh = { GITHUB_TOKEN = W.GITHUB_TOKEN }
     local name = "the production environment"
     local code, doc, c = doctor({}, gh)
-    found(name, { "environment production does not exist", "setup.lua" }, code, c, doc)
+    found(name, { "environment production does not exist", "relrun setup" }, code, c, doc)
 
     eq(w.setup({ "--bucket", W.BUCKET }, gh), 0)
     code, doc, c = doctor({}, gh)
@@ -443,7 +443,7 @@ describe("doctor: AWS set-ups", function()
       "want \"repo:acme/stock-pipeline:ref:refs/tags/v*\", have \"repo:acme/stock-pipeline:ref:refs/tags/release-*\"")
     contains(c[name].found, "relrun-release: Statement[1].Action")
     contains(c[name].found, "inline policy extra is not one setup writes")
-    contains(c[name].todo, "setup.lua --dry-run")
+    contains(c[name].todo, "relrun setup --dry-run")
     w.iam("DeleteRolePolicy", { RoleName = W.ROLE, PolicyName = "relrun-release" })
     c = select(3, doctor({ "--only", "security" }))
     contains(c[name].found, "no inline policy relrun-release")
