@@ -20,7 +20,7 @@ local project = require "relrun.project"
 local audit = require "relrun.audit"
 
 local spec = {
-  prog = "audit.lua",
+  prog = "audit",
   summary = "Look for unusual CodeArtifact activity and release-role use in CloudTrail.",
   options = {
     { "--project", arg = "DIR", default = ".", help = "the Python project (where pyproject.toml is)" },
@@ -31,8 +31,8 @@ local spec = {
     { "--region", arg = "REGION", help = "AWS region (default: AWS_REGION, else the profile's)" },
     { "--role-arn", arg = "ARN", help = "the release role (default: AWS_ROLE_ARN)" },
     { "--github-repository", arg = "OWNER/REPO", help = "the GitHub repository (default: the origin remote's)" },
-    { "--tag-pattern", arg = "GLOB", help = "trusted subs: jobs running for these tags (as setup.lua)" },
-    { "--trust-environment", arg = "NAME", help = "trusted subs: jobs running in this environment (as setup.lua)" },
+    { "--tag-pattern", arg = "GLOB", help = "trusted subs: jobs running for these tags (as relrun setup)" },
+    { "--trust-environment", arg = "NAME", help = "trusted subs: jobs running in this environment (as relrun setup)" },
     { "--json", help = "print the report as one JSON document" },
   },
 }

@@ -17,7 +17,7 @@ for _, group in ipairs(GROUPS) do names[#names + 1] = group.name end
 local known = table.concat(names, ", ")
 
 local spec = {
-  prog = "doctor.lua",
+  prog = "doctor",
   summary = "Find what is wrong with a release set-up, before or after a release fails.",
   options = {
     { "--project", arg = "DIR", default = ".", help = "the Python project (where pyproject.toml is)" },

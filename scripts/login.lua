@@ -13,7 +13,7 @@ local project = require "relrun.project"
 local login = require "relrun.login"
 
 local spec = {
-  prog = "login.lua",
+  prog = "login",
   summary = "Log pip, uv, twine or poetry in to the CodeArtifact repository, and nothing else.",
   options = {
     { "--tool", arg = "TOOL", choices = { "pip", "uv", "twine", "poetry" }, help = "the tool to log in" },
@@ -35,7 +35,7 @@ local spec = {
 
 local opts = cli.parse_or_exit(spec, arg)
 if not opts.tool and not opts.print_token then
-  errors.raise("USAGE", "login.lua: give --tool pip|uv|twine|poetry (or --print-token) (try --help)", { exit = 2 })
+  errors.raise("USAGE", "login: give --tool pip|uv|twine|poetry (or --print-token) (try --help)", { exit = 2 })
 end
 local p = errors.check(project.open{ dir = opts.project, flags = opts, need_repo = false })
 
@@ -47,7 +47,7 @@ if opts.env or opts.print_token then
   -- for `eval` or a pipe: stdout carries the token and nothing else; never
   -- onto a terminal's screen (and its scrollback)
   if require("relrun.fs").isatty(1) then
-    errors.raise("USAGE", "login.lua: --env and --print-token print the token: pipe them, e.g. " ..
+    errors.raise("USAGE", "login: --env and --print-token print the token: pipe them, e.g. " ..
       "eval \"$(relrun login --tool " .. (opts.tool or "pip") .. " --env)\"", { exit = 2 })
   end
   login.connect(ctx)

@@ -42,7 +42,7 @@ local function whole(name)
 end
 
 local spec = {
-  prog = "maintain.lua",
+  prog = "maintain",
   summary = "RELEASE.md's Maintenance: versions and storage, retention, backup and recovery.",
   commands = {
     { "versions", "every version in the target: status, kind, publish time, size; storage and its monthly cost" },
@@ -79,7 +79,7 @@ local spec = {
 
 local opts = cli.parse_or_exit(spec, arg)
 if opts.command ~= "restore" and opts.args[1] then
-  errors.raise("USAGE", string.format("maintain.lua %s: unexpected argument %q (try --help)", opts.command, opts.args[1]),
+  errors.raise("USAGE", string.format("maintain %s: unexpected argument %q (try --help)", opts.command, opts.args[1]),
     { exit = 2 })
 end
 local flags = { package = opts.package, repository_dir = opts.repository_dir, storage_price = opts.price,

@@ -34,7 +34,7 @@ local PHASES = {
 }
 
 local SPEC = {
-  prog = "release.lua",
+  prog = "release",
   summary = "Release the package as RELEASE.md describes, one phase at a time.",
   commands = PHASES,
   command_optional = true,
@@ -81,7 +81,7 @@ local SPEC = {
 }
 
 local opts = cli.parse_or_exit(SPEC, arg)
-local function usage(msg) errors.raise("USAGE", "release.lua: " .. msg .. " (try --help)", { exit = 2 }) end
+local function usage(msg) errors.raise("USAGE", "release: " .. msg .. " (try --help)", { exit = 2 }) end
 if opts.version and opts.bump then usage("give --version or --bump, not both") end
 if opts.pre and not opts.bump then usage("--pre goes with --bump") end
 if opts.dist and opts.command ~= "publish" then usage("--dist goes with the publish phase") end

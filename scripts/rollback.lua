@@ -15,7 +15,7 @@ local pep440 = require "relrun.pep440"
 local fs = require "relrun.fs"
 
 local spec = {
-  prog = "rollback.lua",
+  prog = "rollback",
   summary = "Take a released version back: repository, tag, and optionally the GitHub Release and S3 copies.",
   args = { { "VERSION", "the version to roll back (1.2.3, or its tag)" } },
   options = {
@@ -35,7 +35,7 @@ local spec = {
 
 local opts = cli.parse_or_exit(spec, arg)
 local given = opts.args[1]
-if not given then errors.raise("USAGE", "rollback.lua needs the VERSION to roll back (e.g. 1.2.3)", { exit = 2 }) end
+if not given then errors.raise("USAGE", "rollback needs the VERSION to roll back (e.g. 1.2.3)", { exit = 2 }) end
 if opts.unlist and opts.archive then errors.raise("USAGE", "choose one of --unlist and --archive", { exit = 2 }) end
 
 local p = errors.check(project.open{ dir = opts.project, flags = opts, need_repo = not opts.keep_tag })

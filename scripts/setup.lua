@@ -27,7 +27,7 @@ local project = require "relrun.project"
 local setup = require "relrun.phases.setup"
 
 local spec = {
-  prog = "setup.lua",
+  prog = "setup",
   summary = "Create the AWS and GitHub resources a release needs (RELEASE.md, Prerequisites).",
   options = {
     { "--project", arg = "DIR", default = ".", help = "the Python project (where pyproject.toml is)" },

@@ -21,7 +21,7 @@ local verify = require "relrun.verify"
 local pep440 = require "relrun.pep440"
 
 local spec = {
-  prog = "verify.lua",
+  prog = "verify",
   summary = "Check that a released version is published and installs.",
   args = { { "VERSION", "the version (default: the newest release tag of the checkout)" } },
   options = {

@@ -8,7 +8,7 @@ local cli = require "relrun.cli"
 local scm = require "relrun.scm"
 
 local spec = {
-  prog = "version.lua",
+  prog = "version",
   summary = "Print the setuptools_scm version of a git checkout.",
   options = {
     { "-r", "--root", arg = "DIR", help = "the checkout to version (default: the folder of the nearest"
@@ -22,7 +22,7 @@ local spec = {
 local opts = cli.parse_or_exit(spec, arg)
 
 local function die(err)
-  require("relrun.errors").raise("VERSION", "version.lua: " .. tostring(err))
+  require("relrun.errors").raise("VERSION", "version: " .. tostring(err))
 end
 
 -- As setuptools_scm's CLI: the configuration comes from the pyproject.toml
@@ -40,7 +40,7 @@ if info.how == "git" and info.shallow and not info.tag and not info.unborn then
   local why = "this clone is shallow and no tag is in the history it has, so " .. info.version
     .. " is a guess; check out with fetch-depth: 0 (actions/checkout) or run `git fetch --unshallow --tags`"
   if opts.strict then die("refusing to guess: " .. why) end
-  io.stderr:write("version.lua: warning: ", why, "\n")
+  io.stderr:write("version: warning: ", why, "\n")
 end
 print(opts.strip_dev and (info.version:match("^(.-)%.dev") or info.version) or info.version)
 if not opts.explain then return 0 end

@@ -15,7 +15,7 @@ local pep440 = require "relrun.pep440"
 local watch = require "relrun.watch"
 
 local spec = {
-  prog = "watch.lua",
+  prog = "watch",
   summary = "Follow the release workflow a tag started, then verify the release.",
   args = { { "VERSION", "the version or its tag (default: the newest release tag of the checkout)" } },
   options = {

@@ -83,7 +83,7 @@ describe("doctor: AWS set-ups", function()
                             "the role allows what a release does", "the bucket exists in the region",
                             "the role may put objects under wheels/", "the bucket policy lets the role put wheels/",
                             "policies no wider than RELEASE.md's", "static access keys younger than 90 days",
-                            "role policies as setup.lua writes them", "static access keys in use" }) do
+                            "role policies as relrun setup writes them", "static access keys in use" }) do
       eq(c[name] and c[name].status, "ok", name .. ": " .. json.encode(c[name]))
     end
     contains(c["the trust policy admits this workflow"].found, "sub repo:acme/stock-pipeline:ref:refs/tags/v1.0.0")
@@ -428,7 +428,7 @@ describe("doctor: AWS set-ups", function()
   end)
 
   it("reports drift from setup.lua's documents: the trust, relrun-release, other policies", function()
-    local name = "role policies as setup.lua writes them"
+    local name = "role policies as relrun setup writes them"
     local p = permissions()
     p.Statement[1].Action = { "codeartifact:GetAuthorizationToken", "codeartifact:GetRepositoryEndpoint",
                               "codeartifact:ReadFromRepository" }

@@ -33,7 +33,7 @@ local function both_refuse(dir, env)
   local code, out, err = fx.relrun({ "scripts/version.lua" }, { cwd = dir, env = env })
   eq(code, 1, "exit code")
   eq(out, "", "stdout")
-  ok(err:find("^relrun: version.lua: [^\n]+\n$"), "one line on stderr: " .. err)
+  ok(err:find("^relrun: version: [^\n]+\n$"), "one line on stderr: " .. err)
   return err
 end
 
@@ -451,11 +451,11 @@ describe("history shape", function()
     local code, out, err = fx.relrun({ "scripts/version.lua" }, { cwd = clone.dir, env = EPOCH })
     eq(code, 0)
     contains(out, "0.1.dev1+g")
-    contains(err, "version.lua: warning: this clone is shallow and no tag is in the history it has")
+    contains(err, "version: warning: this clone is shallow and no tag is in the history it has")
     contains(err, "fetch-depth: 0")
     code, out, err = fx.relrun({ "scripts/version.lua", "--strict" }, { cwd = clone.dir, env = EPOCH })
     eq({ code, out }, { 1, "" })
-    contains(err, "version.lua: refusing to guess: this clone is shallow")
+    contains(err, "version: refusing to guess: this clone is shallow")
     -- A shallow clone deep enough to hold the tag is no guess: no warning.
     local deep = repo({ init = false })
     deep:git("clone -q --depth 3 file://" .. origin.dir .. " .")

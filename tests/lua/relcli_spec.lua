@@ -4,7 +4,7 @@ local cli = require "relrun.cli"
 local fx = require "scm_fixture"
 
 local SPEC = {
-  prog = "release.lua",
+  prog = "release",
   summary = "Release the package.",
   commands = { { "prepare", "check the branch" }, { "tag", "create and push the tag" } },
   options = {
@@ -68,7 +68,7 @@ end)
 describe("cli.help", function()
   it("lists every command and option from the same table", function()
     local h = cli.help(SPEC)
-    contains(h, "usage: release.lua COMMAND [options]")
+    contains(h, "usage: relrun release COMMAND [options]")
     for _, c in ipairs(SPEC.commands) do contains(h, c[1]) end
     for _, o in ipairs(SPEC.options) do contains(h, o[#o]) ; contains(h, o.help) end
     contains(h, "(major|minor|patch)")

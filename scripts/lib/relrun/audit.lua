@@ -31,7 +31,7 @@ M.KINDS = {
   { kind = "deletion", title = "no deletions", severity = "warn",
     todo = "check each was intended: a deleted version cannot be published again" },
   { kind = "disposal", title = "no disposals or status changes", severity = "warn",
-    todo = "check each was intended (a retention policy, `maintain.lua prune`)" },
+    todo = "check each was intended (a retention policy, `relrun maintain prune`)" },
   { kind = "foreign-publish", title = "publishes by the release role only", severity = "fail",
     todo = "find out who published and why; RELEASE.md publishes only from the tagged release workflow" },
   { kind = "long-term-key", title = "no long-term access keys", severity = "warn",

@@ -3,7 +3,7 @@
 --
 --   local cli = require "relrun.cli"
 --   local spec = {
---     prog = "release.lua", summary = "Release the package.",
+--     prog = "release", summary = "Release the package.",
 --     commands = { { "prepare", "check main is ready" }, { "tag", "create and push the tag" } },
 --     options = {
 --       { "--dry-run", help = "show what would happen, change nothing" },
@@ -169,7 +169,8 @@ local function wrap(text, width, indent)
 end
 
 local function usage_line(spec)
-  local usage = "usage: " .. (spec.prog or "script")
+  -- a script is run by its name (relrun release) from any project
+  local usage = "usage: " .. (spec.prog and ("relrun " .. spec.prog) or "script")
   if spec.commands then
     local optional = spec.default_command or spec.command_optional
     usage = usage .. " " .. (optional and "[COMMAND]" or "COMMAND")

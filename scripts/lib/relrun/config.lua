@@ -79,20 +79,20 @@ M.SCHEMA = {
   -- GB-month of storage, every region listed); a setting, since prices change
   { key = "storage_price", type = "number", default = 0.05, env = { "RELRUN_STORAGE_PRICE" },
     pattern = { "^%d+%.?%d*$", "a price in US dollars per GB-month, such as 0.05" },
-    help = "the target's storage price in US dollars per GB-month, for maintain.lua versions' estimate" },
+    help = "the target's storage price in US dollars per GB-month, for relrun maintain versions' estimate" },
   { key = "retention.keep_dev", type = "number", flag = "keep_dev",
     pattern = { "^%d+$", "retention.keep_dev is a whole number of versions" },
-    help = "maintain.lua prune keeps the newest N dev versions (unset: no count kept)" },
+    help = "relrun maintain prune keeps the newest N dev versions (unset: no count kept)" },
   { key = "retention.older_than_days", type = "number", flag = "older_than_days",
     pattern = { "^%d+$", "retention.older_than_days is a whole number of days" },
-    help = "maintain.lua prune removes dev versions older than D days (beyond the newest keep_dev)" },
+    help = "relrun maintain prune removes dev versions older than D days (beyond the newest keep_dev)" },
   { key = "retention.include_finals", type = "boolean", default = false, flag = "include_finals",
-    help = "maintain.lua prune may remove final, pre- and post-releases too (never the latest final)" },
+    help = "relrun maintain prune may remove final, pre- and post-releases too (never the latest final)" },
   { key = "retention.action", type = "string", default = "dispose", flag = "retention_action",
     choices = { "dispose", "delete", "unlist", "archive" },
-    help = "what maintain.lua prune does to a version: dispose (files deleted, record kept), delete, unlist, archive" },
+    help = "what relrun maintain prune does to a version: dispose (files deleted, record kept), delete, unlist, archive" },
   { key = "retention.s3", type = "boolean", default = false, flag = "prune_s3",
-    help = "maintain.lua prune also deletes the pruned versions' files under s3://$S3_WHEELS_BUCKET/wheels/" },
+    help = "relrun maintain prune also deletes the pruned versions' files under s3://$S3_WHEELS_BUCKET/wheels/" },
 }
 M.SETTINGS = M.SCHEMA   -- the older name
 

@@ -338,7 +338,7 @@ function M.plan(opts)
   local ctx = {}
   for k, v in pairs(opts) do ctx[k] = v end
   if not M.TOOLS[ctx.tool] then
-    errors.raise("USAGE", "login.lua: --tool is pip, uv, twine or poetry", { exit = 2 })
+    errors.raise("USAGE", "login: --tool is pip, uv, twine or poetry", { exit = 2 })
   end
   if ctx.project.cfg.target ~= "codeartifact" then
     errors.raise("NOT_CODEARTIFACT", "login is for CodeArtifact, and CODEARTIFACT_DOMAIN is not set",

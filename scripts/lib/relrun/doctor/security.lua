@@ -282,7 +282,7 @@ local function drift_lines(info, docs)
 end
 
 local function drift_check(g, ctx)
-  g:check("role policies as setup.lua writes them", function()
+  g:check("role policies as relrun setup writes them", function()
     if ctx.opts.offline then return checks.skip("--offline") end
     if not ctx.cfg.role_arn then return checks.skip("AWS_ROLE_ARN is not set") end
     if not (ctx.cfg.domain and ctx.cfg.repository and ctx.cfg.region) then
@@ -297,7 +297,7 @@ local function drift_check(g, ctx)
     local docs = setup.role_documents(ctx.project, ctx.cfg.role_arn:match("::(%d+):"), repository, subs)
     local lines = drift_lines(info, docs)
     if #lines == 0 then
-      return checks.ok(string.format("role %s: trust and %s exactly as setup.lua writes them", info.name, setup.POLICY_NAME))
+      return checks.ok(string.format("role %s: trust and %s exactly as relrun setup writes them", info.name, setup.POLICY_NAME))
     end
     return checks.warn("role " .. info.name .. ": " .. table.concat(lines, "; "),
       "review the change; `relrun setup --dry-run` shows setup's documents, --update writes them " ..
