@@ -324,6 +324,32 @@ describe("tag", function()
     eq(remote_tags(origin)["refs/tags/v1.1.0"], work:head(), "tagged and pushed")
     contains(out, "This run did: created the tag, pushed the tag, uploaded files.")
   end)
+  -- aiohttp vendors llhttp as a git submodule: the clean checkout the
+  -- release is built from holds it too, at the commit the tag records
+  it("a project with a submodule: the release holds it, and a clone without it gets no tag", function()
+    local origin, work = project()
+    local sub = track(fx.repo())
+    sub:write("data.txt", "vendored data\n")
+    sub:git("add data.txt")
+    sub:git("commit -q -m vendored")
+    work:git("-c protocol.file.allow=always submodule add -q file://" .. sub.dir .. " demo_pkg/vendor")
+    work:git("commit -q -m 'vendor a submodule'")
+    work:git("push -q origin main")
+    local code, out, err = release(work, { "tag", "--version", "1.1.0", "--yes" })
+    eq(code, 0, out .. err)
+    local sdist = work.dir .. "/.relrun/dist/1.1.0/demo_pkg-1.1.0.tar.gz"
+    local names = {}
+    for _, e in ipairs(assert(require("relrun.archive").list(sdist))) do names[e.name] = true end
+    ok(names["demo_pkg-1.1.0/demo_pkg/vendor/data.txt"], "the submodule's file is in the sdist")
+    -- a clone that never ran `git submodule update --init`
+    local other = track(fx.repo({ init = false }))
+    other:git("clone -q file://" .. origin.dir .. " .")
+    other:commit(1, "more")
+    other:git("push -q origin main")
+    local before = snapshot(origin)
+    fails(1, "needs submodule demo_pkg/vendor", release(other, { "tag", "--version", "1.2.0", "--yes" }))
+    eq(snapshot(origin), before, "nothing tagged or pushed")
+  end)
   it("tag already on the remote", function()
     local origin, work = project()
     local before = remote_tags(origin)
