@@ -246,10 +246,16 @@ end
 
 -- The line of a build's output that says best what went wrong: the last
 -- error line that is not `python -m build`'s own wrapper ("ERROR Backend
--- subprocess exited when trying to invoke build_sdist" says only where)
--- nor a heading of details below it (setuptools' "configuration error:
--- `project.license` must be valid exactly by one definition (2 matches
--- found):" over a schema; the ValueError above it names the cause).
+-- subprocess exited when trying to invoke build_sdist" says only where),
+-- nor a line of the traceback's source (`raise RuntimeError(...)` under
+-- its `File "...", line N`), nor a heading of details below it
+-- (setuptools' "configuration error: `project.license` must be valid
+-- exactly by one definition (2 matches found):" over a schema; the
+-- ValueError above it names the cause). An exception whose message ends
+-- in a colon takes its indented details along (poetry-core's "RuntimeError:
+-- The Poetry configuration is invalid: - 'name' is a required property").
+-- With no error line but the wrapper, the last line before it (aiohttp's
+-- "Install submodules when building from git clone").
 local WRAPPERS = { "^ERROR Backend subprocess exited", "^ERROR Backend operation failed", "^%*+ ?Backend ",
                    "^ERROR Failed to", "^error: subprocess%-exited%-with%-error" }
 local function wrapper(l)
@@ -257,13 +263,34 @@ local function wrapper(l)
   return false
 end
 
-local function reason(lines)
-  for pass = 1, 2 do
-    for i = #lines, 1, -1 do
-      local l = lines[i]:gsub("^%s+", "")
-      if (l:find("Error") or l:find("ERROR") or l:find("error:")) and
-          (pass == 2 or not (wrapper(l) or l:find(":%s*$"))) then return l end
+local function source_line(lines, i)
+  return i > 1 and lines[i - 1]:find('^%s*File ".-", line %d+') ~= nil
+end
+
+local function with_details(lines, i, l)
+  if not (l:find("^[%w_.]*Error: ") or l:find("^[%w_.]*Exception: ")) then return nil end
+  local parts = { l }
+  for j = i + 1, math.min(#lines, i + 3) do
+    local detail = lines[j]:match("^%s+(%S.-)%s*$")
+    if not detail then break end
+    parts[#parts + 1] = detail
+  end
+  return #parts > 1 and table.concat(parts, " ") or nil
+end
+
+function M.reason(lines)
+  for i = #lines, 1, -1 do
+    local l = lines[i]:gsub("^%s+", "")
+    if (l:find("Error") or l:find("ERROR") or l:find("error:")) and not wrapper(l) and not source_line(lines, i) then
+      if not l:find(":%s*$") then return l end
+      local joined = with_details(lines, i, l)
+      if joined then return joined end
     end
+  end
+  for i = #lines, 1, -1 do
+    local l = lines[i]:gsub("^%s+", "")
+    -- (python -m build's own progress lines start with "* ")
+    if l:find("%S") and not wrapper(l) and not l:find("^%* ") and not source_line(lines, i) then return l end
   end
   for i = #lines, 1, -1 do
     if lines[i]:find("%S") then return (lines[i]:gsub("^%s+", "")) end
@@ -334,7 +361,7 @@ local function run_build(opts, kind, srcdir, outdir, tmpdir)
     if not opts.verbose then show_tail(r.lines) end
     local failed = kind   -- a plain build failed in its wheel half when the sdist is there
     if kind == "both" then failed = made.sdist and "wheel" or "sdist" end
-    local e = errors.new("BUILD_FAILED", string.format("the %s build failed (%s): %s", failed, why, reason(r.lines)),
+    local e = errors.new("BUILD_FAILED", string.format("the %s build failed (%s): %s", failed, why, M.reason(r.lines)),
       { hint = hint, rerun = false, output = text })
     return nil, failed == "wheel" and errors.wrap(e, "the wheel, built from the sdist as `python -m build` does") or e
   end

@@ -1,0 +1,56 @@
+-- relrun.build.reason: the one line a failed build is reported with, on
+-- the output of real backends' failures (Debian 12's setuptools 66 on an
+-- SPDX license, poetry-core on a [tool.poetry] without a name, aiohttp's
+-- setup.py in a clone without its submodules, an unknown classifier).
+local build = require "relrun.build"
+
+local function lines(text)
+  local out = {}
+  for l in (text .. "\n"):gmatch("([^\n]*)\n") do out[#out + 1] = l end
+  return out
+end
+
+describe("relrun.build.reason", function()
+  it("names the exception, not the heading of the schema below it (setuptools 66, SPDX license)", function()
+    eq(build.reason(lines([[
+* Getting build dependencies for sdist...
+ValueError: invalid pyproject.toml config: `project.license`.
+configuration error: `project.license` must be valid exactly by one definition (2 matches found):
+
+    - keys:
+        'file': {type: string}
+      required: ['file']
+
+ERROR Backend subprocess exited when trying to invoke get_requires_for_build_sdist]])),
+      "ValueError: invalid pyproject.toml config: `project.license`.")
+  end)
+
+  it("takes an exception's indented details along, not the traceback's source line (poetry-core)", function()
+    eq(build.reason(lines([[
+Traceback (most recent call last):
+  File "/usr/lib/python3/dist-packages/poetry/core/factory.py", line 58, in create_poetry
+    raise RuntimeError("The Poetry configuration is invalid:\n" + message)
+RuntimeError: The Poetry configuration is invalid:
+  - 'name' is a required property
+
+ERROR Backend subprocess exited when trying to invoke build_sdist]])),
+      "RuntimeError: The Poetry configuration is invalid: - 'name' is a required property")
+  end)
+
+  it("with only the wrapper saying error, the last line before it (aiohttp without submodules)", function()
+    eq(build.reason(lines([[
+* Getting build dependencies for sdist...
+Install submodules when building from git clone
+ERROR Backend subprocess exited when trying to invoke get_requires_for_build_sdist]])),
+      "Install submodules when building from git clone")
+  end)
+
+  it("the last error line otherwise (an unknown classifier)", function()
+    eq(build.reason(lines([[
+running egg_info
+error: Invalid distribution metadata: unrecognized classifier 'Not :: A :: Classifier'
+ERROR Backend subprocess exited when trying to invoke build_sdist]])),
+      "error: Invalid distribution metadata: unrecognized classifier 'Not :: A :: Classifier'")
+    eq(build.reason({}), "no output")
+  end)
+end)
