@@ -23,7 +23,7 @@ local spec = {
   prog = "audit",
   summary = "Look for unusual CodeArtifact activity and release-role use in CloudTrail.",
   options = {
-    { "--project", arg = "DIR", default = ".", help = "the Python project (where pyproject.toml is)" },
+    { "--project", arg = "DIR", help = "the Python project's folder (default: here, or the nearest folder up with one)" },
     { "--since", arg = "WHEN", default = "30d", help = "the window's start: 30d, 12h, 2w, 90m, or a date " ..
       "2026-11-01 (UTC) or time 2026-11-01T08:00:00Z; at most 90 days ago" },
     { "--burst", arg = "COUNT/SPAN", default = "20/1h", help = "flag more GetAuthorizationToken calls than COUNT " ..

@@ -20,7 +20,7 @@ local spec = {
   prog = "doctor",
   summary = "Find what is wrong with a release set-up, before or after a release fails.",
   options = {
-    { "--project", arg = "DIR", default = ".", help = "the Python project (where pyproject.toml is)" },
+    { "--project", arg = "DIR", help = "the Python project's folder (default: here, or the nearest folder up with one)" },
     { "--json", help = "print the results as one JSON document (always, even for a usage error)" },
     { "--offline", help = "skip the checks that call AWS, GitHub or a package index" },
     { "--tag", arg = "TAG", help = "the release tag to check (default: the release tag on HEAD; for the OIDC " ..

@@ -28,7 +28,7 @@ local spec = {
         local n = tonumber(v)
         return (n and n >= 900 and n <= 43200) or nil, "900 to 43200 seconds"
       end },
-    { "--project", arg = "DIR", default = ".", help = "the project (its [tool.relrun] settings; poetry: its source)" },
+    { "--project", arg = "DIR", help = "the Python project's folder (default: here, or the nearest folder up with one)" },
     { "-n", "--dry-run", help = "say what would be written, fetch and write nothing" },
   },
 }

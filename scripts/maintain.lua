@@ -54,7 +54,7 @@ local spec = {
   },
   args = { { "VERSION", "restore: the version to put back" } },
   options = {
-    { "--project", arg = "DIR", default = ".", help = "the Python project (where pyproject.toml is)" },
+    { "--project", arg = "DIR", help = "the Python project's folder (default: here, or the nearest folder up with one)" },
     { "--json", help = "print one JSON document instead of the table" },
     { "--repository-dir", arg = "DIR", help = "the local repository folder (when CodeArtifact is not set)" },
     { "--price", arg = "USD", help = "storage price per GB-month (default: storage_price, $0.05)" },

@@ -52,7 +52,7 @@ local SPEC = {
     { "--tag-prefix", arg = "PREFIX", help = "release tags are PREFIX+VERSION (default: detected from the tags, else v)" },
     { "--message", arg = "TEXT", help = "tag: make an annotated tag with this message (default: lightweight,"
       .. " as RELEASE.md's `git tag`)" },
-    { "-C", "--repo", arg = "DIR", default = ".", help = "the clone to release from" },
+    { "-C", "--repo", arg = "DIR", help = "the clone to release from (default: the one holding the current folder)" },
     { "-y", "--yes", help = "do not ask for confirmation on a terminal" },
     { "--tag", arg = "TAG", help = "publish: the tag to publish (default: the release tag on HEAD)" },
     { "--dist", arg = "DIR", help = "publish: the files built elsewhere (a build matrix's wheels and sdist) instead"

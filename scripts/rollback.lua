@@ -19,7 +19,7 @@ local spec = {
   summary = "Take a released version back: repository, tag, and optionally the GitHub Release and S3 copies.",
   args = { { "VERSION", "the version to roll back (1.2.3, or its tag)" } },
   options = {
-    { "--project", arg = "DIR", default = ".", help = "the project's checkout" },
+    { "--project", arg = "DIR", help = "the Python project's folder (default: here, or the nearest folder up with one)" },
     { "--remote", arg = "NAME", help = "the git remote the tag was pushed to (default: origin)" },
     { "--unlist", help = "unlist the version in CodeArtifact instead of deleting it" },
     { "--archive", help = "archive the version in CodeArtifact instead of deleting it" },

@@ -30,7 +30,7 @@ local spec = {
   prog = "setup",
   summary = "Create the AWS and GitHub resources a release needs (RELEASE.md, Prerequisites).",
   options = {
-    { "--project", arg = "DIR", default = ".", help = "the Python project (where pyproject.toml is)" },
+    { "--project", arg = "DIR", help = "the Python project's folder (default: here, or the nearest folder up with one)" },
     { "--domain", arg = "NAME", help = "CodeArtifact domain (default: CODEARTIFACT_DOMAIN)" },
     { "--repository", arg = "NAME", help = "CodeArtifact repository (default: CODEARTIFACT_REPOSITORY)" },
     { "--account-id", arg = "ID", help = "AWS account (default: CODEARTIFACT_ACCOUNT_ID, else the caller's)" },

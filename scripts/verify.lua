@@ -25,7 +25,7 @@ local spec = {
   summary = "Check that a released version is published and installs.",
   args = { { "VERSION", "the version (default: the newest release tag of the checkout)" } },
   options = {
-    { "--project", arg = "DIR", default = ".", help = "the Python project (where pyproject.toml is)" },
+    { "--project", arg = "DIR", help = "the Python project's folder (default: here, or the nearest folder up with one)" },
     { "--imports", arg = "LIST", help = "modules to import, comma-separated (default: the wheel's packages)" },
     { "--repository-dir", arg = "DIR", help = "the local repository folder (when CodeArtifact is not set)" },
     { "--no-deps", help = "install without dependencies" },

@@ -19,7 +19,7 @@ local spec = {
   summary = "Follow the release workflow a tag started, then verify the release.",
   args = { { "VERSION", "the version or its tag (default: the newest release tag of the checkout)" } },
   options = {
-    { "--project", arg = "DIR", default = ".", help = "the Python project (where pyproject.toml is)" },
+    { "--project", arg = "DIR", help = "the Python project's folder (default: here, or the nearest folder up with one)" },
     { "--timeout", arg = "SECONDS", help = "how long to wait for the run to start (default 180)",
       check = function(v) return tonumber(v) ~= nil or nil, "a number of seconds" end },
     { "--interval", arg = "SECONDS", help = "seconds between looks (default 5, or RELRUN_WATCH_INTERVAL)",

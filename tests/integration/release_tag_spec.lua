@@ -154,6 +154,21 @@ describe("prepare", function()
     contains(out, "HEAD (feature) is 1 commit(s) ahead of origin/main")
     ok(not out:find("main is 1 commit", 1, true), "main is level with origin/main")
   end)
+  -- run from a folder inside the project (tqdm/contrib): every script
+  -- finds the project up from there, as version.lua finds the repository
+  it("from a folder inside the project, the project is the nearest one up", function()
+    local _, work = project()
+    local inside = work.dir .. "/demo_pkg"
+    local code, out, err = fx.relrun({ SCRIPT, "config" }, { cwd = inside })
+    eq(code, 0, err)
+    ok(out:find("\npackage%s+demo%-pkg%s+pyproject.toml"), out)
+    code, _, err = fx.relrun({ "scripts/verify.lua", "1.0.0" }, { cwd = inside })
+    eq(code, 1)
+    contains(err, "has no files in the local repository " .. work.dir .. "/.relrun/repository; " ..
+      "publish it (relrun release publish --tag v1.0.0)")
+    code, _, err = fx.relrun({ "scripts/verify.lua", "1.0.9" }, { cwd = inside })
+    contains(err, "it is not tagged either: release it (relrun release --version 1.0.9)")
+  end)
   it("without a branch setting, the remote's default branch a clone recorded is the release branch", function()
     local origin, work = project()
     -- a team whose repository releases from master: origin's HEAD names it

@@ -58,13 +58,33 @@ function Project:default_branch()
   return name, why
 end
 
+local function has_project_file(dir)
+  return fs.exists(fs.join(dir, "pyproject.toml")) or fs.exists(fs.join(dir, "setup.py"))
+    or fs.exists(fs.join(dir, "setup.cfg"))
+end
+
+-- The project's folder, absolute: `dir` when given; else the current
+-- folder, or, run from a folder inside the project (tqdm/contrib), the
+-- nearest folder up to the repository's top that holds a pyproject.toml,
+-- setup.py or setup.cfg (as `relrun version` finds the repository).
+function M.locate(dir)
+  if dir then return fs.absolute(dir) end
+  local here = fs.realpath(".") or fs.absolute(".")
+  local up = here
+  while not has_project_file(up) do
+    if fs.exists(fs.join(up, ".git")) or up == "/" then return here end
+    up = fs.dirname(up)
+  end
+  return up
+end
+
 -- open{ dir = ".", flags = {}, getenv, need_repo = true, partial, pyproject } -> project | nil, err.
 -- partial: the settings may be incomplete (config.load's partial; setup.lua).
 -- pyproject: the decoded pyproject.toml to use instead of reading it (false:
 -- none), so the doctor can look at a project whose file does not parse.
 function M.open(opts)
   opts = opts or {}
-  local dir = fs.absolute(opts.dir or ".")
+  local dir = M.locate(opts.dir)
   if not fs.exists(dir) then
     return nil, errors.new("NO_PROJECT", dir .. " does not exist", { hint = "pass the project folder (--project)", exit = 2 })
   end

@@ -280,8 +280,13 @@ end
 local function check_target(c)
   local status = c.target:status(c.version)
   if status == "absent" then
+    -- publish needs the release tag: without one, the release starts there
+    local p = c.project
+    local tag = p.repo and p:release_tag(c.version)
+    local tagged = tag and p:tag_target(tag)
     errors.raise("NOT_PUBLISHED", string.format("%s %s has no files in %s", c.package, c.version, c.target.label),
-      { hint = "publish it (relrun release publish)" })
+      { hint = tagged and ("publish it (relrun release publish --tag " .. tag .. ")")
+        or ("it is not tagged either: release it (relrun release --version " .. c.version .. ")") })
   end
   if status ~= "Published" then
     errors.raise("NOT_PUBLISHED", string.format("%s %s has status %s, not Published", c.package, c.version,

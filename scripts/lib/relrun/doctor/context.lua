@@ -63,7 +63,7 @@ end
 -- open(opts) -> ctx | nil, err (the project cannot be opened at all, or a
 -- flag is malformed: err.exit 2).
 function M.open(opts)
-  local dir = opts.project or "."
+  local dir = project.locate(opts.project)
   local findings = { settings = {} }
   local bad_env, hidden = {}, {}
   local py, perr = config.read_pyproject(fs.absolute(dir))

@@ -10,7 +10,13 @@ local fs = require "relrun.fs"
 local Local = Base.class{}
 
 function Local.new(cfg)
-  local dir = fs.absolute(cfg.repository_dir)
+  -- the default and pyproject.toml's setting are the project's folders; a
+  -- flag or RELRUN_REPOSITORY_DIR is where the user typed it
+  local dir, from = cfg.repository_dir, (cfg.source or {}).repository_dir or "default"
+  if dir:sub(1, 1) ~= "/" and cfg.project_dir and (from == "default" or from:find("^pyproject")) then
+    dir = fs.join(cfg.project_dir, dir)
+  end
+  dir = fs.absolute(dir)
   return setmetatable({ kind = "local", dir = dir, package = cfg.package,
                         label = "the local repository " .. dir }, Local)
 end
