@@ -167,6 +167,7 @@ describe("prepare", function()
     contains(err, "has no files in the local repository " .. work.dir .. "/.relrun/repository; " ..
       "publish it (relrun release publish --tag v1.0.0)")
     code, _, err = fx.relrun({ "scripts/verify.lua", "1.0.9" }, { cwd = inside })
+    eq(code, 1)
     contains(err, "it is not tagged either: release it (relrun release --version 1.0.9)")
   end)
   it("without a branch setting, the remote's default branch a clone recorded is the release branch", function()
