@@ -94,6 +94,13 @@ local function remote_step(ctx)
       fail("NO_REMOTE", string.format("there is no remote %q", remote),
         string.format("add it with `git remote add %s URL` (or pass --remote)", remote))
     end
+    -- libgit2 cannot fetch into a shallow clone (its error names a
+    -- missing object); the versions need the history anyway
+    if ctx.project.repo:is_shallow() then
+      fail("SHALLOW", "this clone is shallow: a release needs the history and the tags",
+        string.format("run `git fetch --unshallow --tags %s` (in a workflow: actions/checkout with fetch-depth: 0)",
+          remote))
+    end
     M.list_remote(ctx)
     if ctx.dry_run then
       return { outcome = string.format("read %s (%s); a real run fetches it with its tags", remote, ctx.url) }
