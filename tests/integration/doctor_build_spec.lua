@@ -205,8 +205,8 @@ describe("doctor: build and security on the example", function()
     git(dir, "add", "-A")
     git(dir, "commit", "-q", "-m", "test certificates")
     local code, c = doctor(dir, { "--only", "security" })
-    status(c, "no credentials in tracked files or history", "warn",
-      "only in test folders: private key -----BEGIN PRIVATE KEY----- in tests/certs/server/server.key")
+    status(c, "no credentials in tracked files or history", "warn", "only in test, fixture or documentation folders: " ..
+      "private key -----BEGIN PRIVATE KEY----- in tests/certs/server/server.key")
     ok(code ~= 3, "no problem: exit " .. tostring(code))
     fs.mkdir(fs.join(dir, "t/unit/security"))   -- celery's test folder is t/
     fs.write(fs.join(dir, "t/unit/security/__init__.py"), 'KEY = """' .. key .. '"""\n')
@@ -221,6 +221,15 @@ describe("doctor: build and security on the example", function()
     code, c = doctor(dir, { "--only", "security" })
     status(c, "no credentials in tracked files or history", "fail", "in deploy.pem in commit")
     eq(code, 3, "a problem")
+    -- pyjwt has sixteen: the one elsewhere first, a long list cut
+    for k = 1, 7 do fs.write(fs.join(dir, "tests/certs/k" .. k .. ".key"), key) end
+    git(dir, "add", "-A")
+    git(dir, "commit", "-q", "-m", "more test keys")
+    code, c = doctor(dir, { "--only", "security" })
+    eq(code, 3)
+    local found = c["no credentials in tracked files or history"].found
+    ok(found:find("^private key %-%-%-%-%-BEGIN PRIVATE KEY%-%-%-%-%- in deploy%.pem"), found)
+    contains(found, "; and 4 more")
   end)
 end)
 

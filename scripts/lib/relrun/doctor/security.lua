@@ -448,12 +448,14 @@ local function tag_push_check(g, ctx)
   end)
 end
 
--- Folders that hold test data: a private key in tests/certs/ is, almost
--- always, a fixture the project's TLS tests need (psf/requests has four,
--- urllib3's dummyserver/certs/ sixteen). A folder named for tests (exactly
+-- Folders that hold test data or documentation: a private key in
+-- tests/certs/ is, almost always, a fixture the project's TLS tests need
+-- (psf/requests has four, urllib3's dummyserver/certs/ sixteen), and one
+-- in docs/ an example. A folder named for tests (exactly
 -- t/, celery's; spec/), or whose name starts with a test word or ends with
 -- one (integration_tests, but not latest).
-local TEST_NAMES = { t = true, spec = true, specs = true, __tests__ = true }
+local TEST_NAMES = { t = true, spec = true, specs = true, __tests__ = true,
+                     docs = true, doc = true, documentation = true }   -- pyjwt's docs/usage.rst shows sample keys
 local TEST_STARTS = { "test", "fixture", "dummy", "sample", "example", "mock", "fake" }
 local TEST_ENDS = { "tests", "testing", "_test", "-test", "fixtures" }
 
@@ -474,8 +476,11 @@ function M.in_tests(file)
 end
 
 -- Credentials in any commit of any ref, or in uncommitted changes. Found
--- only in test folders, they are a warning: fixtures are committed on
--- purpose, but a real key there would still need rotating.
+-- only in test, fixture or documentation folders, they are a warning:
+-- fixtures are committed on purpose, but a real key there would still need
+-- rotating. Those elsewhere are named first; a long list is cut (pyjwt has
+-- sixteen test keys).
+local SHOWN = 6
 local function credentials_check(g, ctx)
   local root = aws.root(ctx)
   g:check("no credentials in tracked files or history", function()
@@ -485,8 +490,12 @@ local function credentials_check(g, ctx)
     if #findings == 0 then return checks.ok("no AWS keys, GitHub tokens or private keys in any commit") end
     local only_tests = true
     for _, f in ipairs(findings) do only_tests = only_tests and M.in_tests(f.file) end
+    local ordered = {}
+    for _, f in ipairs(findings) do if not M.in_tests(f.file) then ordered[#ordered + 1] = f end end
+    for _, f in ipairs(findings) do if M.in_tests(f.file) then ordered[#ordered + 1] = f end end
     local parts = {}
-    for _, f in ipairs(findings) do
+    for k, f in ipairs(ordered) do
+      if k > SHOWN then parts[#parts + 1] = string.format("and %d more", #ordered - SHOWN); break end
       local where = f.file or "?"
       if f.commit then
         local ago = commits_ago(root, f.commit)
@@ -498,7 +507,7 @@ local function credentials_check(g, ctx)
       parts[#parts + 1] = string.format("%s %s in %s", f.kind, f.shown, where)
     end
     if only_tests then
-      return checks.warn("only in test folders: " .. table.concat(parts, "; "),
+      return checks.warn("only in test, fixture or documentation folders: " .. table.concat(parts, "; "),
         "nothing to do for test fixtures that never protected anything; a real credential among them: revoke and " ..
         "rotate it, then remove it from history (git filter-repo)")
     end
