@@ -54,3 +54,14 @@ ERROR Backend subprocess exited when trying to invoke build_sdist]])),
     eq(build.reason({}), "no output")
   end)
 end)
+
+describe("relrun.build.missing_requirements", function()
+  it("names a requirement without its marker, with what is installed (pyyaml's Cython; python_version < ...)", function()
+    local python = "/usr/bin/python3"
+    local missing = assert(build.missing_requirements(python, {
+      "relrun-absent-requirement; python_version >= '3'", "setuptools>=999", "setuptools", "other; python_version < '3'" }))
+    eq(#missing, 2, table.concat(missing, ", "))
+    eq(missing[1], "relrun-absent-requirement (not installed)")
+    ok(missing[2]:find("^setuptools>=999 %([%d.]+ is installed%)$"), missing[2])
+  end)
+end)

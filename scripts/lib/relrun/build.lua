@@ -198,12 +198,13 @@ for text in json.loads(sys.argv[1]):
         out.append("%s: not a requirement (%s)" % (text, e)); continue
     if r.marker and not r.marker.evaluate({"extra": ""}):
         continue
+    shown = r.name + ("[%s]" % ",".join(sorted(r.extras)) if r.extras else "") + str(r.specifier)
     try:
         have = md.version(r.name)
     except md.PackageNotFoundError:
-        out.append("%s (not installed)" % text); continue
+        out.append("%s (not installed)" % shown); continue
     if r.specifier and not r.specifier.contains(have, prereleases=True):
-        out.append("%s (%s is installed)" % (text, have))
+        out.append("%s (%s is installed)" % (shown, have))
 print(json.dumps(out))
 ]]
 
@@ -232,7 +233,8 @@ function installed_requirements(opts)
     log.warn("%s; building anyway (--skip-dependency-check)", what)
     return true
   end
-  return nil, errors.new("BUILD_REQUIREMENTS", what, { rerun = false, hint = "install them for that interpreter " ..
+  return nil, errors.new("BUILD_REQUIREMENTS", what, { rerun = false, hint = "install " ..
+    (#missing == 1 and "it" or "them") .. " for that interpreter " ..
     "(Debian: apt install python3-<name>), choose another with --python, build isolated from an index that answers " ..
     "([tool.relrun.build] isolation = true), or try the installed ones with --skip-dependency-check" })
 end

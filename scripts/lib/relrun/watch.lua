@@ -394,7 +394,7 @@ function M.plan(opts)
   ctx.out = ctx.out or print
   if not ctx.github then
     local gh, err = github.new{ repository = ctx.project:github_repository() }
-    if not gh then errors.raise(errors.wrap(err, "watch", "set GITHUB_REPOSITORY=owner/repo")) end
+    if not gh then errors.raise(errors.wrap(err, "watch")) end   -- its message says what to set
     if not gh.token then
       errors.raise("NO_GITHUB_TOKEN", "watching the release needs a GitHub token that may read Actions of " ..
         gh.repository, { hint = "export GH_TOKEN=$(gh auth token)", exit = 2 })

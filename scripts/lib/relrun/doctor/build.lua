@@ -205,7 +205,8 @@ local function requirements_check(g, ctx)
         table.concat(b.requires, ", ")))
     end
     local found = string.format("%s: without isolation (%s) %s lacks %s", what, how, python, table.concat(missing, ", "))
-    local todo = "install them for that interpreter (Debian: apt install python3-<name>), choose another " ..
+    local todo = "install " .. (#missing == 1 and "it" or "them") ..
+      " for that interpreter (Debian: apt install python3-<name>), choose another " ..
       "(RELRUN_PYTHON), or build isolated from an index ([tool.relrun.build] isolation = true)"
     if isolated == nil then
       -- Online, relrun would build isolated if the index answers.
