@@ -204,8 +204,14 @@ local function versions_step(ctx)
     ctx.out(string.format("  last release: %s", last and last.name or "none"))
     local written = M.written_version(ctx)
     if written then ctx.out(string.format("  the project says: %s (%s)", written.version, written.where)) end
+    -- on a maintenance branch the next minor may be released already
+    -- (pytest's 9.0.x: 9.1.0 exists): said, not offered as new
+    local function offer(version)
+      local name = scheme:tag(version)
+      return remote_ref(ctx, "refs/tags/" .. name) and (name .. " (exists)") or name
+    end
     ctx.out(string.format("  next version: --bump major -> %s, --bump minor -> %s, --bump patch -> %s%s",
-      scheme:tag(n.major), scheme:tag(n.minor), scheme:tag(n.patch), n.pre and (", --bump pre -> " .. scheme:tag(n.pre)) or ""))
+      offer(n.major), offer(n.minor), offer(n.patch), n.pre and (", --bump pre -> " .. offer(n.pre)) or ""))
     return { outcome = "last release " .. (last and last.name or "none") }
   end }
 end
