@@ -78,5 +78,15 @@ else
   say("shallow:   %s", info.shallow and "yes: history is incomplete, the version may be wrong"
     .. " (fetch with fetch-depth: 0, or `git fetch --unshallow`)" or "no")
 end
+-- a project whose files state its version (pre-commit's setup.cfg,
+-- werkzeug's static 3.2.0.dev) builds that one, whatever git says
+do
+  local ok, p = pcall(require("relrun.project").open, { dir = opts.root, need_repo = false })
+  local written = ok and p and require("relrun.doctor.version").read(p)
+  if written and written.source ~= "scm" and written.version then
+    say("build:     the project's build takes %s from %s, not this git version", written.version, written.where)
+  end
+  if ok and p then p:close() end
+end
 io.write(table.concat(out, "\n"), "\n")
 return 0

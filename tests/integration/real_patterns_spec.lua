@@ -208,6 +208,16 @@ describe("real projects' patterns", function()
     contains(r.stderr, "fx_setuptools_legacy/__init__.py __version__ (read by setup.py) says 1.2.3")
   end)
 
+  -- pre-commit, werkzeug: `relrun version` is setuptools_scm's answer from
+  -- git; --explain says the build takes the version the files state
+  it("version --explain says which version a static project's build takes", function()
+    local p <close> = projects.make{ fixture = "hatchling" }
+    local r = relrun(p, { "version", "--explain" })
+    eq(r.code, 0, r.stderr)
+    ok(r.stdout:find("\nbuild:     the project's build takes [%d.]+ from pyproject%.toml %[project%] version, " ..
+      "not this git version\n"), r.stdout)
+  end)
+
   -- pyyaml: its own backend (backend-path) over setuptools, and
   -- `VERSION = '7.0.0.dev0'` then `version=VERSION` in setup.py
   it("reads the version a project's own setuptools backend builds, from a name setup.py assigns", function()
