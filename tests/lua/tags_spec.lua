@@ -37,6 +37,16 @@ describe("relrun.tags last release", function()
     eq(s:last({ "2.1.0b3", "2.0.52" }, at, holds).name, "2.1.0b3")
   end)
 
+  it("leaves out a pre-release HEAD does not hold once lower final releases were made (sentry's 3.0.0a7)", function()
+    -- b1 (3.0.0a7) on a side branch; a2 (2.68.0) on master, made later; HEAD is a3 on master
+    local function held(a, b) return a == b or ((a == "a3" or a == "a2") and b:sub(1, 1) == "a") end
+    local at = standing{ ["3.0.0a7"] = { time = 200, id = "b1" }, ["2.68.0"] = { time = 900, id = "a2" } }
+    eq(s:last({ "3.0.0a7", "2.68.0" }, at, held, "a3").name, "2.68.0")
+    -- sqlalchemy: main (HEAD a3) holds 2.1.0b3 (a1); 2.0.52 (b1) is the 2.0 branch's
+    at = standing{ ["2.1.0b3"] = { time = 200, id = "a1" }, ["2.0.52"] = { time = 900, id = "b1" } }
+    eq(s:last({ "2.1.0b3", "2.0.52" }, at, held, "a3").name, "2.1.0b3")
+  end)
+
   it("keeps a pre-release made after the last final release", function()
     local at = standing{ ["0.28.1"] = { contained = true, time = 100, id = "a1" },
                          ["1.0.0rc1"] = { contained = true, time = 200, id = "a2" } }

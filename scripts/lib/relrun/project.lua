@@ -195,7 +195,7 @@ function Project:last_release(names, ids)
     local contained
     if not every then contained = holds(head.id, c.id) end
     return { contained = contained, time = c.time, id = c.id }
-  end, holds)
+  end, holds, head.id)
 end
 
 -- OWNER/REPO on GitHub: the setting (GITHUB_REPOSITORY), else the release

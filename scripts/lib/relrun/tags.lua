@@ -244,19 +244,22 @@ end
 -- The last release among `names`, or nil: the highest (pre-releases
 -- included). With `standing(name)` -> { contained, time, id } | nil (what
 -- the repository knows of a tag: whether HEAD holds its commit, the
--- commit's time and id) and `holds(a, b)` (whether commit a holds commit
--- b; nil when unknown): a tag HEAD does not hold is another branch's
--- (9.2.0 seen from a 9.1.x maintenance branch) and is left out, and a
--- pre-release is left out when a lower final release was made after it on
--- top of it: abandoned (httpx tagged 1.0.0.beta0 in 2021, then released
--- 0.19 … 0.28.1 from the same line; sqlalchemy's 2.0.x fixes, released
--- on their own branch after 2.1.0b3, abandon nothing). Unknown standing
--- counts as held.
-function Scheme:last(names, standing, holds)
+-- commit's time and id), `holds(a, b)` (whether commit a holds commit b;
+-- nil when unknown) and `head` (HEAD's commit id): a tag HEAD does not
+-- hold is another branch's (9.2.0 seen from a 9.1.x maintenance branch)
+-- when `contained` says so, and is left out; a pre-release is left out
+-- when a lower final release was made after it, either on top of it
+-- (httpx tagged 1.0.0.beta0 in 2021, then released 0.19 … 0.28.1 from the
+-- same line) or while HEAD does not hold it (sentry's 3.0.0a7 on a side
+-- branch, 2.x released from master since). sqlalchemy's 2.1.0b3 stays: main
+-- holds it, and the 2.0.x fixes made after it are another branch's.
+-- Unknown standing counts as held.
+function Scheme:last(names, standing, holds, head)
   local list = self:releases(names)
   if not standing then return list[#list] end
   local function abandoned(pre, final)
-    return pre.time and final.time and pre.time < final.time and pre.id and final.id and holds(final.id, pre.id)
+    if not (pre.time and final.time and pre.time < final.time and pre.id and final.id) then return false end
+    return holds(final.id, pre.id) or (head ~= nil and holds(head, pre.id) == false)
   end
   local pres = {}   -- held pre-releases above the highest held final release, highest first
   for i = #list, 1, -1 do

@@ -100,15 +100,20 @@ if not names:
     names = sorted(seen)
 def canon(name):
     return re.sub(r"[-_.]+", "_", name).lower()
-# the top-level module a failed import lacked: black's blackd raises its own
-# ImportError "from None" over aiohttp's ModuleNotFoundError
+# the top-level module a failed import lacked: the ModuleNotFoundError
+# itself, or the one an ImportError of the package's own was raised over on
+# purpose (black's blackd: `raise ImportError(...) from None` over aiohttp's).
+# An ImportError that names a module (`cannot import name x from pkg._compat`)
+# or merely happened while handling another is the package's own failure.
 def lacked(e):
-    seen = set()
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        if isinstance(e, ModuleNotFoundError) and e.name:
-            return e.name.split(".")[0]
-        e = e.__cause__ or e.__context__
+    if isinstance(e, ModuleNotFoundError):
+        return e.name.split(".")[0] if e.name else None
+    if e.name is not None:
+        return None
+    over = e.__cause__ or (e.__context__ if e.__suppress_context__ else None)
+    if isinstance(over, ModuleNotFoundError) and over.name:
+        return over.name.split(".")[0]
+    return None
 # what only an extra brings: pip installed the package without extras
 extras = {}
 for req in m.requires(package) or []:
@@ -134,6 +139,7 @@ print(",".join(imported))
 print(",".join(unchecked))
 print(m.version(package))
 ]]
+M.IMPORT_CHECK = IMPORT_CHECK   -- for its spec
 
 local function last_line(r)
   local lines = r.lines or {}
