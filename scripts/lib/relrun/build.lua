@@ -566,45 +566,60 @@ function M.sdist_of_commit(project, commit, path, version)
     commit.id:sub(1, 12), why), { rerun = false })
 end
 
--- The submodules .gitmodules names: { { name, path } }.
+-- The submodules .gitmodules names: { { name, path, update } }.
 local function submodules_of(text)
   local out, current = {}, nil
   for line in (text .. "\n"):gmatch("([^\n]*)\n") do
     local name = line:match('^%s*%[submodule%s+"([^"]+)"%]')
     if name then current = { name = name }; out[#out + 1] = current end
-    local path = current and line:match("^%s*path%s*=%s*(.-)%s*$")
-    if path then current.path = path end
+    local key, value = line:match("^%s*([%w]+)%s*=%s*(.-)%s*$")
+    if current and (key == "path" or key == "update") then current[key] = value end
   end
   return out
 end
 
--- Check out the submodules the commit checked out in `into` records, each
--- at its recorded commit, from this clone's own copy of it (gitdir/modules/
--- NAME, where `git submodule update` keeps it, else a .git in the working
--- tree's folder), and theirs in turn: the release holds what a build in
--- the clone holds (aiohttp vendors llhttp as a submodule; without it the
--- sdist silently lacked it). -> true | nil, err.
-local function checkout_submodules(gitdir, workdir, into)
+local function inside(path, folder)
+  return folder == "" or path == folder or path:sub(1, #folder + 1) == folder .. "/"
+end
+
+-- Check out the submodules the commit checked out in `into` records, in
+-- the project's folder `within` ("" for all), each at its recorded commit,
+-- from this clone's own copy of it (gitdir/modules/NAME, where `git
+-- submodule update` keeps it, else a .git in the working tree's folder),
+-- and theirs in turn: the release holds what a build in the clone holds
+-- (aiohttp vendors llhttp as a submodule; without it the sdist silently
+-- lacked it). One this clone has not fetched is left empty, as a build
+-- here would have it, and said: some are needed (aiohttp's setup.py then
+-- stops), most are not (a docs theme), and failing would stop every
+-- release from a CI checkout without them. -> true | nil, err.
+local function checkout_submodules(gitdir, workdir, into, within)
   local text = fs.read(fs.join(into, ".gitmodules"))
   if not text then return true end
   for _, sub in ipairs(submodules_of(text)) do
-    local r = sub.path and proc.run{ argv = { "git", "ls-tree", "HEAD", "--", sub.path }, cwd = into }
-    local commit = r and r.code == 0 and r.stdout:match("^160000 commit (%x+)")
-    if commit then
-      local source = fs.join(gitdir, "modules", sub.name)
-      if not fs.exists(source) and workdir then source = fs.join(workdir, sub.path) end
-      local repo = fs.exists(source) and require("relrun.git").open(source)
-      local dest = fs.join(into, sub.path)
-      local good = repo and repo:checkout(dest, commit)
-      local sub_gitdir, sub_workdir = repo and repo:path(), workdir and fs.join(workdir, sub.path)
-      if repo then repo:close() end
-      if not good then
-        return nil, errors.new("SUBMODULE", string.format("the release needs submodule %s at %s, which this clone " ..
-          "does not have", sub.path, commit:sub(1, 12)), { hint = "run `git submodule update --init --recursive` " ..
-          "(in a workflow: actions/checkout with `submodules: recursive`)", rerun = true })
+    if sub.path and sub.update ~= "none" and inside(sub.path, within) then
+      local r, rerr = proc.run{ argv = { "git", "ls-tree", "HEAD", "--", sub.path }, cwd = into }
+      if not r or r.code ~= 0 then
+        return nil, errors.new("SUBMODULE", "cannot read submodule " .. sub.path .. " of the commit: git ls-tree " ..
+          (r and ("failed: " .. (r.stderr:match("[^\n]+") or "")) or tostring(rerr)), { hint = "is git installed?" })
       end
-      local ok, err = checkout_submodules(sub_gitdir, sub_workdir, dest)
-      if not ok then return nil, err end
+      local commit = r.stdout:match("^160000 commit (%x+)")
+      if commit then
+        local source = fs.join(gitdir, "modules", sub.name)
+        if not fs.exists(source) and workdir then source = fs.join(workdir, sub.path) end
+        local repo = fs.exists(source) and require("relrun.git").open(source)
+        local dest = fs.join(into, sub.path)
+        local good = repo and repo:checkout(dest, commit)
+        local sub_gitdir, sub_workdir = repo and repo:path(), workdir and fs.join(workdir, sub.path)
+        if repo then repo:close() end
+        if good then
+          local ok, err = checkout_submodules(sub_gitdir, sub_workdir, dest, "")
+          if not ok then return nil, err end
+        else
+          log.warn("submodule %s (at %s) is not in this clone: the release is built without it, as a build here " ..
+            "would be (`git submodule update --init --recursive` fetches it; in a workflow: actions/checkout with " ..
+            "`submodules: recursive`)", sub.path, commit:sub(1, 12))
+        end
+      end
     end
   end
   return true
@@ -619,7 +634,7 @@ function M.checkout(project, commit_id)
     dir:close()
     return nil, errors.new("CHECKOUT", "cannot check out " .. commit_id:sub(1, 12) .. ": " .. tostring(err))
   end
-  local subs, serr = checkout_submodules(project.repo:path(), project.repo:workdir(), into)
+  local subs, serr = checkout_submodules(project.repo:path(), project.repo:workdir(), into, project.subdir)
   if not subs then
     dir:close()
     return nil, serr
