@@ -65,3 +65,19 @@ describe("relrun.build.missing_requirements", function()
     ok(missing[2]:find("^setuptools>=999 %([%d.]+ is installed%)$"), missing[2])
   end)
 end)
+
+describe("relrun.build.reason on more backends' failures", function()
+  it("an exception under a frame with no source line (setup.py run from a string)", function()
+    eq(build.reason(lines([[
+Traceback (most recent call last):
+  File "<string>", line 2, in <module>
+ModuleNotFoundError: No module named 'numpy_not_here'
+ERROR Backend subprocess exited when trying to invoke get_requires_for_build_sdist]])),
+      "ModuleNotFoundError: No module named 'numpy_not_here'")
+  end)
+
+  it("python-build's missing dependencies, with the names below the heading", function()
+    eq(build.reason(lines("* Getting build dependencies for sdist...\nERROR Missing dependencies:\n\teditables>=0.3\n")),
+      "ERROR Missing dependencies: editables>=0.3")
+  end)
+end)

@@ -265,12 +265,16 @@ local function wrapper(l)
   return false
 end
 
+-- A traceback's source line: indented, under its `File "...", line N`
+-- (setup.py run from a string has no source line: the exception follows).
 local function source_line(lines, i)
-  return i > 1 and lines[i - 1]:find('^%s*File ".-", line %d+') ~= nil
+  return i > 1 and lines[i]:find("^%s") ~= nil and lines[i - 1]:find('^%s*File ".-", line %d+') ~= nil
 end
 
+-- An error line ending in a colon, joined with the indented lines after it
+-- (python-build's "ERROR Missing dependencies:" over tab-indented names),
+-- or nil when none follow.
 local function with_details(lines, i, l)
-  if not (l:find("^[%w_.]*Error: ") or l:find("^[%w_.]*Exception: ")) then return nil end
   local parts = { l }
   for j = i + 1, math.min(#lines, i + 3) do
     local detail = lines[j]:match("^%s+(%S.-)%s*$")
