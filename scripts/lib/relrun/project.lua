@@ -150,7 +150,7 @@ function Project:tag_names()
   return self._tags
 end
 
-function Project:refresh() self._tags = nil end
+function Project:refresh() self._tags, self._last_release = nil, nil end
 
 -- The commit a tag of this clone points at, or nil.
 function Project:tag_target(name)
@@ -175,6 +175,14 @@ end
 -- abandoned pre-releases. `ids`: name -> commit id for tags this clone has
 -- not fetched (the remote's). -> { name, version, parsed } | nil.
 function Project:last_release(names, ids)
+  if names == nil then   -- this clone's tags: asked by several checks, the same until refresh()
+    if self._last_release == nil then self._last_release = self:find_last_release(self:tag_names()) or false end
+    return self._last_release or nil
+  end
+  return self:find_last_release(names, ids)
+end
+
+function Project:find_last_release(names, ids)
   local repo = self.repo
   local head = repo and repo:head()
   if not (head and head.id) then return self.scheme:last(names or self:tag_names()) end
@@ -188,10 +196,17 @@ function Project:last_release(names, ids)
     if base then return base == b end
     if not repo:is_shallow() then return false end   -- shallow: the commits between may be missing
   end
+  local local_tags = {}
+  for _, n in ipairs(self:tag_names()) do local_tags[n] = true end
   return self.scheme:last(names or self:tag_names(), function(name)
+    -- a tag of this clone that names no commit (a tree, a blob) is no release
+    if local_tags[name] and not self:tag_target(name) then return { contained = false } end
     local id = self:tag_target(name) or (ids and ids[name])
     local c = id and repo:commit(id)
-    if not c then return nil end
+    if not c then   -- not fetched: HEAD cannot hold it, unless the clone is shallow
+      if every or repo:is_shallow() then return nil end
+      return { contained = false }
+    end
     local contained
     if not every then contained = holds(head.id, c.id) end
     return { contained = contained, time = c.time, id = c.id }

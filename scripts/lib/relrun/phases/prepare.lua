@@ -167,12 +167,16 @@ end
 -- The last release: of the release tags on the remote, the one HEAD
 -- builds on (Project:last_release).
 function M.last_release(ctx)
+  -- asked by several steps: the same until the remote is read again
+  if ctx.last_release_of == ctx.remote_refs and ctx.last_release_of ~= nil then return ctx.last_release_found end
   local ids = {}
   for _, r in ipairs(ctx.remote_refs or {}) do
     local name, peeled = r.name:match("^refs/tags/([^%^]+)(%^?)")
     if name and (peeled ~= "" or not ids[name]) then ids[name] = r.id end
   end
-  return ctx.project:last_release(M.remote_tag_names(ctx), ids)
+  ctx.last_release_of, ctx.last_release_found = ctx.remote_refs,
+    ctx.project:last_release(M.remote_tag_names(ctx), ids)
+  return ctx.last_release_found
 end
 
 local function changes_step(ctx)
