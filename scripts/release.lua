@@ -150,8 +150,7 @@ for _, phase in ipairs(PHASES) do
     if name == "tag" and opts.watch and not opts.dry_run then
       local wctx = { project = p, tag = ctx.tag, version = ctx.version, commit = ctx.head.id, out = out,
                      timeout = tonumber(opts.timeout), imports = opts.imports,
-                     command = cli.command_line(arg, { ctx.version }):gsub("release%.lua ", "watch.lua ", 1)
-                       :gsub("^(%S+ )release ", "%1watch ", 1) }
+                     command = "relrun watch " .. ctx.version }   -- by name: the project's copy if it has one
       local wplan = require("relrun.watch").plan(wctx)
       errors.check(wplan:run(wctx))
       break   -- the workflow publishes; this run does not

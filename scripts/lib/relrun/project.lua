@@ -256,13 +256,24 @@ function Project:import_names()
   return self:source_packages()
 end
 
--- Whether `dir` holds a Python package or module at its top.
+-- Whether `dir` holds Python at its top: a module, a package (a folder
+-- with a .py file) or a namespace package (a folder of such folders). A
+-- folder of C sources (src/libfoo/include/x.h) is not Python.
+local function has_py(dir)
+  for _, name in ipairs(fs.list(dir) or {}) do
+    if name:match("%.py$") then return true end
+  end
+  return false
+end
+
 local function holds_python(dir)
   for _, name in ipairs(fs.list(dir) or {}) do
     if name:match("^[%a_][%w_]*%.py$") then return true end
-    if name:match("^[%a_][%w_]*$") and (fs.stat(fs.join(dir, name)) or {}).type == "directory" then
-      for _, inner in ipairs(fs.list(fs.join(dir, name)) or {}) do
-        if inner:match("%.py$") or (fs.stat(fs.join(dir, name, inner)) or {}).type == "directory" then return true end
+    local sub = fs.join(dir, name)
+    if name:match("^[%a_][%w_]*$") and (fs.stat(sub) or {}).type == "directory" then
+      if has_py(sub) then return true end
+      for _, inner in ipairs(fs.list(sub) or {}) do
+        if inner:match("^[%a_][%w_]*$") and has_py(fs.join(sub, inner)) then return true end
       end
     end
   end

@@ -105,7 +105,9 @@ function M.scan_repository(dir)
   -- Lua. pipefail keeps git's failure; grep's 1 is "no line matched".
   -- (sqlalchemy's 24,000 commits take ~20 s: progress shows the time passing)
   local r, err = require("relrun.progress").run{ what = "reading every commit's changes for credentials",
-    argv = { "bash", "-c", "set -o pipefail; git log -p --all --no-color --no-ext-diff " ..
+    -- core.quotepath=off: a path with non-ASCII letters is written as is,
+    -- not quoted ("b/clé.pem" would not read as a file line)
+    argv = { "bash", "-c", "set -o pipefail; git -c core.quotepath=off log -p --all --no-color --no-ext-diff " ..
     "--format='commit %H' --diff-filter=AM --no-renames | { grep -aE \"$1\" || [ $? = 1 ]; }", "scan", M.PREFILTER },
     cwd = dir, env = { LC_ALL = "C" }, keep = false,   -- read, never kept
     on_line = on_line }
