@@ -117,8 +117,15 @@ function Plan:save_journal(journal)
   journal.updated_at = os.date("!%Y-%m-%dT%H:%M:%SZ")
   local ok, err = true, nil
   if self.journal_dir ~= self.journal_path then   -- its folder made once per plan, not per step
-    ok, err = fs.mkdir(fs.dirname(self.journal_path))
+    local dir = fs.dirname(self.journal_path)
+    ok, err = fs.mkdir(dir)
     if ok then self.journal_dir = self.journal_path end
+    -- .relrun/ holds state, built files and the local repository: git
+    -- ignores it even where the project's .gitignore does not say so
+    local ignore = fs.join(dir, ".gitignore")
+    if ok and fs.basename(dir) == ".relrun" and not fs.exists(ignore) then
+      fs.write(ignore, "# relrun's state, built files and local repository: never committed\n*\n", { sync = false })
+    end
   end
   -- atomic, not fsynced: rewritten after every step, it must be consistent,
   -- and a power cut in CI loses the machine anyway
