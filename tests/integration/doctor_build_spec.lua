@@ -520,9 +520,9 @@ describe("doctor: imports and the long description", function()
     local p <close> = projects.make{ fixture = "hatchling" }
     p:write("dummyserver/__init__.py", "import trio_undeclared\n")
     p:write("src/fx_hatchling/__init__.py", "from _fx_version import version\n" .. p:read("src/fx_hatchling/__init__.py"))
-    p:write("src/fx_hatchling/plugin.py", "import _pytest\n")
+    p:write("src/fx_hatchling/plugin.py", "import _pytest\nimport relrunfx_rpds\n")
     p:write("pyproject.toml", (p:read("pyproject.toml"):gsub("%[project%.urls%]",
-      '[project.optional-dependencies]\ntesting = ["pytest>=7"]\n\n[project.urls]') ..
+      '[project.optional-dependencies]\ntesting = ["pytest>=7", "relrunfx-rpds-py"]\n\n[project.urls]') ..
       '\n[tool.hatch.build.hooks.vcs]\nversion-file = "src/_fx_version.py"\n'))
     p:release("1.2.3")
     local code, c, doc = doctor(p.dir, { "--only", "build" })

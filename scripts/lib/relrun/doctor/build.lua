@@ -452,9 +452,14 @@ local function undeclared(p, stdlib, deps)
     end
     return false
   end
+  -- a module's distribution is often its name with "-py" or "py" around it
+  -- (rpds from rpds-py, jsonschema's; yaml from pyyaml)
+  local function declared_as(mod)
+    local n = normalize(DIST_OF_IMPORT[mod] or mod)
+    return deps[n] or deps[n .. "_py"] or deps["py" .. n] or deps["python_" .. n]
+  end
   local function known(mod)
-    return own[mod] ~= nil or stdlib[mod] or mod == "__future__" or deps[normalize(DIST_OF_IMPORT[mod] or mod)]
-      or vendored(mod)
+    return own[mod] ~= nil or stdlib[mod] or mod == "__future__" or declared_as(mod) or vendored(mod)
   end
   for name, where in pairs(own) do
     if where then
