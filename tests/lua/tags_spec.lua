@@ -86,6 +86,19 @@ describe("relrun.tags scheme detection", function()
     eq(s:last(join(old, { "v4.3.0", "v4.2.1" })).name, "v4.3.0")
   end)
 
+  it("takes the package's tags spelled NAME==VERSION by its last name part (langgraph's libs/checkpoint)", function()
+    local list = join(names("checkpoint==", { "4.1.0", "4.2.0" }), names("sdk==", { "0.3.0" }),
+                      { "1.2.10", "1.2.11" })
+    local s = tags.scheme{ names = list, package = "langgraph-checkpoint" }
+    eq(s.prefix, "checkpoint==")
+    eq(s:last(list).name, "checkpoint==4.2.0")
+    eq(s:tag("4.2.1"), "checkpoint==4.2.1")
+    eq(tags.scheme{ names = list, package = "langgraph" }.prefix, "")
+    eq(tags.scheme{ names = list, package = "langgraph-sdk" }.prefix, "sdk==")
+    list[#list + 1] = "checkpointsqlite==2.0.1"
+    eq(tags.scheme{ names = list, package = "langgraph-checkpoint-sqlite" }.prefix, "checkpointsqlite==")
+  end)
+
   it("takes the package's own prefix in a repository that releases several (pypa/hatch)", function()
     local list = join(names("hatch-v", { "1.17.1", "1.18.0" }),
                       names("hatchling-v", { "1.30.0", "1.31.0", "1.32.0" }), { "v0.1.0" })

@@ -53,13 +53,26 @@ local function split(name)
   return prefix, v, sep
 end
 
--- Whether a tag prefix names the package: "hatch-v", "hatch-", "hatch/v"
--- for hatch (never "hatchling-v": a repository releasing both is pypa/hatch).
+-- Whether a tag prefix names the package: "hatch-v", "hatch-", "hatch/v",
+-- "hatch@", "hatch==" for hatch (never "hatchling-v": a repository
+-- releasing both is pypa/hatch), or the package's last part in a
+-- repository whose packages share a first one (langgraph tags
+-- langgraph-checkpoint's releases checkpoint==4.2.0).
 local function names_package(prefix, package)
   if not package then return false end
   local function norm(t) return (t:lower():gsub("[-_.]+", "-")) end
-  local stem = norm(prefix):gsub("[-/]?v?$", ""):gsub("[-/]$", "")
-  return stem ~= "" and stem == norm(package)
+  local stem = norm(prefix):gsub("[-/@=:]*v?$", ""):gsub("[-/@=:]+$", "")
+  if stem == "" then return false end
+  if stem == norm(package) then return true end
+  -- the package's last parts, written with or without their dashes
+  -- (langgraph-checkpoint-sqlite tags checkpointsqlite==2.0.1)
+  local parts, bare = {}, stem:gsub("%-", "")
+  for part in norm(package):gmatch("[^-]+") do parts[#parts + 1] = part end
+  for first = #parts, 2, -1 do
+    local tail = table.concat(parts, "-", first)
+    if stem == tail or bare == tail:gsub("%-", "") then return true end
+  end
+  return false
 end
 
 -- Prefixes that say "a release" in any project: a tag such as nightly-2026,
