@@ -1356,6 +1356,26 @@ static void callbacks_init(git_remote_callbacks *cb, xfer *x) {
     cb->payload = x;
 }
 
+/* A remote's URL that is a relative path ("../origin.git"): git reads it
+ * from the top of the working tree, libgit2 from the current folder, so a
+ * script run from a subfolder could not reach it. Not a URL ("://"), not
+ * absolute, not scp-like (host:path, a colon before any slash). */
+static int is_relative_path(const char *url) {
+    const char *colon = strchr(url, ':'), *slash = strchr(url, '/');
+    if (*url == '\0' || *url == '/' || strstr(url, "://") != NULL) return 0;
+    return colon == NULL || (slash != NULL && slash < colon);
+}
+
+/* Point the in-memory remote at its relative path as git reads it. */
+static int anchor_relative_url(git_repository *repo, git_remote *r) {
+    const char *url = git_remote_url(r);
+    const char *top = git_repository_workdir(repo) ? git_repository_workdir(repo) : git_repository_path(repo);
+    char path[4096];
+    if (url == NULL || !is_relative_path(url) || top == NULL) return 0;
+    if ((size_t)snprintf(path, sizeof path, "%s%s", top, url) >= sizeof path) return 0;
+    return git_remote_set_instance_url(r, path);
+}
+
 /* The remote by name, else a URL (or path) as an anonymous remote. */
 static int remote_get(lua_State *L, git_repository *repo, const char *name, guard *g, xfer *x) {
     git_remote *r;
@@ -1365,6 +1385,7 @@ static int remote_get(lua_State *L, git_repository *repo, const char *name, guar
         err = git_remote_create_anonymous(&r, repo, name);
     if (err < 0) return err;
     g->ptr = r;
+    if ((err = anchor_relative_url(repo, r)) < 0) return err;
     memset(x, 0, sizeof *x);
     x->L = L;
     strip_userinfo(x->url, sizeof x->url, git_remote_url(r) ? git_remote_url(r) : name);

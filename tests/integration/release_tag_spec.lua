@@ -132,6 +132,19 @@ describe("prepare", function()
     local code = release(work, { "prepare" })
     eq(code, 0)
   end)
+  -- git reads a relative remote path from the top of the working tree,
+  -- whatever folder it runs in; so does relrun
+  it("a remote at a relative path is reached from a folder inside the project", function()
+    local origin, work = project()
+    local rel = "../" .. origin.dir:match("([^/]+)/*$")
+    ok(work.dir:match("^(.*)/[^/]+/*$") == origin.dir:match("^(.*)/[^/]+/*$"), "siblings")
+    work:git("remote set-url origin " .. rel)
+    local code, out, err = fx.relrun({ SCRIPT, "prepare" }, { cwd = work.dir .. "/demo_pkg",
+                                                             env = { RELRUN_BUILD_ISOLATION = "0" } })
+    eq(code, 0, out .. err)
+    contains(out, "fetched origin (" .. rel .. ")")
+  end)
+
   it("a shallow clone is named as such, with the fetch that deepens it", function()
     local origin = project()
     local shallow = track(fx.repo({ init = false }))
