@@ -531,13 +531,23 @@ static int packed_ref(rgit_repo *r, const char *name, git_oid *out) {
     return found;
 }
 
+/* The folder a ref's loose file lives in: a linked worktree keeps HEAD and
+ * its per-worktree refs in its own folder, every other ref in the shared
+ * one (gitrepository-layout: refs/bisect, refs/worktree, refs/rewritten). */
+static const char *ref_dir(const rgit_repo *r, const char *name) {
+    if (strcmp(name, "HEAD") == 0 || strncmp(name, "refs/bisect/", 12) == 0 ||
+        strncmp(name, "refs/worktree/", 14) == 0 || strncmp(name, "refs/rewritten/", 15) == 0)
+        return r->gitdir;
+    return r->commondir;
+}
+
 int rgit_resolve_ref(rgit_repo *r, const char *name, git_oid *out) {
     char path[RGIT_PATH + 600], buf[600], cur[600];
     snprintf(cur, sizeof cur, "%s", name);
     for (int depth = 0; depth < 5; depth++) {
         int n;
         if (strcmp(cur, "HEAD") != 0 && !rgit_refname_ok(cur)) return RGIT_FALLBACK;
-        snprintf(path, sizeof path, "%s%s", r->gitdir, cur);
+        snprintf(path, sizeof path, "%s%s", ref_dir(r, cur), cur);
         if ((n = read_ref_file(path, buf, sizeof buf)) < 0) {
             struct stat st;
             if (errno != ENOENT && errno != ENOTDIR) return RGIT_FALLBACK;
@@ -568,7 +578,7 @@ int rgit_read_head(rgit_repo *r, rgit_head *h) {
     for (n = 4; buf[n] == ' '; n++) {}
     snprintf(h->target, sizeof h->target, "%s", buf + n);
     if (!rgit_refname_ok(h->target)) return RGIT_FALLBACK;
-    snprintf(path, sizeof path, "%s%s", r->gitdir, h->target);
+    snprintf(path, sizeof path, "%s%s", ref_dir(r, h->target), h->target);
     if (read_ref_file(path, buf, sizeof buf) >= 0 && strncmp(buf, "ref:", 4) == 0) return RGIT_FALLBACK;
     err = rgit_resolve_ref(r, h->target, &h->id);
     if (err == GIT_ENOTFOUND) h->unborn = 1;

@@ -84,6 +84,23 @@ describe("open", function()
 end)
 
 describe("head", function()
+  -- a linked worktree keeps HEAD in its own folder and the branch it names
+  -- in the shared one
+  it("in a linked worktree, names the worktree's branch and commit", function()
+    local d = newrepo()
+    fx.commit(d, "one")
+    local wt = tempdir() .. "/linked"
+    fx.git(d, "worktree add -q " .. q(wt) .. " -b feature")
+    fx.commit(wt, "two")
+    local r = assert(git.open(wt))
+    local h = r:head()
+    eq(h.branch, "feature")
+    eq(h.unborn, false)
+    eq(h.id, sh("git -C " .. q(wt) .. " rev-parse HEAD"))
+    eq(r:commit("main").id, sh("git -C " .. q(d) .. " rev-parse main"))
+    r:close()
+  end)
+
   it("on an empty repository is unborn with its branch", function()
     local d = newrepo()
     local r = assert(git.open(d))
