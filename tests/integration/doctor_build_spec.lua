@@ -306,6 +306,20 @@ describe("doctor: every backend", function()
     status(c, REQS, "warn", "where the index does not answer")
   end)
 
+  -- xarray keeps setuptools-scm 10's settings in [tool.vcs-versioning]
+  it("takes [tool.vcs-versioning] for setuptools_scm's table", function()
+    local p <close> = projects.make{ fixture = "setuptools-scm" }
+    p:write("pyproject.toml", (p:read("pyproject.toml"):gsub("%[tool%.setuptools_scm%]",
+      '[tool.vcs-versioning]\nfallback_version = "9999"')))
+    p:release("1.2.3")
+    local _, c = doctor(p.dir, { "--only", "build" })
+    status(c, SOURCE_CHECK, "ok", "through setuptools_scm")
+    local r = assert(proc.run{ argv = { RELRUN, fs.join(SOURCE, "scripts/version.lua"), "--explain" }, cwd = p.dir,
+                               env = doctor_env() })
+    eq(r.code, 0, r.stderr)
+    contains(r.stdout, "config:    [tool.vcs-versioning] in ")
+  end)
+
   it("an in-tree backend (backend-path) needs no [build-system] requires (setuptools, poetry-core)", function()
     local p <close> = projects.make{ fixture = "setuptools-scm" }
     p:write("pyproject.toml", (p:read("pyproject.toml"):gsub("requires = %b[]", 'requires = []\nbackend-path = ["."]', 1)))

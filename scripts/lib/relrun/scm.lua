@@ -183,15 +183,25 @@ function M.config(opts)
     if not doc then fail("CONFIG", "%s", err) end
     local hatch = hatch_vcs(doc)
     if hatch then return apply_hatch(cfg, path, doc, hatch) end
-    local section = type(doc.tool) == "table" and doc.tool.setuptools_scm
-    if type(section) ~= "table" then
+    -- setuptools-scm 10 reads its settings from [tool.vcs-versioning] too
+    -- (xarray keeps them there)
+    local name, section = M.section(doc)
+    if not section then
       cfg.note = path .. " has no [tool.setuptools_scm], default configuration"
       return cfg
     end
     apply_section(cfg, path, doc, section)
-    cfg.source = "[tool.setuptools_scm] in " .. path
+    cfg.source = name .. " in " .. path
     return cfg
   end)
+end
+
+-- The table setuptools_scm takes its settings from: [tool.setuptools_scm],
+-- else [tool.vcs-versioning] (setuptools-scm 10). -> its name, the table | nil.
+function M.section(doc)
+  local tool = type(doc) == "table" and type(doc.tool) == "table" and doc.tool or {}
+  if type(tool.setuptools_scm) == "table" then return "[tool.setuptools_scm]", tool.setuptools_scm end
+  if type(tool["vcs-versioning"]) == "table" then return "[tool.vcs-versioning]", tool["vcs-versioning"] end
 end
 
 ---------------------------------------------------------------------------

@@ -254,13 +254,14 @@ local function scm_problems(p, b, tool)
         " — no setuptools_scm", 'add "setuptools_scm>=7" to [build-system] requires, or the version will not ' ..
         "come from the tag" }
     end
-    local section = at(p.py, "tool", "setuptools_scm")
+    local name, section = require("relrun.scm").section(p.py)
     local setup_py = fs.read(fs.join(p.dir, "setup.py")) or ""
-    if type(section) ~= "table" and not setup_py:find("use_scm_version", 1, true) then
+    -- setuptools-scm[simple] needs no table
+    if not section and not setup_py:find("use_scm_version", 1, true) and not list_has(b.requires, "%[simple%]") then
       problems[#problems + 1] = { "no [tool.setuptools_scm] table (nor use_scm_version in setup.py)",
         "add an empty [tool.setuptools_scm] table to enable it" }
     end
-    local bad = type(section) == "table" and scm_options_problem(section, "[tool.setuptools_scm]")
+    local bad = section and scm_options_problem(section, name)
     if bad then problems[#problems + 1] = { bad, "use the defaults (guess-next-dev, node-and-date)" } end
   elseif tool == "hatch-vcs" then
     if not list_has(b.requires, "^hatch[%-_.]vcs") then
