@@ -306,6 +306,22 @@ describe("doctor: every backend", function()
     status(c, REQS, "warn", "where the index does not answer")
   end)
 
+  -- gunicorn's license = "MIT" under Debian 12's setuptools 66: its requires
+  -- (setuptools>=61.2) admit a setuptools that stops the build
+  it("finds a license expression the installed backend cannot read", function()
+    for _, case in ipairs({ { "setuptools-scm", "license = {text = \"MIT\"}", "setuptools", "77" },
+                            { "flit", "license = {file = \"LICENSE\"}", "flit_core", "3.11" } }) do
+      local p <close> = projects.make{ fixture = case[1] }
+      p:write("pyproject.toml", (p:read("pyproject.toml"):gsub(case[2]:gsub("%p", "%%%0"), 'license = "MIT"')))
+      p:release("1.2.3")
+      local have = installed_version(case[3])
+      local code, c = doctor(p.dir, { "--only", "build" })
+      eq(code, 3, case[1])
+      status(c, REQS, "fail", string.format('[project] license = "MIT" is a license expression, which %s reads ' ..
+        "from %s on: /usr/bin/python3 has %s %s", case[3], case[4], case[3], have))
+    end
+  end)
+
   -- xarray keeps setuptools-scm 10's settings in [tool.vcs-versioning]
   it("takes [tool.vcs-versioning] for setuptools_scm's table", function()
     local p <close> = projects.make{ fixture = "setuptools-scm" }

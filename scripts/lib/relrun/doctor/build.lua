@@ -179,6 +179,22 @@ local function isolation(ctx)
   return decided, decided and "the index answers" or "the index does not answer"
 end
 
+-- PEP 639's license expression (`license = "MIT"`): setuptools reads it
+-- from 77 on, flit_core from 3.11 (3.12 with AND / OR); older ones stop the
+-- build, and a project whose requires admit them (gunicorn's
+-- setuptools>=61.2) passes the requirements check. -> the finding | nil.
+local LICENSE_EXPRESSION = { setuptools = "77", flit_core = "3.11" }
+local function license_expression_problem(p, b, python)
+  local license = at(p.py, "project", "license")
+  local min = type(license) == "string" and LICENSE_EXPRESSION[b.name]
+  if not min then return nil end
+  if b.name == "flit_core" and (license:find(" AND ", 1, true) or license:find(" OR ", 1, true)) then min = "3.12" end
+  local old = require("relrun.build").missing_requirements(python, { b.name .. ">=" .. min })
+  if not old or #old == 0 then return nil end
+  return string.format("[project] license = %q is a license expression, which %s reads from %s on: %s has %s %s",
+    license, b.name, min, python, b.name, old[1]:match("%(([^ ]+) is installed%)") or "none")
+end
+
 local function requirements_check(g, ctx)
   g:check("the build backend and its requirements", function()
     local p = ctx.project
@@ -201,6 +217,16 @@ local function requirements_check(g, ctx)
     local missing, err = require("relrun.build").missing_requirements(python, b.requires)
     if not missing then return checks.fail(err.message, "install python3-packaging for " .. python) end
     if #missing == 0 then
+      local license = license_expression_problem(p, b, python)
+      if license then
+        local todo = string.format("require %s>=%s in [build-system] and build isolated, or write license = " ..
+          "{ text = \"...\" } for the older one", b.name, LICENSE_EXPRESSION[b.name])
+        -- online, an isolated build would take a newer backend from the index
+        if isolated == nil then
+          return checks.warn(what .. ": " .. license .. " — the build fails where the index does not answer", todo)
+        end
+        return checks.fail(what .. ": " .. license .. " — the build fails", todo)
+      end
       return checks.ok(string.format("%s; without isolation (%s) %s has %s", what, how, python,
         table.concat(b.requires, ", ")))
     end
