@@ -21,8 +21,22 @@ local spec = {
 
 local opts = cli.parse_or_exit(spec, arg)
 
+-- A project whose files state its version (pre-commit's setup.cfg,
+-- werkzeug's static 3.2.0.dev, a monorepo package's version file) builds
+-- that one, whatever git says. -> "the project's build takes ..." | nil.
+local function build_note()
+  local ok, p = pcall(require("relrun.project").open, { dir = opts.root, need_repo = false })
+  if not (ok and p) then return nil end
+  local good, written = pcall(require("relrun.doctor.version").read, p)
+  p:close()
+  if good and written and written.source ~= "scm" and written.version then
+    return string.format("the project's build takes %s from %s, not a git version", written.version, written.where)
+  end
+end
+
 local function die(err)
-  require("relrun.errors").raise("VERSION", "version: " .. tostring(err))
+  local note = build_note()
+  require("relrun.errors").raise("VERSION", "version: " .. tostring(err), { hint = note })
 end
 
 -- As setuptools_scm's CLI: the configuration comes from the pyproject.toml
@@ -78,15 +92,7 @@ else
   say("shallow:   %s", info.shallow and "yes: history is incomplete, the version may be wrong"
     .. " (fetch with fetch-depth: 0, or `git fetch --unshallow`)" or "no")
 end
--- a project whose files state its version (pre-commit's setup.cfg,
--- werkzeug's static 3.2.0.dev) builds that one, whatever git says
-do
-  local ok, p = pcall(require("relrun.project").open, { dir = opts.root, need_repo = false })
-  local written = ok and p and require("relrun.doctor.version").read(p)
-  if written and written.source ~= "scm" and written.version then
-    say("build:     the project's build takes %s from %s, not this git version", written.version, written.where)
-  end
-  if ok and p then p:close() end
-end
+local note = build_note()
+if note then say("build:     %s", note) end
 io.write(table.concat(out, "\n"), "\n")
 return 0

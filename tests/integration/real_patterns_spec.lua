@@ -215,7 +215,7 @@ describe("real projects' patterns", function()
     local r = relrun(p, { "version", "--explain" })
     eq(r.code, 0, r.stderr)
     ok(r.stdout:find("\nbuild:     the project's build takes [%d.]+ from pyproject%.toml %[project%] version, " ..
-      "not this git version\n"), r.stdout)
+      "not a git version\n"), r.stdout)
   end)
 
   -- pyyaml: its own backend (backend-path) over setuptools, and
