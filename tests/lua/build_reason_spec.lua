@@ -81,3 +81,11 @@ ERROR Backend subprocess exited when trying to invoke get_requires_for_build_sdi
       "ERROR Missing dependencies: editables>=0.3")
   end)
 end)
+
+describe("relrun.build.debian_packages", function()
+  it("names Debian's packages of missing requirements", function()
+    eq(build.debian_packages({ "setuptools>=77 (66.1.1 is installed)", "hatch_fancy.pypi-readme (not installed)",
+                               "setuptools-scm[toml]>=8 (7.1.0 is installed)" }),
+      "python3-setuptools python3-hatch-fancy-pypi-readme python3-setuptools-scm")
+  end)
+end)

@@ -208,6 +208,17 @@ for text in json.loads(sys.argv[1]):
 print(json.dumps(out))
 ]]
 
+-- The Debian packages of missing requirements ("setuptools>=77 (66.1.1 is
+-- installed)" -> python3-setuptools), as Debian names Python packages.
+function M.debian_packages(missing)
+  local out = {}
+  for _, m in ipairs(missing) do
+    local name = m:match("^([%w._-]+)")
+    if name then out[#out + 1] = "python3-" .. name:lower():gsub("[._]", "-") end
+  end
+  return table.concat(out, " ")
+end
+
 -- missing_requirements(python, requires) -> list of "req (why)" | nil, err
 function M.missing_requirements(python, requires)
   local r = progress.capture{ argv = { python, "-c", REQUIREMENTS_CHECK, json.encode(requires or {}) }, cwd = "/",
@@ -235,7 +246,8 @@ function installed_requirements(opts)
   end
   return nil, errors.new("BUILD_REQUIREMENTS", what, { rerun = false, hint = "install " ..
     (#missing == 1 and "it" or "them") .. " for that interpreter " ..
-    "(Debian: apt install python3-<name>), choose another with --python, build isolated from an index that answers " ..
+    "(Debian: apt install " .. M.debian_packages(missing) .. "), choose another with --python, build isolated " ..
+    "from an index that answers " ..
     "([tool.relrun.build] isolation = true), or try the installed ones with --skip-dependency-check" })
 end
 

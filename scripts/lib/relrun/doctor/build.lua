@@ -232,7 +232,8 @@ local function requirements_check(g, ctx)
     end
     local found = string.format("%s: without isolation (%s) %s lacks %s", what, how, python, table.concat(missing, ", "))
     local todo = "install " .. (#missing == 1 and "it" or "them") ..
-      " for that interpreter (Debian: apt install python3-<name>), choose another " ..
+      " for that interpreter (Debian: apt install " .. require("relrun.build").debian_packages(missing) ..
+      "), choose another " ..
       "(RELRUN_PYTHON), or build isolated from an index ([tool.relrun.build] isolation = true)"
     if isolated == nil then
       -- Online, relrun would build isolated if the index answers.
