@@ -848,19 +848,19 @@ end
 -- -> { files = { described } } | nil, err listing every problem.
 function M.inspect(paths, expect)
   local problems, out = {}, {}
+  local built = {}   -- the versions the files say, where they differ from the tag's: { [version] = { filename } }
+  local function differs(version, filename)
+    built[version] = built[version] or {}
+    local list = built[version]
+    if list[#list] ~= filename then list[#list + 1] = filename end
+  end
   for _, path in ipairs(paths) do
     local f, problem = M.describe(path)
     if not f then
       problems[#problems + 1] = problem
     else
-      if not same_version(f.parsed.version, expect.version) then
-        problems[#problems + 1] = string.format("%s: the file name says %s, the tag says %s", f.filename,
-          f.parsed.version, expect.version)
-      end
-      if not same_version(f.version, expect.version) then
-        problems[#problems + 1] = string.format("%s: its metadata says version %s, the tag says %s", f.filename,
-          tostring(f.version), expect.version)
-      end
+      if not same_version(f.parsed.version, expect.version) then differs(tostring(f.parsed.version), f.filename) end
+      if not same_version(f.version, expect.version) then differs(tostring(f.version), f.filename) end
       if expect.name and metadata.normalize(f.parsed.name) ~= metadata.normalize(expect.name) then
         problems[#problems + 1] = string.format("%s: the file name says %s, expected %s", f.filename,
           f.parsed.name, expect.name)
@@ -877,6 +877,15 @@ function M.inspect(paths, expect)
       out[#out + 1] = f
     end
   end
+  -- one line for a version the files say instead of the tag's (coverage
+  -- computes its version: 7.11.4a0.dev1 in both files' names and metadata)
+  local versions = {}
+  for version, files in pairs(built) do
+    versions[#versions + 1] = string.format("the files say version %s (%s), the tag says %s", version,
+      table.concat(files, ", "), expect.version)
+  end
+  table.sort(versions)
+  for k, v in ipairs(versions) do table.insert(problems, k, v) end
   for _, p in ipairs(M.missing_kinds(out, expect.expect)) do problems[#problems + 1] = p end
   if #problems > 0 then
     return nil, errors.new("NOT_FIT", (expect.what or "the built files") .. " are not fit to publish: " ..
