@@ -128,6 +128,26 @@ local function confirm(ctx)
   if not answer:lower():find("^y") then errors.raise("CANCELLED", "cancelled: nothing was created", { rerun = false }) end
 end
 
+-- The message of a tag made without --message: none (a lightweight tag),
+-- unless the project annotates its release tags; then the last one's
+-- message with the new version in it (werkzeug: "release version 3.1.8"
+-- -> "release version 3.1.9"), else the tag's name.
+local function default_message(ctx)
+  local last = prepare.last_release(ctx)
+  if not last then return nil end
+  for _, t in ipairs(ctx.project.repo:tags{ details = true }) do
+    if t.name == last.name then
+      if not t.annotated then return nil end
+      local message = (t.message or ""):gsub("%s+$", "")
+      local function swap(old, new)
+        local out, n = message:gsub(old:gsub("%p", "%%%0"), (new:gsub("%%", "%%%%")))
+        return n > 0 and out or nil
+      end
+      return swap(last.name, ctx.tag) or swap(last.version, ctx.version) or ctx.tag
+    end
+  end
+end
+
 local function create_step(ctx)
   return { name = "create", does = "create the tag at HEAD", effect = "created the tag",
     check = function()
@@ -136,7 +156,8 @@ local function create_step(ctx)
     end,
     run = function()
       confirm(ctx)
-      local id, err = ctx.project.repo:tag_create(ctx.tag, { target = ctx.head.id, message = ctx.opts.message })
+      local id, err = ctx.project.repo:tag_create(ctx.tag, { target = ctx.head.id,
+                                                            message = ctx.opts.message or default_message(ctx) })
       if not id then errors.raise("TAG_CREATE", "creating tag " .. ctx.tag .. " failed: " .. tostring(err)) end
       ctx.project:refresh()
       return { tag = ctx.tag, outcome = string.format("created %s at %s", ctx.tag, short(ctx.head.id)) }
