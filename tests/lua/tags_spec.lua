@@ -95,6 +95,10 @@ describe("relrun.tags scheme detection", function()
     eq(s:tag("4.2.1"), "checkpoint==4.2.1")
     eq(tags.scheme{ names = list, package = "langgraph" }.prefix, "")
     eq(tags.scheme{ names = list, package = "langgraph-sdk" }.prefix, "sdk==")
+    -- prebuilt==0.5.0 and langgraph's 0.5.0 on one commit, then prebuilt== alone
+    local targets = { ["prebuilt==0.5.0"] = "c5", ["0.5.0"] = "c5", ["prebuilt==1.1.0"] = "c9", ["1.2.11"] = "c8" }
+    local with_prebuilt = join(list, { "prebuilt==0.5.0", "0.5.0", "prebuilt==1.1.0" })
+    eq(tags.scheme{ names = with_prebuilt, package = "langgraph-prebuilt", targets = targets }.prefix, "prebuilt==")
     list[#list + 1] = "checkpointsqlite==2.0.1"
     eq(tags.scheme{ names = list, package = "langgraph-checkpoint-sqlite" }.prefix, "checkpointsqlite==")
   end)

@@ -82,8 +82,8 @@ local GENERIC = { [""] = true, v = true, V = true, ["release-"] = true, ["releas
 
 -- How strongly a prefix claims to be the project's release scheme: the
 -- package's own (2: a repository releasing several packages), a generic
--- release prefix (1), anything else (0). A generic prefix that tagged one of
--- the package prefix's releases again (same version, same commit) is the
+-- release prefix (1), anything else (0). A generic prefix that tagged the
+-- package prefix's last release again (same version, same commit) is the
 -- same package's, renamed, and claims as much: pyparsing tagged
 -- pyparsing_3.1.0 .. pyparsing_3.1.2 and 3.1.0 .. 3.1.2 on the same commits,
 -- then went on bare to 3.3.2.
@@ -91,11 +91,12 @@ local function claim(prefix, package, found)
   if names_package(prefix, package) then return 2 end
   if not GENERIC[prefix] then return 0 end
   for other, f in pairs(found) do
-    if names_package(other, package) then
-      for version, commit in pairs(f.commits) do
-        if found[prefix].commits[version] == commit then return 2 end
-      end
-    end
+    -- renamed: the package's prefix stopped at a release the generic one
+    -- tagged too; one that went on after it is still the package's own
+    -- (langgraph tagged prebuilt==0.5.0 and 0.5.0 together, then
+    -- prebuilt== alone to 1.1.0, while the bare tags are langgraph's)
+    local last = names_package(other, package) and tostring(f.highest)
+    if last and f.commits[last] and found[prefix].commits[last] == f.commits[last] then return 2 end
   end
   return 1
 end

@@ -195,9 +195,13 @@ local function listed_step(ctx)
   return { name = "listed", kind = "check", does = "the remote lists the tag", run = function()
     if ctx.dry_run then return { outcome = "the remote is read again after the push" } end
     prepare.list_remote(ctx)
+    -- the five release tags up to the new one, by version (`git tag --sort=v:refname`):
+    -- a 2.68.1 pushed beside 3.0.0a7 is listed with the 2.68s, not below the 3.0s
     local list = ctx.project.scheme:releases(prepare.remote_tag_names(ctx))
+    local upto = #list
+    for k, r in ipairs(list) do if r.name == ctx.tag then upto = k end end
     local names = {}
-    for k = math.max(1, #list - 4), #list do names[#names + 1] = list[k].name end
+    for k = math.max(1, upto - 4), upto do names[#names + 1] = list[k].name end
     if not prepare.remote_ref(ctx, "refs/tags/" .. ctx.tag) then
       errors.raise("NOT_LISTED", string.format("%s was pushed but %s does not list it", ctx.tag, ctx.project.cfg.remote),
         { hint = "check the remote with `git ls-remote --tags " .. ctx.project.cfg.remote .. "`" })
