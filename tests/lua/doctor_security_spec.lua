@@ -38,6 +38,7 @@ local PROSE = {
   "ghp_ tokens start with ghp_",
   "AKIA is how a key id starts",
   string.rep('{"title":"secret handshake","text":"<p>no key here</p>"},', 300),
+  'SECRET_KEY = "e9515dfe2b6d4c0a8f1e3b7c9d5a2f6e8b4c1d0a"',   -- quart's example app: hex, not AWS's base64
 }
 
 describe("relrun.doctor.security prefilter", function()
@@ -49,11 +50,12 @@ describe("relrun.doctor.security prefilter", function()
     end
   end)
 
-  it("admits none of the prose around credentials", function()
+  it("finds nothing in the prose around credentials, and grep admits little of it", function()
     local got = admitted(PROSE)
     for _, line in ipairs(PROSE) do
       eq(#security.scan_line(line), 0, "nothing to find in " .. line:sub(1, 60))
-      ok(not got[line], "grep leaves out " .. line:sub(1, 60))
+      -- (a hex key passes grep's stricter-than-nothing filter; Lua then judges it)
+      ok(not got[line] or line:find("SECRET_KEY", 1, true), "grep leaves out " .. line:sub(1, 60))
     end
   end)
 

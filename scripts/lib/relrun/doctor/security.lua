@@ -39,10 +39,19 @@ local function is_example(value)
   return value:find("EXAMPLE", 1, true) ~= nil
 end
 
+-- An AWS secret key is 40 characters of base64: upper and lower case
+-- letters both. One case alone is a hex digest or a framework's own key
+-- (quart's example SECRET_KEY = "e9515dfe..."), not AWS's.
+local function not_aws_secret(kind, value)
+  return kind == "AWS secret access key" and not (value:find("%u") and value:find("%l"))
+end
+
 local function scan_text(text, found)
   for _, p in ipairs(M.PATTERNS) do
     for value in text:gmatch(p.pattern) do
-      if not is_example(value) then found[#found + 1] = { kind = p.kind, value = value } end
+      if not is_example(value) and not not_aws_secret(p.kind, value) then
+        found[#found + 1] = { kind = p.kind, value = value }
+      end
     end
   end
   return found
