@@ -83,9 +83,14 @@ ERROR Backend subprocess exited when trying to invoke get_requires_for_build_sdi
 end)
 
 describe("relrun.build.debian_packages", function()
-  it("names Debian's packages of missing requirements", function()
+  it("names Debian's packages of requirements not installed, not of those too old", function()
     eq(build.debian_packages({ "setuptools>=77 (66.1.1 is installed)", "hatch_fancy.pypi-readme (not installed)",
-                               "setuptools-scm[toml]>=8 (7.1.0 is installed)" }),
-      "python3-setuptools python3-hatch-fancy-pypi-readme python3-setuptools-scm")
+                               "Cython (not installed)", "flit_core>=3.2 (not installed)" }),
+      "apt install python3-hatch-fancy-pypi-readme cython3 flit")
+    eq(build.debian_packages({ "hatchling>=1.27 (1.12.2 is installed)" }), nil)
+    eq(build.install_advice({ "hatchling>=1.27 (1.12.2 is installed)" }),
+      "the installed one is too old (Debian 12's packages are)")
+    eq(build.install_advice({ "hatch-vcs (not installed)" }),
+      "install it for that interpreter (Debian: apt install python3-hatch-vcs)")
   end)
 end)

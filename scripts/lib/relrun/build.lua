@@ -208,15 +208,29 @@ for text in json.loads(sys.argv[1]):
 print(json.dumps(out))
 ]]
 
--- The Debian packages of missing requirements ("setuptools>=77 (66.1.1 is
--- installed)" -> python3-setuptools), as Debian names Python packages.
+-- Debian's packages for the requirements that are not installed
+-- ("hatch-vcs (not installed)" -> python3-hatch-vcs), as Debian names
+-- Python packages, with its exceptions; one installed but too old is not
+-- helped by apt. -> "apt install ..." | nil when apt would not help.
+local DEBIAN_NAMES = { cython = "cython3", flit_core = "flit", flit = "flit", setuptools_scm = "python3-setuptools-scm" }
 function M.debian_packages(missing)
   local out = {}
   for _, m in ipairs(missing) do
-    local name = m:match("^([%w._-]+)")
-    if name then out[#out + 1] = "python3-" .. name:lower():gsub("[._]", "-") end
+    local name = m:find("(not installed)", 1, true) and m:match("^([%w._-]+)")
+    if name then
+      name = name:lower():gsub("[-.]", "_")
+      out[#out + 1] = DEBIAN_NAMES[name] or ("python3-" .. name:gsub("_", "-"))
+    end
   end
-  return table.concat(out, " ")
+  return #out > 0 and ("apt install " .. table.concat(out, " ")) or nil
+end
+
+-- "install it for that interpreter (Debian: apt install ...)", or, when
+-- what is missing is only too old, that Debian's is.
+function M.install_advice(missing)
+  local apt = M.debian_packages(missing)
+  if apt then return "install " .. (#missing == 1 and "it" or "them") .. " for that interpreter (Debian: " .. apt .. ")" end
+  return "the installed " .. (#missing == 1 and "one is" or "ones are") .. " too old (Debian 12's packages are)"
 end
 
 -- missing_requirements(python, requires) -> list of "req (why)" | nil, err
@@ -244,10 +258,8 @@ function installed_requirements(opts)
     log.warn("%s; building anyway (--skip-dependency-check)", what)
     return true
   end
-  return nil, errors.new("BUILD_REQUIREMENTS", what, { rerun = false, hint = "install " ..
-    (#missing == 1 and "it" or "them") .. " for that interpreter " ..
-    "(Debian: apt install " .. M.debian_packages(missing) .. "), choose another with --python, build isolated " ..
-    "from an index that answers " ..
+  return nil, errors.new("BUILD_REQUIREMENTS", what, { rerun = false, hint = M.install_advice(missing) ..
+    ", choose another with --python, build isolated from an index that answers " ..
     "([tool.relrun.build] isolation = true), or try the installed ones with --skip-dependency-check" })
 end
 

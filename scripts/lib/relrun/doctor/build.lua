@@ -231,9 +231,7 @@ local function requirements_check(g, ctx)
         table.concat(b.requires, ", ")))
     end
     local found = string.format("%s: without isolation (%s) %s lacks %s", what, how, python, table.concat(missing, ", "))
-    local todo = "install " .. (#missing == 1 and "it" or "them") ..
-      " for that interpreter (Debian: apt install " .. require("relrun.build").debian_packages(missing) ..
-      "), choose another " ..
+    local todo = require("relrun.build").install_advice(missing) .. ", choose another " ..
       "(RELRUN_PYTHON), or build isolated from an index ([tool.relrun.build] isolation = true)"
     if isolated == nil then
       -- Online, relrun would build isolated if the index answers.
