@@ -320,6 +320,15 @@ describe("doctor: every backend", function()
       status(c, REQS, "fail", string.format('[project] license = "MIT" is a license expression, which %s reads ' ..
         "from %s on: /usr/bin/python3 has %s %s", case[3], case[4], case[3], have))
     end
+    -- langgraph's license-files = ['LICENSE'] under hatchling 1.12, which wants a table
+    local p <close> = projects.make{ fixture = "hatchling" }
+    p:write("pyproject.toml", (p:read("pyproject.toml"):gsub("%[project%.urls%]",
+      'license-files = ["LICENSE"]\n\n[project.urls]', 1)))
+    p:release("1.2.3")
+    local code, c = doctor(p.dir, { "--only", "build" })
+    eq(code, 3)
+    status(c, REQS, "fail", "[project] license-files is a list, which hatchling reads from 1.27 on: /usr/bin/python3 " ..
+      "has hatchling " .. installed_version("hatchling"))
   end)
 
   -- xarray keeps setuptools-scm 10's settings in [tool.vcs-versioning]

@@ -179,20 +179,29 @@ local function isolation(ctx)
   return decided, decided and "the index answers" or "the index does not answer"
 end
 
--- PEP 639's license expression (`license = "MIT"`): setuptools reads it
--- from 77 on, flit_core from 3.11 (3.12 with AND / OR); older ones stop the
--- build, and a project whose requires admit them (gunicorn's
--- setuptools>=61.2) passes the requirements check. -> the finding | nil.
+-- PEP 639's license fields: an expression (`license = "MIT"`), which
+-- setuptools reads from 77 on and flit_core from 3.11 (3.12 with AND / OR),
+-- and a `license-files` list, read by hatchling from 1.27 (1.12 wants a
+-- table), setuptools from 77 and flit_core from 3.11. Older backends stop
+-- the build, and a project whose requires admit them (gunicorn's
+-- setuptools>=61.2) passes the requirements check. -> the finding, the
+-- version needed | nil.
 local LICENSE_EXPRESSION = { setuptools = "77", flit_core = "3.11" }
-local function license_expression_problem(p, b, python)
-  local license = at(p.py, "project", "license")
-  local min = type(license) == "string" and LICENSE_EXPRESSION[b.name]
-  if not min then return nil end
-  if b.name == "flit_core" and (license:find(" AND ", 1, true) or license:find(" OR ", 1, true)) then min = "3.12" end
+local LICENSE_FILES = { hatchling = "1.27", setuptools = "77", flit_core = "3.11" }
+local function license_fields_problem(p, b, python)
+  local license, files = at(p.py, "project", "license"), at(p.py, "project", "license-files")
+  local field, min
+  if type(license) == "string" and LICENSE_EXPRESSION[b.name] then
+    field, min = string.format("license = %q is a license expression", license), LICENSE_EXPRESSION[b.name]
+    if b.name == "flit_core" and (license:find(" AND ", 1, true) or license:find(" OR ", 1, true)) then min = "3.12" end
+  elseif type(files) == "table" and files[1] ~= nil and LICENSE_FILES[b.name] then
+    field, min = "license-files is a list", LICENSE_FILES[b.name]
+  end
+  if not field then return nil end
   local old = require("relrun.build").missing_requirements(python, { b.name .. ">=" .. min })
   if not old or #old == 0 then return nil end
-  return string.format("[project] license = %q is a license expression, which %s reads from %s on: %s has %s %s",
-    license, b.name, min, python, b.name, old[1]:match("%(([^ ]+) is installed%)") or "none")
+  return string.format("[project] %s, which %s reads from %s on: %s has %s %s", field, b.name, min, python, b.name,
+    old[1]:match("%(([^ ]+) is installed%)") or "none"), min
 end
 
 local function requirements_check(g, ctx)
@@ -217,10 +226,10 @@ local function requirements_check(g, ctx)
     local missing, err = require("relrun.build").missing_requirements(python, b.requires)
     if not missing then return checks.fail(err.message, "install python3-packaging for " .. python) end
     if #missing == 0 then
-      local license = license_expression_problem(p, b, python)
+      local license, min = license_fields_problem(p, b, python)
       if license then
-        local todo = string.format("require %s>=%s in [build-system] and build isolated, or write license = " ..
-          "{ text = \"...\" } for the older one", b.name, LICENSE_EXPRESSION[b.name])
+        local todo = string.format("require %s>=%s in [build-system] and build isolated, or write the license " ..
+          "as the older one reads it (license = { text = \"...\" }, no license-files list)", b.name, min)
         -- online, an isolated build would take a newer backend from the index
         if isolated == nil then
           return checks.warn(what .. ": " .. license .. " — the build fails where the index does not answer", todo)
