@@ -331,6 +331,21 @@ describe("doctor: every backend", function()
       "has hatchling " .. installed_version("hatchling"))
   end)
 
+  -- pip-tools, colorama, hatch: a classifier newer than Debian 12's
+  -- trove-classifiers, which setuptools and hatchling validate against
+  it("finds a classifier the build's validation refuses", function()
+    for _, fixture in ipairs({ "setuptools-scm", "hatchling" }) do
+      local p <close> = projects.make{ fixture = fixture }
+      p:write("pyproject.toml", (p:read("pyproject.toml"):gsub("classifiers = %[",
+        'classifiers = [\n    "Programming Language :: Python :: 3.99",', 1)))
+      p:release("1.2.3")
+      local code, c = doctor(p.dir, { "--only", "build" })
+      eq(code, 3, fixture)
+      status(c, REQS, "fail", "/usr/bin/python3's trove-classifiers does not know Programming Language :: Python :: " ..
+        "3.99, which " .. (fixture == "hatchling" and "hatchling" or "setuptools") .. " refuses")
+    end
+  end)
+
   -- xarray keeps setuptools-scm 10's settings in [tool.vcs-versioning]
   it("takes [tool.vcs-versioning] for setuptools_scm's table", function()
     local p <close> = projects.make{ fixture = "setuptools-scm" }

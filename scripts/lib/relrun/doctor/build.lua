@@ -204,6 +204,23 @@ local function license_fields_problem(p, b, python)
     old[1]:match("%(([^ ]+) is installed%)") or "none"), min
 end
 
+-- Classifiers the build's validation refuses: setuptools and hatchling
+-- check [project] classifiers against the interpreter's trove-classifiers,
+-- and Debian 12's knows no "Python :: 3.13" (pip-tools, colorama, hatch).
+-- -> the finding | nil (none, or no trove-classifiers to ask).
+local VALIDATES_CLASSIFIERS = { setuptools = true, hatchling = true }
+local function classifiers_problem(p, b, python)
+  local list = at(p.py, "project", "classifiers")
+  if not VALIDATES_CLASSIFIERS[b.name] or type(list) ~= "table" or #list == 0 then return nil end
+  local r = proc.run{ argv = { python, "-c", "import json, sys, trove_classifiers as t\n" ..
+    "print(json.dumps([c for c in json.loads(sys.argv[1]) if c not in t.classifiers and not c.startswith('Private ::')]))",
+    json.encode(list) }, cwd = "/" }
+  local unknown = r and r.code == 0 and json.decode(r.stdout)
+  if type(unknown) ~= "table" or #unknown == 0 then return nil end
+  return string.format("%s's trove-classifiers does not know %s, which %s refuses", python,
+    table.concat(unknown, ", "), b.name)
+end
+
 local function requirements_check(g, ctx)
   g:check("the build backend and its requirements", function()
     local p = ctx.project
@@ -235,6 +252,14 @@ local function requirements_check(g, ctx)
           return checks.warn(what .. ": " .. license .. " — the build fails where the index does not answer", todo)
         end
         return checks.fail(what .. ": " .. license .. " — the build fails", todo)
+      end
+      local classifiers = classifiers_problem(p, b, python)
+      if classifiers then
+        local todo = "remove them, or build isolated (a newer trove-classifiers from the index)"
+        if isolated == nil then
+          return checks.warn(what .. ": " .. classifiers .. " — the build fails where the index does not answer", todo)
+        end
+        return checks.fail(what .. ": " .. classifiers .. " — the build fails", todo)
       end
       return checks.ok(string.format("%s; without isolation (%s) %s has %s", what, how, python,
         table.concat(b.requires, ", ")))
