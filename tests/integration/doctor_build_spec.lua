@@ -346,6 +346,28 @@ describe("doctor: every backend", function()
     end
   end)
 
+  -- pipx and isort: a missing requirement, a license-files list and an
+  -- unknown classifier, said together; skip_dependency_check builds anyway
+  it("names every reason the build fails at once, and honours skip_dependency_check", function()
+    local p <close> = projects.make{ fixture = "hatchling" }
+    p:write("pyproject.toml", (p:read("pyproject.toml"):gsub('"hatchling>=1.8"', '"hatchling>=1.8", "relrun-absent-hook"')
+      :gsub("classifiers = %[", 'classifiers = [\n    "Programming Language :: Python :: 3.99",', 1)
+      :gsub("%[project%.urls%]", 'license-files = ["LICENSE"]\n\n[project.urls]', 1)))
+    p:release("1.2.3")
+    local code, c = doctor(p.dir, { "--only", "build" })
+    eq(code, 3)
+    local found = c[REQS].found
+    contains(found, "lacks relrun-absent-hook (not installed)")
+    contains(found, "license-files is a list")
+    contains(found, "does not know Programming Language :: Python :: 3.99")
+    p:write("pyproject.toml", p:read("pyproject.toml") .. "\n[tool.relrun.build]\nskip_dependency_check = true\n")
+    p:commit("build with what is installed")
+    code, c = doctor(p.dir, { "--only", "build" })
+    eq(code, 3)
+    ok(not c[REQS].found:find("relrun-absent-hook", 1, true), "skip_dependency_check: " .. c[REQS].found)
+    contains(c[REQS].found, "license-files is a list")
+  end)
+
   -- xarray keeps setuptools-scm 10's settings in [tool.vcs-versioning]
   it("takes [tool.vcs-versioning] for setuptools_scm's table", function()
     local p <close> = projects.make{ fixture = "setuptools-scm" }

@@ -83,14 +83,28 @@ ERROR Backend subprocess exited when trying to invoke get_requires_for_build_sdi
 end)
 
 describe("relrun.build.debian_packages", function()
+  local function debian12(names)   -- what Debian 12's apt has, of these
+    local has = { cython3 = true, flit = true, ["python3-hatch-vcs"] = true }
+    local out = {}
+    for _, n in ipairs(names) do out[n] = has[n] end
+    return out
+  end
+
   it("names Debian's packages of requirements not installed, not of those too old", function()
     eq(build.debian_packages({ "setuptools>=77 (66.1.1 is installed)", "hatch_fancy.pypi-readme (not installed)",
-                               "Cython (not installed)", "flit_core>=3.2 (not installed)" }),
-      "apt install python3-hatch-fancy-pypi-readme cython3 flit")
-    eq(build.debian_packages({ "hatchling>=1.27 (1.12.2 is installed)" }), nil)
-    eq(build.install_advice({ "hatchling>=1.27 (1.12.2 is installed)" }),
+                               "Cython (not installed)", "flit_core>=3.2 (not installed)" }, debian12),
+      "apt install cython3 flit; not packaged by Debian: hatch_fancy.pypi-readme")
+    eq(build.debian_packages({ "hatchling>=1.27 (1.12.2 is installed)" }, debian12), nil)
+    eq(build.install_advice({ "hatchling>=1.27 (1.12.2 is installed)" }, debian12),
       "the installed one is too old (Debian 12's packages are)")
-    eq(build.install_advice({ "hatch-vcs (not installed)" }),
+    eq(build.install_advice({ "hatch-vcs (not installed)" }, debian12),
       "install it for that interpreter (Debian: apt install python3-hatch-vcs)")
+    eq(build.debian_packages({ "hatch-vcs (not installed)" }, function() return nil end), "apt install python3-hatch-vcs")
+  end)
+
+  it("asks apt which packages it has, where apt can say", function()
+    local said = build.debian_packages({ "hatch-vcs (not installed)", "relrun-absent-plugin (not installed)" })
+    ok(said == "apt install python3-hatch-vcs python3-relrun-absent-plugin" or
+       said == "apt install python3-hatch-vcs; not packaged by Debian: relrun-absent-plugin", said)
   end)
 end)

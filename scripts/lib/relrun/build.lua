@@ -213,22 +213,51 @@ print(json.dumps(out))
 -- Python packages, with its exceptions; one installed but too old is not
 -- helped by apt. -> "apt install ..." | nil when apt would not help.
 local DEBIAN_NAMES = { cython = "cython3", flit_core = "flit", flit = "flit", setuptools_scm = "python3-setuptools-scm" }
-function M.debian_packages(missing)
-  local out = {}
+
+-- Which of `names` apt can install (a Candidate in `apt-cache policy`);
+-- nil when apt cannot say (no apt-cache, no package lists).
+local function apt_has(names)
+  local argv = { "apt-cache", "policy" }
+  for _, n in ipairs(names) do argv[#argv + 1] = n end
+  local r = proc.run{ argv = argv, cwd = "/", env = { LC_ALL = "C" } }
+  if not r or r.code ~= 0 or not r.stdout:find("Candidate:", 1, true) then return nil end
+  local known = {}
+  for name, candidate in r.stdout:gmatch("([%w.+-]+):\n%s+Installed:[^\n]*\n%s+Candidate: ([^\n]+)") do
+    if candidate ~= "(none)" then known[name] = true end
+  end
+  return known
+end
+
+-- debian_packages(missing [, available]) -> "apt install ..." (those apt
+-- has; "not packaged by Debian: ..." for the rest) | nil. `available`
+-- (names -> set | nil) replaces apt-cache, for specs.
+function M.debian_packages(missing, available)
+  local names, required = {}, {}
   for _, m in ipairs(missing) do
     local name = m:find("(not installed)", 1, true) and m:match("^([%w._-]+)")
     if name then
-      name = name:lower():gsub("[-.]", "_")
-      out[#out + 1] = DEBIAN_NAMES[name] or ("python3-" .. name:gsub("_", "-"))
+      local key = name:lower():gsub("[-.]", "_")
+      names[#names + 1] = DEBIAN_NAMES[key] or ("python3-" .. key:gsub("_", "-"))
+      required[#names] = name
     end
   end
-  return #out > 0 and ("apt install " .. table.concat(out, " ")) or nil
+  if #names == 0 then return nil end
+  local known = (available or apt_has)(names)
+  if not known then return "apt install " .. table.concat(names, " ") end
+  local has, lacks = {}, {}
+  for k, n in ipairs(names) do
+    if known[n] then has[#has + 1] = n else lacks[#lacks + 1] = required[k] end
+  end
+  local parts = {}
+  if #has > 0 then parts[#parts + 1] = "apt install " .. table.concat(has, " ") end
+  if #lacks > 0 then parts[#parts + 1] = "not packaged by Debian: " .. table.concat(lacks, " ") end
+  return table.concat(parts, "; ")
 end
 
 -- "install it for that interpreter (Debian: apt install ...)", or, when
 -- what is missing is only too old, that Debian's is.
-function M.install_advice(missing)
-  local apt = M.debian_packages(missing)
+function M.install_advice(missing, available)
+  local apt = M.debian_packages(missing, available)
   if apt then return "install " .. (#missing == 1 and "it" or "them") .. " for that interpreter (Debian: " .. apt .. ")" end
   return "the installed " .. (#missing == 1 and "one is" or "ones are") .. " too old (Debian 12's packages are)"
 end

@@ -240,38 +240,37 @@ local function requirements_check(g, ctx)
     end
     local isolated, how = isolation(ctx)
     if isolated then return isolated_result(ctx, python, b, how) end
-    local missing, err = require("relrun.build").missing_requirements(python, b.requires)
+    local build = require "relrun.build"
+    local missing, err = build.missing_requirements(python, b.requires)
     if not missing then return checks.fail(err.message, "install python3-packaging for " .. python) end
-    if #missing == 0 then
-      local license, min = license_fields_problem(p, b, python)
-      if license then
-        local todo = string.format("require %s>=%s in [build-system] and build isolated, or write the license " ..
-          "as the older one reads it (license = { text = \"...\" }, no license-files list)", b.name, min)
-        -- online, an isolated build would take a newer backend from the index
-        if isolated == nil then
-          return checks.warn(what .. ": " .. license .. " — the build fails where the index does not answer", todo)
-        end
-        return checks.fail(what .. ": " .. license .. " — the build fails", todo)
-      end
-      local classifiers = classifiers_problem(p, b, python)
-      if classifiers then
-        local todo = "remove them, or build isolated (a newer trove-classifiers from the index)"
-        if isolated == nil then
-          return checks.warn(what .. ": " .. classifiers .. " — the build fails where the index does not answer", todo)
-        end
-        return checks.fail(what .. ": " .. classifiers .. " — the build fails", todo)
-      end
-      return checks.ok(string.format("%s; without isolation (%s) %s has %s", what, how, python,
-        table.concat(b.requires, ", ")))
+    -- every finding at once: a release attempt per finding is what this check saves
+    local found, todo = {}, {}
+    local skip = p.cfg.build.skip_dependency_check
+    if #missing > 0 and not skip then
+      found[#found + 1] = string.format("%s lacks %s", python, table.concat(missing, ", "))
+      todo[#todo + 1] = build.install_advice(missing) .. ", choose another (RELRUN_PYTHON)"
     end
-    local found = string.format("%s: without isolation (%s) %s lacks %s", what, how, python, table.concat(missing, ", "))
-    local todo = require("relrun.build").install_advice(missing) .. ", choose another " ..
-      "(RELRUN_PYTHON), or build isolated from an index ([tool.relrun.build] isolation = true)"
-    if isolated == nil then
-      -- Online, relrun would build isolated if the index answers.
-      return checks.warn(found .. " — the build fails like this where the index does not answer", todo)
+    local license, min = license_fields_problem(p, b, python)
+    if license then
+      found[#found + 1] = license
+      todo[#todo + 1] = string.format("require %s>=%s in [build-system], or write the license as the older one " ..
+        "reads it (license = { text = \"...\" }, no license-files list)", b.name, min)
     end
-    return checks.fail(found .. " — the build fails", todo)
+    local classifiers = classifiers_problem(p, b, python)
+    if classifiers then
+      found[#found + 1] = classifiers
+      todo[#todo + 1] = "remove the classifiers it does not know"
+    end
+    if #found == 0 then
+      return checks.ok(string.format("%s; without isolation (%s) %s has %s%s", what, how, python,
+        table.concat(b.requires, ", "), #missing > 0 and (" enough: it lacks " .. table.concat(missing, ", ") ..
+        ", and [tool.relrun.build] skip_dependency_check builds anyway") or ""))
+    end
+    local text = string.format("%s: without isolation (%s) %s", what, how, table.concat(found, "; "))
+    local next_step = table.concat(todo, "; ") .. "; or build isolated from an index ([tool.relrun.build] isolation = true)"
+    -- online, an isolated build would take newer packages from the index
+    if isolated == nil then return checks.warn(text .. " — the build fails where the index does not answer", next_step) end
+    return checks.fail(text .. " — the build fails", next_step)
   end, "[build-system], the interpreter's packages or the build index")
 end
 
