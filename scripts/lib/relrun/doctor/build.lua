@@ -261,10 +261,14 @@ local function requirements_check(g, ctx)
       found[#found + 1] = classifiers
       todo[#todo + 1] = "remove the classifiers it does not know"
     end
+    if #found == 0 and #missing > 0 then   -- skip_dependency_check: the build warns and goes on
+      return checks.warn(string.format("%s: without isolation (%s) %s lacks %s; [tool.relrun.build] " ..
+        "skip_dependency_check builds with what is installed", what, how, python, table.concat(missing, ", ")),
+        build.install_advice(missing))
+    end
     if #found == 0 then
-      return checks.ok(string.format("%s; without isolation (%s) %s has %s%s", what, how, python,
-        table.concat(b.requires, ", "), #missing > 0 and (" enough: it lacks " .. table.concat(missing, ", ") ..
-        ", and [tool.relrun.build] skip_dependency_check builds anyway") or ""))
+      return checks.ok(string.format("%s; without isolation (%s) %s has %s", what, how, python,
+        table.concat(b.requires, ", ")))
     end
     local text = string.format("%s: without isolation (%s) %s", what, how, table.concat(found, "; "))
     local next_step = table.concat(todo, "; ") .. "; or build isolated from an index ([tool.relrun.build] isolation = true)"
