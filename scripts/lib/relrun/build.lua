@@ -212,7 +212,7 @@ print(json.dumps(out))
 -- ("hatch-vcs (not installed)" -> python3-hatch-vcs), as Debian names
 -- Python packages, with its exceptions; one installed but too old is not
 -- helped by apt. -> "apt install ..." | nil when apt would not help.
-local DEBIAN_NAMES = { cython = "cython3", flit_core = "flit", flit = "flit", setuptools_scm = "python3-setuptools-scm" }
+local DEBIAN_NAMES = { cython = "cython3", flit_core = "flit", flit = "flit" }   -- Debian ships flit_core in flit
 
 -- Which of `names` apt can install (a Candidate in `apt-cache policy`);
 -- nil when apt cannot say (no apt-cache, no package lists).
